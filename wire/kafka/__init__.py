@@ -1,0 +1,1 @@
+"""Kafka wire codecs: generated messages, headers, record batches, compression, error codes."""
