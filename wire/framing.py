@@ -57,7 +57,8 @@ class FrameBuffer:
         size = self._pending
         if size < 0:
             if len(buf) - start < 4:
-                return self._need_more()
+                self._check_eof()
+                return None
             (size,) = INT32.unpack_from(buf, start)
             if size < 0:
                 raise MalformedError(f"negative frame length {size}")
@@ -68,7 +69,8 @@ class FrameBuffer:
             self._pending = size
         end = start + size
         if len(buf) < end:
-            return self._need_more()
+            self._check_eof()
+            return None
         frame = bytes(buf[start:end])
         self._pending = -1
         if end == len(buf):
@@ -81,10 +83,9 @@ class FrameBuffer:
             self._start = end
         return frame
 
-    def _need_more(self) -> None:
+    def _check_eof(self) -> None:
         if self._eof and (self.buffered or self._pending >= 0):
             raise TruncatedError("connection closed in the middle of a frame")
-        return None
 
 
 def frame(payload: bytes | bytearray | memoryview) -> bytes:

@@ -350,3 +350,41 @@ def write_uuid(out: bytearray, value: uuid.UUID) -> None:
     if not isinstance(value, uuid.UUID):
         raise EncodeError(f"uuid: expected uuid.UUID, got {type(value).__name__}")
     out += value.bytes
+
+
+# --- typed variants for generated code (the checker knows which may return None) ---
+
+def read_str16(buf: Buffer, pos: int) -> tuple[str, int]:
+    value, pos = read_string16(buf, pos, False)
+    assert value is not None
+    return value, pos
+
+
+def read_compact_str(buf: Buffer, pos: int) -> tuple[str, int]:
+    value, pos = read_compact_string(buf, pos, False)
+    assert value is not None
+    return value, pos
+
+
+def read_blob32(buf: Buffer, pos: int) -> tuple[bytes, int]:
+    value, pos = read_bytes32(buf, pos, False)
+    assert value is not None
+    return value, pos
+
+
+def read_compact_blob(buf: Buffer, pos: int) -> tuple[bytes, int]:
+    value, pos = read_compact_bytes(buf, pos, False)
+    assert value is not None
+    return value, pos
+
+
+def read_count(buf: Buffer, pos: int) -> tuple[int, int]:
+    value, pos = read_array_count(buf, pos, False)
+    assert value is not None
+    return value, pos
+
+
+def read_compact_count(buf: Buffer, pos: int) -> tuple[int, int]:
+    value, pos = read_compact_array_count(buf, pos, False)
+    assert value is not None
+    return value, pos

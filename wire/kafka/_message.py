@@ -8,6 +8,7 @@ class carries (used by tests to build values of every message at every version).
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
@@ -43,7 +44,7 @@ class FieldInfo:
     ignorable: bool
     map_key: bool
     entity_type: str | None
-    struct: type[Any] | None  # the generated class of a struct (or struct array) field
+    struct: builtins.type[Any] | None  # the generated class of a struct (or struct array) field
 
 
 class Struct:

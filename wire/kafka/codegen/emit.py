@@ -195,7 +195,7 @@ class ModuleEmitter:
             self._emit_fields(fields)
             if top:
                 for sname in sorted(msg.structs):
-                    c(f"{sname}: ClassVar[type[{qual}_{sname}]]")
+                    c(f"{sname}: ClassVar[builtins.type[{qual}_{sname}]]")
         c()
         c()
 
@@ -214,12 +214,18 @@ class ModuleEmitter:
         elif t == "uuid":
             c(f"{target}, pos = read_uuid(buf, pos)")
         elif t in ("string", "bytes", "records"):
-            classic = "read_string16" if t == "string" else "read_bytes32"
-            compact = "read_compact_string" if t == "string" else "read_compact_bytes"
+            if nullable == "False":
+                classic = "read_str16" if t == "string" else "read_blob32"
+                compact = "read_compact_str" if t == "string" else "read_compact_blob"
+                args = ""
+            else:
+                classic = "read_string16" if t == "string" else "read_bytes32"
+                compact = "read_compact_string" if t == "string" else "read_compact_bytes"
+                args = f", {nullable}"
             self._flex_branch(
                 flexible,
-                f"{target}, pos = {compact}(buf, pos, {nullable})",
-                f"{target}, pos = {classic}(buf, pos, {nullable})",
+                f"{target}, pos = {compact}(buf, pos{args})",
+                f"{target}, pos = {classic}(buf, pos{args})",
             )
         else:  # struct
             reader = self.fn("read", t)
@@ -261,37 +267,42 @@ class ModuleEmitter:
 
     def emit_read_array(self, f: FieldSpec, target: str, nullable: str, flexible: str) -> None:
         c = self.code
-        self._flex_branch(
-            flexible,
-            f"n, pos = read_compact_array_count(buf, pos, {nullable})",
-            f"n, pos = read_array_count(buf, pos, {nullable})",
-        )
+        n = f"n_{f.py_name}"
+        item = f"it_{f.py_name}"
+        if nullable == "False":
+            self._flex_branch(flexible, f"{n}, pos = read_compact_count(buf, pos)", f"{n}, pos = read_count(buf, pos)")
+        else:
+            self._flex_branch(
+                flexible,
+                f"{n}, pos = read_compact_array_count(buf, pos, {nullable})",
+                f"{n}, pos = read_array_count(buf, pos, {nullable})",
+            )
         et = f.element_type
         if nullable != "False":
-            c("if n is None:")
+            c(f"if {n} is None:")
             with c.indent():
                 c(f"{target} = None")
             c("else:")
             c.depth += 1
         if et in FIXED and et != "bool":
             fmt, size = FIXED[et]
-            c(f"{target} = list(unpack_from('>%d{fmt}' % n, buf, pos))")
-            c(f"pos += {size} * n")
+            c(f"{target} = list(unpack_from('>%d{fmt}' % {n}, buf, pos))")
+            c(f"pos += {size} * {n}")
         else:
             c(f"{target} = []")
-            c("for _ in range(n):")
+            c(f"for _ in range({n}):")
             with c.indent():
                 if et == "uuid":
-                    c("item, pos = read_uuid(buf, pos)")
+                    c(f"{item}, pos = read_uuid(buf, pos)")
                 elif et == "string":
-                    self._flex_branch(flexible, "item, pos = read_compact_string(buf, pos)",
-                                      "item, pos = read_string16(buf, pos)")
+                    self._flex_branch(flexible, f"{item}, pos = read_compact_str(buf, pos)",
+                                      f"{item}, pos = read_str16(buf, pos)")
                 elif et == "bool":
-                    c(f"(item,) = {self.struct_const('?')}.unpack_from(buf, pos)")
+                    c(f"({item},) = {self.struct_const('?')}.unpack_from(buf, pos)")
                     c("pos += 1")
                 else:
-                    c(f"item, pos = {self.fn('read', et)}(buf, pos, version)")
-                c(f"{target}.append(item)")
+                    c(f"{item}, pos = {self.fn('read', et)}(buf, pos, version)")
+                c(f"{target}.append({item})")
         if nullable != "False":
             c.depth -= 1
 
@@ -304,6 +315,8 @@ class ModuleEmitter:
         with c.indent():
             flex = condition(msg.flexible, msg.versions)
             c(f"flexible = {flex}")
+            for f in fields:
+                c(f"v_{f.py_name}: {_py_type(f, qual)}")
             tagged_fields = [f for f in fields if f.tagged]
             for group in self._groups(fields):
                 f0 = group[0]
@@ -412,16 +425,17 @@ class ModuleEmitter:
                 fmt, _ = FIXED[et]
                 c(f"out += pack('>%d{fmt}' % len({value}), *{value})")
             else:
-                c(f"for item in {value}:")
+                item = f"it_{f.py_name}"
+                c(f"for {item} in {value}:")
                 with c.indent():
                     if et == "uuid":
-                        c("write_uuid(out, item)")
+                        c(f"write_uuid(out, {item})")
                     elif et == "string":
-                        self._flex_branch(flexible, "write_compact_string(out, item)", "write_string16(out, item)")
+                        self._flex_branch(flexible, f"write_compact_string(out, {item})", f"write_string16(out, {item})")
                     elif et == "bool":
-                        c(f"out += {self.struct_const('?')}.pack(item)")
+                        c(f"out += {self.struct_const('?')}.pack({item})")
                     else:
-                        c(f"{self.fn('write', et)}(out, item, version)")
+                        c(f"{self.fn('write', et)}(out, {item}, version)")
             if nullable != "False":
                 c.depth -= 1
             return
@@ -597,6 +611,7 @@ class ModuleEmitter:
             HEADER
             + f'"""{title}"""\n\n'
             + "from __future__ import annotations\n\n"
+            + "import builtins\n"
             + "import uuid\n"
             + "from dataclasses import dataclass, field\n"
             + "from struct import Struct as Struct_, pack, unpack_from\n"
@@ -607,10 +622,11 @@ class ModuleEmitter:
             + "from wire.primitives import (\n"
             + "    ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,\n"
             + "    read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,\n"
+            + "    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,\n"
             + "    write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,\n"
             + ")\n\n"
             + "# ruff: noqa\n"
-            + "# mypy: disable-error-code=\"no-redef,assignment,unused-ignore\"\n\n"
+
             + consts
             + "\n\n"
             + body

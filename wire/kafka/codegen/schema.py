@@ -143,7 +143,7 @@ def _field_from_side(raw: dict, side: _Side) -> FieldSpec:  # type: ignore[type-
         versions=versions & side.owned,
         nullable=parse_versions(raw.get("nullableVersions"), u) & side.owned,
         tagged=tagged & side.owned,
-        tag=raw.get("tag"),
+        tag=None if raw.get("tag") is None else int(raw["tag"]),
         ignorable=bool(raw.get("ignorable", False)),
         default=None if raw.get("default") is None else str(raw["default"]).lower()
         if isinstance(raw.get("default"), bool)
@@ -266,7 +266,7 @@ def merge_message(new_raw: dict | None, old_raw: dict | None, sources: tuple[str
     fields = merger.merge_fields([None if new_raw is None else new_raw.get("fields", []),
                                   None if old_raw is None else old_raw.get("fields", [])])
     versions = new_owned | old_owned
-    flexible = frozenset()
+    flexible: frozenset[int] = frozenset()
     for side in sides:
         if side.owned:
             flexible |= parse_versions(side.raw.get("flexibleVersions"), side.universe) & side.owned

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32_I16 = Struct_('>ih')
 _I64_I16 = Struct_('>qh')
 
@@ -41,16 +41,20 @@ class AddOffsetsToTxnRequest(Message):
 
 def _read_AddOffsetsToTxnRequest(buf: Buffer, pos: int, version: int) -> tuple[AddOffsetsToTxnRequest, int]:
     flexible = version >= 3
+    v_transactional_id: str
+    v_producer_id: int
+    v_producer_epoch: int
+    v_group_id: str
     if flexible:
-        v_transactional_id, pos = read_compact_string(buf, pos, False)
+        v_transactional_id, pos = read_compact_str(buf, pos)
     else:
-        v_transactional_id, pos = read_string16(buf, pos, False)
+        v_transactional_id, pos = read_str16(buf, pos)
     v_producer_id, v_producer_epoch = _I64_I16.unpack_from(buf, pos)
     pos += 10
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddOffsetsToTxnRequest')
@@ -100,6 +104,8 @@ class AddOffsetsToTxnResponse(Message):
 
 def _read_AddOffsetsToTxnResponse(buf: Buffer, pos: int, version: int) -> tuple[AddOffsetsToTxnResponse, int]:
     flexible = version >= 3
+    v_throttle_time_ms: int
+    v_error_code: int
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     unknown: list[tuple[int, bytes]] = []

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
@@ -58,22 +58,24 @@ class AddPartitionsToTxnRequest(Message):
     v3_and_below_producer_epoch: int = 0
     v3_and_below_topics: list[AddPartitionsToTxnRequest_AddPartitionsToTxnTopic] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    AddPartitionsToTxnTopic: ClassVar[type[AddPartitionsToTxnRequest_AddPartitionsToTxnTopic]]
-    AddPartitionsToTxnTransaction: ClassVar[type[AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction]]
+    AddPartitionsToTxnTopic: ClassVar[builtins.type[AddPartitionsToTxnRequest_AddPartitionsToTxnTopic]]
+    AddPartitionsToTxnTransaction: ClassVar[builtins.type[AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction]]
 
 
 def _read_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(buf: Buffer, pos: int, version: int) -> tuple[AddPartitionsToTxnRequest_AddPartitionsToTxnTopic, int]:
     flexible = version >= 3
+    v_name: str
+    v_partitions: list[int]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_partitions = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_partitions, pos = read_count(buf, pos)
+    v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
+    pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddPartitionsToTxnTopic')
@@ -100,11 +102,16 @@ def _write_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(out: bytearray, obj
 
 def _read_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(buf: Buffer, pos: int, version: int) -> tuple[AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction, int]:
     flexible = version >= 3
+    v_transactional_id: str
+    v_producer_id: int
+    v_producer_epoch: int
+    v_verify_only: bool
+    v_topics: list[AddPartitionsToTxnRequest_AddPartitionsToTxnTopic]
     if version >= 4:
         if flexible:
-            v_transactional_id, pos = read_compact_string(buf, pos, False)
+            v_transactional_id, pos = read_compact_str(buf, pos)
         else:
-            v_transactional_id, pos = read_string16(buf, pos, False)
+            v_transactional_id, pos = read_str16(buf, pos)
     else:
         v_transactional_id = ''
     if version >= 4:
@@ -116,13 +123,13 @@ def _read_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(buf: Buffer, p
         v_verify_only = False
     if version >= 4:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_topics, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_topics, pos = read_count(buf, pos)
         v_topics = []
-        for _ in range(n):
-            item, pos = _read_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(buf, pos, version)
-            v_topics.append(item)
+        for _ in range(n_topics):
+            it_topics, pos = _read_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(buf, pos, version)
+            v_topics.append(it_topics)
     else:
         v_topics = []
     unknown: list[tuple[int, bytes]] = []
@@ -155,8 +162,8 @@ def _write_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(out: bytearra
             write_compact_array_count(out, obj.topics, False)
         else:
             write_array_count(out, obj.topics, False)
-        for item in obj.topics:
-            _write_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(out, item, version)
+        for it_topics in obj.topics:
+            _write_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(out, it_topics, version)
     else:
         if not (not obj.topics):
             raise cannot_carry('AddPartitionsToTxnTransaction', 'topics', version)
@@ -169,22 +176,27 @@ def _write_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(out: bytearra
 
 def _read_AddPartitionsToTxnRequest(buf: Buffer, pos: int, version: int) -> tuple[AddPartitionsToTxnRequest, int]:
     flexible = version >= 3
+    v_transactions: list[AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction]
+    v_v3_and_below_transactional_id: str
+    v_v3_and_below_producer_id: int
+    v_v3_and_below_producer_epoch: int
+    v_v3_and_below_topics: list[AddPartitionsToTxnRequest_AddPartitionsToTxnTopic]
     if version >= 4:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_transactions, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_transactions, pos = read_count(buf, pos)
         v_transactions = []
-        for _ in range(n):
-            item, pos = _read_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(buf, pos, version)
-            v_transactions.append(item)
+        for _ in range(n_transactions):
+            it_transactions, pos = _read_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(buf, pos, version)
+            v_transactions.append(it_transactions)
     else:
         v_transactions = []
     if version <= 3:
         if flexible:
-            v_v3_and_below_transactional_id, pos = read_compact_string(buf, pos, False)
+            v_v3_and_below_transactional_id, pos = read_compact_str(buf, pos)
         else:
-            v_v3_and_below_transactional_id, pos = read_string16(buf, pos, False)
+            v_v3_and_below_transactional_id, pos = read_str16(buf, pos)
     else:
         v_v3_and_below_transactional_id = ''
     if version <= 3:
@@ -195,13 +207,13 @@ def _read_AddPartitionsToTxnRequest(buf: Buffer, pos: int, version: int) -> tupl
         v_v3_and_below_producer_epoch = 0
     if version <= 3:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_v3_and_below_topics, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_v3_and_below_topics, pos = read_count(buf, pos)
         v_v3_and_below_topics = []
-        for _ in range(n):
-            item, pos = _read_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(buf, pos, version)
-            v_v3_and_below_topics.append(item)
+        for _ in range(n_v3_and_below_topics):
+            it_v3_and_below_topics, pos = _read_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(buf, pos, version)
+            v_v3_and_below_topics.append(it_v3_and_below_topics)
     else:
         v_v3_and_below_topics = []
     unknown: list[tuple[int, bytes]] = []
@@ -217,8 +229,8 @@ def _write_AddPartitionsToTxnRequest(out: bytearray, obj: AddPartitionsToTxnRequ
             write_compact_array_count(out, obj.transactions, False)
         else:
             write_array_count(out, obj.transactions, False)
-        for item in obj.transactions:
-            _write_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(out, item, version)
+        for it_transactions in obj.transactions:
+            _write_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(out, it_transactions, version)
     else:
         if not (not obj.transactions):
             raise cannot_carry('AddPartitionsToTxnRequest', 'transactions', version)
@@ -242,8 +254,8 @@ def _write_AddPartitionsToTxnRequest(out: bytearray, obj: AddPartitionsToTxnRequ
             write_compact_array_count(out, obj.v3_and_below_topics, False)
         else:
             write_array_count(out, obj.v3_and_below_topics, False)
-        for item in obj.v3_and_below_topics:
-            _write_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(out, item, version)
+        for it_v3_and_below_topics in obj.v3_and_below_topics:
+            _write_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(out, it_v3_and_below_topics, version)
     else:
         if not (not obj.v3_and_below_topics):
             raise cannot_carry('AddPartitionsToTxnRequest', 'v3_and_below_topics', version)
@@ -312,13 +324,15 @@ class AddPartitionsToTxnResponse(Message):
     results_by_transaction: list[AddPartitionsToTxnResponse_AddPartitionsToTxnResult] = field(default_factory=list)
     results_by_topic_v3_and_below: list[AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    AddPartitionsToTxnPartitionResult: ClassVar[type[AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult]]
-    AddPartitionsToTxnResult: ClassVar[type[AddPartitionsToTxnResponse_AddPartitionsToTxnResult]]
-    AddPartitionsToTxnTopicResult: ClassVar[type[AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult]]
+    AddPartitionsToTxnPartitionResult: ClassVar[builtins.type[AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult]]
+    AddPartitionsToTxnResult: ClassVar[builtins.type[AddPartitionsToTxnResponse_AddPartitionsToTxnResult]]
+    AddPartitionsToTxnTopicResult: ClassVar[builtins.type[AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult]]
 
 
 def _read_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(buf: Buffer, pos: int, version: int) -> tuple[AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult, int]:
     flexible = version >= 3
+    v_partition_index: int
+    v_partition_error_code: int
     v_partition_index, v_partition_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     unknown: list[tuple[int, bytes]] = []
@@ -339,22 +353,24 @@ def _write_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(out: byt
 
 def _read_AddPartitionsToTxnResponse_AddPartitionsToTxnResult(buf: Buffer, pos: int, version: int) -> tuple[AddPartitionsToTxnResponse_AddPartitionsToTxnResult, int]:
     flexible = version >= 3
+    v_transactional_id: str
+    v_topic_results: list[AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult]
     if version >= 4:
         if flexible:
-            v_transactional_id, pos = read_compact_string(buf, pos, False)
+            v_transactional_id, pos = read_compact_str(buf, pos)
         else:
-            v_transactional_id, pos = read_string16(buf, pos, False)
+            v_transactional_id, pos = read_str16(buf, pos)
     else:
         v_transactional_id = ''
     if version >= 4:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_topic_results, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_topic_results, pos = read_count(buf, pos)
         v_topic_results = []
-        for _ in range(n):
-            item, pos = _read_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(buf, pos, version)
-            v_topic_results.append(item)
+        for _ in range(n_topic_results):
+            it_topic_results, pos = _read_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(buf, pos, version)
+            v_topic_results.append(it_topic_results)
     else:
         v_topic_results = []
     unknown: list[tuple[int, bytes]] = []
@@ -378,8 +394,8 @@ def _write_AddPartitionsToTxnResponse_AddPartitionsToTxnResult(out: bytearray, o
             write_compact_array_count(out, obj.topic_results, False)
         else:
             write_array_count(out, obj.topic_results, False)
-        for item in obj.topic_results:
-            _write_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(out, item, version)
+        for it_topic_results in obj.topic_results:
+            _write_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(out, it_topic_results, version)
     else:
         if not (not obj.topic_results):
             raise cannot_carry('AddPartitionsToTxnResult', 'topic_results', version)
@@ -392,18 +408,20 @@ def _write_AddPartitionsToTxnResponse_AddPartitionsToTxnResult(out: bytearray, o
 
 def _read_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(buf: Buffer, pos: int, version: int) -> tuple[AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult, int]:
     flexible = version >= 3
+    v_name: str
+    v_results_by_partition: list[AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_results_by_partition, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_results_by_partition, pos = read_count(buf, pos)
     v_results_by_partition = []
-    for _ in range(n):
-        item, pos = _read_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(buf, pos, version)
-        v_results_by_partition.append(item)
+    for _ in range(n_results_by_partition):
+        it_results_by_partition, pos = _read_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(buf, pos, version)
+        v_results_by_partition.append(it_results_by_partition)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddPartitionsToTxnTopicResult')
@@ -420,8 +438,8 @@ def _write_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(out: bytearr
         write_compact_array_count(out, obj.results_by_partition, False)
     else:
         write_array_count(out, obj.results_by_partition, False)
-    for item in obj.results_by_partition:
-        _write_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(out, item, version)
+    for it_results_by_partition in obj.results_by_partition:
+        _write_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(out, it_results_by_partition, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -431,6 +449,10 @@ def _write_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(out: bytearr
 
 def _read_AddPartitionsToTxnResponse(buf: Buffer, pos: int, version: int) -> tuple[AddPartitionsToTxnResponse, int]:
     flexible = version >= 3
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_results_by_transaction: list[AddPartitionsToTxnResponse_AddPartitionsToTxnResult]
+    v_results_by_topic_v3_and_below: list[AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 4:
@@ -440,24 +462,24 @@ def _read_AddPartitionsToTxnResponse(buf: Buffer, pos: int, version: int) -> tup
         v_error_code = 0
     if version >= 4:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_results_by_transaction, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_results_by_transaction, pos = read_count(buf, pos)
         v_results_by_transaction = []
-        for _ in range(n):
-            item, pos = _read_AddPartitionsToTxnResponse_AddPartitionsToTxnResult(buf, pos, version)
-            v_results_by_transaction.append(item)
+        for _ in range(n_results_by_transaction):
+            it_results_by_transaction, pos = _read_AddPartitionsToTxnResponse_AddPartitionsToTxnResult(buf, pos, version)
+            v_results_by_transaction.append(it_results_by_transaction)
     else:
         v_results_by_transaction = []
     if version <= 3:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_results_by_topic_v3_and_below, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_results_by_topic_v3_and_below, pos = read_count(buf, pos)
         v_results_by_topic_v3_and_below = []
-        for _ in range(n):
-            item, pos = _read_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(buf, pos, version)
-            v_results_by_topic_v3_and_below.append(item)
+        for _ in range(n_results_by_topic_v3_and_below):
+            it_results_by_topic_v3_and_below, pos = _read_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(buf, pos, version)
+            v_results_by_topic_v3_and_below.append(it_results_by_topic_v3_and_below)
     else:
         v_results_by_topic_v3_and_below = []
     unknown: list[tuple[int, bytes]] = []
@@ -476,8 +498,8 @@ def _write_AddPartitionsToTxnResponse(out: bytearray, obj: AddPartitionsToTxnRes
             write_compact_array_count(out, obj.results_by_transaction, False)
         else:
             write_array_count(out, obj.results_by_transaction, False)
-        for item in obj.results_by_transaction:
-            _write_AddPartitionsToTxnResponse_AddPartitionsToTxnResult(out, item, version)
+        for it_results_by_transaction in obj.results_by_transaction:
+            _write_AddPartitionsToTxnResponse_AddPartitionsToTxnResult(out, it_results_by_transaction, version)
     else:
         if not (not obj.results_by_transaction):
             raise cannot_carry('AddPartitionsToTxnResponse', 'results_by_transaction', version)
@@ -486,8 +508,8 @@ def _write_AddPartitionsToTxnResponse(out: bytearray, obj: AddPartitionsToTxnRes
             write_compact_array_count(out, obj.results_by_topic_v3_and_below, False)
         else:
             write_array_count(out, obj.results_by_topic_v3_and_below, False)
-        for item in obj.results_by_topic_v3_and_below:
-            _write_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(out, item, version)
+        for it_results_by_topic_v3_and_below in obj.results_by_topic_v3_and_below:
+            _write_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(out, it_results_by_topic_v3_and_below, version)
     else:
         if not (not obj.results_by_topic_v3_and_below):
             raise cannot_carry('AddPartitionsToTxnResponse', 'results_by_topic_v3_and_below', version)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32_I16 = Struct_('>ih')
 _I32_I32 = Struct_('>ii')
 _U16 = Struct_('>H')
@@ -47,19 +47,22 @@ class AddRaftVoterRequest(Message):
     voter_directory_id: uuid.UUID = ZERO_UUID
     listeners: list[AddRaftVoterRequest_Listener] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    Listener: ClassVar[type[AddRaftVoterRequest_Listener]]
+    Listener: ClassVar[builtins.type[AddRaftVoterRequest_Listener]]
 
 
 def _read_AddRaftVoterRequest_Listener(buf: Buffer, pos: int, version: int) -> tuple[AddRaftVoterRequest_Listener, int]:
     flexible = True
+    v_name: str
+    v_host: str
+    v_port: int
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        v_host, pos = read_compact_string(buf, pos, False)
+        v_host, pos = read_compact_str(buf, pos)
     else:
-        v_host, pos = read_string16(buf, pos, False)
+        v_host, pos = read_str16(buf, pos)
     (v_port,) = _U16.unpack_from(buf, pos)
     pos += 2
     unknown: list[tuple[int, bytes]] = []
@@ -86,6 +89,11 @@ def _write_AddRaftVoterRequest_Listener(out: bytearray, obj: AddRaftVoterRequest
 
 def _read_AddRaftVoterRequest(buf: Buffer, pos: int, version: int) -> tuple[AddRaftVoterRequest, int]:
     flexible = True
+    v_cluster_id: str | None
+    v_timeout_ms: int
+    v_voter_id: int
+    v_voter_directory_id: uuid.UUID
+    v_listeners: list[AddRaftVoterRequest_Listener]
     if flexible:
         v_cluster_id, pos = read_compact_string(buf, pos, True)
     else:
@@ -94,13 +102,13 @@ def _read_AddRaftVoterRequest(buf: Buffer, pos: int, version: int) -> tuple[AddR
     pos += 8
     v_voter_directory_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_listeners, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_listeners, pos = read_count(buf, pos)
     v_listeners = []
-    for _ in range(n):
-        item, pos = _read_AddRaftVoterRequest_Listener(buf, pos, version)
-        v_listeners.append(item)
+    for _ in range(n_listeners):
+        it_listeners, pos = _read_AddRaftVoterRequest_Listener(buf, pos, version)
+        v_listeners.append(it_listeners)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddRaftVoterRequest')
     return AddRaftVoterRequest(v_cluster_id, v_timeout_ms, v_voter_id, v_voter_directory_id, v_listeners, unknown), pos
@@ -118,8 +126,8 @@ def _write_AddRaftVoterRequest(out: bytearray, obj: AddRaftVoterRequest, version
         write_compact_array_count(out, obj.listeners, False)
     else:
         write_array_count(out, obj.listeners, False)
-    for item in obj.listeners:
-        _write_AddRaftVoterRequest_Listener(out, item, version)
+    for it_listeners in obj.listeners:
+        _write_AddRaftVoterRequest_Listener(out, it_listeners, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -159,6 +167,9 @@ class AddRaftVoterResponse(Message):
 
 def _read_AddRaftVoterResponse(buf: Buffer, pos: int, version: int) -> tuple[AddRaftVoterResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_error_message: str | None
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:

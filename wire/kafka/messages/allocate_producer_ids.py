@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32_I16_I64_I32 = Struct_('>ihqi')
 _I32_I64 = Struct_('>iq')
 
@@ -39,6 +39,8 @@ class AllocateProducerIdsRequest(Message):
 
 def _read_AllocateProducerIdsRequest(buf: Buffer, pos: int, version: int) -> tuple[AllocateProducerIdsRequest, int]:
     flexible = True
+    v_broker_id: int
+    v_broker_epoch: int
     v_broker_id, v_broker_epoch = _I32_I64.unpack_from(buf, pos)
     pos += 12
     unknown: list[tuple[int, bytes]] = []
@@ -80,6 +82,10 @@ class AllocateProducerIdsResponse(Message):
 
 def _read_AllocateProducerIdsResponse(buf: Buffer, pos: int, version: int) -> tuple[AllocateProducerIdsResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_producer_id_start: int
+    v_producer_id_len: int
     v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len = _I32_I16_I64_I32.unpack_from(buf, pos)
     pos += 18
     unknown: list[tuple[int, bytes]] = []

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _F64_BOOL = Struct_('>d?')
 _I16 = Struct_('>h')
@@ -59,17 +59,19 @@ class AlterClientQuotasRequest(Message):
     entries: list[AlterClientQuotasRequest_EntryData] = field(default_factory=list)
     validate_only: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    EntityData: ClassVar[type[AlterClientQuotasRequest_EntityData]]
-    EntryData: ClassVar[type[AlterClientQuotasRequest_EntryData]]
-    OpData: ClassVar[type[AlterClientQuotasRequest_OpData]]
+    EntityData: ClassVar[builtins.type[AlterClientQuotasRequest_EntityData]]
+    EntryData: ClassVar[builtins.type[AlterClientQuotasRequest_EntryData]]
+    OpData: ClassVar[builtins.type[AlterClientQuotasRequest_OpData]]
 
 
 def _read_AlterClientQuotasRequest_EntityData(buf: Buffer, pos: int, version: int) -> tuple[AlterClientQuotasRequest_EntityData, int]:
     flexible = version >= 1
+    v_entity_type: str
+    v_entity_name: str | None
     if flexible:
-        v_entity_type, pos = read_compact_string(buf, pos, False)
+        v_entity_type, pos = read_compact_str(buf, pos)
     else:
-        v_entity_type, pos = read_string16(buf, pos, False)
+        v_entity_type, pos = read_str16(buf, pos)
     if flexible:
         v_entity_name, pos = read_compact_string(buf, pos, True)
     else:
@@ -99,22 +101,24 @@ def _write_AlterClientQuotasRequest_EntityData(out: bytearray, obj: AlterClientQ
 
 def _read_AlterClientQuotasRequest_EntryData(buf: Buffer, pos: int, version: int) -> tuple[AlterClientQuotasRequest_EntryData, int]:
     flexible = version >= 1
+    v_entity: list[AlterClientQuotasRequest_EntityData]
+    v_ops: list[AlterClientQuotasRequest_OpData]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_entity, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_entity, pos = read_count(buf, pos)
     v_entity = []
-    for _ in range(n):
-        item, pos = _read_AlterClientQuotasRequest_EntityData(buf, pos, version)
-        v_entity.append(item)
+    for _ in range(n_entity):
+        it_entity, pos = _read_AlterClientQuotasRequest_EntityData(buf, pos, version)
+        v_entity.append(it_entity)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_ops, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_ops, pos = read_count(buf, pos)
     v_ops = []
-    for _ in range(n):
-        item, pos = _read_AlterClientQuotasRequest_OpData(buf, pos, version)
-        v_ops.append(item)
+    for _ in range(n_ops):
+        it_ops, pos = _read_AlterClientQuotasRequest_OpData(buf, pos, version)
+        v_ops.append(it_ops)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'EntryData')
@@ -127,14 +131,14 @@ def _write_AlterClientQuotasRequest_EntryData(out: bytearray, obj: AlterClientQu
         write_compact_array_count(out, obj.entity, False)
     else:
         write_array_count(out, obj.entity, False)
-    for item in obj.entity:
-        _write_AlterClientQuotasRequest_EntityData(out, item, version)
+    for it_entity in obj.entity:
+        _write_AlterClientQuotasRequest_EntityData(out, it_entity, version)
     if flexible:
         write_compact_array_count(out, obj.ops, False)
     else:
         write_array_count(out, obj.ops, False)
-    for item in obj.ops:
-        _write_AlterClientQuotasRequest_OpData(out, item, version)
+    for it_ops in obj.ops:
+        _write_AlterClientQuotasRequest_OpData(out, it_ops, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -144,10 +148,13 @@ def _write_AlterClientQuotasRequest_EntryData(out: bytearray, obj: AlterClientQu
 
 def _read_AlterClientQuotasRequest_OpData(buf: Buffer, pos: int, version: int) -> tuple[AlterClientQuotasRequest_OpData, int]:
     flexible = version >= 1
+    v_key: str
+    v_value: float
+    v_remove: bool
     if flexible:
-        v_key, pos = read_compact_string(buf, pos, False)
+        v_key, pos = read_compact_str(buf, pos)
     else:
-        v_key, pos = read_string16(buf, pos, False)
+        v_key, pos = read_str16(buf, pos)
     v_value, v_remove = _F64_BOOL.unpack_from(buf, pos)
     pos += 9
     unknown: list[tuple[int, bytes]] = []
@@ -172,14 +179,16 @@ def _write_AlterClientQuotasRequest_OpData(out: bytearray, obj: AlterClientQuota
 
 def _read_AlterClientQuotasRequest(buf: Buffer, pos: int, version: int) -> tuple[AlterClientQuotasRequest, int]:
     flexible = version >= 1
+    v_entries: list[AlterClientQuotasRequest_EntryData]
+    v_validate_only: bool
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_entries, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_entries, pos = read_count(buf, pos)
     v_entries = []
-    for _ in range(n):
-        item, pos = _read_AlterClientQuotasRequest_EntryData(buf, pos, version)
-        v_entries.append(item)
+    for _ in range(n_entries):
+        it_entries, pos = _read_AlterClientQuotasRequest_EntryData(buf, pos, version)
+        v_entries.append(it_entries)
     (v_validate_only,) = _BOOL.unpack_from(buf, pos)
     pos += 1
     unknown: list[tuple[int, bytes]] = []
@@ -194,8 +203,8 @@ def _write_AlterClientQuotasRequest(out: bytearray, obj: AlterClientQuotasReques
         write_compact_array_count(out, obj.entries, False)
     else:
         write_array_count(out, obj.entries, False)
-    for item in obj.entries:
-        _write_AlterClientQuotasRequest_EntryData(out, item, version)
+    for it_entries in obj.entries:
+        _write_AlterClientQuotasRequest_EntryData(out, it_entries, version)
     out += _BOOL.pack(obj.validate_only)
     if flexible:
         if obj.unknown_tagged_fields:
@@ -254,16 +263,18 @@ class AlterClientQuotasResponse(Message):
     throttle_time_ms: int = 0
     entries: list[AlterClientQuotasResponse_EntryData] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    EntityData: ClassVar[type[AlterClientQuotasResponse_EntityData]]
-    EntryData: ClassVar[type[AlterClientQuotasResponse_EntryData]]
+    EntityData: ClassVar[builtins.type[AlterClientQuotasResponse_EntityData]]
+    EntryData: ClassVar[builtins.type[AlterClientQuotasResponse_EntryData]]
 
 
 def _read_AlterClientQuotasResponse_EntityData(buf: Buffer, pos: int, version: int) -> tuple[AlterClientQuotasResponse_EntityData, int]:
     flexible = version >= 1
+    v_entity_type: str
+    v_entity_name: str | None
     if flexible:
-        v_entity_type, pos = read_compact_string(buf, pos, False)
+        v_entity_type, pos = read_compact_str(buf, pos)
     else:
-        v_entity_type, pos = read_string16(buf, pos, False)
+        v_entity_type, pos = read_str16(buf, pos)
     if flexible:
         v_entity_name, pos = read_compact_string(buf, pos, True)
     else:
@@ -293,6 +304,9 @@ def _write_AlterClientQuotasResponse_EntityData(out: bytearray, obj: AlterClient
 
 def _read_AlterClientQuotasResponse_EntryData(buf: Buffer, pos: int, version: int) -> tuple[AlterClientQuotasResponse_EntryData, int]:
     flexible = version >= 1
+    v_error_code: int
+    v_error_message: str | None
+    v_entity: list[AlterClientQuotasResponse_EntityData]
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
@@ -300,13 +314,13 @@ def _read_AlterClientQuotasResponse_EntryData(buf: Buffer, pos: int, version: in
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_entity, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_entity, pos = read_count(buf, pos)
     v_entity = []
-    for _ in range(n):
-        item, pos = _read_AlterClientQuotasResponse_EntityData(buf, pos, version)
-        v_entity.append(item)
+    for _ in range(n_entity):
+        it_entity, pos = _read_AlterClientQuotasResponse_EntityData(buf, pos, version)
+        v_entity.append(it_entity)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'EntryData')
@@ -324,8 +338,8 @@ def _write_AlterClientQuotasResponse_EntryData(out: bytearray, obj: AlterClientQ
         write_compact_array_count(out, obj.entity, False)
     else:
         write_array_count(out, obj.entity, False)
-    for item in obj.entity:
-        _write_AlterClientQuotasResponse_EntityData(out, item, version)
+    for it_entity in obj.entity:
+        _write_AlterClientQuotasResponse_EntityData(out, it_entity, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -335,16 +349,18 @@ def _write_AlterClientQuotasResponse_EntryData(out: bytearray, obj: AlterClientQ
 
 def _read_AlterClientQuotasResponse(buf: Buffer, pos: int, version: int) -> tuple[AlterClientQuotasResponse, int]:
     flexible = version >= 1
+    v_throttle_time_ms: int
+    v_entries: list[AlterClientQuotasResponse_EntryData]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_entries, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_entries, pos = read_count(buf, pos)
     v_entries = []
-    for _ in range(n):
-        item, pos = _read_AlterClientQuotasResponse_EntryData(buf, pos, version)
-        v_entries.append(item)
+    for _ in range(n_entries):
+        it_entries, pos = _read_AlterClientQuotasResponse_EntryData(buf, pos, version)
+        v_entries.append(it_entries)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterClientQuotasResponse')
@@ -358,8 +374,8 @@ def _write_AlterClientQuotasResponse(out: bytearray, obj: AlterClientQuotasRespo
         write_compact_array_count(out, obj.entries, False)
     else:
         write_array_count(out, obj.entries, False)
-    for item in obj.entries:
-        _write_AlterClientQuotasResponse_EntryData(out, item, version)
+    for it_entries in obj.entries:
+        _write_AlterClientQuotasResponse_EntryData(out, it_entries, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

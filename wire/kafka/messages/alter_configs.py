@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
@@ -52,26 +52,29 @@ class AlterConfigsRequest(Message):
     resources: list[AlterConfigsRequest_AlterConfigsResource] = field(default_factory=list)
     validate_only: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    AlterConfigsResource: ClassVar[type[AlterConfigsRequest_AlterConfigsResource]]
-    AlterableConfig: ClassVar[type[AlterConfigsRequest_AlterableConfig]]
+    AlterConfigsResource: ClassVar[builtins.type[AlterConfigsRequest_AlterConfigsResource]]
+    AlterableConfig: ClassVar[builtins.type[AlterConfigsRequest_AlterableConfig]]
 
 
 def _read_AlterConfigsRequest_AlterConfigsResource(buf: Buffer, pos: int, version: int) -> tuple[AlterConfigsRequest_AlterConfigsResource, int]:
     flexible = version >= 2
+    v_resource_type: int
+    v_resource_name: str
+    v_configs: list[AlterConfigsRequest_AlterableConfig]
     (v_resource_type,) = _I8.unpack_from(buf, pos)
     pos += 1
     if flexible:
-        v_resource_name, pos = read_compact_string(buf, pos, False)
+        v_resource_name, pos = read_compact_str(buf, pos)
     else:
-        v_resource_name, pos = read_string16(buf, pos, False)
+        v_resource_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_configs, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_configs, pos = read_count(buf, pos)
     v_configs = []
-    for _ in range(n):
-        item, pos = _read_AlterConfigsRequest_AlterableConfig(buf, pos, version)
-        v_configs.append(item)
+    for _ in range(n_configs):
+        it_configs, pos = _read_AlterConfigsRequest_AlterableConfig(buf, pos, version)
+        v_configs.append(it_configs)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsResource')
@@ -89,8 +92,8 @@ def _write_AlterConfigsRequest_AlterConfigsResource(out: bytearray, obj: AlterCo
         write_compact_array_count(out, obj.configs, False)
     else:
         write_array_count(out, obj.configs, False)
-    for item in obj.configs:
-        _write_AlterConfigsRequest_AlterableConfig(out, item, version)
+    for it_configs in obj.configs:
+        _write_AlterConfigsRequest_AlterableConfig(out, it_configs, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -100,10 +103,12 @@ def _write_AlterConfigsRequest_AlterConfigsResource(out: bytearray, obj: AlterCo
 
 def _read_AlterConfigsRequest_AlterableConfig(buf: Buffer, pos: int, version: int) -> tuple[AlterConfigsRequest_AlterableConfig, int]:
     flexible = version >= 2
+    v_name: str
+    v_value: str | None
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
         v_value, pos = read_compact_string(buf, pos, True)
     else:
@@ -133,14 +138,16 @@ def _write_AlterConfigsRequest_AlterableConfig(out: bytearray, obj: AlterConfigs
 
 def _read_AlterConfigsRequest(buf: Buffer, pos: int, version: int) -> tuple[AlterConfigsRequest, int]:
     flexible = version >= 2
+    v_resources: list[AlterConfigsRequest_AlterConfigsResource]
+    v_validate_only: bool
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_resources, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_resources, pos = read_count(buf, pos)
     v_resources = []
-    for _ in range(n):
-        item, pos = _read_AlterConfigsRequest_AlterConfigsResource(buf, pos, version)
-        v_resources.append(item)
+    for _ in range(n_resources):
+        it_resources, pos = _read_AlterConfigsRequest_AlterConfigsResource(buf, pos, version)
+        v_resources.append(it_resources)
     (v_validate_only,) = _BOOL.unpack_from(buf, pos)
     pos += 1
     unknown: list[tuple[int, bytes]] = []
@@ -155,8 +162,8 @@ def _write_AlterConfigsRequest(out: bytearray, obj: AlterConfigsRequest, version
         write_compact_array_count(out, obj.resources, False)
     else:
         write_array_count(out, obj.resources, False)
-    for item in obj.resources:
-        _write_AlterConfigsRequest_AlterConfigsResource(out, item, version)
+    for it_resources in obj.resources:
+        _write_AlterConfigsRequest_AlterConfigsResource(out, it_resources, version)
     out += _BOOL.pack(obj.validate_only)
     if flexible:
         if obj.unknown_tagged_fields:
@@ -204,11 +211,15 @@ class AlterConfigsResponse(Message):
     throttle_time_ms: int = 0
     responses: list[AlterConfigsResponse_AlterConfigsResourceResponse] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    AlterConfigsResourceResponse: ClassVar[type[AlterConfigsResponse_AlterConfigsResourceResponse]]
+    AlterConfigsResourceResponse: ClassVar[builtins.type[AlterConfigsResponse_AlterConfigsResourceResponse]]
 
 
 def _read_AlterConfigsResponse_AlterConfigsResourceResponse(buf: Buffer, pos: int, version: int) -> tuple[AlterConfigsResponse_AlterConfigsResourceResponse, int]:
     flexible = version >= 2
+    v_error_code: int
+    v_error_message: str | None
+    v_resource_type: int
+    v_resource_name: str
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
@@ -218,9 +229,9 @@ def _read_AlterConfigsResponse_AlterConfigsResourceResponse(buf: Buffer, pos: in
     (v_resource_type,) = _I8.unpack_from(buf, pos)
     pos += 1
     if flexible:
-        v_resource_name, pos = read_compact_string(buf, pos, False)
+        v_resource_name, pos = read_compact_str(buf, pos)
     else:
-        v_resource_name, pos = read_string16(buf, pos, False)
+        v_resource_name, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsResourceResponse')
@@ -248,16 +259,18 @@ def _write_AlterConfigsResponse_AlterConfigsResourceResponse(out: bytearray, obj
 
 def _read_AlterConfigsResponse(buf: Buffer, pos: int, version: int) -> tuple[AlterConfigsResponse, int]:
     flexible = version >= 2
+    v_throttle_time_ms: int
+    v_responses: list[AlterConfigsResponse_AlterConfigsResourceResponse]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_responses, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_responses, pos = read_count(buf, pos)
     v_responses = []
-    for _ in range(n):
-        item, pos = _read_AlterConfigsResponse_AlterConfigsResourceResponse(buf, pos, version)
-        v_responses.append(item)
+    for _ in range(n_responses):
+        it_responses, pos = _read_AlterConfigsResponse_AlterConfigsResourceResponse(buf, pos, version)
+        v_responses.append(it_responses)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsResponse')
@@ -271,8 +284,8 @@ def _write_AlterConfigsResponse(out: bytearray, obj: AlterConfigsResponse, versi
         write_compact_array_count(out, obj.responses, False)
     else:
         write_array_count(out, obj.responses, False)
-    for item in obj.responses:
-        _write_AlterConfigsResponse_AlterConfigsResourceResponse(out, item, version)
+    for it_responses in obj.responses:
+        _write_AlterConfigsResponse_AlterConfigsResourceResponse(out, it_responses, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I32_I16_I32_I32 = Struct_('>ihii')
@@ -66,13 +66,15 @@ class AlterPartitionRequest(Message):
     broker_epoch: int = -1
     topics: list[AlterPartitionRequest_TopicData] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    BrokerState: ClassVar[type[AlterPartitionRequest_BrokerState]]
-    PartitionData: ClassVar[type[AlterPartitionRequest_PartitionData]]
-    TopicData: ClassVar[type[AlterPartitionRequest_TopicData]]
+    BrokerState: ClassVar[builtins.type[AlterPartitionRequest_BrokerState]]
+    PartitionData: ClassVar[builtins.type[AlterPartitionRequest_PartitionData]]
+    TopicData: ClassVar[builtins.type[AlterPartitionRequest_TopicData]]
 
 
 def _read_AlterPartitionRequest_BrokerState(buf: Buffer, pos: int, version: int) -> tuple[AlterPartitionRequest_BrokerState, int]:
     flexible = True
+    v_broker_id: int
+    v_broker_epoch: int
     if version >= 3:
         v_broker_id, v_broker_epoch = _I32_I64.unpack_from(buf, pos)
         pos += 12
@@ -101,26 +103,32 @@ def _write_AlterPartitionRequest_BrokerState(out: bytearray, obj: AlterPartition
 
 def _read_AlterPartitionRequest_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[AlterPartitionRequest_PartitionData, int]:
     flexible = True
+    v_partition_index: int
+    v_leader_epoch: int
+    v_new_isr: list[int]
+    v_new_isr_with_epochs: list[AlterPartitionRequest_BrokerState]
+    v_leader_recovery_state: int
+    v_partition_epoch: int
     v_partition_index, v_leader_epoch = _I32_I32.unpack_from(buf, pos)
     pos += 8
     if version <= 2:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_new_isr, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
-        v_new_isr = list(unpack_from('>%di' % n, buf, pos))
-        pos += 4 * n
+            n_new_isr, pos = read_count(buf, pos)
+        v_new_isr = list(unpack_from('>%di' % n_new_isr, buf, pos))
+        pos += 4 * n_new_isr
     else:
         v_new_isr = []
     if version >= 3:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_new_isr_with_epochs, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_new_isr_with_epochs, pos = read_count(buf, pos)
         v_new_isr_with_epochs = []
-        for _ in range(n):
-            item, pos = _read_AlterPartitionRequest_BrokerState(buf, pos, version)
-            v_new_isr_with_epochs.append(item)
+        for _ in range(n_new_isr_with_epochs):
+            it_new_isr_with_epochs, pos = _read_AlterPartitionRequest_BrokerState(buf, pos, version)
+            v_new_isr_with_epochs.append(it_new_isr_with_epochs)
     else:
         v_new_isr_with_epochs = []
     if version >= 1:
@@ -152,8 +160,8 @@ def _write_AlterPartitionRequest_PartitionData(out: bytearray, obj: AlterPartiti
             write_compact_array_count(out, obj.new_isr_with_epochs, False)
         else:
             write_array_count(out, obj.new_isr_with_epochs, False)
-        for item in obj.new_isr_with_epochs:
-            _write_AlterPartitionRequest_BrokerState(out, item, version)
+        for it_new_isr_with_epochs in obj.new_isr_with_epochs:
+            _write_AlterPartitionRequest_BrokerState(out, it_new_isr_with_epochs, version)
     else:
         if not (not obj.new_isr_with_epochs):
             raise cannot_carry('PartitionData', 'new_isr_with_epochs', version)
@@ -171,11 +179,14 @@ def _write_AlterPartitionRequest_PartitionData(out: bytearray, obj: AlterPartiti
 
 def _read_AlterPartitionRequest_TopicData(buf: Buffer, pos: int, version: int) -> tuple[AlterPartitionRequest_TopicData, int]:
     flexible = True
+    v_topic_name: str
+    v_topic_id: uuid.UUID
+    v_partitions: list[AlterPartitionRequest_PartitionData]
     if version <= 1:
         if flexible:
-            v_topic_name, pos = read_compact_string(buf, pos, False)
+            v_topic_name, pos = read_compact_str(buf, pos)
         else:
-            v_topic_name, pos = read_string16(buf, pos, False)
+            v_topic_name, pos = read_str16(buf, pos)
     else:
         v_topic_name = ''
     if version >= 2:
@@ -183,13 +194,13 @@ def _read_AlterPartitionRequest_TopicData(buf: Buffer, pos: int, version: int) -
     else:
         v_topic_id = ZERO_UUID
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_AlterPartitionRequest_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_AlterPartitionRequest_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return AlterPartitionRequest_TopicData(v_topic_name, v_topic_id, v_partitions, unknown), pos
@@ -208,8 +219,8 @@ def _write_AlterPartitionRequest_TopicData(out: bytearray, obj: AlterPartitionRe
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_AlterPartitionRequest_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_AlterPartitionRequest_PartitionData(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -218,16 +229,19 @@ def _write_AlterPartitionRequest_TopicData(out: bytearray, obj: AlterPartitionRe
 
 def _read_AlterPartitionRequest(buf: Buffer, pos: int, version: int) -> tuple[AlterPartitionRequest, int]:
     flexible = True
+    v_broker_id: int
+    v_broker_epoch: int
+    v_topics: list[AlterPartitionRequest_TopicData]
     v_broker_id, v_broker_epoch = _I32_I64.unpack_from(buf, pos)
     pos += 12
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_AlterPartitionRequest_TopicData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_AlterPartitionRequest_TopicData(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterPartitionRequest')
     return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics, unknown), pos
@@ -240,8 +254,8 @@ def _write_AlterPartitionRequest(out: bytearray, obj: AlterPartitionRequest, ver
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_AlterPartitionRequest_TopicData(out, item, version)
+    for it_topics in obj.topics:
+        _write_AlterPartitionRequest_TopicData(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -309,20 +323,27 @@ class AlterPartitionResponse(Message):
     error_code: int = 0
     topics: list[AlterPartitionResponse_TopicData] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    PartitionData: ClassVar[type[AlterPartitionResponse_PartitionData]]
-    TopicData: ClassVar[type[AlterPartitionResponse_TopicData]]
+    PartitionData: ClassVar[builtins.type[AlterPartitionResponse_PartitionData]]
+    TopicData: ClassVar[builtins.type[AlterPartitionResponse_TopicData]]
 
 
 def _read_AlterPartitionResponse_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[AlterPartitionResponse_PartitionData, int]:
     flexible = True
+    v_partition_index: int
+    v_error_code: int
+    v_leader_id: int
+    v_leader_epoch: int
+    v_isr: list[int]
+    v_leader_recovery_state: int
+    v_partition_epoch: int
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = _I32_I16_I32_I32.unpack_from(buf, pos)
     pos += 14
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_isr, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_isr = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_isr, pos = read_count(buf, pos)
+    v_isr = list(unpack_from('>%di' % n_isr, buf, pos))
+    pos += 4 * n_isr
     if version >= 1:
         (v_leader_recovery_state,) = _I8.unpack_from(buf, pos)
         pos += 1
@@ -354,11 +375,14 @@ def _write_AlterPartitionResponse_PartitionData(out: bytearray, obj: AlterPartit
 
 def _read_AlterPartitionResponse_TopicData(buf: Buffer, pos: int, version: int) -> tuple[AlterPartitionResponse_TopicData, int]:
     flexible = True
+    v_topic_name: str
+    v_topic_id: uuid.UUID
+    v_partitions: list[AlterPartitionResponse_PartitionData]
     if version <= 1:
         if flexible:
-            v_topic_name, pos = read_compact_string(buf, pos, False)
+            v_topic_name, pos = read_compact_str(buf, pos)
         else:
-            v_topic_name, pos = read_string16(buf, pos, False)
+            v_topic_name, pos = read_str16(buf, pos)
     else:
         v_topic_name = ''
     if version >= 2:
@@ -366,13 +390,13 @@ def _read_AlterPartitionResponse_TopicData(buf: Buffer, pos: int, version: int) 
     else:
         v_topic_id = ZERO_UUID
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_AlterPartitionResponse_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_AlterPartitionResponse_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return AlterPartitionResponse_TopicData(v_topic_name, v_topic_id, v_partitions, unknown), pos
@@ -391,8 +415,8 @@ def _write_AlterPartitionResponse_TopicData(out: bytearray, obj: AlterPartitionR
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_AlterPartitionResponse_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_AlterPartitionResponse_PartitionData(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -401,16 +425,19 @@ def _write_AlterPartitionResponse_TopicData(out: bytearray, obj: AlterPartitionR
 
 def _read_AlterPartitionResponse(buf: Buffer, pos: int, version: int) -> tuple[AlterPartitionResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_topics: list[AlterPartitionResponse_TopicData]
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_AlterPartitionResponse_TopicData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_AlterPartitionResponse_TopicData(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterPartitionResponse')
     return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics, unknown), pos
@@ -423,8 +450,8 @@ def _write_AlterPartitionResponse(out: bytearray, obj: AlterPartitionResponse, v
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_AlterPartitionResponse_TopicData(out, item, version)
+    for it_topics in obj.topics:
+        _write_AlterPartitionResponse_TopicData(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

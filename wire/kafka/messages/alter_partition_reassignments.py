@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 
@@ -49,23 +49,25 @@ class AlterPartitionReassignmentsRequest(Message):
     timeout_ms: int = 60000
     topics: list[AlterPartitionReassignmentsRequest_ReassignableTopic] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    ReassignablePartition: ClassVar[type[AlterPartitionReassignmentsRequest_ReassignablePartition]]
-    ReassignableTopic: ClassVar[type[AlterPartitionReassignmentsRequest_ReassignableTopic]]
+    ReassignablePartition: ClassVar[builtins.type[AlterPartitionReassignmentsRequest_ReassignablePartition]]
+    ReassignableTopic: ClassVar[builtins.type[AlterPartitionReassignmentsRequest_ReassignableTopic]]
 
 
 def _read_AlterPartitionReassignmentsRequest_ReassignablePartition(buf: Buffer, pos: int, version: int) -> tuple[AlterPartitionReassignmentsRequest_ReassignablePartition, int]:
     flexible = True
+    v_partition_index: int
+    v_replicas: list[int] | None
     (v_partition_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, True)
+        n_replicas, pos = read_compact_array_count(buf, pos, True)
     else:
-        n, pos = read_array_count(buf, pos, True)
-    if n is None:
+        n_replicas, pos = read_array_count(buf, pos, True)
+    if n_replicas is None:
         v_replicas = None
     else:
-        v_replicas = list(unpack_from('>%di' % n, buf, pos))
-        pos += 4 * n
+        v_replicas = list(unpack_from('>%di' % n_replicas, buf, pos))
+        pos += 4 * n_replicas
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReassignablePartition')
     return AlterPartitionReassignmentsRequest_ReassignablePartition(v_partition_index, v_replicas, unknown), pos
@@ -88,18 +90,20 @@ def _write_AlterPartitionReassignmentsRequest_ReassignablePartition(out: bytearr
 
 def _read_AlterPartitionReassignmentsRequest_ReassignableTopic(buf: Buffer, pos: int, version: int) -> tuple[AlterPartitionReassignmentsRequest_ReassignableTopic, int]:
     flexible = True
+    v_name: str
+    v_partitions: list[AlterPartitionReassignmentsRequest_ReassignablePartition]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_AlterPartitionReassignmentsRequest_ReassignablePartition(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_AlterPartitionReassignmentsRequest_ReassignablePartition(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReassignableTopic')
     return AlterPartitionReassignmentsRequest_ReassignableTopic(v_name, v_partitions, unknown), pos
@@ -115,8 +119,8 @@ def _write_AlterPartitionReassignmentsRequest_ReassignableTopic(out: bytearray, 
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_AlterPartitionReassignmentsRequest_ReassignablePartition(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_AlterPartitionReassignmentsRequest_ReassignablePartition(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -125,16 +129,18 @@ def _write_AlterPartitionReassignmentsRequest_ReassignableTopic(out: bytearray, 
 
 def _read_AlterPartitionReassignmentsRequest(buf: Buffer, pos: int, version: int) -> tuple[AlterPartitionReassignmentsRequest, int]:
     flexible = True
+    v_timeout_ms: int
+    v_topics: list[AlterPartitionReassignmentsRequest_ReassignableTopic]
     (v_timeout_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_AlterPartitionReassignmentsRequest_ReassignableTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_AlterPartitionReassignmentsRequest_ReassignableTopic(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterPartitionReassignmentsRequest')
     return AlterPartitionReassignmentsRequest(v_timeout_ms, v_topics, unknown), pos
@@ -147,8 +153,8 @@ def _write_AlterPartitionReassignmentsRequest(out: bytearray, obj: AlterPartitio
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_AlterPartitionReassignmentsRequest_ReassignableTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_AlterPartitionReassignmentsRequest_ReassignableTopic(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -201,12 +207,15 @@ class AlterPartitionReassignmentsResponse(Message):
     error_message: str | None = ''
     responses: list[AlterPartitionReassignmentsResponse_ReassignableTopicResponse] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    ReassignablePartitionResponse: ClassVar[type[AlterPartitionReassignmentsResponse_ReassignablePartitionResponse]]
-    ReassignableTopicResponse: ClassVar[type[AlterPartitionReassignmentsResponse_ReassignableTopicResponse]]
+    ReassignablePartitionResponse: ClassVar[builtins.type[AlterPartitionReassignmentsResponse_ReassignablePartitionResponse]]
+    ReassignableTopicResponse: ClassVar[builtins.type[AlterPartitionReassignmentsResponse_ReassignableTopicResponse]]
 
 
 def _read_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(buf: Buffer, pos: int, version: int) -> tuple[AlterPartitionReassignmentsResponse_ReassignablePartitionResponse, int]:
     flexible = True
+    v_partition_index: int
+    v_error_code: int
+    v_error_message: str | None
     v_partition_index, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -233,18 +242,20 @@ def _write_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(out
 
 def _read_AlterPartitionReassignmentsResponse_ReassignableTopicResponse(buf: Buffer, pos: int, version: int) -> tuple[AlterPartitionReassignmentsResponse_ReassignableTopicResponse, int]:
     flexible = True
+    v_name: str
+    v_partitions: list[AlterPartitionReassignmentsResponse_ReassignablePartitionResponse]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReassignableTopicResponse')
     return AlterPartitionReassignmentsResponse_ReassignableTopicResponse(v_name, v_partitions, unknown), pos
@@ -260,8 +271,8 @@ def _write_AlterPartitionReassignmentsResponse_ReassignableTopicResponse(out: by
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -270,6 +281,10 @@ def _write_AlterPartitionReassignmentsResponse_ReassignableTopicResponse(out: by
 
 def _read_AlterPartitionReassignmentsResponse(buf: Buffer, pos: int, version: int) -> tuple[AlterPartitionReassignmentsResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_error_message: str | None
+    v_responses: list[AlterPartitionReassignmentsResponse_ReassignableTopicResponse]
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -277,13 +292,13 @@ def _read_AlterPartitionReassignmentsResponse(buf: Buffer, pos: int, version: in
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_responses, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_responses, pos = read_count(buf, pos)
     v_responses = []
-    for _ in range(n):
-        item, pos = _read_AlterPartitionReassignmentsResponse_ReassignableTopicResponse(buf, pos, version)
-        v_responses.append(item)
+    for _ in range(n_responses):
+        it_responses, pos = _read_AlterPartitionReassignmentsResponse_ReassignableTopicResponse(buf, pos, version)
+        v_responses.append(it_responses)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterPartitionReassignmentsResponse')
     return AlterPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, unknown), pos
@@ -300,8 +315,8 @@ def _write_AlterPartitionReassignmentsResponse(out: bytearray, obj: AlterPartiti
         write_compact_array_count(out, obj.responses, False)
     else:
         write_array_count(out, obj.responses, False)
-    for item in obj.responses:
-        _write_AlterPartitionReassignmentsResponse_ReassignableTopicResponse(out, item, version)
+    for it_responses in obj.responses:
+        _write_AlterPartitionReassignmentsResponse_ReassignableTopicResponse(out, it_responses, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 
@@ -48,24 +48,26 @@ class AlterReplicaLogDirsRequest(Message):
 
     dirs: list[AlterReplicaLogDirsRequest_AlterReplicaLogDir] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    AlterReplicaLogDir: ClassVar[type[AlterReplicaLogDirsRequest_AlterReplicaLogDir]]
-    AlterReplicaLogDirTopic: ClassVar[type[AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic]]
+    AlterReplicaLogDir: ClassVar[builtins.type[AlterReplicaLogDirsRequest_AlterReplicaLogDir]]
+    AlterReplicaLogDirTopic: ClassVar[builtins.type[AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic]]
 
 
 def _read_AlterReplicaLogDirsRequest_AlterReplicaLogDir(buf: Buffer, pos: int, version: int) -> tuple[AlterReplicaLogDirsRequest_AlterReplicaLogDir, int]:
     flexible = version >= 2
+    v_path: str
+    v_topics: list[AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic]
     if flexible:
-        v_path, pos = read_compact_string(buf, pos, False)
+        v_path, pos = read_compact_str(buf, pos)
     else:
-        v_path, pos = read_string16(buf, pos, False)
+        v_path, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDir')
@@ -82,8 +84,8 @@ def _write_AlterReplicaLogDirsRequest_AlterReplicaLogDir(out: bytearray, obj: Al
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(out, it_topics, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -93,16 +95,18 @@ def _write_AlterReplicaLogDirsRequest_AlterReplicaLogDir(out: bytearray, obj: Al
 
 def _read_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(buf: Buffer, pos: int, version: int) -> tuple[AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic, int]:
     flexible = version >= 2
+    v_name: str
+    v_partitions: list[int]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_partitions = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_partitions, pos = read_count(buf, pos)
+    v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
+    pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDirTopic')
@@ -129,14 +133,15 @@ def _write_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(out: bytearray, ob
 
 def _read_AlterReplicaLogDirsRequest(buf: Buffer, pos: int, version: int) -> tuple[AlterReplicaLogDirsRequest, int]:
     flexible = version >= 2
+    v_dirs: list[AlterReplicaLogDirsRequest_AlterReplicaLogDir]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_dirs, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_dirs, pos = read_count(buf, pos)
     v_dirs = []
-    for _ in range(n):
-        item, pos = _read_AlterReplicaLogDirsRequest_AlterReplicaLogDir(buf, pos, version)
-        v_dirs.append(item)
+    for _ in range(n_dirs):
+        it_dirs, pos = _read_AlterReplicaLogDirsRequest_AlterReplicaLogDir(buf, pos, version)
+        v_dirs.append(it_dirs)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDirsRequest')
@@ -149,8 +154,8 @@ def _write_AlterReplicaLogDirsRequest(out: bytearray, obj: AlterReplicaLogDirsRe
         write_compact_array_count(out, obj.dirs, False)
     else:
         write_array_count(out, obj.dirs, False)
-    for item in obj.dirs:
-        _write_AlterReplicaLogDirsRequest_AlterReplicaLogDir(out, item, version)
+    for it_dirs in obj.dirs:
+        _write_AlterReplicaLogDirsRequest_AlterReplicaLogDir(out, it_dirs, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -200,12 +205,14 @@ class AlterReplicaLogDirsResponse(Message):
     throttle_time_ms: int = 0
     results: list[AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    AlterReplicaLogDirPartitionResult: ClassVar[type[AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult]]
-    AlterReplicaLogDirTopicResult: ClassVar[type[AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult]]
+    AlterReplicaLogDirPartitionResult: ClassVar[builtins.type[AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult]]
+    AlterReplicaLogDirTopicResult: ClassVar[builtins.type[AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult]]
 
 
 def _read_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(buf: Buffer, pos: int, version: int) -> tuple[AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult, int]:
     flexible = version >= 2
+    v_partition_index: int
+    v_error_code: int
     v_partition_index, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     unknown: list[tuple[int, bytes]] = []
@@ -226,18 +233,20 @@ def _write_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(out: by
 
 def _read_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(buf: Buffer, pos: int, version: int) -> tuple[AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult, int]:
     flexible = version >= 2
+    v_topic_name: str
+    v_partitions: list[AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult]
     if flexible:
-        v_topic_name, pos = read_compact_string(buf, pos, False)
+        v_topic_name, pos = read_compact_str(buf, pos)
     else:
-        v_topic_name, pos = read_string16(buf, pos, False)
+        v_topic_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDirTopicResult')
@@ -254,8 +263,8 @@ def _write_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(out: bytear
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -265,16 +274,18 @@ def _write_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(out: bytear
 
 def _read_AlterReplicaLogDirsResponse(buf: Buffer, pos: int, version: int) -> tuple[AlterReplicaLogDirsResponse, int]:
     flexible = version >= 2
+    v_throttle_time_ms: int
+    v_results: list[AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_results, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_results, pos = read_count(buf, pos)
     v_results = []
-    for _ in range(n):
-        item, pos = _read_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(buf, pos, version)
-        v_results.append(item)
+    for _ in range(n_results):
+        it_results, pos = _read_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(buf, pos, version)
+        v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDirsResponse')
@@ -288,8 +299,8 @@ def _write_AlterReplicaLogDirsResponse(out: bytearray, obj: AlterReplicaLogDirsR
         write_compact_array_count(out, obj.results, False)
     else:
         write_array_count(out, obj.results, False)
-    for item in obj.results:
-        _write_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(out, item, version)
+    for it_results in obj.results:
+        _write_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(out, it_results, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I8 = Struct_('>b')
@@ -54,16 +54,18 @@ class AlterUserScramCredentialsRequest(Message):
     deletions: list[AlterUserScramCredentialsRequest_ScramCredentialDeletion] = field(default_factory=list)
     upsertions: list[AlterUserScramCredentialsRequest_ScramCredentialUpsertion] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    ScramCredentialDeletion: ClassVar[type[AlterUserScramCredentialsRequest_ScramCredentialDeletion]]
-    ScramCredentialUpsertion: ClassVar[type[AlterUserScramCredentialsRequest_ScramCredentialUpsertion]]
+    ScramCredentialDeletion: ClassVar[builtins.type[AlterUserScramCredentialsRequest_ScramCredentialDeletion]]
+    ScramCredentialUpsertion: ClassVar[builtins.type[AlterUserScramCredentialsRequest_ScramCredentialUpsertion]]
 
 
 def _read_AlterUserScramCredentialsRequest_ScramCredentialDeletion(buf: Buffer, pos: int, version: int) -> tuple[AlterUserScramCredentialsRequest_ScramCredentialDeletion, int]:
     flexible = True
+    v_name: str
+    v_mechanism: int
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     (v_mechanism,) = _I8.unpack_from(buf, pos)
     pos += 1
     unknown: list[tuple[int, bytes]] = []
@@ -86,20 +88,25 @@ def _write_AlterUserScramCredentialsRequest_ScramCredentialDeletion(out: bytearr
 
 def _read_AlterUserScramCredentialsRequest_ScramCredentialUpsertion(buf: Buffer, pos: int, version: int) -> tuple[AlterUserScramCredentialsRequest_ScramCredentialUpsertion, int]:
     flexible = True
+    v_name: str
+    v_mechanism: int
+    v_iterations: int
+    v_salt: bytes
+    v_salted_password: bytes
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     v_mechanism, v_iterations = _I8_I32.unpack_from(buf, pos)
     pos += 5
     if flexible:
-        v_salt, pos = read_compact_bytes(buf, pos, False)
+        v_salt, pos = read_compact_blob(buf, pos)
     else:
-        v_salt, pos = read_bytes32(buf, pos, False)
+        v_salt, pos = read_blob32(buf, pos)
     if flexible:
-        v_salted_password, pos = read_compact_bytes(buf, pos, False)
+        v_salted_password, pos = read_compact_blob(buf, pos)
     else:
-        v_salted_password, pos = read_bytes32(buf, pos, False)
+        v_salted_password, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ScramCredentialUpsertion')
     return AlterUserScramCredentialsRequest_ScramCredentialUpsertion(v_name, v_mechanism, v_iterations, v_salt, v_salted_password, unknown), pos
@@ -128,22 +135,24 @@ def _write_AlterUserScramCredentialsRequest_ScramCredentialUpsertion(out: bytear
 
 def _read_AlterUserScramCredentialsRequest(buf: Buffer, pos: int, version: int) -> tuple[AlterUserScramCredentialsRequest, int]:
     flexible = True
+    v_deletions: list[AlterUserScramCredentialsRequest_ScramCredentialDeletion]
+    v_upsertions: list[AlterUserScramCredentialsRequest_ScramCredentialUpsertion]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_deletions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_deletions, pos = read_count(buf, pos)
     v_deletions = []
-    for _ in range(n):
-        item, pos = _read_AlterUserScramCredentialsRequest_ScramCredentialDeletion(buf, pos, version)
-        v_deletions.append(item)
+    for _ in range(n_deletions):
+        it_deletions, pos = _read_AlterUserScramCredentialsRequest_ScramCredentialDeletion(buf, pos, version)
+        v_deletions.append(it_deletions)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_upsertions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_upsertions, pos = read_count(buf, pos)
     v_upsertions = []
-    for _ in range(n):
-        item, pos = _read_AlterUserScramCredentialsRequest_ScramCredentialUpsertion(buf, pos, version)
-        v_upsertions.append(item)
+    for _ in range(n_upsertions):
+        it_upsertions, pos = _read_AlterUserScramCredentialsRequest_ScramCredentialUpsertion(buf, pos, version)
+        v_upsertions.append(it_upsertions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterUserScramCredentialsRequest')
     return AlterUserScramCredentialsRequest(v_deletions, v_upsertions, unknown), pos
@@ -155,14 +164,14 @@ def _write_AlterUserScramCredentialsRequest(out: bytearray, obj: AlterUserScramC
         write_compact_array_count(out, obj.deletions, False)
     else:
         write_array_count(out, obj.deletions, False)
-    for item in obj.deletions:
-        _write_AlterUserScramCredentialsRequest_ScramCredentialDeletion(out, item, version)
+    for it_deletions in obj.deletions:
+        _write_AlterUserScramCredentialsRequest_ScramCredentialDeletion(out, it_deletions, version)
     if flexible:
         write_compact_array_count(out, obj.upsertions, False)
     else:
         write_array_count(out, obj.upsertions, False)
-    for item in obj.upsertions:
-        _write_AlterUserScramCredentialsRequest_ScramCredentialUpsertion(out, item, version)
+    for it_upsertions in obj.upsertions:
+        _write_AlterUserScramCredentialsRequest_ScramCredentialUpsertion(out, it_upsertions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -209,15 +218,18 @@ class AlterUserScramCredentialsResponse(Message):
     throttle_time_ms: int = 0
     results: list[AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    AlterUserScramCredentialsResult: ClassVar[type[AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult]]
+    AlterUserScramCredentialsResult: ClassVar[builtins.type[AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult]]
 
 
 def _read_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(buf: Buffer, pos: int, version: int) -> tuple[AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult, int]:
     flexible = True
+    v_user: str
+    v_error_code: int
+    v_error_message: str | None
     if flexible:
-        v_user, pos = read_compact_string(buf, pos, False)
+        v_user, pos = read_compact_str(buf, pos)
     else:
-        v_user, pos = read_string16(buf, pos, False)
+        v_user, pos = read_str16(buf, pos)
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
@@ -248,16 +260,18 @@ def _write_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(out
 
 def _read_AlterUserScramCredentialsResponse(buf: Buffer, pos: int, version: int) -> tuple[AlterUserScramCredentialsResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_results: list[AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_results, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_results, pos = read_count(buf, pos)
     v_results = []
-    for _ in range(n):
-        item, pos = _read_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(buf, pos, version)
-        v_results.append(item)
+    for _ in range(n_results):
+        it_results, pos = _read_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(buf, pos, version)
+        v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterUserScramCredentialsResponse')
     return AlterUserScramCredentialsResponse(v_throttle_time_ms, v_results, unknown), pos
@@ -270,8 +284,8 @@ def _write_AlterUserScramCredentialsResponse(out: bytearray, obj: AlterUserScram
         write_compact_array_count(out, obj.results, False)
     else:
         write_array_count(out, obj.results, False)
-    for item in obj.results:
-        _write_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(out, item, version)
+    for it_results in obj.results:
+        _write_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(out, it_results, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

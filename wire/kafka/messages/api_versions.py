@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I16_I16 = Struct_('>hh')
@@ -43,18 +43,20 @@ class ApiVersionsRequest(Message):
 
 def _read_ApiVersionsRequest(buf: Buffer, pos: int, version: int) -> tuple[ApiVersionsRequest, int]:
     flexible = version >= 3
+    v_client_software_name: str
+    v_client_software_version: str
     if version >= 3:
         if flexible:
-            v_client_software_name, pos = read_compact_string(buf, pos, False)
+            v_client_software_name, pos = read_compact_str(buf, pos)
         else:
-            v_client_software_name, pos = read_string16(buf, pos, False)
+            v_client_software_name, pos = read_str16(buf, pos)
     else:
         v_client_software_name = ''
     if version >= 3:
         if flexible:
-            v_client_software_version, pos = read_compact_string(buf, pos, False)
+            v_client_software_version, pos = read_compact_str(buf, pos)
         else:
-            v_client_software_version, pos = read_string16(buf, pos, False)
+            v_client_software_version, pos = read_str16(buf, pos)
     else:
         v_client_software_version = ''
     unknown: list[tuple[int, bytes]] = []
@@ -130,13 +132,16 @@ class ApiVersionsResponse(Message):
     finalized_features: list[ApiVersionsResponse_FinalizedFeatureKey] = field(default_factory=list)
     zk_migration_ready: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    ApiVersion: ClassVar[type[ApiVersionsResponse_ApiVersion]]
-    FinalizedFeatureKey: ClassVar[type[ApiVersionsResponse_FinalizedFeatureKey]]
-    SupportedFeatureKey: ClassVar[type[ApiVersionsResponse_SupportedFeatureKey]]
+    ApiVersion: ClassVar[builtins.type[ApiVersionsResponse_ApiVersion]]
+    FinalizedFeatureKey: ClassVar[builtins.type[ApiVersionsResponse_FinalizedFeatureKey]]
+    SupportedFeatureKey: ClassVar[builtins.type[ApiVersionsResponse_SupportedFeatureKey]]
 
 
 def _read_ApiVersionsResponse_ApiVersion(buf: Buffer, pos: int, version: int) -> tuple[ApiVersionsResponse_ApiVersion, int]:
     flexible = version >= 3
+    v_api_key: int
+    v_min_version: int
+    v_max_version: int
     v_api_key, v_min_version, v_max_version = _I16_I16_I16.unpack_from(buf, pos)
     pos += 6
     unknown: list[tuple[int, bytes]] = []
@@ -157,11 +162,14 @@ def _write_ApiVersionsResponse_ApiVersion(out: bytearray, obj: ApiVersionsRespon
 
 def _read_ApiVersionsResponse_FinalizedFeatureKey(buf: Buffer, pos: int, version: int) -> tuple[ApiVersionsResponse_FinalizedFeatureKey, int]:
     flexible = version >= 3
+    v_name: str
+    v_max_version_level: int
+    v_min_version_level: int
     if version >= 3:
         if flexible:
-            v_name, pos = read_compact_string(buf, pos, False)
+            v_name, pos = read_compact_str(buf, pos)
         else:
-            v_name, pos = read_string16(buf, pos, False)
+            v_name, pos = read_str16(buf, pos)
     else:
         v_name = ''
     if version >= 3:
@@ -202,11 +210,14 @@ def _write_ApiVersionsResponse_FinalizedFeatureKey(out: bytearray, obj: ApiVersi
 
 def _read_ApiVersionsResponse_SupportedFeatureKey(buf: Buffer, pos: int, version: int) -> tuple[ApiVersionsResponse_SupportedFeatureKey, int]:
     flexible = version >= 3
+    v_name: str
+    v_min_version: int
+    v_max_version: int
     if version >= 3:
         if flexible:
-            v_name, pos = read_compact_string(buf, pos, False)
+            v_name, pos = read_compact_str(buf, pos)
         else:
-            v_name, pos = read_string16(buf, pos, False)
+            v_name, pos = read_str16(buf, pos)
     else:
         v_name = ''
     if version >= 3:
@@ -247,16 +258,23 @@ def _write_ApiVersionsResponse_SupportedFeatureKey(out: bytearray, obj: ApiVersi
 
 def _read_ApiVersionsResponse(buf: Buffer, pos: int, version: int) -> tuple[ApiVersionsResponse, int]:
     flexible = version >= 3
+    v_error_code: int
+    v_api_keys: list[ApiVersionsResponse_ApiVersion]
+    v_throttle_time_ms: int
+    v_supported_features: list[ApiVersionsResponse_SupportedFeatureKey]
+    v_finalized_features_epoch: int
+    v_finalized_features: list[ApiVersionsResponse_FinalizedFeatureKey]
+    v_zk_migration_ready: bool
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_api_keys, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_api_keys, pos = read_count(buf, pos)
     v_api_keys = []
-    for _ in range(n):
-        item, pos = _read_ApiVersionsResponse_ApiVersion(buf, pos, version)
-        v_api_keys.append(item)
+    for _ in range(n_api_keys):
+        it_api_keys, pos = _read_ApiVersionsResponse_ApiVersion(buf, pos, version)
+        v_api_keys.append(it_api_keys)
     if version >= 1:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -276,11 +294,11 @@ def _read_ApiVersionsResponse(buf: Buffer, pos: int, version: int) -> tuple[ApiV
             if end > len(buf):
                 raise TruncatedError('ApiVersionsResponse: tagged field {} runs past the end'.format(tag))
             if tag == 0 and (version >= 3):
-                n, pos = read_compact_array_count(buf, pos, False)
+                n_supported_features, pos = read_compact_count(buf, pos)
                 v_supported_features = []
-                for _ in range(n):
-                    item, pos = _read_ApiVersionsResponse_SupportedFeatureKey(buf, pos, version)
-                    v_supported_features.append(item)
+                for _ in range(n_supported_features):
+                    it_supported_features, pos = _read_ApiVersionsResponse_SupportedFeatureKey(buf, pos, version)
+                    v_supported_features.append(it_supported_features)
                 if pos != end:
                     raise MalformedError('ApiVersionsResponse: tagged field 0 has the wrong size')
             elif tag == 1 and (version >= 3):
@@ -289,11 +307,11 @@ def _read_ApiVersionsResponse(buf: Buffer, pos: int, version: int) -> tuple[ApiV
                 if pos != end:
                     raise MalformedError('ApiVersionsResponse: tagged field 1 has the wrong size')
             elif tag == 2 and (version >= 3):
-                n, pos = read_compact_array_count(buf, pos, False)
+                n_finalized_features, pos = read_compact_count(buf, pos)
                 v_finalized_features = []
-                for _ in range(n):
-                    item, pos = _read_ApiVersionsResponse_FinalizedFeatureKey(buf, pos, version)
-                    v_finalized_features.append(item)
+                for _ in range(n_finalized_features):
+                    it_finalized_features, pos = _read_ApiVersionsResponse_FinalizedFeatureKey(buf, pos, version)
+                    v_finalized_features.append(it_finalized_features)
                 if pos != end:
                     raise MalformedError('ApiVersionsResponse: tagged field 2 has the wrong size')
             elif tag == 3 and (version >= 3):
@@ -314,8 +332,8 @@ def _write_ApiVersionsResponse(out: bytearray, obj: ApiVersionsResponse, version
         write_compact_array_count(out, obj.api_keys, False)
     else:
         write_array_count(out, obj.api_keys, False)
-    for item in obj.api_keys:
-        _write_ApiVersionsResponse_ApiVersion(out, item, version)
+    for it_api_keys in obj.api_keys:
+        _write_ApiVersionsResponse_ApiVersion(out, it_api_keys, version)
     if version >= 1:
         out += _I32.pack(obj.throttle_time_ms)
     if flexible:
@@ -324,8 +342,8 @@ def _write_ApiVersionsResponse(out: bytearray, obj: ApiVersionsResponse, version
             saved = out
             out = bytearray()
             write_compact_array_count(out, obj.supported_features, False)
-            for item in obj.supported_features:
-                _write_ApiVersionsResponse_SupportedFeatureKey(out, item, version)
+            for it_supported_features in obj.supported_features:
+                _write_ApiVersionsResponse_SupportedFeatureKey(out, it_supported_features, version)
             tagged.append((0, bytes(out)))
             out = saved
         if (version >= 3) and not (obj.finalized_features_epoch == -1):
@@ -338,8 +356,8 @@ def _write_ApiVersionsResponse(out: bytearray, obj: ApiVersionsResponse, version
             saved = out
             out = bytearray()
             write_compact_array_count(out, obj.finalized_features, False)
-            for item in obj.finalized_features:
-                _write_ApiVersionsResponse_FinalizedFeatureKey(out, item, version)
+            for it_finalized_features in obj.finalized_features:
+                _write_ApiVersionsResponse_FinalizedFeatureKey(out, it_finalized_features, version)
             tagged.append((2, bytes(out)))
             out = saved
         if (version >= 3) and not (obj.zk_migration_ready == False):

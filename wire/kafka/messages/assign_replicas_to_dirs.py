@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I32_I64 = Struct_('>iq')
@@ -57,22 +57,24 @@ class AssignReplicasToDirsRequest(Message):
     broker_epoch: int = -1
     directories: list[AssignReplicasToDirsRequest_DirectoryData] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DirectoryData: ClassVar[type[AssignReplicasToDirsRequest_DirectoryData]]
-    PartitionData: ClassVar[type[AssignReplicasToDirsRequest_PartitionData]]
-    TopicData: ClassVar[type[AssignReplicasToDirsRequest_TopicData]]
+    DirectoryData: ClassVar[builtins.type[AssignReplicasToDirsRequest_DirectoryData]]
+    PartitionData: ClassVar[builtins.type[AssignReplicasToDirsRequest_PartitionData]]
+    TopicData: ClassVar[builtins.type[AssignReplicasToDirsRequest_TopicData]]
 
 
 def _read_AssignReplicasToDirsRequest_DirectoryData(buf: Buffer, pos: int, version: int) -> tuple[AssignReplicasToDirsRequest_DirectoryData, int]:
     flexible = True
+    v_id: uuid.UUID
+    v_topics: list[AssignReplicasToDirsRequest_TopicData]
     v_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_AssignReplicasToDirsRequest_TopicData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_AssignReplicasToDirsRequest_TopicData(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'DirectoryData')
     return AssignReplicasToDirsRequest_DirectoryData(v_id, v_topics, unknown), pos
@@ -85,8 +87,8 @@ def _write_AssignReplicasToDirsRequest_DirectoryData(out: bytearray, obj: Assign
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_AssignReplicasToDirsRequest_TopicData(out, item, version)
+    for it_topics in obj.topics:
+        _write_AssignReplicasToDirsRequest_TopicData(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -95,6 +97,7 @@ def _write_AssignReplicasToDirsRequest_DirectoryData(out: bytearray, obj: Assign
 
 def _read_AssignReplicasToDirsRequest_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[AssignReplicasToDirsRequest_PartitionData, int]:
     flexible = True
+    v_partition_index: int
     (v_partition_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -113,15 +116,17 @@ def _write_AssignReplicasToDirsRequest_PartitionData(out: bytearray, obj: Assign
 
 def _read_AssignReplicasToDirsRequest_TopicData(buf: Buffer, pos: int, version: int) -> tuple[AssignReplicasToDirsRequest_TopicData, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[AssignReplicasToDirsRequest_PartitionData]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_AssignReplicasToDirsRequest_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_AssignReplicasToDirsRequest_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return AssignReplicasToDirsRequest_TopicData(v_topic_id, v_partitions, unknown), pos
@@ -134,8 +139,8 @@ def _write_AssignReplicasToDirsRequest_TopicData(out: bytearray, obj: AssignRepl
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_AssignReplicasToDirsRequest_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_AssignReplicasToDirsRequest_PartitionData(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -144,16 +149,19 @@ def _write_AssignReplicasToDirsRequest_TopicData(out: bytearray, obj: AssignRepl
 
 def _read_AssignReplicasToDirsRequest(buf: Buffer, pos: int, version: int) -> tuple[AssignReplicasToDirsRequest, int]:
     flexible = True
+    v_broker_id: int
+    v_broker_epoch: int
+    v_directories: list[AssignReplicasToDirsRequest_DirectoryData]
     v_broker_id, v_broker_epoch = _I32_I64.unpack_from(buf, pos)
     pos += 12
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_directories, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_directories, pos = read_count(buf, pos)
     v_directories = []
-    for _ in range(n):
-        item, pos = _read_AssignReplicasToDirsRequest_DirectoryData(buf, pos, version)
-        v_directories.append(item)
+    for _ in range(n_directories):
+        it_directories, pos = _read_AssignReplicasToDirsRequest_DirectoryData(buf, pos, version)
+        v_directories.append(it_directories)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'AssignReplicasToDirsRequest')
     return AssignReplicasToDirsRequest(v_broker_id, v_broker_epoch, v_directories, unknown), pos
@@ -166,8 +174,8 @@ def _write_AssignReplicasToDirsRequest(out: bytearray, obj: AssignReplicasToDirs
         write_compact_array_count(out, obj.directories, False)
     else:
         write_array_count(out, obj.directories, False)
-    for item in obj.directories:
-        _write_AssignReplicasToDirsRequest_DirectoryData(out, item, version)
+    for it_directories in obj.directories:
+        _write_AssignReplicasToDirsRequest_DirectoryData(out, it_directories, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -230,22 +238,24 @@ class AssignReplicasToDirsResponse(Message):
     error_code: int = 0
     directories: list[AssignReplicasToDirsResponse_DirectoryData] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DirectoryData: ClassVar[type[AssignReplicasToDirsResponse_DirectoryData]]
-    PartitionData: ClassVar[type[AssignReplicasToDirsResponse_PartitionData]]
-    TopicData: ClassVar[type[AssignReplicasToDirsResponse_TopicData]]
+    DirectoryData: ClassVar[builtins.type[AssignReplicasToDirsResponse_DirectoryData]]
+    PartitionData: ClassVar[builtins.type[AssignReplicasToDirsResponse_PartitionData]]
+    TopicData: ClassVar[builtins.type[AssignReplicasToDirsResponse_TopicData]]
 
 
 def _read_AssignReplicasToDirsResponse_DirectoryData(buf: Buffer, pos: int, version: int) -> tuple[AssignReplicasToDirsResponse_DirectoryData, int]:
     flexible = True
+    v_id: uuid.UUID
+    v_topics: list[AssignReplicasToDirsResponse_TopicData]
     v_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_AssignReplicasToDirsResponse_TopicData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_AssignReplicasToDirsResponse_TopicData(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'DirectoryData')
     return AssignReplicasToDirsResponse_DirectoryData(v_id, v_topics, unknown), pos
@@ -258,8 +268,8 @@ def _write_AssignReplicasToDirsResponse_DirectoryData(out: bytearray, obj: Assig
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_AssignReplicasToDirsResponse_TopicData(out, item, version)
+    for it_topics in obj.topics:
+        _write_AssignReplicasToDirsResponse_TopicData(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -268,6 +278,8 @@ def _write_AssignReplicasToDirsResponse_DirectoryData(out: bytearray, obj: Assig
 
 def _read_AssignReplicasToDirsResponse_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[AssignReplicasToDirsResponse_PartitionData, int]:
     flexible = True
+    v_partition_index: int
+    v_error_code: int
     v_partition_index, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     unknown: list[tuple[int, bytes]] = []
@@ -286,15 +298,17 @@ def _write_AssignReplicasToDirsResponse_PartitionData(out: bytearray, obj: Assig
 
 def _read_AssignReplicasToDirsResponse_TopicData(buf: Buffer, pos: int, version: int) -> tuple[AssignReplicasToDirsResponse_TopicData, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[AssignReplicasToDirsResponse_PartitionData]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_AssignReplicasToDirsResponse_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_AssignReplicasToDirsResponse_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return AssignReplicasToDirsResponse_TopicData(v_topic_id, v_partitions, unknown), pos
@@ -307,8 +321,8 @@ def _write_AssignReplicasToDirsResponse_TopicData(out: bytearray, obj: AssignRep
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_AssignReplicasToDirsResponse_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_AssignReplicasToDirsResponse_PartitionData(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -317,16 +331,19 @@ def _write_AssignReplicasToDirsResponse_TopicData(out: bytearray, obj: AssignRep
 
 def _read_AssignReplicasToDirsResponse(buf: Buffer, pos: int, version: int) -> tuple[AssignReplicasToDirsResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_directories: list[AssignReplicasToDirsResponse_DirectoryData]
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_directories, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_directories, pos = read_count(buf, pos)
     v_directories = []
-    for _ in range(n):
-        item, pos = _read_AssignReplicasToDirsResponse_DirectoryData(buf, pos, version)
-        v_directories.append(item)
+    for _ in range(n_directories):
+        it_directories, pos = _read_AssignReplicasToDirsResponse_DirectoryData(buf, pos, version)
+        v_directories.append(it_directories)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'AssignReplicasToDirsResponse')
     return AssignReplicasToDirsResponse(v_throttle_time_ms, v_error_code, v_directories, unknown), pos
@@ -339,8 +356,8 @@ def _write_AssignReplicasToDirsResponse(out: bytearray, obj: AssignReplicasToDir
         write_compact_array_count(out, obj.directories, False)
     else:
         write_array_count(out, obj.directories, False)
-    for item in obj.directories:
-        _write_AssignReplicasToDirsResponse_DirectoryData(out, item, version)
+    for it_directories in obj.directories:
+        _write_AssignReplicasToDirsResponse_DirectoryData(out, it_directories, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

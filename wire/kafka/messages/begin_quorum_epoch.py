@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I16_I32_I32 = Struct_('>ihii')
@@ -64,25 +64,28 @@ class BeginQuorumEpochRequest(Message):
     topics: list[BeginQuorumEpochRequest_TopicData] = field(default_factory=list)
     leader_endpoints: list[BeginQuorumEpochRequest_LeaderEndpoint] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    LeaderEndpoint: ClassVar[type[BeginQuorumEpochRequest_LeaderEndpoint]]
-    PartitionData: ClassVar[type[BeginQuorumEpochRequest_PartitionData]]
-    TopicData: ClassVar[type[BeginQuorumEpochRequest_TopicData]]
+    LeaderEndpoint: ClassVar[builtins.type[BeginQuorumEpochRequest_LeaderEndpoint]]
+    PartitionData: ClassVar[builtins.type[BeginQuorumEpochRequest_PartitionData]]
+    TopicData: ClassVar[builtins.type[BeginQuorumEpochRequest_TopicData]]
 
 
 def _read_BeginQuorumEpochRequest_LeaderEndpoint(buf: Buffer, pos: int, version: int) -> tuple[BeginQuorumEpochRequest_LeaderEndpoint, int]:
     flexible = version >= 1
+    v_name: str
+    v_host: str
+    v_port: int
     if version >= 1:
         if flexible:
-            v_name, pos = read_compact_string(buf, pos, False)
+            v_name, pos = read_compact_str(buf, pos)
         else:
-            v_name, pos = read_string16(buf, pos, False)
+            v_name, pos = read_str16(buf, pos)
     else:
         v_name = ''
     if version >= 1:
         if flexible:
-            v_host, pos = read_compact_string(buf, pos, False)
+            v_host, pos = read_compact_str(buf, pos)
         else:
-            v_host, pos = read_string16(buf, pos, False)
+            v_host, pos = read_str16(buf, pos)
     else:
         v_host = ''
     if version >= 1:
@@ -128,6 +131,10 @@ def _write_BeginQuorumEpochRequest_LeaderEndpoint(out: bytearray, obj: BeginQuor
 
 def _read_BeginQuorumEpochRequest_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[BeginQuorumEpochRequest_PartitionData, int]:
     flexible = version >= 1
+    v_partition_index: int
+    v_voter_directory_id: uuid.UUID
+    v_leader_id: int
+    v_leader_epoch: int
     (v_partition_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 1:
@@ -157,18 +164,20 @@ def _write_BeginQuorumEpochRequest_PartitionData(out: bytearray, obj: BeginQuoru
 
 def _read_BeginQuorumEpochRequest_TopicData(buf: Buffer, pos: int, version: int) -> tuple[BeginQuorumEpochRequest_TopicData, int]:
     flexible = version >= 1
+    v_topic_name: str
+    v_partitions: list[BeginQuorumEpochRequest_PartitionData]
     if flexible:
-        v_topic_name, pos = read_compact_string(buf, pos, False)
+        v_topic_name, pos = read_compact_str(buf, pos)
     else:
-        v_topic_name, pos = read_string16(buf, pos, False)
+        v_topic_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_BeginQuorumEpochRequest_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_BeginQuorumEpochRequest_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
@@ -185,8 +194,8 @@ def _write_BeginQuorumEpochRequest_TopicData(out: bytearray, obj: BeginQuorumEpo
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_BeginQuorumEpochRequest_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_BeginQuorumEpochRequest_PartitionData(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -196,6 +205,10 @@ def _write_BeginQuorumEpochRequest_TopicData(out: bytearray, obj: BeginQuorumEpo
 
 def _read_BeginQuorumEpochRequest(buf: Buffer, pos: int, version: int) -> tuple[BeginQuorumEpochRequest, int]:
     flexible = version >= 1
+    v_cluster_id: str | None
+    v_voter_id: int
+    v_topics: list[BeginQuorumEpochRequest_TopicData]
+    v_leader_endpoints: list[BeginQuorumEpochRequest_LeaderEndpoint]
     if flexible:
         v_cluster_id, pos = read_compact_string(buf, pos, True)
     else:
@@ -206,22 +219,22 @@ def _read_BeginQuorumEpochRequest(buf: Buffer, pos: int, version: int) -> tuple[
     else:
         v_voter_id = -1
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_BeginQuorumEpochRequest_TopicData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_BeginQuorumEpochRequest_TopicData(buf, pos, version)
+        v_topics.append(it_topics)
     if version >= 1:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_leader_endpoints, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_leader_endpoints, pos = read_count(buf, pos)
         v_leader_endpoints = []
-        for _ in range(n):
-            item, pos = _read_BeginQuorumEpochRequest_LeaderEndpoint(buf, pos, version)
-            v_leader_endpoints.append(item)
+        for _ in range(n_leader_endpoints):
+            it_leader_endpoints, pos = _read_BeginQuorumEpochRequest_LeaderEndpoint(buf, pos, version)
+            v_leader_endpoints.append(it_leader_endpoints)
     else:
         v_leader_endpoints = []
     unknown: list[tuple[int, bytes]] = []
@@ -242,15 +255,15 @@ def _write_BeginQuorumEpochRequest(out: bytearray, obj: BeginQuorumEpochRequest,
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_BeginQuorumEpochRequest_TopicData(out, item, version)
+    for it_topics in obj.topics:
+        _write_BeginQuorumEpochRequest_TopicData(out, it_topics, version)
     if version >= 1:
         if flexible:
             write_compact_array_count(out, obj.leader_endpoints, False)
         else:
             write_array_count(out, obj.leader_endpoints, False)
-        for item in obj.leader_endpoints:
-            _write_BeginQuorumEpochRequest_LeaderEndpoint(out, item, version)
+        for it_leader_endpoints in obj.leader_endpoints:
+            _write_BeginQuorumEpochRequest_LeaderEndpoint(out, it_leader_endpoints, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -322,13 +335,16 @@ class BeginQuorumEpochResponse(Message):
     topics: list[BeginQuorumEpochResponse_TopicData] = field(default_factory=list)
     node_endpoints: list[BeginQuorumEpochResponse_NodeEndpoint] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    NodeEndpoint: ClassVar[type[BeginQuorumEpochResponse_NodeEndpoint]]
-    PartitionData: ClassVar[type[BeginQuorumEpochResponse_PartitionData]]
-    TopicData: ClassVar[type[BeginQuorumEpochResponse_TopicData]]
+    NodeEndpoint: ClassVar[builtins.type[BeginQuorumEpochResponse_NodeEndpoint]]
+    PartitionData: ClassVar[builtins.type[BeginQuorumEpochResponse_PartitionData]]
+    TopicData: ClassVar[builtins.type[BeginQuorumEpochResponse_TopicData]]
 
 
 def _read_BeginQuorumEpochResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -> tuple[BeginQuorumEpochResponse_NodeEndpoint, int]:
     flexible = version >= 1
+    v_node_id: int
+    v_host: str
+    v_port: int
     if version >= 1:
         (v_node_id,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -336,9 +352,9 @@ def _read_BeginQuorumEpochResponse_NodeEndpoint(buf: Buffer, pos: int, version: 
         v_node_id = 0
     if version >= 1:
         if flexible:
-            v_host, pos = read_compact_string(buf, pos, False)
+            v_host, pos = read_compact_str(buf, pos)
         else:
-            v_host, pos = read_string16(buf, pos, False)
+            v_host, pos = read_str16(buf, pos)
     else:
         v_host = ''
     if version >= 1:
@@ -381,6 +397,10 @@ def _write_BeginQuorumEpochResponse_NodeEndpoint(out: bytearray, obj: BeginQuoru
 
 def _read_BeginQuorumEpochResponse_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[BeginQuorumEpochResponse_PartitionData, int]:
     flexible = version >= 1
+    v_partition_index: int
+    v_error_code: int
+    v_leader_id: int
+    v_leader_epoch: int
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = _I32_I16_I32_I32.unpack_from(buf, pos)
     pos += 14
     unknown: list[tuple[int, bytes]] = []
@@ -401,18 +421,20 @@ def _write_BeginQuorumEpochResponse_PartitionData(out: bytearray, obj: BeginQuor
 
 def _read_BeginQuorumEpochResponse_TopicData(buf: Buffer, pos: int, version: int) -> tuple[BeginQuorumEpochResponse_TopicData, int]:
     flexible = version >= 1
+    v_topic_name: str
+    v_partitions: list[BeginQuorumEpochResponse_PartitionData]
     if flexible:
-        v_topic_name, pos = read_compact_string(buf, pos, False)
+        v_topic_name, pos = read_compact_str(buf, pos)
     else:
-        v_topic_name, pos = read_string16(buf, pos, False)
+        v_topic_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_BeginQuorumEpochResponse_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_BeginQuorumEpochResponse_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
@@ -429,8 +451,8 @@ def _write_BeginQuorumEpochResponse_TopicData(out: bytearray, obj: BeginQuorumEp
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_BeginQuorumEpochResponse_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_BeginQuorumEpochResponse_PartitionData(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -440,16 +462,19 @@ def _write_BeginQuorumEpochResponse_TopicData(out: bytearray, obj: BeginQuorumEp
 
 def _read_BeginQuorumEpochResponse(buf: Buffer, pos: int, version: int) -> tuple[BeginQuorumEpochResponse, int]:
     flexible = version >= 1
+    v_error_code: int
+    v_topics: list[BeginQuorumEpochResponse_TopicData]
+    v_node_endpoints: list[BeginQuorumEpochResponse_NodeEndpoint]
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_BeginQuorumEpochResponse_TopicData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_BeginQuorumEpochResponse_TopicData(buf, pos, version)
+        v_topics.append(it_topics)
     v_node_endpoints = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
@@ -461,11 +486,11 @@ def _read_BeginQuorumEpochResponse(buf: Buffer, pos: int, version: int) -> tuple
             if end > len(buf):
                 raise TruncatedError('BeginQuorumEpochResponse: tagged field {} runs past the end'.format(tag))
             if tag == 0 and (version >= 1):
-                n, pos = read_compact_array_count(buf, pos, False)
+                n_node_endpoints, pos = read_compact_count(buf, pos)
                 v_node_endpoints = []
-                for _ in range(n):
-                    item, pos = _read_BeginQuorumEpochResponse_NodeEndpoint(buf, pos, version)
-                    v_node_endpoints.append(item)
+                for _ in range(n_node_endpoints):
+                    it_node_endpoints, pos = _read_BeginQuorumEpochResponse_NodeEndpoint(buf, pos, version)
+                    v_node_endpoints.append(it_node_endpoints)
                 if pos != end:
                     raise MalformedError('BeginQuorumEpochResponse: tagged field 0 has the wrong size')
             else:
@@ -481,8 +506,8 @@ def _write_BeginQuorumEpochResponse(out: bytearray, obj: BeginQuorumEpochRespons
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_BeginQuorumEpochResponse_TopicData(out, item, version)
+    for it_topics in obj.topics:
+        _write_BeginQuorumEpochResponse_TopicData(out, it_topics, version)
     if not (version >= 1) and not (not obj.node_endpoints):
         raise cannot_carry('BeginQuorumEpochResponse', 'node_endpoints', version)
     if flexible:
@@ -491,8 +516,8 @@ def _write_BeginQuorumEpochResponse(out: bytearray, obj: BeginQuorumEpochRespons
             saved = out
             out = bytearray()
             write_compact_array_count(out, obj.node_endpoints, False)
-            for item in obj.node_endpoints:
-                _write_BeginQuorumEpochResponse_NodeEndpoint(out, item, version)
+            for it_node_endpoints in obj.node_endpoints:
+                _write_BeginQuorumEpochResponse_NodeEndpoint(out, it_node_endpoints, version)
             tagged.append((0, bytes(out)))
             out = saved
         write_tagged_fields(out, tagged, obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32_I16_BOOL_BOOL_BOOL = Struct_('>ih???')
 _I32_I64_I64_BOOL_BOOL = Struct_('>iqq??')
 
@@ -43,6 +43,12 @@ class BrokerHeartbeatRequest(Message):
 
 def _read_BrokerHeartbeatRequest(buf: Buffer, pos: int, version: int) -> tuple[BrokerHeartbeatRequest, int]:
     flexible = True
+    v_broker_id: int
+    v_broker_epoch: int
+    v_current_metadata_offset: int
+    v_want_fence: bool
+    v_want_shut_down: bool
+    v_offline_log_dirs: list[uuid.UUID]
     v_broker_id, v_broker_epoch, v_current_metadata_offset, v_want_fence, v_want_shut_down = _I32_I64_I64_BOOL_BOOL.unpack_from(buf, pos)
     pos += 22
     v_offline_log_dirs = []
@@ -56,11 +62,11 @@ def _read_BrokerHeartbeatRequest(buf: Buffer, pos: int, version: int) -> tuple[B
             if end > len(buf):
                 raise TruncatedError('BrokerHeartbeatRequest: tagged field {} runs past the end'.format(tag))
             if tag == 0 and (version >= 1):
-                n, pos = read_compact_array_count(buf, pos, False)
+                n_offline_log_dirs, pos = read_compact_count(buf, pos)
                 v_offline_log_dirs = []
-                for _ in range(n):
-                    item, pos = read_uuid(buf, pos)
-                    v_offline_log_dirs.append(item)
+                for _ in range(n_offline_log_dirs):
+                    it_offline_log_dirs, pos = read_uuid(buf, pos)
+                    v_offline_log_dirs.append(it_offline_log_dirs)
                 if pos != end:
                     raise MalformedError('BrokerHeartbeatRequest: tagged field 0 has the wrong size')
             else:
@@ -79,8 +85,8 @@ def _write_BrokerHeartbeatRequest(out: bytearray, obj: BrokerHeartbeatRequest, v
         saved = out
         out = bytearray()
         write_compact_array_count(out, obj.offline_log_dirs, False)
-        for item in obj.offline_log_dirs:
-            write_uuid(out, item)
+        for it_offline_log_dirs in obj.offline_log_dirs:
+            write_uuid(out, it_offline_log_dirs)
         tagged.append((0, bytes(out)))
         out = saved
     write_tagged_fields(out, tagged, obj.unknown_tagged_fields)
@@ -94,7 +100,7 @@ BrokerHeartbeatRequest.FIELDS = (
     FieldInfo('CurrentMetadataOffset', 'current_metadata_offset', 'int64', parse_version_set('0-1'), parse_version_set(''), parse_version_set(''), None, False, False, None, None),
     FieldInfo('WantFence', 'want_fence', 'bool', parse_version_set('0-1'), parse_version_set(''), parse_version_set(''), None, False, False, None, None),
     FieldInfo('WantShutDown', 'want_shut_down', 'bool', parse_version_set('0-1'), parse_version_set(''), parse_version_set(''), None, False, False, None, None),
-    FieldInfo('OfflineLogDirs', 'offline_log_dirs', '[]uuid', parse_version_set('1'), parse_version_set(''), parse_version_set('1'), '0', False, False, None, None),
+    FieldInfo('OfflineLogDirs', 'offline_log_dirs', '[]uuid', parse_version_set('1'), parse_version_set(''), parse_version_set('1'), 0, False, False, None, None),
 )
 
 
@@ -116,6 +122,11 @@ class BrokerHeartbeatResponse(Message):
 
 def _read_BrokerHeartbeatResponse(buf: Buffer, pos: int, version: int) -> tuple[BrokerHeartbeatResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_is_caught_up: bool
+    v_is_fenced: bool
+    v_should_shut_down: bool
     v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down = _I32_I16_BOOL_BOOL_BOOL.unpack_from(buf, pos)
     pos += 9
     unknown: list[tuple[int, bytes]] = []

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16_I16 = Struct_('>hh')
 _I32 = Struct_('>i')
@@ -63,16 +63,19 @@ class BrokerRegistrationRequest(Message):
     log_dirs: list[uuid.UUID] = field(default_factory=list)
     previous_broker_epoch: int = -1
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    Feature: ClassVar[type[BrokerRegistrationRequest_Feature]]
-    Listener: ClassVar[type[BrokerRegistrationRequest_Listener]]
+    Feature: ClassVar[builtins.type[BrokerRegistrationRequest_Feature]]
+    Listener: ClassVar[builtins.type[BrokerRegistrationRequest_Listener]]
 
 
 def _read_BrokerRegistrationRequest_Feature(buf: Buffer, pos: int, version: int) -> tuple[BrokerRegistrationRequest_Feature, int]:
     flexible = True
+    v_name: str
+    v_min_supported_version: int
+    v_max_supported_version: int
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     v_min_supported_version, v_max_supported_version = _I16_I16.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -95,14 +98,18 @@ def _write_BrokerRegistrationRequest_Feature(out: bytearray, obj: BrokerRegistra
 
 def _read_BrokerRegistrationRequest_Listener(buf: Buffer, pos: int, version: int) -> tuple[BrokerRegistrationRequest_Listener, int]:
     flexible = True
+    v_name: str
+    v_host: str
+    v_port: int
+    v_security_protocol: int
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        v_host, pos = read_compact_string(buf, pos, False)
+        v_host, pos = read_compact_str(buf, pos)
     else:
-        v_host, pos = read_string16(buf, pos, False)
+        v_host, pos = read_str16(buf, pos)
     v_port, v_security_protocol = _U16_I16.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -129,29 +136,38 @@ def _write_BrokerRegistrationRequest_Listener(out: bytearray, obj: BrokerRegistr
 
 def _read_BrokerRegistrationRequest(buf: Buffer, pos: int, version: int) -> tuple[BrokerRegistrationRequest, int]:
     flexible = True
+    v_broker_id: int
+    v_cluster_id: str
+    v_incarnation_id: uuid.UUID
+    v_listeners: list[BrokerRegistrationRequest_Listener]
+    v_features: list[BrokerRegistrationRequest_Feature]
+    v_rack: str | None
+    v_is_migrating_zk_broker: bool
+    v_log_dirs: list[uuid.UUID]
+    v_previous_broker_epoch: int
     (v_broker_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        v_cluster_id, pos = read_compact_string(buf, pos, False)
+        v_cluster_id, pos = read_compact_str(buf, pos)
     else:
-        v_cluster_id, pos = read_string16(buf, pos, False)
+        v_cluster_id, pos = read_str16(buf, pos)
     v_incarnation_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_listeners, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_listeners, pos = read_count(buf, pos)
     v_listeners = []
-    for _ in range(n):
-        item, pos = _read_BrokerRegistrationRequest_Listener(buf, pos, version)
-        v_listeners.append(item)
+    for _ in range(n_listeners):
+        it_listeners, pos = _read_BrokerRegistrationRequest_Listener(buf, pos, version)
+        v_listeners.append(it_listeners)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_features, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_features, pos = read_count(buf, pos)
     v_features = []
-    for _ in range(n):
-        item, pos = _read_BrokerRegistrationRequest_Feature(buf, pos, version)
-        v_features.append(item)
+    for _ in range(n_features):
+        it_features, pos = _read_BrokerRegistrationRequest_Feature(buf, pos, version)
+        v_features.append(it_features)
     if flexible:
         v_rack, pos = read_compact_string(buf, pos, True)
     else:
@@ -163,13 +179,13 @@ def _read_BrokerRegistrationRequest(buf: Buffer, pos: int, version: int) -> tupl
         v_is_migrating_zk_broker = False
     if version >= 2:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_log_dirs, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_log_dirs, pos = read_count(buf, pos)
         v_log_dirs = []
-        for _ in range(n):
-            item, pos = read_uuid(buf, pos)
-            v_log_dirs.append(item)
+        for _ in range(n_log_dirs):
+            it_log_dirs, pos = read_uuid(buf, pos)
+            v_log_dirs.append(it_log_dirs)
     else:
         v_log_dirs = []
     if version >= 3:
@@ -194,14 +210,14 @@ def _write_BrokerRegistrationRequest(out: bytearray, obj: BrokerRegistrationRequ
         write_compact_array_count(out, obj.listeners, False)
     else:
         write_array_count(out, obj.listeners, False)
-    for item in obj.listeners:
-        _write_BrokerRegistrationRequest_Listener(out, item, version)
+    for it_listeners in obj.listeners:
+        _write_BrokerRegistrationRequest_Listener(out, it_listeners, version)
     if flexible:
         write_compact_array_count(out, obj.features, False)
     else:
         write_array_count(out, obj.features, False)
-    for item in obj.features:
-        _write_BrokerRegistrationRequest_Feature(out, item, version)
+    for it_features in obj.features:
+        _write_BrokerRegistrationRequest_Feature(out, it_features, version)
     if flexible:
         write_compact_string(out, obj.rack, True)
     else:
@@ -216,8 +232,8 @@ def _write_BrokerRegistrationRequest(out: bytearray, obj: BrokerRegistrationRequ
             write_compact_array_count(out, obj.log_dirs, False)
         else:
             write_array_count(out, obj.log_dirs, False)
-        for item in obj.log_dirs:
-            write_uuid(out, item)
+        for it_log_dirs in obj.log_dirs:
+            write_uuid(out, it_log_dirs)
     if version >= 3:
         out += _I64.pack(obj.previous_broker_epoch)
     if obj.unknown_tagged_fields:
@@ -270,6 +286,9 @@ class BrokerRegistrationResponse(Message):
 
 def _read_BrokerRegistrationResponse(buf: Buffer, pos: int, version: int) -> tuple[BrokerRegistrationResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_broker_epoch: int
     v_throttle_time_ms, v_error_code, v_broker_epoch = _I32_I16_I64.unpack_from(buf, pos)
     pos += 14
     unknown: list[tuple[int, bytes]] = []

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 
 
 @dataclass(slots=True)
@@ -40,21 +40,23 @@ class ConsumerProtocolAssignment(Message):
     assigned_partitions: list[ConsumerProtocolAssignment_TopicPartition] = field(default_factory=list)
     user_data: bytes | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    TopicPartition: ClassVar[type[ConsumerProtocolAssignment_TopicPartition]]
+    TopicPartition: ClassVar[builtins.type[ConsumerProtocolAssignment_TopicPartition]]
 
 
 def _read_ConsumerProtocolAssignment_TopicPartition(buf: Buffer, pos: int, version: int) -> tuple[ConsumerProtocolAssignment_TopicPartition, int]:
     flexible = False
+    v_topic: str
+    v_partitions: list[int]
     if flexible:
-        v_topic, pos = read_compact_string(buf, pos, False)
+        v_topic, pos = read_compact_str(buf, pos)
     else:
-        v_topic, pos = read_string16(buf, pos, False)
+        v_topic, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_partitions = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_partitions, pos = read_count(buf, pos)
+    v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
+    pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
     return ConsumerProtocolAssignment_TopicPartition(v_topic, v_partitions, unknown), pos
 
@@ -76,14 +78,16 @@ def _write_ConsumerProtocolAssignment_TopicPartition(out: bytearray, obj: Consum
 
 def _read_ConsumerProtocolAssignment(buf: Buffer, pos: int, version: int) -> tuple[ConsumerProtocolAssignment, int]:
     flexible = False
+    v_assigned_partitions: list[ConsumerProtocolAssignment_TopicPartition]
+    v_user_data: bytes | None
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_assigned_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_assigned_partitions, pos = read_count(buf, pos)
     v_assigned_partitions = []
-    for _ in range(n):
-        item, pos = _read_ConsumerProtocolAssignment_TopicPartition(buf, pos, version)
-        v_assigned_partitions.append(item)
+    for _ in range(n_assigned_partitions):
+        it_assigned_partitions, pos = _read_ConsumerProtocolAssignment_TopicPartition(buf, pos, version)
+        v_assigned_partitions.append(it_assigned_partitions)
     if flexible:
         v_user_data, pos = read_compact_bytes(buf, pos, True)
     else:
@@ -98,8 +102,8 @@ def _write_ConsumerProtocolAssignment(out: bytearray, obj: ConsumerProtocolAssig
         write_compact_array_count(out, obj.assigned_partitions, False)
     else:
         write_array_count(out, obj.assigned_partitions, False)
-    for item in obj.assigned_partitions:
-        _write_ConsumerProtocolAssignment_TopicPartition(out, item, version)
+    for it_assigned_partitions in obj.assigned_partitions:
+        _write_ConsumerProtocolAssignment_TopicPartition(out, it_assigned_partitions, version)
     if flexible:
         write_compact_bytes(out, obj.user_data, True)
     else:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 
 
@@ -44,25 +44,27 @@ class ConsumerProtocolSubscription(Message):
     generation_id: int = -1
     rack_id: str | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    TopicPartition: ClassVar[type[ConsumerProtocolSubscription_TopicPartition]]
+    TopicPartition: ClassVar[builtins.type[ConsumerProtocolSubscription_TopicPartition]]
 
 
 def _read_ConsumerProtocolSubscription_TopicPartition(buf: Buffer, pos: int, version: int) -> tuple[ConsumerProtocolSubscription_TopicPartition, int]:
     flexible = False
+    v_topic: str
+    v_partitions: list[int]
     if version >= 1:
         if flexible:
-            v_topic, pos = read_compact_string(buf, pos, False)
+            v_topic, pos = read_compact_str(buf, pos)
         else:
-            v_topic, pos = read_string16(buf, pos, False)
+            v_topic, pos = read_str16(buf, pos)
     else:
         v_topic = ''
     if version >= 1:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_partitions, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
-        v_partitions = list(unpack_from('>%di' % n, buf, pos))
-        pos += 4 * n
+            n_partitions, pos = read_count(buf, pos)
+        v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
+        pos += 4 * n_partitions
     else:
         v_partitions = []
     unknown: list[tuple[int, bytes]] = []
@@ -94,30 +96,35 @@ def _write_ConsumerProtocolSubscription_TopicPartition(out: bytearray, obj: Cons
 
 def _read_ConsumerProtocolSubscription(buf: Buffer, pos: int, version: int) -> tuple[ConsumerProtocolSubscription, int]:
     flexible = False
+    v_topics: list[str]
+    v_user_data: bytes | None
+    v_owned_partitions: list[ConsumerProtocolSubscription_TopicPartition]
+    v_generation_id: int
+    v_rack_id: str | None
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
+    for _ in range(n_topics):
         if flexible:
-            item, pos = read_compact_string(buf, pos)
+            it_topics, pos = read_compact_str(buf, pos)
         else:
-            item, pos = read_string16(buf, pos)
-        v_topics.append(item)
+            it_topics, pos = read_str16(buf, pos)
+        v_topics.append(it_topics)
     if flexible:
         v_user_data, pos = read_compact_bytes(buf, pos, True)
     else:
         v_user_data, pos = read_bytes32(buf, pos, True)
     if version >= 1:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_owned_partitions, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_owned_partitions, pos = read_count(buf, pos)
         v_owned_partitions = []
-        for _ in range(n):
-            item, pos = _read_ConsumerProtocolSubscription_TopicPartition(buf, pos, version)
-            v_owned_partitions.append(item)
+        for _ in range(n_owned_partitions):
+            it_owned_partitions, pos = _read_ConsumerProtocolSubscription_TopicPartition(buf, pos, version)
+            v_owned_partitions.append(it_owned_partitions)
     else:
         v_owned_partitions = []
     if version >= 2:
@@ -142,11 +149,11 @@ def _write_ConsumerProtocolSubscription(out: bytearray, obj: ConsumerProtocolSub
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
+    for it_topics in obj.topics:
         if flexible:
-            write_compact_string(out, item)
+            write_compact_string(out, it_topics)
         else:
-            write_string16(out, item)
+            write_string16(out, it_topics)
     if flexible:
         write_compact_bytes(out, obj.user_data, True)
     else:
@@ -156,8 +163,8 @@ def _write_ConsumerProtocolSubscription(out: bytearray, obj: ConsumerProtocolSub
             write_compact_array_count(out, obj.owned_partitions, False)
         else:
             write_array_count(out, obj.owned_partitions, False)
-        for item in obj.owned_partitions:
-            _write_ConsumerProtocolSubscription_TopicPartition(out, item, version)
+        for it_owned_partitions in obj.owned_partitions:
+            _write_ConsumerProtocolSubscription_TopicPartition(out, it_owned_partitions, version)
     if version >= 2:
         out += _I32.pack(obj.generation_id)
     if version >= 3:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I64 = Struct_('>q')
@@ -40,6 +40,8 @@ class ControlledShutdownRequest(Message):
 
 def _read_ControlledShutdownRequest(buf: Buffer, pos: int, version: int) -> tuple[ControlledShutdownRequest, int]:
     flexible = version >= 3
+    v_broker_id: int
+    v_broker_epoch: int
     (v_broker_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 2:
@@ -91,15 +93,17 @@ class ControlledShutdownResponse(Message):
     error_code: int = 0
     remaining_partitions: list[ControlledShutdownResponse_RemainingPartition] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    RemainingPartition: ClassVar[type[ControlledShutdownResponse_RemainingPartition]]
+    RemainingPartition: ClassVar[builtins.type[ControlledShutdownResponse_RemainingPartition]]
 
 
 def _read_ControlledShutdownResponse_RemainingPartition(buf: Buffer, pos: int, version: int) -> tuple[ControlledShutdownResponse_RemainingPartition, int]:
     flexible = version >= 3
+    v_topic_name: str
+    v_partition_index: int
     if flexible:
-        v_topic_name, pos = read_compact_string(buf, pos, False)
+        v_topic_name, pos = read_compact_str(buf, pos)
     else:
-        v_topic_name, pos = read_string16(buf, pos, False)
+        v_topic_name, pos = read_str16(buf, pos)
     (v_partition_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -124,16 +128,18 @@ def _write_ControlledShutdownResponse_RemainingPartition(out: bytearray, obj: Co
 
 def _read_ControlledShutdownResponse(buf: Buffer, pos: int, version: int) -> tuple[ControlledShutdownResponse, int]:
     flexible = version >= 3
+    v_error_code: int
+    v_remaining_partitions: list[ControlledShutdownResponse_RemainingPartition]
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_remaining_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_remaining_partitions, pos = read_count(buf, pos)
     v_remaining_partitions = []
-    for _ in range(n):
-        item, pos = _read_ControlledShutdownResponse_RemainingPartition(buf, pos, version)
-        v_remaining_partitions.append(item)
+    for _ in range(n_remaining_partitions):
+        it_remaining_partitions, pos = _read_ControlledShutdownResponse_RemainingPartition(buf, pos, version)
+        v_remaining_partitions.append(it_remaining_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'ControlledShutdownResponse')
@@ -147,8 +153,8 @@ def _write_ControlledShutdownResponse(out: bytearray, obj: ControlledShutdownRes
         write_compact_array_count(out, obj.remaining_partitions, False)
     else:
         write_array_count(out, obj.remaining_partitions, False)
-    for item in obj.remaining_partitions:
-        _write_ControlledShutdownResponse_RemainingPartition(out, item, version)
+    for it_remaining_partitions in obj.remaining_partitions:
+        _write_ControlledShutdownResponse_RemainingPartition(out, it_remaining_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

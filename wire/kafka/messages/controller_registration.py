@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16_I16 = Struct_('>hh')
 _I32 = Struct_('>i')
@@ -58,16 +58,19 @@ class ControllerRegistrationRequest(Message):
     listeners: list[ControllerRegistrationRequest_Listener] = field(default_factory=list)
     features: list[ControllerRegistrationRequest_Feature] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    Feature: ClassVar[type[ControllerRegistrationRequest_Feature]]
-    Listener: ClassVar[type[ControllerRegistrationRequest_Listener]]
+    Feature: ClassVar[builtins.type[ControllerRegistrationRequest_Feature]]
+    Listener: ClassVar[builtins.type[ControllerRegistrationRequest_Listener]]
 
 
 def _read_ControllerRegistrationRequest_Feature(buf: Buffer, pos: int, version: int) -> tuple[ControllerRegistrationRequest_Feature, int]:
     flexible = True
+    v_name: str
+    v_min_supported_version: int
+    v_max_supported_version: int
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     v_min_supported_version, v_max_supported_version = _I16_I16.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -90,14 +93,18 @@ def _write_ControllerRegistrationRequest_Feature(out: bytearray, obj: Controller
 
 def _read_ControllerRegistrationRequest_Listener(buf: Buffer, pos: int, version: int) -> tuple[ControllerRegistrationRequest_Listener, int]:
     flexible = True
+    v_name: str
+    v_host: str
+    v_port: int
+    v_security_protocol: int
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        v_host, pos = read_compact_string(buf, pos, False)
+        v_host, pos = read_compact_str(buf, pos)
     else:
-        v_host, pos = read_string16(buf, pos, False)
+        v_host, pos = read_str16(buf, pos)
     v_port, v_security_protocol = _U16_I16.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -124,27 +131,32 @@ def _write_ControllerRegistrationRequest_Listener(out: bytearray, obj: Controlle
 
 def _read_ControllerRegistrationRequest(buf: Buffer, pos: int, version: int) -> tuple[ControllerRegistrationRequest, int]:
     flexible = True
+    v_controller_id: int
+    v_incarnation_id: uuid.UUID
+    v_zk_migration_ready: bool
+    v_listeners: list[ControllerRegistrationRequest_Listener]
+    v_features: list[ControllerRegistrationRequest_Feature]
     (v_controller_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     v_incarnation_id, pos = read_uuid(buf, pos)
     (v_zk_migration_ready,) = _BOOL.unpack_from(buf, pos)
     pos += 1
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_listeners, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_listeners, pos = read_count(buf, pos)
     v_listeners = []
-    for _ in range(n):
-        item, pos = _read_ControllerRegistrationRequest_Listener(buf, pos, version)
-        v_listeners.append(item)
+    for _ in range(n_listeners):
+        it_listeners, pos = _read_ControllerRegistrationRequest_Listener(buf, pos, version)
+        v_listeners.append(it_listeners)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_features, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_features, pos = read_count(buf, pos)
     v_features = []
-    for _ in range(n):
-        item, pos = _read_ControllerRegistrationRequest_Feature(buf, pos, version)
-        v_features.append(item)
+    for _ in range(n_features):
+        it_features, pos = _read_ControllerRegistrationRequest_Feature(buf, pos, version)
+        v_features.append(it_features)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ControllerRegistrationRequest')
     return ControllerRegistrationRequest(v_controller_id, v_incarnation_id, v_zk_migration_ready, v_listeners, v_features, unknown), pos
@@ -159,14 +171,14 @@ def _write_ControllerRegistrationRequest(out: bytearray, obj: ControllerRegistra
         write_compact_array_count(out, obj.listeners, False)
     else:
         write_array_count(out, obj.listeners, False)
-    for item in obj.listeners:
-        _write_ControllerRegistrationRequest_Listener(out, item, version)
+    for it_listeners in obj.listeners:
+        _write_ControllerRegistrationRequest_Listener(out, it_listeners, version)
     if flexible:
         write_compact_array_count(out, obj.features, False)
     else:
         write_array_count(out, obj.features, False)
-    for item in obj.features:
-        _write_ControllerRegistrationRequest_Feature(out, item, version)
+    for it_features in obj.features:
+        _write_ControllerRegistrationRequest_Feature(out, it_features, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -213,6 +225,9 @@ class ControllerRegistrationResponse(Message):
 
 def _read_ControllerRegistrationResponse(buf: Buffer, pos: int, version: int) -> tuple[ControllerRegistrationResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_error_message: str | None
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:

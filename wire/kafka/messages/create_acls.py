@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I8 = Struct_('>b')
@@ -48,30 +48,37 @@ class CreateAclsRequest(Message):
 
     creations: list[CreateAclsRequest_AclCreation] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    AclCreation: ClassVar[type[CreateAclsRequest_AclCreation]]
+    AclCreation: ClassVar[builtins.type[CreateAclsRequest_AclCreation]]
 
 
 def _read_CreateAclsRequest_AclCreation(buf: Buffer, pos: int, version: int) -> tuple[CreateAclsRequest_AclCreation, int]:
     flexible = version >= 2
+    v_resource_type: int
+    v_resource_name: str
+    v_resource_pattern_type: int
+    v_principal: str
+    v_host: str
+    v_operation: int
+    v_permission_type: int
     (v_resource_type,) = _I8.unpack_from(buf, pos)
     pos += 1
     if flexible:
-        v_resource_name, pos = read_compact_string(buf, pos, False)
+        v_resource_name, pos = read_compact_str(buf, pos)
     else:
-        v_resource_name, pos = read_string16(buf, pos, False)
+        v_resource_name, pos = read_str16(buf, pos)
     if version >= 1:
         (v_resource_pattern_type,) = _I8.unpack_from(buf, pos)
         pos += 1
     else:
         v_resource_pattern_type = 3
     if flexible:
-        v_principal, pos = read_compact_string(buf, pos, False)
+        v_principal, pos = read_compact_str(buf, pos)
     else:
-        v_principal, pos = read_string16(buf, pos, False)
+        v_principal, pos = read_str16(buf, pos)
     if flexible:
-        v_host, pos = read_compact_string(buf, pos, False)
+        v_host, pos = read_compact_str(buf, pos)
     else:
-        v_host, pos = read_string16(buf, pos, False)
+        v_host, pos = read_str16(buf, pos)
     v_operation, v_permission_type = _I8_I8.unpack_from(buf, pos)
     pos += 2
     unknown: list[tuple[int, bytes]] = []
@@ -110,14 +117,15 @@ def _write_CreateAclsRequest_AclCreation(out: bytearray, obj: CreateAclsRequest_
 
 def _read_CreateAclsRequest(buf: Buffer, pos: int, version: int) -> tuple[CreateAclsRequest, int]:
     flexible = version >= 2
+    v_creations: list[CreateAclsRequest_AclCreation]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_creations, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_creations, pos = read_count(buf, pos)
     v_creations = []
-    for _ in range(n):
-        item, pos = _read_CreateAclsRequest_AclCreation(buf, pos, version)
-        v_creations.append(item)
+    for _ in range(n_creations):
+        it_creations, pos = _read_CreateAclsRequest_AclCreation(buf, pos, version)
+        v_creations.append(it_creations)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreateAclsRequest')
@@ -130,8 +138,8 @@ def _write_CreateAclsRequest(out: bytearray, obj: CreateAclsRequest, version: in
         write_compact_array_count(out, obj.creations, False)
     else:
         write_array_count(out, obj.creations, False)
-    for item in obj.creations:
-        _write_CreateAclsRequest_AclCreation(out, item, version)
+    for it_creations in obj.creations:
+        _write_CreateAclsRequest_AclCreation(out, it_creations, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -174,11 +182,13 @@ class CreateAclsResponse(Message):
     throttle_time_ms: int = 0
     results: list[CreateAclsResponse_AclCreationResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    AclCreationResult: ClassVar[type[CreateAclsResponse_AclCreationResult]]
+    AclCreationResult: ClassVar[builtins.type[CreateAclsResponse_AclCreationResult]]
 
 
 def _read_CreateAclsResponse_AclCreationResult(buf: Buffer, pos: int, version: int) -> tuple[CreateAclsResponse_AclCreationResult, int]:
     flexible = version >= 2
+    v_error_code: int
+    v_error_message: str | None
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
@@ -207,16 +217,18 @@ def _write_CreateAclsResponse_AclCreationResult(out: bytearray, obj: CreateAclsR
 
 def _read_CreateAclsResponse(buf: Buffer, pos: int, version: int) -> tuple[CreateAclsResponse, int]:
     flexible = version >= 2
+    v_throttle_time_ms: int
+    v_results: list[CreateAclsResponse_AclCreationResult]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_results, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_results, pos = read_count(buf, pos)
     v_results = []
-    for _ in range(n):
-        item, pos = _read_CreateAclsResponse_AclCreationResult(buf, pos, version)
-        v_results.append(item)
+    for _ in range(n_results):
+        it_results, pos = _read_CreateAclsResponse_AclCreationResult(buf, pos, version)
+        v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreateAclsResponse')
@@ -230,8 +242,8 @@ def _write_CreateAclsResponse(out: bytearray, obj: CreateAclsResponse, version: 
         write_compact_array_count(out, obj.results, False)
     else:
         write_array_count(out, obj.results, False)
-    for item in obj.results:
-        _write_CreateAclsResponse_AclCreationResult(out, item, version)
+    for it_results in obj.results:
+        _write_CreateAclsResponse_AclCreationResult(out, it_results, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

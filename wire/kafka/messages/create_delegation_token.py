@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I64 = Struct_('>q')
@@ -46,19 +46,21 @@ class CreateDelegationTokenRequest(Message):
     renewers: list[CreateDelegationTokenRequest_CreatableRenewers] = field(default_factory=list)
     max_lifetime_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    CreatableRenewers: ClassVar[type[CreateDelegationTokenRequest_CreatableRenewers]]
+    CreatableRenewers: ClassVar[builtins.type[CreateDelegationTokenRequest_CreatableRenewers]]
 
 
 def _read_CreateDelegationTokenRequest_CreatableRenewers(buf: Buffer, pos: int, version: int) -> tuple[CreateDelegationTokenRequest_CreatableRenewers, int]:
     flexible = version >= 2
+    v_principal_type: str
+    v_principal_name: str
     if flexible:
-        v_principal_type, pos = read_compact_string(buf, pos, False)
+        v_principal_type, pos = read_compact_str(buf, pos)
     else:
-        v_principal_type, pos = read_string16(buf, pos, False)
+        v_principal_type, pos = read_str16(buf, pos)
     if flexible:
-        v_principal_name, pos = read_compact_string(buf, pos, False)
+        v_principal_name, pos = read_compact_str(buf, pos)
     else:
-        v_principal_name, pos = read_string16(buf, pos, False)
+        v_principal_name, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatableRenewers')
@@ -84,6 +86,10 @@ def _write_CreateDelegationTokenRequest_CreatableRenewers(out: bytearray, obj: C
 
 def _read_CreateDelegationTokenRequest(buf: Buffer, pos: int, version: int) -> tuple[CreateDelegationTokenRequest, int]:
     flexible = version >= 2
+    v_owner_principal_type: str | None
+    v_owner_principal_name: str | None
+    v_renewers: list[CreateDelegationTokenRequest_CreatableRenewers]
+    v_max_lifetime_ms: int
     if version >= 3:
         if flexible:
             v_owner_principal_type, pos = read_compact_string(buf, pos, True)
@@ -99,13 +105,13 @@ def _read_CreateDelegationTokenRequest(buf: Buffer, pos: int, version: int) -> t
     else:
         v_owner_principal_name = ''
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_renewers, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_renewers, pos = read_count(buf, pos)
     v_renewers = []
-    for _ in range(n):
-        item, pos = _read_CreateDelegationTokenRequest_CreatableRenewers(buf, pos, version)
-        v_renewers.append(item)
+    for _ in range(n_renewers):
+        it_renewers, pos = _read_CreateDelegationTokenRequest_CreatableRenewers(buf, pos, version)
+        v_renewers.append(it_renewers)
     (v_max_lifetime_ms,) = _I64.unpack_from(buf, pos)
     pos += 8
     unknown: list[tuple[int, bytes]] = []
@@ -136,8 +142,8 @@ def _write_CreateDelegationTokenRequest(out: bytearray, obj: CreateDelegationTok
         write_compact_array_count(out, obj.renewers, False)
     else:
         write_array_count(out, obj.renewers, False)
-    for item in obj.renewers:
-        _write_CreateDelegationTokenRequest_CreatableRenewers(out, item, version)
+    for it_renewers in obj.renewers:
+        _write_CreateDelegationTokenRequest_CreatableRenewers(out, it_renewers, version)
     out += _I64.pack(obj.max_lifetime_ms)
     if flexible:
         if obj.unknown_tagged_fields:
@@ -185,40 +191,51 @@ class CreateDelegationTokenResponse(Message):
 
 def _read_CreateDelegationTokenResponse(buf: Buffer, pos: int, version: int) -> tuple[CreateDelegationTokenResponse, int]:
     flexible = version >= 2
+    v_error_code: int
+    v_principal_type: str
+    v_principal_name: str
+    v_token_requester_principal_type: str
+    v_token_requester_principal_name: str
+    v_issue_timestamp_ms: int
+    v_expiry_timestamp_ms: int
+    v_max_timestamp_ms: int
+    v_token_id: str
+    v_hmac: bytes
+    v_throttle_time_ms: int
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
-        v_principal_type, pos = read_compact_string(buf, pos, False)
+        v_principal_type, pos = read_compact_str(buf, pos)
     else:
-        v_principal_type, pos = read_string16(buf, pos, False)
+        v_principal_type, pos = read_str16(buf, pos)
     if flexible:
-        v_principal_name, pos = read_compact_string(buf, pos, False)
+        v_principal_name, pos = read_compact_str(buf, pos)
     else:
-        v_principal_name, pos = read_string16(buf, pos, False)
+        v_principal_name, pos = read_str16(buf, pos)
     if version >= 3:
         if flexible:
-            v_token_requester_principal_type, pos = read_compact_string(buf, pos, False)
+            v_token_requester_principal_type, pos = read_compact_str(buf, pos)
         else:
-            v_token_requester_principal_type, pos = read_string16(buf, pos, False)
+            v_token_requester_principal_type, pos = read_str16(buf, pos)
     else:
         v_token_requester_principal_type = ''
     if version >= 3:
         if flexible:
-            v_token_requester_principal_name, pos = read_compact_string(buf, pos, False)
+            v_token_requester_principal_name, pos = read_compact_str(buf, pos)
         else:
-            v_token_requester_principal_name, pos = read_string16(buf, pos, False)
+            v_token_requester_principal_name, pos = read_str16(buf, pos)
     else:
         v_token_requester_principal_name = ''
     v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms = _I64_I64_I64.unpack_from(buf, pos)
     pos += 24
     if flexible:
-        v_token_id, pos = read_compact_string(buf, pos, False)
+        v_token_id, pos = read_compact_str(buf, pos)
     else:
-        v_token_id, pos = read_string16(buf, pos, False)
+        v_token_id, pos = read_str16(buf, pos)
     if flexible:
-        v_hmac, pos = read_compact_bytes(buf, pos, False)
+        v_hmac, pos = read_compact_blob(buf, pos)
     else:
-        v_hmac, pos = read_bytes32(buf, pos, False)
+        v_hmac, pos = read_blob32(buf, pos)
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []

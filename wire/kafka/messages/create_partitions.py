@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_BOOL = Struct_('>i?')
@@ -51,18 +51,19 @@ class CreatePartitionsRequest(Message):
     timeout_ms: int = 0
     validate_only: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    CreatePartitionsAssignment: ClassVar[type[CreatePartitionsRequest_CreatePartitionsAssignment]]
-    CreatePartitionsTopic: ClassVar[type[CreatePartitionsRequest_CreatePartitionsTopic]]
+    CreatePartitionsAssignment: ClassVar[builtins.type[CreatePartitionsRequest_CreatePartitionsAssignment]]
+    CreatePartitionsTopic: ClassVar[builtins.type[CreatePartitionsRequest_CreatePartitionsTopic]]
 
 
 def _read_CreatePartitionsRequest_CreatePartitionsAssignment(buf: Buffer, pos: int, version: int) -> tuple[CreatePartitionsRequest_CreatePartitionsAssignment, int]:
     flexible = version >= 2
+    v_broker_ids: list[int]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_broker_ids, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_broker_ids = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_broker_ids, pos = read_count(buf, pos)
+    v_broker_ids = list(unpack_from('>%di' % n_broker_ids, buf, pos))
+    pos += 4 * n_broker_ids
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatePartitionsAssignment')
@@ -85,23 +86,26 @@ def _write_CreatePartitionsRequest_CreatePartitionsAssignment(out: bytearray, ob
 
 def _read_CreatePartitionsRequest_CreatePartitionsTopic(buf: Buffer, pos: int, version: int) -> tuple[CreatePartitionsRequest_CreatePartitionsTopic, int]:
     flexible = version >= 2
+    v_name: str
+    v_count: int
+    v_assignments: list[CreatePartitionsRequest_CreatePartitionsAssignment] | None
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     (v_count,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, True)
+        n_assignments, pos = read_compact_array_count(buf, pos, True)
     else:
-        n, pos = read_array_count(buf, pos, True)
-    if n is None:
+        n_assignments, pos = read_array_count(buf, pos, True)
+    if n_assignments is None:
         v_assignments = None
     else:
         v_assignments = []
-        for _ in range(n):
-            item, pos = _read_CreatePartitionsRequest_CreatePartitionsAssignment(buf, pos, version)
-            v_assignments.append(item)
+        for _ in range(n_assignments):
+            it_assignments, pos = _read_CreatePartitionsRequest_CreatePartitionsAssignment(buf, pos, version)
+            v_assignments.append(it_assignments)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatePartitionsTopic')
@@ -120,8 +124,8 @@ def _write_CreatePartitionsRequest_CreatePartitionsTopic(out: bytearray, obj: Cr
     else:
         write_array_count(out, obj.assignments, True)
     if obj.assignments is not None:
-        for item in obj.assignments:
-            _write_CreatePartitionsRequest_CreatePartitionsAssignment(out, item, version)
+        for it_assignments in obj.assignments:
+            _write_CreatePartitionsRequest_CreatePartitionsAssignment(out, it_assignments, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -131,14 +135,17 @@ def _write_CreatePartitionsRequest_CreatePartitionsTopic(out: bytearray, obj: Cr
 
 def _read_CreatePartitionsRequest(buf: Buffer, pos: int, version: int) -> tuple[CreatePartitionsRequest, int]:
     flexible = version >= 2
+    v_topics: list[CreatePartitionsRequest_CreatePartitionsTopic]
+    v_timeout_ms: int
+    v_validate_only: bool
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_CreatePartitionsRequest_CreatePartitionsTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_CreatePartitionsRequest_CreatePartitionsTopic(buf, pos, version)
+        v_topics.append(it_topics)
     v_timeout_ms, v_validate_only = _I32_BOOL.unpack_from(buf, pos)
     pos += 5
     unknown: list[tuple[int, bytes]] = []
@@ -153,8 +160,8 @@ def _write_CreatePartitionsRequest(out: bytearray, obj: CreatePartitionsRequest,
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_CreatePartitionsRequest_CreatePartitionsTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_CreatePartitionsRequest_CreatePartitionsTopic(out, it_topics, version)
     out += _I32_BOOL.pack(obj.timeout_ms, obj.validate_only)
     if flexible:
         if obj.unknown_tagged_fields:
@@ -201,15 +208,18 @@ class CreatePartitionsResponse(Message):
     throttle_time_ms: int = 0
     results: list[CreatePartitionsResponse_CreatePartitionsTopicResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    CreatePartitionsTopicResult: ClassVar[type[CreatePartitionsResponse_CreatePartitionsTopicResult]]
+    CreatePartitionsTopicResult: ClassVar[builtins.type[CreatePartitionsResponse_CreatePartitionsTopicResult]]
 
 
 def _read_CreatePartitionsResponse_CreatePartitionsTopicResult(buf: Buffer, pos: int, version: int) -> tuple[CreatePartitionsResponse_CreatePartitionsTopicResult, int]:
     flexible = version >= 2
+    v_name: str
+    v_error_code: int
+    v_error_message: str | None
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
@@ -242,16 +252,18 @@ def _write_CreatePartitionsResponse_CreatePartitionsTopicResult(out: bytearray, 
 
 def _read_CreatePartitionsResponse(buf: Buffer, pos: int, version: int) -> tuple[CreatePartitionsResponse, int]:
     flexible = version >= 2
+    v_throttle_time_ms: int
+    v_results: list[CreatePartitionsResponse_CreatePartitionsTopicResult]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_results, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_results, pos = read_count(buf, pos)
     v_results = []
-    for _ in range(n):
-        item, pos = _read_CreatePartitionsResponse_CreatePartitionsTopicResult(buf, pos, version)
-        v_results.append(item)
+    for _ in range(n_results):
+        it_results, pos = _read_CreatePartitionsResponse_CreatePartitionsTopicResult(buf, pos, version)
+        v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatePartitionsResponse')
@@ -265,8 +277,8 @@ def _write_CreatePartitionsResponse(out: bytearray, obj: CreatePartitionsRespons
         write_compact_array_count(out, obj.results, False)
     else:
         write_array_count(out, obj.results, False)
-    for item in obj.results:
-        _write_CreatePartitionsResponse_CreatePartitionsTopicResult(out, item, version)
+    for it_results in obj.results:
+        _write_CreatePartitionsResponse_CreatePartitionsTopicResult(out, it_results, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

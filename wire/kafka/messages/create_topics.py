@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _BOOL_I8_BOOL = Struct_('>?b?')
 _I16 = Struct_('>h')
@@ -63,21 +63,23 @@ class CreateTopicsRequest(Message):
     timeout_ms: int = 60000
     validate_only: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    CreatableReplicaAssignment: ClassVar[type[CreateTopicsRequest_CreatableReplicaAssignment]]
-    CreatableTopic: ClassVar[type[CreateTopicsRequest_CreatableTopic]]
-    CreatableTopicConfig: ClassVar[type[CreateTopicsRequest_CreatableTopicConfig]]
+    CreatableReplicaAssignment: ClassVar[builtins.type[CreateTopicsRequest_CreatableReplicaAssignment]]
+    CreatableTopic: ClassVar[builtins.type[CreateTopicsRequest_CreatableTopic]]
+    CreatableTopicConfig: ClassVar[builtins.type[CreateTopicsRequest_CreatableTopicConfig]]
 
 
 def _read_CreateTopicsRequest_CreatableReplicaAssignment(buf: Buffer, pos: int, version: int) -> tuple[CreateTopicsRequest_CreatableReplicaAssignment, int]:
     flexible = version >= 5
+    v_partition_index: int
+    v_broker_ids: list[int]
     (v_partition_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_broker_ids, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_broker_ids = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_broker_ids, pos = read_count(buf, pos)
+    v_broker_ids = list(unpack_from('>%di' % n_broker_ids, buf, pos))
+    pos += 4 * n_broker_ids
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatableReplicaAssignment')
@@ -101,28 +103,33 @@ def _write_CreateTopicsRequest_CreatableReplicaAssignment(out: bytearray, obj: C
 
 def _read_CreateTopicsRequest_CreatableTopic(buf: Buffer, pos: int, version: int) -> tuple[CreateTopicsRequest_CreatableTopic, int]:
     flexible = version >= 5
+    v_name: str
+    v_num_partitions: int
+    v_replication_factor: int
+    v_assignments: list[CreateTopicsRequest_CreatableReplicaAssignment]
+    v_configs: list[CreateTopicsRequest_CreatableTopicConfig]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     v_num_partitions, v_replication_factor = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_assignments, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_assignments, pos = read_count(buf, pos)
     v_assignments = []
-    for _ in range(n):
-        item, pos = _read_CreateTopicsRequest_CreatableReplicaAssignment(buf, pos, version)
-        v_assignments.append(item)
+    for _ in range(n_assignments):
+        it_assignments, pos = _read_CreateTopicsRequest_CreatableReplicaAssignment(buf, pos, version)
+        v_assignments.append(it_assignments)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_configs, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_configs, pos = read_count(buf, pos)
     v_configs = []
-    for _ in range(n):
-        item, pos = _read_CreateTopicsRequest_CreatableTopicConfig(buf, pos, version)
-        v_configs.append(item)
+    for _ in range(n_configs):
+        it_configs, pos = _read_CreateTopicsRequest_CreatableTopicConfig(buf, pos, version)
+        v_configs.append(it_configs)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatableTopic')
@@ -140,14 +147,14 @@ def _write_CreateTopicsRequest_CreatableTopic(out: bytearray, obj: CreateTopicsR
         write_compact_array_count(out, obj.assignments, False)
     else:
         write_array_count(out, obj.assignments, False)
-    for item in obj.assignments:
-        _write_CreateTopicsRequest_CreatableReplicaAssignment(out, item, version)
+    for it_assignments in obj.assignments:
+        _write_CreateTopicsRequest_CreatableReplicaAssignment(out, it_assignments, version)
     if flexible:
         write_compact_array_count(out, obj.configs, False)
     else:
         write_array_count(out, obj.configs, False)
-    for item in obj.configs:
-        _write_CreateTopicsRequest_CreatableTopicConfig(out, item, version)
+    for it_configs in obj.configs:
+        _write_CreateTopicsRequest_CreatableTopicConfig(out, it_configs, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -157,10 +164,12 @@ def _write_CreateTopicsRequest_CreatableTopic(out: bytearray, obj: CreateTopicsR
 
 def _read_CreateTopicsRequest_CreatableTopicConfig(buf: Buffer, pos: int, version: int) -> tuple[CreateTopicsRequest_CreatableTopicConfig, int]:
     flexible = version >= 5
+    v_name: str
+    v_value: str | None
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
         v_value, pos = read_compact_string(buf, pos, True)
     else:
@@ -190,14 +199,17 @@ def _write_CreateTopicsRequest_CreatableTopicConfig(out: bytearray, obj: CreateT
 
 def _read_CreateTopicsRequest(buf: Buffer, pos: int, version: int) -> tuple[CreateTopicsRequest, int]:
     flexible = version >= 5
+    v_topics: list[CreateTopicsRequest_CreatableTopic]
+    v_timeout_ms: int
+    v_validate_only: bool
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_CreateTopicsRequest_CreatableTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_CreateTopicsRequest_CreatableTopic(buf, pos, version)
+        v_topics.append(it_topics)
     (v_timeout_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 1:
@@ -217,8 +229,8 @@ def _write_CreateTopicsRequest(out: bytearray, obj: CreateTopicsRequest, version
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_CreateTopicsRequest_CreatableTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_CreateTopicsRequest_CreatableTopic(out, it_topics, version)
     out += _I32.pack(obj.timeout_ms)
     if version >= 1:
         out += _BOOL.pack(obj.validate_only)
@@ -293,17 +305,22 @@ class CreateTopicsResponse(Message):
     throttle_time_ms: int = 0
     topics: list[CreateTopicsResponse_CreatableTopicResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    CreatableTopicConfigs: ClassVar[type[CreateTopicsResponse_CreatableTopicConfigs]]
-    CreatableTopicResult: ClassVar[type[CreateTopicsResponse_CreatableTopicResult]]
+    CreatableTopicConfigs: ClassVar[builtins.type[CreateTopicsResponse_CreatableTopicConfigs]]
+    CreatableTopicResult: ClassVar[builtins.type[CreateTopicsResponse_CreatableTopicResult]]
 
 
 def _read_CreateTopicsResponse_CreatableTopicConfigs(buf: Buffer, pos: int, version: int) -> tuple[CreateTopicsResponse_CreatableTopicConfigs, int]:
     flexible = version >= 5
+    v_name: str
+    v_value: str | None
+    v_read_only: bool
+    v_config_source: int
+    v_is_sensitive: bool
     if version >= 5:
         if flexible:
-            v_name, pos = read_compact_string(buf, pos, False)
+            v_name, pos = read_compact_str(buf, pos)
         else:
-            v_name, pos = read_string16(buf, pos, False)
+            v_name, pos = read_str16(buf, pos)
     else:
         v_name = ''
     if version >= 5:
@@ -360,10 +377,18 @@ def _write_CreateTopicsResponse_CreatableTopicConfigs(out: bytearray, obj: Creat
 
 def _read_CreateTopicsResponse_CreatableTopicResult(buf: Buffer, pos: int, version: int) -> tuple[CreateTopicsResponse_CreatableTopicResult, int]:
     flexible = version >= 5
+    v_name: str
+    v_topic_id: uuid.UUID
+    v_error_code: int
+    v_error_message: str | None
+    v_topic_config_error_code: int
+    v_num_partitions: int
+    v_replication_factor: int
+    v_configs: list[CreateTopicsResponse_CreatableTopicConfigs] | None
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if version >= 7:
         v_topic_id, pos = read_uuid(buf, pos)
     else:
@@ -386,16 +411,16 @@ def _read_CreateTopicsResponse_CreatableTopicResult(buf: Buffer, pos: int, versi
         v_replication_factor = -1
     if version >= 5:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, True)
+            n_configs, pos = read_compact_array_count(buf, pos, True)
         else:
-            n, pos = read_array_count(buf, pos, True)
-        if n is None:
+            n_configs, pos = read_array_count(buf, pos, True)
+        if n_configs is None:
             v_configs = None
         else:
             v_configs = []
-            for _ in range(n):
-                item, pos = _read_CreateTopicsResponse_CreatableTopicConfigs(buf, pos, version)
-                v_configs.append(item)
+            for _ in range(n_configs):
+                it_configs, pos = _read_CreateTopicsResponse_CreatableTopicConfigs(buf, pos, version)
+                v_configs.append(it_configs)
     else:
         v_configs = []
     unknown: list[tuple[int, bytes]] = []
@@ -440,8 +465,8 @@ def _write_CreateTopicsResponse_CreatableTopicResult(out: bytearray, obj: Create
         else:
             write_array_count(out, obj.configs, True)
         if obj.configs is not None:
-            for item in obj.configs:
-                _write_CreateTopicsResponse_CreatableTopicConfigs(out, item, version)
+            for it_configs in obj.configs:
+                _write_CreateTopicsResponse_CreatableTopicConfigs(out, it_configs, version)
     if flexible:
         tagged: list[tuple[int, bytes]] = []
         if (version >= 5) and not (obj.topic_config_error_code == 0):
@@ -455,19 +480,21 @@ def _write_CreateTopicsResponse_CreatableTopicResult(out: bytearray, obj: Create
 
 def _read_CreateTopicsResponse(buf: Buffer, pos: int, version: int) -> tuple[CreateTopicsResponse, int]:
     flexible = version >= 5
+    v_throttle_time_ms: int
+    v_topics: list[CreateTopicsResponse_CreatableTopicResult]
     if version >= 2:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
     else:
         v_throttle_time_ms = 0
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_CreateTopicsResponse_CreatableTopicResult(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_CreateTopicsResponse_CreatableTopicResult(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreateTopicsResponse')
@@ -482,8 +509,8 @@ def _write_CreateTopicsResponse(out: bytearray, obj: CreateTopicsResponse, versi
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_CreateTopicsResponse_CreatableTopicResult(out, item, version)
+    for it_topics in obj.topics:
+        _write_CreateTopicsResponse_CreatableTopicResult(out, it_topics, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

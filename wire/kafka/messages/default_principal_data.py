@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 
 
@@ -39,14 +39,17 @@ class DefaultPrincipalData(Message):
 
 def _read_DefaultPrincipalData(buf: Buffer, pos: int, version: int) -> tuple[DefaultPrincipalData, int]:
     flexible = True
+    v_type: str
+    v_name: str
+    v_token_authenticated: bool
     if flexible:
-        v_type, pos = read_compact_string(buf, pos, False)
+        v_type, pos = read_compact_str(buf, pos)
     else:
-        v_type, pos = read_string16(buf, pos, False)
+        v_type, pos = read_str16(buf, pos)
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     (v_token_authenticated,) = _BOOL.unpack_from(buf, pos)
     pos += 1
     unknown: list[tuple[int, bytes]] = []

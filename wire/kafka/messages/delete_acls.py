@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I8 = Struct_('>b')
@@ -48,11 +48,18 @@ class DeleteAclsRequest(Message):
 
     filters: list[DeleteAclsRequest_DeleteAclsFilter] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DeleteAclsFilter: ClassVar[type[DeleteAclsRequest_DeleteAclsFilter]]
+    DeleteAclsFilter: ClassVar[builtins.type[DeleteAclsRequest_DeleteAclsFilter]]
 
 
 def _read_DeleteAclsRequest_DeleteAclsFilter(buf: Buffer, pos: int, version: int) -> tuple[DeleteAclsRequest_DeleteAclsFilter, int]:
     flexible = version >= 2
+    v_resource_type_filter: int
+    v_resource_name_filter: str | None
+    v_pattern_type_filter: int
+    v_principal_filter: str | None
+    v_host_filter: str | None
+    v_operation: int
+    v_permission_type: int
     (v_resource_type_filter,) = _I8.unpack_from(buf, pos)
     pos += 1
     if flexible:
@@ -110,14 +117,15 @@ def _write_DeleteAclsRequest_DeleteAclsFilter(out: bytearray, obj: DeleteAclsReq
 
 def _read_DeleteAclsRequest(buf: Buffer, pos: int, version: int) -> tuple[DeleteAclsRequest, int]:
     flexible = version >= 2
+    v_filters: list[DeleteAclsRequest_DeleteAclsFilter]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_filters, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_filters, pos = read_count(buf, pos)
     v_filters = []
-    for _ in range(n):
-        item, pos = _read_DeleteAclsRequest_DeleteAclsFilter(buf, pos, version)
-        v_filters.append(item)
+    for _ in range(n_filters):
+        it_filters, pos = _read_DeleteAclsRequest_DeleteAclsFilter(buf, pos, version)
+        v_filters.append(it_filters)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteAclsRequest')
@@ -130,8 +138,8 @@ def _write_DeleteAclsRequest(out: bytearray, obj: DeleteAclsRequest, version: in
         write_compact_array_count(out, obj.filters, False)
     else:
         write_array_count(out, obj.filters, False)
-    for item in obj.filters:
-        _write_DeleteAclsRequest_DeleteAclsFilter(out, item, version)
+    for it_filters in obj.filters:
+        _write_DeleteAclsRequest_DeleteAclsFilter(out, it_filters, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -189,12 +197,15 @@ class DeleteAclsResponse(Message):
     throttle_time_ms: int = 0
     filter_results: list[DeleteAclsResponse_DeleteAclsFilterResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DeleteAclsFilterResult: ClassVar[type[DeleteAclsResponse_DeleteAclsFilterResult]]
-    DeleteAclsMatchingAcl: ClassVar[type[DeleteAclsResponse_DeleteAclsMatchingAcl]]
+    DeleteAclsFilterResult: ClassVar[builtins.type[DeleteAclsResponse_DeleteAclsFilterResult]]
+    DeleteAclsMatchingAcl: ClassVar[builtins.type[DeleteAclsResponse_DeleteAclsMatchingAcl]]
 
 
 def _read_DeleteAclsResponse_DeleteAclsFilterResult(buf: Buffer, pos: int, version: int) -> tuple[DeleteAclsResponse_DeleteAclsFilterResult, int]:
     flexible = version >= 2
+    v_error_code: int
+    v_error_message: str | None
+    v_matching_acls: list[DeleteAclsResponse_DeleteAclsMatchingAcl]
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
@@ -202,13 +213,13 @@ def _read_DeleteAclsResponse_DeleteAclsFilterResult(buf: Buffer, pos: int, versi
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_matching_acls, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_matching_acls, pos = read_count(buf, pos)
     v_matching_acls = []
-    for _ in range(n):
-        item, pos = _read_DeleteAclsResponse_DeleteAclsMatchingAcl(buf, pos, version)
-        v_matching_acls.append(item)
+    for _ in range(n_matching_acls):
+        it_matching_acls, pos = _read_DeleteAclsResponse_DeleteAclsMatchingAcl(buf, pos, version)
+        v_matching_acls.append(it_matching_acls)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteAclsFilterResult')
@@ -226,8 +237,8 @@ def _write_DeleteAclsResponse_DeleteAclsFilterResult(out: bytearray, obj: Delete
         write_compact_array_count(out, obj.matching_acls, False)
     else:
         write_array_count(out, obj.matching_acls, False)
-    for item in obj.matching_acls:
-        _write_DeleteAclsResponse_DeleteAclsMatchingAcl(out, item, version)
+    for it_matching_acls in obj.matching_acls:
+        _write_DeleteAclsResponse_DeleteAclsMatchingAcl(out, it_matching_acls, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -237,6 +248,15 @@ def _write_DeleteAclsResponse_DeleteAclsFilterResult(out: bytearray, obj: Delete
 
 def _read_DeleteAclsResponse_DeleteAclsMatchingAcl(buf: Buffer, pos: int, version: int) -> tuple[DeleteAclsResponse_DeleteAclsMatchingAcl, int]:
     flexible = version >= 2
+    v_error_code: int
+    v_error_message: str | None
+    v_resource_type: int
+    v_resource_name: str
+    v_pattern_type: int
+    v_principal: str
+    v_host: str
+    v_operation: int
+    v_permission_type: int
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
@@ -246,22 +266,22 @@ def _read_DeleteAclsResponse_DeleteAclsMatchingAcl(buf: Buffer, pos: int, versio
     (v_resource_type,) = _I8.unpack_from(buf, pos)
     pos += 1
     if flexible:
-        v_resource_name, pos = read_compact_string(buf, pos, False)
+        v_resource_name, pos = read_compact_str(buf, pos)
     else:
-        v_resource_name, pos = read_string16(buf, pos, False)
+        v_resource_name, pos = read_str16(buf, pos)
     if version >= 1:
         (v_pattern_type,) = _I8.unpack_from(buf, pos)
         pos += 1
     else:
         v_pattern_type = 3
     if flexible:
-        v_principal, pos = read_compact_string(buf, pos, False)
+        v_principal, pos = read_compact_str(buf, pos)
     else:
-        v_principal, pos = read_string16(buf, pos, False)
+        v_principal, pos = read_str16(buf, pos)
     if flexible:
-        v_host, pos = read_compact_string(buf, pos, False)
+        v_host, pos = read_compact_str(buf, pos)
     else:
-        v_host, pos = read_string16(buf, pos, False)
+        v_host, pos = read_str16(buf, pos)
     v_operation, v_permission_type = _I8_I8.unpack_from(buf, pos)
     pos += 2
     unknown: list[tuple[int, bytes]] = []
@@ -305,16 +325,18 @@ def _write_DeleteAclsResponse_DeleteAclsMatchingAcl(out: bytearray, obj: DeleteA
 
 def _read_DeleteAclsResponse(buf: Buffer, pos: int, version: int) -> tuple[DeleteAclsResponse, int]:
     flexible = version >= 2
+    v_throttle_time_ms: int
+    v_filter_results: list[DeleteAclsResponse_DeleteAclsFilterResult]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_filter_results, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_filter_results, pos = read_count(buf, pos)
     v_filter_results = []
-    for _ in range(n):
-        item, pos = _read_DeleteAclsResponse_DeleteAclsFilterResult(buf, pos, version)
-        v_filter_results.append(item)
+    for _ in range(n_filter_results):
+        it_filter_results, pos = _read_DeleteAclsResponse_DeleteAclsFilterResult(buf, pos, version)
+        v_filter_results.append(it_filter_results)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteAclsResponse')
@@ -328,8 +350,8 @@ def _write_DeleteAclsResponse(out: bytearray, obj: DeleteAclsResponse, version: 
         write_compact_array_count(out, obj.filter_results, False)
     else:
         write_array_count(out, obj.filter_results, False)
-    for item in obj.filter_results:
-        _write_DeleteAclsResponse_DeleteAclsFilterResult(out, item, version)
+    for it_filter_results in obj.filter_results:
+        _write_DeleteAclsResponse_DeleteAclsFilterResult(out, it_filter_results, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 
@@ -38,17 +38,18 @@ class DeleteGroupsRequest(Message):
 
 def _read_DeleteGroupsRequest(buf: Buffer, pos: int, version: int) -> tuple[DeleteGroupsRequest, int]:
     flexible = version >= 2
+    v_groups_names: list[str]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_groups_names, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_groups_names, pos = read_count(buf, pos)
     v_groups_names = []
-    for _ in range(n):
+    for _ in range(n_groups_names):
         if flexible:
-            item, pos = read_compact_string(buf, pos)
+            it_groups_names, pos = read_compact_str(buf, pos)
         else:
-            item, pos = read_string16(buf, pos)
-        v_groups_names.append(item)
+            it_groups_names, pos = read_str16(buf, pos)
+        v_groups_names.append(it_groups_names)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteGroupsRequest')
@@ -61,11 +62,11 @@ def _write_DeleteGroupsRequest(out: bytearray, obj: DeleteGroupsRequest, version
         write_compact_array_count(out, obj.groups_names, False)
     else:
         write_array_count(out, obj.groups_names, False)
-    for item in obj.groups_names:
+    for it_groups_names in obj.groups_names:
         if flexible:
-            write_compact_string(out, item)
+            write_compact_string(out, it_groups_names)
         else:
-            write_string16(out, item)
+            write_string16(out, it_groups_names)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -98,15 +99,17 @@ class DeleteGroupsResponse(Message):
     throttle_time_ms: int = 0
     results: list[DeleteGroupsResponse_DeletableGroupResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DeletableGroupResult: ClassVar[type[DeleteGroupsResponse_DeletableGroupResult]]
+    DeletableGroupResult: ClassVar[builtins.type[DeleteGroupsResponse_DeletableGroupResult]]
 
 
 def _read_DeleteGroupsResponse_DeletableGroupResult(buf: Buffer, pos: int, version: int) -> tuple[DeleteGroupsResponse_DeletableGroupResult, int]:
     flexible = version >= 2
+    v_group_id: str
+    v_error_code: int
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     unknown: list[tuple[int, bytes]] = []
@@ -131,16 +134,18 @@ def _write_DeleteGroupsResponse_DeletableGroupResult(out: bytearray, obj: Delete
 
 def _read_DeleteGroupsResponse(buf: Buffer, pos: int, version: int) -> tuple[DeleteGroupsResponse, int]:
     flexible = version >= 2
+    v_throttle_time_ms: int
+    v_results: list[DeleteGroupsResponse_DeletableGroupResult]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_results, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_results, pos = read_count(buf, pos)
     v_results = []
-    for _ in range(n):
-        item, pos = _read_DeleteGroupsResponse_DeletableGroupResult(buf, pos, version)
-        v_results.append(item)
+    for _ in range(n_results):
+        it_results, pos = _read_DeleteGroupsResponse_DeletableGroupResult(buf, pos, version)
+        v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteGroupsResponse')
@@ -154,8 +159,8 @@ def _write_DeleteGroupsResponse(out: bytearray, obj: DeleteGroupsResponse, versi
         write_compact_array_count(out, obj.results, False)
     else:
         write_array_count(out, obj.results, False)
-    for item in obj.results:
-        _write_DeleteGroupsResponse_DeletableGroupResult(out, item, version)
+    for it_results in obj.results:
+        _write_DeleteGroupsResponse_DeletableGroupResult(out, it_results, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

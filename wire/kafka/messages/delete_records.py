@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I64 = Struct_('>iq')
 _I32_I64_I16 = Struct_('>iqh')
@@ -50,12 +50,14 @@ class DeleteRecordsRequest(Message):
     topics: list[DeleteRecordsRequest_DeleteRecordsTopic] = field(default_factory=list)
     timeout_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DeleteRecordsPartition: ClassVar[type[DeleteRecordsRequest_DeleteRecordsPartition]]
-    DeleteRecordsTopic: ClassVar[type[DeleteRecordsRequest_DeleteRecordsTopic]]
+    DeleteRecordsPartition: ClassVar[builtins.type[DeleteRecordsRequest_DeleteRecordsPartition]]
+    DeleteRecordsTopic: ClassVar[builtins.type[DeleteRecordsRequest_DeleteRecordsTopic]]
 
 
 def _read_DeleteRecordsRequest_DeleteRecordsPartition(buf: Buffer, pos: int, version: int) -> tuple[DeleteRecordsRequest_DeleteRecordsPartition, int]:
     flexible = version >= 2
+    v_partition_index: int
+    v_offset: int
     v_partition_index, v_offset = _I32_I64.unpack_from(buf, pos)
     pos += 12
     unknown: list[tuple[int, bytes]] = []
@@ -76,18 +78,20 @@ def _write_DeleteRecordsRequest_DeleteRecordsPartition(out: bytearray, obj: Dele
 
 def _read_DeleteRecordsRequest_DeleteRecordsTopic(buf: Buffer, pos: int, version: int) -> tuple[DeleteRecordsRequest_DeleteRecordsTopic, int]:
     flexible = version >= 2
+    v_name: str
+    v_partitions: list[DeleteRecordsRequest_DeleteRecordsPartition]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_DeleteRecordsRequest_DeleteRecordsPartition(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_DeleteRecordsRequest_DeleteRecordsPartition(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteRecordsTopic')
@@ -104,8 +108,8 @@ def _write_DeleteRecordsRequest_DeleteRecordsTopic(out: bytearray, obj: DeleteRe
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_DeleteRecordsRequest_DeleteRecordsPartition(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_DeleteRecordsRequest_DeleteRecordsPartition(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -115,14 +119,16 @@ def _write_DeleteRecordsRequest_DeleteRecordsTopic(out: bytearray, obj: DeleteRe
 
 def _read_DeleteRecordsRequest(buf: Buffer, pos: int, version: int) -> tuple[DeleteRecordsRequest, int]:
     flexible = version >= 2
+    v_topics: list[DeleteRecordsRequest_DeleteRecordsTopic]
+    v_timeout_ms: int
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_DeleteRecordsRequest_DeleteRecordsTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_DeleteRecordsRequest_DeleteRecordsTopic(buf, pos, version)
+        v_topics.append(it_topics)
     (v_timeout_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -137,8 +143,8 @@ def _write_DeleteRecordsRequest(out: bytearray, obj: DeleteRecordsRequest, versi
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_DeleteRecordsRequest_DeleteRecordsTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_DeleteRecordsRequest_DeleteRecordsTopic(out, it_topics, version)
     out += _I32.pack(obj.timeout_ms)
     if flexible:
         if obj.unknown_tagged_fields:
@@ -191,12 +197,15 @@ class DeleteRecordsResponse(Message):
     throttle_time_ms: int = 0
     topics: list[DeleteRecordsResponse_DeleteRecordsTopicResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DeleteRecordsPartitionResult: ClassVar[type[DeleteRecordsResponse_DeleteRecordsPartitionResult]]
-    DeleteRecordsTopicResult: ClassVar[type[DeleteRecordsResponse_DeleteRecordsTopicResult]]
+    DeleteRecordsPartitionResult: ClassVar[builtins.type[DeleteRecordsResponse_DeleteRecordsPartitionResult]]
+    DeleteRecordsTopicResult: ClassVar[builtins.type[DeleteRecordsResponse_DeleteRecordsTopicResult]]
 
 
 def _read_DeleteRecordsResponse_DeleteRecordsPartitionResult(buf: Buffer, pos: int, version: int) -> tuple[DeleteRecordsResponse_DeleteRecordsPartitionResult, int]:
     flexible = version >= 2
+    v_partition_index: int
+    v_low_watermark: int
+    v_error_code: int
     v_partition_index, v_low_watermark, v_error_code = _I32_I64_I16.unpack_from(buf, pos)
     pos += 14
     unknown: list[tuple[int, bytes]] = []
@@ -217,18 +226,20 @@ def _write_DeleteRecordsResponse_DeleteRecordsPartitionResult(out: bytearray, ob
 
 def _read_DeleteRecordsResponse_DeleteRecordsTopicResult(buf: Buffer, pos: int, version: int) -> tuple[DeleteRecordsResponse_DeleteRecordsTopicResult, int]:
     flexible = version >= 2
+    v_name: str
+    v_partitions: list[DeleteRecordsResponse_DeleteRecordsPartitionResult]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_DeleteRecordsResponse_DeleteRecordsPartitionResult(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_DeleteRecordsResponse_DeleteRecordsPartitionResult(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteRecordsTopicResult')
@@ -245,8 +256,8 @@ def _write_DeleteRecordsResponse_DeleteRecordsTopicResult(out: bytearray, obj: D
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_DeleteRecordsResponse_DeleteRecordsPartitionResult(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_DeleteRecordsResponse_DeleteRecordsPartitionResult(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -256,16 +267,18 @@ def _write_DeleteRecordsResponse_DeleteRecordsTopicResult(out: bytearray, obj: D
 
 def _read_DeleteRecordsResponse(buf: Buffer, pos: int, version: int) -> tuple[DeleteRecordsResponse, int]:
     flexible = version >= 2
+    v_throttle_time_ms: int
+    v_topics: list[DeleteRecordsResponse_DeleteRecordsTopicResult]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_DeleteRecordsResponse_DeleteRecordsTopicResult(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_DeleteRecordsResponse_DeleteRecordsTopicResult(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteRecordsResponse')
@@ -279,8 +292,8 @@ def _write_DeleteRecordsResponse(out: bytearray, obj: DeleteRecordsResponse, ver
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_DeleteRecordsResponse_DeleteRecordsTopicResult(out, item, version)
+    for it_topics in obj.topics:
+        _write_DeleteRecordsResponse_DeleteRecordsTopicResult(out, it_topics, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

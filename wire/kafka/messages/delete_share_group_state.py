@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 
@@ -48,21 +48,23 @@ class DeleteShareGroupStateRequest(Message):
     group_id: str = ''
     topics: list[DeleteShareGroupStateRequest_DeleteStateData] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DeleteStateData: ClassVar[type[DeleteShareGroupStateRequest_DeleteStateData]]
-    PartitionData: ClassVar[type[DeleteShareGroupStateRequest_PartitionData]]
+    DeleteStateData: ClassVar[builtins.type[DeleteShareGroupStateRequest_DeleteStateData]]
+    PartitionData: ClassVar[builtins.type[DeleteShareGroupStateRequest_PartitionData]]
 
 
 def _read_DeleteShareGroupStateRequest_DeleteStateData(buf: Buffer, pos: int, version: int) -> tuple[DeleteShareGroupStateRequest_DeleteStateData, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[DeleteShareGroupStateRequest_PartitionData]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_DeleteShareGroupStateRequest_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_DeleteShareGroupStateRequest_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteStateData')
     return DeleteShareGroupStateRequest_DeleteStateData(v_topic_id, v_partitions, unknown), pos
@@ -75,8 +77,8 @@ def _write_DeleteShareGroupStateRequest_DeleteStateData(out: bytearray, obj: Del
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_DeleteShareGroupStateRequest_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_DeleteShareGroupStateRequest_PartitionData(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -85,6 +87,7 @@ def _write_DeleteShareGroupStateRequest_DeleteStateData(out: bytearray, obj: Del
 
 def _read_DeleteShareGroupStateRequest_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[DeleteShareGroupStateRequest_PartitionData, int]:
     flexible = True
+    v_partition: int
     (v_partition,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -103,18 +106,20 @@ def _write_DeleteShareGroupStateRequest_PartitionData(out: bytearray, obj: Delet
 
 def _read_DeleteShareGroupStateRequest(buf: Buffer, pos: int, version: int) -> tuple[DeleteShareGroupStateRequest, int]:
     flexible = True
+    v_group_id: str
+    v_topics: list[DeleteShareGroupStateRequest_DeleteStateData]
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_DeleteShareGroupStateRequest_DeleteStateData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_DeleteShareGroupStateRequest_DeleteStateData(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteShareGroupStateRequest')
     return DeleteShareGroupStateRequest(v_group_id, v_topics, unknown), pos
@@ -130,8 +135,8 @@ def _write_DeleteShareGroupStateRequest(out: bytearray, obj: DeleteShareGroupSta
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_DeleteShareGroupStateRequest_DeleteStateData(out, item, version)
+    for it_topics in obj.topics:
+        _write_DeleteShareGroupStateRequest_DeleteStateData(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -180,21 +185,23 @@ class DeleteShareGroupStateResponse(Message):
 
     results: list[DeleteShareGroupStateResponse_DeleteStateResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DeleteStateResult: ClassVar[type[DeleteShareGroupStateResponse_DeleteStateResult]]
-    PartitionResult: ClassVar[type[DeleteShareGroupStateResponse_PartitionResult]]
+    DeleteStateResult: ClassVar[builtins.type[DeleteShareGroupStateResponse_DeleteStateResult]]
+    PartitionResult: ClassVar[builtins.type[DeleteShareGroupStateResponse_PartitionResult]]
 
 
 def _read_DeleteShareGroupStateResponse_DeleteStateResult(buf: Buffer, pos: int, version: int) -> tuple[DeleteShareGroupStateResponse_DeleteStateResult, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[DeleteShareGroupStateResponse_PartitionResult]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_DeleteShareGroupStateResponse_PartitionResult(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_DeleteShareGroupStateResponse_PartitionResult(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteStateResult')
     return DeleteShareGroupStateResponse_DeleteStateResult(v_topic_id, v_partitions, unknown), pos
@@ -207,8 +214,8 @@ def _write_DeleteShareGroupStateResponse_DeleteStateResult(out: bytearray, obj: 
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_DeleteShareGroupStateResponse_PartitionResult(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_DeleteShareGroupStateResponse_PartitionResult(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -217,6 +224,9 @@ def _write_DeleteShareGroupStateResponse_DeleteStateResult(out: bytearray, obj: 
 
 def _read_DeleteShareGroupStateResponse_PartitionResult(buf: Buffer, pos: int, version: int) -> tuple[DeleteShareGroupStateResponse_PartitionResult, int]:
     flexible = True
+    v_partition: int
+    v_error_code: int
+    v_error_message: str | None
     v_partition, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -243,14 +253,15 @@ def _write_DeleteShareGroupStateResponse_PartitionResult(out: bytearray, obj: De
 
 def _read_DeleteShareGroupStateResponse(buf: Buffer, pos: int, version: int) -> tuple[DeleteShareGroupStateResponse, int]:
     flexible = True
+    v_results: list[DeleteShareGroupStateResponse_DeleteStateResult]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_results, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_results, pos = read_count(buf, pos)
     v_results = []
-    for _ in range(n):
-        item, pos = _read_DeleteShareGroupStateResponse_DeleteStateResult(buf, pos, version)
-        v_results.append(item)
+    for _ in range(n_results):
+        it_results, pos = _read_DeleteShareGroupStateResponse_DeleteStateResult(buf, pos, version)
+        v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteShareGroupStateResponse')
     return DeleteShareGroupStateResponse(v_results, unknown), pos
@@ -262,8 +273,8 @@ def _write_DeleteShareGroupStateResponse(out: bytearray, obj: DeleteShareGroupSt
         write_compact_array_count(out, obj.results, False)
     else:
         write_array_count(out, obj.results, False)
-    for item in obj.results:
-        _write_DeleteShareGroupStateResponse_DeleteStateResult(out, item, version)
+    for it_results in obj.results:
+        _write_DeleteShareGroupStateResponse_DeleteStateResult(out, it_results, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 
@@ -43,11 +43,13 @@ class DeleteTopicsRequest(Message):
     topic_names: list[str] = field(default_factory=list)
     timeout_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DeleteTopicState: ClassVar[type[DeleteTopicsRequest_DeleteTopicState]]
+    DeleteTopicState: ClassVar[builtins.type[DeleteTopicsRequest_DeleteTopicState]]
 
 
 def _read_DeleteTopicsRequest_DeleteTopicState(buf: Buffer, pos: int, version: int) -> tuple[DeleteTopicsRequest_DeleteTopicState, int]:
     flexible = version >= 4
+    v_name: str | None
+    v_topic_id: uuid.UUID
     if version >= 6:
         if flexible:
             v_name, pos = read_compact_string(buf, pos, True)
@@ -89,29 +91,32 @@ def _write_DeleteTopicsRequest_DeleteTopicState(out: bytearray, obj: DeleteTopic
 
 def _read_DeleteTopicsRequest(buf: Buffer, pos: int, version: int) -> tuple[DeleteTopicsRequest, int]:
     flexible = version >= 4
+    v_topics: list[DeleteTopicsRequest_DeleteTopicState]
+    v_topic_names: list[str]
+    v_timeout_ms: int
     if version >= 6:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_topics, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_topics, pos = read_count(buf, pos)
         v_topics = []
-        for _ in range(n):
-            item, pos = _read_DeleteTopicsRequest_DeleteTopicState(buf, pos, version)
-            v_topics.append(item)
+        for _ in range(n_topics):
+            it_topics, pos = _read_DeleteTopicsRequest_DeleteTopicState(buf, pos, version)
+            v_topics.append(it_topics)
     else:
         v_topics = []
     if version <= 5:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_topic_names, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_topic_names, pos = read_count(buf, pos)
         v_topic_names = []
-        for _ in range(n):
+        for _ in range(n_topic_names):
             if flexible:
-                item, pos = read_compact_string(buf, pos)
+                it_topic_names, pos = read_compact_str(buf, pos)
             else:
-                item, pos = read_string16(buf, pos)
-            v_topic_names.append(item)
+                it_topic_names, pos = read_str16(buf, pos)
+            v_topic_names.append(it_topic_names)
     else:
         v_topic_names = []
     (v_timeout_ms,) = _I32.unpack_from(buf, pos)
@@ -129,8 +134,8 @@ def _write_DeleteTopicsRequest(out: bytearray, obj: DeleteTopicsRequest, version
             write_compact_array_count(out, obj.topics, False)
         else:
             write_array_count(out, obj.topics, False)
-        for item in obj.topics:
-            _write_DeleteTopicsRequest_DeleteTopicState(out, item, version)
+        for it_topics in obj.topics:
+            _write_DeleteTopicsRequest_DeleteTopicState(out, it_topics, version)
     else:
         if not (not obj.topics):
             raise cannot_carry('DeleteTopicsRequest', 'topics', version)
@@ -139,11 +144,11 @@ def _write_DeleteTopicsRequest(out: bytearray, obj: DeleteTopicsRequest, version
             write_compact_array_count(out, obj.topic_names, False)
         else:
             write_array_count(out, obj.topic_names, False)
-        for item in obj.topic_names:
+        for it_topic_names in obj.topic_names:
             if flexible:
-                write_compact_string(out, item)
+                write_compact_string(out, it_topic_names)
             else:
-                write_string16(out, item)
+                write_string16(out, it_topic_names)
     out += _I32.pack(obj.timeout_ms)
     if flexible:
         if obj.unknown_tagged_fields:
@@ -186,11 +191,15 @@ class DeleteTopicsResponse(Message):
     throttle_time_ms: int = 0
     responses: list[DeleteTopicsResponse_DeletableTopicResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DeletableTopicResult: ClassVar[type[DeleteTopicsResponse_DeletableTopicResult]]
+    DeletableTopicResult: ClassVar[builtins.type[DeleteTopicsResponse_DeletableTopicResult]]
 
 
 def _read_DeleteTopicsResponse_DeletableTopicResult(buf: Buffer, pos: int, version: int) -> tuple[DeleteTopicsResponse_DeletableTopicResult, int]:
     flexible = version >= 4
+    v_name: str | None
+    v_topic_id: uuid.UUID
+    v_error_code: int
+    v_error_message: str | None
     if flexible:
         v_name, pos = read_compact_string(buf, pos, version >= 6)
     else:
@@ -237,19 +246,21 @@ def _write_DeleteTopicsResponse_DeletableTopicResult(out: bytearray, obj: Delete
 
 def _read_DeleteTopicsResponse(buf: Buffer, pos: int, version: int) -> tuple[DeleteTopicsResponse, int]:
     flexible = version >= 4
+    v_throttle_time_ms: int
+    v_responses: list[DeleteTopicsResponse_DeletableTopicResult]
     if version >= 1:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
     else:
         v_throttle_time_ms = 0
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_responses, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_responses, pos = read_count(buf, pos)
     v_responses = []
-    for _ in range(n):
-        item, pos = _read_DeleteTopicsResponse_DeletableTopicResult(buf, pos, version)
-        v_responses.append(item)
+    for _ in range(n_responses):
+        it_responses, pos = _read_DeleteTopicsResponse_DeletableTopicResult(buf, pos, version)
+        v_responses.append(it_responses)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteTopicsResponse')
@@ -264,8 +275,8 @@ def _write_DeleteTopicsResponse(out: bytearray, obj: DeleteTopicsResponse, versi
         write_compact_array_count(out, obj.responses, False)
     else:
         write_array_count(out, obj.responses, False)
-    for item in obj.responses:
-        _write_DeleteTopicsResponse_DeletableTopicResult(out, item, version)
+    for it_responses in obj.responses:
+        _write_DeleteTopicsResponse_DeletableTopicResult(out, it_responses, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32_I16 = Struct_('>ih')
 _I8 = Struct_('>b')
 _I8_I8 = Struct_('>bb')
@@ -45,6 +45,13 @@ class DescribeAclsRequest(Message):
 
 def _read_DescribeAclsRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeAclsRequest, int]:
     flexible = version >= 2
+    v_resource_type_filter: int
+    v_resource_name_filter: str | None
+    v_pattern_type_filter: int
+    v_principal_filter: str | None
+    v_host_filter: str | None
+    v_operation: int
+    v_permission_type: int
     (v_resource_type_filter,) = _I8.unpack_from(buf, pos)
     pos += 1
     if flexible:
@@ -144,20 +151,24 @@ class DescribeAclsResponse(Message):
     error_message: str | None = ''
     resources: list[DescribeAclsResponse_DescribeAclsResource] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    AclDescription: ClassVar[type[DescribeAclsResponse_AclDescription]]
-    DescribeAclsResource: ClassVar[type[DescribeAclsResponse_DescribeAclsResource]]
+    AclDescription: ClassVar[builtins.type[DescribeAclsResponse_AclDescription]]
+    DescribeAclsResource: ClassVar[builtins.type[DescribeAclsResponse_DescribeAclsResource]]
 
 
 def _read_DescribeAclsResponse_AclDescription(buf: Buffer, pos: int, version: int) -> tuple[DescribeAclsResponse_AclDescription, int]:
     flexible = version >= 2
+    v_principal: str
+    v_host: str
+    v_operation: int
+    v_permission_type: int
     if flexible:
-        v_principal, pos = read_compact_string(buf, pos, False)
+        v_principal, pos = read_compact_str(buf, pos)
     else:
-        v_principal, pos = read_string16(buf, pos, False)
+        v_principal, pos = read_str16(buf, pos)
     if flexible:
-        v_host, pos = read_compact_string(buf, pos, False)
+        v_host, pos = read_compact_str(buf, pos)
     else:
-        v_host, pos = read_string16(buf, pos, False)
+        v_host, pos = read_str16(buf, pos)
     v_operation, v_permission_type = _I8_I8.unpack_from(buf, pos)
     pos += 2
     unknown: list[tuple[int, bytes]] = []
@@ -186,25 +197,29 @@ def _write_DescribeAclsResponse_AclDescription(out: bytearray, obj: DescribeAcls
 
 def _read_DescribeAclsResponse_DescribeAclsResource(buf: Buffer, pos: int, version: int) -> tuple[DescribeAclsResponse_DescribeAclsResource, int]:
     flexible = version >= 2
+    v_resource_type: int
+    v_resource_name: str
+    v_pattern_type: int
+    v_acls: list[DescribeAclsResponse_AclDescription]
     (v_resource_type,) = _I8.unpack_from(buf, pos)
     pos += 1
     if flexible:
-        v_resource_name, pos = read_compact_string(buf, pos, False)
+        v_resource_name, pos = read_compact_str(buf, pos)
     else:
-        v_resource_name, pos = read_string16(buf, pos, False)
+        v_resource_name, pos = read_str16(buf, pos)
     if version >= 1:
         (v_pattern_type,) = _I8.unpack_from(buf, pos)
         pos += 1
     else:
         v_pattern_type = 3
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_acls, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_acls, pos = read_count(buf, pos)
     v_acls = []
-    for _ in range(n):
-        item, pos = _read_DescribeAclsResponse_AclDescription(buf, pos, version)
-        v_acls.append(item)
+    for _ in range(n_acls):
+        it_acls, pos = _read_DescribeAclsResponse_AclDescription(buf, pos, version)
+        v_acls.append(it_acls)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeAclsResource')
@@ -227,8 +242,8 @@ def _write_DescribeAclsResponse_DescribeAclsResource(out: bytearray, obj: Descri
         write_compact_array_count(out, obj.acls, False)
     else:
         write_array_count(out, obj.acls, False)
-    for item in obj.acls:
-        _write_DescribeAclsResponse_AclDescription(out, item, version)
+    for it_acls in obj.acls:
+        _write_DescribeAclsResponse_AclDescription(out, it_acls, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -238,6 +253,10 @@ def _write_DescribeAclsResponse_DescribeAclsResource(out: bytearray, obj: Descri
 
 def _read_DescribeAclsResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeAclsResponse, int]:
     flexible = version >= 2
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_error_message: str | None
+    v_resources: list[DescribeAclsResponse_DescribeAclsResource]
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -245,13 +264,13 @@ def _read_DescribeAclsResponse(buf: Buffer, pos: int, version: int) -> tuple[Des
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_resources, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_resources, pos = read_count(buf, pos)
     v_resources = []
-    for _ in range(n):
-        item, pos = _read_DescribeAclsResponse_DescribeAclsResource(buf, pos, version)
-        v_resources.append(item)
+    for _ in range(n_resources):
+        it_resources, pos = _read_DescribeAclsResponse_DescribeAclsResource(buf, pos, version)
+        v_resources.append(it_resources)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeAclsResponse')
@@ -269,8 +288,8 @@ def _write_DescribeAclsResponse(out: bytearray, obj: DescribeAclsResponse, versi
         write_compact_array_count(out, obj.resources, False)
     else:
         write_array_count(out, obj.resources, False)
-    for item in obj.resources:
-        _write_DescribeAclsResponse_DescribeAclsResource(out, item, version)
+    for it_resources in obj.resources:
+        _write_DescribeAclsResponse_DescribeAclsResource(out, it_resources, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _F64 = Struct_('>d')
 _I32_I16 = Struct_('>ih')
@@ -45,15 +45,18 @@ class DescribeClientQuotasRequest(Message):
     components: list[DescribeClientQuotasRequest_ComponentData] = field(default_factory=list)
     strict: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    ComponentData: ClassVar[type[DescribeClientQuotasRequest_ComponentData]]
+    ComponentData: ClassVar[builtins.type[DescribeClientQuotasRequest_ComponentData]]
 
 
 def _read_DescribeClientQuotasRequest_ComponentData(buf: Buffer, pos: int, version: int) -> tuple[DescribeClientQuotasRequest_ComponentData, int]:
     flexible = version >= 1
+    v_entity_type: str
+    v_match_type: int
+    v_match: str | None
     if flexible:
-        v_entity_type, pos = read_compact_string(buf, pos, False)
+        v_entity_type, pos = read_compact_str(buf, pos)
     else:
-        v_entity_type, pos = read_string16(buf, pos, False)
+        v_entity_type, pos = read_str16(buf, pos)
     (v_match_type,) = _I8.unpack_from(buf, pos)
     pos += 1
     if flexible:
@@ -86,14 +89,16 @@ def _write_DescribeClientQuotasRequest_ComponentData(out: bytearray, obj: Descri
 
 def _read_DescribeClientQuotasRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeClientQuotasRequest, int]:
     flexible = version >= 1
+    v_components: list[DescribeClientQuotasRequest_ComponentData]
+    v_strict: bool
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_components, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_components, pos = read_count(buf, pos)
     v_components = []
-    for _ in range(n):
-        item, pos = _read_DescribeClientQuotasRequest_ComponentData(buf, pos, version)
-        v_components.append(item)
+    for _ in range(n_components):
+        it_components, pos = _read_DescribeClientQuotasRequest_ComponentData(buf, pos, version)
+        v_components.append(it_components)
     (v_strict,) = _BOOL.unpack_from(buf, pos)
     pos += 1
     unknown: list[tuple[int, bytes]] = []
@@ -108,8 +113,8 @@ def _write_DescribeClientQuotasRequest(out: bytearray, obj: DescribeClientQuotas
         write_compact_array_count(out, obj.components, False)
     else:
         write_array_count(out, obj.components, False)
-    for item in obj.components:
-        _write_DescribeClientQuotasRequest_ComponentData(out, item, version)
+    for it_components in obj.components:
+        _write_DescribeClientQuotasRequest_ComponentData(out, it_components, version)
     out += _BOOL.pack(obj.strict)
     if flexible:
         if obj.unknown_tagged_fields:
@@ -166,17 +171,19 @@ class DescribeClientQuotasResponse(Message):
     error_message: str | None = ''
     entries: list[DescribeClientQuotasResponse_EntryData] | None = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    EntityData: ClassVar[type[DescribeClientQuotasResponse_EntityData]]
-    EntryData: ClassVar[type[DescribeClientQuotasResponse_EntryData]]
-    ValueData: ClassVar[type[DescribeClientQuotasResponse_ValueData]]
+    EntityData: ClassVar[builtins.type[DescribeClientQuotasResponse_EntityData]]
+    EntryData: ClassVar[builtins.type[DescribeClientQuotasResponse_EntryData]]
+    ValueData: ClassVar[builtins.type[DescribeClientQuotasResponse_ValueData]]
 
 
 def _read_DescribeClientQuotasResponse_EntityData(buf: Buffer, pos: int, version: int) -> tuple[DescribeClientQuotasResponse_EntityData, int]:
     flexible = version >= 1
+    v_entity_type: str
+    v_entity_name: str | None
     if flexible:
-        v_entity_type, pos = read_compact_string(buf, pos, False)
+        v_entity_type, pos = read_compact_str(buf, pos)
     else:
-        v_entity_type, pos = read_string16(buf, pos, False)
+        v_entity_type, pos = read_str16(buf, pos)
     if flexible:
         v_entity_name, pos = read_compact_string(buf, pos, True)
     else:
@@ -206,22 +213,24 @@ def _write_DescribeClientQuotasResponse_EntityData(out: bytearray, obj: Describe
 
 def _read_DescribeClientQuotasResponse_EntryData(buf: Buffer, pos: int, version: int) -> tuple[DescribeClientQuotasResponse_EntryData, int]:
     flexible = version >= 1
+    v_entity: list[DescribeClientQuotasResponse_EntityData]
+    v_values: list[DescribeClientQuotasResponse_ValueData]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_entity, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_entity, pos = read_count(buf, pos)
     v_entity = []
-    for _ in range(n):
-        item, pos = _read_DescribeClientQuotasResponse_EntityData(buf, pos, version)
-        v_entity.append(item)
+    for _ in range(n_entity):
+        it_entity, pos = _read_DescribeClientQuotasResponse_EntityData(buf, pos, version)
+        v_entity.append(it_entity)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_values, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_values, pos = read_count(buf, pos)
     v_values = []
-    for _ in range(n):
-        item, pos = _read_DescribeClientQuotasResponse_ValueData(buf, pos, version)
-        v_values.append(item)
+    for _ in range(n_values):
+        it_values, pos = _read_DescribeClientQuotasResponse_ValueData(buf, pos, version)
+        v_values.append(it_values)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'EntryData')
@@ -234,14 +243,14 @@ def _write_DescribeClientQuotasResponse_EntryData(out: bytearray, obj: DescribeC
         write_compact_array_count(out, obj.entity, False)
     else:
         write_array_count(out, obj.entity, False)
-    for item in obj.entity:
-        _write_DescribeClientQuotasResponse_EntityData(out, item, version)
+    for it_entity in obj.entity:
+        _write_DescribeClientQuotasResponse_EntityData(out, it_entity, version)
     if flexible:
         write_compact_array_count(out, obj.values, False)
     else:
         write_array_count(out, obj.values, False)
-    for item in obj.values:
-        _write_DescribeClientQuotasResponse_ValueData(out, item, version)
+    for it_values in obj.values:
+        _write_DescribeClientQuotasResponse_ValueData(out, it_values, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -251,10 +260,12 @@ def _write_DescribeClientQuotasResponse_EntryData(out: bytearray, obj: DescribeC
 
 def _read_DescribeClientQuotasResponse_ValueData(buf: Buffer, pos: int, version: int) -> tuple[DescribeClientQuotasResponse_ValueData, int]:
     flexible = version >= 1
+    v_key: str
+    v_value: float
     if flexible:
-        v_key, pos = read_compact_string(buf, pos, False)
+        v_key, pos = read_compact_str(buf, pos)
     else:
-        v_key, pos = read_string16(buf, pos, False)
+        v_key, pos = read_str16(buf, pos)
     (v_value,) = _F64.unpack_from(buf, pos)
     pos += 8
     unknown: list[tuple[int, bytes]] = []
@@ -279,6 +290,10 @@ def _write_DescribeClientQuotasResponse_ValueData(out: bytearray, obj: DescribeC
 
 def _read_DescribeClientQuotasResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeClientQuotasResponse, int]:
     flexible = version >= 1
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_error_message: str | None
+    v_entries: list[DescribeClientQuotasResponse_EntryData] | None
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -286,16 +301,16 @@ def _read_DescribeClientQuotasResponse(buf: Buffer, pos: int, version: int) -> t
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, True)
+        n_entries, pos = read_compact_array_count(buf, pos, True)
     else:
-        n, pos = read_array_count(buf, pos, True)
-    if n is None:
+        n_entries, pos = read_array_count(buf, pos, True)
+    if n_entries is None:
         v_entries = None
     else:
         v_entries = []
-        for _ in range(n):
-            item, pos = _read_DescribeClientQuotasResponse_EntryData(buf, pos, version)
-            v_entries.append(item)
+        for _ in range(n_entries):
+            it_entries, pos = _read_DescribeClientQuotasResponse_EntryData(buf, pos, version)
+            v_entries.append(it_entries)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeClientQuotasResponse')
@@ -314,8 +329,8 @@ def _write_DescribeClientQuotasResponse(out: bytearray, obj: DescribeClientQuota
     else:
         write_array_count(out, obj.entries, True)
     if obj.entries is not None:
-        for item in obj.entries:
-            _write_DescribeClientQuotasResponse_EntryData(out, item, version)
+        for it_entries in obj.entries:
+            _write_DescribeClientQuotasResponse_EntryData(out, it_entries, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

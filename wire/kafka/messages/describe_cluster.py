@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
@@ -42,6 +42,9 @@ class DescribeClusterRequest(Message):
 
 def _read_DescribeClusterRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeClusterRequest, int]:
     flexible = True
+    v_include_cluster_authorized_operations: bool
+    v_endpoint_type: int
+    v_include_fenced_brokers: bool
     (v_include_cluster_authorized_operations,) = _BOOL.unpack_from(buf, pos)
     pos += 1
     if version >= 1:
@@ -114,17 +117,22 @@ class DescribeClusterResponse(Message):
     brokers: list[DescribeClusterResponse_DescribeClusterBroker] = field(default_factory=list)
     cluster_authorized_operations: int = -2147483648
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DescribeClusterBroker: ClassVar[type[DescribeClusterResponse_DescribeClusterBroker]]
+    DescribeClusterBroker: ClassVar[builtins.type[DescribeClusterResponse_DescribeClusterBroker]]
 
 
 def _read_DescribeClusterResponse_DescribeClusterBroker(buf: Buffer, pos: int, version: int) -> tuple[DescribeClusterResponse_DescribeClusterBroker, int]:
     flexible = True
+    v_broker_id: int
+    v_host: str
+    v_port: int
+    v_rack: str | None
+    v_is_fenced: bool
     (v_broker_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        v_host, pos = read_compact_string(buf, pos, False)
+        v_host, pos = read_compact_str(buf, pos)
     else:
-        v_host, pos = read_string16(buf, pos, False)
+        v_host, pos = read_str16(buf, pos)
     (v_port,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
@@ -166,6 +174,14 @@ def _write_DescribeClusterResponse_DescribeClusterBroker(out: bytearray, obj: De
 
 def _read_DescribeClusterResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeClusterResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_error_message: str | None
+    v_endpoint_type: int
+    v_cluster_id: str
+    v_controller_id: int
+    v_brokers: list[DescribeClusterResponse_DescribeClusterBroker]
+    v_cluster_authorized_operations: int
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -178,19 +194,19 @@ def _read_DescribeClusterResponse(buf: Buffer, pos: int, version: int) -> tuple[
     else:
         v_endpoint_type = 1
     if flexible:
-        v_cluster_id, pos = read_compact_string(buf, pos, False)
+        v_cluster_id, pos = read_compact_str(buf, pos)
     else:
-        v_cluster_id, pos = read_string16(buf, pos, False)
+        v_cluster_id, pos = read_str16(buf, pos)
     (v_controller_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_brokers, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_brokers, pos = read_count(buf, pos)
     v_brokers = []
-    for _ in range(n):
-        item, pos = _read_DescribeClusterResponse_DescribeClusterBroker(buf, pos, version)
-        v_brokers.append(item)
+    for _ in range(n_brokers):
+        it_brokers, pos = _read_DescribeClusterResponse_DescribeClusterBroker(buf, pos, version)
+        v_brokers.append(it_brokers)
     (v_cluster_authorized_operations,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -219,8 +235,8 @@ def _write_DescribeClusterResponse(out: bytearray, obj: DescribeClusterResponse,
         write_compact_array_count(out, obj.brokers, False)
     else:
         write_array_count(out, obj.brokers, False)
-    for item in obj.brokers:
-        _write_DescribeClusterResponse_DescribeClusterBroker(out, item, version)
+    for it_brokers in obj.brokers:
+        _write_DescribeClusterResponse_DescribeClusterBroker(out, it_brokers, version)
     out += _I32.pack(obj.cluster_authorized_operations)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)

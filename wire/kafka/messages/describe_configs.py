@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
@@ -46,31 +46,34 @@ class DescribeConfigsRequest(Message):
     include_synonyms: bool = False
     include_documentation: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DescribeConfigsResource: ClassVar[type[DescribeConfigsRequest_DescribeConfigsResource]]
+    DescribeConfigsResource: ClassVar[builtins.type[DescribeConfigsRequest_DescribeConfigsResource]]
 
 
 def _read_DescribeConfigsRequest_DescribeConfigsResource(buf: Buffer, pos: int, version: int) -> tuple[DescribeConfigsRequest_DescribeConfigsResource, int]:
     flexible = version >= 4
+    v_resource_type: int
+    v_resource_name: str
+    v_configuration_keys: list[str] | None
     (v_resource_type,) = _I8.unpack_from(buf, pos)
     pos += 1
     if flexible:
-        v_resource_name, pos = read_compact_string(buf, pos, False)
+        v_resource_name, pos = read_compact_str(buf, pos)
     else:
-        v_resource_name, pos = read_string16(buf, pos, False)
+        v_resource_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, True)
+        n_configuration_keys, pos = read_compact_array_count(buf, pos, True)
     else:
-        n, pos = read_array_count(buf, pos, True)
-    if n is None:
+        n_configuration_keys, pos = read_array_count(buf, pos, True)
+    if n_configuration_keys is None:
         v_configuration_keys = None
     else:
         v_configuration_keys = []
-        for _ in range(n):
+        for _ in range(n_configuration_keys):
             if flexible:
-                item, pos = read_compact_string(buf, pos)
+                it_configuration_keys, pos = read_compact_str(buf, pos)
             else:
-                item, pos = read_string16(buf, pos)
-            v_configuration_keys.append(item)
+                it_configuration_keys, pos = read_str16(buf, pos)
+            v_configuration_keys.append(it_configuration_keys)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeConfigsResource')
@@ -89,11 +92,11 @@ def _write_DescribeConfigsRequest_DescribeConfigsResource(out: bytearray, obj: D
     else:
         write_array_count(out, obj.configuration_keys, True)
     if obj.configuration_keys is not None:
-        for item in obj.configuration_keys:
+        for it_configuration_keys in obj.configuration_keys:
             if flexible:
-                write_compact_string(out, item)
+                write_compact_string(out, it_configuration_keys)
             else:
-                write_string16(out, item)
+                write_string16(out, it_configuration_keys)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -103,14 +106,17 @@ def _write_DescribeConfigsRequest_DescribeConfigsResource(out: bytearray, obj: D
 
 def _read_DescribeConfigsRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeConfigsRequest, int]:
     flexible = version >= 4
+    v_resources: list[DescribeConfigsRequest_DescribeConfigsResource]
+    v_include_synonyms: bool
+    v_include_documentation: bool
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_resources, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_resources, pos = read_count(buf, pos)
     v_resources = []
-    for _ in range(n):
-        item, pos = _read_DescribeConfigsRequest_DescribeConfigsResource(buf, pos, version)
-        v_resources.append(item)
+    for _ in range(n_resources):
+        it_resources, pos = _read_DescribeConfigsRequest_DescribeConfigsResource(buf, pos, version)
+        v_resources.append(it_resources)
     if version >= 1:
         (v_include_synonyms,) = _BOOL.unpack_from(buf, pos)
         pos += 1
@@ -133,8 +139,8 @@ def _write_DescribeConfigsRequest(out: bytearray, obj: DescribeConfigsRequest, v
         write_compact_array_count(out, obj.resources, False)
     else:
         write_array_count(out, obj.resources, False)
-    for item in obj.resources:
-        _write_DescribeConfigsRequest_DescribeConfigsResource(out, item, version)
+    for it_resources in obj.resources:
+        _write_DescribeConfigsRequest_DescribeConfigsResource(out, it_resources, version)
     if version >= 1:
         out += _BOOL.pack(obj.include_synonyms)
     else:
@@ -210,17 +216,26 @@ class DescribeConfigsResponse(Message):
     throttle_time_ms: int = 0
     results: list[DescribeConfigsResponse_DescribeConfigsResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DescribeConfigsResourceResult: ClassVar[type[DescribeConfigsResponse_DescribeConfigsResourceResult]]
-    DescribeConfigsResult: ClassVar[type[DescribeConfigsResponse_DescribeConfigsResult]]
-    DescribeConfigsSynonym: ClassVar[type[DescribeConfigsResponse_DescribeConfigsSynonym]]
+    DescribeConfigsResourceResult: ClassVar[builtins.type[DescribeConfigsResponse_DescribeConfigsResourceResult]]
+    DescribeConfigsResult: ClassVar[builtins.type[DescribeConfigsResponse_DescribeConfigsResult]]
+    DescribeConfigsSynonym: ClassVar[builtins.type[DescribeConfigsResponse_DescribeConfigsSynonym]]
 
 
 def _read_DescribeConfigsResponse_DescribeConfigsResourceResult(buf: Buffer, pos: int, version: int) -> tuple[DescribeConfigsResponse_DescribeConfigsResourceResult, int]:
     flexible = version >= 4
+    v_name: str
+    v_value: str | None
+    v_read_only: bool
+    v_is_default: bool
+    v_config_source: int
+    v_is_sensitive: bool
+    v_synonyms: list[DescribeConfigsResponse_DescribeConfigsSynonym]
+    v_config_type: int
+    v_documentation: str | None
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
         v_value, pos = read_compact_string(buf, pos, True)
     else:
@@ -241,13 +256,13 @@ def _read_DescribeConfigsResponse_DescribeConfigsResourceResult(buf: Buffer, pos
     pos += 1
     if version >= 1:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_synonyms, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_synonyms, pos = read_count(buf, pos)
         v_synonyms = []
-        for _ in range(n):
-            item, pos = _read_DescribeConfigsResponse_DescribeConfigsSynonym(buf, pos, version)
-            v_synonyms.append(item)
+        for _ in range(n_synonyms):
+            it_synonyms, pos = _read_DescribeConfigsResponse_DescribeConfigsSynonym(buf, pos, version)
+            v_synonyms.append(it_synonyms)
     else:
         v_synonyms = []
     if version >= 3:
@@ -292,8 +307,8 @@ def _write_DescribeConfigsResponse_DescribeConfigsResourceResult(out: bytearray,
             write_compact_array_count(out, obj.synonyms, False)
         else:
             write_array_count(out, obj.synonyms, False)
-        for item in obj.synonyms:
-            _write_DescribeConfigsResponse_DescribeConfigsSynonym(out, item, version)
+        for it_synonyms in obj.synonyms:
+            _write_DescribeConfigsResponse_DescribeConfigsSynonym(out, it_synonyms, version)
     if version >= 3:
         out += _I8.pack(obj.config_type)
     if version >= 3:
@@ -310,6 +325,11 @@ def _write_DescribeConfigsResponse_DescribeConfigsResourceResult(out: bytearray,
 
 def _read_DescribeConfigsResponse_DescribeConfigsResult(buf: Buffer, pos: int, version: int) -> tuple[DescribeConfigsResponse_DescribeConfigsResult, int]:
     flexible = version >= 4
+    v_error_code: int
+    v_error_message: str | None
+    v_resource_type: int
+    v_resource_name: str
+    v_configs: list[DescribeConfigsResponse_DescribeConfigsResourceResult]
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
@@ -319,17 +339,17 @@ def _read_DescribeConfigsResponse_DescribeConfigsResult(buf: Buffer, pos: int, v
     (v_resource_type,) = _I8.unpack_from(buf, pos)
     pos += 1
     if flexible:
-        v_resource_name, pos = read_compact_string(buf, pos, False)
+        v_resource_name, pos = read_compact_str(buf, pos)
     else:
-        v_resource_name, pos = read_string16(buf, pos, False)
+        v_resource_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_configs, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_configs, pos = read_count(buf, pos)
     v_configs = []
-    for _ in range(n):
-        item, pos = _read_DescribeConfigsResponse_DescribeConfigsResourceResult(buf, pos, version)
-        v_configs.append(item)
+    for _ in range(n_configs):
+        it_configs, pos = _read_DescribeConfigsResponse_DescribeConfigsResourceResult(buf, pos, version)
+        v_configs.append(it_configs)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeConfigsResult')
@@ -352,8 +372,8 @@ def _write_DescribeConfigsResponse_DescribeConfigsResult(out: bytearray, obj: De
         write_compact_array_count(out, obj.configs, False)
     else:
         write_array_count(out, obj.configs, False)
-    for item in obj.configs:
-        _write_DescribeConfigsResponse_DescribeConfigsResourceResult(out, item, version)
+    for it_configs in obj.configs:
+        _write_DescribeConfigsResponse_DescribeConfigsResourceResult(out, it_configs, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -363,11 +383,14 @@ def _write_DescribeConfigsResponse_DescribeConfigsResult(out: bytearray, obj: De
 
 def _read_DescribeConfigsResponse_DescribeConfigsSynonym(buf: Buffer, pos: int, version: int) -> tuple[DescribeConfigsResponse_DescribeConfigsSynonym, int]:
     flexible = version >= 4
+    v_name: str
+    v_value: str | None
+    v_source: int
     if version >= 1:
         if flexible:
-            v_name, pos = read_compact_string(buf, pos, False)
+            v_name, pos = read_compact_str(buf, pos)
         else:
-            v_name, pos = read_string16(buf, pos, False)
+            v_name, pos = read_str16(buf, pos)
     else:
         v_name = ''
     if version >= 1:
@@ -420,16 +443,18 @@ def _write_DescribeConfigsResponse_DescribeConfigsSynonym(out: bytearray, obj: D
 
 def _read_DescribeConfigsResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeConfigsResponse, int]:
     flexible = version >= 4
+    v_throttle_time_ms: int
+    v_results: list[DescribeConfigsResponse_DescribeConfigsResult]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_results, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_results, pos = read_count(buf, pos)
     v_results = []
-    for _ in range(n):
-        item, pos = _read_DescribeConfigsResponse_DescribeConfigsResult(buf, pos, version)
-        v_results.append(item)
+    for _ in range(n_results):
+        it_results, pos = _read_DescribeConfigsResponse_DescribeConfigsResult(buf, pos, version)
+        v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeConfigsResponse')
@@ -443,8 +468,8 @@ def _write_DescribeConfigsResponse(out: bytearray, obj: DescribeConfigsResponse,
         write_compact_array_count(out, obj.results, False)
     else:
         write_array_count(out, obj.results, False)
-    for item in obj.results:
-        _write_DescribeConfigsResponse_DescribeConfigsResult(out, item, version)
+    for it_results in obj.results:
+        _write_DescribeConfigsResponse_DescribeConfigsResult(out, it_results, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I64_I64_I64 = Struct_('>qqq')
@@ -42,19 +42,21 @@ class DescribeDelegationTokenRequest(Message):
 
     owners: list[DescribeDelegationTokenRequest_DescribeDelegationTokenOwner] | None = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DescribeDelegationTokenOwner: ClassVar[type[DescribeDelegationTokenRequest_DescribeDelegationTokenOwner]]
+    DescribeDelegationTokenOwner: ClassVar[builtins.type[DescribeDelegationTokenRequest_DescribeDelegationTokenOwner]]
 
 
 def _read_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(buf: Buffer, pos: int, version: int) -> tuple[DescribeDelegationTokenRequest_DescribeDelegationTokenOwner, int]:
     flexible = version >= 2
+    v_principal_type: str
+    v_principal_name: str
     if flexible:
-        v_principal_type, pos = read_compact_string(buf, pos, False)
+        v_principal_type, pos = read_compact_str(buf, pos)
     else:
-        v_principal_type, pos = read_string16(buf, pos, False)
+        v_principal_type, pos = read_str16(buf, pos)
     if flexible:
-        v_principal_name, pos = read_compact_string(buf, pos, False)
+        v_principal_name, pos = read_compact_str(buf, pos)
     else:
-        v_principal_name, pos = read_string16(buf, pos, False)
+        v_principal_name, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeDelegationTokenOwner')
@@ -80,17 +82,18 @@ def _write_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(out: byte
 
 def _read_DescribeDelegationTokenRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeDelegationTokenRequest, int]:
     flexible = version >= 2
+    v_owners: list[DescribeDelegationTokenRequest_DescribeDelegationTokenOwner] | None
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, True)
+        n_owners, pos = read_compact_array_count(buf, pos, True)
     else:
-        n, pos = read_array_count(buf, pos, True)
-    if n is None:
+        n_owners, pos = read_array_count(buf, pos, True)
+    if n_owners is None:
         v_owners = None
     else:
         v_owners = []
-        for _ in range(n):
-            item, pos = _read_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(buf, pos, version)
-            v_owners.append(item)
+        for _ in range(n_owners):
+            it_owners, pos = _read_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(buf, pos, version)
+            v_owners.append(it_owners)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeDelegationTokenRequest')
@@ -104,8 +107,8 @@ def _write_DescribeDelegationTokenRequest(out: bytearray, obj: DescribeDelegatio
     else:
         write_array_count(out, obj.owners, True)
     if obj.owners is not None:
-        for item in obj.owners:
-            _write_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(out, item, version)
+        for it_owners in obj.owners:
+            _write_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(out, it_owners, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -159,52 +162,62 @@ class DescribeDelegationTokenResponse(Message):
     tokens: list[DescribeDelegationTokenResponse_DescribedDelegationToken] = field(default_factory=list)
     throttle_time_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DescribedDelegationToken: ClassVar[type[DescribeDelegationTokenResponse_DescribedDelegationToken]]
-    DescribedDelegationTokenRenewer: ClassVar[type[DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer]]
+    DescribedDelegationToken: ClassVar[builtins.type[DescribeDelegationTokenResponse_DescribedDelegationToken]]
+    DescribedDelegationTokenRenewer: ClassVar[builtins.type[DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer]]
 
 
 def _read_DescribeDelegationTokenResponse_DescribedDelegationToken(buf: Buffer, pos: int, version: int) -> tuple[DescribeDelegationTokenResponse_DescribedDelegationToken, int]:
     flexible = version >= 2
+    v_principal_type: str
+    v_principal_name: str
+    v_token_requester_principal_type: str
+    v_token_requester_principal_name: str
+    v_issue_timestamp: int
+    v_expiry_timestamp: int
+    v_max_timestamp: int
+    v_token_id: str
+    v_hmac: bytes
+    v_renewers: list[DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer]
     if flexible:
-        v_principal_type, pos = read_compact_string(buf, pos, False)
+        v_principal_type, pos = read_compact_str(buf, pos)
     else:
-        v_principal_type, pos = read_string16(buf, pos, False)
+        v_principal_type, pos = read_str16(buf, pos)
     if flexible:
-        v_principal_name, pos = read_compact_string(buf, pos, False)
+        v_principal_name, pos = read_compact_str(buf, pos)
     else:
-        v_principal_name, pos = read_string16(buf, pos, False)
+        v_principal_name, pos = read_str16(buf, pos)
     if version >= 3:
         if flexible:
-            v_token_requester_principal_type, pos = read_compact_string(buf, pos, False)
+            v_token_requester_principal_type, pos = read_compact_str(buf, pos)
         else:
-            v_token_requester_principal_type, pos = read_string16(buf, pos, False)
+            v_token_requester_principal_type, pos = read_str16(buf, pos)
     else:
         v_token_requester_principal_type = ''
     if version >= 3:
         if flexible:
-            v_token_requester_principal_name, pos = read_compact_string(buf, pos, False)
+            v_token_requester_principal_name, pos = read_compact_str(buf, pos)
         else:
-            v_token_requester_principal_name, pos = read_string16(buf, pos, False)
+            v_token_requester_principal_name, pos = read_str16(buf, pos)
     else:
         v_token_requester_principal_name = ''
     v_issue_timestamp, v_expiry_timestamp, v_max_timestamp = _I64_I64_I64.unpack_from(buf, pos)
     pos += 24
     if flexible:
-        v_token_id, pos = read_compact_string(buf, pos, False)
+        v_token_id, pos = read_compact_str(buf, pos)
     else:
-        v_token_id, pos = read_string16(buf, pos, False)
+        v_token_id, pos = read_str16(buf, pos)
     if flexible:
-        v_hmac, pos = read_compact_bytes(buf, pos, False)
+        v_hmac, pos = read_compact_blob(buf, pos)
     else:
-        v_hmac, pos = read_bytes32(buf, pos, False)
+        v_hmac, pos = read_blob32(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_renewers, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_renewers, pos = read_count(buf, pos)
     v_renewers = []
-    for _ in range(n):
-        item, pos = _read_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(buf, pos, version)
-        v_renewers.append(item)
+    for _ in range(n_renewers):
+        it_renewers, pos = _read_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(buf, pos, version)
+        v_renewers.append(it_renewers)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribedDelegationToken')
@@ -250,8 +263,8 @@ def _write_DescribeDelegationTokenResponse_DescribedDelegationToken(out: bytearr
         write_compact_array_count(out, obj.renewers, False)
     else:
         write_array_count(out, obj.renewers, False)
-    for item in obj.renewers:
-        _write_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(out, item, version)
+    for it_renewers in obj.renewers:
+        _write_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(out, it_renewers, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -261,14 +274,16 @@ def _write_DescribeDelegationTokenResponse_DescribedDelegationToken(out: bytearr
 
 def _read_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(buf: Buffer, pos: int, version: int) -> tuple[DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer, int]:
     flexible = version >= 2
+    v_principal_type: str
+    v_principal_name: str
     if flexible:
-        v_principal_type, pos = read_compact_string(buf, pos, False)
+        v_principal_type, pos = read_compact_str(buf, pos)
     else:
-        v_principal_type, pos = read_string16(buf, pos, False)
+        v_principal_type, pos = read_str16(buf, pos)
     if flexible:
-        v_principal_name, pos = read_compact_string(buf, pos, False)
+        v_principal_name, pos = read_compact_str(buf, pos)
     else:
-        v_principal_name, pos = read_string16(buf, pos, False)
+        v_principal_name, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribedDelegationTokenRenewer')
@@ -294,16 +309,19 @@ def _write_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(out: 
 
 def _read_DescribeDelegationTokenResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeDelegationTokenResponse, int]:
     flexible = version >= 2
+    v_error_code: int
+    v_tokens: list[DescribeDelegationTokenResponse_DescribedDelegationToken]
+    v_throttle_time_ms: int
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_tokens, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_tokens, pos = read_count(buf, pos)
     v_tokens = []
-    for _ in range(n):
-        item, pos = _read_DescribeDelegationTokenResponse_DescribedDelegationToken(buf, pos, version)
-        v_tokens.append(item)
+    for _ in range(n_tokens):
+        it_tokens, pos = _read_DescribeDelegationTokenResponse_DescribedDelegationToken(buf, pos, version)
+        v_tokens.append(it_tokens)
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -319,8 +337,8 @@ def _write_DescribeDelegationTokenResponse(out: bytearray, obj: DescribeDelegati
         write_compact_array_count(out, obj.tokens, False)
     else:
         write_array_count(out, obj.tokens, False)
-    for item in obj.tokens:
-        _write_DescribeDelegationTokenResponse_DescribedDelegationToken(out, item, version)
+    for it_tokens in obj.tokens:
+        _write_DescribeDelegationTokenResponse_DescribedDelegationToken(out, it_tokens, version)
     out += _I32.pack(obj.throttle_time_ms)
     if flexible:
         if obj.unknown_tagged_fields:

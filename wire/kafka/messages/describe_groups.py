@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
@@ -40,17 +40,19 @@ class DescribeGroupsRequest(Message):
 
 def _read_DescribeGroupsRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeGroupsRequest, int]:
     flexible = version >= 5
+    v_groups: list[str]
+    v_include_authorized_operations: bool
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_groups, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_groups, pos = read_count(buf, pos)
     v_groups = []
-    for _ in range(n):
+    for _ in range(n_groups):
         if flexible:
-            item, pos = read_compact_string(buf, pos)
+            it_groups, pos = read_compact_str(buf, pos)
         else:
-            item, pos = read_string16(buf, pos)
-        v_groups.append(item)
+            it_groups, pos = read_str16(buf, pos)
+        v_groups.append(it_groups)
     if version >= 3:
         (v_include_authorized_operations,) = _BOOL.unpack_from(buf, pos)
         pos += 1
@@ -68,11 +70,11 @@ def _write_DescribeGroupsRequest(out: bytearray, obj: DescribeGroupsRequest, ver
         write_compact_array_count(out, obj.groups, False)
     else:
         write_array_count(out, obj.groups, False)
-    for item in obj.groups:
+    for it_groups in obj.groups:
         if flexible:
-            write_compact_string(out, item)
+            write_compact_string(out, it_groups)
         else:
-            write_string16(out, item)
+            write_string16(out, it_groups)
     if version >= 3:
         out += _BOOL.pack(obj.include_authorized_operations)
     else:
@@ -128,12 +130,20 @@ class DescribeGroupsResponse(Message):
     throttle_time_ms: int = 0
     groups: list[DescribeGroupsResponse_DescribedGroup] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DescribedGroup: ClassVar[type[DescribeGroupsResponse_DescribedGroup]]
-    DescribedGroupMember: ClassVar[type[DescribeGroupsResponse_DescribedGroupMember]]
+    DescribedGroup: ClassVar[builtins.type[DescribeGroupsResponse_DescribedGroup]]
+    DescribedGroupMember: ClassVar[builtins.type[DescribeGroupsResponse_DescribedGroupMember]]
 
 
 def _read_DescribeGroupsResponse_DescribedGroup(buf: Buffer, pos: int, version: int) -> tuple[DescribeGroupsResponse_DescribedGroup, int]:
     flexible = version >= 5
+    v_error_code: int
+    v_error_message: str | None
+    v_group_id: str
+    v_group_state: str
+    v_protocol_type: str
+    v_protocol_data: str
+    v_members: list[DescribeGroupsResponse_DescribedGroupMember]
+    v_authorized_operations: int
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if version >= 6:
@@ -144,29 +154,29 @@ def _read_DescribeGroupsResponse_DescribedGroup(buf: Buffer, pos: int, version: 
     else:
         v_error_message = None
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     if flexible:
-        v_group_state, pos = read_compact_string(buf, pos, False)
+        v_group_state, pos = read_compact_str(buf, pos)
     else:
-        v_group_state, pos = read_string16(buf, pos, False)
+        v_group_state, pos = read_str16(buf, pos)
     if flexible:
-        v_protocol_type, pos = read_compact_string(buf, pos, False)
+        v_protocol_type, pos = read_compact_str(buf, pos)
     else:
-        v_protocol_type, pos = read_string16(buf, pos, False)
+        v_protocol_type, pos = read_str16(buf, pos)
     if flexible:
-        v_protocol_data, pos = read_compact_string(buf, pos, False)
+        v_protocol_data, pos = read_compact_str(buf, pos)
     else:
-        v_protocol_data, pos = read_string16(buf, pos, False)
+        v_protocol_data, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_members, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_members, pos = read_count(buf, pos)
     v_members = []
-    for _ in range(n):
-        item, pos = _read_DescribeGroupsResponse_DescribedGroupMember(buf, pos, version)
-        v_members.append(item)
+    for _ in range(n_members):
+        it_members, pos = _read_DescribeGroupsResponse_DescribedGroupMember(buf, pos, version)
+        v_members.append(it_members)
     if version >= 3:
         (v_authorized_operations,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -209,8 +219,8 @@ def _write_DescribeGroupsResponse_DescribedGroup(out: bytearray, obj: DescribeGr
         write_compact_array_count(out, obj.members, False)
     else:
         write_array_count(out, obj.members, False)
-    for item in obj.members:
-        _write_DescribeGroupsResponse_DescribedGroupMember(out, item, version)
+    for it_members in obj.members:
+        _write_DescribeGroupsResponse_DescribedGroupMember(out, it_members, version)
     if version >= 3:
         out += _I32.pack(obj.authorized_operations)
     else:
@@ -225,10 +235,16 @@ def _write_DescribeGroupsResponse_DescribedGroup(out: bytearray, obj: DescribeGr
 
 def _read_DescribeGroupsResponse_DescribedGroupMember(buf: Buffer, pos: int, version: int) -> tuple[DescribeGroupsResponse_DescribedGroupMember, int]:
     flexible = version >= 5
+    v_member_id: str
+    v_group_instance_id: str | None
+    v_client_id: str
+    v_client_host: str
+    v_member_metadata: bytes
+    v_member_assignment: bytes
     if flexible:
-        v_member_id, pos = read_compact_string(buf, pos, False)
+        v_member_id, pos = read_compact_str(buf, pos)
     else:
-        v_member_id, pos = read_string16(buf, pos, False)
+        v_member_id, pos = read_str16(buf, pos)
     if version >= 4:
         if flexible:
             v_group_instance_id, pos = read_compact_string(buf, pos, True)
@@ -237,21 +253,21 @@ def _read_DescribeGroupsResponse_DescribedGroupMember(buf: Buffer, pos: int, ver
     else:
         v_group_instance_id = None
     if flexible:
-        v_client_id, pos = read_compact_string(buf, pos, False)
+        v_client_id, pos = read_compact_str(buf, pos)
     else:
-        v_client_id, pos = read_string16(buf, pos, False)
+        v_client_id, pos = read_str16(buf, pos)
     if flexible:
-        v_client_host, pos = read_compact_string(buf, pos, False)
+        v_client_host, pos = read_compact_str(buf, pos)
     else:
-        v_client_host, pos = read_string16(buf, pos, False)
+        v_client_host, pos = read_str16(buf, pos)
     if flexible:
-        v_member_metadata, pos = read_compact_bytes(buf, pos, False)
+        v_member_metadata, pos = read_compact_blob(buf, pos)
     else:
-        v_member_metadata, pos = read_bytes32(buf, pos, False)
+        v_member_metadata, pos = read_blob32(buf, pos)
     if flexible:
-        v_member_assignment, pos = read_compact_bytes(buf, pos, False)
+        v_member_assignment, pos = read_compact_blob(buf, pos)
     else:
-        v_member_assignment, pos = read_bytes32(buf, pos, False)
+        v_member_assignment, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribedGroupMember')
@@ -294,19 +310,21 @@ def _write_DescribeGroupsResponse_DescribedGroupMember(out: bytearray, obj: Desc
 
 def _read_DescribeGroupsResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeGroupsResponse, int]:
     flexible = version >= 5
+    v_throttle_time_ms: int
+    v_groups: list[DescribeGroupsResponse_DescribedGroup]
     if version >= 1:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
     else:
         v_throttle_time_ms = 0
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_groups, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_groups, pos = read_count(buf, pos)
     v_groups = []
-    for _ in range(n):
-        item, pos = _read_DescribeGroupsResponse_DescribedGroup(buf, pos, version)
-        v_groups.append(item)
+    for _ in range(n_groups):
+        it_groups, pos = _read_DescribeGroupsResponse_DescribedGroup(buf, pos, version)
+        v_groups.append(it_groups)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeGroupsResponse')
@@ -321,8 +339,8 @@ def _write_DescribeGroupsResponse(out: bytearray, obj: DescribeGroupsResponse, v
         write_compact_array_count(out, obj.groups, False)
     else:
         write_array_count(out, obj.groups, False)
-    for item in obj.groups:
-        _write_DescribeGroupsResponse_DescribedGroup(out, item, version)
+    for it_groups in obj.groups:
+        _write_DescribeGroupsResponse_DescribedGroup(out, it_groups, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

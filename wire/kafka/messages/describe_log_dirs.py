@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I64_I64_BOOL = Struct_('>iqq?')
@@ -43,21 +43,23 @@ class DescribeLogDirsRequest(Message):
 
     topics: list[DescribeLogDirsRequest_DescribableLogDirTopic] | None = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DescribableLogDirTopic: ClassVar[type[DescribeLogDirsRequest_DescribableLogDirTopic]]
+    DescribableLogDirTopic: ClassVar[builtins.type[DescribeLogDirsRequest_DescribableLogDirTopic]]
 
 
 def _read_DescribeLogDirsRequest_DescribableLogDirTopic(buf: Buffer, pos: int, version: int) -> tuple[DescribeLogDirsRequest_DescribableLogDirTopic, int]:
     flexible = version >= 2
+    v_topic: str
+    v_partitions: list[int]
     if flexible:
-        v_topic, pos = read_compact_string(buf, pos, False)
+        v_topic, pos = read_compact_str(buf, pos)
     else:
-        v_topic, pos = read_string16(buf, pos, False)
+        v_topic, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_partitions = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_partitions, pos = read_count(buf, pos)
+    v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
+    pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribableLogDirTopic')
@@ -84,17 +86,18 @@ def _write_DescribeLogDirsRequest_DescribableLogDirTopic(out: bytearray, obj: De
 
 def _read_DescribeLogDirsRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeLogDirsRequest, int]:
     flexible = version >= 2
+    v_topics: list[DescribeLogDirsRequest_DescribableLogDirTopic] | None
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, True)
+        n_topics, pos = read_compact_array_count(buf, pos, True)
     else:
-        n, pos = read_array_count(buf, pos, True)
-    if n is None:
+        n_topics, pos = read_array_count(buf, pos, True)
+    if n_topics is None:
         v_topics = None
     else:
         v_topics = []
-        for _ in range(n):
-            item, pos = _read_DescribeLogDirsRequest_DescribableLogDirTopic(buf, pos, version)
-            v_topics.append(item)
+        for _ in range(n_topics):
+            it_topics, pos = _read_DescribeLogDirsRequest_DescribableLogDirTopic(buf, pos, version)
+            v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeLogDirsRequest')
@@ -108,8 +111,8 @@ def _write_DescribeLogDirsRequest(out: bytearray, obj: DescribeLogDirsRequest, v
     else:
         write_array_count(out, obj.topics, True)
     if obj.topics is not None:
-        for item in obj.topics:
-            _write_DescribeLogDirsRequest_DescribableLogDirTopic(out, item, version)
+        for it_topics in obj.topics:
+            _write_DescribeLogDirsRequest_DescribableLogDirTopic(out, it_topics, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -167,13 +170,17 @@ class DescribeLogDirsResponse(Message):
     error_code: int = 0
     results: list[DescribeLogDirsResponse_DescribeLogDirsResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    DescribeLogDirsPartition: ClassVar[type[DescribeLogDirsResponse_DescribeLogDirsPartition]]
-    DescribeLogDirsResult: ClassVar[type[DescribeLogDirsResponse_DescribeLogDirsResult]]
-    DescribeLogDirsTopic: ClassVar[type[DescribeLogDirsResponse_DescribeLogDirsTopic]]
+    DescribeLogDirsPartition: ClassVar[builtins.type[DescribeLogDirsResponse_DescribeLogDirsPartition]]
+    DescribeLogDirsResult: ClassVar[builtins.type[DescribeLogDirsResponse_DescribeLogDirsResult]]
+    DescribeLogDirsTopic: ClassVar[builtins.type[DescribeLogDirsResponse_DescribeLogDirsTopic]]
 
 
 def _read_DescribeLogDirsResponse_DescribeLogDirsPartition(buf: Buffer, pos: int, version: int) -> tuple[DescribeLogDirsResponse_DescribeLogDirsPartition, int]:
     flexible = version >= 2
+    v_partition_index: int
+    v_partition_size: int
+    v_offset_lag: int
+    v_is_future_key: bool
     v_partition_index, v_partition_size, v_offset_lag, v_is_future_key = _I32_I64_I64_BOOL.unpack_from(buf, pos)
     pos += 21
     unknown: list[tuple[int, bytes]] = []
@@ -194,20 +201,25 @@ def _write_DescribeLogDirsResponse_DescribeLogDirsPartition(out: bytearray, obj:
 
 def _read_DescribeLogDirsResponse_DescribeLogDirsResult(buf: Buffer, pos: int, version: int) -> tuple[DescribeLogDirsResponse_DescribeLogDirsResult, int]:
     flexible = version >= 2
+    v_error_code: int
+    v_log_dir: str
+    v_topics: list[DescribeLogDirsResponse_DescribeLogDirsTopic]
+    v_total_bytes: int
+    v_usable_bytes: int
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
-        v_log_dir, pos = read_compact_string(buf, pos, False)
+        v_log_dir, pos = read_compact_str(buf, pos)
     else:
-        v_log_dir, pos = read_string16(buf, pos, False)
+        v_log_dir, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_DescribeLogDirsResponse_DescribeLogDirsTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_DescribeLogDirsResponse_DescribeLogDirsTopic(buf, pos, version)
+        v_topics.append(it_topics)
     if version >= 4:
         v_total_bytes, v_usable_bytes = _I64_I64.unpack_from(buf, pos)
         pos += 16
@@ -231,8 +243,8 @@ def _write_DescribeLogDirsResponse_DescribeLogDirsResult(out: bytearray, obj: De
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_DescribeLogDirsResponse_DescribeLogDirsTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_DescribeLogDirsResponse_DescribeLogDirsTopic(out, it_topics, version)
     if version >= 4:
         out += _I64_I64.pack(obj.total_bytes, obj.usable_bytes)
     if flexible:
@@ -244,18 +256,20 @@ def _write_DescribeLogDirsResponse_DescribeLogDirsResult(out: bytearray, obj: De
 
 def _read_DescribeLogDirsResponse_DescribeLogDirsTopic(buf: Buffer, pos: int, version: int) -> tuple[DescribeLogDirsResponse_DescribeLogDirsTopic, int]:
     flexible = version >= 2
+    v_name: str
+    v_partitions: list[DescribeLogDirsResponse_DescribeLogDirsPartition]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_DescribeLogDirsResponse_DescribeLogDirsPartition(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_DescribeLogDirsResponse_DescribeLogDirsPartition(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeLogDirsTopic')
@@ -272,8 +286,8 @@ def _write_DescribeLogDirsResponse_DescribeLogDirsTopic(out: bytearray, obj: Des
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_DescribeLogDirsResponse_DescribeLogDirsPartition(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_DescribeLogDirsResponse_DescribeLogDirsPartition(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -283,6 +297,9 @@ def _write_DescribeLogDirsResponse_DescribeLogDirsTopic(out: bytearray, obj: Des
 
 def _read_DescribeLogDirsResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeLogDirsResponse, int]:
     flexible = version >= 2
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_results: list[DescribeLogDirsResponse_DescribeLogDirsResult]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 3:
@@ -291,13 +308,13 @@ def _read_DescribeLogDirsResponse(buf: Buffer, pos: int, version: int) -> tuple[
     else:
         v_error_code = 0
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_results, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_results, pos = read_count(buf, pos)
     v_results = []
-    for _ in range(n):
-        item, pos = _read_DescribeLogDirsResponse_DescribeLogDirsResult(buf, pos, version)
-        v_results.append(item)
+    for _ in range(n_results):
+        it_results, pos = _read_DescribeLogDirsResponse_DescribeLogDirsResult(buf, pos, version)
+        v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeLogDirsResponse')
@@ -313,8 +330,8 @@ def _write_DescribeLogDirsResponse(out: bytearray, obj: DescribeLogDirsResponse,
         write_compact_array_count(out, obj.results, False)
     else:
         write_array_count(out, obj.results, False)
-    for item in obj.results:
-        _write_DescribeLogDirsResponse_DescribeLogDirsResult(out, item, version)
+    for it_results in obj.results:
+        _write_DescribeLogDirsResponse_DescribeLogDirsResult(out, it_results, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I64_I32_I32_I64_I32_I64 = Struct_('>qiiqiq')
@@ -42,21 +42,23 @@ class DescribeProducersRequest(Message):
 
     topics: list[DescribeProducersRequest_TopicRequest] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    TopicRequest: ClassVar[type[DescribeProducersRequest_TopicRequest]]
+    TopicRequest: ClassVar[builtins.type[DescribeProducersRequest_TopicRequest]]
 
 
 def _read_DescribeProducersRequest_TopicRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeProducersRequest_TopicRequest, int]:
     flexible = True
+    v_name: str
+    v_partition_indexes: list[int]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partition_indexes, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_partition_indexes = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_partition_indexes, pos = read_count(buf, pos)
+    v_partition_indexes = list(unpack_from('>%di' % n_partition_indexes, buf, pos))
+    pos += 4 * n_partition_indexes
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicRequest')
     return DescribeProducersRequest_TopicRequest(v_name, v_partition_indexes, unknown), pos
@@ -81,14 +83,15 @@ def _write_DescribeProducersRequest_TopicRequest(out: bytearray, obj: DescribePr
 
 def _read_DescribeProducersRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeProducersRequest, int]:
     flexible = True
+    v_topics: list[DescribeProducersRequest_TopicRequest]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_DescribeProducersRequest_TopicRequest(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_DescribeProducersRequest_TopicRequest(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeProducersRequest')
     return DescribeProducersRequest(v_topics, unknown), pos
@@ -100,8 +103,8 @@ def _write_DescribeProducersRequest(out: bytearray, obj: DescribeProducersReques
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_DescribeProducersRequest_TopicRequest(out, item, version)
+    for it_topics in obj.topics:
+        _write_DescribeProducersRequest_TopicRequest(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -158,13 +161,17 @@ class DescribeProducersResponse(Message):
     throttle_time_ms: int = 0
     topics: list[DescribeProducersResponse_TopicResponse] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    PartitionResponse: ClassVar[type[DescribeProducersResponse_PartitionResponse]]
-    ProducerState: ClassVar[type[DescribeProducersResponse_ProducerState]]
-    TopicResponse: ClassVar[type[DescribeProducersResponse_TopicResponse]]
+    PartitionResponse: ClassVar[builtins.type[DescribeProducersResponse_PartitionResponse]]
+    ProducerState: ClassVar[builtins.type[DescribeProducersResponse_ProducerState]]
+    TopicResponse: ClassVar[builtins.type[DescribeProducersResponse_TopicResponse]]
 
 
 def _read_DescribeProducersResponse_PartitionResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeProducersResponse_PartitionResponse, int]:
     flexible = True
+    v_partition_index: int
+    v_error_code: int
+    v_error_message: str | None
+    v_active_producers: list[DescribeProducersResponse_ProducerState]
     v_partition_index, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -172,13 +179,13 @@ def _read_DescribeProducersResponse_PartitionResponse(buf: Buffer, pos: int, ver
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_active_producers, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_active_producers, pos = read_count(buf, pos)
     v_active_producers = []
-    for _ in range(n):
-        item, pos = _read_DescribeProducersResponse_ProducerState(buf, pos, version)
-        v_active_producers.append(item)
+    for _ in range(n_active_producers):
+        it_active_producers, pos = _read_DescribeProducersResponse_ProducerState(buf, pos, version)
+        v_active_producers.append(it_active_producers)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionResponse')
     return DescribeProducersResponse_PartitionResponse(v_partition_index, v_error_code, v_error_message, v_active_producers, unknown), pos
@@ -195,8 +202,8 @@ def _write_DescribeProducersResponse_PartitionResponse(out: bytearray, obj: Desc
         write_compact_array_count(out, obj.active_producers, False)
     else:
         write_array_count(out, obj.active_producers, False)
-    for item in obj.active_producers:
-        _write_DescribeProducersResponse_ProducerState(out, item, version)
+    for it_active_producers in obj.active_producers:
+        _write_DescribeProducersResponse_ProducerState(out, it_active_producers, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -205,6 +212,12 @@ def _write_DescribeProducersResponse_PartitionResponse(out: bytearray, obj: Desc
 
 def _read_DescribeProducersResponse_ProducerState(buf: Buffer, pos: int, version: int) -> tuple[DescribeProducersResponse_ProducerState, int]:
     flexible = True
+    v_producer_id: int
+    v_producer_epoch: int
+    v_last_sequence: int
+    v_last_timestamp: int
+    v_coordinator_epoch: int
+    v_current_txn_start_offset: int
     v_producer_id, v_producer_epoch, v_last_sequence, v_last_timestamp, v_coordinator_epoch, v_current_txn_start_offset = _I64_I32_I32_I64_I32_I64.unpack_from(buf, pos)
     pos += 36
     unknown: list[tuple[int, bytes]] = []
@@ -223,18 +236,20 @@ def _write_DescribeProducersResponse_ProducerState(out: bytearray, obj: Describe
 
 def _read_DescribeProducersResponse_TopicResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeProducersResponse_TopicResponse, int]:
     flexible = True
+    v_name: str
+    v_partitions: list[DescribeProducersResponse_PartitionResponse]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_DescribeProducersResponse_PartitionResponse(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_DescribeProducersResponse_PartitionResponse(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicResponse')
     return DescribeProducersResponse_TopicResponse(v_name, v_partitions, unknown), pos
@@ -250,8 +265,8 @@ def _write_DescribeProducersResponse_TopicResponse(out: bytearray, obj: Describe
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_DescribeProducersResponse_PartitionResponse(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_DescribeProducersResponse_PartitionResponse(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -260,16 +275,18 @@ def _write_DescribeProducersResponse_TopicResponse(out: bytearray, obj: Describe
 
 def _read_DescribeProducersResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeProducersResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_topics: list[DescribeProducersResponse_TopicResponse]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_DescribeProducersResponse_TopicResponse(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_DescribeProducersResponse_TopicResponse(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeProducersResponse')
     return DescribeProducersResponse(v_throttle_time_ms, v_topics, unknown), pos
@@ -282,8 +299,8 @@ def _write_DescribeProducersResponse(out: bytearray, obj: DescribeProducersRespo
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_DescribeProducersResponse_TopicResponse(out, item, version)
+    for it_topics in obj.topics:
+        _write_DescribeProducersResponse_TopicResponse(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

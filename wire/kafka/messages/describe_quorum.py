@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
@@ -52,12 +52,13 @@ class DescribeQuorumRequest(Message):
 
     topics: list[DescribeQuorumRequest_TopicData] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    PartitionData: ClassVar[type[DescribeQuorumRequest_PartitionData]]
-    TopicData: ClassVar[type[DescribeQuorumRequest_TopicData]]
+    PartitionData: ClassVar[builtins.type[DescribeQuorumRequest_PartitionData]]
+    TopicData: ClassVar[builtins.type[DescribeQuorumRequest_TopicData]]
 
 
 def _read_DescribeQuorumRequest_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[DescribeQuorumRequest_PartitionData, int]:
     flexible = True
+    v_partition_index: int
     (v_partition_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -76,18 +77,20 @@ def _write_DescribeQuorumRequest_PartitionData(out: bytearray, obj: DescribeQuor
 
 def _read_DescribeQuorumRequest_TopicData(buf: Buffer, pos: int, version: int) -> tuple[DescribeQuorumRequest_TopicData, int]:
     flexible = True
+    v_topic_name: str
+    v_partitions: list[DescribeQuorumRequest_PartitionData]
     if flexible:
-        v_topic_name, pos = read_compact_string(buf, pos, False)
+        v_topic_name, pos = read_compact_str(buf, pos)
     else:
-        v_topic_name, pos = read_string16(buf, pos, False)
+        v_topic_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_DescribeQuorumRequest_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_DescribeQuorumRequest_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return DescribeQuorumRequest_TopicData(v_topic_name, v_partitions, unknown), pos
@@ -103,8 +106,8 @@ def _write_DescribeQuorumRequest_TopicData(out: bytearray, obj: DescribeQuorumRe
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_DescribeQuorumRequest_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_DescribeQuorumRequest_PartitionData(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -113,14 +116,15 @@ def _write_DescribeQuorumRequest_TopicData(out: bytearray, obj: DescribeQuorumRe
 
 def _read_DescribeQuorumRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeQuorumRequest, int]:
     flexible = True
+    v_topics: list[DescribeQuorumRequest_TopicData]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_DescribeQuorumRequest_TopicData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_DescribeQuorumRequest_TopicData(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeQuorumRequest')
     return DescribeQuorumRequest(v_topics, unknown), pos
@@ -132,8 +136,8 @@ def _write_DescribeQuorumRequest(out: bytearray, obj: DescribeQuorumRequest, ver
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_DescribeQuorumRequest_TopicData(out, item, version)
+    for it_topics in obj.topics:
+        _write_DescribeQuorumRequest_TopicData(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -214,27 +218,30 @@ class DescribeQuorumResponse(Message):
     topics: list[DescribeQuorumResponse_TopicData] = field(default_factory=list)
     nodes: list[DescribeQuorumResponse_Node] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    Listener: ClassVar[type[DescribeQuorumResponse_Listener]]
-    Node: ClassVar[type[DescribeQuorumResponse_Node]]
-    PartitionData: ClassVar[type[DescribeQuorumResponse_PartitionData]]
-    ReplicaState: ClassVar[type[DescribeQuorumResponse_ReplicaState]]
-    TopicData: ClassVar[type[DescribeQuorumResponse_TopicData]]
+    Listener: ClassVar[builtins.type[DescribeQuorumResponse_Listener]]
+    Node: ClassVar[builtins.type[DescribeQuorumResponse_Node]]
+    PartitionData: ClassVar[builtins.type[DescribeQuorumResponse_PartitionData]]
+    ReplicaState: ClassVar[builtins.type[DescribeQuorumResponse_ReplicaState]]
+    TopicData: ClassVar[builtins.type[DescribeQuorumResponse_TopicData]]
 
 
 def _read_DescribeQuorumResponse_Listener(buf: Buffer, pos: int, version: int) -> tuple[DescribeQuorumResponse_Listener, int]:
     flexible = True
+    v_name: str
+    v_host: str
+    v_port: int
     if version >= 2:
         if flexible:
-            v_name, pos = read_compact_string(buf, pos, False)
+            v_name, pos = read_compact_str(buf, pos)
         else:
-            v_name, pos = read_string16(buf, pos, False)
+            v_name, pos = read_str16(buf, pos)
     else:
         v_name = ''
     if version >= 2:
         if flexible:
-            v_host, pos = read_compact_string(buf, pos, False)
+            v_host, pos = read_compact_str(buf, pos)
         else:
-            v_host, pos = read_string16(buf, pos, False)
+            v_host, pos = read_str16(buf, pos)
     else:
         v_host = ''
     if version >= 2:
@@ -278,6 +285,8 @@ def _write_DescribeQuorumResponse_Listener(out: bytearray, obj: DescribeQuorumRe
 
 def _read_DescribeQuorumResponse_Node(buf: Buffer, pos: int, version: int) -> tuple[DescribeQuorumResponse_Node, int]:
     flexible = True
+    v_node_id: int
+    v_listeners: list[DescribeQuorumResponse_Listener]
     if version >= 2:
         (v_node_id,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -285,13 +294,13 @@ def _read_DescribeQuorumResponse_Node(buf: Buffer, pos: int, version: int) -> tu
         v_node_id = 0
     if version >= 2:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_listeners, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_listeners, pos = read_count(buf, pos)
         v_listeners = []
-        for _ in range(n):
-            item, pos = _read_DescribeQuorumResponse_Listener(buf, pos, version)
-            v_listeners.append(item)
+        for _ in range(n_listeners):
+            it_listeners, pos = _read_DescribeQuorumResponse_Listener(buf, pos, version)
+            v_listeners.append(it_listeners)
     else:
         v_listeners = []
     unknown: list[tuple[int, bytes]] = []
@@ -311,8 +320,8 @@ def _write_DescribeQuorumResponse_Node(out: bytearray, obj: DescribeQuorumRespon
             write_compact_array_count(out, obj.listeners, False)
         else:
             write_array_count(out, obj.listeners, False)
-        for item in obj.listeners:
-            _write_DescribeQuorumResponse_Listener(out, item, version)
+        for it_listeners in obj.listeners:
+            _write_DescribeQuorumResponse_Listener(out, it_listeners, version)
     else:
         if not (not obj.listeners):
             raise cannot_carry('Node', 'listeners', version)
@@ -324,6 +333,14 @@ def _write_DescribeQuorumResponse_Node(out: bytearray, obj: DescribeQuorumRespon
 
 def _read_DescribeQuorumResponse_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[DescribeQuorumResponse_PartitionData, int]:
     flexible = True
+    v_partition_index: int
+    v_error_code: int
+    v_error_message: str | None
+    v_leader_id: int
+    v_leader_epoch: int
+    v_high_watermark: int
+    v_current_voters: list[DescribeQuorumResponse_ReplicaState]
+    v_observers: list[DescribeQuorumResponse_ReplicaState]
     v_partition_index, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if version >= 2:
@@ -336,21 +353,21 @@ def _read_DescribeQuorumResponse_PartitionData(buf: Buffer, pos: int, version: i
     v_leader_id, v_leader_epoch, v_high_watermark = _I32_I32_I64.unpack_from(buf, pos)
     pos += 16
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_current_voters, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_current_voters, pos = read_count(buf, pos)
     v_current_voters = []
-    for _ in range(n):
-        item, pos = _read_DescribeQuorumResponse_ReplicaState(buf, pos, version)
-        v_current_voters.append(item)
+    for _ in range(n_current_voters):
+        it_current_voters, pos = _read_DescribeQuorumResponse_ReplicaState(buf, pos, version)
+        v_current_voters.append(it_current_voters)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_observers, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_observers, pos = read_count(buf, pos)
     v_observers = []
-    for _ in range(n):
-        item, pos = _read_DescribeQuorumResponse_ReplicaState(buf, pos, version)
-        v_observers.append(item)
+    for _ in range(n_observers):
+        it_observers, pos = _read_DescribeQuorumResponse_ReplicaState(buf, pos, version)
+        v_observers.append(it_observers)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers, unknown), pos
@@ -369,14 +386,14 @@ def _write_DescribeQuorumResponse_PartitionData(out: bytearray, obj: DescribeQuo
         write_compact_array_count(out, obj.current_voters, False)
     else:
         write_array_count(out, obj.current_voters, False)
-    for item in obj.current_voters:
-        _write_DescribeQuorumResponse_ReplicaState(out, item, version)
+    for it_current_voters in obj.current_voters:
+        _write_DescribeQuorumResponse_ReplicaState(out, it_current_voters, version)
     if flexible:
         write_compact_array_count(out, obj.observers, False)
     else:
         write_array_count(out, obj.observers, False)
-    for item in obj.observers:
-        _write_DescribeQuorumResponse_ReplicaState(out, item, version)
+    for it_observers in obj.observers:
+        _write_DescribeQuorumResponse_ReplicaState(out, it_observers, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -385,6 +402,11 @@ def _write_DescribeQuorumResponse_PartitionData(out: bytearray, obj: DescribeQuo
 
 def _read_DescribeQuorumResponse_ReplicaState(buf: Buffer, pos: int, version: int) -> tuple[DescribeQuorumResponse_ReplicaState, int]:
     flexible = True
+    v_replica_id: int
+    v_replica_directory_id: uuid.UUID
+    v_log_end_offset: int
+    v_last_fetch_timestamp: int
+    v_last_caught_up_timestamp: int
     (v_replica_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 2:
@@ -423,18 +445,20 @@ def _write_DescribeQuorumResponse_ReplicaState(out: bytearray, obj: DescribeQuor
 
 def _read_DescribeQuorumResponse_TopicData(buf: Buffer, pos: int, version: int) -> tuple[DescribeQuorumResponse_TopicData, int]:
     flexible = True
+    v_topic_name: str
+    v_partitions: list[DescribeQuorumResponse_PartitionData]
     if flexible:
-        v_topic_name, pos = read_compact_string(buf, pos, False)
+        v_topic_name, pos = read_compact_str(buf, pos)
     else:
-        v_topic_name, pos = read_string16(buf, pos, False)
+        v_topic_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_DescribeQuorumResponse_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_DescribeQuorumResponse_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return DescribeQuorumResponse_TopicData(v_topic_name, v_partitions, unknown), pos
@@ -450,8 +474,8 @@ def _write_DescribeQuorumResponse_TopicData(out: bytearray, obj: DescribeQuorumR
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_DescribeQuorumResponse_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_DescribeQuorumResponse_PartitionData(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -460,6 +484,10 @@ def _write_DescribeQuorumResponse_TopicData(out: bytearray, obj: DescribeQuorumR
 
 def _read_DescribeQuorumResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeQuorumResponse, int]:
     flexible = True
+    v_error_code: int
+    v_error_message: str | None
+    v_topics: list[DescribeQuorumResponse_TopicData]
+    v_nodes: list[DescribeQuorumResponse_Node]
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if version >= 2:
@@ -470,22 +498,22 @@ def _read_DescribeQuorumResponse(buf: Buffer, pos: int, version: int) -> tuple[D
     else:
         v_error_message = ''
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_DescribeQuorumResponse_TopicData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_DescribeQuorumResponse_TopicData(buf, pos, version)
+        v_topics.append(it_topics)
     if version >= 2:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_nodes, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_nodes, pos = read_count(buf, pos)
         v_nodes = []
-        for _ in range(n):
-            item, pos = _read_DescribeQuorumResponse_Node(buf, pos, version)
-            v_nodes.append(item)
+        for _ in range(n_nodes):
+            it_nodes, pos = _read_DescribeQuorumResponse_Node(buf, pos, version)
+            v_nodes.append(it_nodes)
     else:
         v_nodes = []
     unknown: list[tuple[int, bytes]] = []
@@ -505,15 +533,15 @@ def _write_DescribeQuorumResponse(out: bytearray, obj: DescribeQuorumResponse, v
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_DescribeQuorumResponse_TopicData(out, item, version)
+    for it_topics in obj.topics:
+        _write_DescribeQuorumResponse_TopicData(out, it_topics, version)
     if version >= 2:
         if flexible:
             write_compact_array_count(out, obj.nodes, False)
         else:
             write_array_count(out, obj.nodes, False)
-        for item in obj.nodes:
-            _write_DescribeQuorumResponse_Node(out, item, version)
+        for it_nodes in obj.nodes:
+            _write_DescribeQuorumResponse_Node(out, it_nodes, version)
     else:
         if not (not obj.nodes):
             raise cannot_carry('DescribeQuorumResponse', 'nodes', version)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I16_I32_I32_I32 = Struct_('>hiii')
@@ -52,16 +52,18 @@ class DescribeTopicPartitionsRequest(Message):
     response_partition_limit: int = 2000
     cursor: DescribeTopicPartitionsRequest_Cursor | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    Cursor: ClassVar[type[DescribeTopicPartitionsRequest_Cursor]]
-    TopicRequest: ClassVar[type[DescribeTopicPartitionsRequest_TopicRequest]]
+    Cursor: ClassVar[builtins.type[DescribeTopicPartitionsRequest_Cursor]]
+    TopicRequest: ClassVar[builtins.type[DescribeTopicPartitionsRequest_TopicRequest]]
 
 
 def _read_DescribeTopicPartitionsRequest_Cursor(buf: Buffer, pos: int, version: int) -> tuple[DescribeTopicPartitionsRequest_Cursor, int]:
     flexible = True
+    v_topic_name: str
+    v_partition_index: int
     if flexible:
-        v_topic_name, pos = read_compact_string(buf, pos, False)
+        v_topic_name, pos = read_compact_str(buf, pos)
     else:
-        v_topic_name, pos = read_string16(buf, pos, False)
+        v_topic_name, pos = read_str16(buf, pos)
     (v_partition_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -84,10 +86,11 @@ def _write_DescribeTopicPartitionsRequest_Cursor(out: bytearray, obj: DescribeTo
 
 def _read_DescribeTopicPartitionsRequest_TopicRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeTopicPartitionsRequest_TopicRequest, int]:
     flexible = True
+    v_name: str
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicRequest')
     return DescribeTopicPartitionsRequest_TopicRequest(v_name, unknown), pos
@@ -107,14 +110,17 @@ def _write_DescribeTopicPartitionsRequest_TopicRequest(out: bytearray, obj: Desc
 
 def _read_DescribeTopicPartitionsRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeTopicPartitionsRequest, int]:
     flexible = True
+    v_topics: list[DescribeTopicPartitionsRequest_TopicRequest]
+    v_response_partition_limit: int
+    v_cursor: DescribeTopicPartitionsRequest_Cursor | None
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_DescribeTopicPartitionsRequest_TopicRequest(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_DescribeTopicPartitionsRequest_TopicRequest(buf, pos, version)
+        v_topics.append(it_topics)
     (v_response_partition_limit,) = _I32.unpack_from(buf, pos)
     pos += 4
     (present,) = _I8.unpack_from(buf, pos)
@@ -134,8 +140,8 @@ def _write_DescribeTopicPartitionsRequest(out: bytearray, obj: DescribeTopicPart
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_DescribeTopicPartitionsRequest_TopicRequest(out, item, version)
+    for it_topics in obj.topics:
+        _write_DescribeTopicPartitionsRequest_TopicRequest(out, it_topics, version)
     out += _I32.pack(obj.response_partition_limit)
     if obj.cursor is None:
         out += b'\xff'
@@ -210,17 +216,19 @@ class DescribeTopicPartitionsResponse(Message):
     topics: list[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic] = field(default_factory=list)
     next_cursor: DescribeTopicPartitionsResponse_Cursor | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    Cursor: ClassVar[type[DescribeTopicPartitionsResponse_Cursor]]
-    DescribeTopicPartitionsResponsePartition: ClassVar[type[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition]]
-    DescribeTopicPartitionsResponseTopic: ClassVar[type[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic]]
+    Cursor: ClassVar[builtins.type[DescribeTopicPartitionsResponse_Cursor]]
+    DescribeTopicPartitionsResponsePartition: ClassVar[builtins.type[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition]]
+    DescribeTopicPartitionsResponseTopic: ClassVar[builtins.type[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic]]
 
 
 def _read_DescribeTopicPartitionsResponse_Cursor(buf: Buffer, pos: int, version: int) -> tuple[DescribeTopicPartitionsResponse_Cursor, int]:
     flexible = True
+    v_topic_name: str
+    v_partition_index: int
     if flexible:
-        v_topic_name, pos = read_compact_string(buf, pos, False)
+        v_topic_name, pos = read_compact_str(buf, pos)
     else:
-        v_topic_name, pos = read_string16(buf, pos, False)
+        v_topic_name, pos = read_str16(buf, pos)
     (v_partition_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -243,44 +251,53 @@ def _write_DescribeTopicPartitionsResponse_Cursor(out: bytearray, obj: DescribeT
 
 def _read_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(buf: Buffer, pos: int, version: int) -> tuple[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition, int]:
     flexible = True
+    v_error_code: int
+    v_partition_index: int
+    v_leader_id: int
+    v_leader_epoch: int
+    v_replica_nodes: list[int]
+    v_isr_nodes: list[int]
+    v_eligible_leader_replicas: list[int] | None
+    v_last_known_elr: list[int] | None
+    v_offline_replicas: list[int]
     v_error_code, v_partition_index, v_leader_id, v_leader_epoch = _I16_I32_I32_I32.unpack_from(buf, pos)
     pos += 14
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_replica_nodes, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_replica_nodes = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_replica_nodes, pos = read_count(buf, pos)
+    v_replica_nodes = list(unpack_from('>%di' % n_replica_nodes, buf, pos))
+    pos += 4 * n_replica_nodes
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_isr_nodes, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_isr_nodes = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_isr_nodes, pos = read_count(buf, pos)
+    v_isr_nodes = list(unpack_from('>%di' % n_isr_nodes, buf, pos))
+    pos += 4 * n_isr_nodes
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, True)
+        n_eligible_leader_replicas, pos = read_compact_array_count(buf, pos, True)
     else:
-        n, pos = read_array_count(buf, pos, True)
-    if n is None:
+        n_eligible_leader_replicas, pos = read_array_count(buf, pos, True)
+    if n_eligible_leader_replicas is None:
         v_eligible_leader_replicas = None
     else:
-        v_eligible_leader_replicas = list(unpack_from('>%di' % n, buf, pos))
-        pos += 4 * n
+        v_eligible_leader_replicas = list(unpack_from('>%di' % n_eligible_leader_replicas, buf, pos))
+        pos += 4 * n_eligible_leader_replicas
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, True)
+        n_last_known_elr, pos = read_compact_array_count(buf, pos, True)
     else:
-        n, pos = read_array_count(buf, pos, True)
-    if n is None:
+        n_last_known_elr, pos = read_array_count(buf, pos, True)
+    if n_last_known_elr is None:
         v_last_known_elr = None
     else:
-        v_last_known_elr = list(unpack_from('>%di' % n, buf, pos))
-        pos += 4 * n
+        v_last_known_elr = list(unpack_from('>%di' % n_last_known_elr, buf, pos))
+        pos += 4 * n_last_known_elr
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_offline_replicas, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_offline_replicas = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_offline_replicas, pos = read_count(buf, pos)
+    v_offline_replicas = list(unpack_from('>%di' % n_offline_replicas, buf, pos))
+    pos += 4 * n_offline_replicas
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeTopicPartitionsResponsePartition')
     return DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_eligible_leader_replicas, v_last_known_elr, v_offline_replicas, unknown), pos
@@ -324,6 +341,12 @@ def _write_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartit
 
 def _read_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(buf: Buffer, pos: int, version: int) -> tuple[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic, int]:
     flexible = True
+    v_error_code: int
+    v_name: str | None
+    v_topic_id: uuid.UUID
+    v_is_internal: bool
+    v_partitions: list[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition]
+    v_topic_authorized_operations: int
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
@@ -334,13 +357,13 @@ def _read_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(b
     (v_is_internal,) = _BOOL.unpack_from(buf, pos)
     pos += 1
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(buf, pos, version)
+        v_partitions.append(it_partitions)
     (v_topic_authorized_operations,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -361,8 +384,8 @@ def _write_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(out, it_partitions, version)
     out += _I32.pack(obj.topic_authorized_operations)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -372,16 +395,19 @@ def _write_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(
 
 def _read_DescribeTopicPartitionsResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeTopicPartitionsResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_topics: list[DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic]
+    v_next_cursor: DescribeTopicPartitionsResponse_Cursor | None
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(buf, pos, version)
+        v_topics.append(it_topics)
     (present,) = _I8.unpack_from(buf, pos)
     pos += 1
     if present < 0:
@@ -400,8 +426,8 @@ def _write_DescribeTopicPartitionsResponse(out: bytearray, obj: DescribeTopicPar
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(out, it_topics, version)
     if obj.next_cursor is None:
         out += b'\xff'
     else:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I64_I64_I16 = Struct_('>iqqh')
@@ -39,17 +39,18 @@ class DescribeTransactionsRequest(Message):
 
 def _read_DescribeTransactionsRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeTransactionsRequest, int]:
     flexible = True
+    v_transactional_ids: list[str]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_transactional_ids, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_transactional_ids, pos = read_count(buf, pos)
     v_transactional_ids = []
-    for _ in range(n):
+    for _ in range(n_transactional_ids):
         if flexible:
-            item, pos = read_compact_string(buf, pos)
+            it_transactional_ids, pos = read_compact_str(buf, pos)
         else:
-            item, pos = read_string16(buf, pos)
-        v_transactional_ids.append(item)
+            it_transactional_ids, pos = read_str16(buf, pos)
+        v_transactional_ids.append(it_transactional_ids)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeTransactionsRequest')
     return DescribeTransactionsRequest(v_transactional_ids, unknown), pos
@@ -61,11 +62,11 @@ def _write_DescribeTransactionsRequest(out: bytearray, obj: DescribeTransactions
         write_compact_array_count(out, obj.transactional_ids, False)
     else:
         write_array_count(out, obj.transactional_ids, False)
-    for item in obj.transactional_ids:
+    for it_transactional_ids in obj.transactional_ids:
         if flexible:
-            write_compact_string(out, item)
+            write_compact_string(out, it_transactional_ids)
         else:
-            write_string16(out, item)
+            write_string16(out, it_transactional_ids)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -110,22 +111,24 @@ class DescribeTransactionsResponse(Message):
     throttle_time_ms: int = 0
     transaction_states: list[DescribeTransactionsResponse_TransactionState] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    TopicData: ClassVar[type[DescribeTransactionsResponse_TopicData]]
-    TransactionState: ClassVar[type[DescribeTransactionsResponse_TransactionState]]
+    TopicData: ClassVar[builtins.type[DescribeTransactionsResponse_TopicData]]
+    TransactionState: ClassVar[builtins.type[DescribeTransactionsResponse_TransactionState]]
 
 
 def _read_DescribeTransactionsResponse_TopicData(buf: Buffer, pos: int, version: int) -> tuple[DescribeTransactionsResponse_TopicData, int]:
     flexible = True
+    v_topic: str
+    v_partitions: list[int]
     if flexible:
-        v_topic, pos = read_compact_string(buf, pos, False)
+        v_topic, pos = read_compact_str(buf, pos)
     else:
-        v_topic, pos = read_string16(buf, pos, False)
+        v_topic, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_partitions = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_partitions, pos = read_count(buf, pos)
+    v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
+    pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return DescribeTransactionsResponse_TopicData(v_topic, v_partitions, unknown), pos
@@ -150,26 +153,34 @@ def _write_DescribeTransactionsResponse_TopicData(out: bytearray, obj: DescribeT
 
 def _read_DescribeTransactionsResponse_TransactionState(buf: Buffer, pos: int, version: int) -> tuple[DescribeTransactionsResponse_TransactionState, int]:
     flexible = True
+    v_error_code: int
+    v_transactional_id: str
+    v_transaction_state: str
+    v_transaction_timeout_ms: int
+    v_transaction_start_time_ms: int
+    v_producer_id: int
+    v_producer_epoch: int
+    v_topics: list[DescribeTransactionsResponse_TopicData]
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
-        v_transactional_id, pos = read_compact_string(buf, pos, False)
+        v_transactional_id, pos = read_compact_str(buf, pos)
     else:
-        v_transactional_id, pos = read_string16(buf, pos, False)
+        v_transactional_id, pos = read_str16(buf, pos)
     if flexible:
-        v_transaction_state, pos = read_compact_string(buf, pos, False)
+        v_transaction_state, pos = read_compact_str(buf, pos)
     else:
-        v_transaction_state, pos = read_string16(buf, pos, False)
+        v_transaction_state, pos = read_str16(buf, pos)
     v_transaction_timeout_ms, v_transaction_start_time_ms, v_producer_id, v_producer_epoch = _I32_I64_I64_I16.unpack_from(buf, pos)
     pos += 22
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_DescribeTransactionsResponse_TopicData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_DescribeTransactionsResponse_TopicData(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TransactionState')
     return DescribeTransactionsResponse_TransactionState(v_error_code, v_transactional_id, v_transaction_state, v_transaction_timeout_ms, v_transaction_start_time_ms, v_producer_id, v_producer_epoch, v_topics, unknown), pos
@@ -191,8 +202,8 @@ def _write_DescribeTransactionsResponse_TransactionState(out: bytearray, obj: De
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_DescribeTransactionsResponse_TopicData(out, item, version)
+    for it_topics in obj.topics:
+        _write_DescribeTransactionsResponse_TopicData(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -201,16 +212,18 @@ def _write_DescribeTransactionsResponse_TransactionState(out: bytearray, obj: De
 
 def _read_DescribeTransactionsResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeTransactionsResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_transaction_states: list[DescribeTransactionsResponse_TransactionState]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_transaction_states, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_transaction_states, pos = read_count(buf, pos)
     v_transaction_states = []
-    for _ in range(n):
-        item, pos = _read_DescribeTransactionsResponse_TransactionState(buf, pos, version)
-        v_transaction_states.append(item)
+    for _ in range(n_transaction_states):
+        it_transaction_states, pos = _read_DescribeTransactionsResponse_TransactionState(buf, pos, version)
+        v_transaction_states.append(it_transaction_states)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeTransactionsResponse')
     return DescribeTransactionsResponse(v_throttle_time_ms, v_transaction_states, unknown), pos
@@ -223,8 +236,8 @@ def _write_DescribeTransactionsResponse(out: bytearray, obj: DescribeTransaction
         write_compact_array_count(out, obj.transaction_states, False)
     else:
         write_array_count(out, obj.transaction_states, False)
-    for item in obj.transaction_states:
-        _write_DescribeTransactionsResponse_TransactionState(out, item, version)
+    for it_transaction_states in obj.transaction_states:
+        _write_DescribeTransactionsResponse_TransactionState(out, it_transaction_states, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

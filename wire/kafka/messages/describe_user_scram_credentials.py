@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32_I16 = Struct_('>ih')
 _I8_I32 = Struct_('>bi')
@@ -41,15 +41,16 @@ class DescribeUserScramCredentialsRequest(Message):
 
     users: list[DescribeUserScramCredentialsRequest_UserName] | None = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    UserName: ClassVar[type[DescribeUserScramCredentialsRequest_UserName]]
+    UserName: ClassVar[builtins.type[DescribeUserScramCredentialsRequest_UserName]]
 
 
 def _read_DescribeUserScramCredentialsRequest_UserName(buf: Buffer, pos: int, version: int) -> tuple[DescribeUserScramCredentialsRequest_UserName, int]:
     flexible = True
+    v_name: str
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'UserName')
     return DescribeUserScramCredentialsRequest_UserName(v_name, unknown), pos
@@ -69,17 +70,18 @@ def _write_DescribeUserScramCredentialsRequest_UserName(out: bytearray, obj: Des
 
 def _read_DescribeUserScramCredentialsRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeUserScramCredentialsRequest, int]:
     flexible = True
+    v_users: list[DescribeUserScramCredentialsRequest_UserName] | None
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, True)
+        n_users, pos = read_compact_array_count(buf, pos, True)
     else:
-        n, pos = read_array_count(buf, pos, True)
-    if n is None:
+        n_users, pos = read_array_count(buf, pos, True)
+    if n_users is None:
         v_users = None
     else:
         v_users = []
-        for _ in range(n):
-            item, pos = _read_DescribeUserScramCredentialsRequest_UserName(buf, pos, version)
-            v_users.append(item)
+        for _ in range(n_users):
+            it_users, pos = _read_DescribeUserScramCredentialsRequest_UserName(buf, pos, version)
+            v_users.append(it_users)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeUserScramCredentialsRequest')
     return DescribeUserScramCredentialsRequest(v_users, unknown), pos
@@ -92,8 +94,8 @@ def _write_DescribeUserScramCredentialsRequest(out: bytearray, obj: DescribeUser
     else:
         write_array_count(out, obj.users, True)
     if obj.users is not None:
-        for item in obj.users:
-            _write_DescribeUserScramCredentialsRequest_UserName(out, item, version)
+        for it_users in obj.users:
+            _write_DescribeUserScramCredentialsRequest_UserName(out, it_users, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -140,12 +142,14 @@ class DescribeUserScramCredentialsResponse(Message):
     error_message: str | None = ''
     results: list[DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    CredentialInfo: ClassVar[type[DescribeUserScramCredentialsResponse_CredentialInfo]]
-    DescribeUserScramCredentialsResult: ClassVar[type[DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult]]
+    CredentialInfo: ClassVar[builtins.type[DescribeUserScramCredentialsResponse_CredentialInfo]]
+    DescribeUserScramCredentialsResult: ClassVar[builtins.type[DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult]]
 
 
 def _read_DescribeUserScramCredentialsResponse_CredentialInfo(buf: Buffer, pos: int, version: int) -> tuple[DescribeUserScramCredentialsResponse_CredentialInfo, int]:
     flexible = True
+    v_mechanism: int
+    v_iterations: int
     v_mechanism, v_iterations = _I8_I32.unpack_from(buf, pos)
     pos += 5
     unknown: list[tuple[int, bytes]] = []
@@ -164,10 +168,14 @@ def _write_DescribeUserScramCredentialsResponse_CredentialInfo(out: bytearray, o
 
 def _read_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(buf: Buffer, pos: int, version: int) -> tuple[DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult, int]:
     flexible = True
+    v_user: str
+    v_error_code: int
+    v_error_message: str | None
+    v_credential_infos: list[DescribeUserScramCredentialsResponse_CredentialInfo]
     if flexible:
-        v_user, pos = read_compact_string(buf, pos, False)
+        v_user, pos = read_compact_str(buf, pos)
     else:
-        v_user, pos = read_string16(buf, pos, False)
+        v_user, pos = read_str16(buf, pos)
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
@@ -175,13 +183,13 @@ def _read_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResul
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_credential_infos, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_credential_infos, pos = read_count(buf, pos)
     v_credential_infos = []
-    for _ in range(n):
-        item, pos = _read_DescribeUserScramCredentialsResponse_CredentialInfo(buf, pos, version)
-        v_credential_infos.append(item)
+    for _ in range(n_credential_infos):
+        it_credential_infos, pos = _read_DescribeUserScramCredentialsResponse_CredentialInfo(buf, pos, version)
+        v_credential_infos.append(it_credential_infos)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeUserScramCredentialsResult')
     return DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(v_user, v_error_code, v_error_message, v_credential_infos, unknown), pos
@@ -202,8 +210,8 @@ def _write_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResu
         write_compact_array_count(out, obj.credential_infos, False)
     else:
         write_array_count(out, obj.credential_infos, False)
-    for item in obj.credential_infos:
-        _write_DescribeUserScramCredentialsResponse_CredentialInfo(out, item, version)
+    for it_credential_infos in obj.credential_infos:
+        _write_DescribeUserScramCredentialsResponse_CredentialInfo(out, it_credential_infos, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -212,6 +220,10 @@ def _write_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResu
 
 def _read_DescribeUserScramCredentialsResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeUserScramCredentialsResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_error_message: str | None
+    v_results: list[DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult]
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -219,13 +231,13 @@ def _read_DescribeUserScramCredentialsResponse(buf: Buffer, pos: int, version: i
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_results, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_results, pos = read_count(buf, pos)
     v_results = []
-    for _ in range(n):
-        item, pos = _read_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(buf, pos, version)
-        v_results.append(item)
+    for _ in range(n_results):
+        it_results, pos = _read_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(buf, pos, version)
+        v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeUserScramCredentialsResponse')
     return DescribeUserScramCredentialsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_results, unknown), pos
@@ -242,8 +254,8 @@ def _write_DescribeUserScramCredentialsResponse(out: bytearray, obj: DescribeUse
         write_compact_array_count(out, obj.results, False)
     else:
         write_array_count(out, obj.results, False)
-    for item in obj.results:
-        _write_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(out, item, version)
+    for it_results in obj.results:
+        _write_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(out, it_results, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

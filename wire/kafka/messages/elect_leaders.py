@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
@@ -45,21 +45,23 @@ class ElectLeadersRequest(Message):
     topic_partitions: list[ElectLeadersRequest_TopicPartitions] | None = field(default_factory=list)
     timeout_ms: int = 60000
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    TopicPartitions: ClassVar[type[ElectLeadersRequest_TopicPartitions]]
+    TopicPartitions: ClassVar[builtins.type[ElectLeadersRequest_TopicPartitions]]
 
 
 def _read_ElectLeadersRequest_TopicPartitions(buf: Buffer, pos: int, version: int) -> tuple[ElectLeadersRequest_TopicPartitions, int]:
     flexible = version >= 2
+    v_topic: str
+    v_partitions: list[int]
     if flexible:
-        v_topic, pos = read_compact_string(buf, pos, False)
+        v_topic, pos = read_compact_str(buf, pos)
     else:
-        v_topic, pos = read_string16(buf, pos, False)
+        v_topic, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_partitions = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_partitions, pos = read_count(buf, pos)
+    v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
+    pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicPartitions')
@@ -86,22 +88,25 @@ def _write_ElectLeadersRequest_TopicPartitions(out: bytearray, obj: ElectLeaders
 
 def _read_ElectLeadersRequest(buf: Buffer, pos: int, version: int) -> tuple[ElectLeadersRequest, int]:
     flexible = version >= 2
+    v_election_type: int
+    v_topic_partitions: list[ElectLeadersRequest_TopicPartitions] | None
+    v_timeout_ms: int
     if version >= 1:
         (v_election_type,) = _I8.unpack_from(buf, pos)
         pos += 1
     else:
         v_election_type = 0
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, True)
+        n_topic_partitions, pos = read_compact_array_count(buf, pos, True)
     else:
-        n, pos = read_array_count(buf, pos, True)
-    if n is None:
+        n_topic_partitions, pos = read_array_count(buf, pos, True)
+    if n_topic_partitions is None:
         v_topic_partitions = None
     else:
         v_topic_partitions = []
-        for _ in range(n):
-            item, pos = _read_ElectLeadersRequest_TopicPartitions(buf, pos, version)
-            v_topic_partitions.append(item)
+        for _ in range(n_topic_partitions):
+            it_topic_partitions, pos = _read_ElectLeadersRequest_TopicPartitions(buf, pos, version)
+            v_topic_partitions.append(it_topic_partitions)
     (v_timeout_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -122,8 +127,8 @@ def _write_ElectLeadersRequest(out: bytearray, obj: ElectLeadersRequest, version
     else:
         write_array_count(out, obj.topic_partitions, True)
     if obj.topic_partitions is not None:
-        for item in obj.topic_partitions:
-            _write_ElectLeadersRequest_TopicPartitions(out, item, version)
+        for it_topic_partitions in obj.topic_partitions:
+            _write_ElectLeadersRequest_TopicPartitions(out, it_topic_partitions, version)
     out += _I32.pack(obj.timeout_ms)
     if flexible:
         if obj.unknown_tagged_fields:
@@ -173,12 +178,15 @@ class ElectLeadersResponse(Message):
     error_code: int = 0
     replica_election_results: list[ElectLeadersResponse_ReplicaElectionResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    PartitionResult: ClassVar[type[ElectLeadersResponse_PartitionResult]]
-    ReplicaElectionResult: ClassVar[type[ElectLeadersResponse_ReplicaElectionResult]]
+    PartitionResult: ClassVar[builtins.type[ElectLeadersResponse_PartitionResult]]
+    ReplicaElectionResult: ClassVar[builtins.type[ElectLeadersResponse_ReplicaElectionResult]]
 
 
 def _read_ElectLeadersResponse_PartitionResult(buf: Buffer, pos: int, version: int) -> tuple[ElectLeadersResponse_PartitionResult, int]:
     flexible = version >= 2
+    v_partition_id: int
+    v_error_code: int
+    v_error_message: str | None
     v_partition_id, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -207,18 +215,20 @@ def _write_ElectLeadersResponse_PartitionResult(out: bytearray, obj: ElectLeader
 
 def _read_ElectLeadersResponse_ReplicaElectionResult(buf: Buffer, pos: int, version: int) -> tuple[ElectLeadersResponse_ReplicaElectionResult, int]:
     flexible = version >= 2
+    v_topic: str
+    v_partition_result: list[ElectLeadersResponse_PartitionResult]
     if flexible:
-        v_topic, pos = read_compact_string(buf, pos, False)
+        v_topic, pos = read_compact_str(buf, pos)
     else:
-        v_topic, pos = read_string16(buf, pos, False)
+        v_topic, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partition_result, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partition_result, pos = read_count(buf, pos)
     v_partition_result = []
-    for _ in range(n):
-        item, pos = _read_ElectLeadersResponse_PartitionResult(buf, pos, version)
-        v_partition_result.append(item)
+    for _ in range(n_partition_result):
+        it_partition_result, pos = _read_ElectLeadersResponse_PartitionResult(buf, pos, version)
+        v_partition_result.append(it_partition_result)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReplicaElectionResult')
@@ -235,8 +245,8 @@ def _write_ElectLeadersResponse_ReplicaElectionResult(out: bytearray, obj: Elect
         write_compact_array_count(out, obj.partition_result, False)
     else:
         write_array_count(out, obj.partition_result, False)
-    for item in obj.partition_result:
-        _write_ElectLeadersResponse_PartitionResult(out, item, version)
+    for it_partition_result in obj.partition_result:
+        _write_ElectLeadersResponse_PartitionResult(out, it_partition_result, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -246,6 +256,9 @@ def _write_ElectLeadersResponse_ReplicaElectionResult(out: bytearray, obj: Elect
 
 def _read_ElectLeadersResponse(buf: Buffer, pos: int, version: int) -> tuple[ElectLeadersResponse, int]:
     flexible = version >= 2
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_replica_election_results: list[ElectLeadersResponse_ReplicaElectionResult]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 1:
@@ -254,13 +267,13 @@ def _read_ElectLeadersResponse(buf: Buffer, pos: int, version: int) -> tuple[Ele
     else:
         v_error_code = 0
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_replica_election_results, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_replica_election_results, pos = read_count(buf, pos)
     v_replica_election_results = []
-    for _ in range(n):
-        item, pos = _read_ElectLeadersResponse_ReplicaElectionResult(buf, pos, version)
-        v_replica_election_results.append(item)
+    for _ in range(n_replica_election_results):
+        it_replica_election_results, pos = _read_ElectLeadersResponse_ReplicaElectionResult(buf, pos, version)
+        v_replica_election_results.append(it_replica_election_results)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'ElectLeadersResponse')
@@ -279,8 +292,8 @@ def _write_ElectLeadersResponse(out: bytearray, obj: ElectLeadersResponse, versi
         write_compact_array_count(out, obj.replica_election_results, False)
     else:
         write_array_count(out, obj.replica_election_results, False)
-    for item in obj.replica_election_results:
-        _write_ElectLeadersResponse_ReplicaElectionResult(out, item, version)
+    for it_replica_election_results in obj.replica_election_results:
+        _write_ElectLeadersResponse_ReplicaElectionResult(out, it_replica_election_results, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I16_I32_I32 = Struct_('>ihii')
@@ -71,26 +71,29 @@ class EndQuorumEpochRequest(Message):
     topics: list[EndQuorumEpochRequest_TopicData] = field(default_factory=list)
     leader_endpoints: list[EndQuorumEpochRequest_LeaderEndpoint] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    LeaderEndpoint: ClassVar[type[EndQuorumEpochRequest_LeaderEndpoint]]
-    PartitionData: ClassVar[type[EndQuorumEpochRequest_PartitionData]]
-    ReplicaInfo: ClassVar[type[EndQuorumEpochRequest_ReplicaInfo]]
-    TopicData: ClassVar[type[EndQuorumEpochRequest_TopicData]]
+    LeaderEndpoint: ClassVar[builtins.type[EndQuorumEpochRequest_LeaderEndpoint]]
+    PartitionData: ClassVar[builtins.type[EndQuorumEpochRequest_PartitionData]]
+    ReplicaInfo: ClassVar[builtins.type[EndQuorumEpochRequest_ReplicaInfo]]
+    TopicData: ClassVar[builtins.type[EndQuorumEpochRequest_TopicData]]
 
 
 def _read_EndQuorumEpochRequest_LeaderEndpoint(buf: Buffer, pos: int, version: int) -> tuple[EndQuorumEpochRequest_LeaderEndpoint, int]:
     flexible = version >= 1
+    v_name: str
+    v_host: str
+    v_port: int
     if version >= 1:
         if flexible:
-            v_name, pos = read_compact_string(buf, pos, False)
+            v_name, pos = read_compact_str(buf, pos)
         else:
-            v_name, pos = read_string16(buf, pos, False)
+            v_name, pos = read_str16(buf, pos)
     else:
         v_name = ''
     if version >= 1:
         if flexible:
-            v_host, pos = read_compact_string(buf, pos, False)
+            v_host, pos = read_compact_str(buf, pos)
         else:
-            v_host, pos = read_string16(buf, pos, False)
+            v_host, pos = read_str16(buf, pos)
     else:
         v_host = ''
     if version >= 1:
@@ -136,26 +139,31 @@ def _write_EndQuorumEpochRequest_LeaderEndpoint(out: bytearray, obj: EndQuorumEp
 
 def _read_EndQuorumEpochRequest_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[EndQuorumEpochRequest_PartitionData, int]:
     flexible = version >= 1
+    v_partition_index: int
+    v_leader_id: int
+    v_leader_epoch: int
+    v_preferred_successors: list[int]
+    v_preferred_candidates: list[EndQuorumEpochRequest_ReplicaInfo]
     v_partition_index, v_leader_id, v_leader_epoch = _I32_I32_I32.unpack_from(buf, pos)
     pos += 12
     if version <= 0:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_preferred_successors, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
-        v_preferred_successors = list(unpack_from('>%di' % n, buf, pos))
-        pos += 4 * n
+            n_preferred_successors, pos = read_count(buf, pos)
+        v_preferred_successors = list(unpack_from('>%di' % n_preferred_successors, buf, pos))
+        pos += 4 * n_preferred_successors
     else:
         v_preferred_successors = []
     if version >= 1:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_preferred_candidates, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_preferred_candidates, pos = read_count(buf, pos)
         v_preferred_candidates = []
-        for _ in range(n):
-            item, pos = _read_EndQuorumEpochRequest_ReplicaInfo(buf, pos, version)
-            v_preferred_candidates.append(item)
+        for _ in range(n_preferred_candidates):
+            it_preferred_candidates, pos = _read_EndQuorumEpochRequest_ReplicaInfo(buf, pos, version)
+            v_preferred_candidates.append(it_preferred_candidates)
     else:
         v_preferred_candidates = []
     unknown: list[tuple[int, bytes]] = []
@@ -178,8 +186,8 @@ def _write_EndQuorumEpochRequest_PartitionData(out: bytearray, obj: EndQuorumEpo
             write_compact_array_count(out, obj.preferred_candidates, False)
         else:
             write_array_count(out, obj.preferred_candidates, False)
-        for item in obj.preferred_candidates:
-            _write_EndQuorumEpochRequest_ReplicaInfo(out, item, version)
+        for it_preferred_candidates in obj.preferred_candidates:
+            _write_EndQuorumEpochRequest_ReplicaInfo(out, it_preferred_candidates, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -189,6 +197,8 @@ def _write_EndQuorumEpochRequest_PartitionData(out: bytearray, obj: EndQuorumEpo
 
 def _read_EndQuorumEpochRequest_ReplicaInfo(buf: Buffer, pos: int, version: int) -> tuple[EndQuorumEpochRequest_ReplicaInfo, int]:
     flexible = version >= 1
+    v_candidate_id: int
+    v_candidate_directory_id: uuid.UUID
     if version >= 1:
         (v_candidate_id,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -225,18 +235,20 @@ def _write_EndQuorumEpochRequest_ReplicaInfo(out: bytearray, obj: EndQuorumEpoch
 
 def _read_EndQuorumEpochRequest_TopicData(buf: Buffer, pos: int, version: int) -> tuple[EndQuorumEpochRequest_TopicData, int]:
     flexible = version >= 1
+    v_topic_name: str
+    v_partitions: list[EndQuorumEpochRequest_PartitionData]
     if flexible:
-        v_topic_name, pos = read_compact_string(buf, pos, False)
+        v_topic_name, pos = read_compact_str(buf, pos)
     else:
-        v_topic_name, pos = read_string16(buf, pos, False)
+        v_topic_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_EndQuorumEpochRequest_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_EndQuorumEpochRequest_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
@@ -253,8 +265,8 @@ def _write_EndQuorumEpochRequest_TopicData(out: bytearray, obj: EndQuorumEpochRe
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_EndQuorumEpochRequest_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_EndQuorumEpochRequest_PartitionData(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -264,27 +276,30 @@ def _write_EndQuorumEpochRequest_TopicData(out: bytearray, obj: EndQuorumEpochRe
 
 def _read_EndQuorumEpochRequest(buf: Buffer, pos: int, version: int) -> tuple[EndQuorumEpochRequest, int]:
     flexible = version >= 1
+    v_cluster_id: str | None
+    v_topics: list[EndQuorumEpochRequest_TopicData]
+    v_leader_endpoints: list[EndQuorumEpochRequest_LeaderEndpoint]
     if flexible:
         v_cluster_id, pos = read_compact_string(buf, pos, True)
     else:
         v_cluster_id, pos = read_string16(buf, pos, True)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_EndQuorumEpochRequest_TopicData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_EndQuorumEpochRequest_TopicData(buf, pos, version)
+        v_topics.append(it_topics)
     if version >= 1:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_leader_endpoints, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_leader_endpoints, pos = read_count(buf, pos)
         v_leader_endpoints = []
-        for _ in range(n):
-            item, pos = _read_EndQuorumEpochRequest_LeaderEndpoint(buf, pos, version)
-            v_leader_endpoints.append(item)
+        for _ in range(n_leader_endpoints):
+            it_leader_endpoints, pos = _read_EndQuorumEpochRequest_LeaderEndpoint(buf, pos, version)
+            v_leader_endpoints.append(it_leader_endpoints)
     else:
         v_leader_endpoints = []
     unknown: list[tuple[int, bytes]] = []
@@ -303,15 +318,15 @@ def _write_EndQuorumEpochRequest(out: bytearray, obj: EndQuorumEpochRequest, ver
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_EndQuorumEpochRequest_TopicData(out, item, version)
+    for it_topics in obj.topics:
+        _write_EndQuorumEpochRequest_TopicData(out, it_topics, version)
     if version >= 1:
         if flexible:
             write_compact_array_count(out, obj.leader_endpoints, False)
         else:
             write_array_count(out, obj.leader_endpoints, False)
-        for item in obj.leader_endpoints:
-            _write_EndQuorumEpochRequest_LeaderEndpoint(out, item, version)
+        for it_leader_endpoints in obj.leader_endpoints:
+            _write_EndQuorumEpochRequest_LeaderEndpoint(out, it_leader_endpoints, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -388,13 +403,16 @@ class EndQuorumEpochResponse(Message):
     topics: list[EndQuorumEpochResponse_TopicData] = field(default_factory=list)
     node_endpoints: list[EndQuorumEpochResponse_NodeEndpoint] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    NodeEndpoint: ClassVar[type[EndQuorumEpochResponse_NodeEndpoint]]
-    PartitionData: ClassVar[type[EndQuorumEpochResponse_PartitionData]]
-    TopicData: ClassVar[type[EndQuorumEpochResponse_TopicData]]
+    NodeEndpoint: ClassVar[builtins.type[EndQuorumEpochResponse_NodeEndpoint]]
+    PartitionData: ClassVar[builtins.type[EndQuorumEpochResponse_PartitionData]]
+    TopicData: ClassVar[builtins.type[EndQuorumEpochResponse_TopicData]]
 
 
 def _read_EndQuorumEpochResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -> tuple[EndQuorumEpochResponse_NodeEndpoint, int]:
     flexible = version >= 1
+    v_node_id: int
+    v_host: str
+    v_port: int
     if version >= 1:
         (v_node_id,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -402,9 +420,9 @@ def _read_EndQuorumEpochResponse_NodeEndpoint(buf: Buffer, pos: int, version: in
         v_node_id = 0
     if version >= 1:
         if flexible:
-            v_host, pos = read_compact_string(buf, pos, False)
+            v_host, pos = read_compact_str(buf, pos)
         else:
-            v_host, pos = read_string16(buf, pos, False)
+            v_host, pos = read_str16(buf, pos)
     else:
         v_host = ''
     if version >= 1:
@@ -447,6 +465,10 @@ def _write_EndQuorumEpochResponse_NodeEndpoint(out: bytearray, obj: EndQuorumEpo
 
 def _read_EndQuorumEpochResponse_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[EndQuorumEpochResponse_PartitionData, int]:
     flexible = version >= 1
+    v_partition_index: int
+    v_error_code: int
+    v_leader_id: int
+    v_leader_epoch: int
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch = _I32_I16_I32_I32.unpack_from(buf, pos)
     pos += 14
     unknown: list[tuple[int, bytes]] = []
@@ -467,18 +489,20 @@ def _write_EndQuorumEpochResponse_PartitionData(out: bytearray, obj: EndQuorumEp
 
 def _read_EndQuorumEpochResponse_TopicData(buf: Buffer, pos: int, version: int) -> tuple[EndQuorumEpochResponse_TopicData, int]:
     flexible = version >= 1
+    v_topic_name: str
+    v_partitions: list[EndQuorumEpochResponse_PartitionData]
     if flexible:
-        v_topic_name, pos = read_compact_string(buf, pos, False)
+        v_topic_name, pos = read_compact_str(buf, pos)
     else:
-        v_topic_name, pos = read_string16(buf, pos, False)
+        v_topic_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_EndQuorumEpochResponse_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_EndQuorumEpochResponse_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
@@ -495,8 +519,8 @@ def _write_EndQuorumEpochResponse_TopicData(out: bytearray, obj: EndQuorumEpochR
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_EndQuorumEpochResponse_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_EndQuorumEpochResponse_PartitionData(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -506,16 +530,19 @@ def _write_EndQuorumEpochResponse_TopicData(out: bytearray, obj: EndQuorumEpochR
 
 def _read_EndQuorumEpochResponse(buf: Buffer, pos: int, version: int) -> tuple[EndQuorumEpochResponse, int]:
     flexible = version >= 1
+    v_error_code: int
+    v_topics: list[EndQuorumEpochResponse_TopicData]
+    v_node_endpoints: list[EndQuorumEpochResponse_NodeEndpoint]
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_EndQuorumEpochResponse_TopicData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_EndQuorumEpochResponse_TopicData(buf, pos, version)
+        v_topics.append(it_topics)
     v_node_endpoints = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
@@ -527,11 +554,11 @@ def _read_EndQuorumEpochResponse(buf: Buffer, pos: int, version: int) -> tuple[E
             if end > len(buf):
                 raise TruncatedError('EndQuorumEpochResponse: tagged field {} runs past the end'.format(tag))
             if tag == 0 and (version >= 1):
-                n, pos = read_compact_array_count(buf, pos, False)
+                n_node_endpoints, pos = read_compact_count(buf, pos)
                 v_node_endpoints = []
-                for _ in range(n):
-                    item, pos = _read_EndQuorumEpochResponse_NodeEndpoint(buf, pos, version)
-                    v_node_endpoints.append(item)
+                for _ in range(n_node_endpoints):
+                    it_node_endpoints, pos = _read_EndQuorumEpochResponse_NodeEndpoint(buf, pos, version)
+                    v_node_endpoints.append(it_node_endpoints)
                 if pos != end:
                     raise MalformedError('EndQuorumEpochResponse: tagged field 0 has the wrong size')
             else:
@@ -547,8 +574,8 @@ def _write_EndQuorumEpochResponse(out: bytearray, obj: EndQuorumEpochResponse, v
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_EndQuorumEpochResponse_TopicData(out, item, version)
+    for it_topics in obj.topics:
+        _write_EndQuorumEpochResponse_TopicData(out, it_topics, version)
     if not (version >= 1) and not (not obj.node_endpoints):
         raise cannot_carry('EndQuorumEpochResponse', 'node_endpoints', version)
     if flexible:
@@ -557,8 +584,8 @@ def _write_EndQuorumEpochResponse(out: bytearray, obj: EndQuorumEpochResponse, v
             saved = out
             out = bytearray()
             write_compact_array_count(out, obj.node_endpoints, False)
-            for item in obj.node_endpoints:
-                _write_EndQuorumEpochResponse_NodeEndpoint(out, item, version)
+            for it_node_endpoints in obj.node_endpoints:
+                _write_EndQuorumEpochResponse_NodeEndpoint(out, it_node_endpoints, version)
             tagged.append((0, bytes(out)))
             out = saved
         write_tagged_fields(out, tagged, obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 
 
@@ -39,18 +39,21 @@ class EnvelopeRequest(Message):
 
 def _read_EnvelopeRequest(buf: Buffer, pos: int, version: int) -> tuple[EnvelopeRequest, int]:
     flexible = True
+    v_request_data: bytes
+    v_request_principal: bytes | None
+    v_client_host_address: bytes
     if flexible:
-        v_request_data, pos = read_compact_bytes(buf, pos, False)
+        v_request_data, pos = read_compact_blob(buf, pos)
     else:
-        v_request_data, pos = read_bytes32(buf, pos, False)
+        v_request_data, pos = read_blob32(buf, pos)
     if flexible:
         v_request_principal, pos = read_compact_bytes(buf, pos, True)
     else:
         v_request_principal, pos = read_bytes32(buf, pos, True)
     if flexible:
-        v_client_host_address, pos = read_compact_bytes(buf, pos, False)
+        v_client_host_address, pos = read_compact_blob(buf, pos)
     else:
-        v_client_host_address, pos = read_bytes32(buf, pos, False)
+        v_client_host_address, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'EnvelopeRequest')
     return EnvelopeRequest(v_request_data, v_request_principal, v_client_host_address, unknown), pos
@@ -100,6 +103,8 @@ class EnvelopeResponse(Message):
 
 def _read_EnvelopeResponse(buf: Buffer, pos: int, version: int) -> tuple[EnvelopeResponse, int]:
     flexible = True
+    v_response_data: bytes | None
+    v_error_code: int
     if flexible:
         v_response_data, pos = read_compact_bytes(buf, pos, True)
     else:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16_I64_I32 = Struct_('>hqi')
 _I64 = Struct_('>q')
 
@@ -39,10 +39,12 @@ class ExpireDelegationTokenRequest(Message):
 
 def _read_ExpireDelegationTokenRequest(buf: Buffer, pos: int, version: int) -> tuple[ExpireDelegationTokenRequest, int]:
     flexible = version >= 2
+    v_hmac: bytes
+    v_expiry_time_period_ms: int
     if flexible:
-        v_hmac, pos = read_compact_bytes(buf, pos, False)
+        v_hmac, pos = read_compact_blob(buf, pos)
     else:
-        v_hmac, pos = read_bytes32(buf, pos, False)
+        v_hmac, pos = read_blob32(buf, pos)
     (v_expiry_time_period_ms,) = _I64.unpack_from(buf, pos)
     pos += 8
     unknown: list[tuple[int, bytes]] = []
@@ -89,6 +91,9 @@ class ExpireDelegationTokenResponse(Message):
 
 def _read_ExpireDelegationTokenResponse(buf: Buffer, pos: int, version: int) -> tuple[ExpireDelegationTokenResponse, int]:
     flexible = version >= 2
+    v_error_code: int
+    v_expiry_timestamp_ms: int
+    v_throttle_time_ms: int
     v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms = _I16_I64_I32.unpack_from(buf, pos)
     pos += 14
     unknown: list[tuple[int, bytes]] = []

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16_I32 = Struct_('>hi')
 _I32 = Struct_('>i')
 _I32_I16_I64 = Struct_('>ihq')
@@ -87,14 +87,21 @@ class FetchRequest(Message):
     forgotten_topics_data: list[FetchRequest_ForgottenTopic] = field(default_factory=list)
     rack_id: str = ''
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    FetchPartition: ClassVar[type[FetchRequest_FetchPartition]]
-    FetchTopic: ClassVar[type[FetchRequest_FetchTopic]]
-    ForgottenTopic: ClassVar[type[FetchRequest_ForgottenTopic]]
-    ReplicaState: ClassVar[type[FetchRequest_ReplicaState]]
+    FetchPartition: ClassVar[builtins.type[FetchRequest_FetchPartition]]
+    FetchTopic: ClassVar[builtins.type[FetchRequest_FetchTopic]]
+    ForgottenTopic: ClassVar[builtins.type[FetchRequest_ForgottenTopic]]
+    ReplicaState: ClassVar[builtins.type[FetchRequest_ReplicaState]]
 
 
 def _read_FetchRequest_FetchPartition(buf: Buffer, pos: int, version: int) -> tuple[FetchRequest_FetchPartition, int]:
     flexible = version >= 12
+    v_partition: int
+    v_current_leader_epoch: int
+    v_fetch_offset: int
+    v_last_fetched_epoch: int
+    v_log_start_offset: int
+    v_partition_max_bytes: int
+    v_replica_directory_id: uuid.UUID
     (v_partition,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 9:
@@ -163,11 +170,14 @@ def _write_FetchRequest_FetchPartition(out: bytearray, obj: FetchRequest_FetchPa
 
 def _read_FetchRequest_FetchTopic(buf: Buffer, pos: int, version: int) -> tuple[FetchRequest_FetchTopic, int]:
     flexible = version >= 12
+    v_topic: str
+    v_topic_id: uuid.UUID
+    v_partitions: list[FetchRequest_FetchPartition]
     if version <= 12:
         if flexible:
-            v_topic, pos = read_compact_string(buf, pos, False)
+            v_topic, pos = read_compact_str(buf, pos)
         else:
-            v_topic, pos = read_string16(buf, pos, False)
+            v_topic, pos = read_str16(buf, pos)
     else:
         v_topic = ''
     if version >= 13:
@@ -175,13 +185,13 @@ def _read_FetchRequest_FetchTopic(buf: Buffer, pos: int, version: int) -> tuple[
     else:
         v_topic_id = ZERO_UUID
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_FetchRequest_FetchPartition(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_FetchRequest_FetchPartition(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'FetchTopic')
@@ -201,8 +211,8 @@ def _write_FetchRequest_FetchTopic(out: bytearray, obj: FetchRequest_FetchTopic,
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_FetchRequest_FetchPartition(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_FetchRequest_FetchPartition(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -212,11 +222,14 @@ def _write_FetchRequest_FetchTopic(out: bytearray, obj: FetchRequest_FetchTopic,
 
 def _read_FetchRequest_ForgottenTopic(buf: Buffer, pos: int, version: int) -> tuple[FetchRequest_ForgottenTopic, int]:
     flexible = version >= 12
+    v_topic: str
+    v_topic_id: uuid.UUID
+    v_partitions: list[int]
     if 7 <= version <= 12:
         if flexible:
-            v_topic, pos = read_compact_string(buf, pos, False)
+            v_topic, pos = read_compact_str(buf, pos)
         else:
-            v_topic, pos = read_string16(buf, pos, False)
+            v_topic, pos = read_str16(buf, pos)
     else:
         v_topic = ''
     if version >= 13:
@@ -225,11 +238,11 @@ def _read_FetchRequest_ForgottenTopic(buf: Buffer, pos: int, version: int) -> tu
         v_topic_id = ZERO_UUID
     if version >= 7:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_partitions, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
-        v_partitions = list(unpack_from('>%di' % n, buf, pos))
-        pos += 4 * n
+            n_partitions, pos = read_count(buf, pos)
+        v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
+        pos += 4 * n_partitions
     else:
         v_partitions = []
     unknown: list[tuple[int, bytes]] = []
@@ -265,6 +278,8 @@ def _write_FetchRequest_ForgottenTopic(out: bytearray, obj: FetchRequest_Forgott
 
 def _read_FetchRequest_ReplicaState(buf: Buffer, pos: int, version: int) -> tuple[FetchRequest_ReplicaState, int]:
     flexible = version >= 12
+    v_replica_id: int
+    v_replica_epoch: int
     if version >= 15:
         v_replica_id, v_replica_epoch = _I32_I64.unpack_from(buf, pos)
         pos += 12
@@ -295,6 +310,18 @@ def _write_FetchRequest_ReplicaState(out: bytearray, obj: FetchRequest_ReplicaSt
 
 def _read_FetchRequest(buf: Buffer, pos: int, version: int) -> tuple[FetchRequest, int]:
     flexible = version >= 12
+    v_cluster_id: str | None
+    v_replica_id: int
+    v_replica_state: FetchRequest_ReplicaState
+    v_max_wait_ms: int
+    v_min_bytes: int
+    v_max_bytes: int
+    v_isolation_level: int
+    v_session_id: int
+    v_session_epoch: int
+    v_topics: list[FetchRequest_FetchTopic]
+    v_forgotten_topics_data: list[FetchRequest_ForgottenTopic]
+    v_rack_id: str
     v_cluster_id = None
     if version <= 14:
         (v_replica_id,) = _I32.unpack_from(buf, pos)
@@ -321,29 +348,29 @@ def _read_FetchRequest(buf: Buffer, pos: int, version: int) -> tuple[FetchReques
         v_session_id = 0
         v_session_epoch = -1
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_FetchRequest_FetchTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_FetchRequest_FetchTopic(buf, pos, version)
+        v_topics.append(it_topics)
     if version >= 7:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_forgotten_topics_data, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_forgotten_topics_data, pos = read_count(buf, pos)
         v_forgotten_topics_data = []
-        for _ in range(n):
-            item, pos = _read_FetchRequest_ForgottenTopic(buf, pos, version)
-            v_forgotten_topics_data.append(item)
+        for _ in range(n_forgotten_topics_data):
+            it_forgotten_topics_data, pos = _read_FetchRequest_ForgottenTopic(buf, pos, version)
+            v_forgotten_topics_data.append(it_forgotten_topics_data)
     else:
         v_forgotten_topics_data = []
     if version >= 11:
         if flexible:
-            v_rack_id, pos = read_compact_string(buf, pos, False)
+            v_rack_id, pos = read_compact_str(buf, pos)
         else:
-            v_rack_id, pos = read_string16(buf, pos, False)
+            v_rack_id, pos = read_str16(buf, pos)
     else:
         v_rack_id = ''
     unknown: list[tuple[int, bytes]] = []
@@ -389,15 +416,15 @@ def _write_FetchRequest(out: bytearray, obj: FetchRequest, version: int) -> None
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_FetchRequest_FetchTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_FetchRequest_FetchTopic(out, it_topics, version)
     if version >= 7:
         if flexible:
             write_compact_array_count(out, obj.forgotten_topics_data, False)
         else:
             write_array_count(out, obj.forgotten_topics_data, False)
-        for item in obj.forgotten_topics_data:
-            _write_FetchRequest_ForgottenTopic(out, item, version)
+        for it_forgotten_topics_data in obj.forgotten_topics_data:
+            _write_FetchRequest_ForgottenTopic(out, it_forgotten_topics_data, version)
     else:
         if not (not obj.forgotten_topics_data):
             raise cannot_carry('FetchRequest', 'forgotten_topics_data', version)
@@ -543,17 +570,19 @@ class FetchResponse(Message):
     responses: list[FetchResponse_FetchableTopicResponse] = field(default_factory=list)
     node_endpoints: list[FetchResponse_NodeEndpoint] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    AbortedTransaction: ClassVar[type[FetchResponse_AbortedTransaction]]
-    EpochEndOffset: ClassVar[type[FetchResponse_EpochEndOffset]]
-    FetchableTopicResponse: ClassVar[type[FetchResponse_FetchableTopicResponse]]
-    LeaderIdAndEpoch: ClassVar[type[FetchResponse_LeaderIdAndEpoch]]
-    NodeEndpoint: ClassVar[type[FetchResponse_NodeEndpoint]]
-    PartitionData: ClassVar[type[FetchResponse_PartitionData]]
-    SnapshotId: ClassVar[type[FetchResponse_SnapshotId]]
+    AbortedTransaction: ClassVar[builtins.type[FetchResponse_AbortedTransaction]]
+    EpochEndOffset: ClassVar[builtins.type[FetchResponse_EpochEndOffset]]
+    FetchableTopicResponse: ClassVar[builtins.type[FetchResponse_FetchableTopicResponse]]
+    LeaderIdAndEpoch: ClassVar[builtins.type[FetchResponse_LeaderIdAndEpoch]]
+    NodeEndpoint: ClassVar[builtins.type[FetchResponse_NodeEndpoint]]
+    PartitionData: ClassVar[builtins.type[FetchResponse_PartitionData]]
+    SnapshotId: ClassVar[builtins.type[FetchResponse_SnapshotId]]
 
 
 def _read_FetchResponse_AbortedTransaction(buf: Buffer, pos: int, version: int) -> tuple[FetchResponse_AbortedTransaction, int]:
     flexible = version >= 12
+    v_producer_id: int
+    v_first_offset: int
     if version >= 4:
         v_producer_id, v_first_offset = _I64_I64.unpack_from(buf, pos)
         pos += 16
@@ -584,6 +613,8 @@ def _write_FetchResponse_AbortedTransaction(out: bytearray, obj: FetchResponse_A
 
 def _read_FetchResponse_EpochEndOffset(buf: Buffer, pos: int, version: int) -> tuple[FetchResponse_EpochEndOffset, int]:
     flexible = version >= 12
+    v_epoch: int
+    v_end_offset: int
     if version >= 12:
         v_epoch, v_end_offset = _I32_I64.unpack_from(buf, pos)
         pos += 12
@@ -614,11 +645,14 @@ def _write_FetchResponse_EpochEndOffset(out: bytearray, obj: FetchResponse_Epoch
 
 def _read_FetchResponse_FetchableTopicResponse(buf: Buffer, pos: int, version: int) -> tuple[FetchResponse_FetchableTopicResponse, int]:
     flexible = version >= 12
+    v_topic: str
+    v_topic_id: uuid.UUID
+    v_partitions: list[FetchResponse_PartitionData]
     if version <= 12:
         if flexible:
-            v_topic, pos = read_compact_string(buf, pos, False)
+            v_topic, pos = read_compact_str(buf, pos)
         else:
-            v_topic, pos = read_string16(buf, pos, False)
+            v_topic, pos = read_str16(buf, pos)
     else:
         v_topic = ''
     if version >= 13:
@@ -626,13 +660,13 @@ def _read_FetchResponse_FetchableTopicResponse(buf: Buffer, pos: int, version: i
     else:
         v_topic_id = ZERO_UUID
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_FetchResponse_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_FetchResponse_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'FetchableTopicResponse')
@@ -652,8 +686,8 @@ def _write_FetchResponse_FetchableTopicResponse(out: bytearray, obj: FetchRespon
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_FetchResponse_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_FetchResponse_PartitionData(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -663,6 +697,8 @@ def _write_FetchResponse_FetchableTopicResponse(out: bytearray, obj: FetchRespon
 
 def _read_FetchResponse_LeaderIdAndEpoch(buf: Buffer, pos: int, version: int) -> tuple[FetchResponse_LeaderIdAndEpoch, int]:
     flexible = version >= 12
+    v_leader_id: int
+    v_leader_epoch: int
     if version >= 12:
         v_leader_id, v_leader_epoch = _I32_I32.unpack_from(buf, pos)
         pos += 8
@@ -693,6 +729,10 @@ def _write_FetchResponse_LeaderIdAndEpoch(out: bytearray, obj: FetchResponse_Lea
 
 def _read_FetchResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -> tuple[FetchResponse_NodeEndpoint, int]:
     flexible = version >= 12
+    v_node_id: int
+    v_host: str
+    v_port: int
+    v_rack: str | None
     if version >= 16:
         (v_node_id,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -700,9 +740,9 @@ def _read_FetchResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -> tup
         v_node_id = 0
     if version >= 16:
         if flexible:
-            v_host, pos = read_compact_string(buf, pos, False)
+            v_host, pos = read_compact_str(buf, pos)
         else:
-            v_host, pos = read_string16(buf, pos, False)
+            v_host, pos = read_str16(buf, pos)
     else:
         v_host = ''
     if version >= 16:
@@ -760,6 +800,17 @@ def _write_FetchResponse_NodeEndpoint(out: bytearray, obj: FetchResponse_NodeEnd
 
 def _read_FetchResponse_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[FetchResponse_PartitionData, int]:
     flexible = version >= 12
+    v_partition_index: int
+    v_error_code: int
+    v_high_watermark: int
+    v_last_stable_offset: int
+    v_log_start_offset: int
+    v_diverging_epoch: FetchResponse_EpochEndOffset
+    v_current_leader: FetchResponse_LeaderIdAndEpoch
+    v_snapshot_id: FetchResponse_SnapshotId
+    v_aborted_transactions: list[FetchResponse_AbortedTransaction] | None
+    v_preferred_read_replica: int
+    v_records: bytes | None
     v_partition_index, v_error_code, v_high_watermark = _I32_I16_I64.unpack_from(buf, pos)
     pos += 14
     if version >= 4:
@@ -777,16 +828,16 @@ def _read_FetchResponse_PartitionData(buf: Buffer, pos: int, version: int) -> tu
     v_snapshot_id = FetchResponse_SnapshotId()
     if version >= 4:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, True)
+            n_aborted_transactions, pos = read_compact_array_count(buf, pos, True)
         else:
-            n, pos = read_array_count(buf, pos, True)
-        if n is None:
+            n_aborted_transactions, pos = read_array_count(buf, pos, True)
+        if n_aborted_transactions is None:
             v_aborted_transactions = None
         else:
             v_aborted_transactions = []
-            for _ in range(n):
-                item, pos = _read_FetchResponse_AbortedTransaction(buf, pos, version)
-                v_aborted_transactions.append(item)
+            for _ in range(n_aborted_transactions):
+                it_aborted_transactions, pos = _read_FetchResponse_AbortedTransaction(buf, pos, version)
+                v_aborted_transactions.append(it_aborted_transactions)
     else:
         v_aborted_transactions = []
     if version >= 11:
@@ -844,8 +895,8 @@ def _write_FetchResponse_PartitionData(out: bytearray, obj: FetchResponse_Partit
         else:
             write_array_count(out, obj.aborted_transactions, True)
         if obj.aborted_transactions is not None:
-            for item in obj.aborted_transactions:
-                _write_FetchResponse_AbortedTransaction(out, item, version)
+            for it_aborted_transactions in obj.aborted_transactions:
+                _write_FetchResponse_AbortedTransaction(out, it_aborted_transactions, version)
     if version >= 11:
         out += _I32.pack(obj.preferred_read_replica)
     else:
@@ -880,6 +931,8 @@ def _write_FetchResponse_PartitionData(out: bytearray, obj: FetchResponse_Partit
 
 def _read_FetchResponse_SnapshotId(buf: Buffer, pos: int, version: int) -> tuple[FetchResponse_SnapshotId, int]:
     flexible = version >= 12
+    v_end_offset: int
+    v_epoch: int
     v_end_offset, v_epoch = _I64_I32.unpack_from(buf, pos)
     pos += 12
     unknown: list[tuple[int, bytes]] = []
@@ -900,6 +953,11 @@ def _write_FetchResponse_SnapshotId(out: bytearray, obj: FetchResponse_SnapshotI
 
 def _read_FetchResponse(buf: Buffer, pos: int, version: int) -> tuple[FetchResponse, int]:
     flexible = version >= 12
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_session_id: int
+    v_responses: list[FetchResponse_FetchableTopicResponse]
+    v_node_endpoints: list[FetchResponse_NodeEndpoint]
     if version >= 1:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -912,13 +970,13 @@ def _read_FetchResponse(buf: Buffer, pos: int, version: int) -> tuple[FetchRespo
         v_error_code = 0
         v_session_id = 0
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_responses, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_responses, pos = read_count(buf, pos)
     v_responses = []
-    for _ in range(n):
-        item, pos = _read_FetchResponse_FetchableTopicResponse(buf, pos, version)
-        v_responses.append(item)
+    for _ in range(n_responses):
+        it_responses, pos = _read_FetchResponse_FetchableTopicResponse(buf, pos, version)
+        v_responses.append(it_responses)
     v_node_endpoints = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
@@ -930,11 +988,11 @@ def _read_FetchResponse(buf: Buffer, pos: int, version: int) -> tuple[FetchRespo
             if end > len(buf):
                 raise TruncatedError('FetchResponse: tagged field {} runs past the end'.format(tag))
             if tag == 0 and (version >= 16):
-                n, pos = read_compact_array_count(buf, pos, False)
+                n_node_endpoints, pos = read_compact_count(buf, pos)
                 v_node_endpoints = []
-                for _ in range(n):
-                    item, pos = _read_FetchResponse_NodeEndpoint(buf, pos, version)
-                    v_node_endpoints.append(item)
+                for _ in range(n_node_endpoints):
+                    it_node_endpoints, pos = _read_FetchResponse_NodeEndpoint(buf, pos, version)
+                    v_node_endpoints.append(it_node_endpoints)
                 if pos != end:
                     raise MalformedError('FetchResponse: tagged field 0 has the wrong size')
             else:
@@ -956,8 +1014,8 @@ def _write_FetchResponse(out: bytearray, obj: FetchResponse, version: int) -> No
         write_compact_array_count(out, obj.responses, False)
     else:
         write_array_count(out, obj.responses, False)
-    for item in obj.responses:
-        _write_FetchResponse_FetchableTopicResponse(out, item, version)
+    for it_responses in obj.responses:
+        _write_FetchResponse_FetchableTopicResponse(out, it_responses, version)
     if not (version >= 16) and not (not obj.node_endpoints):
         raise cannot_carry('FetchResponse', 'node_endpoints', version)
     if flexible:
@@ -966,8 +1024,8 @@ def _write_FetchResponse(out: bytearray, obj: FetchResponse, version: int) -> No
             saved = out
             out = bytearray()
             write_compact_array_count(out, obj.node_endpoints, False)
-            for item in obj.node_endpoints:
-                _write_FetchResponse_NodeEndpoint(out, item, version)
+            for it_node_endpoints in obj.node_endpoints:
+                _write_FetchResponse_NodeEndpoint(out, it_node_endpoints, version)
             tagged.append((0, bytes(out)))
             out = saved
         write_tagged_fields(out, tagged, obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I32_I32 = Struct_('>ii')
@@ -66,13 +66,18 @@ class FetchSnapshotRequest(Message):
     max_bytes: int = 2147483647
     topics: list[FetchSnapshotRequest_TopicSnapshot] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    PartitionSnapshot: ClassVar[type[FetchSnapshotRequest_PartitionSnapshot]]
-    SnapshotId: ClassVar[type[FetchSnapshotRequest_SnapshotId]]
-    TopicSnapshot: ClassVar[type[FetchSnapshotRequest_TopicSnapshot]]
+    PartitionSnapshot: ClassVar[builtins.type[FetchSnapshotRequest_PartitionSnapshot]]
+    SnapshotId: ClassVar[builtins.type[FetchSnapshotRequest_SnapshotId]]
+    TopicSnapshot: ClassVar[builtins.type[FetchSnapshotRequest_TopicSnapshot]]
 
 
 def _read_FetchSnapshotRequest_PartitionSnapshot(buf: Buffer, pos: int, version: int) -> tuple[FetchSnapshotRequest_PartitionSnapshot, int]:
     flexible = True
+    v_partition: int
+    v_current_leader_epoch: int
+    v_snapshot_id: FetchSnapshotRequest_SnapshotId
+    v_position: int
+    v_replica_directory_id: uuid.UUID
     v_partition, v_current_leader_epoch = _I32_I32.unpack_from(buf, pos)
     pos += 8
     v_snapshot_id, pos = _read_FetchSnapshotRequest_SnapshotId(buf, pos, version)
@@ -115,6 +120,8 @@ def _write_FetchSnapshotRequest_PartitionSnapshot(out: bytearray, obj: FetchSnap
 
 def _read_FetchSnapshotRequest_SnapshotId(buf: Buffer, pos: int, version: int) -> tuple[FetchSnapshotRequest_SnapshotId, int]:
     flexible = True
+    v_end_offset: int
+    v_epoch: int
     v_end_offset, v_epoch = _I64_I32.unpack_from(buf, pos)
     pos += 12
     unknown: list[tuple[int, bytes]] = []
@@ -133,18 +140,20 @@ def _write_FetchSnapshotRequest_SnapshotId(out: bytearray, obj: FetchSnapshotReq
 
 def _read_FetchSnapshotRequest_TopicSnapshot(buf: Buffer, pos: int, version: int) -> tuple[FetchSnapshotRequest_TopicSnapshot, int]:
     flexible = True
+    v_name: str
+    v_partitions: list[FetchSnapshotRequest_PartitionSnapshot]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_FetchSnapshotRequest_PartitionSnapshot(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_FetchSnapshotRequest_PartitionSnapshot(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicSnapshot')
     return FetchSnapshotRequest_TopicSnapshot(v_name, v_partitions, unknown), pos
@@ -160,8 +169,8 @@ def _write_FetchSnapshotRequest_TopicSnapshot(out: bytearray, obj: FetchSnapshot
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_FetchSnapshotRequest_PartitionSnapshot(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_FetchSnapshotRequest_PartitionSnapshot(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -170,17 +179,21 @@ def _write_FetchSnapshotRequest_TopicSnapshot(out: bytearray, obj: FetchSnapshot
 
 def _read_FetchSnapshotRequest(buf: Buffer, pos: int, version: int) -> tuple[FetchSnapshotRequest, int]:
     flexible = True
+    v_cluster_id: str | None
+    v_replica_id: int
+    v_max_bytes: int
+    v_topics: list[FetchSnapshotRequest_TopicSnapshot]
     v_cluster_id = None
     v_replica_id, v_max_bytes = _I32_I32.unpack_from(buf, pos)
     pos += 8
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_FetchSnapshotRequest_TopicSnapshot(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_FetchSnapshotRequest_TopicSnapshot(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         n_tags, pos = read_uvarint(buf, pos)
@@ -207,8 +220,8 @@ def _write_FetchSnapshotRequest(out: bytearray, obj: FetchSnapshotRequest, versi
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_FetchSnapshotRequest_TopicSnapshot(out, item, version)
+    for it_topics in obj.topics:
+        _write_FetchSnapshotRequest_TopicSnapshot(out, it_topics, version)
     tagged: list[tuple[int, bytes]] = []
     if not (obj.cluster_id is None):
         saved = out
@@ -301,15 +314,17 @@ class FetchSnapshotResponse(Message):
     topics: list[FetchSnapshotResponse_TopicSnapshot] = field(default_factory=list)
     node_endpoints: list[FetchSnapshotResponse_NodeEndpoint] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    LeaderIdAndEpoch: ClassVar[type[FetchSnapshotResponse_LeaderIdAndEpoch]]
-    NodeEndpoint: ClassVar[type[FetchSnapshotResponse_NodeEndpoint]]
-    PartitionSnapshot: ClassVar[type[FetchSnapshotResponse_PartitionSnapshot]]
-    SnapshotId: ClassVar[type[FetchSnapshotResponse_SnapshotId]]
-    TopicSnapshot: ClassVar[type[FetchSnapshotResponse_TopicSnapshot]]
+    LeaderIdAndEpoch: ClassVar[builtins.type[FetchSnapshotResponse_LeaderIdAndEpoch]]
+    NodeEndpoint: ClassVar[builtins.type[FetchSnapshotResponse_NodeEndpoint]]
+    PartitionSnapshot: ClassVar[builtins.type[FetchSnapshotResponse_PartitionSnapshot]]
+    SnapshotId: ClassVar[builtins.type[FetchSnapshotResponse_SnapshotId]]
+    TopicSnapshot: ClassVar[builtins.type[FetchSnapshotResponse_TopicSnapshot]]
 
 
 def _read_FetchSnapshotResponse_LeaderIdAndEpoch(buf: Buffer, pos: int, version: int) -> tuple[FetchSnapshotResponse_LeaderIdAndEpoch, int]:
     flexible = True
+    v_leader_id: int
+    v_leader_epoch: int
     v_leader_id, v_leader_epoch = _I32_I32.unpack_from(buf, pos)
     pos += 8
     unknown: list[tuple[int, bytes]] = []
@@ -328,6 +343,9 @@ def _write_FetchSnapshotResponse_LeaderIdAndEpoch(out: bytearray, obj: FetchSnap
 
 def _read_FetchSnapshotResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -> tuple[FetchSnapshotResponse_NodeEndpoint, int]:
     flexible = True
+    v_node_id: int
+    v_host: str
+    v_port: int
     if version >= 1:
         (v_node_id,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -335,9 +353,9 @@ def _read_FetchSnapshotResponse_NodeEndpoint(buf: Buffer, pos: int, version: int
         v_node_id = 0
     if version >= 1:
         if flexible:
-            v_host, pos = read_compact_string(buf, pos, False)
+            v_host, pos = read_compact_str(buf, pos)
         else:
-            v_host, pos = read_string16(buf, pos, False)
+            v_host, pos = read_str16(buf, pos)
     else:
         v_host = ''
     if version >= 1:
@@ -378,6 +396,13 @@ def _write_FetchSnapshotResponse_NodeEndpoint(out: bytearray, obj: FetchSnapshot
 
 def _read_FetchSnapshotResponse_PartitionSnapshot(buf: Buffer, pos: int, version: int) -> tuple[FetchSnapshotResponse_PartitionSnapshot, int]:
     flexible = True
+    v_index: int
+    v_error_code: int
+    v_snapshot_id: FetchSnapshotResponse_SnapshotId
+    v_current_leader: FetchSnapshotResponse_LeaderIdAndEpoch
+    v_size: int
+    v_position: int
+    v_unaligned_records: bytes | None
     v_index, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     v_snapshot_id, pos = _read_FetchSnapshotResponse_SnapshotId(buf, pos, version)
@@ -385,9 +410,9 @@ def _read_FetchSnapshotResponse_PartitionSnapshot(buf: Buffer, pos: int, version
     v_size, v_position = _I64_I64.unpack_from(buf, pos)
     pos += 16
     if flexible:
-        v_unaligned_records, pos = read_compact_bytes(buf, pos, False)
+        v_unaligned_records, pos = read_compact_blob(buf, pos)
     else:
-        v_unaligned_records, pos = read_bytes32(buf, pos, False)
+        v_unaligned_records, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         n_tags, pos = read_uvarint(buf, pos)
@@ -428,6 +453,8 @@ def _write_FetchSnapshotResponse_PartitionSnapshot(out: bytearray, obj: FetchSna
 
 def _read_FetchSnapshotResponse_SnapshotId(buf: Buffer, pos: int, version: int) -> tuple[FetchSnapshotResponse_SnapshotId, int]:
     flexible = True
+    v_end_offset: int
+    v_epoch: int
     v_end_offset, v_epoch = _I64_I32.unpack_from(buf, pos)
     pos += 12
     unknown: list[tuple[int, bytes]] = []
@@ -446,18 +473,20 @@ def _write_FetchSnapshotResponse_SnapshotId(out: bytearray, obj: FetchSnapshotRe
 
 def _read_FetchSnapshotResponse_TopicSnapshot(buf: Buffer, pos: int, version: int) -> tuple[FetchSnapshotResponse_TopicSnapshot, int]:
     flexible = True
+    v_name: str
+    v_partitions: list[FetchSnapshotResponse_PartitionSnapshot]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_FetchSnapshotResponse_PartitionSnapshot(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_FetchSnapshotResponse_PartitionSnapshot(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicSnapshot')
     return FetchSnapshotResponse_TopicSnapshot(v_name, v_partitions, unknown), pos
@@ -473,8 +502,8 @@ def _write_FetchSnapshotResponse_TopicSnapshot(out: bytearray, obj: FetchSnapsho
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_FetchSnapshotResponse_PartitionSnapshot(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_FetchSnapshotResponse_PartitionSnapshot(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -483,16 +512,20 @@ def _write_FetchSnapshotResponse_TopicSnapshot(out: bytearray, obj: FetchSnapsho
 
 def _read_FetchSnapshotResponse(buf: Buffer, pos: int, version: int) -> tuple[FetchSnapshotResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_topics: list[FetchSnapshotResponse_TopicSnapshot]
+    v_node_endpoints: list[FetchSnapshotResponse_NodeEndpoint]
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_FetchSnapshotResponse_TopicSnapshot(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_FetchSnapshotResponse_TopicSnapshot(buf, pos, version)
+        v_topics.append(it_topics)
     v_node_endpoints = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
@@ -504,11 +537,11 @@ def _read_FetchSnapshotResponse(buf: Buffer, pos: int, version: int) -> tuple[Fe
             if end > len(buf):
                 raise TruncatedError('FetchSnapshotResponse: tagged field {} runs past the end'.format(tag))
             if tag == 0 and (version >= 1):
-                n, pos = read_compact_array_count(buf, pos, False)
+                n_node_endpoints, pos = read_compact_count(buf, pos)
                 v_node_endpoints = []
-                for _ in range(n):
-                    item, pos = _read_FetchSnapshotResponse_NodeEndpoint(buf, pos, version)
-                    v_node_endpoints.append(item)
+                for _ in range(n_node_endpoints):
+                    it_node_endpoints, pos = _read_FetchSnapshotResponse_NodeEndpoint(buf, pos, version)
+                    v_node_endpoints.append(it_node_endpoints)
                 if pos != end:
                     raise MalformedError('FetchSnapshotResponse: tagged field 0 has the wrong size')
             else:
@@ -524,8 +557,8 @@ def _write_FetchSnapshotResponse(out: bytearray, obj: FetchSnapshotResponse, ver
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_FetchSnapshotResponse_TopicSnapshot(out, item, version)
+    for it_topics in obj.topics:
+        _write_FetchSnapshotResponse_TopicSnapshot(out, it_topics, version)
     if not (version >= 1) and not (not obj.node_endpoints):
         raise cannot_carry('FetchSnapshotResponse', 'node_endpoints', version)
     tagged: list[tuple[int, bytes]] = []
@@ -533,8 +566,8 @@ def _write_FetchSnapshotResponse(out: bytearray, obj: FetchSnapshotResponse, ver
         saved = out
         out = bytearray()
         write_compact_array_count(out, obj.node_endpoints, False)
-        for item in obj.node_endpoints:
-            _write_FetchSnapshotResponse_NodeEndpoint(out, item, version)
+        for it_node_endpoints in obj.node_endpoints:
+            _write_FetchSnapshotResponse_NodeEndpoint(out, it_node_endpoints, version)
         tagged.append((0, bytes(out)))
         out = saved
     write_tagged_fields(out, tagged, obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
@@ -42,11 +42,14 @@ class FindCoordinatorRequest(Message):
 
 def _read_FindCoordinatorRequest(buf: Buffer, pos: int, version: int) -> tuple[FindCoordinatorRequest, int]:
     flexible = version >= 3
+    v_key: str
+    v_key_type: int
+    v_coordinator_keys: list[str]
     if version <= 3:
         if flexible:
-            v_key, pos = read_compact_string(buf, pos, False)
+            v_key, pos = read_compact_str(buf, pos)
         else:
-            v_key, pos = read_string16(buf, pos, False)
+            v_key, pos = read_str16(buf, pos)
     else:
         v_key = ''
     if version >= 1:
@@ -56,16 +59,16 @@ def _read_FindCoordinatorRequest(buf: Buffer, pos: int, version: int) -> tuple[F
         v_key_type = 0
     if version >= 4:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_coordinator_keys, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_coordinator_keys, pos = read_count(buf, pos)
         v_coordinator_keys = []
-        for _ in range(n):
+        for _ in range(n_coordinator_keys):
             if flexible:
-                item, pos = read_compact_string(buf, pos)
+                it_coordinator_keys, pos = read_compact_str(buf, pos)
             else:
-                item, pos = read_string16(buf, pos)
-            v_coordinator_keys.append(item)
+                it_coordinator_keys, pos = read_str16(buf, pos)
+            v_coordinator_keys.append(it_coordinator_keys)
     else:
         v_coordinator_keys = []
     unknown: list[tuple[int, bytes]] = []
@@ -94,11 +97,11 @@ def _write_FindCoordinatorRequest(out: bytearray, obj: FindCoordinatorRequest, v
             write_compact_array_count(out, obj.coordinator_keys, False)
         else:
             write_array_count(out, obj.coordinator_keys, False)
-        for item in obj.coordinator_keys:
+        for it_coordinator_keys in obj.coordinator_keys:
             if flexible:
-                write_compact_string(out, item)
+                write_compact_string(out, it_coordinator_keys)
             else:
-                write_string16(out, item)
+                write_string16(out, it_coordinator_keys)
     else:
         if not (not obj.coordinator_keys):
             raise cannot_carry('FindCoordinatorRequest', 'coordinator_keys', version)
@@ -145,16 +148,22 @@ class FindCoordinatorResponse(Message):
     port: int = 0
     coordinators: list[FindCoordinatorResponse_Coordinator] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    Coordinator: ClassVar[type[FindCoordinatorResponse_Coordinator]]
+    Coordinator: ClassVar[builtins.type[FindCoordinatorResponse_Coordinator]]
 
 
 def _read_FindCoordinatorResponse_Coordinator(buf: Buffer, pos: int, version: int) -> tuple[FindCoordinatorResponse_Coordinator, int]:
     flexible = version >= 3
+    v_key: str
+    v_node_id: int
+    v_host: str
+    v_port: int
+    v_error_code: int
+    v_error_message: str | None
     if version >= 4:
         if flexible:
-            v_key, pos = read_compact_string(buf, pos, False)
+            v_key, pos = read_compact_str(buf, pos)
         else:
-            v_key, pos = read_string16(buf, pos, False)
+            v_key, pos = read_str16(buf, pos)
     else:
         v_key = ''
     if version >= 4:
@@ -164,9 +173,9 @@ def _read_FindCoordinatorResponse_Coordinator(buf: Buffer, pos: int, version: in
         v_node_id = 0
     if version >= 4:
         if flexible:
-            v_host, pos = read_compact_string(buf, pos, False)
+            v_host, pos = read_compact_str(buf, pos)
         else:
-            v_host, pos = read_string16(buf, pos, False)
+            v_host, pos = read_str16(buf, pos)
     else:
         v_host = ''
     if version >= 4:
@@ -232,6 +241,13 @@ def _write_FindCoordinatorResponse_Coordinator(out: bytearray, obj: FindCoordina
 
 def _read_FindCoordinatorResponse(buf: Buffer, pos: int, version: int) -> tuple[FindCoordinatorResponse, int]:
     flexible = version >= 3
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_error_message: str | None
+    v_node_id: int
+    v_host: str
+    v_port: int
+    v_coordinators: list[FindCoordinatorResponse_Coordinator]
     if version >= 1:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -256,9 +272,9 @@ def _read_FindCoordinatorResponse(buf: Buffer, pos: int, version: int) -> tuple[
         v_node_id = 0
     if version <= 3:
         if flexible:
-            v_host, pos = read_compact_string(buf, pos, False)
+            v_host, pos = read_compact_str(buf, pos)
         else:
-            v_host, pos = read_string16(buf, pos, False)
+            v_host, pos = read_str16(buf, pos)
     else:
         v_host = ''
     if version <= 3:
@@ -268,13 +284,13 @@ def _read_FindCoordinatorResponse(buf: Buffer, pos: int, version: int) -> tuple[
         v_port = 0
     if version >= 4:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_coordinators, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_coordinators, pos = read_count(buf, pos)
         v_coordinators = []
-        for _ in range(n):
-            item, pos = _read_FindCoordinatorResponse_Coordinator(buf, pos, version)
-            v_coordinators.append(item)
+        for _ in range(n_coordinators):
+            it_coordinators, pos = _read_FindCoordinatorResponse_Coordinator(buf, pos, version)
+            v_coordinators.append(it_coordinators)
     else:
         v_coordinators = []
     unknown: list[tuple[int, bytes]] = []
@@ -320,8 +336,8 @@ def _write_FindCoordinatorResponse(out: bytearray, obj: FindCoordinatorResponse,
             write_compact_array_count(out, obj.coordinators, False)
         else:
             write_array_count(out, obj.coordinators, False)
-        for item in obj.coordinators:
-            _write_FindCoordinatorResponse_Coordinator(out, item, version)
+        for it_coordinators in obj.coordinators:
+            _write_FindCoordinatorResponse_Coordinator(out, it_coordinators, version)
     else:
         if not (not obj.coordinators):
             raise cannot_carry('FindCoordinatorResponse', 'coordinators', version)

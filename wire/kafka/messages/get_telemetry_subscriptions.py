@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I32_I32_BOOL = Struct_('>ii?')
@@ -39,6 +39,7 @@ class GetTelemetrySubscriptionsRequest(Message):
 
 def _read_GetTelemetrySubscriptionsRequest(buf: Buffer, pos: int, version: int) -> tuple[GetTelemetrySubscriptionsRequest, int]:
     flexible = True
+    v_client_instance_id: uuid.UUID
     v_client_instance_id, pos = read_uuid(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'GetTelemetrySubscriptionsRequest')
@@ -83,30 +84,39 @@ class GetTelemetrySubscriptionsResponse(Message):
 
 def _read_GetTelemetrySubscriptionsResponse(buf: Buffer, pos: int, version: int) -> tuple[GetTelemetrySubscriptionsResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_client_instance_id: uuid.UUID
+    v_subscription_id: int
+    v_accepted_compression_types: list[int]
+    v_push_interval_ms: int
+    v_telemetry_max_bytes: int
+    v_delta_temporality: bool
+    v_requested_metrics: list[str]
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     v_client_instance_id, pos = read_uuid(buf, pos)
     (v_subscription_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_accepted_compression_types, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_accepted_compression_types = list(unpack_from('>%db' % n, buf, pos))
-    pos += 1 * n
+        n_accepted_compression_types, pos = read_count(buf, pos)
+    v_accepted_compression_types = list(unpack_from('>%db' % n_accepted_compression_types, buf, pos))
+    pos += 1 * n_accepted_compression_types
     v_push_interval_ms, v_telemetry_max_bytes, v_delta_temporality = _I32_I32_BOOL.unpack_from(buf, pos)
     pos += 9
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_requested_metrics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_requested_metrics, pos = read_count(buf, pos)
     v_requested_metrics = []
-    for _ in range(n):
+    for _ in range(n_requested_metrics):
         if flexible:
-            item, pos = read_compact_string(buf, pos)
+            it_requested_metrics, pos = read_compact_str(buf, pos)
         else:
-            item, pos = read_string16(buf, pos)
-        v_requested_metrics.append(item)
+            it_requested_metrics, pos = read_str16(buf, pos)
+        v_requested_metrics.append(it_requested_metrics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'GetTelemetrySubscriptionsResponse')
     return GetTelemetrySubscriptionsResponse(v_throttle_time_ms, v_error_code, v_client_instance_id, v_subscription_id, v_accepted_compression_types, v_push_interval_ms, v_telemetry_max_bytes, v_delta_temporality, v_requested_metrics, unknown), pos
@@ -127,11 +137,11 @@ def _write_GetTelemetrySubscriptionsResponse(out: bytearray, obj: GetTelemetrySu
         write_compact_array_count(out, obj.requested_metrics, False)
     else:
         write_array_count(out, obj.requested_metrics, False)
-    for item in obj.requested_metrics:
+    for it_requested_metrics in obj.requested_metrics:
         if flexible:
-            write_compact_string(out, item)
+            write_compact_string(out, it_requested_metrics)
         else:
-            write_string16(out, item)
+            write_string16(out, it_requested_metrics)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 
@@ -41,16 +41,20 @@ class HeartbeatRequest(Message):
 
 def _read_HeartbeatRequest(buf: Buffer, pos: int, version: int) -> tuple[HeartbeatRequest, int]:
     flexible = version >= 4
+    v_group_id: str
+    v_generation_id: int
+    v_member_id: str
+    v_group_instance_id: str | None
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     (v_generation_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        v_member_id, pos = read_compact_string(buf, pos, False)
+        v_member_id, pos = read_compact_str(buf, pos)
     else:
-        v_member_id, pos = read_string16(buf, pos, False)
+        v_member_id, pos = read_str16(buf, pos)
     if version >= 3:
         if flexible:
             v_group_instance_id, pos = read_compact_string(buf, pos, True)
@@ -115,6 +119,8 @@ class HeartbeatResponse(Message):
 
 def _read_HeartbeatResponse(buf: Buffer, pos: int, version: int) -> tuple[HeartbeatResponse, int]:
     flexible = version >= 4
+    v_throttle_time_ms: int
+    v_error_code: int
     if version >= 1:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
@@ -53,26 +53,29 @@ class IncrementalAlterConfigsRequest(Message):
     resources: list[IncrementalAlterConfigsRequest_AlterConfigsResource] = field(default_factory=list)
     validate_only: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    AlterConfigsResource: ClassVar[type[IncrementalAlterConfigsRequest_AlterConfigsResource]]
-    AlterableConfig: ClassVar[type[IncrementalAlterConfigsRequest_AlterableConfig]]
+    AlterConfigsResource: ClassVar[builtins.type[IncrementalAlterConfigsRequest_AlterConfigsResource]]
+    AlterableConfig: ClassVar[builtins.type[IncrementalAlterConfigsRequest_AlterableConfig]]
 
 
 def _read_IncrementalAlterConfigsRequest_AlterConfigsResource(buf: Buffer, pos: int, version: int) -> tuple[IncrementalAlterConfigsRequest_AlterConfigsResource, int]:
     flexible = version >= 1
+    v_resource_type: int
+    v_resource_name: str
+    v_configs: list[IncrementalAlterConfigsRequest_AlterableConfig]
     (v_resource_type,) = _I8.unpack_from(buf, pos)
     pos += 1
     if flexible:
-        v_resource_name, pos = read_compact_string(buf, pos, False)
+        v_resource_name, pos = read_compact_str(buf, pos)
     else:
-        v_resource_name, pos = read_string16(buf, pos, False)
+        v_resource_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_configs, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_configs, pos = read_count(buf, pos)
     v_configs = []
-    for _ in range(n):
-        item, pos = _read_IncrementalAlterConfigsRequest_AlterableConfig(buf, pos, version)
-        v_configs.append(item)
+    for _ in range(n_configs):
+        it_configs, pos = _read_IncrementalAlterConfigsRequest_AlterableConfig(buf, pos, version)
+        v_configs.append(it_configs)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsResource')
@@ -90,8 +93,8 @@ def _write_IncrementalAlterConfigsRequest_AlterConfigsResource(out: bytearray, o
         write_compact_array_count(out, obj.configs, False)
     else:
         write_array_count(out, obj.configs, False)
-    for item in obj.configs:
-        _write_IncrementalAlterConfigsRequest_AlterableConfig(out, item, version)
+    for it_configs in obj.configs:
+        _write_IncrementalAlterConfigsRequest_AlterableConfig(out, it_configs, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -101,10 +104,13 @@ def _write_IncrementalAlterConfigsRequest_AlterConfigsResource(out: bytearray, o
 
 def _read_IncrementalAlterConfigsRequest_AlterableConfig(buf: Buffer, pos: int, version: int) -> tuple[IncrementalAlterConfigsRequest_AlterableConfig, int]:
     flexible = version >= 1
+    v_name: str
+    v_config_operation: int
+    v_value: str | None
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     (v_config_operation,) = _I8.unpack_from(buf, pos)
     pos += 1
     if flexible:
@@ -137,14 +143,16 @@ def _write_IncrementalAlterConfigsRequest_AlterableConfig(out: bytearray, obj: I
 
 def _read_IncrementalAlterConfigsRequest(buf: Buffer, pos: int, version: int) -> tuple[IncrementalAlterConfigsRequest, int]:
     flexible = version >= 1
+    v_resources: list[IncrementalAlterConfigsRequest_AlterConfigsResource]
+    v_validate_only: bool
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_resources, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_resources, pos = read_count(buf, pos)
     v_resources = []
-    for _ in range(n):
-        item, pos = _read_IncrementalAlterConfigsRequest_AlterConfigsResource(buf, pos, version)
-        v_resources.append(item)
+    for _ in range(n_resources):
+        it_resources, pos = _read_IncrementalAlterConfigsRequest_AlterConfigsResource(buf, pos, version)
+        v_resources.append(it_resources)
     (v_validate_only,) = _BOOL.unpack_from(buf, pos)
     pos += 1
     unknown: list[tuple[int, bytes]] = []
@@ -159,8 +167,8 @@ def _write_IncrementalAlterConfigsRequest(out: bytearray, obj: IncrementalAlterC
         write_compact_array_count(out, obj.resources, False)
     else:
         write_array_count(out, obj.resources, False)
-    for item in obj.resources:
-        _write_IncrementalAlterConfigsRequest_AlterConfigsResource(out, item, version)
+    for it_resources in obj.resources:
+        _write_IncrementalAlterConfigsRequest_AlterConfigsResource(out, it_resources, version)
     out += _BOOL.pack(obj.validate_only)
     if flexible:
         if obj.unknown_tagged_fields:
@@ -209,11 +217,15 @@ class IncrementalAlterConfigsResponse(Message):
     throttle_time_ms: int = 0
     responses: list[IncrementalAlterConfigsResponse_AlterConfigsResourceResponse] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    AlterConfigsResourceResponse: ClassVar[type[IncrementalAlterConfigsResponse_AlterConfigsResourceResponse]]
+    AlterConfigsResourceResponse: ClassVar[builtins.type[IncrementalAlterConfigsResponse_AlterConfigsResourceResponse]]
 
 
 def _read_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(buf: Buffer, pos: int, version: int) -> tuple[IncrementalAlterConfigsResponse_AlterConfigsResourceResponse, int]:
     flexible = version >= 1
+    v_error_code: int
+    v_error_message: str | None
+    v_resource_type: int
+    v_resource_name: str
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
@@ -223,9 +235,9 @@ def _read_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(buf: Buff
     (v_resource_type,) = _I8.unpack_from(buf, pos)
     pos += 1
     if flexible:
-        v_resource_name, pos = read_compact_string(buf, pos, False)
+        v_resource_name, pos = read_compact_str(buf, pos)
     else:
-        v_resource_name, pos = read_string16(buf, pos, False)
+        v_resource_name, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsResourceResponse')
@@ -253,16 +265,18 @@ def _write_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(out: byt
 
 def _read_IncrementalAlterConfigsResponse(buf: Buffer, pos: int, version: int) -> tuple[IncrementalAlterConfigsResponse, int]:
     flexible = version >= 1
+    v_throttle_time_ms: int
+    v_responses: list[IncrementalAlterConfigsResponse_AlterConfigsResourceResponse]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_responses, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_responses, pos = read_count(buf, pos)
     v_responses = []
-    for _ in range(n):
-        item, pos = _read_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(buf, pos, version)
-        v_responses.append(item)
+    for _ in range(n_responses):
+        it_responses, pos = _read_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(buf, pos, version)
+        v_responses.append(it_responses)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'IncrementalAlterConfigsResponse')
@@ -276,8 +290,8 @@ def _write_IncrementalAlterConfigsResponse(out: bytearray, obj: IncrementalAlter
         write_compact_array_count(out, obj.responses, False)
     else:
         write_array_count(out, obj.responses, False)
-    for item in obj.responses:
-        _write_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(out, item, version)
+    for it_responses in obj.responses:
+        _write_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(out, it_responses, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

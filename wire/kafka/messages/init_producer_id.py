@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I16_I64_I16 = Struct_('>ihqh')
 _I64_I16 = Struct_('>qh')
@@ -42,6 +42,10 @@ class InitProducerIdRequest(Message):
 
 def _read_InitProducerIdRequest(buf: Buffer, pos: int, version: int) -> tuple[InitProducerIdRequest, int]:
     flexible = version >= 2
+    v_transactional_id: str | None
+    v_transaction_timeout_ms: int
+    v_producer_id: int
+    v_producer_epoch: int
     if flexible:
         v_transactional_id, pos = read_compact_string(buf, pos, True)
     else:
@@ -108,6 +112,10 @@ class InitProducerIdResponse(Message):
 
 def _read_InitProducerIdResponse(buf: Buffer, pos: int, version: int) -> tuple[InitProducerIdResponse, int]:
     flexible = version >= 2
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_producer_id: int
+    v_producer_epoch: int
     v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch = _I32_I16_I64_I16.unpack_from(buf, pos)
     pos += 16
     unknown: list[tuple[int, bytes]] = []

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32_I16 = Struct_('>ih')
 _I32_I32_I64 = Struct_('>iiq')
 
@@ -50,21 +50,23 @@ class InitializeShareGroupStateRequest(Message):
     group_id: str = ''
     topics: list[InitializeShareGroupStateRequest_InitializeStateData] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    InitializeStateData: ClassVar[type[InitializeShareGroupStateRequest_InitializeStateData]]
-    PartitionData: ClassVar[type[InitializeShareGroupStateRequest_PartitionData]]
+    InitializeStateData: ClassVar[builtins.type[InitializeShareGroupStateRequest_InitializeStateData]]
+    PartitionData: ClassVar[builtins.type[InitializeShareGroupStateRequest_PartitionData]]
 
 
 def _read_InitializeShareGroupStateRequest_InitializeStateData(buf: Buffer, pos: int, version: int) -> tuple[InitializeShareGroupStateRequest_InitializeStateData, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[InitializeShareGroupStateRequest_PartitionData]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_InitializeShareGroupStateRequest_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_InitializeShareGroupStateRequest_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'InitializeStateData')
     return InitializeShareGroupStateRequest_InitializeStateData(v_topic_id, v_partitions, unknown), pos
@@ -77,8 +79,8 @@ def _write_InitializeShareGroupStateRequest_InitializeStateData(out: bytearray, 
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_InitializeShareGroupStateRequest_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_InitializeShareGroupStateRequest_PartitionData(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -87,6 +89,9 @@ def _write_InitializeShareGroupStateRequest_InitializeStateData(out: bytearray, 
 
 def _read_InitializeShareGroupStateRequest_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[InitializeShareGroupStateRequest_PartitionData, int]:
     flexible = True
+    v_partition: int
+    v_state_epoch: int
+    v_start_offset: int
     v_partition, v_state_epoch, v_start_offset = _I32_I32_I64.unpack_from(buf, pos)
     pos += 16
     unknown: list[tuple[int, bytes]] = []
@@ -105,18 +110,20 @@ def _write_InitializeShareGroupStateRequest_PartitionData(out: bytearray, obj: I
 
 def _read_InitializeShareGroupStateRequest(buf: Buffer, pos: int, version: int) -> tuple[InitializeShareGroupStateRequest, int]:
     flexible = True
+    v_group_id: str
+    v_topics: list[InitializeShareGroupStateRequest_InitializeStateData]
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_InitializeShareGroupStateRequest_InitializeStateData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_InitializeShareGroupStateRequest_InitializeStateData(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'InitializeShareGroupStateRequest')
     return InitializeShareGroupStateRequest(v_group_id, v_topics, unknown), pos
@@ -132,8 +139,8 @@ def _write_InitializeShareGroupStateRequest(out: bytearray, obj: InitializeShare
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_InitializeShareGroupStateRequest_InitializeStateData(out, item, version)
+    for it_topics in obj.topics:
+        _write_InitializeShareGroupStateRequest_InitializeStateData(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -184,21 +191,23 @@ class InitializeShareGroupStateResponse(Message):
 
     results: list[InitializeShareGroupStateResponse_InitializeStateResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    InitializeStateResult: ClassVar[type[InitializeShareGroupStateResponse_InitializeStateResult]]
-    PartitionResult: ClassVar[type[InitializeShareGroupStateResponse_PartitionResult]]
+    InitializeStateResult: ClassVar[builtins.type[InitializeShareGroupStateResponse_InitializeStateResult]]
+    PartitionResult: ClassVar[builtins.type[InitializeShareGroupStateResponse_PartitionResult]]
 
 
 def _read_InitializeShareGroupStateResponse_InitializeStateResult(buf: Buffer, pos: int, version: int) -> tuple[InitializeShareGroupStateResponse_InitializeStateResult, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[InitializeShareGroupStateResponse_PartitionResult]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_InitializeShareGroupStateResponse_PartitionResult(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_InitializeShareGroupStateResponse_PartitionResult(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'InitializeStateResult')
     return InitializeShareGroupStateResponse_InitializeStateResult(v_topic_id, v_partitions, unknown), pos
@@ -211,8 +220,8 @@ def _write_InitializeShareGroupStateResponse_InitializeStateResult(out: bytearra
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_InitializeShareGroupStateResponse_PartitionResult(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_InitializeShareGroupStateResponse_PartitionResult(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -221,6 +230,9 @@ def _write_InitializeShareGroupStateResponse_InitializeStateResult(out: bytearra
 
 def _read_InitializeShareGroupStateResponse_PartitionResult(buf: Buffer, pos: int, version: int) -> tuple[InitializeShareGroupStateResponse_PartitionResult, int]:
     flexible = True
+    v_partition: int
+    v_error_code: int
+    v_error_message: str | None
     v_partition, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -247,14 +259,15 @@ def _write_InitializeShareGroupStateResponse_PartitionResult(out: bytearray, obj
 
 def _read_InitializeShareGroupStateResponse(buf: Buffer, pos: int, version: int) -> tuple[InitializeShareGroupStateResponse, int]:
     flexible = True
+    v_results: list[InitializeShareGroupStateResponse_InitializeStateResult]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_results, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_results, pos = read_count(buf, pos)
     v_results = []
-    for _ in range(n):
-        item, pos = _read_InitializeShareGroupStateResponse_InitializeStateResult(buf, pos, version)
-        v_results.append(item)
+    for _ in range(n_results):
+        it_results, pos = _read_InitializeShareGroupStateResponse_InitializeStateResult(buf, pos, version)
+        v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'InitializeShareGroupStateResponse')
     return InitializeShareGroupStateResponse(v_results, unknown), pos
@@ -266,8 +279,8 @@ def _write_InitializeShareGroupStateResponse(out: bytearray, obj: InitializeShar
         write_compact_array_count(out, obj.results, False)
     else:
         write_array_count(out, obj.results, False)
-    for item in obj.results:
-        _write_InitializeShareGroupStateResponse_InitializeStateResult(out, item, version)
+    for it_results in obj.results:
+        _write_InitializeShareGroupStateResponse_InitializeStateResult(out, it_results, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16_I32 = Struct_('>hi')
 _I32 = Struct_('>i')
@@ -49,19 +49,21 @@ class JoinGroupRequest(Message):
     protocols: list[JoinGroupRequest_JoinGroupRequestProtocol] = field(default_factory=list)
     reason: str | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    JoinGroupRequestProtocol: ClassVar[type[JoinGroupRequest_JoinGroupRequestProtocol]]
+    JoinGroupRequestProtocol: ClassVar[builtins.type[JoinGroupRequest_JoinGroupRequestProtocol]]
 
 
 def _read_JoinGroupRequest_JoinGroupRequestProtocol(buf: Buffer, pos: int, version: int) -> tuple[JoinGroupRequest_JoinGroupRequestProtocol, int]:
     flexible = version >= 6
+    v_name: str
+    v_metadata: bytes
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        v_metadata, pos = read_compact_bytes(buf, pos, False)
+        v_metadata, pos = read_compact_blob(buf, pos)
     else:
-        v_metadata, pos = read_bytes32(buf, pos, False)
+        v_metadata, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'JoinGroupRequestProtocol')
@@ -87,10 +89,18 @@ def _write_JoinGroupRequest_JoinGroupRequestProtocol(out: bytearray, obj: JoinGr
 
 def _read_JoinGroupRequest(buf: Buffer, pos: int, version: int) -> tuple[JoinGroupRequest, int]:
     flexible = version >= 6
+    v_group_id: str
+    v_session_timeout_ms: int
+    v_rebalance_timeout_ms: int
+    v_member_id: str
+    v_group_instance_id: str | None
+    v_protocol_type: str
+    v_protocols: list[JoinGroupRequest_JoinGroupRequestProtocol]
+    v_reason: str | None
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     (v_session_timeout_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 1:
@@ -99,9 +109,9 @@ def _read_JoinGroupRequest(buf: Buffer, pos: int, version: int) -> tuple[JoinGro
     else:
         v_rebalance_timeout_ms = -1
     if flexible:
-        v_member_id, pos = read_compact_string(buf, pos, False)
+        v_member_id, pos = read_compact_str(buf, pos)
     else:
-        v_member_id, pos = read_string16(buf, pos, False)
+        v_member_id, pos = read_str16(buf, pos)
     if version >= 5:
         if flexible:
             v_group_instance_id, pos = read_compact_string(buf, pos, True)
@@ -110,17 +120,17 @@ def _read_JoinGroupRequest(buf: Buffer, pos: int, version: int) -> tuple[JoinGro
     else:
         v_group_instance_id = None
     if flexible:
-        v_protocol_type, pos = read_compact_string(buf, pos, False)
+        v_protocol_type, pos = read_compact_str(buf, pos)
     else:
-        v_protocol_type, pos = read_string16(buf, pos, False)
+        v_protocol_type, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_protocols, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_protocols, pos = read_count(buf, pos)
     v_protocols = []
-    for _ in range(n):
-        item, pos = _read_JoinGroupRequest_JoinGroupRequestProtocol(buf, pos, version)
-        v_protocols.append(item)
+    for _ in range(n_protocols):
+        it_protocols, pos = _read_JoinGroupRequest_JoinGroupRequestProtocol(buf, pos, version)
+        v_protocols.append(it_protocols)
     if version >= 8:
         if flexible:
             v_reason, pos = read_compact_string(buf, pos, True)
@@ -163,8 +173,8 @@ def _write_JoinGroupRequest(out: bytearray, obj: JoinGroupRequest, version: int)
         write_compact_array_count(out, obj.protocols, False)
     else:
         write_array_count(out, obj.protocols, False)
-    for item in obj.protocols:
-        _write_JoinGroupRequest_JoinGroupRequestProtocol(out, item, version)
+    for it_protocols in obj.protocols:
+        _write_JoinGroupRequest_JoinGroupRequestProtocol(out, it_protocols, version)
     if version >= 8:
         if flexible:
             write_compact_string(out, obj.reason, True)
@@ -222,15 +232,18 @@ class JoinGroupResponse(Message):
     member_id: str = ''
     members: list[JoinGroupResponse_JoinGroupResponseMember] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    JoinGroupResponseMember: ClassVar[type[JoinGroupResponse_JoinGroupResponseMember]]
+    JoinGroupResponseMember: ClassVar[builtins.type[JoinGroupResponse_JoinGroupResponseMember]]
 
 
 def _read_JoinGroupResponse_JoinGroupResponseMember(buf: Buffer, pos: int, version: int) -> tuple[JoinGroupResponse_JoinGroupResponseMember, int]:
     flexible = version >= 6
+    v_member_id: str
+    v_group_instance_id: str | None
+    v_metadata: bytes
     if flexible:
-        v_member_id, pos = read_compact_string(buf, pos, False)
+        v_member_id, pos = read_compact_str(buf, pos)
     else:
-        v_member_id, pos = read_string16(buf, pos, False)
+        v_member_id, pos = read_str16(buf, pos)
     if version >= 5:
         if flexible:
             v_group_instance_id, pos = read_compact_string(buf, pos, True)
@@ -239,9 +252,9 @@ def _read_JoinGroupResponse_JoinGroupResponseMember(buf: Buffer, pos: int, versi
     else:
         v_group_instance_id = None
     if flexible:
-        v_metadata, pos = read_compact_bytes(buf, pos, False)
+        v_metadata, pos = read_compact_blob(buf, pos)
     else:
-        v_metadata, pos = read_bytes32(buf, pos, False)
+        v_metadata, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'JoinGroupResponseMember')
@@ -272,6 +285,15 @@ def _write_JoinGroupResponse_JoinGroupResponseMember(out: bytearray, obj: JoinGr
 
 def _read_JoinGroupResponse(buf: Buffer, pos: int, version: int) -> tuple[JoinGroupResponse, int]:
     flexible = version >= 6
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_generation_id: int
+    v_protocol_type: str | None
+    v_protocol_name: str | None
+    v_leader: str
+    v_skip_assignment: bool
+    v_member_id: str
+    v_members: list[JoinGroupResponse_JoinGroupResponseMember]
     if version >= 2:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -291,26 +313,26 @@ def _read_JoinGroupResponse(buf: Buffer, pos: int, version: int) -> tuple[JoinGr
     else:
         v_protocol_name, pos = read_string16(buf, pos, version >= 7)
     if flexible:
-        v_leader, pos = read_compact_string(buf, pos, False)
+        v_leader, pos = read_compact_str(buf, pos)
     else:
-        v_leader, pos = read_string16(buf, pos, False)
+        v_leader, pos = read_str16(buf, pos)
     if version >= 9:
         (v_skip_assignment,) = _BOOL.unpack_from(buf, pos)
         pos += 1
     else:
         v_skip_assignment = False
     if flexible:
-        v_member_id, pos = read_compact_string(buf, pos, False)
+        v_member_id, pos = read_compact_str(buf, pos)
     else:
-        v_member_id, pos = read_string16(buf, pos, False)
+        v_member_id, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_members, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_members, pos = read_count(buf, pos)
     v_members = []
-    for _ in range(n):
-        item, pos = _read_JoinGroupResponse_JoinGroupResponseMember(buf, pos, version)
-        v_members.append(item)
+    for _ in range(n_members):
+        it_members, pos = _read_JoinGroupResponse_JoinGroupResponseMember(buf, pos, version)
+        v_members.append(it_members)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'JoinGroupResponse')
@@ -348,8 +370,8 @@ def _write_JoinGroupResponse(out: bytearray, obj: JoinGroupResponse, version: in
         write_compact_array_count(out, obj.members, False)
     else:
         write_array_count(out, obj.members, False)
-    for item in obj.members:
-        _write_JoinGroupResponse_JoinGroupResponseMember(out, item, version)
+    for it_members in obj.members:
+        _write_JoinGroupResponse_JoinGroupResponseMember(out, it_members, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
@@ -79,19 +79,22 @@ class LeaderAndIsrRequest(Message):
     topic_states: list[LeaderAndIsrRequest_LeaderAndIsrTopicState] = field(default_factory=list)
     live_leaders: list[LeaderAndIsrRequest_LeaderAndIsrLiveLeader] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    LeaderAndIsrLiveLeader: ClassVar[type[LeaderAndIsrRequest_LeaderAndIsrLiveLeader]]
-    LeaderAndIsrPartitionState: ClassVar[type[LeaderAndIsrRequest_LeaderAndIsrPartitionState]]
-    LeaderAndIsrTopicState: ClassVar[type[LeaderAndIsrRequest_LeaderAndIsrTopicState]]
+    LeaderAndIsrLiveLeader: ClassVar[builtins.type[LeaderAndIsrRequest_LeaderAndIsrLiveLeader]]
+    LeaderAndIsrPartitionState: ClassVar[builtins.type[LeaderAndIsrRequest_LeaderAndIsrPartitionState]]
+    LeaderAndIsrTopicState: ClassVar[builtins.type[LeaderAndIsrRequest_LeaderAndIsrTopicState]]
 
 
 def _read_LeaderAndIsrRequest_LeaderAndIsrLiveLeader(buf: Buffer, pos: int, version: int) -> tuple[LeaderAndIsrRequest_LeaderAndIsrLiveLeader, int]:
     flexible = version >= 4
+    v_broker_id: int
+    v_host_name: str
+    v_port: int
     (v_broker_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        v_host_name, pos = read_compact_string(buf, pos, False)
+        v_host_name, pos = read_compact_str(buf, pos)
     else:
-        v_host_name, pos = read_string16(buf, pos, False)
+        v_host_name, pos = read_str16(buf, pos)
     (v_port,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -117,45 +120,57 @@ def _write_LeaderAndIsrRequest_LeaderAndIsrLiveLeader(out: bytearray, obj: Leade
 
 def _read_LeaderAndIsrRequest_LeaderAndIsrPartitionState(buf: Buffer, pos: int, version: int) -> tuple[LeaderAndIsrRequest_LeaderAndIsrPartitionState, int]:
     flexible = version >= 4
+    v_topic_name: str
+    v_partition_index: int
+    v_controller_epoch: int
+    v_leader: int
+    v_leader_epoch: int
+    v_isr: list[int]
+    v_partition_epoch: int
+    v_replicas: list[int]
+    v_adding_replicas: list[int]
+    v_removing_replicas: list[int]
+    v_is_new: bool
+    v_leader_recovery_state: int
     if version <= 1:
         if flexible:
-            v_topic_name, pos = read_compact_string(buf, pos, False)
+            v_topic_name, pos = read_compact_str(buf, pos)
         else:
-            v_topic_name, pos = read_string16(buf, pos, False)
+            v_topic_name, pos = read_str16(buf, pos)
     else:
         v_topic_name = ''
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = _I32_I32_I32_I32.unpack_from(buf, pos)
     pos += 16
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_isr, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_isr = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_isr, pos = read_count(buf, pos)
+    v_isr = list(unpack_from('>%di' % n_isr, buf, pos))
+    pos += 4 * n_isr
     (v_partition_epoch,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_replicas, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_replicas = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_replicas, pos = read_count(buf, pos)
+    v_replicas = list(unpack_from('>%di' % n_replicas, buf, pos))
+    pos += 4 * n_replicas
     if version >= 3:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_adding_replicas, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
-        v_adding_replicas = list(unpack_from('>%di' % n, buf, pos))
-        pos += 4 * n
+            n_adding_replicas, pos = read_count(buf, pos)
+        v_adding_replicas = list(unpack_from('>%di' % n_adding_replicas, buf, pos))
+        pos += 4 * n_adding_replicas
     else:
         v_adding_replicas = []
     if version >= 3:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_removing_replicas, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
-        v_removing_replicas = list(unpack_from('>%di' % n, buf, pos))
-        pos += 4 * n
+            n_removing_replicas, pos = read_count(buf, pos)
+        v_removing_replicas = list(unpack_from('>%di' % n_removing_replicas, buf, pos))
+        pos += 4 * n_removing_replicas
     else:
         v_removing_replicas = []
     if version >= 1:
@@ -221,11 +236,14 @@ def _write_LeaderAndIsrRequest_LeaderAndIsrPartitionState(out: bytearray, obj: L
 
 def _read_LeaderAndIsrRequest_LeaderAndIsrTopicState(buf: Buffer, pos: int, version: int) -> tuple[LeaderAndIsrRequest_LeaderAndIsrTopicState, int]:
     flexible = version >= 4
+    v_topic_name: str
+    v_topic_id: uuid.UUID
+    v_partition_states: list[LeaderAndIsrRequest_LeaderAndIsrPartitionState]
     if version >= 2:
         if flexible:
-            v_topic_name, pos = read_compact_string(buf, pos, False)
+            v_topic_name, pos = read_compact_str(buf, pos)
         else:
-            v_topic_name, pos = read_string16(buf, pos, False)
+            v_topic_name, pos = read_str16(buf, pos)
     else:
         v_topic_name = ''
     if version >= 5:
@@ -234,13 +252,13 @@ def _read_LeaderAndIsrRequest_LeaderAndIsrTopicState(buf: Buffer, pos: int, vers
         v_topic_id = ZERO_UUID
     if version >= 2:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_partition_states, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_partition_states, pos = read_count(buf, pos)
         v_partition_states = []
-        for _ in range(n):
-            item, pos = _read_LeaderAndIsrRequest_LeaderAndIsrPartitionState(buf, pos, version)
-            v_partition_states.append(item)
+        for _ in range(n_partition_states):
+            it_partition_states, pos = _read_LeaderAndIsrRequest_LeaderAndIsrPartitionState(buf, pos, version)
+            v_partition_states.append(it_partition_states)
     else:
         v_partition_states = []
     unknown: list[tuple[int, bytes]] = []
@@ -266,8 +284,8 @@ def _write_LeaderAndIsrRequest_LeaderAndIsrTopicState(out: bytearray, obj: Leade
             write_compact_array_count(out, obj.partition_states, False)
         else:
             write_array_count(out, obj.partition_states, False)
-        for item in obj.partition_states:
-            _write_LeaderAndIsrRequest_LeaderAndIsrPartitionState(out, item, version)
+        for it_partition_states in obj.partition_states:
+            _write_LeaderAndIsrRequest_LeaderAndIsrPartitionState(out, it_partition_states, version)
     else:
         if not (not obj.partition_states):
             raise cannot_carry('LeaderAndIsrTopicState', 'partition_states', version)
@@ -280,6 +298,14 @@ def _write_LeaderAndIsrRequest_LeaderAndIsrTopicState(out: bytearray, obj: Leade
 
 def _read_LeaderAndIsrRequest(buf: Buffer, pos: int, version: int) -> tuple[LeaderAndIsrRequest, int]:
     flexible = version >= 4
+    v_controller_id: int
+    v_is_k_raft_controller: bool
+    v_controller_epoch: int
+    v_broker_epoch: int
+    v_type: int
+    v_ungrouped_partition_states: list[LeaderAndIsrRequest_LeaderAndIsrPartitionState]
+    v_topic_states: list[LeaderAndIsrRequest_LeaderAndIsrTopicState]
+    v_live_leaders: list[LeaderAndIsrRequest_LeaderAndIsrLiveLeader]
     (v_controller_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 7:
@@ -301,34 +327,34 @@ def _read_LeaderAndIsrRequest(buf: Buffer, pos: int, version: int) -> tuple[Lead
         v_type = 0
     if version <= 1:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_ungrouped_partition_states, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_ungrouped_partition_states, pos = read_count(buf, pos)
         v_ungrouped_partition_states = []
-        for _ in range(n):
-            item, pos = _read_LeaderAndIsrRequest_LeaderAndIsrPartitionState(buf, pos, version)
-            v_ungrouped_partition_states.append(item)
+        for _ in range(n_ungrouped_partition_states):
+            it_ungrouped_partition_states, pos = _read_LeaderAndIsrRequest_LeaderAndIsrPartitionState(buf, pos, version)
+            v_ungrouped_partition_states.append(it_ungrouped_partition_states)
     else:
         v_ungrouped_partition_states = []
     if version >= 2:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_topic_states, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_topic_states, pos = read_count(buf, pos)
         v_topic_states = []
-        for _ in range(n):
-            item, pos = _read_LeaderAndIsrRequest_LeaderAndIsrTopicState(buf, pos, version)
-            v_topic_states.append(item)
+        for _ in range(n_topic_states):
+            it_topic_states, pos = _read_LeaderAndIsrRequest_LeaderAndIsrTopicState(buf, pos, version)
+            v_topic_states.append(it_topic_states)
     else:
         v_topic_states = []
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_live_leaders, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_live_leaders, pos = read_count(buf, pos)
     v_live_leaders = []
-    for _ in range(n):
-        item, pos = _read_LeaderAndIsrRequest_LeaderAndIsrLiveLeader(buf, pos, version)
-        v_live_leaders.append(item)
+    for _ in range(n_live_leaders):
+        it_live_leaders, pos = _read_LeaderAndIsrRequest_LeaderAndIsrLiveLeader(buf, pos, version)
+        v_live_leaders.append(it_live_leaders)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderAndIsrRequest')
@@ -356,8 +382,8 @@ def _write_LeaderAndIsrRequest(out: bytearray, obj: LeaderAndIsrRequest, version
             write_compact_array_count(out, obj.ungrouped_partition_states, False)
         else:
             write_array_count(out, obj.ungrouped_partition_states, False)
-        for item in obj.ungrouped_partition_states:
-            _write_LeaderAndIsrRequest_LeaderAndIsrPartitionState(out, item, version)
+        for it_ungrouped_partition_states in obj.ungrouped_partition_states:
+            _write_LeaderAndIsrRequest_LeaderAndIsrPartitionState(out, it_ungrouped_partition_states, version)
     else:
         if not (not obj.ungrouped_partition_states):
             raise cannot_carry('LeaderAndIsrRequest', 'ungrouped_partition_states', version)
@@ -366,8 +392,8 @@ def _write_LeaderAndIsrRequest(out: bytearray, obj: LeaderAndIsrRequest, version
             write_compact_array_count(out, obj.topic_states, False)
         else:
             write_array_count(out, obj.topic_states, False)
-        for item in obj.topic_states:
-            _write_LeaderAndIsrRequest_LeaderAndIsrTopicState(out, item, version)
+        for it_topic_states in obj.topic_states:
+            _write_LeaderAndIsrRequest_LeaderAndIsrTopicState(out, it_topic_states, version)
     else:
         if not (not obj.topic_states):
             raise cannot_carry('LeaderAndIsrRequest', 'topic_states', version)
@@ -375,8 +401,8 @@ def _write_LeaderAndIsrRequest(out: bytearray, obj: LeaderAndIsrRequest, version
         write_compact_array_count(out, obj.live_leaders, False)
     else:
         write_array_count(out, obj.live_leaders, False)
-    for item in obj.live_leaders:
-        _write_LeaderAndIsrRequest_LeaderAndIsrLiveLeader(out, item, version)
+    for it_live_leaders in obj.live_leaders:
+        _write_LeaderAndIsrRequest_LeaderAndIsrLiveLeader(out, it_live_leaders, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -452,17 +478,20 @@ class LeaderAndIsrResponse(Message):
     partition_errors: list[LeaderAndIsrResponse_LeaderAndIsrPartitionError] = field(default_factory=list)
     topics: list[LeaderAndIsrResponse_LeaderAndIsrTopicError] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    LeaderAndIsrPartitionError: ClassVar[type[LeaderAndIsrResponse_LeaderAndIsrPartitionError]]
-    LeaderAndIsrTopicError: ClassVar[type[LeaderAndIsrResponse_LeaderAndIsrTopicError]]
+    LeaderAndIsrPartitionError: ClassVar[builtins.type[LeaderAndIsrResponse_LeaderAndIsrPartitionError]]
+    LeaderAndIsrTopicError: ClassVar[builtins.type[LeaderAndIsrResponse_LeaderAndIsrTopicError]]
 
 
 def _read_LeaderAndIsrResponse_LeaderAndIsrPartitionError(buf: Buffer, pos: int, version: int) -> tuple[LeaderAndIsrResponse_LeaderAndIsrPartitionError, int]:
     flexible = version >= 4
+    v_topic_name: str
+    v_partition_index: int
+    v_error_code: int
     if version <= 4:
         if flexible:
-            v_topic_name, pos = read_compact_string(buf, pos, False)
+            v_topic_name, pos = read_compact_str(buf, pos)
         else:
-            v_topic_name, pos = read_string16(buf, pos, False)
+            v_topic_name, pos = read_str16(buf, pos)
     else:
         v_topic_name = ''
     v_partition_index, v_error_code = _I32_I16.unpack_from(buf, pos)
@@ -490,19 +519,21 @@ def _write_LeaderAndIsrResponse_LeaderAndIsrPartitionError(out: bytearray, obj: 
 
 def _read_LeaderAndIsrResponse_LeaderAndIsrTopicError(buf: Buffer, pos: int, version: int) -> tuple[LeaderAndIsrResponse_LeaderAndIsrTopicError, int]:
     flexible = version >= 4
+    v_topic_id: uuid.UUID
+    v_partition_errors: list[LeaderAndIsrResponse_LeaderAndIsrPartitionError]
     if version >= 5:
         v_topic_id, pos = read_uuid(buf, pos)
     else:
         v_topic_id = ZERO_UUID
     if version >= 5:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_partition_errors, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_partition_errors, pos = read_count(buf, pos)
         v_partition_errors = []
-        for _ in range(n):
-            item, pos = _read_LeaderAndIsrResponse_LeaderAndIsrPartitionError(buf, pos, version)
-            v_partition_errors.append(item)
+        for _ in range(n_partition_errors):
+            it_partition_errors, pos = _read_LeaderAndIsrResponse_LeaderAndIsrPartitionError(buf, pos, version)
+            v_partition_errors.append(it_partition_errors)
     else:
         v_partition_errors = []
     unknown: list[tuple[int, bytes]] = []
@@ -523,8 +554,8 @@ def _write_LeaderAndIsrResponse_LeaderAndIsrTopicError(out: bytearray, obj: Lead
             write_compact_array_count(out, obj.partition_errors, False)
         else:
             write_array_count(out, obj.partition_errors, False)
-        for item in obj.partition_errors:
-            _write_LeaderAndIsrResponse_LeaderAndIsrPartitionError(out, item, version)
+        for it_partition_errors in obj.partition_errors:
+            _write_LeaderAndIsrResponse_LeaderAndIsrPartitionError(out, it_partition_errors, version)
     else:
         if not (not obj.partition_errors):
             raise cannot_carry('LeaderAndIsrTopicError', 'partition_errors', version)
@@ -537,28 +568,31 @@ def _write_LeaderAndIsrResponse_LeaderAndIsrTopicError(out: bytearray, obj: Lead
 
 def _read_LeaderAndIsrResponse(buf: Buffer, pos: int, version: int) -> tuple[LeaderAndIsrResponse, int]:
     flexible = version >= 4
+    v_error_code: int
+    v_partition_errors: list[LeaderAndIsrResponse_LeaderAndIsrPartitionError]
+    v_topics: list[LeaderAndIsrResponse_LeaderAndIsrTopicError]
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if version <= 4:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_partition_errors, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_partition_errors, pos = read_count(buf, pos)
         v_partition_errors = []
-        for _ in range(n):
-            item, pos = _read_LeaderAndIsrResponse_LeaderAndIsrPartitionError(buf, pos, version)
-            v_partition_errors.append(item)
+        for _ in range(n_partition_errors):
+            it_partition_errors, pos = _read_LeaderAndIsrResponse_LeaderAndIsrPartitionError(buf, pos, version)
+            v_partition_errors.append(it_partition_errors)
     else:
         v_partition_errors = []
     if version >= 5:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_topics, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_topics, pos = read_count(buf, pos)
         v_topics = []
-        for _ in range(n):
-            item, pos = _read_LeaderAndIsrResponse_LeaderAndIsrTopicError(buf, pos, version)
-            v_topics.append(item)
+        for _ in range(n_topics):
+            it_topics, pos = _read_LeaderAndIsrResponse_LeaderAndIsrTopicError(buf, pos, version)
+            v_topics.append(it_topics)
     else:
         v_topics = []
     unknown: list[tuple[int, bytes]] = []
@@ -575,8 +609,8 @@ def _write_LeaderAndIsrResponse(out: bytearray, obj: LeaderAndIsrResponse, versi
             write_compact_array_count(out, obj.partition_errors, False)
         else:
             write_array_count(out, obj.partition_errors, False)
-        for item in obj.partition_errors:
-            _write_LeaderAndIsrResponse_LeaderAndIsrPartitionError(out, item, version)
+        for it_partition_errors in obj.partition_errors:
+            _write_LeaderAndIsrResponse_LeaderAndIsrPartitionError(out, it_partition_errors, version)
     else:
         if not (not obj.partition_errors):
             raise cannot_carry('LeaderAndIsrResponse', 'partition_errors', version)
@@ -585,8 +619,8 @@ def _write_LeaderAndIsrResponse(out: bytearray, obj: LeaderAndIsrResponse, versi
             write_compact_array_count(out, obj.topics, False)
         else:
             write_array_count(out, obj.topics, False)
-        for item in obj.topics:
-            _write_LeaderAndIsrResponse_LeaderAndIsrTopicError(out, item, version)
+        for it_topics in obj.topics:
+            _write_LeaderAndIsrResponse_LeaderAndIsrTopicError(out, it_topics, version)
     else:
         if not (not obj.topics):
             raise cannot_carry('LeaderAndIsrResponse', 'topics', version)

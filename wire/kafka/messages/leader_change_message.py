@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16_I32 = Struct_('>hi')
 _I32 = Struct_('>i')
 
@@ -44,11 +44,13 @@ class LeaderChangeMessage(Message):
     voters: list[LeaderChangeMessage_Voter] = field(default_factory=list)
     granting_voters: list[LeaderChangeMessage_Voter] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    Voter: ClassVar[type[LeaderChangeMessage_Voter]]
+    Voter: ClassVar[builtins.type[LeaderChangeMessage_Voter]]
 
 
 def _read_LeaderChangeMessage_Voter(buf: Buffer, pos: int, version: int) -> tuple[LeaderChangeMessage_Voter, int]:
     flexible = True
+    v_voter_id: int
+    v_voter_directory_id: uuid.UUID
     (v_voter_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 1:
@@ -76,24 +78,28 @@ def _write_LeaderChangeMessage_Voter(out: bytearray, obj: LeaderChangeMessage_Vo
 
 def _read_LeaderChangeMessage(buf: Buffer, pos: int, version: int) -> tuple[LeaderChangeMessage, int]:
     flexible = True
+    v_version: int
+    v_leader_id: int
+    v_voters: list[LeaderChangeMessage_Voter]
+    v_granting_voters: list[LeaderChangeMessage_Voter]
     v_version, v_leader_id = _I16_I32.unpack_from(buf, pos)
     pos += 6
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_voters, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_voters, pos = read_count(buf, pos)
     v_voters = []
-    for _ in range(n):
-        item, pos = _read_LeaderChangeMessage_Voter(buf, pos, version)
-        v_voters.append(item)
+    for _ in range(n_voters):
+        it_voters, pos = _read_LeaderChangeMessage_Voter(buf, pos, version)
+        v_voters.append(it_voters)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_granting_voters, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_granting_voters, pos = read_count(buf, pos)
     v_granting_voters = []
-    for _ in range(n):
-        item, pos = _read_LeaderChangeMessage_Voter(buf, pos, version)
-        v_granting_voters.append(item)
+    for _ in range(n_granting_voters):
+        it_granting_voters, pos = _read_LeaderChangeMessage_Voter(buf, pos, version)
+        v_granting_voters.append(it_granting_voters)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderChangeMessage')
     return LeaderChangeMessage(v_version, v_leader_id, v_voters, v_granting_voters, unknown), pos
@@ -106,14 +112,14 @@ def _write_LeaderChangeMessage(out: bytearray, obj: LeaderChangeMessage, version
         write_compact_array_count(out, obj.voters, False)
     else:
         write_array_count(out, obj.voters, False)
-    for item in obj.voters:
-        _write_LeaderChangeMessage_Voter(out, item, version)
+    for it_voters in obj.voters:
+        _write_LeaderChangeMessage_Voter(out, it_voters, version)
     if flexible:
         write_compact_array_count(out, obj.granting_voters, False)
     else:
         write_array_count(out, obj.granting_voters, False)
-    for item in obj.granting_voters:
-        _write_LeaderChangeMessage_Voter(out, item, version)
+    for it_granting_voters in obj.granting_voters:
+        _write_LeaderChangeMessage_Voter(out, it_granting_voters, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 
@@ -44,16 +44,19 @@ class LeaveGroupRequest(Message):
     member_id: str = ''
     members: list[LeaveGroupRequest_MemberIdentity] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    MemberIdentity: ClassVar[type[LeaveGroupRequest_MemberIdentity]]
+    MemberIdentity: ClassVar[builtins.type[LeaveGroupRequest_MemberIdentity]]
 
 
 def _read_LeaveGroupRequest_MemberIdentity(buf: Buffer, pos: int, version: int) -> tuple[LeaveGroupRequest_MemberIdentity, int]:
     flexible = version >= 4
+    v_member_id: str
+    v_group_instance_id: str | None
+    v_reason: str | None
     if version >= 3:
         if flexible:
-            v_member_id, pos = read_compact_string(buf, pos, False)
+            v_member_id, pos = read_compact_str(buf, pos)
         else:
-            v_member_id, pos = read_string16(buf, pos, False)
+            v_member_id, pos = read_str16(buf, pos)
     else:
         v_member_id = ''
     if version >= 3:
@@ -108,26 +111,29 @@ def _write_LeaveGroupRequest_MemberIdentity(out: bytearray, obj: LeaveGroupReque
 
 def _read_LeaveGroupRequest(buf: Buffer, pos: int, version: int) -> tuple[LeaveGroupRequest, int]:
     flexible = version >= 4
+    v_group_id: str
+    v_member_id: str
+    v_members: list[LeaveGroupRequest_MemberIdentity]
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     if version <= 2:
         if flexible:
-            v_member_id, pos = read_compact_string(buf, pos, False)
+            v_member_id, pos = read_compact_str(buf, pos)
         else:
-            v_member_id, pos = read_string16(buf, pos, False)
+            v_member_id, pos = read_str16(buf, pos)
     else:
         v_member_id = ''
     if version >= 3:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_members, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_members, pos = read_count(buf, pos)
         v_members = []
-        for _ in range(n):
-            item, pos = _read_LeaveGroupRequest_MemberIdentity(buf, pos, version)
-            v_members.append(item)
+        for _ in range(n_members):
+            it_members, pos = _read_LeaveGroupRequest_MemberIdentity(buf, pos, version)
+            v_members.append(it_members)
     else:
         v_members = []
     unknown: list[tuple[int, bytes]] = []
@@ -155,8 +161,8 @@ def _write_LeaveGroupRequest(out: bytearray, obj: LeaveGroupRequest, version: in
             write_compact_array_count(out, obj.members, False)
         else:
             write_array_count(out, obj.members, False)
-        for item in obj.members:
-            _write_LeaveGroupRequest_MemberIdentity(out, item, version)
+        for it_members in obj.members:
+            _write_LeaveGroupRequest_MemberIdentity(out, it_members, version)
     else:
         if not (not obj.members):
             raise cannot_carry('LeaveGroupRequest', 'members', version)
@@ -202,16 +208,19 @@ class LeaveGroupResponse(Message):
     error_code: int = 0
     members: list[LeaveGroupResponse_MemberResponse] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    MemberResponse: ClassVar[type[LeaveGroupResponse_MemberResponse]]
+    MemberResponse: ClassVar[builtins.type[LeaveGroupResponse_MemberResponse]]
 
 
 def _read_LeaveGroupResponse_MemberResponse(buf: Buffer, pos: int, version: int) -> tuple[LeaveGroupResponse_MemberResponse, int]:
     flexible = version >= 4
+    v_member_id: str
+    v_group_instance_id: str | None
+    v_error_code: int
     if version >= 3:
         if flexible:
-            v_member_id, pos = read_compact_string(buf, pos, False)
+            v_member_id, pos = read_compact_str(buf, pos)
         else:
-            v_member_id, pos = read_string16(buf, pos, False)
+            v_member_id, pos = read_str16(buf, pos)
     else:
         v_member_id = ''
     if version >= 3:
@@ -264,6 +273,9 @@ def _write_LeaveGroupResponse_MemberResponse(out: bytearray, obj: LeaveGroupResp
 
 def _read_LeaveGroupResponse(buf: Buffer, pos: int, version: int) -> tuple[LeaveGroupResponse, int]:
     flexible = version >= 4
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_members: list[LeaveGroupResponse_MemberResponse]
     if version >= 1:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -273,13 +285,13 @@ def _read_LeaveGroupResponse(buf: Buffer, pos: int, version: int) -> tuple[Leave
     pos += 2
     if version >= 3:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_members, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_members, pos = read_count(buf, pos)
         v_members = []
-        for _ in range(n):
-            item, pos = _read_LeaveGroupResponse_MemberResponse(buf, pos, version)
-            v_members.append(item)
+        for _ in range(n_members):
+            it_members, pos = _read_LeaveGroupResponse_MemberResponse(buf, pos, version)
+            v_members.append(it_members)
     else:
         v_members = []
     unknown: list[tuple[int, bytes]] = []
@@ -298,8 +310,8 @@ def _write_LeaveGroupResponse(out: bytearray, obj: LeaveGroupResponse, version: 
             write_compact_array_count(out, obj.members, False)
         else:
             write_array_count(out, obj.members, False)
-        for item in obj.members:
-            _write_LeaveGroupResponse_MemberResponse(out, item, version)
+        for it_members in obj.members:
+            _write_LeaveGroupResponse_MemberResponse(out, it_members, version)
     else:
         if not (not obj.members):
             raise cannot_carry('LeaveGroupResponse', 'members', version)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32_I16 = Struct_('>ih')
 
 
@@ -73,15 +73,16 @@ class ListClientMetricsResourcesResponse(Message):
     error_code: int = 0
     client_metrics_resources: list[ListClientMetricsResourcesResponse_ClientMetricsResource] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    ClientMetricsResource: ClassVar[type[ListClientMetricsResourcesResponse_ClientMetricsResource]]
+    ClientMetricsResource: ClassVar[builtins.type[ListClientMetricsResourcesResponse_ClientMetricsResource]]
 
 
 def _read_ListClientMetricsResourcesResponse_ClientMetricsResource(buf: Buffer, pos: int, version: int) -> tuple[ListClientMetricsResourcesResponse_ClientMetricsResource, int]:
     flexible = True
+    v_name: str
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ClientMetricsResource')
     return ListClientMetricsResourcesResponse_ClientMetricsResource(v_name, unknown), pos
@@ -101,16 +102,19 @@ def _write_ListClientMetricsResourcesResponse_ClientMetricsResource(out: bytearr
 
 def _read_ListClientMetricsResourcesResponse(buf: Buffer, pos: int, version: int) -> tuple[ListClientMetricsResourcesResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_client_metrics_resources: list[ListClientMetricsResourcesResponse_ClientMetricsResource]
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_client_metrics_resources, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_client_metrics_resources, pos = read_count(buf, pos)
     v_client_metrics_resources = []
-    for _ in range(n):
-        item, pos = _read_ListClientMetricsResourcesResponse_ClientMetricsResource(buf, pos, version)
-        v_client_metrics_resources.append(item)
+    for _ in range(n_client_metrics_resources):
+        it_client_metrics_resources, pos = _read_ListClientMetricsResourcesResponse_ClientMetricsResource(buf, pos, version)
+        v_client_metrics_resources.append(it_client_metrics_resources)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListClientMetricsResourcesResponse')
     return ListClientMetricsResourcesResponse(v_throttle_time_ms, v_error_code, v_client_metrics_resources, unknown), pos
@@ -123,8 +127,8 @@ def _write_ListClientMetricsResourcesResponse(out: bytearray, obj: ListClientMet
         write_compact_array_count(out, obj.client_metrics_resources, False)
     else:
         write_array_count(out, obj.client_metrics_resources, False)
-    for item in obj.client_metrics_resources:
-        _write_ListClientMetricsResourcesResponse_ClientMetricsResource(out, item, version)
+    for it_client_metrics_resources in obj.client_metrics_resources:
+        _write_ListClientMetricsResourcesResponse_ClientMetricsResource(out, it_client_metrics_resources, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

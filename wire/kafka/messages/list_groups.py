@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 
@@ -39,32 +39,34 @@ class ListGroupsRequest(Message):
 
 def _read_ListGroupsRequest(buf: Buffer, pos: int, version: int) -> tuple[ListGroupsRequest, int]:
     flexible = version >= 3
+    v_states_filter: list[str]
+    v_types_filter: list[str]
     if version >= 4:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_states_filter, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_states_filter, pos = read_count(buf, pos)
         v_states_filter = []
-        for _ in range(n):
+        for _ in range(n_states_filter):
             if flexible:
-                item, pos = read_compact_string(buf, pos)
+                it_states_filter, pos = read_compact_str(buf, pos)
             else:
-                item, pos = read_string16(buf, pos)
-            v_states_filter.append(item)
+                it_states_filter, pos = read_str16(buf, pos)
+            v_states_filter.append(it_states_filter)
     else:
         v_states_filter = []
     if version >= 5:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_types_filter, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_types_filter, pos = read_count(buf, pos)
         v_types_filter = []
-        for _ in range(n):
+        for _ in range(n_types_filter):
             if flexible:
-                item, pos = read_compact_string(buf, pos)
+                it_types_filter, pos = read_compact_str(buf, pos)
             else:
-                item, pos = read_string16(buf, pos)
-            v_types_filter.append(item)
+                it_types_filter, pos = read_str16(buf, pos)
+            v_types_filter.append(it_types_filter)
     else:
         v_types_filter = []
     unknown: list[tuple[int, bytes]] = []
@@ -80,11 +82,11 @@ def _write_ListGroupsRequest(out: bytearray, obj: ListGroupsRequest, version: in
             write_compact_array_count(out, obj.states_filter, False)
         else:
             write_array_count(out, obj.states_filter, False)
-        for item in obj.states_filter:
+        for it_states_filter in obj.states_filter:
             if flexible:
-                write_compact_string(out, item)
+                write_compact_string(out, it_states_filter)
             else:
-                write_string16(out, item)
+                write_string16(out, it_states_filter)
     else:
         if not (not obj.states_filter):
             raise cannot_carry('ListGroupsRequest', 'states_filter', version)
@@ -93,11 +95,11 @@ def _write_ListGroupsRequest(out: bytearray, obj: ListGroupsRequest, version: in
             write_compact_array_count(out, obj.types_filter, False)
         else:
             write_array_count(out, obj.types_filter, False)
-        for item in obj.types_filter:
+        for it_types_filter in obj.types_filter:
             if flexible:
-                write_compact_string(out, item)
+                write_compact_string(out, it_types_filter)
             else:
-                write_string16(out, item)
+                write_string16(out, it_types_filter)
     else:
         if not (not obj.types_filter):
             raise cannot_carry('ListGroupsRequest', 'types_filter', version)
@@ -137,31 +139,35 @@ class ListGroupsResponse(Message):
     error_code: int = 0
     groups: list[ListGroupsResponse_ListedGroup] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    ListedGroup: ClassVar[type[ListGroupsResponse_ListedGroup]]
+    ListedGroup: ClassVar[builtins.type[ListGroupsResponse_ListedGroup]]
 
 
 def _read_ListGroupsResponse_ListedGroup(buf: Buffer, pos: int, version: int) -> tuple[ListGroupsResponse_ListedGroup, int]:
     flexible = version >= 3
+    v_group_id: str
+    v_protocol_type: str
+    v_group_state: str
+    v_group_type: str
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     if flexible:
-        v_protocol_type, pos = read_compact_string(buf, pos, False)
+        v_protocol_type, pos = read_compact_str(buf, pos)
     else:
-        v_protocol_type, pos = read_string16(buf, pos, False)
+        v_protocol_type, pos = read_str16(buf, pos)
     if version >= 4:
         if flexible:
-            v_group_state, pos = read_compact_string(buf, pos, False)
+            v_group_state, pos = read_compact_str(buf, pos)
         else:
-            v_group_state, pos = read_string16(buf, pos, False)
+            v_group_state, pos = read_str16(buf, pos)
     else:
         v_group_state = ''
     if version >= 5:
         if flexible:
-            v_group_type, pos = read_compact_string(buf, pos, False)
+            v_group_type, pos = read_compact_str(buf, pos)
         else:
-            v_group_type, pos = read_string16(buf, pos, False)
+            v_group_type, pos = read_str16(buf, pos)
     else:
         v_group_type = ''
     unknown: list[tuple[int, bytes]] = []
@@ -199,6 +205,9 @@ def _write_ListGroupsResponse_ListedGroup(out: bytearray, obj: ListGroupsRespons
 
 def _read_ListGroupsResponse(buf: Buffer, pos: int, version: int) -> tuple[ListGroupsResponse, int]:
     flexible = version >= 3
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_groups: list[ListGroupsResponse_ListedGroup]
     if version >= 1:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -207,13 +216,13 @@ def _read_ListGroupsResponse(buf: Buffer, pos: int, version: int) -> tuple[ListG
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_groups, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_groups, pos = read_count(buf, pos)
     v_groups = []
-    for _ in range(n):
-        item, pos = _read_ListGroupsResponse_ListedGroup(buf, pos, version)
-        v_groups.append(item)
+    for _ in range(n_groups):
+        it_groups, pos = _read_ListGroupsResponse_ListedGroup(buf, pos, version)
+        v_groups.append(it_groups)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListGroupsResponse')
@@ -229,8 +238,8 @@ def _write_ListGroupsResponse(out: bytearray, obj: ListGroupsResponse, version: 
         write_compact_array_count(out, obj.groups, False)
     else:
         write_array_count(out, obj.groups, False)
-    for item in obj.groups:
-        _write_ListGroupsResponse_ListedGroup(out, item, version)
+    for it_groups in obj.groups:
+        _write_ListGroupsResponse_ListedGroup(out, it_groups, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

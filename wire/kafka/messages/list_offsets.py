@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I64 = Struct_('>q')
@@ -56,12 +56,16 @@ class ListOffsetsRequest(Message):
     topics: list[ListOffsetsRequest_ListOffsetsTopic] = field(default_factory=list)
     timeout_ms: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    ListOffsetsPartition: ClassVar[type[ListOffsetsRequest_ListOffsetsPartition]]
-    ListOffsetsTopic: ClassVar[type[ListOffsetsRequest_ListOffsetsTopic]]
+    ListOffsetsPartition: ClassVar[builtins.type[ListOffsetsRequest_ListOffsetsPartition]]
+    ListOffsetsTopic: ClassVar[builtins.type[ListOffsetsRequest_ListOffsetsTopic]]
 
 
 def _read_ListOffsetsRequest_ListOffsetsPartition(buf: Buffer, pos: int, version: int) -> tuple[ListOffsetsRequest_ListOffsetsPartition, int]:
     flexible = version >= 6
+    v_partition_index: int
+    v_current_leader_epoch: int
+    v_timestamp: int
+    v_max_num_offsets: int
     (v_partition_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 4:
@@ -102,18 +106,20 @@ def _write_ListOffsetsRequest_ListOffsetsPartition(out: bytearray, obj: ListOffs
 
 def _read_ListOffsetsRequest_ListOffsetsTopic(buf: Buffer, pos: int, version: int) -> tuple[ListOffsetsRequest_ListOffsetsTopic, int]:
     flexible = version >= 6
+    v_name: str
+    v_partitions: list[ListOffsetsRequest_ListOffsetsPartition]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_ListOffsetsRequest_ListOffsetsPartition(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_ListOffsetsRequest_ListOffsetsPartition(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListOffsetsTopic')
@@ -130,8 +136,8 @@ def _write_ListOffsetsRequest_ListOffsetsTopic(out: bytearray, obj: ListOffsetsR
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_ListOffsetsRequest_ListOffsetsPartition(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_ListOffsetsRequest_ListOffsetsPartition(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -141,6 +147,10 @@ def _write_ListOffsetsRequest_ListOffsetsTopic(out: bytearray, obj: ListOffsetsR
 
 def _read_ListOffsetsRequest(buf: Buffer, pos: int, version: int) -> tuple[ListOffsetsRequest, int]:
     flexible = version >= 6
+    v_replica_id: int
+    v_isolation_level: int
+    v_topics: list[ListOffsetsRequest_ListOffsetsTopic]
+    v_timeout_ms: int
     (v_replica_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 2:
@@ -149,13 +159,13 @@ def _read_ListOffsetsRequest(buf: Buffer, pos: int, version: int) -> tuple[ListO
     else:
         v_isolation_level = 0
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_ListOffsetsRequest_ListOffsetsTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_ListOffsetsRequest_ListOffsetsTopic(buf, pos, version)
+        v_topics.append(it_topics)
     if version >= 10:
         (v_timeout_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -179,8 +189,8 @@ def _write_ListOffsetsRequest(out: bytearray, obj: ListOffsetsRequest, version: 
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_ListOffsetsRequest_ListOffsetsTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_ListOffsetsRequest_ListOffsetsTopic(out, it_topics, version)
     if version >= 10:
         out += _I32.pack(obj.timeout_ms)
     if flexible:
@@ -241,21 +251,27 @@ class ListOffsetsResponse(Message):
     throttle_time_ms: int = 0
     topics: list[ListOffsetsResponse_ListOffsetsTopicResponse] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    ListOffsetsPartitionResponse: ClassVar[type[ListOffsetsResponse_ListOffsetsPartitionResponse]]
-    ListOffsetsTopicResponse: ClassVar[type[ListOffsetsResponse_ListOffsetsTopicResponse]]
+    ListOffsetsPartitionResponse: ClassVar[builtins.type[ListOffsetsResponse_ListOffsetsPartitionResponse]]
+    ListOffsetsTopicResponse: ClassVar[builtins.type[ListOffsetsResponse_ListOffsetsTopicResponse]]
 
 
 def _read_ListOffsetsResponse_ListOffsetsPartitionResponse(buf: Buffer, pos: int, version: int) -> tuple[ListOffsetsResponse_ListOffsetsPartitionResponse, int]:
     flexible = version >= 6
+    v_partition_index: int
+    v_error_code: int
+    v_old_style_offsets: list[int]
+    v_timestamp: int
+    v_offset: int
+    v_leader_epoch: int
     v_partition_index, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if version <= 0:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_old_style_offsets, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
-        v_old_style_offsets = list(unpack_from('>%dq' % n, buf, pos))
-        pos += 8 * n
+            n_old_style_offsets, pos = read_count(buf, pos)
+        v_old_style_offsets = list(unpack_from('>%dq' % n_old_style_offsets, buf, pos))
+        pos += 8 * n_old_style_offsets
     else:
         v_old_style_offsets = []
     if version >= 1:
@@ -308,18 +324,20 @@ def _write_ListOffsetsResponse_ListOffsetsPartitionResponse(out: bytearray, obj:
 
 def _read_ListOffsetsResponse_ListOffsetsTopicResponse(buf: Buffer, pos: int, version: int) -> tuple[ListOffsetsResponse_ListOffsetsTopicResponse, int]:
     flexible = version >= 6
+    v_name: str
+    v_partitions: list[ListOffsetsResponse_ListOffsetsPartitionResponse]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_ListOffsetsResponse_ListOffsetsPartitionResponse(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_ListOffsetsResponse_ListOffsetsPartitionResponse(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListOffsetsTopicResponse')
@@ -336,8 +354,8 @@ def _write_ListOffsetsResponse_ListOffsetsTopicResponse(out: bytearray, obj: Lis
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_ListOffsetsResponse_ListOffsetsPartitionResponse(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_ListOffsetsResponse_ListOffsetsPartitionResponse(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -347,19 +365,21 @@ def _write_ListOffsetsResponse_ListOffsetsTopicResponse(out: bytearray, obj: Lis
 
 def _read_ListOffsetsResponse(buf: Buffer, pos: int, version: int) -> tuple[ListOffsetsResponse, int]:
     flexible = version >= 6
+    v_throttle_time_ms: int
+    v_topics: list[ListOffsetsResponse_ListOffsetsTopicResponse]
     if version >= 2:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
     else:
         v_throttle_time_ms = 0
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_ListOffsetsResponse_ListOffsetsTopicResponse(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_ListOffsetsResponse_ListOffsetsTopicResponse(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListOffsetsResponse')
@@ -374,8 +394,8 @@ def _write_ListOffsetsResponse(out: bytearray, obj: ListOffsetsResponse, version
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_ListOffsetsResponse_ListOffsetsTopicResponse(out, item, version)
+    for it_topics in obj.topics:
+        _write_ListOffsetsResponse_ListOffsetsTopicResponse(out, it_topics, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

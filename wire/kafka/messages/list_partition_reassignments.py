@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 
@@ -42,21 +42,23 @@ class ListPartitionReassignmentsRequest(Message):
     timeout_ms: int = 60000
     topics: list[ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics] | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    ListPartitionReassignmentsTopics: ClassVar[type[ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics]]
+    ListPartitionReassignmentsTopics: ClassVar[builtins.type[ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics]]
 
 
 def _read_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(buf: Buffer, pos: int, version: int) -> tuple[ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics, int]:
     flexible = True
+    v_name: str
+    v_partition_indexes: list[int]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partition_indexes, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_partition_indexes = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_partition_indexes, pos = read_count(buf, pos)
+    v_partition_indexes = list(unpack_from('>%di' % n_partition_indexes, buf, pos))
+    pos += 4 * n_partition_indexes
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListPartitionReassignmentsTopics')
     return ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(v_name, v_partition_indexes, unknown), pos
@@ -81,19 +83,21 @@ def _write_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(ou
 
 def _read_ListPartitionReassignmentsRequest(buf: Buffer, pos: int, version: int) -> tuple[ListPartitionReassignmentsRequest, int]:
     flexible = True
+    v_timeout_ms: int
+    v_topics: list[ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics] | None
     (v_timeout_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, True)
+        n_topics, pos = read_compact_array_count(buf, pos, True)
     else:
-        n, pos = read_array_count(buf, pos, True)
-    if n is None:
+        n_topics, pos = read_array_count(buf, pos, True)
+    if n_topics is None:
         v_topics = None
     else:
         v_topics = []
-        for _ in range(n):
-            item, pos = _read_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(buf, pos, version)
-            v_topics.append(item)
+        for _ in range(n_topics):
+            it_topics, pos = _read_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(buf, pos, version)
+            v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListPartitionReassignmentsRequest')
     return ListPartitionReassignmentsRequest(v_timeout_ms, v_topics, unknown), pos
@@ -107,8 +111,8 @@ def _write_ListPartitionReassignmentsRequest(out: bytearray, obj: ListPartitionR
     else:
         write_array_count(out, obj.topics, True)
     if obj.topics is not None:
-        for item in obj.topics:
-            _write_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(out, item, version)
+        for it_topics in obj.topics:
+            _write_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -157,32 +161,36 @@ class ListPartitionReassignmentsResponse(Message):
     error_message: str | None = ''
     topics: list[ListPartitionReassignmentsResponse_OngoingTopicReassignment] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    OngoingPartitionReassignment: ClassVar[type[ListPartitionReassignmentsResponse_OngoingPartitionReassignment]]
-    OngoingTopicReassignment: ClassVar[type[ListPartitionReassignmentsResponse_OngoingTopicReassignment]]
+    OngoingPartitionReassignment: ClassVar[builtins.type[ListPartitionReassignmentsResponse_OngoingPartitionReassignment]]
+    OngoingTopicReassignment: ClassVar[builtins.type[ListPartitionReassignmentsResponse_OngoingTopicReassignment]]
 
 
 def _read_ListPartitionReassignmentsResponse_OngoingPartitionReassignment(buf: Buffer, pos: int, version: int) -> tuple[ListPartitionReassignmentsResponse_OngoingPartitionReassignment, int]:
     flexible = True
+    v_partition_index: int
+    v_replicas: list[int]
+    v_adding_replicas: list[int]
+    v_removing_replicas: list[int]
     (v_partition_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_replicas, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_replicas = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_replicas, pos = read_count(buf, pos)
+    v_replicas = list(unpack_from('>%di' % n_replicas, buf, pos))
+    pos += 4 * n_replicas
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_adding_replicas, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_adding_replicas = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_adding_replicas, pos = read_count(buf, pos)
+    v_adding_replicas = list(unpack_from('>%di' % n_adding_replicas, buf, pos))
+    pos += 4 * n_adding_replicas
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_removing_replicas, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_removing_replicas = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_removing_replicas, pos = read_count(buf, pos)
+    v_removing_replicas = list(unpack_from('>%di' % n_removing_replicas, buf, pos))
+    pos += 4 * n_removing_replicas
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'OngoingPartitionReassignment')
     return ListPartitionReassignmentsResponse_OngoingPartitionReassignment(v_partition_index, v_replicas, v_adding_replicas, v_removing_replicas, unknown), pos
@@ -214,18 +222,20 @@ def _write_ListPartitionReassignmentsResponse_OngoingPartitionReassignment(out: 
 
 def _read_ListPartitionReassignmentsResponse_OngoingTopicReassignment(buf: Buffer, pos: int, version: int) -> tuple[ListPartitionReassignmentsResponse_OngoingTopicReassignment, int]:
     flexible = True
+    v_name: str
+    v_partitions: list[ListPartitionReassignmentsResponse_OngoingPartitionReassignment]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_ListPartitionReassignmentsResponse_OngoingPartitionReassignment(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_ListPartitionReassignmentsResponse_OngoingPartitionReassignment(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'OngoingTopicReassignment')
     return ListPartitionReassignmentsResponse_OngoingTopicReassignment(v_name, v_partitions, unknown), pos
@@ -241,8 +251,8 @@ def _write_ListPartitionReassignmentsResponse_OngoingTopicReassignment(out: byte
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_ListPartitionReassignmentsResponse_OngoingPartitionReassignment(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_ListPartitionReassignmentsResponse_OngoingPartitionReassignment(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -251,6 +261,10 @@ def _write_ListPartitionReassignmentsResponse_OngoingTopicReassignment(out: byte
 
 def _read_ListPartitionReassignmentsResponse(buf: Buffer, pos: int, version: int) -> tuple[ListPartitionReassignmentsResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_error_message: str | None
+    v_topics: list[ListPartitionReassignmentsResponse_OngoingTopicReassignment]
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -258,13 +272,13 @@ def _read_ListPartitionReassignmentsResponse(buf: Buffer, pos: int, version: int
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_ListPartitionReassignmentsResponse_OngoingTopicReassignment(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_ListPartitionReassignmentsResponse_OngoingTopicReassignment(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListPartitionReassignmentsResponse')
     return ListPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_topics, unknown), pos
@@ -281,8 +295,8 @@ def _write_ListPartitionReassignmentsResponse(out: bytearray, obj: ListPartition
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_ListPartitionReassignmentsResponse_OngoingTopicReassignment(out, item, version)
+    for it_topics in obj.topics:
+        _write_ListPartitionReassignmentsResponse_OngoingTopicReassignment(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32_I16 = Struct_('>ih')
 _I64 = Struct_('>q')
 
@@ -40,23 +40,26 @@ class ListTransactionsRequest(Message):
 
 def _read_ListTransactionsRequest(buf: Buffer, pos: int, version: int) -> tuple[ListTransactionsRequest, int]:
     flexible = True
+    v_state_filters: list[str]
+    v_producer_id_filters: list[int]
+    v_duration_filter: int
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_state_filters, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_state_filters, pos = read_count(buf, pos)
     v_state_filters = []
-    for _ in range(n):
+    for _ in range(n_state_filters):
         if flexible:
-            item, pos = read_compact_string(buf, pos)
+            it_state_filters, pos = read_compact_str(buf, pos)
         else:
-            item, pos = read_string16(buf, pos)
-        v_state_filters.append(item)
+            it_state_filters, pos = read_str16(buf, pos)
+        v_state_filters.append(it_state_filters)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_producer_id_filters, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_producer_id_filters = list(unpack_from('>%dq' % n, buf, pos))
-    pos += 8 * n
+        n_producer_id_filters, pos = read_count(buf, pos)
+    v_producer_id_filters = list(unpack_from('>%dq' % n_producer_id_filters, buf, pos))
+    pos += 8 * n_producer_id_filters
     if version >= 1:
         (v_duration_filter,) = _I64.unpack_from(buf, pos)
         pos += 8
@@ -73,11 +76,11 @@ def _write_ListTransactionsRequest(out: bytearray, obj: ListTransactionsRequest,
         write_compact_array_count(out, obj.state_filters, False)
     else:
         write_array_count(out, obj.state_filters, False)
-    for item in obj.state_filters:
+    for it_state_filters in obj.state_filters:
         if flexible:
-            write_compact_string(out, item)
+            write_compact_string(out, it_state_filters)
         else:
-            write_string16(out, item)
+            write_string16(out, it_state_filters)
     if flexible:
         write_compact_array_count(out, obj.producer_id_filters, False)
     else:
@@ -124,21 +127,24 @@ class ListTransactionsResponse(Message):
     unknown_state_filters: list[str] = field(default_factory=list)
     transaction_states: list[ListTransactionsResponse_TransactionState] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    TransactionState: ClassVar[type[ListTransactionsResponse_TransactionState]]
+    TransactionState: ClassVar[builtins.type[ListTransactionsResponse_TransactionState]]
 
 
 def _read_ListTransactionsResponse_TransactionState(buf: Buffer, pos: int, version: int) -> tuple[ListTransactionsResponse_TransactionState, int]:
     flexible = True
+    v_transactional_id: str
+    v_producer_id: int
+    v_transaction_state: str
     if flexible:
-        v_transactional_id, pos = read_compact_string(buf, pos, False)
+        v_transactional_id, pos = read_compact_str(buf, pos)
     else:
-        v_transactional_id, pos = read_string16(buf, pos, False)
+        v_transactional_id, pos = read_str16(buf, pos)
     (v_producer_id,) = _I64.unpack_from(buf, pos)
     pos += 8
     if flexible:
-        v_transaction_state, pos = read_compact_string(buf, pos, False)
+        v_transaction_state, pos = read_compact_str(buf, pos)
     else:
-        v_transaction_state, pos = read_string16(buf, pos, False)
+        v_transaction_state, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TransactionState')
     return ListTransactionsResponse_TransactionState(v_transactional_id, v_producer_id, v_transaction_state, unknown), pos
@@ -163,27 +169,31 @@ def _write_ListTransactionsResponse_TransactionState(out: bytearray, obj: ListTr
 
 def _read_ListTransactionsResponse(buf: Buffer, pos: int, version: int) -> tuple[ListTransactionsResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_unknown_state_filters: list[str]
+    v_transaction_states: list[ListTransactionsResponse_TransactionState]
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_unknown_state_filters, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_unknown_state_filters, pos = read_count(buf, pos)
     v_unknown_state_filters = []
-    for _ in range(n):
+    for _ in range(n_unknown_state_filters):
         if flexible:
-            item, pos = read_compact_string(buf, pos)
+            it_unknown_state_filters, pos = read_compact_str(buf, pos)
         else:
-            item, pos = read_string16(buf, pos)
-        v_unknown_state_filters.append(item)
+            it_unknown_state_filters, pos = read_str16(buf, pos)
+        v_unknown_state_filters.append(it_unknown_state_filters)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_transaction_states, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_transaction_states, pos = read_count(buf, pos)
     v_transaction_states = []
-    for _ in range(n):
-        item, pos = _read_ListTransactionsResponse_TransactionState(buf, pos, version)
-        v_transaction_states.append(item)
+    for _ in range(n_transaction_states):
+        it_transaction_states, pos = _read_ListTransactionsResponse_TransactionState(buf, pos, version)
+        v_transaction_states.append(it_transaction_states)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListTransactionsResponse')
     return ListTransactionsResponse(v_throttle_time_ms, v_error_code, v_unknown_state_filters, v_transaction_states, unknown), pos
@@ -196,17 +206,17 @@ def _write_ListTransactionsResponse(out: bytearray, obj: ListTransactionsRespons
         write_compact_array_count(out, obj.unknown_state_filters, False)
     else:
         write_array_count(out, obj.unknown_state_filters, False)
-    for item in obj.unknown_state_filters:
+    for it_unknown_state_filters in obj.unknown_state_filters:
         if flexible:
-            write_compact_string(out, item)
+            write_compact_string(out, it_unknown_state_filters)
         else:
-            write_string16(out, item)
+            write_string16(out, it_unknown_state_filters)
     if flexible:
         write_compact_array_count(out, obj.transaction_states, False)
     else:
         write_array_count(out, obj.transaction_states, False)
-    for item in obj.transaction_states:
-        _write_ListTransactionsResponse_TransactionState(out, item, version)
+    for it_transaction_states in obj.transaction_states:
+        _write_ListTransactionsResponse_TransactionState(out, it_transaction_states, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

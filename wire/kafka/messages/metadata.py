@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I16_I32_I32 = Struct_('>hii')
@@ -46,11 +46,13 @@ class MetadataRequest(Message):
     include_cluster_authorized_operations: bool = False
     include_topic_authorized_operations: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    MetadataRequestTopic: ClassVar[type[MetadataRequest_MetadataRequestTopic]]
+    MetadataRequestTopic: ClassVar[builtins.type[MetadataRequest_MetadataRequestTopic]]
 
 
 def _read_MetadataRequest_MetadataRequestTopic(buf: Buffer, pos: int, version: int) -> tuple[MetadataRequest_MetadataRequestTopic, int]:
     flexible = version >= 9
+    v_topic_id: uuid.UUID
+    v_name: str | None
     if version >= 10:
         v_topic_id, pos = read_uuid(buf, pos)
     else:
@@ -82,17 +84,21 @@ def _write_MetadataRequest_MetadataRequestTopic(out: bytearray, obj: MetadataReq
 
 def _read_MetadataRequest(buf: Buffer, pos: int, version: int) -> tuple[MetadataRequest, int]:
     flexible = version >= 9
+    v_topics: list[MetadataRequest_MetadataRequestTopic] | None
+    v_allow_auto_topic_creation: bool
+    v_include_cluster_authorized_operations: bool
+    v_include_topic_authorized_operations: bool
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, version >= 1)
+        n_topics, pos = read_compact_array_count(buf, pos, version >= 1)
     else:
-        n, pos = read_array_count(buf, pos, version >= 1)
-    if n is None:
+        n_topics, pos = read_array_count(buf, pos, version >= 1)
+    if n_topics is None:
         v_topics = None
     else:
         v_topics = []
-        for _ in range(n):
-            item, pos = _read_MetadataRequest_MetadataRequestTopic(buf, pos, version)
-            v_topics.append(item)
+        for _ in range(n_topics):
+            it_topics, pos = _read_MetadataRequest_MetadataRequestTopic(buf, pos, version)
+            v_topics.append(it_topics)
     if version >= 4:
         (v_allow_auto_topic_creation,) = _BOOL.unpack_from(buf, pos)
         pos += 1
@@ -121,8 +127,8 @@ def _write_MetadataRequest(out: bytearray, obj: MetadataRequest, version: int) -
     else:
         write_array_count(out, obj.topics, version >= 1)
     if obj.topics is not None:
-        for item in obj.topics:
-            _write_MetadataRequest_MetadataRequestTopic(out, item, version)
+        for it_topics in obj.topics:
+            _write_MetadataRequest_MetadataRequestTopic(out, it_topics, version)
     if version >= 4:
         out += _BOOL.pack(obj.allow_auto_topic_creation)
     else:
@@ -208,19 +214,23 @@ class MetadataResponse(Message):
     cluster_authorized_operations: int = -2147483648
     error_code: int = 0
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    MetadataResponseBroker: ClassVar[type[MetadataResponse_MetadataResponseBroker]]
-    MetadataResponsePartition: ClassVar[type[MetadataResponse_MetadataResponsePartition]]
-    MetadataResponseTopic: ClassVar[type[MetadataResponse_MetadataResponseTopic]]
+    MetadataResponseBroker: ClassVar[builtins.type[MetadataResponse_MetadataResponseBroker]]
+    MetadataResponsePartition: ClassVar[builtins.type[MetadataResponse_MetadataResponsePartition]]
+    MetadataResponseTopic: ClassVar[builtins.type[MetadataResponse_MetadataResponseTopic]]
 
 
 def _read_MetadataResponse_MetadataResponseBroker(buf: Buffer, pos: int, version: int) -> tuple[MetadataResponse_MetadataResponseBroker, int]:
     flexible = version >= 9
+    v_node_id: int
+    v_host: str
+    v_port: int
+    v_rack: str | None
     (v_node_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        v_host, pos = read_compact_string(buf, pos, False)
+        v_host, pos = read_compact_str(buf, pos)
     else:
-        v_host, pos = read_string16(buf, pos, False)
+        v_host, pos = read_str16(buf, pos)
     (v_port,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 1:
@@ -258,6 +268,13 @@ def _write_MetadataResponse_MetadataResponseBroker(out: bytearray, obj: Metadata
 
 def _read_MetadataResponse_MetadataResponsePartition(buf: Buffer, pos: int, version: int) -> tuple[MetadataResponse_MetadataResponsePartition, int]:
     flexible = version >= 9
+    v_error_code: int
+    v_partition_index: int
+    v_leader_id: int
+    v_leader_epoch: int
+    v_replica_nodes: list[int]
+    v_isr_nodes: list[int]
+    v_offline_replicas: list[int]
     v_error_code, v_partition_index, v_leader_id = _I16_I32_I32.unpack_from(buf, pos)
     pos += 10
     if version >= 7:
@@ -266,24 +283,24 @@ def _read_MetadataResponse_MetadataResponsePartition(buf: Buffer, pos: int, vers
     else:
         v_leader_epoch = -1
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_replica_nodes, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_replica_nodes = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_replica_nodes, pos = read_count(buf, pos)
+    v_replica_nodes = list(unpack_from('>%di' % n_replica_nodes, buf, pos))
+    pos += 4 * n_replica_nodes
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_isr_nodes, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_isr_nodes = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_isr_nodes, pos = read_count(buf, pos)
+    v_isr_nodes = list(unpack_from('>%di' % n_isr_nodes, buf, pos))
+    pos += 4 * n_isr_nodes
     if version >= 5:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_offline_replicas, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
-        v_offline_replicas = list(unpack_from('>%di' % n, buf, pos))
-        pos += 4 * n
+            n_offline_replicas, pos = read_count(buf, pos)
+        v_offline_replicas = list(unpack_from('>%di' % n_offline_replicas, buf, pos))
+        pos += 4 * n_offline_replicas
     else:
         v_offline_replicas = []
     unknown: list[tuple[int, bytes]] = []
@@ -322,6 +339,12 @@ def _write_MetadataResponse_MetadataResponsePartition(out: bytearray, obj: Metad
 
 def _read_MetadataResponse_MetadataResponseTopic(buf: Buffer, pos: int, version: int) -> tuple[MetadataResponse_MetadataResponseTopic, int]:
     flexible = version >= 9
+    v_error_code: int
+    v_name: str | None
+    v_topic_id: uuid.UUID
+    v_is_internal: bool
+    v_partitions: list[MetadataResponse_MetadataResponsePartition]
+    v_topic_authorized_operations: int
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
@@ -338,13 +361,13 @@ def _read_MetadataResponse_MetadataResponseTopic(buf: Buffer, pos: int, version:
     else:
         v_is_internal = False
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_MetadataResponse_MetadataResponsePartition(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_MetadataResponse_MetadataResponsePartition(buf, pos, version)
+        v_partitions.append(it_partitions)
     if version >= 8:
         (v_topic_authorized_operations,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -371,8 +394,8 @@ def _write_MetadataResponse_MetadataResponseTopic(out: bytearray, obj: MetadataR
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_MetadataResponse_MetadataResponsePartition(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_MetadataResponse_MetadataResponsePartition(out, it_partitions, version)
     if version >= 8:
         out += _I32.pack(obj.topic_authorized_operations)
     else:
@@ -387,19 +410,26 @@ def _write_MetadataResponse_MetadataResponseTopic(out: bytearray, obj: MetadataR
 
 def _read_MetadataResponse(buf: Buffer, pos: int, version: int) -> tuple[MetadataResponse, int]:
     flexible = version >= 9
+    v_throttle_time_ms: int
+    v_brokers: list[MetadataResponse_MetadataResponseBroker]
+    v_cluster_id: str | None
+    v_controller_id: int
+    v_topics: list[MetadataResponse_MetadataResponseTopic]
+    v_cluster_authorized_operations: int
+    v_error_code: int
     if version >= 3:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
     else:
         v_throttle_time_ms = 0
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_brokers, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_brokers, pos = read_count(buf, pos)
     v_brokers = []
-    for _ in range(n):
-        item, pos = _read_MetadataResponse_MetadataResponseBroker(buf, pos, version)
-        v_brokers.append(item)
+    for _ in range(n_brokers):
+        it_brokers, pos = _read_MetadataResponse_MetadataResponseBroker(buf, pos, version)
+        v_brokers.append(it_brokers)
     if version >= 2:
         if flexible:
             v_cluster_id, pos = read_compact_string(buf, pos, True)
@@ -413,13 +443,13 @@ def _read_MetadataResponse(buf: Buffer, pos: int, version: int) -> tuple[Metadat
     else:
         v_controller_id = -1
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_MetadataResponse_MetadataResponseTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_MetadataResponse_MetadataResponseTopic(buf, pos, version)
+        v_topics.append(it_topics)
     if 8 <= version <= 10:
         (v_cluster_authorized_operations,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -444,8 +474,8 @@ def _write_MetadataResponse(out: bytearray, obj: MetadataResponse, version: int)
         write_compact_array_count(out, obj.brokers, False)
     else:
         write_array_count(out, obj.brokers, False)
-    for item in obj.brokers:
-        _write_MetadataResponse_MetadataResponseBroker(out, item, version)
+    for it_brokers in obj.brokers:
+        _write_MetadataResponse_MetadataResponseBroker(out, it_brokers, version)
     if version >= 2:
         if flexible:
             write_compact_string(out, obj.cluster_id, True)
@@ -457,8 +487,8 @@ def _write_MetadataResponse(out: bytearray, obj: MetadataResponse, version: int)
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_MetadataResponse_MetadataResponseTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_MetadataResponse_MetadataResponseTopic(out, it_topics, version)
     if 8 <= version <= 10:
         out += _I32.pack(obj.cluster_authorized_operations)
     else:

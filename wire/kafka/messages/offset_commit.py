@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I32_I64 = Struct_('>iq')
@@ -58,12 +58,17 @@ class OffsetCommitRequest(Message):
     retention_time_ms: int = -1
     topics: list[OffsetCommitRequest_OffsetCommitRequestTopic] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    OffsetCommitRequestPartition: ClassVar[type[OffsetCommitRequest_OffsetCommitRequestPartition]]
-    OffsetCommitRequestTopic: ClassVar[type[OffsetCommitRequest_OffsetCommitRequestTopic]]
+    OffsetCommitRequestPartition: ClassVar[builtins.type[OffsetCommitRequest_OffsetCommitRequestPartition]]
+    OffsetCommitRequestTopic: ClassVar[builtins.type[OffsetCommitRequest_OffsetCommitRequestTopic]]
 
 
 def _read_OffsetCommitRequest_OffsetCommitRequestPartition(buf: Buffer, pos: int, version: int) -> tuple[OffsetCommitRequest_OffsetCommitRequestPartition, int]:
     flexible = version >= 8
+    v_partition_index: int
+    v_committed_offset: int
+    v_committed_leader_epoch: int
+    v_commit_timestamp: int
+    v_committed_metadata: str | None
     v_partition_index, v_committed_offset = _I32_I64.unpack_from(buf, pos)
     pos += 12
     if version >= 6:
@@ -109,18 +114,20 @@ def _write_OffsetCommitRequest_OffsetCommitRequestPartition(out: bytearray, obj:
 
 def _read_OffsetCommitRequest_OffsetCommitRequestTopic(buf: Buffer, pos: int, version: int) -> tuple[OffsetCommitRequest_OffsetCommitRequestTopic, int]:
     flexible = version >= 8
+    v_name: str
+    v_partitions: list[OffsetCommitRequest_OffsetCommitRequestPartition]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_OffsetCommitRequest_OffsetCommitRequestPartition(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_OffsetCommitRequest_OffsetCommitRequestPartition(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetCommitRequestTopic')
@@ -137,8 +144,8 @@ def _write_OffsetCommitRequest_OffsetCommitRequestTopic(out: bytearray, obj: Off
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_OffsetCommitRequest_OffsetCommitRequestPartition(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_OffsetCommitRequest_OffsetCommitRequestPartition(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -148,10 +155,16 @@ def _write_OffsetCommitRequest_OffsetCommitRequestTopic(out: bytearray, obj: Off
 
 def _read_OffsetCommitRequest(buf: Buffer, pos: int, version: int) -> tuple[OffsetCommitRequest, int]:
     flexible = version >= 8
+    v_group_id: str
+    v_generation_id_or_member_epoch: int
+    v_member_id: str
+    v_group_instance_id: str | None
+    v_retention_time_ms: int
+    v_topics: list[OffsetCommitRequest_OffsetCommitRequestTopic]
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     if version >= 1:
         (v_generation_id_or_member_epoch,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -159,9 +172,9 @@ def _read_OffsetCommitRequest(buf: Buffer, pos: int, version: int) -> tuple[Offs
         v_generation_id_or_member_epoch = -1
     if version >= 1:
         if flexible:
-            v_member_id, pos = read_compact_string(buf, pos, False)
+            v_member_id, pos = read_compact_str(buf, pos)
         else:
-            v_member_id, pos = read_string16(buf, pos, False)
+            v_member_id, pos = read_str16(buf, pos)
     else:
         v_member_id = ''
     if version >= 7:
@@ -177,13 +190,13 @@ def _read_OffsetCommitRequest(buf: Buffer, pos: int, version: int) -> tuple[Offs
     else:
         v_retention_time_ms = -1
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_OffsetCommitRequest_OffsetCommitRequestTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_OffsetCommitRequest_OffsetCommitRequestTopic(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetCommitRequest')
@@ -217,8 +230,8 @@ def _write_OffsetCommitRequest(out: bytearray, obj: OffsetCommitRequest, version
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_OffsetCommitRequest_OffsetCommitRequestTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_OffsetCommitRequest_OffsetCommitRequestTopic(out, it_topics, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -276,12 +289,14 @@ class OffsetCommitResponse(Message):
     throttle_time_ms: int = 0
     topics: list[OffsetCommitResponse_OffsetCommitResponseTopic] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    OffsetCommitResponsePartition: ClassVar[type[OffsetCommitResponse_OffsetCommitResponsePartition]]
-    OffsetCommitResponseTopic: ClassVar[type[OffsetCommitResponse_OffsetCommitResponseTopic]]
+    OffsetCommitResponsePartition: ClassVar[builtins.type[OffsetCommitResponse_OffsetCommitResponsePartition]]
+    OffsetCommitResponseTopic: ClassVar[builtins.type[OffsetCommitResponse_OffsetCommitResponseTopic]]
 
 
 def _read_OffsetCommitResponse_OffsetCommitResponsePartition(buf: Buffer, pos: int, version: int) -> tuple[OffsetCommitResponse_OffsetCommitResponsePartition, int]:
     flexible = version >= 8
+    v_partition_index: int
+    v_error_code: int
     v_partition_index, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     unknown: list[tuple[int, bytes]] = []
@@ -302,18 +317,20 @@ def _write_OffsetCommitResponse_OffsetCommitResponsePartition(out: bytearray, ob
 
 def _read_OffsetCommitResponse_OffsetCommitResponseTopic(buf: Buffer, pos: int, version: int) -> tuple[OffsetCommitResponse_OffsetCommitResponseTopic, int]:
     flexible = version >= 8
+    v_name: str
+    v_partitions: list[OffsetCommitResponse_OffsetCommitResponsePartition]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_OffsetCommitResponse_OffsetCommitResponsePartition(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_OffsetCommitResponse_OffsetCommitResponsePartition(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetCommitResponseTopic')
@@ -330,8 +347,8 @@ def _write_OffsetCommitResponse_OffsetCommitResponseTopic(out: bytearray, obj: O
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_OffsetCommitResponse_OffsetCommitResponsePartition(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_OffsetCommitResponse_OffsetCommitResponsePartition(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -341,19 +358,21 @@ def _write_OffsetCommitResponse_OffsetCommitResponseTopic(out: bytearray, obj: O
 
 def _read_OffsetCommitResponse(buf: Buffer, pos: int, version: int) -> tuple[OffsetCommitResponse, int]:
     flexible = version >= 8
+    v_throttle_time_ms: int
+    v_topics: list[OffsetCommitResponse_OffsetCommitResponseTopic]
     if version >= 3:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
     else:
         v_throttle_time_ms = 0
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_OffsetCommitResponse_OffsetCommitResponseTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_OffsetCommitResponse_OffsetCommitResponseTopic(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetCommitResponse')
@@ -368,8 +387,8 @@ def _write_OffsetCommitResponse(out: bytearray, obj: OffsetCommitResponse, versi
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_OffsetCommitResponse_OffsetCommitResponseTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_OffsetCommitResponse_OffsetCommitResponseTopic(out, it_topics, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16_I32 = Struct_('>hi')
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
@@ -49,12 +49,13 @@ class OffsetDeleteRequest(Message):
     group_id: str = ''
     topics: list[OffsetDeleteRequest_OffsetDeleteRequestTopic] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    OffsetDeleteRequestPartition: ClassVar[type[OffsetDeleteRequest_OffsetDeleteRequestPartition]]
-    OffsetDeleteRequestTopic: ClassVar[type[OffsetDeleteRequest_OffsetDeleteRequestTopic]]
+    OffsetDeleteRequestPartition: ClassVar[builtins.type[OffsetDeleteRequest_OffsetDeleteRequestPartition]]
+    OffsetDeleteRequestTopic: ClassVar[builtins.type[OffsetDeleteRequest_OffsetDeleteRequestTopic]]
 
 
 def _read_OffsetDeleteRequest_OffsetDeleteRequestPartition(buf: Buffer, pos: int, version: int) -> tuple[OffsetDeleteRequest_OffsetDeleteRequestPartition, int]:
     flexible = False
+    v_partition_index: int
     (v_partition_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -70,18 +71,20 @@ def _write_OffsetDeleteRequest_OffsetDeleteRequestPartition(out: bytearray, obj:
 
 def _read_OffsetDeleteRequest_OffsetDeleteRequestTopic(buf: Buffer, pos: int, version: int) -> tuple[OffsetDeleteRequest_OffsetDeleteRequestTopic, int]:
     flexible = False
+    v_name: str
+    v_partitions: list[OffsetDeleteRequest_OffsetDeleteRequestPartition]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_OffsetDeleteRequest_OffsetDeleteRequestPartition(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_OffsetDeleteRequest_OffsetDeleteRequestPartition(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     return OffsetDeleteRequest_OffsetDeleteRequestTopic(v_name, v_partitions, unknown), pos
 
@@ -96,26 +99,28 @@ def _write_OffsetDeleteRequest_OffsetDeleteRequestTopic(out: bytearray, obj: Off
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_OffsetDeleteRequest_OffsetDeleteRequestPartition(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_OffsetDeleteRequest_OffsetDeleteRequestPartition(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         raise EncodeError('OffsetDeleteRequestTopic v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetDeleteRequest(buf: Buffer, pos: int, version: int) -> tuple[OffsetDeleteRequest, int]:
     flexible = False
+    v_group_id: str
+    v_topics: list[OffsetDeleteRequest_OffsetDeleteRequestTopic]
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_OffsetDeleteRequest_OffsetDeleteRequestTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_OffsetDeleteRequest_OffsetDeleteRequestTopic(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     return OffsetDeleteRequest(v_group_id, v_topics, unknown), pos
 
@@ -130,8 +135,8 @@ def _write_OffsetDeleteRequest(out: bytearray, obj: OffsetDeleteRequest, version
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_OffsetDeleteRequest_OffsetDeleteRequestTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_OffsetDeleteRequest_OffsetDeleteRequestTopic(out, it_topics, version)
     if obj.unknown_tagged_fields:
         raise EncodeError('OffsetDeleteRequest v{} has no tagged fields'.format(version))
 
@@ -179,12 +184,14 @@ class OffsetDeleteResponse(Message):
     throttle_time_ms: int = 0
     topics: list[OffsetDeleteResponse_OffsetDeleteResponseTopic] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    OffsetDeleteResponsePartition: ClassVar[type[OffsetDeleteResponse_OffsetDeleteResponsePartition]]
-    OffsetDeleteResponseTopic: ClassVar[type[OffsetDeleteResponse_OffsetDeleteResponseTopic]]
+    OffsetDeleteResponsePartition: ClassVar[builtins.type[OffsetDeleteResponse_OffsetDeleteResponsePartition]]
+    OffsetDeleteResponseTopic: ClassVar[builtins.type[OffsetDeleteResponse_OffsetDeleteResponseTopic]]
 
 
 def _read_OffsetDeleteResponse_OffsetDeleteResponsePartition(buf: Buffer, pos: int, version: int) -> tuple[OffsetDeleteResponse_OffsetDeleteResponsePartition, int]:
     flexible = False
+    v_partition_index: int
+    v_error_code: int
     v_partition_index, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     unknown: list[tuple[int, bytes]] = []
@@ -200,18 +207,20 @@ def _write_OffsetDeleteResponse_OffsetDeleteResponsePartition(out: bytearray, ob
 
 def _read_OffsetDeleteResponse_OffsetDeleteResponseTopic(buf: Buffer, pos: int, version: int) -> tuple[OffsetDeleteResponse_OffsetDeleteResponseTopic, int]:
     flexible = False
+    v_name: str
+    v_partitions: list[OffsetDeleteResponse_OffsetDeleteResponsePartition]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_OffsetDeleteResponse_OffsetDeleteResponsePartition(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_OffsetDeleteResponse_OffsetDeleteResponsePartition(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     return OffsetDeleteResponse_OffsetDeleteResponseTopic(v_name, v_partitions, unknown), pos
 
@@ -226,24 +235,27 @@ def _write_OffsetDeleteResponse_OffsetDeleteResponseTopic(out: bytearray, obj: O
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_OffsetDeleteResponse_OffsetDeleteResponsePartition(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_OffsetDeleteResponse_OffsetDeleteResponsePartition(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         raise EncodeError('OffsetDeleteResponseTopic v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetDeleteResponse(buf: Buffer, pos: int, version: int) -> tuple[OffsetDeleteResponse, int]:
     flexible = False
+    v_error_code: int
+    v_throttle_time_ms: int
+    v_topics: list[OffsetDeleteResponse_OffsetDeleteResponseTopic]
     v_error_code, v_throttle_time_ms = _I16_I32.unpack_from(buf, pos)
     pos += 6
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_OffsetDeleteResponse_OffsetDeleteResponseTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_OffsetDeleteResponse_OffsetDeleteResponseTopic(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     return OffsetDeleteResponse(v_error_code, v_throttle_time_ms, v_topics, unknown), pos
 
@@ -255,8 +267,8 @@ def _write_OffsetDeleteResponse(out: bytearray, obj: OffsetDeleteResponse, versi
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_OffsetDeleteResponse_OffsetDeleteResponseTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_OffsetDeleteResponse_OffsetDeleteResponseTopic(out, it_topics, version)
     if obj.unknown_tagged_fields:
         raise EncodeError('OffsetDeleteResponse v{} has no tagged fields'.format(version))
 

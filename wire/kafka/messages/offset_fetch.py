@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
@@ -63,18 +63,22 @@ class OffsetFetchRequest(Message):
     groups: list[OffsetFetchRequest_OffsetFetchRequestGroup] = field(default_factory=list)
     require_stable: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    OffsetFetchRequestGroup: ClassVar[type[OffsetFetchRequest_OffsetFetchRequestGroup]]
-    OffsetFetchRequestTopic: ClassVar[type[OffsetFetchRequest_OffsetFetchRequestTopic]]
-    OffsetFetchRequestTopics: ClassVar[type[OffsetFetchRequest_OffsetFetchRequestTopics]]
+    OffsetFetchRequestGroup: ClassVar[builtins.type[OffsetFetchRequest_OffsetFetchRequestGroup]]
+    OffsetFetchRequestTopic: ClassVar[builtins.type[OffsetFetchRequest_OffsetFetchRequestTopic]]
+    OffsetFetchRequestTopics: ClassVar[builtins.type[OffsetFetchRequest_OffsetFetchRequestTopics]]
 
 
 def _read_OffsetFetchRequest_OffsetFetchRequestGroup(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchRequest_OffsetFetchRequestGroup, int]:
     flexible = version >= 6
+    v_group_id: str
+    v_member_id: str | None
+    v_member_epoch: int
+    v_topics: list[OffsetFetchRequest_OffsetFetchRequestTopics] | None
     if version >= 8:
         if flexible:
-            v_group_id, pos = read_compact_string(buf, pos, False)
+            v_group_id, pos = read_compact_str(buf, pos)
         else:
-            v_group_id, pos = read_string16(buf, pos, False)
+            v_group_id, pos = read_str16(buf, pos)
     else:
         v_group_id = ''
     if version >= 9:
@@ -91,16 +95,16 @@ def _read_OffsetFetchRequest_OffsetFetchRequestGroup(buf: Buffer, pos: int, vers
         v_member_epoch = -1
     if version >= 8:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, True)
+            n_topics, pos = read_compact_array_count(buf, pos, True)
         else:
-            n, pos = read_array_count(buf, pos, True)
-        if n is None:
+            n_topics, pos = read_array_count(buf, pos, True)
+        if n_topics is None:
             v_topics = None
         else:
             v_topics = []
-            for _ in range(n):
-                item, pos = _read_OffsetFetchRequest_OffsetFetchRequestTopics(buf, pos, version)
-                v_topics.append(item)
+            for _ in range(n_topics):
+                it_topics, pos = _read_OffsetFetchRequest_OffsetFetchRequestTopics(buf, pos, version)
+                v_topics.append(it_topics)
     else:
         v_topics = []
     unknown: list[tuple[int, bytes]] = []
@@ -132,8 +136,8 @@ def _write_OffsetFetchRequest_OffsetFetchRequestGroup(out: bytearray, obj: Offse
         else:
             write_array_count(out, obj.topics, True)
         if obj.topics is not None:
-            for item in obj.topics:
-                _write_OffsetFetchRequest_OffsetFetchRequestTopics(out, item, version)
+            for it_topics in obj.topics:
+                _write_OffsetFetchRequest_OffsetFetchRequestTopics(out, it_topics, version)
     else:
         if not (not obj.topics):
             raise cannot_carry('OffsetFetchRequestGroup', 'topics', version)
@@ -146,20 +150,22 @@ def _write_OffsetFetchRequest_OffsetFetchRequestGroup(out: bytearray, obj: Offse
 
 def _read_OffsetFetchRequest_OffsetFetchRequestTopic(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchRequest_OffsetFetchRequestTopic, int]:
     flexible = version >= 6
+    v_name: str
+    v_partition_indexes: list[int]
     if version <= 7:
         if flexible:
-            v_name, pos = read_compact_string(buf, pos, False)
+            v_name, pos = read_compact_str(buf, pos)
         else:
-            v_name, pos = read_string16(buf, pos, False)
+            v_name, pos = read_str16(buf, pos)
     else:
         v_name = ''
     if version <= 7:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_partition_indexes, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
-        v_partition_indexes = list(unpack_from('>%di' % n, buf, pos))
-        pos += 4 * n
+            n_partition_indexes, pos = read_count(buf, pos)
+        v_partition_indexes = list(unpack_from('>%di' % n_partition_indexes, buf, pos))
+        pos += 4 * n_partition_indexes
     else:
         v_partition_indexes = []
     unknown: list[tuple[int, bytes]] = []
@@ -196,20 +202,22 @@ def _write_OffsetFetchRequest_OffsetFetchRequestTopic(out: bytearray, obj: Offse
 
 def _read_OffsetFetchRequest_OffsetFetchRequestTopics(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchRequest_OffsetFetchRequestTopics, int]:
     flexible = version >= 6
+    v_name: str
+    v_partition_indexes: list[int]
     if version >= 8:
         if flexible:
-            v_name, pos = read_compact_string(buf, pos, False)
+            v_name, pos = read_compact_str(buf, pos)
         else:
-            v_name, pos = read_string16(buf, pos, False)
+            v_name, pos = read_str16(buf, pos)
     else:
         v_name = ''
     if version >= 8:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_partition_indexes, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
-        v_partition_indexes = list(unpack_from('>%di' % n, buf, pos))
-        pos += 4 * n
+            n_partition_indexes, pos = read_count(buf, pos)
+        v_partition_indexes = list(unpack_from('>%di' % n_partition_indexes, buf, pos))
+        pos += 4 * n_partition_indexes
     else:
         v_partition_indexes = []
     unknown: list[tuple[int, bytes]] = []
@@ -246,36 +254,40 @@ def _write_OffsetFetchRequest_OffsetFetchRequestTopics(out: bytearray, obj: Offs
 
 def _read_OffsetFetchRequest(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchRequest, int]:
     flexible = version >= 6
+    v_group_id: str
+    v_topics: list[OffsetFetchRequest_OffsetFetchRequestTopic] | None
+    v_groups: list[OffsetFetchRequest_OffsetFetchRequestGroup]
+    v_require_stable: bool
     if version <= 7:
         if flexible:
-            v_group_id, pos = read_compact_string(buf, pos, False)
+            v_group_id, pos = read_compact_str(buf, pos)
         else:
-            v_group_id, pos = read_string16(buf, pos, False)
+            v_group_id, pos = read_str16(buf, pos)
     else:
         v_group_id = ''
     if version <= 7:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, version >= 2)
+            n_topics, pos = read_compact_array_count(buf, pos, version >= 2)
         else:
-            n, pos = read_array_count(buf, pos, version >= 2)
-        if n is None:
+            n_topics, pos = read_array_count(buf, pos, version >= 2)
+        if n_topics is None:
             v_topics = None
         else:
             v_topics = []
-            for _ in range(n):
-                item, pos = _read_OffsetFetchRequest_OffsetFetchRequestTopic(buf, pos, version)
-                v_topics.append(item)
+            for _ in range(n_topics):
+                it_topics, pos = _read_OffsetFetchRequest_OffsetFetchRequestTopic(buf, pos, version)
+                v_topics.append(it_topics)
     else:
         v_topics = []
     if version >= 8:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_groups, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_groups, pos = read_count(buf, pos)
         v_groups = []
-        for _ in range(n):
-            item, pos = _read_OffsetFetchRequest_OffsetFetchRequestGroup(buf, pos, version)
-            v_groups.append(item)
+        for _ in range(n_groups):
+            it_groups, pos = _read_OffsetFetchRequest_OffsetFetchRequestGroup(buf, pos, version)
+            v_groups.append(it_groups)
     else:
         v_groups = []
     if version >= 7:
@@ -305,8 +317,8 @@ def _write_OffsetFetchRequest(out: bytearray, obj: OffsetFetchRequest, version: 
         else:
             write_array_count(out, obj.topics, version >= 2)
         if obj.topics is not None:
-            for item in obj.topics:
-                _write_OffsetFetchRequest_OffsetFetchRequestTopic(out, item, version)
+            for it_topics in obj.topics:
+                _write_OffsetFetchRequest_OffsetFetchRequestTopic(out, it_topics, version)
     else:
         if not (not obj.topics):
             raise cannot_carry('OffsetFetchRequest', 'topics', version)
@@ -315,8 +327,8 @@ def _write_OffsetFetchRequest(out: bytearray, obj: OffsetFetchRequest, version: 
             write_compact_array_count(out, obj.groups, False)
         else:
             write_array_count(out, obj.groups, False)
-        for item in obj.groups:
-            _write_OffsetFetchRequest_OffsetFetchRequestGroup(out, item, version)
+        for it_groups in obj.groups:
+            _write_OffsetFetchRequest_OffsetFetchRequestGroup(out, it_groups, version)
     else:
         if not (not obj.groups):
             raise cannot_carry('OffsetFetchRequest', 'groups', version)
@@ -414,31 +426,34 @@ class OffsetFetchResponse(Message):
     error_code: int = 0
     groups: list[OffsetFetchResponse_OffsetFetchResponseGroup] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    OffsetFetchResponseGroup: ClassVar[type[OffsetFetchResponse_OffsetFetchResponseGroup]]
-    OffsetFetchResponsePartition: ClassVar[type[OffsetFetchResponse_OffsetFetchResponsePartition]]
-    OffsetFetchResponsePartitions: ClassVar[type[OffsetFetchResponse_OffsetFetchResponsePartitions]]
-    OffsetFetchResponseTopic: ClassVar[type[OffsetFetchResponse_OffsetFetchResponseTopic]]
-    OffsetFetchResponseTopics: ClassVar[type[OffsetFetchResponse_OffsetFetchResponseTopics]]
+    OffsetFetchResponseGroup: ClassVar[builtins.type[OffsetFetchResponse_OffsetFetchResponseGroup]]
+    OffsetFetchResponsePartition: ClassVar[builtins.type[OffsetFetchResponse_OffsetFetchResponsePartition]]
+    OffsetFetchResponsePartitions: ClassVar[builtins.type[OffsetFetchResponse_OffsetFetchResponsePartitions]]
+    OffsetFetchResponseTopic: ClassVar[builtins.type[OffsetFetchResponse_OffsetFetchResponseTopic]]
+    OffsetFetchResponseTopics: ClassVar[builtins.type[OffsetFetchResponse_OffsetFetchResponseTopics]]
 
 
 def _read_OffsetFetchResponse_OffsetFetchResponseGroup(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchResponse_OffsetFetchResponseGroup, int]:
     flexible = version >= 6
+    v_group_id: str
+    v_topics: list[OffsetFetchResponse_OffsetFetchResponseTopics]
+    v_error_code: int
     if version >= 8:
         if flexible:
-            v_group_id, pos = read_compact_string(buf, pos, False)
+            v_group_id, pos = read_compact_str(buf, pos)
         else:
-            v_group_id, pos = read_string16(buf, pos, False)
+            v_group_id, pos = read_str16(buf, pos)
     else:
         v_group_id = ''
     if version >= 8:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_topics, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_topics, pos = read_count(buf, pos)
         v_topics = []
-        for _ in range(n):
-            item, pos = _read_OffsetFetchResponse_OffsetFetchResponseTopics(buf, pos, version)
-            v_topics.append(item)
+        for _ in range(n_topics):
+            it_topics, pos = _read_OffsetFetchResponse_OffsetFetchResponseTopics(buf, pos, version)
+            v_topics.append(it_topics)
     else:
         v_topics = []
     if version >= 8:
@@ -467,8 +482,8 @@ def _write_OffsetFetchResponse_OffsetFetchResponseGroup(out: bytearray, obj: Off
             write_compact_array_count(out, obj.topics, False)
         else:
             write_array_count(out, obj.topics, False)
-        for item in obj.topics:
-            _write_OffsetFetchResponse_OffsetFetchResponseTopics(out, item, version)
+        for it_topics in obj.topics:
+            _write_OffsetFetchResponse_OffsetFetchResponseTopics(out, it_topics, version)
     else:
         if not (not obj.topics):
             raise cannot_carry('OffsetFetchResponseGroup', 'topics', version)
@@ -486,6 +501,11 @@ def _write_OffsetFetchResponse_OffsetFetchResponseGroup(out: bytearray, obj: Off
 
 def _read_OffsetFetchResponse_OffsetFetchResponsePartition(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchResponse_OffsetFetchResponsePartition, int]:
     flexible = version >= 6
+    v_partition_index: int
+    v_committed_offset: int
+    v_committed_leader_epoch: int
+    v_metadata: str | None
+    v_error_code: int
     if version <= 7:
         v_partition_index, v_committed_offset = _I32_I64.unpack_from(buf, pos)
         pos += 12
@@ -548,6 +568,11 @@ def _write_OffsetFetchResponse_OffsetFetchResponsePartition(out: bytearray, obj:
 
 def _read_OffsetFetchResponse_OffsetFetchResponsePartitions(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchResponse_OffsetFetchResponsePartitions, int]:
     flexible = version >= 6
+    v_partition_index: int
+    v_committed_offset: int
+    v_committed_leader_epoch: int
+    v_metadata: str | None
+    v_error_code: int
     if version >= 8:
         v_partition_index, v_committed_offset, v_committed_leader_epoch = _I32_I64_I32.unpack_from(buf, pos)
         pos += 16
@@ -604,22 +629,24 @@ def _write_OffsetFetchResponse_OffsetFetchResponsePartitions(out: bytearray, obj
 
 def _read_OffsetFetchResponse_OffsetFetchResponseTopic(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchResponse_OffsetFetchResponseTopic, int]:
     flexible = version >= 6
+    v_name: str
+    v_partitions: list[OffsetFetchResponse_OffsetFetchResponsePartition]
     if version <= 7:
         if flexible:
-            v_name, pos = read_compact_string(buf, pos, False)
+            v_name, pos = read_compact_str(buf, pos)
         else:
-            v_name, pos = read_string16(buf, pos, False)
+            v_name, pos = read_str16(buf, pos)
     else:
         v_name = ''
     if version <= 7:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_partitions, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_partitions, pos = read_count(buf, pos)
         v_partitions = []
-        for _ in range(n):
-            item, pos = _read_OffsetFetchResponse_OffsetFetchResponsePartition(buf, pos, version)
-            v_partitions.append(item)
+        for _ in range(n_partitions):
+            it_partitions, pos = _read_OffsetFetchResponse_OffsetFetchResponsePartition(buf, pos, version)
+            v_partitions.append(it_partitions)
     else:
         v_partitions = []
     unknown: list[tuple[int, bytes]] = []
@@ -643,8 +670,8 @@ def _write_OffsetFetchResponse_OffsetFetchResponseTopic(out: bytearray, obj: Off
             write_compact_array_count(out, obj.partitions, False)
         else:
             write_array_count(out, obj.partitions, False)
-        for item in obj.partitions:
-            _write_OffsetFetchResponse_OffsetFetchResponsePartition(out, item, version)
+        for it_partitions in obj.partitions:
+            _write_OffsetFetchResponse_OffsetFetchResponsePartition(out, it_partitions, version)
     else:
         if not (not obj.partitions):
             raise cannot_carry('OffsetFetchResponseTopic', 'partitions', version)
@@ -657,22 +684,24 @@ def _write_OffsetFetchResponse_OffsetFetchResponseTopic(out: bytearray, obj: Off
 
 def _read_OffsetFetchResponse_OffsetFetchResponseTopics(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchResponse_OffsetFetchResponseTopics, int]:
     flexible = version >= 6
+    v_name: str
+    v_partitions: list[OffsetFetchResponse_OffsetFetchResponsePartitions]
     if version >= 8:
         if flexible:
-            v_name, pos = read_compact_string(buf, pos, False)
+            v_name, pos = read_compact_str(buf, pos)
         else:
-            v_name, pos = read_string16(buf, pos, False)
+            v_name, pos = read_str16(buf, pos)
     else:
         v_name = ''
     if version >= 8:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_partitions, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_partitions, pos = read_count(buf, pos)
         v_partitions = []
-        for _ in range(n):
-            item, pos = _read_OffsetFetchResponse_OffsetFetchResponsePartitions(buf, pos, version)
-            v_partitions.append(item)
+        for _ in range(n_partitions):
+            it_partitions, pos = _read_OffsetFetchResponse_OffsetFetchResponsePartitions(buf, pos, version)
+            v_partitions.append(it_partitions)
     else:
         v_partitions = []
     unknown: list[tuple[int, bytes]] = []
@@ -696,8 +725,8 @@ def _write_OffsetFetchResponse_OffsetFetchResponseTopics(out: bytearray, obj: Of
             write_compact_array_count(out, obj.partitions, False)
         else:
             write_array_count(out, obj.partitions, False)
-        for item in obj.partitions:
-            _write_OffsetFetchResponse_OffsetFetchResponsePartitions(out, item, version)
+        for it_partitions in obj.partitions:
+            _write_OffsetFetchResponse_OffsetFetchResponsePartitions(out, it_partitions, version)
     else:
         if not (not obj.partitions):
             raise cannot_carry('OffsetFetchResponseTopics', 'partitions', version)
@@ -710,6 +739,10 @@ def _write_OffsetFetchResponse_OffsetFetchResponseTopics(out: bytearray, obj: Of
 
 def _read_OffsetFetchResponse(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchResponse, int]:
     flexible = version >= 6
+    v_throttle_time_ms: int
+    v_topics: list[OffsetFetchResponse_OffsetFetchResponseTopic]
+    v_error_code: int
+    v_groups: list[OffsetFetchResponse_OffsetFetchResponseGroup]
     if version >= 3:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -717,13 +750,13 @@ def _read_OffsetFetchResponse(buf: Buffer, pos: int, version: int) -> tuple[Offs
         v_throttle_time_ms = 0
     if version <= 7:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_topics, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_topics, pos = read_count(buf, pos)
         v_topics = []
-        for _ in range(n):
-            item, pos = _read_OffsetFetchResponse_OffsetFetchResponseTopic(buf, pos, version)
-            v_topics.append(item)
+        for _ in range(n_topics):
+            it_topics, pos = _read_OffsetFetchResponse_OffsetFetchResponseTopic(buf, pos, version)
+            v_topics.append(it_topics)
     else:
         v_topics = []
     if 2 <= version <= 7:
@@ -733,13 +766,13 @@ def _read_OffsetFetchResponse(buf: Buffer, pos: int, version: int) -> tuple[Offs
         v_error_code = 0
     if version >= 8:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_groups, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_groups, pos = read_count(buf, pos)
         v_groups = []
-        for _ in range(n):
-            item, pos = _read_OffsetFetchResponse_OffsetFetchResponseGroup(buf, pos, version)
-            v_groups.append(item)
+        for _ in range(n_groups):
+            it_groups, pos = _read_OffsetFetchResponse_OffsetFetchResponseGroup(buf, pos, version)
+            v_groups.append(it_groups)
     else:
         v_groups = []
     unknown: list[tuple[int, bytes]] = []
@@ -757,8 +790,8 @@ def _write_OffsetFetchResponse(out: bytearray, obj: OffsetFetchResponse, version
             write_compact_array_count(out, obj.topics, False)
         else:
             write_array_count(out, obj.topics, False)
-        for item in obj.topics:
-            _write_OffsetFetchResponse_OffsetFetchResponseTopic(out, item, version)
+        for it_topics in obj.topics:
+            _write_OffsetFetchResponse_OffsetFetchResponseTopic(out, it_topics, version)
     else:
         if not (not obj.topics):
             raise cannot_carry('OffsetFetchResponse', 'topics', version)
@@ -769,8 +802,8 @@ def _write_OffsetFetchResponse(out: bytearray, obj: OffsetFetchResponse, version
             write_compact_array_count(out, obj.groups, False)
         else:
             write_array_count(out, obj.groups, False)
-        for item in obj.groups:
-            _write_OffsetFetchResponse_OffsetFetchResponseGroup(out, item, version)
+        for it_groups in obj.groups:
+            _write_OffsetFetchResponse_OffsetFetchResponseGroup(out, it_groups, version)
     else:
         if not (not obj.groups):
             raise cannot_carry('OffsetFetchResponse', 'groups', version)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16_I32 = Struct_('>hi')
 _I32 = Struct_('>i')
 _I64 = Struct_('>q')
@@ -51,12 +51,15 @@ class OffsetForLeaderEpochRequest(Message):
     replica_id: int = -2
     topics: list[OffsetForLeaderEpochRequest_OffsetForLeaderTopic] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    OffsetForLeaderPartition: ClassVar[type[OffsetForLeaderEpochRequest_OffsetForLeaderPartition]]
-    OffsetForLeaderTopic: ClassVar[type[OffsetForLeaderEpochRequest_OffsetForLeaderTopic]]
+    OffsetForLeaderPartition: ClassVar[builtins.type[OffsetForLeaderEpochRequest_OffsetForLeaderPartition]]
+    OffsetForLeaderTopic: ClassVar[builtins.type[OffsetForLeaderEpochRequest_OffsetForLeaderTopic]]
 
 
 def _read_OffsetForLeaderEpochRequest_OffsetForLeaderPartition(buf: Buffer, pos: int, version: int) -> tuple[OffsetForLeaderEpochRequest_OffsetForLeaderPartition, int]:
     flexible = version >= 4
+    v_partition: int
+    v_current_leader_epoch: int
+    v_leader_epoch: int
     (v_partition,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 2:
@@ -87,18 +90,20 @@ def _write_OffsetForLeaderEpochRequest_OffsetForLeaderPartition(out: bytearray, 
 
 def _read_OffsetForLeaderEpochRequest_OffsetForLeaderTopic(buf: Buffer, pos: int, version: int) -> tuple[OffsetForLeaderEpochRequest_OffsetForLeaderTopic, int]:
     flexible = version >= 4
+    v_topic: str
+    v_partitions: list[OffsetForLeaderEpochRequest_OffsetForLeaderPartition]
     if flexible:
-        v_topic, pos = read_compact_string(buf, pos, False)
+        v_topic, pos = read_compact_str(buf, pos)
     else:
-        v_topic, pos = read_string16(buf, pos, False)
+        v_topic, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_OffsetForLeaderEpochRequest_OffsetForLeaderPartition(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_OffsetForLeaderEpochRequest_OffsetForLeaderPartition(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetForLeaderTopic')
@@ -115,8 +120,8 @@ def _write_OffsetForLeaderEpochRequest_OffsetForLeaderTopic(out: bytearray, obj:
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_OffsetForLeaderEpochRequest_OffsetForLeaderPartition(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_OffsetForLeaderEpochRequest_OffsetForLeaderPartition(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -126,19 +131,21 @@ def _write_OffsetForLeaderEpochRequest_OffsetForLeaderTopic(out: bytearray, obj:
 
 def _read_OffsetForLeaderEpochRequest(buf: Buffer, pos: int, version: int) -> tuple[OffsetForLeaderEpochRequest, int]:
     flexible = version >= 4
+    v_replica_id: int
+    v_topics: list[OffsetForLeaderEpochRequest_OffsetForLeaderTopic]
     if version >= 3:
         (v_replica_id,) = _I32.unpack_from(buf, pos)
         pos += 4
     else:
         v_replica_id = -2
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_OffsetForLeaderEpochRequest_OffsetForLeaderTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_OffsetForLeaderEpochRequest_OffsetForLeaderTopic(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetForLeaderEpochRequest')
@@ -153,8 +160,8 @@ def _write_OffsetForLeaderEpochRequest(out: bytearray, obj: OffsetForLeaderEpoch
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_OffsetForLeaderEpochRequest_OffsetForLeaderTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_OffsetForLeaderEpochRequest_OffsetForLeaderTopic(out, it_topics, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -208,12 +215,16 @@ class OffsetForLeaderEpochResponse(Message):
     throttle_time_ms: int = 0
     topics: list[OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    EpochEndOffset: ClassVar[type[OffsetForLeaderEpochResponse_EpochEndOffset]]
-    OffsetForLeaderTopicResult: ClassVar[type[OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult]]
+    EpochEndOffset: ClassVar[builtins.type[OffsetForLeaderEpochResponse_EpochEndOffset]]
+    OffsetForLeaderTopicResult: ClassVar[builtins.type[OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult]]
 
 
 def _read_OffsetForLeaderEpochResponse_EpochEndOffset(buf: Buffer, pos: int, version: int) -> tuple[OffsetForLeaderEpochResponse_EpochEndOffset, int]:
     flexible = version >= 4
+    v_error_code: int
+    v_partition: int
+    v_leader_epoch: int
+    v_end_offset: int
     v_error_code, v_partition = _I16_I32.unpack_from(buf, pos)
     pos += 6
     if version >= 1:
@@ -244,18 +255,20 @@ def _write_OffsetForLeaderEpochResponse_EpochEndOffset(out: bytearray, obj: Offs
 
 def _read_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(buf: Buffer, pos: int, version: int) -> tuple[OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult, int]:
     flexible = version >= 4
+    v_topic: str
+    v_partitions: list[OffsetForLeaderEpochResponse_EpochEndOffset]
     if flexible:
-        v_topic, pos = read_compact_string(buf, pos, False)
+        v_topic, pos = read_compact_str(buf, pos)
     else:
-        v_topic, pos = read_string16(buf, pos, False)
+        v_topic, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_OffsetForLeaderEpochResponse_EpochEndOffset(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_OffsetForLeaderEpochResponse_EpochEndOffset(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetForLeaderTopicResult')
@@ -272,8 +285,8 @@ def _write_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(out: bytearra
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_OffsetForLeaderEpochResponse_EpochEndOffset(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_OffsetForLeaderEpochResponse_EpochEndOffset(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -283,19 +296,21 @@ def _write_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(out: bytearra
 
 def _read_OffsetForLeaderEpochResponse(buf: Buffer, pos: int, version: int) -> tuple[OffsetForLeaderEpochResponse, int]:
     flexible = version >= 4
+    v_throttle_time_ms: int
+    v_topics: list[OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult]
     if version >= 2:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
     else:
         v_throttle_time_ms = 0
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetForLeaderEpochResponse')
@@ -310,8 +325,8 @@ def _write_OffsetForLeaderEpochResponse(out: bytearray, obj: OffsetForLeaderEpoc
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(out, item, version)
+    for it_topics in obj.topics:
+        _write_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(out, it_topics, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16_I32 = Struct_('>hi')
 _I32 = Struct_('>i')
 _I32_I16_I64 = Struct_('>ihq')
@@ -54,12 +54,14 @@ class ProduceRequest(Message):
     timeout_ms: int = 0
     topic_data: list[ProduceRequest_TopicProduceData] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    PartitionProduceData: ClassVar[type[ProduceRequest_PartitionProduceData]]
-    TopicProduceData: ClassVar[type[ProduceRequest_TopicProduceData]]
+    PartitionProduceData: ClassVar[builtins.type[ProduceRequest_PartitionProduceData]]
+    TopicProduceData: ClassVar[builtins.type[ProduceRequest_TopicProduceData]]
 
 
 def _read_ProduceRequest_PartitionProduceData(buf: Buffer, pos: int, version: int) -> tuple[ProduceRequest_PartitionProduceData, int]:
     flexible = version >= 9
+    v_index: int
+    v_records: bytes | None
     (v_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
@@ -88,18 +90,20 @@ def _write_ProduceRequest_PartitionProduceData(out: bytearray, obj: ProduceReque
 
 def _read_ProduceRequest_TopicProduceData(buf: Buffer, pos: int, version: int) -> tuple[ProduceRequest_TopicProduceData, int]:
     flexible = version >= 9
+    v_name: str
+    v_partition_data: list[ProduceRequest_PartitionProduceData]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partition_data, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partition_data, pos = read_count(buf, pos)
     v_partition_data = []
-    for _ in range(n):
-        item, pos = _read_ProduceRequest_PartitionProduceData(buf, pos, version)
-        v_partition_data.append(item)
+    for _ in range(n_partition_data):
+        it_partition_data, pos = _read_ProduceRequest_PartitionProduceData(buf, pos, version)
+        v_partition_data.append(it_partition_data)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicProduceData')
@@ -116,8 +120,8 @@ def _write_ProduceRequest_TopicProduceData(out: bytearray, obj: ProduceRequest_T
         write_compact_array_count(out, obj.partition_data, False)
     else:
         write_array_count(out, obj.partition_data, False)
-    for item in obj.partition_data:
-        _write_ProduceRequest_PartitionProduceData(out, item, version)
+    for it_partition_data in obj.partition_data:
+        _write_ProduceRequest_PartitionProduceData(out, it_partition_data, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -127,6 +131,10 @@ def _write_ProduceRequest_TopicProduceData(out: bytearray, obj: ProduceRequest_T
 
 def _read_ProduceRequest(buf: Buffer, pos: int, version: int) -> tuple[ProduceRequest, int]:
     flexible = version >= 9
+    v_transactional_id: str | None
+    v_acks: int
+    v_timeout_ms: int
+    v_topic_data: list[ProduceRequest_TopicProduceData]
     if version >= 3:
         if flexible:
             v_transactional_id, pos = read_compact_string(buf, pos, True)
@@ -137,13 +145,13 @@ def _read_ProduceRequest(buf: Buffer, pos: int, version: int) -> tuple[ProduceRe
     v_acks, v_timeout_ms = _I16_I32.unpack_from(buf, pos)
     pos += 6
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topic_data, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topic_data, pos = read_count(buf, pos)
     v_topic_data = []
-    for _ in range(n):
-        item, pos = _read_ProduceRequest_TopicProduceData(buf, pos, version)
-        v_topic_data.append(item)
+    for _ in range(n_topic_data):
+        it_topic_data, pos = _read_ProduceRequest_TopicProduceData(buf, pos, version)
+        v_topic_data.append(it_topic_data)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'ProduceRequest')
@@ -165,8 +173,8 @@ def _write_ProduceRequest(out: bytearray, obj: ProduceRequest, version: int) -> 
         write_compact_array_count(out, obj.topic_data, False)
     else:
         write_array_count(out, obj.topic_data, False)
-    for item in obj.topic_data:
-        _write_ProduceRequest_TopicProduceData(out, item, version)
+    for it_topic_data in obj.topic_data:
+        _write_ProduceRequest_TopicProduceData(out, it_topic_data, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -249,15 +257,17 @@ class ProduceResponse(Message):
     throttle_time_ms: int = 0
     node_endpoints: list[ProduceResponse_NodeEndpoint] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    BatchIndexAndErrorMessage: ClassVar[type[ProduceResponse_BatchIndexAndErrorMessage]]
-    LeaderIdAndEpoch: ClassVar[type[ProduceResponse_LeaderIdAndEpoch]]
-    NodeEndpoint: ClassVar[type[ProduceResponse_NodeEndpoint]]
-    PartitionProduceResponse: ClassVar[type[ProduceResponse_PartitionProduceResponse]]
-    TopicProduceResponse: ClassVar[type[ProduceResponse_TopicProduceResponse]]
+    BatchIndexAndErrorMessage: ClassVar[builtins.type[ProduceResponse_BatchIndexAndErrorMessage]]
+    LeaderIdAndEpoch: ClassVar[builtins.type[ProduceResponse_LeaderIdAndEpoch]]
+    NodeEndpoint: ClassVar[builtins.type[ProduceResponse_NodeEndpoint]]
+    PartitionProduceResponse: ClassVar[builtins.type[ProduceResponse_PartitionProduceResponse]]
+    TopicProduceResponse: ClassVar[builtins.type[ProduceResponse_TopicProduceResponse]]
 
 
 def _read_ProduceResponse_BatchIndexAndErrorMessage(buf: Buffer, pos: int, version: int) -> tuple[ProduceResponse_BatchIndexAndErrorMessage, int]:
     flexible = version >= 9
+    v_batch_index: int
+    v_batch_index_error_message: str | None
     if version >= 8:
         (v_batch_index,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -300,6 +310,8 @@ def _write_ProduceResponse_BatchIndexAndErrorMessage(out: bytearray, obj: Produc
 
 def _read_ProduceResponse_LeaderIdAndEpoch(buf: Buffer, pos: int, version: int) -> tuple[ProduceResponse_LeaderIdAndEpoch, int]:
     flexible = version >= 9
+    v_leader_id: int
+    v_leader_epoch: int
     if version >= 10:
         v_leader_id, v_leader_epoch = _I32_I32.unpack_from(buf, pos)
         pos += 8
@@ -330,6 +342,10 @@ def _write_ProduceResponse_LeaderIdAndEpoch(out: bytearray, obj: ProduceResponse
 
 def _read_ProduceResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -> tuple[ProduceResponse_NodeEndpoint, int]:
     flexible = version >= 9
+    v_node_id: int
+    v_host: str
+    v_port: int
+    v_rack: str | None
     if version >= 10:
         (v_node_id,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -337,9 +353,9 @@ def _read_ProduceResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -> t
         v_node_id = 0
     if version >= 10:
         if flexible:
-            v_host, pos = read_compact_string(buf, pos, False)
+            v_host, pos = read_compact_str(buf, pos)
         else:
-            v_host, pos = read_string16(buf, pos, False)
+            v_host, pos = read_str16(buf, pos)
     else:
         v_host = ''
     if version >= 10:
@@ -397,6 +413,14 @@ def _write_ProduceResponse_NodeEndpoint(out: bytearray, obj: ProduceResponse_Nod
 
 def _read_ProduceResponse_PartitionProduceResponse(buf: Buffer, pos: int, version: int) -> tuple[ProduceResponse_PartitionProduceResponse, int]:
     flexible = version >= 9
+    v_index: int
+    v_error_code: int
+    v_base_offset: int
+    v_log_append_time_ms: int
+    v_log_start_offset: int
+    v_record_errors: list[ProduceResponse_BatchIndexAndErrorMessage]
+    v_error_message: str | None
+    v_current_leader: ProduceResponse_LeaderIdAndEpoch
     v_index, v_error_code, v_base_offset = _I32_I16_I64.unpack_from(buf, pos)
     pos += 14
     if version >= 2:
@@ -411,13 +435,13 @@ def _read_ProduceResponse_PartitionProduceResponse(buf: Buffer, pos: int, versio
         v_log_start_offset = -1
     if version >= 8:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_record_errors, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_record_errors, pos = read_count(buf, pos)
         v_record_errors = []
-        for _ in range(n):
-            item, pos = _read_ProduceResponse_BatchIndexAndErrorMessage(buf, pos, version)
-            v_record_errors.append(item)
+        for _ in range(n_record_errors):
+            it_record_errors, pos = _read_ProduceResponse_BatchIndexAndErrorMessage(buf, pos, version)
+            v_record_errors.append(it_record_errors)
     else:
         v_record_errors = []
     if version >= 8:
@@ -459,8 +483,8 @@ def _write_ProduceResponse_PartitionProduceResponse(out: bytearray, obj: Produce
             write_compact_array_count(out, obj.record_errors, False)
         else:
             write_array_count(out, obj.record_errors, False)
-        for item in obj.record_errors:
-            _write_ProduceResponse_BatchIndexAndErrorMessage(out, item, version)
+        for it_record_errors in obj.record_errors:
+            _write_ProduceResponse_BatchIndexAndErrorMessage(out, it_record_errors, version)
     if version >= 8:
         if flexible:
             write_compact_string(out, obj.error_message, True)
@@ -481,18 +505,20 @@ def _write_ProduceResponse_PartitionProduceResponse(out: bytearray, obj: Produce
 
 def _read_ProduceResponse_TopicProduceResponse(buf: Buffer, pos: int, version: int) -> tuple[ProduceResponse_TopicProduceResponse, int]:
     flexible = version >= 9
+    v_name: str
+    v_partition_responses: list[ProduceResponse_PartitionProduceResponse]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partition_responses, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partition_responses, pos = read_count(buf, pos)
     v_partition_responses = []
-    for _ in range(n):
-        item, pos = _read_ProduceResponse_PartitionProduceResponse(buf, pos, version)
-        v_partition_responses.append(item)
+    for _ in range(n_partition_responses):
+        it_partition_responses, pos = _read_ProduceResponse_PartitionProduceResponse(buf, pos, version)
+        v_partition_responses.append(it_partition_responses)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicProduceResponse')
@@ -509,8 +535,8 @@ def _write_ProduceResponse_TopicProduceResponse(out: bytearray, obj: ProduceResp
         write_compact_array_count(out, obj.partition_responses, False)
     else:
         write_array_count(out, obj.partition_responses, False)
-    for item in obj.partition_responses:
-        _write_ProduceResponse_PartitionProduceResponse(out, item, version)
+    for it_partition_responses in obj.partition_responses:
+        _write_ProduceResponse_PartitionProduceResponse(out, it_partition_responses, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -520,14 +546,17 @@ def _write_ProduceResponse_TopicProduceResponse(out: bytearray, obj: ProduceResp
 
 def _read_ProduceResponse(buf: Buffer, pos: int, version: int) -> tuple[ProduceResponse, int]:
     flexible = version >= 9
+    v_responses: list[ProduceResponse_TopicProduceResponse]
+    v_throttle_time_ms: int
+    v_node_endpoints: list[ProduceResponse_NodeEndpoint]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_responses, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_responses, pos = read_count(buf, pos)
     v_responses = []
-    for _ in range(n):
-        item, pos = _read_ProduceResponse_TopicProduceResponse(buf, pos, version)
-        v_responses.append(item)
+    for _ in range(n_responses):
+        it_responses, pos = _read_ProduceResponse_TopicProduceResponse(buf, pos, version)
+        v_responses.append(it_responses)
     if version >= 1:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -544,11 +573,11 @@ def _read_ProduceResponse(buf: Buffer, pos: int, version: int) -> tuple[ProduceR
             if end > len(buf):
                 raise TruncatedError('ProduceResponse: tagged field {} runs past the end'.format(tag))
             if tag == 0 and (version >= 10):
-                n, pos = read_compact_array_count(buf, pos, False)
+                n_node_endpoints, pos = read_compact_count(buf, pos)
                 v_node_endpoints = []
-                for _ in range(n):
-                    item, pos = _read_ProduceResponse_NodeEndpoint(buf, pos, version)
-                    v_node_endpoints.append(item)
+                for _ in range(n_node_endpoints):
+                    it_node_endpoints, pos = _read_ProduceResponse_NodeEndpoint(buf, pos, version)
+                    v_node_endpoints.append(it_node_endpoints)
                 if pos != end:
                     raise MalformedError('ProduceResponse: tagged field 0 has the wrong size')
             else:
@@ -563,8 +592,8 @@ def _write_ProduceResponse(out: bytearray, obj: ProduceResponse, version: int) -
         write_compact_array_count(out, obj.responses, False)
     else:
         write_array_count(out, obj.responses, False)
-    for item in obj.responses:
-        _write_ProduceResponse_TopicProduceResponse(out, item, version)
+    for it_responses in obj.responses:
+        _write_ProduceResponse_TopicProduceResponse(out, it_responses, version)
     if version >= 1:
         out += _I32.pack(obj.throttle_time_ms)
     if not (version >= 10) and not (not obj.node_endpoints):
@@ -575,8 +604,8 @@ def _write_ProduceResponse(out: bytearray, obj: ProduceResponse, version: int) -
             saved = out
             out = bytearray()
             write_compact_array_count(out, obj.node_endpoints, False)
-            for item in obj.node_endpoints:
-                _write_ProduceResponse_NodeEndpoint(out, item, version)
+            for it_node_endpoints in obj.node_endpoints:
+                _write_ProduceResponse_NodeEndpoint(out, it_node_endpoints, version)
             tagged.append((0, bytes(out)))
             out = saved
         write_tagged_fields(out, tagged, obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32_BOOL_I8 = Struct_('>i?b')
 _I32_I16 = Struct_('>ih')
 
@@ -42,13 +42,18 @@ class PushTelemetryRequest(Message):
 
 def _read_PushTelemetryRequest(buf: Buffer, pos: int, version: int) -> tuple[PushTelemetryRequest, int]:
     flexible = True
+    v_client_instance_id: uuid.UUID
+    v_subscription_id: int
+    v_terminating: bool
+    v_compression_type: int
+    v_metrics: bytes
     v_client_instance_id, pos = read_uuid(buf, pos)
     v_subscription_id, v_terminating, v_compression_type = _I32_BOOL_I8.unpack_from(buf, pos)
     pos += 6
     if flexible:
-        v_metrics, pos = read_compact_bytes(buf, pos, False)
+        v_metrics, pos = read_compact_blob(buf, pos)
     else:
-        v_metrics, pos = read_bytes32(buf, pos, False)
+        v_metrics, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'PushTelemetryRequest')
     return PushTelemetryRequest(v_client_instance_id, v_subscription_id, v_terminating, v_compression_type, v_metrics, unknown), pos
@@ -94,6 +99,8 @@ class PushTelemetryResponse(Message):
 
 def _read_PushTelemetryResponse(buf: Buffer, pos: int, version: int) -> tuple[PushTelemetryResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     unknown: list[tuple[int, bytes]] = []

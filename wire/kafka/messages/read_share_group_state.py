@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32_I16 = Struct_('>ih')
 _I32_I32 = Struct_('>ii')
 _I32_I64 = Struct_('>iq')
@@ -51,12 +51,14 @@ class ReadShareGroupStateRequest(Message):
     group_id: str = ''
     topics: list[ReadShareGroupStateRequest_ReadStateData] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    PartitionData: ClassVar[type[ReadShareGroupStateRequest_PartitionData]]
-    ReadStateData: ClassVar[type[ReadShareGroupStateRequest_ReadStateData]]
+    PartitionData: ClassVar[builtins.type[ReadShareGroupStateRequest_PartitionData]]
+    ReadStateData: ClassVar[builtins.type[ReadShareGroupStateRequest_ReadStateData]]
 
 
 def _read_ReadShareGroupStateRequest_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[ReadShareGroupStateRequest_PartitionData, int]:
     flexible = True
+    v_partition: int
+    v_leader_epoch: int
     v_partition, v_leader_epoch = _I32_I32.unpack_from(buf, pos)
     pos += 8
     unknown: list[tuple[int, bytes]] = []
@@ -75,15 +77,17 @@ def _write_ReadShareGroupStateRequest_PartitionData(out: bytearray, obj: ReadSha
 
 def _read_ReadShareGroupStateRequest_ReadStateData(buf: Buffer, pos: int, version: int) -> tuple[ReadShareGroupStateRequest_ReadStateData, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[ReadShareGroupStateRequest_PartitionData]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_ReadShareGroupStateRequest_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_ReadShareGroupStateRequest_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadStateData')
     return ReadShareGroupStateRequest_ReadStateData(v_topic_id, v_partitions, unknown), pos
@@ -96,8 +100,8 @@ def _write_ReadShareGroupStateRequest_ReadStateData(out: bytearray, obj: ReadSha
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_ReadShareGroupStateRequest_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_ReadShareGroupStateRequest_PartitionData(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -106,18 +110,20 @@ def _write_ReadShareGroupStateRequest_ReadStateData(out: bytearray, obj: ReadSha
 
 def _read_ReadShareGroupStateRequest(buf: Buffer, pos: int, version: int) -> tuple[ReadShareGroupStateRequest, int]:
     flexible = True
+    v_group_id: str
+    v_topics: list[ReadShareGroupStateRequest_ReadStateData]
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_ReadShareGroupStateRequest_ReadStateData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_ReadShareGroupStateRequest_ReadStateData(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadShareGroupStateRequest')
     return ReadShareGroupStateRequest(v_group_id, v_topics, unknown), pos
@@ -133,8 +139,8 @@ def _write_ReadShareGroupStateRequest(out: bytearray, obj: ReadShareGroupStateRe
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_ReadShareGroupStateRequest_ReadStateData(out, item, version)
+    for it_topics in obj.topics:
+        _write_ReadShareGroupStateRequest_ReadStateData(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -196,13 +202,19 @@ class ReadShareGroupStateResponse(Message):
 
     results: list[ReadShareGroupStateResponse_ReadStateResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    PartitionResult: ClassVar[type[ReadShareGroupStateResponse_PartitionResult]]
-    ReadStateResult: ClassVar[type[ReadShareGroupStateResponse_ReadStateResult]]
-    StateBatch: ClassVar[type[ReadShareGroupStateResponse_StateBatch]]
+    PartitionResult: ClassVar[builtins.type[ReadShareGroupStateResponse_PartitionResult]]
+    ReadStateResult: ClassVar[builtins.type[ReadShareGroupStateResponse_ReadStateResult]]
+    StateBatch: ClassVar[builtins.type[ReadShareGroupStateResponse_StateBatch]]
 
 
 def _read_ReadShareGroupStateResponse_PartitionResult(buf: Buffer, pos: int, version: int) -> tuple[ReadShareGroupStateResponse_PartitionResult, int]:
     flexible = True
+    v_partition: int
+    v_error_code: int
+    v_error_message: str | None
+    v_state_epoch: int
+    v_start_offset: int
+    v_state_batches: list[ReadShareGroupStateResponse_StateBatch]
     v_partition, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -212,13 +224,13 @@ def _read_ReadShareGroupStateResponse_PartitionResult(buf: Buffer, pos: int, ver
     v_state_epoch, v_start_offset = _I32_I64.unpack_from(buf, pos)
     pos += 12
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_state_batches, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_state_batches, pos = read_count(buf, pos)
     v_state_batches = []
-    for _ in range(n):
-        item, pos = _read_ReadShareGroupStateResponse_StateBatch(buf, pos, version)
-        v_state_batches.append(item)
+    for _ in range(n_state_batches):
+        it_state_batches, pos = _read_ReadShareGroupStateResponse_StateBatch(buf, pos, version)
+        v_state_batches.append(it_state_batches)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionResult')
     return ReadShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message, v_state_epoch, v_start_offset, v_state_batches, unknown), pos
@@ -236,8 +248,8 @@ def _write_ReadShareGroupStateResponse_PartitionResult(out: bytearray, obj: Read
         write_compact_array_count(out, obj.state_batches, False)
     else:
         write_array_count(out, obj.state_batches, False)
-    for item in obj.state_batches:
-        _write_ReadShareGroupStateResponse_StateBatch(out, item, version)
+    for it_state_batches in obj.state_batches:
+        _write_ReadShareGroupStateResponse_StateBatch(out, it_state_batches, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -246,15 +258,17 @@ def _write_ReadShareGroupStateResponse_PartitionResult(out: bytearray, obj: Read
 
 def _read_ReadShareGroupStateResponse_ReadStateResult(buf: Buffer, pos: int, version: int) -> tuple[ReadShareGroupStateResponse_ReadStateResult, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[ReadShareGroupStateResponse_PartitionResult]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_ReadShareGroupStateResponse_PartitionResult(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_ReadShareGroupStateResponse_PartitionResult(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadStateResult')
     return ReadShareGroupStateResponse_ReadStateResult(v_topic_id, v_partitions, unknown), pos
@@ -267,8 +281,8 @@ def _write_ReadShareGroupStateResponse_ReadStateResult(out: bytearray, obj: Read
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_ReadShareGroupStateResponse_PartitionResult(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_ReadShareGroupStateResponse_PartitionResult(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -277,6 +291,10 @@ def _write_ReadShareGroupStateResponse_ReadStateResult(out: bytearray, obj: Read
 
 def _read_ReadShareGroupStateResponse_StateBatch(buf: Buffer, pos: int, version: int) -> tuple[ReadShareGroupStateResponse_StateBatch, int]:
     flexible = True
+    v_first_offset: int
+    v_last_offset: int
+    v_delivery_state: int
+    v_delivery_count: int
     v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = _I64_I64_I8_I16.unpack_from(buf, pos)
     pos += 19
     unknown: list[tuple[int, bytes]] = []
@@ -295,14 +313,15 @@ def _write_ReadShareGroupStateResponse_StateBatch(out: bytearray, obj: ReadShare
 
 def _read_ReadShareGroupStateResponse(buf: Buffer, pos: int, version: int) -> tuple[ReadShareGroupStateResponse, int]:
     flexible = True
+    v_results: list[ReadShareGroupStateResponse_ReadStateResult]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_results, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_results, pos = read_count(buf, pos)
     v_results = []
-    for _ in range(n):
-        item, pos = _read_ReadShareGroupStateResponse_ReadStateResult(buf, pos, version)
-        v_results.append(item)
+    for _ in range(n_results):
+        it_results, pos = _read_ReadShareGroupStateResponse_ReadStateResult(buf, pos, version)
+        v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadShareGroupStateResponse')
     return ReadShareGroupStateResponse(v_results, unknown), pos
@@ -314,8 +333,8 @@ def _write_ReadShareGroupStateResponse(out: bytearray, obj: ReadShareGroupStateR
         write_compact_array_count(out, obj.results, False)
     else:
         write_array_count(out, obj.results, False)
-    for item in obj.results:
-        _write_ReadShareGroupStateResponse_ReadStateResult(out, item, version)
+    for it_results in obj.results:
+        _write_ReadShareGroupStateResponse_ReadStateResult(out, it_results, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32_I16 = Struct_('>ih')
 _I32_I32 = Struct_('>ii')
 _I32_I64 = Struct_('>iq')
@@ -50,12 +50,14 @@ class ReadShareGroupStateSummaryRequest(Message):
     group_id: str = ''
     topics: list[ReadShareGroupStateSummaryRequest_ReadStateSummaryData] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    PartitionData: ClassVar[type[ReadShareGroupStateSummaryRequest_PartitionData]]
-    ReadStateSummaryData: ClassVar[type[ReadShareGroupStateSummaryRequest_ReadStateSummaryData]]
+    PartitionData: ClassVar[builtins.type[ReadShareGroupStateSummaryRequest_PartitionData]]
+    ReadStateSummaryData: ClassVar[builtins.type[ReadShareGroupStateSummaryRequest_ReadStateSummaryData]]
 
 
 def _read_ReadShareGroupStateSummaryRequest_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[ReadShareGroupStateSummaryRequest_PartitionData, int]:
     flexible = True
+    v_partition: int
+    v_leader_epoch: int
     v_partition, v_leader_epoch = _I32_I32.unpack_from(buf, pos)
     pos += 8
     unknown: list[tuple[int, bytes]] = []
@@ -74,15 +76,17 @@ def _write_ReadShareGroupStateSummaryRequest_PartitionData(out: bytearray, obj: 
 
 def _read_ReadShareGroupStateSummaryRequest_ReadStateSummaryData(buf: Buffer, pos: int, version: int) -> tuple[ReadShareGroupStateSummaryRequest_ReadStateSummaryData, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[ReadShareGroupStateSummaryRequest_PartitionData]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_ReadShareGroupStateSummaryRequest_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_ReadShareGroupStateSummaryRequest_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadStateSummaryData')
     return ReadShareGroupStateSummaryRequest_ReadStateSummaryData(v_topic_id, v_partitions, unknown), pos
@@ -95,8 +99,8 @@ def _write_ReadShareGroupStateSummaryRequest_ReadStateSummaryData(out: bytearray
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_ReadShareGroupStateSummaryRequest_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_ReadShareGroupStateSummaryRequest_PartitionData(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -105,18 +109,20 @@ def _write_ReadShareGroupStateSummaryRequest_ReadStateSummaryData(out: bytearray
 
 def _read_ReadShareGroupStateSummaryRequest(buf: Buffer, pos: int, version: int) -> tuple[ReadShareGroupStateSummaryRequest, int]:
     flexible = True
+    v_group_id: str
+    v_topics: list[ReadShareGroupStateSummaryRequest_ReadStateSummaryData]
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_ReadShareGroupStateSummaryRequest_ReadStateSummaryData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_ReadShareGroupStateSummaryRequest_ReadStateSummaryData(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadShareGroupStateSummaryRequest')
     return ReadShareGroupStateSummaryRequest(v_group_id, v_topics, unknown), pos
@@ -132,8 +138,8 @@ def _write_ReadShareGroupStateSummaryRequest(out: bytearray, obj: ReadShareGroup
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_ReadShareGroupStateSummaryRequest_ReadStateSummaryData(out, item, version)
+    for it_topics in obj.topics:
+        _write_ReadShareGroupStateSummaryRequest_ReadStateSummaryData(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -185,12 +191,17 @@ class ReadShareGroupStateSummaryResponse(Message):
 
     results: list[ReadShareGroupStateSummaryResponse_ReadStateSummaryResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    PartitionResult: ClassVar[type[ReadShareGroupStateSummaryResponse_PartitionResult]]
-    ReadStateSummaryResult: ClassVar[type[ReadShareGroupStateSummaryResponse_ReadStateSummaryResult]]
+    PartitionResult: ClassVar[builtins.type[ReadShareGroupStateSummaryResponse_PartitionResult]]
+    ReadStateSummaryResult: ClassVar[builtins.type[ReadShareGroupStateSummaryResponse_ReadStateSummaryResult]]
 
 
 def _read_ReadShareGroupStateSummaryResponse_PartitionResult(buf: Buffer, pos: int, version: int) -> tuple[ReadShareGroupStateSummaryResponse_PartitionResult, int]:
     flexible = True
+    v_partition: int
+    v_error_code: int
+    v_error_message: str | None
+    v_state_epoch: int
+    v_start_offset: int
     v_partition, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -220,15 +231,17 @@ def _write_ReadShareGroupStateSummaryResponse_PartitionResult(out: bytearray, ob
 
 def _read_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(buf: Buffer, pos: int, version: int) -> tuple[ReadShareGroupStateSummaryResponse_ReadStateSummaryResult, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[ReadShareGroupStateSummaryResponse_PartitionResult]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_ReadShareGroupStateSummaryResponse_PartitionResult(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_ReadShareGroupStateSummaryResponse_PartitionResult(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadStateSummaryResult')
     return ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(v_topic_id, v_partitions, unknown), pos
@@ -241,8 +254,8 @@ def _write_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(out: bytear
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_ReadShareGroupStateSummaryResponse_PartitionResult(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_ReadShareGroupStateSummaryResponse_PartitionResult(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -251,14 +264,15 @@ def _write_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(out: bytear
 
 def _read_ReadShareGroupStateSummaryResponse(buf: Buffer, pos: int, version: int) -> tuple[ReadShareGroupStateSummaryResponse, int]:
     flexible = True
+    v_results: list[ReadShareGroupStateSummaryResponse_ReadStateSummaryResult]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_results, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_results, pos = read_count(buf, pos)
     v_results = []
-    for _ in range(n):
-        item, pos = _read_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(buf, pos, version)
-        v_results.append(item)
+    for _ in range(n_results):
+        it_results, pos = _read_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(buf, pos, version)
+        v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadShareGroupStateSummaryResponse')
     return ReadShareGroupStateSummaryResponse(v_results, unknown), pos
@@ -270,8 +284,8 @@ def _write_ReadShareGroupStateSummaryResponse(out: bytearray, obj: ReadShareGrou
         write_compact_array_count(out, obj.results, False)
     else:
         write_array_count(out, obj.results, False)
-    for item in obj.results:
-        _write_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(out, item, version)
+    for it_results in obj.results:
+        _write_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(out, it_results, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I64 = Struct_('>q')
 
@@ -38,10 +38,11 @@ class SaslAuthenticateRequest(Message):
 
 def _read_SaslAuthenticateRequest(buf: Buffer, pos: int, version: int) -> tuple[SaslAuthenticateRequest, int]:
     flexible = version >= 2
+    v_auth_bytes: bytes
     if flexible:
-        v_auth_bytes, pos = read_compact_bytes(buf, pos, False)
+        v_auth_bytes, pos = read_compact_blob(buf, pos)
     else:
-        v_auth_bytes, pos = read_bytes32(buf, pos, False)
+        v_auth_bytes, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'SaslAuthenticateRequest')
@@ -85,6 +86,10 @@ class SaslAuthenticateResponse(Message):
 
 def _read_SaslAuthenticateResponse(buf: Buffer, pos: int, version: int) -> tuple[SaslAuthenticateResponse, int]:
     flexible = version >= 2
+    v_error_code: int
+    v_error_message: str | None
+    v_auth_bytes: bytes
+    v_session_lifetime_ms: int
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
@@ -92,9 +97,9 @@ def _read_SaslAuthenticateResponse(buf: Buffer, pos: int, version: int) -> tuple
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     if flexible:
-        v_auth_bytes, pos = read_compact_bytes(buf, pos, False)
+        v_auth_bytes, pos = read_compact_blob(buf, pos)
     else:
-        v_auth_bytes, pos = read_bytes32(buf, pos, False)
+        v_auth_bytes, pos = read_blob32(buf, pos)
     if version >= 1:
         (v_session_lifetime_ms,) = _I64.unpack_from(buf, pos)
         pos += 8

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 
 
@@ -37,10 +37,11 @@ class SaslHandshakeRequest(Message):
 
 def _read_SaslHandshakeRequest(buf: Buffer, pos: int, version: int) -> tuple[SaslHandshakeRequest, int]:
     flexible = False
+    v_mechanism: str
     if flexible:
-        v_mechanism, pos = read_compact_string(buf, pos, False)
+        v_mechanism, pos = read_compact_str(buf, pos)
     else:
-        v_mechanism, pos = read_string16(buf, pos, False)
+        v_mechanism, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     return SaslHandshakeRequest(v_mechanism, unknown), pos
 
@@ -77,19 +78,21 @@ class SaslHandshakeResponse(Message):
 
 def _read_SaslHandshakeResponse(buf: Buffer, pos: int, version: int) -> tuple[SaslHandshakeResponse, int]:
     flexible = False
+    v_error_code: int
+    v_mechanisms: list[str]
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_mechanisms, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_mechanisms, pos = read_count(buf, pos)
     v_mechanisms = []
-    for _ in range(n):
+    for _ in range(n_mechanisms):
         if flexible:
-            item, pos = read_compact_string(buf, pos)
+            it_mechanisms, pos = read_compact_str(buf, pos)
         else:
-            item, pos = read_string16(buf, pos)
-        v_mechanisms.append(item)
+            it_mechanisms, pos = read_str16(buf, pos)
+        v_mechanisms.append(it_mechanisms)
     unknown: list[tuple[int, bytes]] = []
     return SaslHandshakeResponse(v_error_code, v_mechanisms, unknown), pos
 
@@ -101,11 +104,11 @@ def _write_SaslHandshakeResponse(out: bytearray, obj: SaslHandshakeResponse, ver
         write_compact_array_count(out, obj.mechanisms, False)
     else:
         write_array_count(out, obj.mechanisms, False)
-    for item in obj.mechanisms:
+    for it_mechanisms in obj.mechanisms:
         if flexible:
-            write_compact_string(out, item)
+            write_compact_string(out, it_mechanisms)
         else:
-            write_string16(out, item)
+            write_string16(out, it_mechanisms)
     if obj.unknown_tagged_fields:
         raise EncodeError('SaslHandshakeResponse v{} has no tagged fields'.format(version))
 

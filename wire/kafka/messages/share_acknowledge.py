@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I32_I32 = Struct_('>ii')
@@ -61,23 +61,25 @@ class ShareAcknowledgeRequest(Message):
     share_session_epoch: int = 0
     topics: list[ShareAcknowledgeRequest_AcknowledgeTopic] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    AcknowledgePartition: ClassVar[type[ShareAcknowledgeRequest_AcknowledgePartition]]
-    AcknowledgeTopic: ClassVar[type[ShareAcknowledgeRequest_AcknowledgeTopic]]
-    AcknowledgementBatch: ClassVar[type[ShareAcknowledgeRequest_AcknowledgementBatch]]
+    AcknowledgePartition: ClassVar[builtins.type[ShareAcknowledgeRequest_AcknowledgePartition]]
+    AcknowledgeTopic: ClassVar[builtins.type[ShareAcknowledgeRequest_AcknowledgeTopic]]
+    AcknowledgementBatch: ClassVar[builtins.type[ShareAcknowledgeRequest_AcknowledgementBatch]]
 
 
 def _read_ShareAcknowledgeRequest_AcknowledgePartition(buf: Buffer, pos: int, version: int) -> tuple[ShareAcknowledgeRequest_AcknowledgePartition, int]:
     flexible = True
+    v_partition_index: int
+    v_acknowledgement_batches: list[ShareAcknowledgeRequest_AcknowledgementBatch]
     (v_partition_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_acknowledgement_batches, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_acknowledgement_batches, pos = read_count(buf, pos)
     v_acknowledgement_batches = []
-    for _ in range(n):
-        item, pos = _read_ShareAcknowledgeRequest_AcknowledgementBatch(buf, pos, version)
-        v_acknowledgement_batches.append(item)
+    for _ in range(n_acknowledgement_batches):
+        it_acknowledgement_batches, pos = _read_ShareAcknowledgeRequest_AcknowledgementBatch(buf, pos, version)
+        v_acknowledgement_batches.append(it_acknowledgement_batches)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'AcknowledgePartition')
     return ShareAcknowledgeRequest_AcknowledgePartition(v_partition_index, v_acknowledgement_batches, unknown), pos
@@ -90,8 +92,8 @@ def _write_ShareAcknowledgeRequest_AcknowledgePartition(out: bytearray, obj: Sha
         write_compact_array_count(out, obj.acknowledgement_batches, False)
     else:
         write_array_count(out, obj.acknowledgement_batches, False)
-    for item in obj.acknowledgement_batches:
-        _write_ShareAcknowledgeRequest_AcknowledgementBatch(out, item, version)
+    for it_acknowledgement_batches in obj.acknowledgement_batches:
+        _write_ShareAcknowledgeRequest_AcknowledgementBatch(out, it_acknowledgement_batches, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -100,15 +102,17 @@ def _write_ShareAcknowledgeRequest_AcknowledgePartition(out: bytearray, obj: Sha
 
 def _read_ShareAcknowledgeRequest_AcknowledgeTopic(buf: Buffer, pos: int, version: int) -> tuple[ShareAcknowledgeRequest_AcknowledgeTopic, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[ShareAcknowledgeRequest_AcknowledgePartition]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_ShareAcknowledgeRequest_AcknowledgePartition(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_ShareAcknowledgeRequest_AcknowledgePartition(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'AcknowledgeTopic')
     return ShareAcknowledgeRequest_AcknowledgeTopic(v_topic_id, v_partitions, unknown), pos
@@ -121,8 +125,8 @@ def _write_ShareAcknowledgeRequest_AcknowledgeTopic(out: bytearray, obj: ShareAc
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_ShareAcknowledgeRequest_AcknowledgePartition(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_ShareAcknowledgeRequest_AcknowledgePartition(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -131,14 +135,17 @@ def _write_ShareAcknowledgeRequest_AcknowledgeTopic(out: bytearray, obj: ShareAc
 
 def _read_ShareAcknowledgeRequest_AcknowledgementBatch(buf: Buffer, pos: int, version: int) -> tuple[ShareAcknowledgeRequest_AcknowledgementBatch, int]:
     flexible = True
+    v_first_offset: int
+    v_last_offset: int
+    v_acknowledge_types: list[int]
     v_first_offset, v_last_offset = _I64_I64.unpack_from(buf, pos)
     pos += 16
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_acknowledge_types, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_acknowledge_types = list(unpack_from('>%db' % n, buf, pos))
-    pos += 1 * n
+        n_acknowledge_types, pos = read_count(buf, pos)
+    v_acknowledge_types = list(unpack_from('>%db' % n_acknowledge_types, buf, pos))
+    pos += 1 * n_acknowledge_types
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'AcknowledgementBatch')
     return ShareAcknowledgeRequest_AcknowledgementBatch(v_first_offset, v_last_offset, v_acknowledge_types, unknown), pos
@@ -160,6 +167,10 @@ def _write_ShareAcknowledgeRequest_AcknowledgementBatch(out: bytearray, obj: Sha
 
 def _read_ShareAcknowledgeRequest(buf: Buffer, pos: int, version: int) -> tuple[ShareAcknowledgeRequest, int]:
     flexible = True
+    v_group_id: str | None
+    v_member_id: str | None
+    v_share_session_epoch: int
+    v_topics: list[ShareAcknowledgeRequest_AcknowledgeTopic]
     if flexible:
         v_group_id, pos = read_compact_string(buf, pos, True)
     else:
@@ -171,13 +182,13 @@ def _read_ShareAcknowledgeRequest(buf: Buffer, pos: int, version: int) -> tuple[
     (v_share_session_epoch,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_ShareAcknowledgeRequest_AcknowledgeTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_ShareAcknowledgeRequest_AcknowledgeTopic(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareAcknowledgeRequest')
     return ShareAcknowledgeRequest(v_group_id, v_member_id, v_share_session_epoch, v_topics, unknown), pos
@@ -198,8 +209,8 @@ def _write_ShareAcknowledgeRequest(out: bytearray, obj: ShareAcknowledgeRequest,
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_ShareAcknowledgeRequest_AcknowledgeTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_ShareAcknowledgeRequest_AcknowledgeTopic(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -278,14 +289,16 @@ class ShareAcknowledgeResponse(Message):
     responses: list[ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse] = field(default_factory=list)
     node_endpoints: list[ShareAcknowledgeResponse_NodeEndpoint] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    LeaderIdAndEpoch: ClassVar[type[ShareAcknowledgeResponse_LeaderIdAndEpoch]]
-    NodeEndpoint: ClassVar[type[ShareAcknowledgeResponse_NodeEndpoint]]
-    PartitionData: ClassVar[type[ShareAcknowledgeResponse_PartitionData]]
-    ShareAcknowledgeTopicResponse: ClassVar[type[ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse]]
+    LeaderIdAndEpoch: ClassVar[builtins.type[ShareAcknowledgeResponse_LeaderIdAndEpoch]]
+    NodeEndpoint: ClassVar[builtins.type[ShareAcknowledgeResponse_NodeEndpoint]]
+    PartitionData: ClassVar[builtins.type[ShareAcknowledgeResponse_PartitionData]]
+    ShareAcknowledgeTopicResponse: ClassVar[builtins.type[ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse]]
 
 
 def _read_ShareAcknowledgeResponse_LeaderIdAndEpoch(buf: Buffer, pos: int, version: int) -> tuple[ShareAcknowledgeResponse_LeaderIdAndEpoch, int]:
     flexible = True
+    v_leader_id: int
+    v_leader_epoch: int
     v_leader_id, v_leader_epoch = _I32_I32.unpack_from(buf, pos)
     pos += 8
     unknown: list[tuple[int, bytes]] = []
@@ -304,12 +317,16 @@ def _write_ShareAcknowledgeResponse_LeaderIdAndEpoch(out: bytearray, obj: ShareA
 
 def _read_ShareAcknowledgeResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -> tuple[ShareAcknowledgeResponse_NodeEndpoint, int]:
     flexible = True
+    v_node_id: int
+    v_host: str
+    v_port: int
+    v_rack: str | None
     (v_node_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        v_host, pos = read_compact_string(buf, pos, False)
+        v_host, pos = read_compact_str(buf, pos)
     else:
-        v_host, pos = read_string16(buf, pos, False)
+        v_host, pos = read_str16(buf, pos)
     (v_port,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
@@ -341,6 +358,10 @@ def _write_ShareAcknowledgeResponse_NodeEndpoint(out: bytearray, obj: ShareAckno
 
 def _read_ShareAcknowledgeResponse_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[ShareAcknowledgeResponse_PartitionData, int]:
     flexible = True
+    v_partition_index: int
+    v_error_code: int
+    v_error_message: str | None
+    v_current_leader: ShareAcknowledgeResponse_LeaderIdAndEpoch
     v_partition_index, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -369,15 +390,17 @@ def _write_ShareAcknowledgeResponse_PartitionData(out: bytearray, obj: ShareAckn
 
 def _read_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(buf: Buffer, pos: int, version: int) -> tuple[ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[ShareAcknowledgeResponse_PartitionData]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_ShareAcknowledgeResponse_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_ShareAcknowledgeResponse_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareAcknowledgeTopicResponse')
     return ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(v_topic_id, v_partitions, unknown), pos
@@ -390,8 +413,8 @@ def _write_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(out: bytearray
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_ShareAcknowledgeResponse_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_ShareAcknowledgeResponse_PartitionData(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -400,6 +423,11 @@ def _write_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(out: bytearray
 
 def _read_ShareAcknowledgeResponse(buf: Buffer, pos: int, version: int) -> tuple[ShareAcknowledgeResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_error_message: str | None
+    v_responses: list[ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse]
+    v_node_endpoints: list[ShareAcknowledgeResponse_NodeEndpoint]
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -407,21 +435,21 @@ def _read_ShareAcknowledgeResponse(buf: Buffer, pos: int, version: int) -> tuple
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_responses, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_responses, pos = read_count(buf, pos)
     v_responses = []
-    for _ in range(n):
-        item, pos = _read_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(buf, pos, version)
-        v_responses.append(item)
+    for _ in range(n_responses):
+        it_responses, pos = _read_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(buf, pos, version)
+        v_responses.append(it_responses)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_node_endpoints, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_node_endpoints, pos = read_count(buf, pos)
     v_node_endpoints = []
-    for _ in range(n):
-        item, pos = _read_ShareAcknowledgeResponse_NodeEndpoint(buf, pos, version)
-        v_node_endpoints.append(item)
+    for _ in range(n_node_endpoints):
+        it_node_endpoints, pos = _read_ShareAcknowledgeResponse_NodeEndpoint(buf, pos, version)
+        v_node_endpoints.append(it_node_endpoints)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareAcknowledgeResponse')
     return ShareAcknowledgeResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, v_node_endpoints, unknown), pos
@@ -438,14 +466,14 @@ def _write_ShareAcknowledgeResponse(out: bytearray, obj: ShareAcknowledgeRespons
         write_compact_array_count(out, obj.responses, False)
     else:
         write_array_count(out, obj.responses, False)
-    for item in obj.responses:
-        _write_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(out, item, version)
+    for it_responses in obj.responses:
+        _write_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(out, it_responses, version)
     if flexible:
         write_compact_array_count(out, obj.node_endpoints, False)
     else:
         write_array_count(out, obj.node_endpoints, False)
-    for item in obj.node_endpoints:
-        _write_ShareAcknowledgeResponse_NodeEndpoint(out, item, version)
+    for it_node_endpoints in obj.node_endpoints:
+        _write_ShareAcknowledgeResponse_NodeEndpoint(out, it_node_endpoints, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
@@ -76,22 +76,25 @@ class ShareFetchRequest(Message):
     topics: list[ShareFetchRequest_FetchTopic] = field(default_factory=list)
     forgotten_topics_data: list[ShareFetchRequest_ForgottenTopic] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    AcknowledgementBatch: ClassVar[type[ShareFetchRequest_AcknowledgementBatch]]
-    FetchPartition: ClassVar[type[ShareFetchRequest_FetchPartition]]
-    FetchTopic: ClassVar[type[ShareFetchRequest_FetchTopic]]
-    ForgottenTopic: ClassVar[type[ShareFetchRequest_ForgottenTopic]]
+    AcknowledgementBatch: ClassVar[builtins.type[ShareFetchRequest_AcknowledgementBatch]]
+    FetchPartition: ClassVar[builtins.type[ShareFetchRequest_FetchPartition]]
+    FetchTopic: ClassVar[builtins.type[ShareFetchRequest_FetchTopic]]
+    ForgottenTopic: ClassVar[builtins.type[ShareFetchRequest_ForgottenTopic]]
 
 
 def _read_ShareFetchRequest_AcknowledgementBatch(buf: Buffer, pos: int, version: int) -> tuple[ShareFetchRequest_AcknowledgementBatch, int]:
     flexible = True
+    v_first_offset: int
+    v_last_offset: int
+    v_acknowledge_types: list[int]
     v_first_offset, v_last_offset = _I64_I64.unpack_from(buf, pos)
     pos += 16
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_acknowledge_types, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_acknowledge_types = list(unpack_from('>%db' % n, buf, pos))
-    pos += 1 * n
+        n_acknowledge_types, pos = read_count(buf, pos)
+    v_acknowledge_types = list(unpack_from('>%db' % n_acknowledge_types, buf, pos))
+    pos += 1 * n_acknowledge_types
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'AcknowledgementBatch')
     return ShareFetchRequest_AcknowledgementBatch(v_first_offset, v_last_offset, v_acknowledge_types, unknown), pos
@@ -113,16 +116,19 @@ def _write_ShareFetchRequest_AcknowledgementBatch(out: bytearray, obj: ShareFetc
 
 def _read_ShareFetchRequest_FetchPartition(buf: Buffer, pos: int, version: int) -> tuple[ShareFetchRequest_FetchPartition, int]:
     flexible = True
+    v_partition_index: int
+    v_partition_max_bytes: int
+    v_acknowledgement_batches: list[ShareFetchRequest_AcknowledgementBatch]
     v_partition_index, v_partition_max_bytes = _I32_I32.unpack_from(buf, pos)
     pos += 8
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_acknowledgement_batches, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_acknowledgement_batches, pos = read_count(buf, pos)
     v_acknowledgement_batches = []
-    for _ in range(n):
-        item, pos = _read_ShareFetchRequest_AcknowledgementBatch(buf, pos, version)
-        v_acknowledgement_batches.append(item)
+    for _ in range(n_acknowledgement_batches):
+        it_acknowledgement_batches, pos = _read_ShareFetchRequest_AcknowledgementBatch(buf, pos, version)
+        v_acknowledgement_batches.append(it_acknowledgement_batches)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'FetchPartition')
     return ShareFetchRequest_FetchPartition(v_partition_index, v_partition_max_bytes, v_acknowledgement_batches, unknown), pos
@@ -135,8 +141,8 @@ def _write_ShareFetchRequest_FetchPartition(out: bytearray, obj: ShareFetchReque
         write_compact_array_count(out, obj.acknowledgement_batches, False)
     else:
         write_array_count(out, obj.acknowledgement_batches, False)
-    for item in obj.acknowledgement_batches:
-        _write_ShareFetchRequest_AcknowledgementBatch(out, item, version)
+    for it_acknowledgement_batches in obj.acknowledgement_batches:
+        _write_ShareFetchRequest_AcknowledgementBatch(out, it_acknowledgement_batches, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -145,15 +151,17 @@ def _write_ShareFetchRequest_FetchPartition(out: bytearray, obj: ShareFetchReque
 
 def _read_ShareFetchRequest_FetchTopic(buf: Buffer, pos: int, version: int) -> tuple[ShareFetchRequest_FetchTopic, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[ShareFetchRequest_FetchPartition]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_ShareFetchRequest_FetchPartition(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_ShareFetchRequest_FetchPartition(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'FetchTopic')
     return ShareFetchRequest_FetchTopic(v_topic_id, v_partitions, unknown), pos
@@ -166,8 +174,8 @@ def _write_ShareFetchRequest_FetchTopic(out: bytearray, obj: ShareFetchRequest_F
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_ShareFetchRequest_FetchPartition(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_ShareFetchRequest_FetchPartition(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -176,13 +184,15 @@ def _write_ShareFetchRequest_FetchTopic(out: bytearray, obj: ShareFetchRequest_F
 
 def _read_ShareFetchRequest_ForgottenTopic(buf: Buffer, pos: int, version: int) -> tuple[ShareFetchRequest_ForgottenTopic, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[int]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_partitions = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_partitions, pos = read_count(buf, pos)
+    v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
+    pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ForgottenTopic')
     return ShareFetchRequest_ForgottenTopic(v_topic_id, v_partitions, unknown), pos
@@ -204,6 +214,14 @@ def _write_ShareFetchRequest_ForgottenTopic(out: bytearray, obj: ShareFetchReque
 
 def _read_ShareFetchRequest(buf: Buffer, pos: int, version: int) -> tuple[ShareFetchRequest, int]:
     flexible = True
+    v_group_id: str | None
+    v_member_id: str | None
+    v_share_session_epoch: int
+    v_max_wait_ms: int
+    v_min_bytes: int
+    v_max_bytes: int
+    v_topics: list[ShareFetchRequest_FetchTopic]
+    v_forgotten_topics_data: list[ShareFetchRequest_ForgottenTopic]
     if flexible:
         v_group_id, pos = read_compact_string(buf, pos, True)
     else:
@@ -215,21 +233,21 @@ def _read_ShareFetchRequest(buf: Buffer, pos: int, version: int) -> tuple[ShareF
     v_share_session_epoch, v_max_wait_ms, v_min_bytes, v_max_bytes = _I32_I32_I32_I32.unpack_from(buf, pos)
     pos += 16
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_ShareFetchRequest_FetchTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_ShareFetchRequest_FetchTopic(buf, pos, version)
+        v_topics.append(it_topics)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_forgotten_topics_data, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_forgotten_topics_data, pos = read_count(buf, pos)
     v_forgotten_topics_data = []
-    for _ in range(n):
-        item, pos = _read_ShareFetchRequest_ForgottenTopic(buf, pos, version)
-        v_forgotten_topics_data.append(item)
+    for _ in range(n_forgotten_topics_data):
+        it_forgotten_topics_data, pos = _read_ShareFetchRequest_ForgottenTopic(buf, pos, version)
+        v_forgotten_topics_data.append(it_forgotten_topics_data)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareFetchRequest')
     return ShareFetchRequest(v_group_id, v_member_id, v_share_session_epoch, v_max_wait_ms, v_min_bytes, v_max_bytes, v_topics, v_forgotten_topics_data, unknown), pos
@@ -250,14 +268,14 @@ def _write_ShareFetchRequest(out: bytearray, obj: ShareFetchRequest, version: in
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_ShareFetchRequest_FetchTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_ShareFetchRequest_FetchTopic(out, it_topics, version)
     if flexible:
         write_compact_array_count(out, obj.forgotten_topics_data, False)
     else:
         write_array_count(out, obj.forgotten_topics_data, False)
-    for item in obj.forgotten_topics_data:
-        _write_ShareFetchRequest_ForgottenTopic(out, item, version)
+    for it_forgotten_topics_data in obj.forgotten_topics_data:
+        _write_ShareFetchRequest_ForgottenTopic(out, it_forgotten_topics_data, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -358,15 +376,18 @@ class ShareFetchResponse(Message):
     responses: list[ShareFetchResponse_ShareFetchableTopicResponse] = field(default_factory=list)
     node_endpoints: list[ShareFetchResponse_NodeEndpoint] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    AcquiredRecords: ClassVar[type[ShareFetchResponse_AcquiredRecords]]
-    LeaderIdAndEpoch: ClassVar[type[ShareFetchResponse_LeaderIdAndEpoch]]
-    NodeEndpoint: ClassVar[type[ShareFetchResponse_NodeEndpoint]]
-    PartitionData: ClassVar[type[ShareFetchResponse_PartitionData]]
-    ShareFetchableTopicResponse: ClassVar[type[ShareFetchResponse_ShareFetchableTopicResponse]]
+    AcquiredRecords: ClassVar[builtins.type[ShareFetchResponse_AcquiredRecords]]
+    LeaderIdAndEpoch: ClassVar[builtins.type[ShareFetchResponse_LeaderIdAndEpoch]]
+    NodeEndpoint: ClassVar[builtins.type[ShareFetchResponse_NodeEndpoint]]
+    PartitionData: ClassVar[builtins.type[ShareFetchResponse_PartitionData]]
+    ShareFetchableTopicResponse: ClassVar[builtins.type[ShareFetchResponse_ShareFetchableTopicResponse]]
 
 
 def _read_ShareFetchResponse_AcquiredRecords(buf: Buffer, pos: int, version: int) -> tuple[ShareFetchResponse_AcquiredRecords, int]:
     flexible = True
+    v_first_offset: int
+    v_last_offset: int
+    v_delivery_count: int
     v_first_offset, v_last_offset, v_delivery_count = _I64_I64_I16.unpack_from(buf, pos)
     pos += 18
     unknown: list[tuple[int, bytes]] = []
@@ -385,6 +406,8 @@ def _write_ShareFetchResponse_AcquiredRecords(out: bytearray, obj: ShareFetchRes
 
 def _read_ShareFetchResponse_LeaderIdAndEpoch(buf: Buffer, pos: int, version: int) -> tuple[ShareFetchResponse_LeaderIdAndEpoch, int]:
     flexible = True
+    v_leader_id: int
+    v_leader_epoch: int
     v_leader_id, v_leader_epoch = _I32_I32.unpack_from(buf, pos)
     pos += 8
     unknown: list[tuple[int, bytes]] = []
@@ -403,12 +426,16 @@ def _write_ShareFetchResponse_LeaderIdAndEpoch(out: bytearray, obj: ShareFetchRe
 
 def _read_ShareFetchResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -> tuple[ShareFetchResponse_NodeEndpoint, int]:
     flexible = True
+    v_node_id: int
+    v_host: str
+    v_port: int
+    v_rack: str | None
     (v_node_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        v_host, pos = read_compact_string(buf, pos, False)
+        v_host, pos = read_compact_str(buf, pos)
     else:
-        v_host, pos = read_string16(buf, pos, False)
+        v_host, pos = read_str16(buf, pos)
     (v_port,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
@@ -440,6 +467,14 @@ def _write_ShareFetchResponse_NodeEndpoint(out: bytearray, obj: ShareFetchRespon
 
 def _read_ShareFetchResponse_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[ShareFetchResponse_PartitionData, int]:
     flexible = True
+    v_partition_index: int
+    v_error_code: int
+    v_error_message: str | None
+    v_acknowledge_error_code: int
+    v_acknowledge_error_message: str | None
+    v_current_leader: ShareFetchResponse_LeaderIdAndEpoch
+    v_records: bytes | None
+    v_acquired_records: list[ShareFetchResponse_AcquiredRecords]
     v_partition_index, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -458,13 +493,13 @@ def _read_ShareFetchResponse_PartitionData(buf: Buffer, pos: int, version: int) 
     else:
         v_records, pos = read_bytes32(buf, pos, True)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_acquired_records, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_acquired_records, pos = read_count(buf, pos)
     v_acquired_records = []
-    for _ in range(n):
-        item, pos = _read_ShareFetchResponse_AcquiredRecords(buf, pos, version)
-        v_acquired_records.append(item)
+    for _ in range(n_acquired_records):
+        it_acquired_records, pos = _read_ShareFetchResponse_AcquiredRecords(buf, pos, version)
+        v_acquired_records.append(it_acquired_records)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return ShareFetchResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_acknowledge_error_code, v_acknowledge_error_message, v_current_leader, v_records, v_acquired_records, unknown), pos
@@ -491,8 +526,8 @@ def _write_ShareFetchResponse_PartitionData(out: bytearray, obj: ShareFetchRespo
         write_compact_array_count(out, obj.acquired_records, False)
     else:
         write_array_count(out, obj.acquired_records, False)
-    for item in obj.acquired_records:
-        _write_ShareFetchResponse_AcquiredRecords(out, item, version)
+    for it_acquired_records in obj.acquired_records:
+        _write_ShareFetchResponse_AcquiredRecords(out, it_acquired_records, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -501,15 +536,17 @@ def _write_ShareFetchResponse_PartitionData(out: bytearray, obj: ShareFetchRespo
 
 def _read_ShareFetchResponse_ShareFetchableTopicResponse(buf: Buffer, pos: int, version: int) -> tuple[ShareFetchResponse_ShareFetchableTopicResponse, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[ShareFetchResponse_PartitionData]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_ShareFetchResponse_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_ShareFetchResponse_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareFetchableTopicResponse')
     return ShareFetchResponse_ShareFetchableTopicResponse(v_topic_id, v_partitions, unknown), pos
@@ -522,8 +559,8 @@ def _write_ShareFetchResponse_ShareFetchableTopicResponse(out: bytearray, obj: S
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_ShareFetchResponse_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_ShareFetchResponse_PartitionData(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -532,6 +569,11 @@ def _write_ShareFetchResponse_ShareFetchableTopicResponse(out: bytearray, obj: S
 
 def _read_ShareFetchResponse(buf: Buffer, pos: int, version: int) -> tuple[ShareFetchResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_error_message: str | None
+    v_responses: list[ShareFetchResponse_ShareFetchableTopicResponse]
+    v_node_endpoints: list[ShareFetchResponse_NodeEndpoint]
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -539,21 +581,21 @@ def _read_ShareFetchResponse(buf: Buffer, pos: int, version: int) -> tuple[Share
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_responses, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_responses, pos = read_count(buf, pos)
     v_responses = []
-    for _ in range(n):
-        item, pos = _read_ShareFetchResponse_ShareFetchableTopicResponse(buf, pos, version)
-        v_responses.append(item)
+    for _ in range(n_responses):
+        it_responses, pos = _read_ShareFetchResponse_ShareFetchableTopicResponse(buf, pos, version)
+        v_responses.append(it_responses)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_node_endpoints, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_node_endpoints, pos = read_count(buf, pos)
     v_node_endpoints = []
-    for _ in range(n):
-        item, pos = _read_ShareFetchResponse_NodeEndpoint(buf, pos, version)
-        v_node_endpoints.append(item)
+    for _ in range(n_node_endpoints):
+        it_node_endpoints, pos = _read_ShareFetchResponse_NodeEndpoint(buf, pos, version)
+        v_node_endpoints.append(it_node_endpoints)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareFetchResponse')
     return ShareFetchResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, v_node_endpoints, unknown), pos
@@ -570,14 +612,14 @@ def _write_ShareFetchResponse(out: bytearray, obj: ShareFetchResponse, version: 
         write_compact_array_count(out, obj.responses, False)
     else:
         write_array_count(out, obj.responses, False)
-    for item in obj.responses:
-        _write_ShareFetchResponse_ShareFetchableTopicResponse(out, item, version)
+    for it_responses in obj.responses:
+        _write_ShareFetchResponse_ShareFetchableTopicResponse(out, it_responses, version)
     if flexible:
         write_compact_array_count(out, obj.node_endpoints, False)
     else:
         write_array_count(out, obj.node_endpoints, False)
-    for item in obj.node_endpoints:
-        _write_ShareFetchResponse_NodeEndpoint(out, item, version)
+    for it_node_endpoints in obj.node_endpoints:
+        _write_ShareFetchResponse_NodeEndpoint(out, it_node_endpoints, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

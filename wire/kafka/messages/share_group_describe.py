@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
@@ -41,17 +41,19 @@ class ShareGroupDescribeRequest(Message):
 
 def _read_ShareGroupDescribeRequest(buf: Buffer, pos: int, version: int) -> tuple[ShareGroupDescribeRequest, int]:
     flexible = True
+    v_group_ids: list[str]
+    v_include_authorized_operations: bool
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_group_ids, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_group_ids, pos = read_count(buf, pos)
     v_group_ids = []
-    for _ in range(n):
+    for _ in range(n_group_ids):
         if flexible:
-            item, pos = read_compact_string(buf, pos)
+            it_group_ids, pos = read_compact_str(buf, pos)
         else:
-            item, pos = read_string16(buf, pos)
-        v_group_ids.append(item)
+            it_group_ids, pos = read_str16(buf, pos)
+        v_group_ids.append(it_group_ids)
     (v_include_authorized_operations,) = _BOOL.unpack_from(buf, pos)
     pos += 1
     unknown: list[tuple[int, bytes]] = []
@@ -65,11 +67,11 @@ def _write_ShareGroupDescribeRequest(out: bytearray, obj: ShareGroupDescribeRequ
         write_compact_array_count(out, obj.group_ids, False)
     else:
         write_array_count(out, obj.group_ids, False)
-    for item in obj.group_ids:
+    for it_group_ids in obj.group_ids:
         if flexible:
-            write_compact_string(out, item)
+            write_compact_string(out, it_group_ids)
         else:
-            write_string16(out, item)
+            write_string16(out, it_group_ids)
     out += _BOOL.pack(obj.include_authorized_operations)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -136,22 +138,23 @@ class ShareGroupDescribeResponse(Message):
     throttle_time_ms: int = 0
     groups: list[ShareGroupDescribeResponse_DescribedGroup] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    Assignment: ClassVar[type[ShareGroupDescribeResponse_Assignment]]
-    DescribedGroup: ClassVar[type[ShareGroupDescribeResponse_DescribedGroup]]
-    Member: ClassVar[type[ShareGroupDescribeResponse_Member]]
-    TopicPartitions: ClassVar[type[ShareGroupDescribeResponse_TopicPartitions]]
+    Assignment: ClassVar[builtins.type[ShareGroupDescribeResponse_Assignment]]
+    DescribedGroup: ClassVar[builtins.type[ShareGroupDescribeResponse_DescribedGroup]]
+    Member: ClassVar[builtins.type[ShareGroupDescribeResponse_Member]]
+    TopicPartitions: ClassVar[builtins.type[ShareGroupDescribeResponse_TopicPartitions]]
 
 
 def _read_ShareGroupDescribeResponse_Assignment(buf: Buffer, pos: int, version: int) -> tuple[ShareGroupDescribeResponse_Assignment, int]:
     flexible = True
+    v_topic_partitions: list[ShareGroupDescribeResponse_TopicPartitions]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topic_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topic_partitions, pos = read_count(buf, pos)
     v_topic_partitions = []
-    for _ in range(n):
-        item, pos = _read_ShareGroupDescribeResponse_TopicPartitions(buf, pos, version)
-        v_topic_partitions.append(item)
+    for _ in range(n_topic_partitions):
+        it_topic_partitions, pos = _read_ShareGroupDescribeResponse_TopicPartitions(buf, pos, version)
+        v_topic_partitions.append(it_topic_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'Assignment')
     return ShareGroupDescribeResponse_Assignment(v_topic_partitions, unknown), pos
@@ -163,8 +166,8 @@ def _write_ShareGroupDescribeResponse_Assignment(out: bytearray, obj: ShareGroup
         write_compact_array_count(out, obj.topic_partitions, False)
     else:
         write_array_count(out, obj.topic_partitions, False)
-    for item in obj.topic_partitions:
-        _write_ShareGroupDescribeResponse_TopicPartitions(out, item, version)
+    for it_topic_partitions in obj.topic_partitions:
+        _write_ShareGroupDescribeResponse_TopicPartitions(out, it_topic_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -173,6 +176,15 @@ def _write_ShareGroupDescribeResponse_Assignment(out: bytearray, obj: ShareGroup
 
 def _read_ShareGroupDescribeResponse_DescribedGroup(buf: Buffer, pos: int, version: int) -> tuple[ShareGroupDescribeResponse_DescribedGroup, int]:
     flexible = True
+    v_error_code: int
+    v_error_message: str | None
+    v_group_id: str
+    v_group_state: str
+    v_group_epoch: int
+    v_assignment_epoch: int
+    v_assignor_name: str
+    v_members: list[ShareGroupDescribeResponse_Member]
+    v_authorized_operations: int
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
@@ -180,27 +192,27 @@ def _read_ShareGroupDescribeResponse_DescribedGroup(buf: Buffer, pos: int, versi
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     if flexible:
-        v_group_state, pos = read_compact_string(buf, pos, False)
+        v_group_state, pos = read_compact_str(buf, pos)
     else:
-        v_group_state, pos = read_string16(buf, pos, False)
+        v_group_state, pos = read_str16(buf, pos)
     v_group_epoch, v_assignment_epoch = _I32_I32.unpack_from(buf, pos)
     pos += 8
     if flexible:
-        v_assignor_name, pos = read_compact_string(buf, pos, False)
+        v_assignor_name, pos = read_compact_str(buf, pos)
     else:
-        v_assignor_name, pos = read_string16(buf, pos, False)
+        v_assignor_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_members, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_members, pos = read_count(buf, pos)
     v_members = []
-    for _ in range(n):
-        item, pos = _read_ShareGroupDescribeResponse_Member(buf, pos, version)
-        v_members.append(item)
+    for _ in range(n_members):
+        it_members, pos = _read_ShareGroupDescribeResponse_Member(buf, pos, version)
+        v_members.append(it_members)
     (v_authorized_operations,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -232,8 +244,8 @@ def _write_ShareGroupDescribeResponse_DescribedGroup(out: bytearray, obj: ShareG
         write_compact_array_count(out, obj.members, False)
     else:
         write_array_count(out, obj.members, False)
-    for item in obj.members:
-        _write_ShareGroupDescribeResponse_Member(out, item, version)
+    for it_members in obj.members:
+        _write_ShareGroupDescribeResponse_Member(out, it_members, version)
     out += _I32.pack(obj.authorized_operations)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -243,10 +255,17 @@ def _write_ShareGroupDescribeResponse_DescribedGroup(out: bytearray, obj: ShareG
 
 def _read_ShareGroupDescribeResponse_Member(buf: Buffer, pos: int, version: int) -> tuple[ShareGroupDescribeResponse_Member, int]:
     flexible = True
+    v_member_id: str
+    v_rack_id: str | None
+    v_member_epoch: int
+    v_client_id: str
+    v_client_host: str
+    v_subscribed_topic_names: list[str]
+    v_assignment: ShareGroupDescribeResponse_Assignment
     if flexible:
-        v_member_id, pos = read_compact_string(buf, pos, False)
+        v_member_id, pos = read_compact_str(buf, pos)
     else:
-        v_member_id, pos = read_string16(buf, pos, False)
+        v_member_id, pos = read_str16(buf, pos)
     if flexible:
         v_rack_id, pos = read_compact_string(buf, pos, True)
     else:
@@ -254,24 +273,24 @@ def _read_ShareGroupDescribeResponse_Member(buf: Buffer, pos: int, version: int)
     (v_member_epoch,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        v_client_id, pos = read_compact_string(buf, pos, False)
+        v_client_id, pos = read_compact_str(buf, pos)
     else:
-        v_client_id, pos = read_string16(buf, pos, False)
+        v_client_id, pos = read_str16(buf, pos)
     if flexible:
-        v_client_host, pos = read_compact_string(buf, pos, False)
+        v_client_host, pos = read_compact_str(buf, pos)
     else:
-        v_client_host, pos = read_string16(buf, pos, False)
+        v_client_host, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_subscribed_topic_names, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_subscribed_topic_names, pos = read_count(buf, pos)
     v_subscribed_topic_names = []
-    for _ in range(n):
+    for _ in range(n_subscribed_topic_names):
         if flexible:
-            item, pos = read_compact_string(buf, pos)
+            it_subscribed_topic_names, pos = read_compact_str(buf, pos)
         else:
-            item, pos = read_string16(buf, pos)
-        v_subscribed_topic_names.append(item)
+            it_subscribed_topic_names, pos = read_str16(buf, pos)
+        v_subscribed_topic_names.append(it_subscribed_topic_names)
     v_assignment, pos = _read_ShareGroupDescribeResponse_Assignment(buf, pos, version)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'Member')
@@ -301,11 +320,11 @@ def _write_ShareGroupDescribeResponse_Member(out: bytearray, obj: ShareGroupDesc
         write_compact_array_count(out, obj.subscribed_topic_names, False)
     else:
         write_array_count(out, obj.subscribed_topic_names, False)
-    for item in obj.subscribed_topic_names:
+    for it_subscribed_topic_names in obj.subscribed_topic_names:
         if flexible:
-            write_compact_string(out, item)
+            write_compact_string(out, it_subscribed_topic_names)
         else:
-            write_string16(out, item)
+            write_string16(out, it_subscribed_topic_names)
     _write_ShareGroupDescribeResponse_Assignment(out, obj.assignment, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -315,17 +334,20 @@ def _write_ShareGroupDescribeResponse_Member(out: bytearray, obj: ShareGroupDesc
 
 def _read_ShareGroupDescribeResponse_TopicPartitions(buf: Buffer, pos: int, version: int) -> tuple[ShareGroupDescribeResponse_TopicPartitions, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_topic_name: str
+    v_partitions: list[int]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        v_topic_name, pos = read_compact_string(buf, pos, False)
+        v_topic_name, pos = read_compact_str(buf, pos)
     else:
-        v_topic_name, pos = read_string16(buf, pos, False)
+        v_topic_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_partitions = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_partitions, pos = read_count(buf, pos)
+    v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
+    pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicPartitions')
     return ShareGroupDescribeResponse_TopicPartitions(v_topic_id, v_topic_name, v_partitions, unknown), pos
@@ -351,16 +373,18 @@ def _write_ShareGroupDescribeResponse_TopicPartitions(out: bytearray, obj: Share
 
 def _read_ShareGroupDescribeResponse(buf: Buffer, pos: int, version: int) -> tuple[ShareGroupDescribeResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_groups: list[ShareGroupDescribeResponse_DescribedGroup]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_groups, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_groups, pos = read_count(buf, pos)
     v_groups = []
-    for _ in range(n):
-        item, pos = _read_ShareGroupDescribeResponse_DescribedGroup(buf, pos, version)
-        v_groups.append(item)
+    for _ in range(n_groups):
+        it_groups, pos = _read_ShareGroupDescribeResponse_DescribedGroup(buf, pos, version)
+        v_groups.append(it_groups)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareGroupDescribeResponse')
     return ShareGroupDescribeResponse(v_throttle_time_ms, v_groups, unknown), pos
@@ -373,8 +397,8 @@ def _write_ShareGroupDescribeResponse(out: bytearray, obj: ShareGroupDescribeRes
         write_compact_array_count(out, obj.groups, False)
     else:
         write_array_count(out, obj.groups, False)
-    for item in obj.groups:
-        _write_ShareGroupDescribeResponse_DescribedGroup(out, item, version)
+    for it_groups in obj.groups:
+        _write_ShareGroupDescribeResponse_DescribedGroup(out, it_groups, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

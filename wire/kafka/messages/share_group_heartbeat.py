@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I32_I32 = Struct_('>ii')
@@ -44,14 +44,19 @@ class ShareGroupHeartbeatRequest(Message):
 
 def _read_ShareGroupHeartbeatRequest(buf: Buffer, pos: int, version: int) -> tuple[ShareGroupHeartbeatRequest, int]:
     flexible = True
+    v_group_id: str
+    v_member_id: str
+    v_member_epoch: int
+    v_rack_id: str | None
+    v_subscribed_topic_names: list[str] | None
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     if flexible:
-        v_member_id, pos = read_compact_string(buf, pos, False)
+        v_member_id, pos = read_compact_str(buf, pos)
     else:
-        v_member_id, pos = read_string16(buf, pos, False)
+        v_member_id, pos = read_str16(buf, pos)
     (v_member_epoch,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
@@ -59,19 +64,19 @@ def _read_ShareGroupHeartbeatRequest(buf: Buffer, pos: int, version: int) -> tup
     else:
         v_rack_id, pos = read_string16(buf, pos, True)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, True)
+        n_subscribed_topic_names, pos = read_compact_array_count(buf, pos, True)
     else:
-        n, pos = read_array_count(buf, pos, True)
-    if n is None:
+        n_subscribed_topic_names, pos = read_array_count(buf, pos, True)
+    if n_subscribed_topic_names is None:
         v_subscribed_topic_names = None
     else:
         v_subscribed_topic_names = []
-        for _ in range(n):
+        for _ in range(n_subscribed_topic_names):
             if flexible:
-                item, pos = read_compact_string(buf, pos)
+                it_subscribed_topic_names, pos = read_compact_str(buf, pos)
             else:
-                item, pos = read_string16(buf, pos)
-            v_subscribed_topic_names.append(item)
+                it_subscribed_topic_names, pos = read_str16(buf, pos)
+            v_subscribed_topic_names.append(it_subscribed_topic_names)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareGroupHeartbeatRequest')
     return ShareGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_rack_id, v_subscribed_topic_names, unknown), pos
@@ -97,11 +102,11 @@ def _write_ShareGroupHeartbeatRequest(out: bytearray, obj: ShareGroupHeartbeatRe
     else:
         write_array_count(out, obj.subscribed_topic_names, True)
     if obj.subscribed_topic_names is not None:
-        for item in obj.subscribed_topic_names:
+        for it_subscribed_topic_names in obj.subscribed_topic_names:
             if flexible:
-                write_compact_string(out, item)
+                write_compact_string(out, it_subscribed_topic_names)
             else:
-                write_string16(out, item)
+                write_string16(out, it_subscribed_topic_names)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -148,20 +153,21 @@ class ShareGroupHeartbeatResponse(Message):
     heartbeat_interval_ms: int = 0
     assignment: ShareGroupHeartbeatResponse_Assignment | None = None
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    Assignment: ClassVar[type[ShareGroupHeartbeatResponse_Assignment]]
-    TopicPartitions: ClassVar[type[ShareGroupHeartbeatResponse_TopicPartitions]]
+    Assignment: ClassVar[builtins.type[ShareGroupHeartbeatResponse_Assignment]]
+    TopicPartitions: ClassVar[builtins.type[ShareGroupHeartbeatResponse_TopicPartitions]]
 
 
 def _read_ShareGroupHeartbeatResponse_Assignment(buf: Buffer, pos: int, version: int) -> tuple[ShareGroupHeartbeatResponse_Assignment, int]:
     flexible = True
+    v_topic_partitions: list[ShareGroupHeartbeatResponse_TopicPartitions]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topic_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topic_partitions, pos = read_count(buf, pos)
     v_topic_partitions = []
-    for _ in range(n):
-        item, pos = _read_ShareGroupHeartbeatResponse_TopicPartitions(buf, pos, version)
-        v_topic_partitions.append(item)
+    for _ in range(n_topic_partitions):
+        it_topic_partitions, pos = _read_ShareGroupHeartbeatResponse_TopicPartitions(buf, pos, version)
+        v_topic_partitions.append(it_topic_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'Assignment')
     return ShareGroupHeartbeatResponse_Assignment(v_topic_partitions, unknown), pos
@@ -173,8 +179,8 @@ def _write_ShareGroupHeartbeatResponse_Assignment(out: bytearray, obj: ShareGrou
         write_compact_array_count(out, obj.topic_partitions, False)
     else:
         write_array_count(out, obj.topic_partitions, False)
-    for item in obj.topic_partitions:
-        _write_ShareGroupHeartbeatResponse_TopicPartitions(out, item, version)
+    for it_topic_partitions in obj.topic_partitions:
+        _write_ShareGroupHeartbeatResponse_TopicPartitions(out, it_topic_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -183,13 +189,15 @@ def _write_ShareGroupHeartbeatResponse_Assignment(out: bytearray, obj: ShareGrou
 
 def _read_ShareGroupHeartbeatResponse_TopicPartitions(buf: Buffer, pos: int, version: int) -> tuple[ShareGroupHeartbeatResponse_TopicPartitions, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[int]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_partitions = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_partitions, pos = read_count(buf, pos)
+    v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
+    pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicPartitions')
     return ShareGroupHeartbeatResponse_TopicPartitions(v_topic_id, v_partitions, unknown), pos
@@ -211,6 +219,13 @@ def _write_ShareGroupHeartbeatResponse_TopicPartitions(out: bytearray, obj: Shar
 
 def _read_ShareGroupHeartbeatResponse(buf: Buffer, pos: int, version: int) -> tuple[ShareGroupHeartbeatResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_error_message: str | None
+    v_member_id: str | None
+    v_member_epoch: int
+    v_heartbeat_interval_ms: int
+    v_assignment: ShareGroupHeartbeatResponse_Assignment | None
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:

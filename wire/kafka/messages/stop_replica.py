@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
@@ -74,14 +74,17 @@ class StopReplicaRequest(Message):
     topics: list[StopReplicaRequest_StopReplicaTopicV1] = field(default_factory=list)
     topic_states: list[StopReplicaRequest_StopReplicaTopicState] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    StopReplicaPartitionState: ClassVar[type[StopReplicaRequest_StopReplicaPartitionState]]
-    StopReplicaPartitionV0: ClassVar[type[StopReplicaRequest_StopReplicaPartitionV0]]
-    StopReplicaTopicState: ClassVar[type[StopReplicaRequest_StopReplicaTopicState]]
-    StopReplicaTopicV1: ClassVar[type[StopReplicaRequest_StopReplicaTopicV1]]
+    StopReplicaPartitionState: ClassVar[builtins.type[StopReplicaRequest_StopReplicaPartitionState]]
+    StopReplicaPartitionV0: ClassVar[builtins.type[StopReplicaRequest_StopReplicaPartitionV0]]
+    StopReplicaTopicState: ClassVar[builtins.type[StopReplicaRequest_StopReplicaTopicState]]
+    StopReplicaTopicV1: ClassVar[builtins.type[StopReplicaRequest_StopReplicaTopicV1]]
 
 
 def _read_StopReplicaRequest_StopReplicaPartitionState(buf: Buffer, pos: int, version: int) -> tuple[StopReplicaRequest_StopReplicaPartitionState, int]:
     flexible = version >= 2
+    v_partition_index: int
+    v_leader_epoch: int
+    v_delete_partition: bool
     if version >= 3:
         v_partition_index, v_leader_epoch, v_delete_partition = _I32_I32_BOOL.unpack_from(buf, pos)
         pos += 9
@@ -115,11 +118,13 @@ def _write_StopReplicaRequest_StopReplicaPartitionState(out: bytearray, obj: Sto
 
 def _read_StopReplicaRequest_StopReplicaPartitionV0(buf: Buffer, pos: int, version: int) -> tuple[StopReplicaRequest_StopReplicaPartitionV0, int]:
     flexible = version >= 2
+    v_topic_name: str
+    v_partition_index: int
     if version <= 0:
         if flexible:
-            v_topic_name, pos = read_compact_string(buf, pos, False)
+            v_topic_name, pos = read_compact_str(buf, pos)
         else:
-            v_topic_name, pos = read_string16(buf, pos, False)
+            v_topic_name, pos = read_str16(buf, pos)
     else:
         v_topic_name = ''
     if version <= 0:
@@ -157,22 +162,24 @@ def _write_StopReplicaRequest_StopReplicaPartitionV0(out: bytearray, obj: StopRe
 
 def _read_StopReplicaRequest_StopReplicaTopicState(buf: Buffer, pos: int, version: int) -> tuple[StopReplicaRequest_StopReplicaTopicState, int]:
     flexible = version >= 2
+    v_topic_name: str
+    v_partition_states: list[StopReplicaRequest_StopReplicaPartitionState]
     if version >= 3:
         if flexible:
-            v_topic_name, pos = read_compact_string(buf, pos, False)
+            v_topic_name, pos = read_compact_str(buf, pos)
         else:
-            v_topic_name, pos = read_string16(buf, pos, False)
+            v_topic_name, pos = read_str16(buf, pos)
     else:
         v_topic_name = ''
     if version >= 3:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_partition_states, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_partition_states, pos = read_count(buf, pos)
         v_partition_states = []
-        for _ in range(n):
-            item, pos = _read_StopReplicaRequest_StopReplicaPartitionState(buf, pos, version)
-            v_partition_states.append(item)
+        for _ in range(n_partition_states):
+            it_partition_states, pos = _read_StopReplicaRequest_StopReplicaPartitionState(buf, pos, version)
+            v_partition_states.append(it_partition_states)
     else:
         v_partition_states = []
     unknown: list[tuple[int, bytes]] = []
@@ -196,8 +203,8 @@ def _write_StopReplicaRequest_StopReplicaTopicState(out: bytearray, obj: StopRep
             write_compact_array_count(out, obj.partition_states, False)
         else:
             write_array_count(out, obj.partition_states, False)
-        for item in obj.partition_states:
-            _write_StopReplicaRequest_StopReplicaPartitionState(out, item, version)
+        for it_partition_states in obj.partition_states:
+            _write_StopReplicaRequest_StopReplicaPartitionState(out, it_partition_states, version)
     else:
         if not (not obj.partition_states):
             raise cannot_carry('StopReplicaTopicState', 'partition_states', version)
@@ -210,20 +217,22 @@ def _write_StopReplicaRequest_StopReplicaTopicState(out: bytearray, obj: StopRep
 
 def _read_StopReplicaRequest_StopReplicaTopicV1(buf: Buffer, pos: int, version: int) -> tuple[StopReplicaRequest_StopReplicaTopicV1, int]:
     flexible = version >= 2
+    v_name: str
+    v_partition_indexes: list[int]
     if 1 <= version <= 2:
         if flexible:
-            v_name, pos = read_compact_string(buf, pos, False)
+            v_name, pos = read_compact_str(buf, pos)
         else:
-            v_name, pos = read_string16(buf, pos, False)
+            v_name, pos = read_str16(buf, pos)
     else:
         v_name = ''
     if 1 <= version <= 2:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_partition_indexes, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
-        v_partition_indexes = list(unpack_from('>%di' % n, buf, pos))
-        pos += 4 * n
+            n_partition_indexes, pos = read_count(buf, pos)
+        v_partition_indexes = list(unpack_from('>%di' % n_partition_indexes, buf, pos))
+        pos += 4 * n_partition_indexes
     else:
         v_partition_indexes = []
     unknown: list[tuple[int, bytes]] = []
@@ -260,6 +269,14 @@ def _write_StopReplicaRequest_StopReplicaTopicV1(out: bytearray, obj: StopReplic
 
 def _read_StopReplicaRequest(buf: Buffer, pos: int, version: int) -> tuple[StopReplicaRequest, int]:
     flexible = version >= 2
+    v_controller_id: int
+    v_is_k_raft_controller: bool
+    v_controller_epoch: int
+    v_broker_epoch: int
+    v_delete_partitions: bool
+    v_ungrouped_partitions: list[StopReplicaRequest_StopReplicaPartitionV0]
+    v_topics: list[StopReplicaRequest_StopReplicaTopicV1]
+    v_topic_states: list[StopReplicaRequest_StopReplicaTopicState]
     (v_controller_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 4:
@@ -281,35 +298,35 @@ def _read_StopReplicaRequest(buf: Buffer, pos: int, version: int) -> tuple[StopR
         v_delete_partitions = False
     if version <= 0:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_ungrouped_partitions, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_ungrouped_partitions, pos = read_count(buf, pos)
         v_ungrouped_partitions = []
-        for _ in range(n):
-            item, pos = _read_StopReplicaRequest_StopReplicaPartitionV0(buf, pos, version)
-            v_ungrouped_partitions.append(item)
+        for _ in range(n_ungrouped_partitions):
+            it_ungrouped_partitions, pos = _read_StopReplicaRequest_StopReplicaPartitionV0(buf, pos, version)
+            v_ungrouped_partitions.append(it_ungrouped_partitions)
     else:
         v_ungrouped_partitions = []
     if 1 <= version <= 2:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_topics, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_topics, pos = read_count(buf, pos)
         v_topics = []
-        for _ in range(n):
-            item, pos = _read_StopReplicaRequest_StopReplicaTopicV1(buf, pos, version)
-            v_topics.append(item)
+        for _ in range(n_topics):
+            it_topics, pos = _read_StopReplicaRequest_StopReplicaTopicV1(buf, pos, version)
+            v_topics.append(it_topics)
     else:
         v_topics = []
     if version >= 3:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_topic_states, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_topic_states, pos = read_count(buf, pos)
         v_topic_states = []
-        for _ in range(n):
-            item, pos = _read_StopReplicaRequest_StopReplicaTopicState(buf, pos, version)
-            v_topic_states.append(item)
+        for _ in range(n_topic_states):
+            it_topic_states, pos = _read_StopReplicaRequest_StopReplicaTopicState(buf, pos, version)
+            v_topic_states.append(it_topic_states)
     else:
         v_topic_states = []
     unknown: list[tuple[int, bytes]] = []
@@ -339,8 +356,8 @@ def _write_StopReplicaRequest(out: bytearray, obj: StopReplicaRequest, version: 
             write_compact_array_count(out, obj.ungrouped_partitions, False)
         else:
             write_array_count(out, obj.ungrouped_partitions, False)
-        for item in obj.ungrouped_partitions:
-            _write_StopReplicaRequest_StopReplicaPartitionV0(out, item, version)
+        for it_ungrouped_partitions in obj.ungrouped_partitions:
+            _write_StopReplicaRequest_StopReplicaPartitionV0(out, it_ungrouped_partitions, version)
     else:
         if not (not obj.ungrouped_partitions):
             raise cannot_carry('StopReplicaRequest', 'ungrouped_partitions', version)
@@ -349,8 +366,8 @@ def _write_StopReplicaRequest(out: bytearray, obj: StopReplicaRequest, version: 
             write_compact_array_count(out, obj.topics, False)
         else:
             write_array_count(out, obj.topics, False)
-        for item in obj.topics:
-            _write_StopReplicaRequest_StopReplicaTopicV1(out, item, version)
+        for it_topics in obj.topics:
+            _write_StopReplicaRequest_StopReplicaTopicV1(out, it_topics, version)
     else:
         if not (not obj.topics):
             raise cannot_carry('StopReplicaRequest', 'topics', version)
@@ -359,8 +376,8 @@ def _write_StopReplicaRequest(out: bytearray, obj: StopReplicaRequest, version: 
             write_compact_array_count(out, obj.topic_states, False)
         else:
             write_array_count(out, obj.topic_states, False)
-        for item in obj.topic_states:
-            _write_StopReplicaRequest_StopReplicaTopicState(out, item, version)
+        for it_topic_states in obj.topic_states:
+            _write_StopReplicaRequest_StopReplicaTopicState(out, it_topic_states, version)
     else:
         if not (not obj.topic_states):
             raise cannot_carry('StopReplicaRequest', 'topic_states', version)
@@ -425,15 +442,18 @@ class StopReplicaResponse(Message):
     error_code: int = 0
     partition_errors: list[StopReplicaResponse_StopReplicaPartitionError] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    StopReplicaPartitionError: ClassVar[type[StopReplicaResponse_StopReplicaPartitionError]]
+    StopReplicaPartitionError: ClassVar[builtins.type[StopReplicaResponse_StopReplicaPartitionError]]
 
 
 def _read_StopReplicaResponse_StopReplicaPartitionError(buf: Buffer, pos: int, version: int) -> tuple[StopReplicaResponse_StopReplicaPartitionError, int]:
     flexible = version >= 2
+    v_topic_name: str
+    v_partition_index: int
+    v_error_code: int
     if flexible:
-        v_topic_name, pos = read_compact_string(buf, pos, False)
+        v_topic_name, pos = read_compact_str(buf, pos)
     else:
-        v_topic_name, pos = read_string16(buf, pos, False)
+        v_topic_name, pos = read_str16(buf, pos)
     v_partition_index, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     unknown: list[tuple[int, bytes]] = []
@@ -458,16 +478,18 @@ def _write_StopReplicaResponse_StopReplicaPartitionError(out: bytearray, obj: St
 
 def _read_StopReplicaResponse(buf: Buffer, pos: int, version: int) -> tuple[StopReplicaResponse, int]:
     flexible = version >= 2
+    v_error_code: int
+    v_partition_errors: list[StopReplicaResponse_StopReplicaPartitionError]
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partition_errors, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partition_errors, pos = read_count(buf, pos)
     v_partition_errors = []
-    for _ in range(n):
-        item, pos = _read_StopReplicaResponse_StopReplicaPartitionError(buf, pos, version)
-        v_partition_errors.append(item)
+    for _ in range(n_partition_errors):
+        it_partition_errors, pos = _read_StopReplicaResponse_StopReplicaPartitionError(buf, pos, version)
+        v_partition_errors.append(it_partition_errors)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'StopReplicaResponse')
@@ -481,8 +503,8 @@ def _write_StopReplicaResponse(out: bytearray, obj: StopReplicaResponse, version
         write_compact_array_count(out, obj.partition_errors, False)
     else:
         write_array_count(out, obj.partition_errors, False)
-    for item in obj.partition_errors:
-        _write_StopReplicaResponse_StopReplicaPartitionError(out, item, version)
+    for it_partition_errors in obj.partition_errors:
+        _write_StopReplicaResponse_StopReplicaPartitionError(out, it_partition_errors, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

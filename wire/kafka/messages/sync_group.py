@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 
@@ -47,19 +47,21 @@ class SyncGroupRequest(Message):
     protocol_name: str | None = None
     assignments: list[SyncGroupRequest_SyncGroupRequestAssignment] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    SyncGroupRequestAssignment: ClassVar[type[SyncGroupRequest_SyncGroupRequestAssignment]]
+    SyncGroupRequestAssignment: ClassVar[builtins.type[SyncGroupRequest_SyncGroupRequestAssignment]]
 
 
 def _read_SyncGroupRequest_SyncGroupRequestAssignment(buf: Buffer, pos: int, version: int) -> tuple[SyncGroupRequest_SyncGroupRequestAssignment, int]:
     flexible = version >= 4
+    v_member_id: str
+    v_assignment: bytes
     if flexible:
-        v_member_id, pos = read_compact_string(buf, pos, False)
+        v_member_id, pos = read_compact_str(buf, pos)
     else:
-        v_member_id, pos = read_string16(buf, pos, False)
+        v_member_id, pos = read_str16(buf, pos)
     if flexible:
-        v_assignment, pos = read_compact_bytes(buf, pos, False)
+        v_assignment, pos = read_compact_blob(buf, pos)
     else:
-        v_assignment, pos = read_bytes32(buf, pos, False)
+        v_assignment, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'SyncGroupRequestAssignment')
@@ -85,16 +87,23 @@ def _write_SyncGroupRequest_SyncGroupRequestAssignment(out: bytearray, obj: Sync
 
 def _read_SyncGroupRequest(buf: Buffer, pos: int, version: int) -> tuple[SyncGroupRequest, int]:
     flexible = version >= 4
+    v_group_id: str
+    v_generation_id: int
+    v_member_id: str
+    v_group_instance_id: str | None
+    v_protocol_type: str | None
+    v_protocol_name: str | None
+    v_assignments: list[SyncGroupRequest_SyncGroupRequestAssignment]
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     (v_generation_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        v_member_id, pos = read_compact_string(buf, pos, False)
+        v_member_id, pos = read_compact_str(buf, pos)
     else:
-        v_member_id, pos = read_string16(buf, pos, False)
+        v_member_id, pos = read_str16(buf, pos)
     if version >= 3:
         if flexible:
             v_group_instance_id, pos = read_compact_string(buf, pos, True)
@@ -117,13 +126,13 @@ def _read_SyncGroupRequest(buf: Buffer, pos: int, version: int) -> tuple[SyncGro
     else:
         v_protocol_name = None
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_assignments, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_assignments, pos = read_count(buf, pos)
     v_assignments = []
-    for _ in range(n):
-        item, pos = _read_SyncGroupRequest_SyncGroupRequestAssignment(buf, pos, version)
-        v_assignments.append(item)
+    for _ in range(n_assignments):
+        it_assignments, pos = _read_SyncGroupRequest_SyncGroupRequestAssignment(buf, pos, version)
+        v_assignments.append(it_assignments)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'SyncGroupRequest')
@@ -163,8 +172,8 @@ def _write_SyncGroupRequest(out: bytearray, obj: SyncGroupRequest, version: int)
         write_compact_array_count(out, obj.assignments, False)
     else:
         write_array_count(out, obj.assignments, False)
-    for item in obj.assignments:
-        _write_SyncGroupRequest_SyncGroupRequestAssignment(out, item, version)
+    for it_assignments in obj.assignments:
+        _write_SyncGroupRequest_SyncGroupRequestAssignment(out, it_assignments, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -208,6 +217,11 @@ class SyncGroupResponse(Message):
 
 def _read_SyncGroupResponse(buf: Buffer, pos: int, version: int) -> tuple[SyncGroupResponse, int]:
     flexible = version >= 4
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_protocol_type: str | None
+    v_protocol_name: str | None
+    v_assignment: bytes
     if version >= 1:
         (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -230,9 +244,9 @@ def _read_SyncGroupResponse(buf: Buffer, pos: int, version: int) -> tuple[SyncGr
     else:
         v_protocol_name = None
     if flexible:
-        v_assignment, pos = read_compact_bytes(buf, pos, False)
+        v_assignment, pos = read_compact_blob(buf, pos)
     else:
-        v_assignment, pos = read_bytes32(buf, pos, False)
+        v_assignment, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'SyncGroupResponse')

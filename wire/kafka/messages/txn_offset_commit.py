@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I32_I64 = Struct_('>iq')
@@ -59,12 +59,16 @@ class TxnOffsetCommitRequest(Message):
     group_instance_id: str | None = None
     topics: list[TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    TxnOffsetCommitRequestPartition: ClassVar[type[TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition]]
-    TxnOffsetCommitRequestTopic: ClassVar[type[TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic]]
+    TxnOffsetCommitRequestPartition: ClassVar[builtins.type[TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition]]
+    TxnOffsetCommitRequestTopic: ClassVar[builtins.type[TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic]]
 
 
 def _read_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(buf: Buffer, pos: int, version: int) -> tuple[TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition, int]:
     flexible = version >= 3
+    v_partition_index: int
+    v_committed_offset: int
+    v_committed_leader_epoch: int
+    v_committed_metadata: str | None
     v_partition_index, v_committed_offset = _I32_I64.unpack_from(buf, pos)
     pos += 12
     if version >= 2:
@@ -100,18 +104,20 @@ def _write_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(out: bytearray
 
 def _read_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(buf: Buffer, pos: int, version: int) -> tuple[TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic, int]:
     flexible = version >= 3
+    v_name: str
+    v_partitions: list[TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'TxnOffsetCommitRequestTopic')
@@ -128,8 +134,8 @@ def _write_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(out: bytearray, ob
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -139,14 +145,22 @@ def _write_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(out: bytearray, ob
 
 def _read_TxnOffsetCommitRequest(buf: Buffer, pos: int, version: int) -> tuple[TxnOffsetCommitRequest, int]:
     flexible = version >= 3
+    v_transactional_id: str
+    v_group_id: str
+    v_producer_id: int
+    v_producer_epoch: int
+    v_generation_id: int
+    v_member_id: str
+    v_group_instance_id: str | None
+    v_topics: list[TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic]
     if flexible:
-        v_transactional_id, pos = read_compact_string(buf, pos, False)
+        v_transactional_id, pos = read_compact_str(buf, pos)
     else:
-        v_transactional_id, pos = read_string16(buf, pos, False)
+        v_transactional_id, pos = read_str16(buf, pos)
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     v_producer_id, v_producer_epoch = _I64_I16.unpack_from(buf, pos)
     pos += 10
     if version >= 3:
@@ -156,9 +170,9 @@ def _read_TxnOffsetCommitRequest(buf: Buffer, pos: int, version: int) -> tuple[T
         v_generation_id = -1
     if version >= 3:
         if flexible:
-            v_member_id, pos = read_compact_string(buf, pos, False)
+            v_member_id, pos = read_compact_str(buf, pos)
         else:
-            v_member_id, pos = read_string16(buf, pos, False)
+            v_member_id, pos = read_str16(buf, pos)
     else:
         v_member_id = ''
     if version >= 3:
@@ -169,13 +183,13 @@ def _read_TxnOffsetCommitRequest(buf: Buffer, pos: int, version: int) -> tuple[T
     else:
         v_group_instance_id = None
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'TxnOffsetCommitRequest')
@@ -218,8 +232,8 @@ def _write_TxnOffsetCommitRequest(out: bytearray, obj: TxnOffsetCommitRequest, v
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(out, it_topics, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -278,12 +292,14 @@ class TxnOffsetCommitResponse(Message):
     throttle_time_ms: int = 0
     topics: list[TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    TxnOffsetCommitResponsePartition: ClassVar[type[TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition]]
-    TxnOffsetCommitResponseTopic: ClassVar[type[TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic]]
+    TxnOffsetCommitResponsePartition: ClassVar[builtins.type[TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition]]
+    TxnOffsetCommitResponseTopic: ClassVar[builtins.type[TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic]]
 
 
 def _read_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(buf: Buffer, pos: int, version: int) -> tuple[TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition, int]:
     flexible = version >= 3
+    v_partition_index: int
+    v_error_code: int
     v_partition_index, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     unknown: list[tuple[int, bytes]] = []
@@ -304,18 +320,20 @@ def _write_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(out: bytearr
 
 def _read_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(buf: Buffer, pos: int, version: int) -> tuple[TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic, int]:
     flexible = version >= 3
+    v_name: str
+    v_partitions: list[TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'TxnOffsetCommitResponseTopic')
@@ -332,8 +350,8 @@ def _write_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(out: bytearray, 
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -343,16 +361,18 @@ def _write_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(out: bytearray, 
 
 def _read_TxnOffsetCommitResponse(buf: Buffer, pos: int, version: int) -> tuple[TxnOffsetCommitResponse, int]:
     flexible = version >= 3
+    v_throttle_time_ms: int
+    v_topics: list[TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic]
     (v_throttle_time_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'TxnOffsetCommitResponse')
@@ -366,8 +386,8 @@ def _write_TxnOffsetCommitResponse(out: bytearray, obj: TxnOffsetCommitResponse,
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(out, it_topics, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
@@ -48,15 +48,19 @@ class UpdateFeaturesRequest(Message):
     feature_updates: list[UpdateFeaturesRequest_FeatureUpdateKey] = field(default_factory=list)
     validate_only: bool = False
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    FeatureUpdateKey: ClassVar[type[UpdateFeaturesRequest_FeatureUpdateKey]]
+    FeatureUpdateKey: ClassVar[builtins.type[UpdateFeaturesRequest_FeatureUpdateKey]]
 
 
 def _read_UpdateFeaturesRequest_FeatureUpdateKey(buf: Buffer, pos: int, version: int) -> tuple[UpdateFeaturesRequest_FeatureUpdateKey, int]:
     flexible = True
+    v_feature: str
+    v_max_version_level: int
+    v_allow_downgrade: bool
+    v_upgrade_type: int
     if flexible:
-        v_feature, pos = read_compact_string(buf, pos, False)
+        v_feature, pos = read_compact_str(buf, pos)
     else:
-        v_feature, pos = read_string16(buf, pos, False)
+        v_feature, pos = read_str16(buf, pos)
     (v_max_version_level,) = _I16.unpack_from(buf, pos)
     pos += 2
     if version <= 0:
@@ -99,16 +103,19 @@ def _write_UpdateFeaturesRequest_FeatureUpdateKey(out: bytearray, obj: UpdateFea
 
 def _read_UpdateFeaturesRequest(buf: Buffer, pos: int, version: int) -> tuple[UpdateFeaturesRequest, int]:
     flexible = True
+    v_timeout_ms: int
+    v_feature_updates: list[UpdateFeaturesRequest_FeatureUpdateKey]
+    v_validate_only: bool
     (v_timeout_ms,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_feature_updates, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_feature_updates, pos = read_count(buf, pos)
     v_feature_updates = []
-    for _ in range(n):
-        item, pos = _read_UpdateFeaturesRequest_FeatureUpdateKey(buf, pos, version)
-        v_feature_updates.append(item)
+    for _ in range(n_feature_updates):
+        it_feature_updates, pos = _read_UpdateFeaturesRequest_FeatureUpdateKey(buf, pos, version)
+        v_feature_updates.append(it_feature_updates)
     if version >= 1:
         (v_validate_only,) = _BOOL.unpack_from(buf, pos)
         pos += 1
@@ -126,8 +133,8 @@ def _write_UpdateFeaturesRequest(out: bytearray, obj: UpdateFeaturesRequest, ver
         write_compact_array_count(out, obj.feature_updates, False)
     else:
         write_array_count(out, obj.feature_updates, False)
-    for item in obj.feature_updates:
-        _write_UpdateFeaturesRequest_FeatureUpdateKey(out, item, version)
+    for it_feature_updates in obj.feature_updates:
+        _write_UpdateFeaturesRequest_FeatureUpdateKey(out, it_feature_updates, version)
     if version >= 1:
         out += _BOOL.pack(obj.validate_only)
     else:
@@ -176,15 +183,18 @@ class UpdateFeaturesResponse(Message):
     error_message: str | None = ''
     results: list[UpdateFeaturesResponse_UpdatableFeatureResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    UpdatableFeatureResult: ClassVar[type[UpdateFeaturesResponse_UpdatableFeatureResult]]
+    UpdatableFeatureResult: ClassVar[builtins.type[UpdateFeaturesResponse_UpdatableFeatureResult]]
 
 
 def _read_UpdateFeaturesResponse_UpdatableFeatureResult(buf: Buffer, pos: int, version: int) -> tuple[UpdateFeaturesResponse_UpdatableFeatureResult, int]:
     flexible = True
+    v_feature: str
+    v_error_code: int
+    v_error_message: str | None
     if flexible:
-        v_feature, pos = read_compact_string(buf, pos, False)
+        v_feature, pos = read_compact_str(buf, pos)
     else:
-        v_feature, pos = read_string16(buf, pos, False)
+        v_feature, pos = read_str16(buf, pos)
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
@@ -215,6 +225,10 @@ def _write_UpdateFeaturesResponse_UpdatableFeatureResult(out: bytearray, obj: Up
 
 def _read_UpdateFeaturesResponse(buf: Buffer, pos: int, version: int) -> tuple[UpdateFeaturesResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_error_message: str | None
+    v_results: list[UpdateFeaturesResponse_UpdatableFeatureResult]
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -223,13 +237,13 @@ def _read_UpdateFeaturesResponse(buf: Buffer, pos: int, version: int) -> tuple[U
         v_error_message, pos = read_string16(buf, pos, True)
     if version <= 1:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_results, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_results, pos = read_count(buf, pos)
         v_results = []
-        for _ in range(n):
-            item, pos = _read_UpdateFeaturesResponse_UpdatableFeatureResult(buf, pos, version)
-            v_results.append(item)
+        for _ in range(n_results):
+            it_results, pos = _read_UpdateFeaturesResponse_UpdatableFeatureResult(buf, pos, version)
+            v_results.append(it_results)
     else:
         v_results = []
     unknown: list[tuple[int, bytes]] = []
@@ -249,8 +263,8 @@ def _write_UpdateFeaturesResponse(out: bytearray, obj: UpdateFeaturesResponse, v
             write_compact_array_count(out, obj.results, False)
         else:
             write_array_count(out, obj.results, False)
-        for item in obj.results:
-            _write_UpdateFeaturesResponse_UpdatableFeatureResult(out, item, version)
+        for it_results in obj.results:
+            _write_UpdateFeaturesResponse_UpdatableFeatureResult(out, it_results, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

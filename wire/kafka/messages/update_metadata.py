@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
@@ -86,21 +86,26 @@ class UpdateMetadataRequest(Message):
     topic_states: list[UpdateMetadataRequest_UpdateMetadataTopicState] = field(default_factory=list)
     live_brokers: list[UpdateMetadataRequest_UpdateMetadataBroker] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    UpdateMetadataBroker: ClassVar[type[UpdateMetadataRequest_UpdateMetadataBroker]]
-    UpdateMetadataEndpoint: ClassVar[type[UpdateMetadataRequest_UpdateMetadataEndpoint]]
-    UpdateMetadataPartitionState: ClassVar[type[UpdateMetadataRequest_UpdateMetadataPartitionState]]
-    UpdateMetadataTopicState: ClassVar[type[UpdateMetadataRequest_UpdateMetadataTopicState]]
+    UpdateMetadataBroker: ClassVar[builtins.type[UpdateMetadataRequest_UpdateMetadataBroker]]
+    UpdateMetadataEndpoint: ClassVar[builtins.type[UpdateMetadataRequest_UpdateMetadataEndpoint]]
+    UpdateMetadataPartitionState: ClassVar[builtins.type[UpdateMetadataRequest_UpdateMetadataPartitionState]]
+    UpdateMetadataTopicState: ClassVar[builtins.type[UpdateMetadataRequest_UpdateMetadataTopicState]]
 
 
 def _read_UpdateMetadataRequest_UpdateMetadataBroker(buf: Buffer, pos: int, version: int) -> tuple[UpdateMetadataRequest_UpdateMetadataBroker, int]:
     flexible = version >= 6
+    v_id: int
+    v_v0_host: str
+    v_v0_port: int
+    v_endpoints: list[UpdateMetadataRequest_UpdateMetadataEndpoint]
+    v_rack: str | None
     (v_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version <= 0:
         if flexible:
-            v_v0_host, pos = read_compact_string(buf, pos, False)
+            v_v0_host, pos = read_compact_str(buf, pos)
         else:
-            v_v0_host, pos = read_string16(buf, pos, False)
+            v_v0_host, pos = read_str16(buf, pos)
     else:
         v_v0_host = ''
     if version <= 0:
@@ -110,13 +115,13 @@ def _read_UpdateMetadataRequest_UpdateMetadataBroker(buf: Buffer, pos: int, vers
         v_v0_port = 0
     if version >= 1:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_endpoints, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_endpoints, pos = read_count(buf, pos)
         v_endpoints = []
-        for _ in range(n):
-            item, pos = _read_UpdateMetadataRequest_UpdateMetadataEndpoint(buf, pos, version)
-            v_endpoints.append(item)
+        for _ in range(n_endpoints):
+            it_endpoints, pos = _read_UpdateMetadataRequest_UpdateMetadataEndpoint(buf, pos, version)
+            v_endpoints.append(it_endpoints)
     else:
         v_endpoints = []
     if version >= 2:
@@ -147,8 +152,8 @@ def _write_UpdateMetadataRequest_UpdateMetadataBroker(out: bytearray, obj: Updat
             write_compact_array_count(out, obj.endpoints, False)
         else:
             write_array_count(out, obj.endpoints, False)
-        for item in obj.endpoints:
-            _write_UpdateMetadataRequest_UpdateMetadataEndpoint(out, item, version)
+        for it_endpoints in obj.endpoints:
+            _write_UpdateMetadataRequest_UpdateMetadataEndpoint(out, it_endpoints, version)
     if version >= 2:
         if flexible:
             write_compact_string(out, obj.rack, True)
@@ -163,6 +168,10 @@ def _write_UpdateMetadataRequest_UpdateMetadataBroker(out: bytearray, obj: Updat
 
 def _read_UpdateMetadataRequest_UpdateMetadataEndpoint(buf: Buffer, pos: int, version: int) -> tuple[UpdateMetadataRequest_UpdateMetadataEndpoint, int]:
     flexible = version >= 6
+    v_port: int
+    v_host: str
+    v_listener: str
+    v_security_protocol: int
     if version >= 1:
         (v_port,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -170,16 +179,16 @@ def _read_UpdateMetadataRequest_UpdateMetadataEndpoint(buf: Buffer, pos: int, ve
         v_port = 0
     if version >= 1:
         if flexible:
-            v_host, pos = read_compact_string(buf, pos, False)
+            v_host, pos = read_compact_str(buf, pos)
         else:
-            v_host, pos = read_string16(buf, pos, False)
+            v_host, pos = read_str16(buf, pos)
     else:
         v_host = ''
     if version >= 3:
         if flexible:
-            v_listener, pos = read_compact_string(buf, pos, False)
+            v_listener, pos = read_compact_str(buf, pos)
         else:
-            v_listener, pos = read_string16(buf, pos, False)
+            v_listener, pos = read_str16(buf, pos)
     else:
         v_listener = ''
     if version >= 1:
@@ -227,36 +236,45 @@ def _write_UpdateMetadataRequest_UpdateMetadataEndpoint(out: bytearray, obj: Upd
 
 def _read_UpdateMetadataRequest_UpdateMetadataPartitionState(buf: Buffer, pos: int, version: int) -> tuple[UpdateMetadataRequest_UpdateMetadataPartitionState, int]:
     flexible = version >= 6
+    v_topic_name: str
+    v_partition_index: int
+    v_controller_epoch: int
+    v_leader: int
+    v_leader_epoch: int
+    v_isr: list[int]
+    v_zk_version: int
+    v_replicas: list[int]
+    v_offline_replicas: list[int]
     if version <= 4:
         if flexible:
-            v_topic_name, pos = read_compact_string(buf, pos, False)
+            v_topic_name, pos = read_compact_str(buf, pos)
         else:
-            v_topic_name, pos = read_string16(buf, pos, False)
+            v_topic_name, pos = read_str16(buf, pos)
     else:
         v_topic_name = ''
     v_partition_index, v_controller_epoch, v_leader, v_leader_epoch = _I32_I32_I32_I32.unpack_from(buf, pos)
     pos += 16
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_isr, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_isr = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_isr, pos = read_count(buf, pos)
+    v_isr = list(unpack_from('>%di' % n_isr, buf, pos))
+    pos += 4 * n_isr
     (v_zk_version,) = _I32.unpack_from(buf, pos)
     pos += 4
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_replicas, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_replicas = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_replicas, pos = read_count(buf, pos)
+    v_replicas = list(unpack_from('>%di' % n_replicas, buf, pos))
+    pos += 4 * n_replicas
     if version >= 4:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_offline_replicas, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
-        v_offline_replicas = list(unpack_from('>%di' % n, buf, pos))
-        pos += 4 * n
+            n_offline_replicas, pos = read_count(buf, pos)
+        v_offline_replicas = list(unpack_from('>%di' % n_offline_replicas, buf, pos))
+        pos += 4 * n_offline_replicas
     else:
         v_offline_replicas = []
     unknown: list[tuple[int, bytes]] = []
@@ -299,11 +317,14 @@ def _write_UpdateMetadataRequest_UpdateMetadataPartitionState(out: bytearray, ob
 
 def _read_UpdateMetadataRequest_UpdateMetadataTopicState(buf: Buffer, pos: int, version: int) -> tuple[UpdateMetadataRequest_UpdateMetadataTopicState, int]:
     flexible = version >= 6
+    v_topic_name: str
+    v_topic_id: uuid.UUID
+    v_partition_states: list[UpdateMetadataRequest_UpdateMetadataPartitionState]
     if version >= 5:
         if flexible:
-            v_topic_name, pos = read_compact_string(buf, pos, False)
+            v_topic_name, pos = read_compact_str(buf, pos)
         else:
-            v_topic_name, pos = read_string16(buf, pos, False)
+            v_topic_name, pos = read_str16(buf, pos)
     else:
         v_topic_name = ''
     if version >= 7:
@@ -312,13 +333,13 @@ def _read_UpdateMetadataRequest_UpdateMetadataTopicState(buf: Buffer, pos: int, 
         v_topic_id = ZERO_UUID
     if version >= 5:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_partition_states, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_partition_states, pos = read_count(buf, pos)
         v_partition_states = []
-        for _ in range(n):
-            item, pos = _read_UpdateMetadataRequest_UpdateMetadataPartitionState(buf, pos, version)
-            v_partition_states.append(item)
+        for _ in range(n_partition_states):
+            it_partition_states, pos = _read_UpdateMetadataRequest_UpdateMetadataPartitionState(buf, pos, version)
+            v_partition_states.append(it_partition_states)
     else:
         v_partition_states = []
     unknown: list[tuple[int, bytes]] = []
@@ -344,8 +365,8 @@ def _write_UpdateMetadataRequest_UpdateMetadataTopicState(out: bytearray, obj: U
             write_compact_array_count(out, obj.partition_states, False)
         else:
             write_array_count(out, obj.partition_states, False)
-        for item in obj.partition_states:
-            _write_UpdateMetadataRequest_UpdateMetadataPartitionState(out, item, version)
+        for it_partition_states in obj.partition_states:
+            _write_UpdateMetadataRequest_UpdateMetadataPartitionState(out, it_partition_states, version)
     else:
         if not (not obj.partition_states):
             raise cannot_carry('UpdateMetadataTopicState', 'partition_states', version)
@@ -358,6 +379,14 @@ def _write_UpdateMetadataRequest_UpdateMetadataTopicState(out: bytearray, obj: U
 
 def _read_UpdateMetadataRequest(buf: Buffer, pos: int, version: int) -> tuple[UpdateMetadataRequest, int]:
     flexible = version >= 6
+    v_controller_id: int
+    v_is_k_raft_controller: bool
+    v_type: int
+    v_controller_epoch: int
+    v_broker_epoch: int
+    v_ungrouped_partition_states: list[UpdateMetadataRequest_UpdateMetadataPartitionState]
+    v_topic_states: list[UpdateMetadataRequest_UpdateMetadataTopicState]
+    v_live_brokers: list[UpdateMetadataRequest_UpdateMetadataBroker]
     (v_controller_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     if version >= 8:
@@ -375,34 +404,34 @@ def _read_UpdateMetadataRequest(buf: Buffer, pos: int, version: int) -> tuple[Up
         v_broker_epoch = -1
     if version <= 4:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_ungrouped_partition_states, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_ungrouped_partition_states, pos = read_count(buf, pos)
         v_ungrouped_partition_states = []
-        for _ in range(n):
-            item, pos = _read_UpdateMetadataRequest_UpdateMetadataPartitionState(buf, pos, version)
-            v_ungrouped_partition_states.append(item)
+        for _ in range(n_ungrouped_partition_states):
+            it_ungrouped_partition_states, pos = _read_UpdateMetadataRequest_UpdateMetadataPartitionState(buf, pos, version)
+            v_ungrouped_partition_states.append(it_ungrouped_partition_states)
     else:
         v_ungrouped_partition_states = []
     if version >= 5:
         if flexible:
-            n, pos = read_compact_array_count(buf, pos, False)
+            n_topic_states, pos = read_compact_count(buf, pos)
         else:
-            n, pos = read_array_count(buf, pos, False)
+            n_topic_states, pos = read_count(buf, pos)
         v_topic_states = []
-        for _ in range(n):
-            item, pos = _read_UpdateMetadataRequest_UpdateMetadataTopicState(buf, pos, version)
-            v_topic_states.append(item)
+        for _ in range(n_topic_states):
+            it_topic_states, pos = _read_UpdateMetadataRequest_UpdateMetadataTopicState(buf, pos, version)
+            v_topic_states.append(it_topic_states)
     else:
         v_topic_states = []
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_live_brokers, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_live_brokers, pos = read_count(buf, pos)
     v_live_brokers = []
-    for _ in range(n):
-        item, pos = _read_UpdateMetadataRequest_UpdateMetadataBroker(buf, pos, version)
-        v_live_brokers.append(item)
+    for _ in range(n_live_brokers):
+        it_live_brokers, pos = _read_UpdateMetadataRequest_UpdateMetadataBroker(buf, pos, version)
+        v_live_brokers.append(it_live_brokers)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         n_tags, pos = read_uvarint(buf, pos)
@@ -441,8 +470,8 @@ def _write_UpdateMetadataRequest(out: bytearray, obj: UpdateMetadataRequest, ver
             write_compact_array_count(out, obj.ungrouped_partition_states, False)
         else:
             write_array_count(out, obj.ungrouped_partition_states, False)
-        for item in obj.ungrouped_partition_states:
-            _write_UpdateMetadataRequest_UpdateMetadataPartitionState(out, item, version)
+        for it_ungrouped_partition_states in obj.ungrouped_partition_states:
+            _write_UpdateMetadataRequest_UpdateMetadataPartitionState(out, it_ungrouped_partition_states, version)
     else:
         if not (not obj.ungrouped_partition_states):
             raise cannot_carry('UpdateMetadataRequest', 'ungrouped_partition_states', version)
@@ -451,8 +480,8 @@ def _write_UpdateMetadataRequest(out: bytearray, obj: UpdateMetadataRequest, ver
             write_compact_array_count(out, obj.topic_states, False)
         else:
             write_array_count(out, obj.topic_states, False)
-        for item in obj.topic_states:
-            _write_UpdateMetadataRequest_UpdateMetadataTopicState(out, item, version)
+        for it_topic_states in obj.topic_states:
+            _write_UpdateMetadataRequest_UpdateMetadataTopicState(out, it_topic_states, version)
     else:
         if not (not obj.topic_states):
             raise cannot_carry('UpdateMetadataRequest', 'topic_states', version)
@@ -460,8 +489,8 @@ def _write_UpdateMetadataRequest(out: bytearray, obj: UpdateMetadataRequest, ver
         write_compact_array_count(out, obj.live_brokers, False)
     else:
         write_array_count(out, obj.live_brokers, False)
-    for item in obj.live_brokers:
-        _write_UpdateMetadataRequest_UpdateMetadataBroker(out, item, version)
+    for it_live_brokers in obj.live_brokers:
+        _write_UpdateMetadataRequest_UpdateMetadataBroker(out, it_live_brokers, version)
     if flexible:
         tagged: list[tuple[int, bytes]] = []
         if (version >= 8) and not (obj.type == 0):
@@ -534,6 +563,7 @@ class UpdateMetadataResponse(Message):
 
 def _read_UpdateMetadataResponse(buf: Buffer, pos: int, version: int) -> tuple[UpdateMetadataResponse, int]:
     flexible = version >= 6
+    v_error_code: int
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     unknown: list[tuple[int, bytes]] = []

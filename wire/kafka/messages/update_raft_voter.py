@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16_I16 = Struct_('>hh')
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
@@ -57,12 +57,14 @@ class UpdateRaftVoterRequest(Message):
     listeners: list[UpdateRaftVoterRequest_Listener] = field(default_factory=list)
     k_raft_version_feature: UpdateRaftVoterRequest_KRaftVersionFeature = field(default_factory=lambda: UpdateRaftVoterRequest_KRaftVersionFeature())
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    KRaftVersionFeature: ClassVar[type[UpdateRaftVoterRequest_KRaftVersionFeature]]
-    Listener: ClassVar[type[UpdateRaftVoterRequest_Listener]]
+    KRaftVersionFeature: ClassVar[builtins.type[UpdateRaftVoterRequest_KRaftVersionFeature]]
+    Listener: ClassVar[builtins.type[UpdateRaftVoterRequest_Listener]]
 
 
 def _read_UpdateRaftVoterRequest_KRaftVersionFeature(buf: Buffer, pos: int, version: int) -> tuple[UpdateRaftVoterRequest_KRaftVersionFeature, int]:
     flexible = True
+    v_min_supported_version: int
+    v_max_supported_version: int
     v_min_supported_version, v_max_supported_version = _I16_I16.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -81,14 +83,17 @@ def _write_UpdateRaftVoterRequest_KRaftVersionFeature(out: bytearray, obj: Updat
 
 def _read_UpdateRaftVoterRequest_Listener(buf: Buffer, pos: int, version: int) -> tuple[UpdateRaftVoterRequest_Listener, int]:
     flexible = True
+    v_name: str
+    v_host: str
+    v_port: int
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        v_host, pos = read_compact_string(buf, pos, False)
+        v_host, pos = read_compact_str(buf, pos)
     else:
-        v_host, pos = read_string16(buf, pos, False)
+        v_host, pos = read_str16(buf, pos)
     (v_port,) = _U16.unpack_from(buf, pos)
     pos += 2
     unknown: list[tuple[int, bytes]] = []
@@ -115,6 +120,12 @@ def _write_UpdateRaftVoterRequest_Listener(out: bytearray, obj: UpdateRaftVoterR
 
 def _read_UpdateRaftVoterRequest(buf: Buffer, pos: int, version: int) -> tuple[UpdateRaftVoterRequest, int]:
     flexible = True
+    v_cluster_id: str | None
+    v_current_leader_epoch: int
+    v_voter_id: int
+    v_voter_directory_id: uuid.UUID
+    v_listeners: list[UpdateRaftVoterRequest_Listener]
+    v_k_raft_version_feature: UpdateRaftVoterRequest_KRaftVersionFeature
     if flexible:
         v_cluster_id, pos = read_compact_string(buf, pos, True)
     else:
@@ -123,13 +134,13 @@ def _read_UpdateRaftVoterRequest(buf: Buffer, pos: int, version: int) -> tuple[U
     pos += 8
     v_voter_directory_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_listeners, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_listeners, pos = read_count(buf, pos)
     v_listeners = []
-    for _ in range(n):
-        item, pos = _read_UpdateRaftVoterRequest_Listener(buf, pos, version)
-        v_listeners.append(item)
+    for _ in range(n_listeners):
+        it_listeners, pos = _read_UpdateRaftVoterRequest_Listener(buf, pos, version)
+        v_listeners.append(it_listeners)
     v_k_raft_version_feature, pos = _read_UpdateRaftVoterRequest_KRaftVersionFeature(buf, pos, version)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateRaftVoterRequest')
@@ -148,8 +159,8 @@ def _write_UpdateRaftVoterRequest(out: bytearray, obj: UpdateRaftVoterRequest, v
         write_compact_array_count(out, obj.listeners, False)
     else:
         write_array_count(out, obj.listeners, False)
-    for item in obj.listeners:
-        _write_UpdateRaftVoterRequest_Listener(out, item, version)
+    for it_listeners in obj.listeners:
+        _write_UpdateRaftVoterRequest_Listener(out, it_listeners, version)
     _write_UpdateRaftVoterRequest_KRaftVersionFeature(out, obj.k_raft_version_feature, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -201,17 +212,21 @@ class UpdateRaftVoterResponse(Message):
     error_code: int = 0
     current_leader: UpdateRaftVoterResponse_CurrentLeader = field(default_factory=lambda: UpdateRaftVoterResponse_CurrentLeader())
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    CurrentLeader: ClassVar[type[UpdateRaftVoterResponse_CurrentLeader]]
+    CurrentLeader: ClassVar[builtins.type[UpdateRaftVoterResponse_CurrentLeader]]
 
 
 def _read_UpdateRaftVoterResponse_CurrentLeader(buf: Buffer, pos: int, version: int) -> tuple[UpdateRaftVoterResponse_CurrentLeader, int]:
     flexible = True
+    v_leader_id: int
+    v_leader_epoch: int
+    v_host: str
+    v_port: int
     v_leader_id, v_leader_epoch = _I32_I32.unpack_from(buf, pos)
     pos += 8
     if flexible:
-        v_host, pos = read_compact_string(buf, pos, False)
+        v_host, pos = read_compact_str(buf, pos)
     else:
-        v_host, pos = read_string16(buf, pos, False)
+        v_host, pos = read_str16(buf, pos)
     (v_port,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -235,6 +250,9 @@ def _write_UpdateRaftVoterResponse_CurrentLeader(out: bytearray, obj: UpdateRaft
 
 def _read_UpdateRaftVoterResponse(buf: Buffer, pos: int, version: int) -> tuple[UpdateRaftVoterResponse, int]:
     flexible = True
+    v_throttle_time_ms: int
+    v_error_code: int
+    v_current_leader: UpdateRaftVoterResponse_CurrentLeader
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     v_current_leader = UpdateRaftVoterResponse_CurrentLeader()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
@@ -61,12 +61,20 @@ class VoteRequest(Message):
     voter_id: int = -1
     topics: list[VoteRequest_TopicData] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    PartitionData: ClassVar[type[VoteRequest_PartitionData]]
-    TopicData: ClassVar[type[VoteRequest_TopicData]]
+    PartitionData: ClassVar[builtins.type[VoteRequest_PartitionData]]
+    TopicData: ClassVar[builtins.type[VoteRequest_TopicData]]
 
 
 def _read_VoteRequest_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[VoteRequest_PartitionData, int]:
     flexible = True
+    v_partition_index: int
+    v_replica_epoch: int
+    v_replica_id: int
+    v_replica_directory_id: uuid.UUID
+    v_voter_directory_id: uuid.UUID
+    v_last_offset_epoch: int
+    v_last_offset: int
+    v_pre_vote: bool
     v_partition_index, v_replica_epoch, v_replica_id = _I32_I32_I32.unpack_from(buf, pos)
     pos += 12
     if version >= 1:
@@ -110,18 +118,20 @@ def _write_VoteRequest_PartitionData(out: bytearray, obj: VoteRequest_PartitionD
 
 def _read_VoteRequest_TopicData(buf: Buffer, pos: int, version: int) -> tuple[VoteRequest_TopicData, int]:
     flexible = True
+    v_topic_name: str
+    v_partitions: list[VoteRequest_PartitionData]
     if flexible:
-        v_topic_name, pos = read_compact_string(buf, pos, False)
+        v_topic_name, pos = read_compact_str(buf, pos)
     else:
-        v_topic_name, pos = read_string16(buf, pos, False)
+        v_topic_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_VoteRequest_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_VoteRequest_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return VoteRequest_TopicData(v_topic_name, v_partitions, unknown), pos
@@ -137,8 +147,8 @@ def _write_VoteRequest_TopicData(out: bytearray, obj: VoteRequest_TopicData, ver
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_VoteRequest_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_VoteRequest_PartitionData(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -147,6 +157,9 @@ def _write_VoteRequest_TopicData(out: bytearray, obj: VoteRequest_TopicData, ver
 
 def _read_VoteRequest(buf: Buffer, pos: int, version: int) -> tuple[VoteRequest, int]:
     flexible = True
+    v_cluster_id: str | None
+    v_voter_id: int
+    v_topics: list[VoteRequest_TopicData]
     if flexible:
         v_cluster_id, pos = read_compact_string(buf, pos, True)
     else:
@@ -157,13 +170,13 @@ def _read_VoteRequest(buf: Buffer, pos: int, version: int) -> tuple[VoteRequest,
     else:
         v_voter_id = -1
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_VoteRequest_TopicData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_VoteRequest_TopicData(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'VoteRequest')
     return VoteRequest(v_cluster_id, v_voter_id, v_topics, unknown), pos
@@ -181,8 +194,8 @@ def _write_VoteRequest(out: bytearray, obj: VoteRequest, version: int) -> None:
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_VoteRequest_TopicData(out, item, version)
+    for it_topics in obj.topics:
+        _write_VoteRequest_TopicData(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -251,13 +264,16 @@ class VoteResponse(Message):
     topics: list[VoteResponse_TopicData] = field(default_factory=list)
     node_endpoints: list[VoteResponse_NodeEndpoint] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    NodeEndpoint: ClassVar[type[VoteResponse_NodeEndpoint]]
-    PartitionData: ClassVar[type[VoteResponse_PartitionData]]
-    TopicData: ClassVar[type[VoteResponse_TopicData]]
+    NodeEndpoint: ClassVar[builtins.type[VoteResponse_NodeEndpoint]]
+    PartitionData: ClassVar[builtins.type[VoteResponse_PartitionData]]
+    TopicData: ClassVar[builtins.type[VoteResponse_TopicData]]
 
 
 def _read_VoteResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -> tuple[VoteResponse_NodeEndpoint, int]:
     flexible = True
+    v_node_id: int
+    v_host: str
+    v_port: int
     if version >= 1:
         (v_node_id,) = _I32.unpack_from(buf, pos)
         pos += 4
@@ -265,9 +281,9 @@ def _read_VoteResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -> tupl
         v_node_id = 0
     if version >= 1:
         if flexible:
-            v_host, pos = read_compact_string(buf, pos, False)
+            v_host, pos = read_compact_str(buf, pos)
         else:
-            v_host, pos = read_string16(buf, pos, False)
+            v_host, pos = read_str16(buf, pos)
     else:
         v_host = ''
     if version >= 1:
@@ -308,6 +324,11 @@ def _write_VoteResponse_NodeEndpoint(out: bytearray, obj: VoteResponse_NodeEndpo
 
 def _read_VoteResponse_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[VoteResponse_PartitionData, int]:
     flexible = True
+    v_partition_index: int
+    v_error_code: int
+    v_leader_id: int
+    v_leader_epoch: int
+    v_vote_granted: bool
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted = _I32_I16_I32_I32_BOOL.unpack_from(buf, pos)
     pos += 15
     unknown: list[tuple[int, bytes]] = []
@@ -326,18 +347,20 @@ def _write_VoteResponse_PartitionData(out: bytearray, obj: VoteResponse_Partitio
 
 def _read_VoteResponse_TopicData(buf: Buffer, pos: int, version: int) -> tuple[VoteResponse_TopicData, int]:
     flexible = True
+    v_topic_name: str
+    v_partitions: list[VoteResponse_PartitionData]
     if flexible:
-        v_topic_name, pos = read_compact_string(buf, pos, False)
+        v_topic_name, pos = read_compact_str(buf, pos)
     else:
-        v_topic_name, pos = read_string16(buf, pos, False)
+        v_topic_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_VoteResponse_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_VoteResponse_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return VoteResponse_TopicData(v_topic_name, v_partitions, unknown), pos
@@ -353,8 +376,8 @@ def _write_VoteResponse_TopicData(out: bytearray, obj: VoteResponse_TopicData, v
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_VoteResponse_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_VoteResponse_PartitionData(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -363,16 +386,19 @@ def _write_VoteResponse_TopicData(out: bytearray, obj: VoteResponse_TopicData, v
 
 def _read_VoteResponse(buf: Buffer, pos: int, version: int) -> tuple[VoteResponse, int]:
     flexible = True
+    v_error_code: int
+    v_topics: list[VoteResponse_TopicData]
+    v_node_endpoints: list[VoteResponse_NodeEndpoint]
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_VoteResponse_TopicData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_VoteResponse_TopicData(buf, pos, version)
+        v_topics.append(it_topics)
     v_node_endpoints = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
@@ -384,11 +410,11 @@ def _read_VoteResponse(buf: Buffer, pos: int, version: int) -> tuple[VoteRespons
             if end > len(buf):
                 raise TruncatedError('VoteResponse: tagged field {} runs past the end'.format(tag))
             if tag == 0 and (version >= 1):
-                n, pos = read_compact_array_count(buf, pos, False)
+                n_node_endpoints, pos = read_compact_count(buf, pos)
                 v_node_endpoints = []
-                for _ in range(n):
-                    item, pos = _read_VoteResponse_NodeEndpoint(buf, pos, version)
-                    v_node_endpoints.append(item)
+                for _ in range(n_node_endpoints):
+                    it_node_endpoints, pos = _read_VoteResponse_NodeEndpoint(buf, pos, version)
+                    v_node_endpoints.append(it_node_endpoints)
                 if pos != end:
                     raise MalformedError('VoteResponse: tagged field 0 has the wrong size')
             else:
@@ -404,8 +430,8 @@ def _write_VoteResponse(out: bytearray, obj: VoteResponse, version: int) -> None
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_VoteResponse_TopicData(out, item, version)
+    for it_topics in obj.topics:
+        _write_VoteResponse_TopicData(out, it_topics, version)
     if not (version >= 1) and not (not obj.node_endpoints):
         raise cannot_carry('VoteResponse', 'node_endpoints', version)
     tagged: list[tuple[int, bytes]] = []
@@ -413,8 +439,8 @@ def _write_VoteResponse(out: bytearray, obj: VoteResponse, version: int) -> None
         saved = out
         out = bytearray()
         write_compact_array_count(out, obj.node_endpoints, False)
-        for item in obj.node_endpoints:
-            _write_VoteResponse_NodeEndpoint(out, item, version)
+        for it_node_endpoints in obj.node_endpoints:
+            _write_VoteResponse_NodeEndpoint(out, it_node_endpoints, version)
         tagged.append((0, bytes(out)))
         out = saved
     write_tagged_fields(out, tagged, obj.unknown_tagged_fields)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I16 = Struct_('>h')
 _I16_I16 = Struct_('>hh')
 _I32 = Struct_('>i')
@@ -61,21 +61,24 @@ class VotersRecord(Message):
     version: int = 0
     voters: list[VotersRecord_Voter] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    Endpoint: ClassVar[type[VotersRecord_Endpoint]]
-    KRaftVersionFeature: ClassVar[type[VotersRecord_KRaftVersionFeature]]
-    Voter: ClassVar[type[VotersRecord_Voter]]
+    Endpoint: ClassVar[builtins.type[VotersRecord_Endpoint]]
+    KRaftVersionFeature: ClassVar[builtins.type[VotersRecord_KRaftVersionFeature]]
+    Voter: ClassVar[builtins.type[VotersRecord_Voter]]
 
 
 def _read_VotersRecord_Endpoint(buf: Buffer, pos: int, version: int) -> tuple[VotersRecord_Endpoint, int]:
     flexible = True
+    v_name: str
+    v_host: str
+    v_port: int
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        v_host, pos = read_compact_string(buf, pos, False)
+        v_host, pos = read_compact_str(buf, pos)
     else:
-        v_host, pos = read_string16(buf, pos, False)
+        v_host, pos = read_str16(buf, pos)
     (v_port,) = _U16.unpack_from(buf, pos)
     pos += 2
     unknown: list[tuple[int, bytes]] = []
@@ -102,6 +105,8 @@ def _write_VotersRecord_Endpoint(out: bytearray, obj: VotersRecord_Endpoint, ver
 
 def _read_VotersRecord_KRaftVersionFeature(buf: Buffer, pos: int, version: int) -> tuple[VotersRecord_KRaftVersionFeature, int]:
     flexible = True
+    v_min_supported_version: int
+    v_max_supported_version: int
     v_min_supported_version, v_max_supported_version = _I16_I16.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -120,17 +125,21 @@ def _write_VotersRecord_KRaftVersionFeature(out: bytearray, obj: VotersRecord_KR
 
 def _read_VotersRecord_Voter(buf: Buffer, pos: int, version: int) -> tuple[VotersRecord_Voter, int]:
     flexible = True
+    v_voter_id: int
+    v_voter_directory_id: uuid.UUID
+    v_endpoints: list[VotersRecord_Endpoint]
+    v_k_raft_version_feature: VotersRecord_KRaftVersionFeature
     (v_voter_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     v_voter_directory_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_endpoints, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_endpoints, pos = read_count(buf, pos)
     v_endpoints = []
-    for _ in range(n):
-        item, pos = _read_VotersRecord_Endpoint(buf, pos, version)
-        v_endpoints.append(item)
+    for _ in range(n_endpoints):
+        it_endpoints, pos = _read_VotersRecord_Endpoint(buf, pos, version)
+        v_endpoints.append(it_endpoints)
     v_k_raft_version_feature, pos = _read_VotersRecord_KRaftVersionFeature(buf, pos, version)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'Voter')
@@ -145,8 +154,8 @@ def _write_VotersRecord_Voter(out: bytearray, obj: VotersRecord_Voter, version: 
         write_compact_array_count(out, obj.endpoints, False)
     else:
         write_array_count(out, obj.endpoints, False)
-    for item in obj.endpoints:
-        _write_VotersRecord_Endpoint(out, item, version)
+    for it_endpoints in obj.endpoints:
+        _write_VotersRecord_Endpoint(out, it_endpoints, version)
     _write_VotersRecord_KRaftVersionFeature(out, obj.k_raft_version_feature, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -156,16 +165,18 @@ def _write_VotersRecord_Voter(out: bytearray, obj: VotersRecord_Voter, version: 
 
 def _read_VotersRecord(buf: Buffer, pos: int, version: int) -> tuple[VotersRecord, int]:
     flexible = True
+    v_version: int
+    v_voters: list[VotersRecord_Voter]
     (v_version,) = _I16.unpack_from(buf, pos)
     pos += 2
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_voters, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_voters, pos = read_count(buf, pos)
     v_voters = []
-    for _ in range(n):
-        item, pos = _read_VotersRecord_Voter(buf, pos, version)
-        v_voters.append(item)
+    for _ in range(n_voters):
+        it_voters, pos = _read_VotersRecord_Voter(buf, pos, version)
+        v_voters.append(it_voters)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'VotersRecord')
     return VotersRecord(v_version, v_voters, unknown), pos
@@ -178,8 +189,8 @@ def _write_VotersRecord(out: bytearray, obj: VotersRecord, version: int) -> None
         write_compact_array_count(out, obj.voters, False)
     else:
         write_array_count(out, obj.voters, False)
-    for item in obj.voters:
-        _write_VotersRecord_Voter(out, item, version)
+    for it_voters in obj.voters:
+        _write_VotersRecord_Voter(out, it_voters, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32_I16 = Struct_('>ih')
 _I32_I32_I32_I64 = Struct_('>iiiq')
 _I64_I64_I8_I16 = Struct_('>qqbh')
@@ -62,23 +62,28 @@ class WriteShareGroupStateRequest(Message):
     group_id: str = ''
     topics: list[WriteShareGroupStateRequest_WriteStateData] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    PartitionData: ClassVar[type[WriteShareGroupStateRequest_PartitionData]]
-    StateBatch: ClassVar[type[WriteShareGroupStateRequest_StateBatch]]
-    WriteStateData: ClassVar[type[WriteShareGroupStateRequest_WriteStateData]]
+    PartitionData: ClassVar[builtins.type[WriteShareGroupStateRequest_PartitionData]]
+    StateBatch: ClassVar[builtins.type[WriteShareGroupStateRequest_StateBatch]]
+    WriteStateData: ClassVar[builtins.type[WriteShareGroupStateRequest_WriteStateData]]
 
 
 def _read_WriteShareGroupStateRequest_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[WriteShareGroupStateRequest_PartitionData, int]:
     flexible = True
+    v_partition: int
+    v_state_epoch: int
+    v_leader_epoch: int
+    v_start_offset: int
+    v_state_batches: list[WriteShareGroupStateRequest_StateBatch]
     v_partition, v_state_epoch, v_leader_epoch, v_start_offset = _I32_I32_I32_I64.unpack_from(buf, pos)
     pos += 20
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_state_batches, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_state_batches, pos = read_count(buf, pos)
     v_state_batches = []
-    for _ in range(n):
-        item, pos = _read_WriteShareGroupStateRequest_StateBatch(buf, pos, version)
-        v_state_batches.append(item)
+    for _ in range(n_state_batches):
+        it_state_batches, pos = _read_WriteShareGroupStateRequest_StateBatch(buf, pos, version)
+        v_state_batches.append(it_state_batches)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return WriteShareGroupStateRequest_PartitionData(v_partition, v_state_epoch, v_leader_epoch, v_start_offset, v_state_batches, unknown), pos
@@ -91,8 +96,8 @@ def _write_WriteShareGroupStateRequest_PartitionData(out: bytearray, obj: WriteS
         write_compact_array_count(out, obj.state_batches, False)
     else:
         write_array_count(out, obj.state_batches, False)
-    for item in obj.state_batches:
-        _write_WriteShareGroupStateRequest_StateBatch(out, item, version)
+    for it_state_batches in obj.state_batches:
+        _write_WriteShareGroupStateRequest_StateBatch(out, it_state_batches, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -101,6 +106,10 @@ def _write_WriteShareGroupStateRequest_PartitionData(out: bytearray, obj: WriteS
 
 def _read_WriteShareGroupStateRequest_StateBatch(buf: Buffer, pos: int, version: int) -> tuple[WriteShareGroupStateRequest_StateBatch, int]:
     flexible = True
+    v_first_offset: int
+    v_last_offset: int
+    v_delivery_state: int
+    v_delivery_count: int
     v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = _I64_I64_I8_I16.unpack_from(buf, pos)
     pos += 19
     unknown: list[tuple[int, bytes]] = []
@@ -119,15 +128,17 @@ def _write_WriteShareGroupStateRequest_StateBatch(out: bytearray, obj: WriteShar
 
 def _read_WriteShareGroupStateRequest_WriteStateData(buf: Buffer, pos: int, version: int) -> tuple[WriteShareGroupStateRequest_WriteStateData, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[WriteShareGroupStateRequest_PartitionData]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_WriteShareGroupStateRequest_PartitionData(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_WriteShareGroupStateRequest_PartitionData(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteStateData')
     return WriteShareGroupStateRequest_WriteStateData(v_topic_id, v_partitions, unknown), pos
@@ -140,8 +151,8 @@ def _write_WriteShareGroupStateRequest_WriteStateData(out: bytearray, obj: Write
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_WriteShareGroupStateRequest_PartitionData(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_WriteShareGroupStateRequest_PartitionData(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -150,18 +161,20 @@ def _write_WriteShareGroupStateRequest_WriteStateData(out: bytearray, obj: Write
 
 def _read_WriteShareGroupStateRequest(buf: Buffer, pos: int, version: int) -> tuple[WriteShareGroupStateRequest, int]:
     flexible = True
+    v_group_id: str
+    v_topics: list[WriteShareGroupStateRequest_WriteStateData]
     if flexible:
-        v_group_id, pos = read_compact_string(buf, pos, False)
+        v_group_id, pos = read_compact_str(buf, pos)
     else:
-        v_group_id, pos = read_string16(buf, pos, False)
+        v_group_id, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_WriteShareGroupStateRequest_WriteStateData(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_WriteShareGroupStateRequest_WriteStateData(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteShareGroupStateRequest')
     return WriteShareGroupStateRequest(v_group_id, v_topics, unknown), pos
@@ -177,8 +190,8 @@ def _write_WriteShareGroupStateRequest(out: bytearray, obj: WriteShareGroupState
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_WriteShareGroupStateRequest_WriteStateData(out, item, version)
+    for it_topics in obj.topics:
+        _write_WriteShareGroupStateRequest_WriteStateData(out, it_topics, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -238,12 +251,15 @@ class WriteShareGroupStateResponse(Message):
 
     results: list[WriteShareGroupStateResponse_WriteStateResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    PartitionResult: ClassVar[type[WriteShareGroupStateResponse_PartitionResult]]
-    WriteStateResult: ClassVar[type[WriteShareGroupStateResponse_WriteStateResult]]
+    PartitionResult: ClassVar[builtins.type[WriteShareGroupStateResponse_PartitionResult]]
+    WriteStateResult: ClassVar[builtins.type[WriteShareGroupStateResponse_WriteStateResult]]
 
 
 def _read_WriteShareGroupStateResponse_PartitionResult(buf: Buffer, pos: int, version: int) -> tuple[WriteShareGroupStateResponse_PartitionResult, int]:
     flexible = True
+    v_partition: int
+    v_error_code: int
+    v_error_message: str | None
     v_partition, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     if flexible:
@@ -270,15 +286,17 @@ def _write_WriteShareGroupStateResponse_PartitionResult(out: bytearray, obj: Wri
 
 def _read_WriteShareGroupStateResponse_WriteStateResult(buf: Buffer, pos: int, version: int) -> tuple[WriteShareGroupStateResponse_WriteStateResult, int]:
     flexible = True
+    v_topic_id: uuid.UUID
+    v_partitions: list[WriteShareGroupStateResponse_PartitionResult]
     v_topic_id, pos = read_uuid(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_WriteShareGroupStateResponse_PartitionResult(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_WriteShareGroupStateResponse_PartitionResult(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteStateResult')
     return WriteShareGroupStateResponse_WriteStateResult(v_topic_id, v_partitions, unknown), pos
@@ -291,8 +309,8 @@ def _write_WriteShareGroupStateResponse_WriteStateResult(out: bytearray, obj: Wr
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_WriteShareGroupStateResponse_PartitionResult(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_WriteShareGroupStateResponse_PartitionResult(out, it_partitions, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -301,14 +319,15 @@ def _write_WriteShareGroupStateResponse_WriteStateResult(out: bytearray, obj: Wr
 
 def _read_WriteShareGroupStateResponse(buf: Buffer, pos: int, version: int) -> tuple[WriteShareGroupStateResponse, int]:
     flexible = True
+    v_results: list[WriteShareGroupStateResponse_WriteStateResult]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_results, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_results, pos = read_count(buf, pos)
     v_results = []
-    for _ in range(n):
-        item, pos = _read_WriteShareGroupStateResponse_WriteStateResult(buf, pos, version)
-        v_results.append(item)
+    for _ in range(n_results):
+        it_results, pos = _read_WriteShareGroupStateResponse_WriteStateResult(buf, pos, version)
+        v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteShareGroupStateResponse')
     return WriteShareGroupStateResponse(v_results, unknown), pos
@@ -320,8 +339,8 @@ def _write_WriteShareGroupStateResponse(out: bytearray, obj: WriteShareGroupStat
         write_compact_array_count(out, obj.results, False)
     else:
         write_array_count(out, obj.results, False)
-    for item in obj.results:
-        _write_WriteShareGroupStateResponse_WriteStateResult(out, item, version)
+    for it_results in obj.results:
+        _write_WriteShareGroupStateResponse_WriteStateResult(out, it_results, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

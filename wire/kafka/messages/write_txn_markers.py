@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
@@ -14,12 +15,11 @@ from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
     read_compact_string, read_string16, read_uuid, read_uvarint, write_array_count, write_bytes32,
+    read_blob32, read_compact_blob, read_compact_count, read_compact_str, read_count, read_str16,
     write_compact_array_count, write_compact_bytes, write_compact_string, write_string16, write_uuid,
 )
 
 # ruff: noqa
-# mypy: disable-error-code="no-redef,assignment,unused-ignore"
-
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I64 = Struct_('>q')
@@ -53,22 +53,27 @@ class WriteTxnMarkersRequest(Message):
 
     markers: list[WriteTxnMarkersRequest_WritableTxnMarker] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    WritableTxnMarker: ClassVar[type[WriteTxnMarkersRequest_WritableTxnMarker]]
-    WritableTxnMarkerTopic: ClassVar[type[WriteTxnMarkersRequest_WritableTxnMarkerTopic]]
+    WritableTxnMarker: ClassVar[builtins.type[WriteTxnMarkersRequest_WritableTxnMarker]]
+    WritableTxnMarkerTopic: ClassVar[builtins.type[WriteTxnMarkersRequest_WritableTxnMarkerTopic]]
 
 
 def _read_WriteTxnMarkersRequest_WritableTxnMarker(buf: Buffer, pos: int, version: int) -> tuple[WriteTxnMarkersRequest_WritableTxnMarker, int]:
     flexible = version >= 1
+    v_producer_id: int
+    v_producer_epoch: int
+    v_transaction_result: bool
+    v_topics: list[WriteTxnMarkersRequest_WritableTxnMarkerTopic]
+    v_coordinator_epoch: int
     v_producer_id, v_producer_epoch, v_transaction_result = _I64_I16_BOOL.unpack_from(buf, pos)
     pos += 11
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_WriteTxnMarkersRequest_WritableTxnMarkerTopic(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_WriteTxnMarkersRequest_WritableTxnMarkerTopic(buf, pos, version)
+        v_topics.append(it_topics)
     (v_coordinator_epoch,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
@@ -84,8 +89,8 @@ def _write_WriteTxnMarkersRequest_WritableTxnMarker(out: bytearray, obj: WriteTx
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_WriteTxnMarkersRequest_WritableTxnMarkerTopic(out, item, version)
+    for it_topics in obj.topics:
+        _write_WriteTxnMarkersRequest_WritableTxnMarkerTopic(out, it_topics, version)
     out += _I32.pack(obj.coordinator_epoch)
     if flexible:
         if obj.unknown_tagged_fields:
@@ -96,16 +101,18 @@ def _write_WriteTxnMarkersRequest_WritableTxnMarker(out: bytearray, obj: WriteTx
 
 def _read_WriteTxnMarkersRequest_WritableTxnMarkerTopic(buf: Buffer, pos: int, version: int) -> tuple[WriteTxnMarkersRequest_WritableTxnMarkerTopic, int]:
     flexible = version >= 1
+    v_name: str
+    v_partition_indexes: list[int]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partition_indexes, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
-    v_partition_indexes = list(unpack_from('>%di' % n, buf, pos))
-    pos += 4 * n
+        n_partition_indexes, pos = read_count(buf, pos)
+    v_partition_indexes = list(unpack_from('>%di' % n_partition_indexes, buf, pos))
+    pos += 4 * n_partition_indexes
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'WritableTxnMarkerTopic')
@@ -132,14 +139,15 @@ def _write_WriteTxnMarkersRequest_WritableTxnMarkerTopic(out: bytearray, obj: Wr
 
 def _read_WriteTxnMarkersRequest(buf: Buffer, pos: int, version: int) -> tuple[WriteTxnMarkersRequest, int]:
     flexible = version >= 1
+    v_markers: list[WriteTxnMarkersRequest_WritableTxnMarker]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_markers, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_markers, pos = read_count(buf, pos)
     v_markers = []
-    for _ in range(n):
-        item, pos = _read_WriteTxnMarkersRequest_WritableTxnMarker(buf, pos, version)
-        v_markers.append(item)
+    for _ in range(n_markers):
+        it_markers, pos = _read_WriteTxnMarkersRequest_WritableTxnMarker(buf, pos, version)
+        v_markers.append(it_markers)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteTxnMarkersRequest')
@@ -152,8 +160,8 @@ def _write_WriteTxnMarkersRequest(out: bytearray, obj: WriteTxnMarkersRequest, v
         write_compact_array_count(out, obj.markers, False)
     else:
         write_array_count(out, obj.markers, False)
-    for item in obj.markers:
-        _write_WriteTxnMarkersRequest_WritableTxnMarker(out, item, version)
+    for it_markers in obj.markers:
+        _write_WriteTxnMarkersRequest_WritableTxnMarker(out, it_markers, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -212,13 +220,15 @@ class WriteTxnMarkersResponse(Message):
 
     markers: list[WriteTxnMarkersResponse_WritableTxnMarkerResult] = field(default_factory=list)
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
-    WritableTxnMarkerPartitionResult: ClassVar[type[WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult]]
-    WritableTxnMarkerResult: ClassVar[type[WriteTxnMarkersResponse_WritableTxnMarkerResult]]
-    WritableTxnMarkerTopicResult: ClassVar[type[WriteTxnMarkersResponse_WritableTxnMarkerTopicResult]]
+    WritableTxnMarkerPartitionResult: ClassVar[builtins.type[WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult]]
+    WritableTxnMarkerResult: ClassVar[builtins.type[WriteTxnMarkersResponse_WritableTxnMarkerResult]]
+    WritableTxnMarkerTopicResult: ClassVar[builtins.type[WriteTxnMarkersResponse_WritableTxnMarkerTopicResult]]
 
 
 def _read_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(buf: Buffer, pos: int, version: int) -> tuple[WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult, int]:
     flexible = version >= 1
+    v_partition_index: int
+    v_error_code: int
     v_partition_index, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     unknown: list[tuple[int, bytes]] = []
@@ -239,16 +249,18 @@ def _write_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(out: bytearr
 
 def _read_WriteTxnMarkersResponse_WritableTxnMarkerResult(buf: Buffer, pos: int, version: int) -> tuple[WriteTxnMarkersResponse_WritableTxnMarkerResult, int]:
     flexible = version >= 1
+    v_producer_id: int
+    v_topics: list[WriteTxnMarkersResponse_WritableTxnMarkerTopicResult]
     (v_producer_id,) = _I64.unpack_from(buf, pos)
     pos += 8
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_topics, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_topics, pos = read_count(buf, pos)
     v_topics = []
-    for _ in range(n):
-        item, pos = _read_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(buf, pos, version)
-        v_topics.append(item)
+    for _ in range(n_topics):
+        it_topics, pos = _read_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(buf, pos, version)
+        v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'WritableTxnMarkerResult')
@@ -262,8 +274,8 @@ def _write_WriteTxnMarkersResponse_WritableTxnMarkerResult(out: bytearray, obj: 
         write_compact_array_count(out, obj.topics, False)
     else:
         write_array_count(out, obj.topics, False)
-    for item in obj.topics:
-        _write_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(out, item, version)
+    for it_topics in obj.topics:
+        _write_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(out, it_topics, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -273,18 +285,20 @@ def _write_WriteTxnMarkersResponse_WritableTxnMarkerResult(out: bytearray, obj: 
 
 def _read_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(buf: Buffer, pos: int, version: int) -> tuple[WriteTxnMarkersResponse_WritableTxnMarkerTopicResult, int]:
     flexible = version >= 1
+    v_name: str
+    v_partitions: list[WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult]
     if flexible:
-        v_name, pos = read_compact_string(buf, pos, False)
+        v_name, pos = read_compact_str(buf, pos)
     else:
-        v_name, pos = read_string16(buf, pos, False)
+        v_name, pos = read_str16(buf, pos)
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_partitions, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_partitions, pos = read_count(buf, pos)
     v_partitions = []
-    for _ in range(n):
-        item, pos = _read_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(buf, pos, version)
-        v_partitions.append(item)
+    for _ in range(n_partitions):
+        it_partitions, pos = _read_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(buf, pos, version)
+        v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'WritableTxnMarkerTopicResult')
@@ -301,8 +315,8 @@ def _write_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(out: bytearray, 
         write_compact_array_count(out, obj.partitions, False)
     else:
         write_array_count(out, obj.partitions, False)
-    for item in obj.partitions:
-        _write_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(out, item, version)
+    for it_partitions in obj.partitions:
+        _write_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(out, it_partitions, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -312,14 +326,15 @@ def _write_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(out: bytearray, 
 
 def _read_WriteTxnMarkersResponse(buf: Buffer, pos: int, version: int) -> tuple[WriteTxnMarkersResponse, int]:
     flexible = version >= 1
+    v_markers: list[WriteTxnMarkersResponse_WritableTxnMarkerResult]
     if flexible:
-        n, pos = read_compact_array_count(buf, pos, False)
+        n_markers, pos = read_compact_count(buf, pos)
     else:
-        n, pos = read_array_count(buf, pos, False)
+        n_markers, pos = read_count(buf, pos)
     v_markers = []
-    for _ in range(n):
-        item, pos = _read_WriteTxnMarkersResponse_WritableTxnMarkerResult(buf, pos, version)
-        v_markers.append(item)
+    for _ in range(n_markers):
+        it_markers, pos = _read_WriteTxnMarkersResponse_WritableTxnMarkerResult(buf, pos, version)
+        v_markers.append(it_markers)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
         unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteTxnMarkersResponse')
@@ -332,8 +347,8 @@ def _write_WriteTxnMarkersResponse(out: bytearray, obj: WriteTxnMarkersResponse,
         write_compact_array_count(out, obj.markers, False)
     else:
         write_array_count(out, obj.markers, False)
-    for item in obj.markers:
-        _write_WriteTxnMarkersResponse_WritableTxnMarkerResult(out, item, version)
+    for it_markers in obj.markers:
+        _write_WriteTxnMarkersResponse_WritableTxnMarkerResult(out, it_markers, version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)

@@ -1,0 +1,1 @@
+"""broker: a Kafka-compatible broker (not built yet; see README "Not supported yet")."""

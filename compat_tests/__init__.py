@@ -1,0 +1,1 @@
+"""compat_tests: real third-party clients against wiretwin's servers (grows with the servers)."""
