@@ -175,6 +175,13 @@ def _take(buf: Buffer, pos: int, length: int, what: str) -> tuple[bytes, int]:
     return bytes(buf[pos:end]), end
 
 
+def _text(data: bytes, what: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise MalformedError(f"{what}: invalid UTF-8 ({exc.reason})") from None
+
+
 def _length(raw: int, nullable: bool, what: str) -> int | None:
     if raw < 0:
         if raw == -1 and nullable:
@@ -191,7 +198,7 @@ def read_string16(buf: Buffer, pos: int, nullable: bool = False) -> tuple[str | 
     if n is None:
         return None, pos + 2
     data, pos = _take(buf, pos + 2, n, "string")
-    return data.decode("utf-8"), pos
+    return _text(data, "string"), pos
 
 
 def read_string32(buf: Buffer, pos: int, nullable: bool = True) -> tuple[str | None, int]:
@@ -200,7 +207,7 @@ def read_string32(buf: Buffer, pos: int, nullable: bool = True) -> tuple[str | N
     if n is None:
         return None, pos + 4
     data, pos = _take(buf, pos + 4, n, "ustring")
-    return data.decode("utf-8"), pos
+    return _text(data, "ustring"), pos
 
 
 def read_bytes32(buf: Buffer, pos: int, nullable: bool = False) -> tuple[bytes | None, int]:
@@ -218,7 +225,7 @@ def read_compact_string(buf: Buffer, pos: int, nullable: bool = False) -> tuple[
             return None, pos
         raise MalformedError("compact string: null where the field is not nullable")
     data, pos = _take(buf, pos, raw - 1, "compact string")
-    return data.decode("utf-8"), pos
+    return _text(data, "compact string"), pos
 
 
 def read_compact_bytes(buf: Buffer, pos: int, nullable: bool = False) -> tuple[bytes | None, int]:
