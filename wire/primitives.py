@@ -373,6 +373,13 @@ def read_compact_str(buf: Buffer, pos: int) -> tuple[str, int]:
     return value, pos
 
 
+def read_str32(buf: Buffer, pos: int) -> tuple[str, int]:
+    """A jute ustring that must not be null (an element of a vector of paths)."""
+    value, pos = read_string32(buf, pos, False)
+    assert value is not None
+    return value, pos
+
+
 def read_blob32(buf: Buffer, pos: int) -> tuple[bytes, int]:
     value, pos = read_bytes32(buf, pos, False)
     assert value is not None

@@ -1,0 +1,97 @@
+"""Start Debian's real ZooKeeper (the ``zookeeper`` package) on a free loopback port, for parity runs.
+
+The compat suite runs each scenario against our server and against this one;
+where ZooKeeper 3.8 (Debian's) and 3.9 differ, the test says so and our server
+follows 3.9.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+ZK_JAR = "/usr/share/java/zookeeper.jar"
+
+
+def available() -> bool:
+    return os.path.exists(ZK_JAR) and shutil.which("java") is not None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _classpath() -> str:
+    jars = [ZK_JAR]
+    for pattern in ("zookeeper-jute*.jar", "slf4j-api*.jar", "slf4j-simple*.jar", "log4j-1.2*.jar", "netty*.jar",
+                    "metrics-core*.jar", "commons-cli*.jar", "commons-io*.jar", "jline*.jar", "snappy*.jar",
+                    "audience-annotations*.jar", "jackson*.jar"):
+        jars.extend(sorted(glob.glob(f"/usr/share/java/{pattern}")))
+    return ":".join(dict.fromkeys(jars))
+
+
+class RealZooKeeper:
+    """A real standalone ZooKeeper in a subprocess."""
+
+    def __init__(self, workdir: Path, tick_ms: int = 100, extra: dict[str, str] | None = None) -> None:
+        self.workdir = workdir
+        self.port = _free_port()
+        self.tick_ms = tick_ms
+        self.extra = extra or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def hosts(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> RealZooKeeper:
+        data = self.workdir / "data"
+        data.mkdir(parents=True, exist_ok=True)
+        cfg = self.workdir / "zoo.cfg"
+        lines = {
+            "tickTime": str(self.tick_ms),
+            "dataDir": str(data),
+            "clientPort": str(self.port),
+            "clientPortAddress": "127.0.0.1",
+            "4lw.commands.whitelist": "*",
+            "admin.enableServer": "false",
+            "maxClientCnxns": "0",
+            **self.extra,
+        }
+        cfg.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+        log = open(self.workdir / "zookeeper.log", "wb")
+        self.proc = subprocess.Popen(
+            ["java", "-Xmx256m", "-Dzookeeper.admin.enableServer=false", "-Dzookeeper.extendedTypesEnabled=true",
+             "-cp", _classpath(), "org.apache.zookeeper.server.ZooKeeperServerMain", str(cfg)],
+            stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"real ZooKeeper exited: {(self.workdir / 'zookeeper.log').read_text()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                    s.sendall(b"ruok")
+                    if s.recv(4) == b"imok":
+                        return self
+            except OSError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("real ZooKeeper did not start in time")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+            self.proc = None

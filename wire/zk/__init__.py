@@ -1,0 +1,1 @@
+"""ZooKeeper wire codecs: jute records (generated), protocol constants and request/reply framing."""

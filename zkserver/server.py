@@ -1,0 +1,222 @@
+"""The trio shell around ``ZkCore``: listening, per-connection tasks, deadlines, and test-double controls.
+
+All state lives in the core; this module only moves bytes. Each connection has
+a reader task (feeds ``ZkConnection``) and a writer task draining an unbounded
+outbound queue, so a slow client never blocks the core or other clients. One
+task sleeps until the core's next deadline (session expiry, container reaping)
+and calls ``tick``. ``ZkServer.serve`` is meant for ``nursery.start``: it hands
+back the bound port once the listener accepts connections.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import trio
+
+from zkserver.config import ZkConfig
+from zkserver.connection import Sent, ZkConnection
+from zkserver.core import Client, Notification, Outcome, ZkCore
+from zkserver.faults import FaultPlan
+from zkserver.persistence import DataDir
+from wire.framing import frame
+from zkserver.protocol import encode_event
+
+log = logging.getLogger("zkserver")
+
+
+@dataclass(eq=False)
+class _Conn:
+    client: Client
+    proto: ZkConnection
+    stream: trio.SocketStream
+    send: trio.MemorySendChannel[bytes | None]
+    receive: trio.MemoryReceiveChannel[bytes | None]
+    cancel: trio.CancelScope = field(default_factory=trio.CancelScope)
+
+
+def now_ms() -> int:
+    return int(trio.current_time() * 1000)
+
+
+class ZkServer:
+    """A standalone ZooKeeper-compatible server. Start it with ``await nursery.start(server.serve)``."""
+
+    def __init__(self, config: ZkConfig | None = None) -> None:
+        self.config = config or ZkConfig()
+        self.core: ZkCore | None = None
+        self.port: int = 0
+        self.faults = FaultPlan()
+        self._conns: dict[int, _Conn] = {}
+        self._next_id = 1
+        self._wake = trio.Event()
+        self._listeners: list[trio.SocketListener] = []
+        self._stopped = trio.Event()
+        self._cancel: trio.CancelScope | None = None
+
+    @property
+    def hosts(self) -> str:
+        """The connection string for clients, ``host:port``."""
+        return f"{self.config.host}:{self.port}"
+
+    def _make_core(self) -> ZkCore:
+        data_dir = None
+        if self.config.data_dir is not None:
+            data_dir = DataDir(Path(self.config.data_log_dir or self.config.data_dir), self.config.force_sync,
+                               self.config.autopurge_snap_retain_count)
+        return ZkCore(self.config, now_ms(), int(time.time() * 1000), data_dir)
+
+    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        self.core = self._make_core()
+        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+        self._listeners = listeners
+        self.port = listeners[0].socket.getsockname()[1]
+        self.config.port = self.port
+        try:
+            with trio.CancelScope() as scope:
+                self._cancel = scope
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(self._deadlines)
+                    for listener in listeners:
+                        nursery.start_soon(self._accept_loop, listener, nursery)
+                    task_status.started(self.port)
+        finally:
+            for conn in list(self._conns.values()):
+                await self._hangup(conn)
+            for listener in listeners:
+                await listener.aclose()
+            if self.core is not None:
+                self.core.close()
+            self._stopped.set()
+
+    def stop(self) -> None:
+        if self._cancel is not None:
+            self._cancel.cancel()
+
+    async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+        while True:
+            try:
+                stream = await listener.accept()
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    log.warning("accept failed: %s", exc)
+                    await trio.sleep(0.01)
+                    continue
+                raise
+            nursery.start_soon(self._run_connection, stream)
+
+    async def _run_connection(self, stream: trio.SocketStream) -> None:
+        assert self.core is not None
+        peer = stream.socket.getpeername()
+        ip, port = str(peer[0]), int(peer[1])
+        if self.config.max_client_cnxns and sum(1 for c in self._conns.values()
+                                                  if c.client.ip == ip) >= self.config.max_client_cnxns:
+            log.warning("too many connections from %s (max %d)", ip, self.config.max_client_cnxns)
+            await stream.aclose()
+            return
+        cid = self._next_id
+        self._next_id += 1
+        client = Client(cid, ip, port)
+        self.core.add_client(client)
+        send, receive = trio.open_memory_channel[bytes | None](math.inf)
+        conn = _Conn(client, ZkConnection(self.core, client, self.config.max_buffer, self.faults), stream, send, receive)
+        self._conns[cid] = conn
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._writer, conn)
+                with conn.cancel:
+                    await self._reader(conn)
+                await send.send(None)
+        finally:
+            self._conns.pop(cid, None)
+            self.core.remove_client(cid)
+            with trio.CancelScope(shield=True):
+                await stream.aclose()
+
+    async def _reader(self, conn: _Conn) -> None:
+        while True:
+            try:
+                data = await conn.stream.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                data = b""
+            if data and self.faults.delays:
+                await trio.sleep(max(self.faults.delays.values()))
+            sent = conn.proto.receive(data, now_ms())
+            self._dispatch(conn, sent)
+            if sent.close or not data:
+                return
+
+    async def _writer(self, conn: _Conn) -> None:
+        async for chunk in conn.receive:
+            if chunk is None:
+                return
+            try:
+                await conn.stream.send_all(chunk)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                conn.cancel.cancel()
+                return
+
+    def _dispatch(self, conn: _Conn, sent: Sent) -> None:
+        for chunk in sent.data:
+            conn.send.send_nowait(chunk)
+        self._deliver(sent.others)
+        for cid in sent.close_clients:
+            other = self._conns.get(cid)
+            if other is not None:
+                other.cancel.cancel()
+        if sent.close:
+            conn.cancel.cancel()
+        self._wake.set()
+
+    def _deliver(self, notes: Iterable[Notification]) -> None:
+        for note in notes:
+            target = self._conns.get(note.client_id)
+            if target is not None:
+                target.send.send_nowait(frame(encode_event(note)))
+
+    def _apply_outcome(self, out: Outcome) -> None:
+        self._deliver(out.notifications)
+        for cid in out.close_clients:
+            conn = self._conns.get(cid)
+            if conn is not None:
+                conn.cancel.cancel()
+
+    async def _deadlines(self) -> None:
+        assert self.core is not None
+        while True:
+            deadline = self.core.next_deadline()
+            wake = self._wake
+            with trio.move_on_at(math.inf if deadline is None else deadline / 1000):
+                await wake.wait()
+            if self._wake is wake:
+                self._wake = trio.Event()
+            self._apply_outcome(self.core.tick(now_ms()))
+
+    async def _hangup(self, conn: _Conn) -> None:
+        conn.cancel.cancel()
+
+    # -- test-double controls ------------------------------------------------------------
+    def expire_session(self, session_id: int) -> None:
+        """Expire a session server-side now: its ephemerals go and its connection is closed."""
+        assert self.core is not None
+        self._apply_outcome(self.core.expire_session(session_id, now_ms()))
+
+    def drop_connection(self, session_id: int) -> None:
+        """Close the socket of the connection bound to a session, keeping the session alive."""
+        for conn in self._conns.values():
+            if conn.client.session_id == session_id:
+                conn.cancel.cancel()
+
+    def drop_all_connections(self) -> None:
+        for conn in self._conns.values():
+            conn.cancel.cancel()
+
+    def session_ids(self) -> list[int]:
+        assert self.core is not None
+        return list(self.core.sessions.sessions)
