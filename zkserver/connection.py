@@ -51,13 +51,13 @@ class ZkConnection:
         self.closed = False
         self._first = True
 
-    def receive(self, data: bytes, now_ms: int) -> Sent:
+    def receive(self, data: bytes | bytearray, now_ms: int) -> Sent:
         sent = Sent()
         if self.closed:
             return sent
         if self._first and data:
             self._first = False
-            word = data[:4]
+            word = bytes(data[:4])
             if len(data) >= 4 and word in WORDS:
                 sent.data.append(four_letter_reply(word.decode("ascii"), self.core, self.core.config))
                 sent.close = True

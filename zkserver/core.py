@@ -153,6 +153,7 @@ class ZkCore:
         session.connection = client.id
         client.session_id = session.id
         out.reply = Reply(0, 0, 0, R.ConnectResponse(0, timeout, session.id, session.password, read_only))
+        self._maybe_snapshot()
         return out
 
     def touch(self, client: Client, now_ms: int) -> None:
@@ -179,6 +180,7 @@ class ZkCore:
         if now_ms >= self.next_container_check:
             self.next_container_check = now_ms + self.config.container_check_interval_ms
             self._reap(now_ms, out)
+        self._maybe_snapshot()
         return out
 
     def expire_session(self, session_id: int, now_ms: int) -> Outcome:
@@ -219,6 +221,7 @@ class ZkCore:
             handler(self, client, xid, record, now_ms, out)
         except ZkError as exc:
             out.reply = Reply(xid, self.zxid, exc.code)
+        self._maybe_snapshot()
         return out
 
     # reads ---------------------------------------------------------------------
@@ -634,7 +637,10 @@ class ZkCore:
             return
         self.data_dir.append(header.zxid, T.encode(header, txn))
         self.txns_since_snapshot += 1
-        if self.txns_since_snapshot >= self.config.snap_count:
+
+    def _maybe_snapshot(self) -> None:
+        """Snapshot once enough txns are logged; called only after a request is fully applied."""
+        if self.data_dir is not None and self.txns_since_snapshot >= self.config.snap_count:
             self.snapshot()
 
     def snapshot(self) -> None:

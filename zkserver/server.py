@@ -35,7 +35,7 @@ log = logging.getLogger("zkserver")
 class _Conn:
     client: Client
     proto: ZkConnection
-    stream: trio.SocketStream
+    stream: trio.abc.Stream
     send: trio.MemorySendChannel[bytes | None]
     receive: trio.MemoryReceiveChannel[bytes | None]
     cancel: trio.CancelScope = field(default_factory=trio.CancelScope)
@@ -59,6 +59,7 @@ class ZkServer:
         self._listeners: list[trio.SocketListener] = []
         self._stopped = trio.Event()
         self._cancel: trio.CancelScope | None = None
+        self._nursery: trio.Nursery | None = None
 
     @property
     def hosts(self) -> str:
@@ -72,23 +73,27 @@ class ZkServer:
                                self.config.autopurge_snap_retain_count)
         return ZkCore(self.config, now_ms(), int(time.time() * 1000), data_dir)
 
-    async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(self, *, listen: bool = True,
+                    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run until ``stop()``. With ``listen=False`` no socket is opened; feed streams to ``handle_stream``."""
         self.core = self._make_core()
-        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host)
+        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host) if listen else []
         self._listeners = listeners
-        self.port = listeners[0].socket.getsockname()[1]
-        self.config.port = self.port
+        if listeners:
+            self.port = listeners[0].socket.getsockname()[1]
+            self.config.port = self.port
         try:
             with trio.CancelScope() as scope:
                 self._cancel = scope
                 async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
                     nursery.start_soon(self._deadlines)
                     for listener in listeners:
                         nursery.start_soon(self._accept_loop, listener, nursery)
                     task_status.started(self.port)
         finally:
             for conn in list(self._conns.values()):
-                await self._hangup(conn)
+                conn.cancel.cancel()
             for listener in listeners:
                 await listener.aclose()
             if self.core is not None:
@@ -109,12 +114,12 @@ class ZkServer:
                     await trio.sleep(0.01)
                     continue
                 raise
-            nursery.start_soon(self._run_connection, stream)
+            peer = stream.socket.getpeername()
+            nursery.start_soon(self.handle_stream, stream, str(peer[0]), int(peer[1]))
 
-    async def _run_connection(self, stream: trio.SocketStream) -> None:
-        assert self.core is not None
-        peer = stream.socket.getpeername()
-        ip, port = str(peer[0]), int(peer[1])
+    async def handle_stream(self, stream: trio.abc.Stream, ip: str = "127.0.0.1", port: int = 0) -> None:
+        """Serve one client connection on any trio stream until it closes."""
+        assert self.core is not None, "serve() has not started"
         if self.config.max_client_cnxns and sum(1 for c in self._conns.values()
                                                   if c.client.ip == ip) >= self.config.max_client_cnxns:
             log.warning("too many connections from %s (max %d)", ip, self.config.max_client_cnxns)
@@ -197,9 +202,6 @@ class ZkServer:
             if self._wake is wake:
                 self._wake = trio.Event()
             self._apply_outcome(self.core.tick(now_ms()))
-
-    async def _hangup(self, conn: _Conn) -> None:
-        conn.cancel.cancel()
 
     # -- test-double controls ------------------------------------------------------------
     def expire_session(self, session_id: int) -> None:

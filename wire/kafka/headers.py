@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from wire.errors import EncodeError
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.kafka.messages import APIS
-from wire.primitives import INT32, Buffer, read_string16, write_string16
+from wire.primitives import INT32, Buffer, encoding_errors, read_string16, write_string16
 
 API_VERSIONS_KEY = 18
 CONTROLLED_SHUTDOWN_KEY = 7
@@ -71,7 +71,8 @@ class RequestHeader:
 
     def encode_into(self, out: bytearray, header_version: int | None = None) -> None:
         hv = self.version if header_version is None else header_version
-        out += _KEY_VERSION_CORRELATION.pack(self.api_key, self.api_version, self.correlation_id)
+        with encoding_errors("request header"):
+            out += _KEY_VERSION_CORRELATION.pack(self.api_key, self.api_version, self.correlation_id)
         if hv >= 1:
             write_string16(out, self.client_id, nullable=True)
         elif self.client_id is not None:
@@ -101,7 +102,8 @@ class ResponseHeader:
     unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
 
     def encode_into(self, out: bytearray, header_version: int) -> None:
-        out += INT32.pack(self.correlation_id)
+        with encoding_errors("response header"):
+            out += INT32.pack(self.correlation_id)
         if header_version >= 1:
             write_tagged_fields(out, [], self.unknown_tagged_fields)
         elif self.unknown_tagged_fields:

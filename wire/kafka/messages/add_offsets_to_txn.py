@@ -77,6 +77,8 @@ def _write_AddOffsetsToTxnRequest(out: bytearray, obj: AddOffsetsToTxnRequest, v
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AddOffsetsToTxnRequest v{} has no tagged fields'.format(version))
 
 
 AddOffsetsToTxnRequest._read = staticmethod(_read_AddOffsetsToTxnRequest)
@@ -122,6 +124,8 @@ def _write_AddOffsetsToTxnResponse(out: bytearray, obj: AddOffsetsToTxnResponse,
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AddOffsetsToTxnResponse v{} has no tagged fields'.format(version))
 
 
 AddOffsetsToTxnResponse._read = staticmethod(_read_AddOffsetsToTxnResponse)

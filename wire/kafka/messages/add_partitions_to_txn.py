@@ -25,6 +25,7 @@ _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I64_I16 = Struct_('>qh')
 _I64_I16_BOOL = Struct_('>qh?')
+_I64_I16_U8 = Struct_('>qhB')
 
 
 @dataclass(slots=True)
@@ -98,6 +99,8 @@ def _write_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(out: bytearray, obj
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AddPartitionsToTxnTopic v{} has no tagged fields'.format(version))
 
 
 def _read_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(buf: Buffer, pos: int, version: int) -> tuple[AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction, int]:
@@ -149,7 +152,7 @@ def _write_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(out: bytearra
         if not (obj.transactional_id == ''):
             raise cannot_carry('AddPartitionsToTxnTransaction', 'transactional_id', version)
     if version >= 4:
-        out += _I64_I16_BOOL.pack(obj.producer_id, obj.producer_epoch, obj.verify_only)
+        out += _I64_I16_U8.pack(obj.producer_id, obj.producer_epoch, obj.verify_only)
     else:
         if not (obj.producer_id == 0):
             raise cannot_carry('AddPartitionsToTxnTransaction', 'producer_id', version)
@@ -165,13 +168,15 @@ def _write_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(out: bytearra
         for it_topics in obj.topics:
             _write_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(out, it_topics, version)
     else:
-        if not (not obj.topics):
+        if not (obj.topics == []):
             raise cannot_carry('AddPartitionsToTxnTransaction', 'topics', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AddPartitionsToTxnTransaction v{} has no tagged fields'.format(version))
 
 
 def _read_AddPartitionsToTxnRequest(buf: Buffer, pos: int, version: int) -> tuple[AddPartitionsToTxnRequest, int]:
@@ -232,7 +237,7 @@ def _write_AddPartitionsToTxnRequest(out: bytearray, obj: AddPartitionsToTxnRequ
         for it_transactions in obj.transactions:
             _write_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(out, it_transactions, version)
     else:
-        if not (not obj.transactions):
+        if not (obj.transactions == []):
             raise cannot_carry('AddPartitionsToTxnRequest', 'transactions', version)
     if version <= 3:
         if flexible:
@@ -257,13 +262,15 @@ def _write_AddPartitionsToTxnRequest(out: bytearray, obj: AddPartitionsToTxnRequ
         for it_v3_and_below_topics in obj.v3_and_below_topics:
             _write_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(out, it_v3_and_below_topics, version)
     else:
-        if not (not obj.v3_and_below_topics):
+        if not (obj.v3_and_below_topics == []):
             raise cannot_carry('AddPartitionsToTxnRequest', 'v3_and_below_topics', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AddPartitionsToTxnRequest v{} has no tagged fields'.format(version))
 
 
 AddPartitionsToTxnRequest._read = staticmethod(_read_AddPartitionsToTxnRequest)
@@ -349,6 +356,8 @@ def _write_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(out: byt
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AddPartitionsToTxnPartitionResult v{} has no tagged fields'.format(version))
 
 
 def _read_AddPartitionsToTxnResponse_AddPartitionsToTxnResult(buf: Buffer, pos: int, version: int) -> tuple[AddPartitionsToTxnResponse_AddPartitionsToTxnResult, int]:
@@ -397,13 +406,15 @@ def _write_AddPartitionsToTxnResponse_AddPartitionsToTxnResult(out: bytearray, o
         for it_topic_results in obj.topic_results:
             _write_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(out, it_topic_results, version)
     else:
-        if not (not obj.topic_results):
+        if not (obj.topic_results == []):
             raise cannot_carry('AddPartitionsToTxnResult', 'topic_results', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AddPartitionsToTxnResult v{} has no tagged fields'.format(version))
 
 
 def _read_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(buf: Buffer, pos: int, version: int) -> tuple[AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult, int]:
@@ -445,6 +456,8 @@ def _write_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(out: bytearr
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AddPartitionsToTxnTopicResult v{} has no tagged fields'.format(version))
 
 
 def _read_AddPartitionsToTxnResponse(buf: Buffer, pos: int, version: int) -> tuple[AddPartitionsToTxnResponse, int]:
@@ -501,7 +514,7 @@ def _write_AddPartitionsToTxnResponse(out: bytearray, obj: AddPartitionsToTxnRes
         for it_results_by_transaction in obj.results_by_transaction:
             _write_AddPartitionsToTxnResponse_AddPartitionsToTxnResult(out, it_results_by_transaction, version)
     else:
-        if not (not obj.results_by_transaction):
+        if not (obj.results_by_transaction == []):
             raise cannot_carry('AddPartitionsToTxnResponse', 'results_by_transaction', version)
     if version <= 3:
         if flexible:
@@ -511,13 +524,15 @@ def _write_AddPartitionsToTxnResponse(out: bytearray, obj: AddPartitionsToTxnRes
         for it_results_by_topic_v3_and_below in obj.results_by_topic_v3_and_below:
             _write_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(out, it_results_by_topic_v3_and_below, version)
     else:
-        if not (not obj.results_by_topic_v3_and_below):
+        if not (obj.results_by_topic_v3_and_below == []):
             raise cannot_carry('AddPartitionsToTxnResponse', 'results_by_topic_v3_and_below', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AddPartitionsToTxnResponse v{} has no tagged fields'.format(version))
 
 
 AddPartitionsToTxnResponse._read = staticmethod(_read_AddPartitionsToTxnResponse)

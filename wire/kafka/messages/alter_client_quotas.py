@@ -22,8 +22,10 @@ from wire.primitives import (
 # ruff: noqa
 _BOOL = Struct_('>?')
 _F64_BOOL = Struct_('>d?')
+_F64_U8 = Struct_('>dB')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -97,6 +99,8 @@ def _write_AlterClientQuotasRequest_EntityData(out: bytearray, obj: AlterClientQ
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('EntityData v{} has no tagged fields'.format(version))
 
 
 def _read_AlterClientQuotasRequest_EntryData(buf: Buffer, pos: int, version: int) -> tuple[AlterClientQuotasRequest_EntryData, int]:
@@ -144,6 +148,8 @@ def _write_AlterClientQuotasRequest_EntryData(out: bytearray, obj: AlterClientQu
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('EntryData v{} has no tagged fields'.format(version))
 
 
 def _read_AlterClientQuotasRequest_OpData(buf: Buffer, pos: int, version: int) -> tuple[AlterClientQuotasRequest_OpData, int]:
@@ -169,12 +175,14 @@ def _write_AlterClientQuotasRequest_OpData(out: bytearray, obj: AlterClientQuota
         write_compact_string(out, obj.key, False)
     else:
         write_string16(out, obj.key, False)
-    out += _F64_BOOL.pack(obj.value, obj.remove)
+    out += _F64_U8.pack(obj.value, obj.remove)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OpData v{} has no tagged fields'.format(version))
 
 
 def _read_AlterClientQuotasRequest(buf: Buffer, pos: int, version: int) -> tuple[AlterClientQuotasRequest, int]:
@@ -205,12 +213,14 @@ def _write_AlterClientQuotasRequest(out: bytearray, obj: AlterClientQuotasReques
         write_array_count(out, obj.entries, False)
     for it_entries in obj.entries:
         _write_AlterClientQuotasRequest_EntryData(out, it_entries, version)
-    out += _BOOL.pack(obj.validate_only)
+    out += _U8.pack(obj.validate_only)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AlterClientQuotasRequest v{} has no tagged fields'.format(version))
 
 
 AlterClientQuotasRequest._read = staticmethod(_read_AlterClientQuotasRequest)
@@ -300,6 +310,8 @@ def _write_AlterClientQuotasResponse_EntityData(out: bytearray, obj: AlterClient
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('EntityData v{} has no tagged fields'.format(version))
 
 
 def _read_AlterClientQuotasResponse_EntryData(buf: Buffer, pos: int, version: int) -> tuple[AlterClientQuotasResponse_EntryData, int]:
@@ -345,6 +357,8 @@ def _write_AlterClientQuotasResponse_EntryData(out: bytearray, obj: AlterClientQ
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('EntryData v{} has no tagged fields'.format(version))
 
 
 def _read_AlterClientQuotasResponse(buf: Buffer, pos: int, version: int) -> tuple[AlterClientQuotasResponse, int]:
@@ -381,6 +395,8 @@ def _write_AlterClientQuotasResponse(out: bytearray, obj: AlterClientQuotasRespo
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AlterClientQuotasResponse v{} has no tagged fields'.format(version))
 
 
 AlterClientQuotasResponse._read = staticmethod(_read_AlterClientQuotasResponse)

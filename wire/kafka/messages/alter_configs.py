@@ -24,6 +24,7 @@ _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I8 = Struct_('>b')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -99,6 +100,8 @@ def _write_AlterConfigsRequest_AlterConfigsResource(out: bytearray, obj: AlterCo
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AlterConfigsResource v{} has no tagged fields'.format(version))
 
 
 def _read_AlterConfigsRequest_AlterableConfig(buf: Buffer, pos: int, version: int) -> tuple[AlterConfigsRequest_AlterableConfig, int]:
@@ -134,6 +137,8 @@ def _write_AlterConfigsRequest_AlterableConfig(out: bytearray, obj: AlterConfigs
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AlterableConfig v{} has no tagged fields'.format(version))
 
 
 def _read_AlterConfigsRequest(buf: Buffer, pos: int, version: int) -> tuple[AlterConfigsRequest, int]:
@@ -164,12 +169,14 @@ def _write_AlterConfigsRequest(out: bytearray, obj: AlterConfigsRequest, version
         write_array_count(out, obj.resources, False)
     for it_resources in obj.resources:
         _write_AlterConfigsRequest_AlterConfigsResource(out, it_resources, version)
-    out += _BOOL.pack(obj.validate_only)
+    out += _U8.pack(obj.validate_only)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AlterConfigsRequest v{} has no tagged fields'.format(version))
 
 
 AlterConfigsRequest._read = staticmethod(_read_AlterConfigsRequest)
@@ -255,6 +262,8 @@ def _write_AlterConfigsResponse_AlterConfigsResourceResponse(out: bytearray, obj
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AlterConfigsResourceResponse v{} has no tagged fields'.format(version))
 
 
 def _read_AlterConfigsResponse(buf: Buffer, pos: int, version: int) -> tuple[AlterConfigsResponse, int]:
@@ -291,6 +300,8 @@ def _write_AlterConfigsResponse(out: bytearray, obj: AlterConfigsResponse, versi
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AlterConfigsResponse v{} has no tagged fields'.format(version))
 
 
 AlterConfigsResponse._read = staticmethod(_read_AlterConfigsResponse)

@@ -153,7 +153,7 @@ def _write_AlterPartitionRequest_PartitionData(out: bytearray, obj: AlterPartiti
             write_array_count(out, obj.new_isr, False)
         out += pack('>%di' % len(obj.new_isr), *obj.new_isr)
     else:
-        if not (not obj.new_isr):
+        if not (obj.new_isr == []):
             raise cannot_carry('PartitionData', 'new_isr', version)
     if version >= 3:
         if flexible:
@@ -163,7 +163,7 @@ def _write_AlterPartitionRequest_PartitionData(out: bytearray, obj: AlterPartiti
         for it_new_isr_with_epochs in obj.new_isr_with_epochs:
             _write_AlterPartitionRequest_BrokerState(out, it_new_isr_with_epochs, version)
     else:
-        if not (not obj.new_isr_with_epochs):
+        if not (obj.new_isr_with_epochs == []):
             raise cannot_carry('PartitionData', 'new_isr_with_epochs', version)
     if version >= 1:
         out += _I8.pack(obj.leader_recovery_state)

@@ -91,6 +91,8 @@ def _write_AlterReplicaLogDirsRequest_AlterReplicaLogDir(out: bytearray, obj: Al
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AlterReplicaLogDir v{} has no tagged fields'.format(version))
 
 
 def _read_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(buf: Buffer, pos: int, version: int) -> tuple[AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic, int]:
@@ -129,6 +131,8 @@ def _write_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(out: bytearray, ob
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AlterReplicaLogDirTopic v{} has no tagged fields'.format(version))
 
 
 def _read_AlterReplicaLogDirsRequest(buf: Buffer, pos: int, version: int) -> tuple[AlterReplicaLogDirsRequest, int]:
@@ -161,6 +165,8 @@ def _write_AlterReplicaLogDirsRequest(out: bytearray, obj: AlterReplicaLogDirsRe
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AlterReplicaLogDirsRequest v{} has no tagged fields'.format(version))
 
 
 AlterReplicaLogDirsRequest._read = staticmethod(_read_AlterReplicaLogDirsRequest)
@@ -229,6 +235,8 @@ def _write_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(out: by
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AlterReplicaLogDirPartitionResult v{} has no tagged fields'.format(version))
 
 
 def _read_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(buf: Buffer, pos: int, version: int) -> tuple[AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult, int]:
@@ -270,6 +278,8 @@ def _write_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(out: bytear
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AlterReplicaLogDirTopicResult v{} has no tagged fields'.format(version))
 
 
 def _read_AlterReplicaLogDirsResponse(buf: Buffer, pos: int, version: int) -> tuple[AlterReplicaLogDirsResponse, int]:
@@ -306,6 +316,8 @@ def _write_AlterReplicaLogDirsResponse(out: bytearray, obj: AlterReplicaLogDirsR
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AlterReplicaLogDirsResponse v{} has no tagged fields'.format(version))
 
 
 AlterReplicaLogDirsResponse._read = staticmethod(_read_AlterReplicaLogDirsResponse)

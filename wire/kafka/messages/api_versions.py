@@ -26,6 +26,7 @@ _I16_I16 = Struct_('>hh')
 _I16_I16_I16 = Struct_('>hhh')
 _I32 = Struct_('>i')
 _I64 = Struct_('>q')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -82,6 +83,8 @@ def _write_ApiVersionsRequest(out: bytearray, obj: ApiVersionsRequest, version: 
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ApiVersionsRequest v{} has no tagged fields'.format(version))
 
 
 ApiVersionsRequest._read = staticmethod(_read_ApiVersionsRequest)
@@ -158,6 +161,8 @@ def _write_ApiVersionsResponse_ApiVersion(out: bytearray, obj: ApiVersionsRespon
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ApiVersion v{} has no tagged fields'.format(version))
 
 
 def _read_ApiVersionsResponse_FinalizedFeatureKey(buf: Buffer, pos: int, version: int) -> tuple[ApiVersionsResponse_FinalizedFeatureKey, int]:
@@ -206,6 +211,8 @@ def _write_ApiVersionsResponse_FinalizedFeatureKey(out: bytearray, obj: ApiVersi
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('FinalizedFeatureKey v{} has no tagged fields'.format(version))
 
 
 def _read_ApiVersionsResponse_SupportedFeatureKey(buf: Buffer, pos: int, version: int) -> tuple[ApiVersionsResponse_SupportedFeatureKey, int]:
@@ -254,6 +261,8 @@ def _write_ApiVersionsResponse_SupportedFeatureKey(out: bytearray, obj: ApiVersi
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('SupportedFeatureKey v{} has no tagged fields'.format(version))
 
 
 def _read_ApiVersionsResponse(buf: Buffer, pos: int, version: int) -> tuple[ApiVersionsResponse, int]:
@@ -338,7 +347,7 @@ def _write_ApiVersionsResponse(out: bytearray, obj: ApiVersionsResponse, version
         out += _I32.pack(obj.throttle_time_ms)
     if flexible:
         tagged: list[tuple[int, bytes]] = []
-        if (version >= 3) and not (not obj.supported_features):
+        if (version >= 3) and not (obj.supported_features == []):
             saved = out
             out = bytearray()
             write_compact_array_count(out, obj.supported_features, False)
@@ -352,7 +361,7 @@ def _write_ApiVersionsResponse(out: bytearray, obj: ApiVersionsResponse, version
             out += _I64.pack(obj.finalized_features_epoch)
             tagged.append((1, bytes(out)))
             out = saved
-        if (version >= 3) and not (not obj.finalized_features):
+        if (version >= 3) and not (obj.finalized_features == []):
             saved = out
             out = bytearray()
             write_compact_array_count(out, obj.finalized_features, False)
@@ -363,10 +372,12 @@ def _write_ApiVersionsResponse(out: bytearray, obj: ApiVersionsResponse, version
         if (version >= 3) and not (obj.zk_migration_ready == False):
             saved = out
             out = bytearray()
-            out += _BOOL.pack(obj.zk_migration_ready)
+            out += _U8.pack(obj.zk_migration_ready)
             tagged.append((3, bytes(out)))
             out = saved
         write_tagged_fields(out, tagged, obj.unknown_tagged_fields)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ApiVersionsResponse v{} has no tagged fields'.format(version))
 
 
 ApiVersionsResponse._read = staticmethod(_read_ApiVersionsResponse)

@@ -127,6 +127,8 @@ def _write_BeginQuorumEpochRequest_LeaderEndpoint(out: bytearray, obj: BeginQuor
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('LeaderEndpoint v{} has no tagged fields'.format(version))
 
 
 def _read_BeginQuorumEpochRequest_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[BeginQuorumEpochRequest_PartitionData, int]:
@@ -160,6 +162,8 @@ def _write_BeginQuorumEpochRequest_PartitionData(out: bytearray, obj: BeginQuoru
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('PartitionData v{} has no tagged fields'.format(version))
 
 
 def _read_BeginQuorumEpochRequest_TopicData(buf: Buffer, pos: int, version: int) -> tuple[BeginQuorumEpochRequest_TopicData, int]:
@@ -201,6 +205,8 @@ def _write_BeginQuorumEpochRequest_TopicData(out: bytearray, obj: BeginQuorumEpo
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('TopicData v{} has no tagged fields'.format(version))
 
 
 def _read_BeginQuorumEpochRequest(buf: Buffer, pos: int, version: int) -> tuple[BeginQuorumEpochRequest, int]:
@@ -269,6 +275,8 @@ def _write_BeginQuorumEpochRequest(out: bytearray, obj: BeginQuorumEpochRequest,
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('BeginQuorumEpochRequest v{} has no tagged fields'.format(version))
 
 
 BeginQuorumEpochRequest._read = staticmethod(_read_BeginQuorumEpochRequest)
@@ -393,6 +401,8 @@ def _write_BeginQuorumEpochResponse_NodeEndpoint(out: bytearray, obj: BeginQuoru
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('NodeEndpoint v{} has no tagged fields'.format(version))
 
 
 def _read_BeginQuorumEpochResponse_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[BeginQuorumEpochResponse_PartitionData, int]:
@@ -417,6 +427,8 @@ def _write_BeginQuorumEpochResponse_PartitionData(out: bytearray, obj: BeginQuor
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('PartitionData v{} has no tagged fields'.format(version))
 
 
 def _read_BeginQuorumEpochResponse_TopicData(buf: Buffer, pos: int, version: int) -> tuple[BeginQuorumEpochResponse_TopicData, int]:
@@ -458,6 +470,8 @@ def _write_BeginQuorumEpochResponse_TopicData(out: bytearray, obj: BeginQuorumEp
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('TopicData v{} has no tagged fields'.format(version))
 
 
 def _read_BeginQuorumEpochResponse(buf: Buffer, pos: int, version: int) -> tuple[BeginQuorumEpochResponse, int]:
@@ -508,11 +522,11 @@ def _write_BeginQuorumEpochResponse(out: bytearray, obj: BeginQuorumEpochRespons
         write_array_count(out, obj.topics, False)
     for it_topics in obj.topics:
         _write_BeginQuorumEpochResponse_TopicData(out, it_topics, version)
-    if not (version >= 1) and not (not obj.node_endpoints):
+    if not (version >= 1) and not (obj.node_endpoints == []):
         raise cannot_carry('BeginQuorumEpochResponse', 'node_endpoints', version)
     if flexible:
         tagged: list[tuple[int, bytes]] = []
-        if (version >= 1) and not (not obj.node_endpoints):
+        if (version >= 1) and not (obj.node_endpoints == []):
             saved = out
             out = bytearray()
             write_compact_array_count(out, obj.node_endpoints, False)
@@ -521,6 +535,8 @@ def _write_BeginQuorumEpochResponse(out: bytearray, obj: BeginQuorumEpochRespons
             tagged.append((0, bytes(out)))
             out = saved
         write_tagged_fields(out, tagged, obj.unknown_tagged_fields)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('BeginQuorumEpochResponse v{} has no tagged fields'.format(version))
 
 
 BeginQuorumEpochResponse._read = staticmethod(_read_BeginQuorumEpochResponse)

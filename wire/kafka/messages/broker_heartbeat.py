@@ -21,7 +21,9 @@ from wire.primitives import (
 
 # ruff: noqa
 _I32_I16_BOOL_BOOL_BOOL = Struct_('>ih???')
+_I32_I16_U8_U8_U8 = Struct_('>ihBBB')
 _I32_I64_I64_BOOL_BOOL = Struct_('>iqq??')
+_I32_I64_I64_U8_U8 = Struct_('>iqqBB')
 
 
 @dataclass(slots=True)
@@ -77,11 +79,11 @@ def _read_BrokerHeartbeatRequest(buf: Buffer, pos: int, version: int) -> tuple[B
 
 def _write_BrokerHeartbeatRequest(out: bytearray, obj: BrokerHeartbeatRequest, version: int) -> None:
     flexible = True
-    out += _I32_I64_I64_BOOL_BOOL.pack(obj.broker_id, obj.broker_epoch, obj.current_metadata_offset, obj.want_fence, obj.want_shut_down)
-    if not (version >= 1) and not (not obj.offline_log_dirs):
+    out += _I32_I64_I64_U8_U8.pack(obj.broker_id, obj.broker_epoch, obj.current_metadata_offset, obj.want_fence, obj.want_shut_down)
+    if not (version >= 1) and not (obj.offline_log_dirs == []):
         raise cannot_carry('BrokerHeartbeatRequest', 'offline_log_dirs', version)
     tagged: list[tuple[int, bytes]] = []
-    if (version >= 1) and not (not obj.offline_log_dirs):
+    if (version >= 1) and not (obj.offline_log_dirs == []):
         saved = out
         out = bytearray()
         write_compact_array_count(out, obj.offline_log_dirs, False)
@@ -136,7 +138,7 @@ def _read_BrokerHeartbeatResponse(buf: Buffer, pos: int, version: int) -> tuple[
 
 def _write_BrokerHeartbeatResponse(out: bytearray, obj: BrokerHeartbeatResponse, version: int) -> None:
     flexible = True
-    out += _I32_I16_BOOL_BOOL_BOOL.pack(obj.throttle_time_ms, obj.error_code, obj.is_caught_up, obj.is_fenced, obj.should_shut_down)
+    out += _I32_I16_U8_U8_U8.pack(obj.throttle_time_ms, obj.error_code, obj.is_caught_up, obj.is_fenced, obj.should_shut_down)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

@@ -26,6 +26,7 @@ _I32 = Struct_('>i')
 _I32_I16_I64 = Struct_('>ihq')
 _I64 = Struct_('>q')
 _U16_I16 = Struct_('>Hh')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -223,7 +224,7 @@ def _write_BrokerRegistrationRequest(out: bytearray, obj: BrokerRegistrationRequ
     else:
         write_string16(out, obj.rack, True)
     if version >= 1:
-        out += _BOOL.pack(obj.is_migrating_zk_broker)
+        out += _U8.pack(obj.is_migrating_zk_broker)
     else:
         if not (obj.is_migrating_zk_broker == False):
             raise cannot_carry('BrokerRegistrationRequest', 'is_migrating_zk_broker', version)

@@ -25,6 +25,7 @@ _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I32 = Struct_('>ii')
 _I8 = Struct_('>b')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -73,7 +74,7 @@ def _write_ConsumerGroupDescribeRequest(out: bytearray, obj: ConsumerGroupDescri
             write_compact_string(out, it_group_ids)
         else:
             write_string16(out, it_group_ids)
-    out += _BOOL.pack(obj.include_authorized_operations)
+    out += _U8.pack(obj.include_authorized_operations)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -356,7 +357,11 @@ def _write_ConsumerGroupDescribeResponse_Member(out: bytearray, obj: ConsumerGro
         write_compact_string(out, obj.subscribed_topic_regex, True)
     else:
         write_string16(out, obj.subscribed_topic_regex, True)
+    if obj.assignment is None:
+        raise EncodeError('Assignment is None but it is not nullable')
     _write_ConsumerGroupDescribeResponse_Assignment(out, obj.assignment, version)
+    if obj.target_assignment is None:
+        raise EncodeError('TargetAssignment is None but it is not nullable')
     _write_ConsumerGroupDescribeResponse_Assignment(out, obj.target_assignment, version)
     if version >= 1:
         out += _I8.pack(obj.member_type)

@@ -88,7 +88,7 @@ def _write_ConsumerProtocolSubscription_TopicPartition(out: bytearray, obj: Cons
             write_array_count(out, obj.partitions, False)
         out += pack('>%di' % len(obj.partitions), *obj.partitions)
     else:
-        if not (not obj.partitions):
+        if not (obj.partitions == []):
             raise cannot_carry('TopicPartition', 'partitions', version)
     if obj.unknown_tagged_fields:
         raise EncodeError('TopicPartition v{} has no tagged fields'.format(version))

@@ -65,6 +65,8 @@ def _write_ControlledShutdownRequest(out: bytearray, obj: ControlledShutdownRequ
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ControlledShutdownRequest v{} has no tagged fields'.format(version))
 
 
 ControlledShutdownRequest._read = staticmethod(_read_ControlledShutdownRequest)
@@ -124,6 +126,8 @@ def _write_ControlledShutdownResponse_RemainingPartition(out: bytearray, obj: Co
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('RemainingPartition v{} has no tagged fields'.format(version))
 
 
 def _read_ControlledShutdownResponse(buf: Buffer, pos: int, version: int) -> tuple[ControlledShutdownResponse, int]:
@@ -160,6 +164,8 @@ def _write_ControlledShutdownResponse(out: bytearray, obj: ControlledShutdownRes
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ControlledShutdownResponse v{} has no tagged fields'.format(version))
 
 
 ControlledShutdownResponse._read = staticmethod(_read_ControlledShutdownResponse)

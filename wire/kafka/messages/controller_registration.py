@@ -25,6 +25,7 @@ _I16_I16 = Struct_('>hh')
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _U16_I16 = Struct_('>Hh')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -166,7 +167,7 @@ def _write_ControllerRegistrationRequest(out: bytearray, obj: ControllerRegistra
     flexible = True
     out += _I32.pack(obj.controller_id)
     write_uuid(out, obj.incarnation_id)
-    out += _BOOL.pack(obj.zk_migration_ready)
+    out += _U8.pack(obj.zk_migration_ready)
     if flexible:
         write_compact_array_count(out, obj.listeners, False)
     else:

@@ -113,6 +113,8 @@ def _write_CreateAclsRequest_AclCreation(out: bytearray, obj: CreateAclsRequest_
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AclCreation v{} has no tagged fields'.format(version))
 
 
 def _read_CreateAclsRequest(buf: Buffer, pos: int, version: int) -> tuple[CreateAclsRequest, int]:
@@ -145,6 +147,8 @@ def _write_CreateAclsRequest(out: bytearray, obj: CreateAclsRequest, version: in
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreateAclsRequest v{} has no tagged fields'.format(version))
 
 
 CreateAclsRequest._read = staticmethod(_read_CreateAclsRequest)
@@ -213,6 +217,8 @@ def _write_CreateAclsResponse_AclCreationResult(out: bytearray, obj: CreateAclsR
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AclCreationResult v{} has no tagged fields'.format(version))
 
 
 def _read_CreateAclsResponse(buf: Buffer, pos: int, version: int) -> tuple[CreateAclsResponse, int]:
@@ -249,6 +255,8 @@ def _write_CreateAclsResponse(out: bytearray, obj: CreateAclsResponse, version: 
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreateAclsResponse v{} has no tagged fields'.format(version))
 
 
 CreateAclsResponse._read = staticmethod(_read_CreateAclsResponse)

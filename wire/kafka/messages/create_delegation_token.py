@@ -82,6 +82,8 @@ def _write_CreateDelegationTokenRequest_CreatableRenewers(out: bytearray, obj: C
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreatableRenewers v{} has no tagged fields'.format(version))
 
 
 def _read_CreateDelegationTokenRequest(buf: Buffer, pos: int, version: int) -> tuple[CreateDelegationTokenRequest, int]:
@@ -150,6 +152,8 @@ def _write_CreateDelegationTokenRequest(out: bytearray, obj: CreateDelegationTok
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreateDelegationTokenRequest v{} has no tagged fields'.format(version))
 
 
 CreateDelegationTokenRequest._read = staticmethod(_read_CreateDelegationTokenRequest)
@@ -286,6 +290,8 @@ def _write_CreateDelegationTokenResponse(out: bytearray, obj: CreateDelegationTo
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreateDelegationTokenResponse v{} has no tagged fields'.format(version))
 
 
 CreateDelegationTokenResponse._read = staticmethod(_read_CreateDelegationTokenResponse)

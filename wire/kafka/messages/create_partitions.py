@@ -23,6 +23,7 @@ from wire.primitives import (
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_BOOL = Struct_('>i?')
+_I32_U8 = Struct_('>iB')
 
 
 @dataclass(slots=True)
@@ -82,6 +83,8 @@ def _write_CreatePartitionsRequest_CreatePartitionsAssignment(out: bytearray, ob
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreatePartitionsAssignment v{} has no tagged fields'.format(version))
 
 
 def _read_CreatePartitionsRequest_CreatePartitionsTopic(buf: Buffer, pos: int, version: int) -> tuple[CreatePartitionsRequest_CreatePartitionsTopic, int]:
@@ -131,6 +134,8 @@ def _write_CreatePartitionsRequest_CreatePartitionsTopic(out: bytearray, obj: Cr
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreatePartitionsTopic v{} has no tagged fields'.format(version))
 
 
 def _read_CreatePartitionsRequest(buf: Buffer, pos: int, version: int) -> tuple[CreatePartitionsRequest, int]:
@@ -162,12 +167,14 @@ def _write_CreatePartitionsRequest(out: bytearray, obj: CreatePartitionsRequest,
         write_array_count(out, obj.topics, False)
     for it_topics in obj.topics:
         _write_CreatePartitionsRequest_CreatePartitionsTopic(out, it_topics, version)
-    out += _I32_BOOL.pack(obj.timeout_ms, obj.validate_only)
+    out += _I32_U8.pack(obj.timeout_ms, obj.validate_only)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreatePartitionsRequest v{} has no tagged fields'.format(version))
 
 
 CreatePartitionsRequest._read = staticmethod(_read_CreatePartitionsRequest)
@@ -248,6 +255,8 @@ def _write_CreatePartitionsResponse_CreatePartitionsTopicResult(out: bytearray, 
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreatePartitionsTopicResult v{} has no tagged fields'.format(version))
 
 
 def _read_CreatePartitionsResponse(buf: Buffer, pos: int, version: int) -> tuple[CreatePartitionsResponse, int]:
@@ -284,6 +293,8 @@ def _write_CreatePartitionsResponse(out: bytearray, obj: CreatePartitionsRespons
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreatePartitionsResponse v{} has no tagged fields'.format(version))
 
 
 CreatePartitionsResponse._read = staticmethod(_read_CreatePartitionsResponse)

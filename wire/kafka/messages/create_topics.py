@@ -25,6 +25,8 @@ _BOOL_I8_BOOL = Struct_('>?b?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
+_U8 = Struct_('>B')
+_U8_I8_U8 = Struct_('>BbB')
 
 
 @dataclass(slots=True)
@@ -99,6 +101,8 @@ def _write_CreateTopicsRequest_CreatableReplicaAssignment(out: bytearray, obj: C
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreatableReplicaAssignment v{} has no tagged fields'.format(version))
 
 
 def _read_CreateTopicsRequest_CreatableTopic(buf: Buffer, pos: int, version: int) -> tuple[CreateTopicsRequest_CreatableTopic, int]:
@@ -160,6 +164,8 @@ def _write_CreateTopicsRequest_CreatableTopic(out: bytearray, obj: CreateTopicsR
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreatableTopic v{} has no tagged fields'.format(version))
 
 
 def _read_CreateTopicsRequest_CreatableTopicConfig(buf: Buffer, pos: int, version: int) -> tuple[CreateTopicsRequest_CreatableTopicConfig, int]:
@@ -195,6 +201,8 @@ def _write_CreateTopicsRequest_CreatableTopicConfig(out: bytearray, obj: CreateT
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreatableTopicConfig v{} has no tagged fields'.format(version))
 
 
 def _read_CreateTopicsRequest(buf: Buffer, pos: int, version: int) -> tuple[CreateTopicsRequest, int]:
@@ -233,7 +241,7 @@ def _write_CreateTopicsRequest(out: bytearray, obj: CreateTopicsRequest, version
         _write_CreateTopicsRequest_CreatableTopic(out, it_topics, version)
     out += _I32.pack(obj.timeout_ms)
     if version >= 1:
-        out += _BOOL.pack(obj.validate_only)
+        out += _U8.pack(obj.validate_only)
     else:
         if not (obj.validate_only == False):
             raise cannot_carry('CreateTopicsRequest', 'validate_only', version)
@@ -242,6 +250,8 @@ def _write_CreateTopicsRequest(out: bytearray, obj: CreateTopicsRequest, version
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreateTopicsRequest v{} has no tagged fields'.format(version))
 
 
 CreateTopicsRequest._read = staticmethod(_read_CreateTopicsRequest)
@@ -362,7 +372,7 @@ def _write_CreateTopicsResponse_CreatableTopicConfigs(out: bytearray, obj: Creat
         if not (obj.value == ''):
             raise cannot_carry('CreatableTopicConfigs', 'value', version)
     if version >= 5:
-        out += _BOOL_I8_BOOL.pack(obj.read_only, obj.config_source, obj.is_sensitive)
+        out += _U8_I8_U8.pack(obj.read_only, obj.config_source, obj.is_sensitive)
     else:
         if not (obj.read_only == False):
             raise cannot_carry('CreatableTopicConfigs', 'read_only', version)
@@ -373,6 +383,8 @@ def _write_CreateTopicsResponse_CreatableTopicConfigs(out: bytearray, obj: Creat
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreatableTopicConfigs v{} has no tagged fields'.format(version))
 
 
 def _read_CreateTopicsResponse_CreatableTopicResult(buf: Buffer, pos: int, version: int) -> tuple[CreateTopicsResponse_CreatableTopicResult, int]:
@@ -476,6 +488,8 @@ def _write_CreateTopicsResponse_CreatableTopicResult(out: bytearray, obj: Create
             tagged.append((0, bytes(out)))
             out = saved
         write_tagged_fields(out, tagged, obj.unknown_tagged_fields)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreatableTopicResult v{} has no tagged fields'.format(version))
 
 
 def _read_CreateTopicsResponse(buf: Buffer, pos: int, version: int) -> tuple[CreateTopicsResponse, int]:
@@ -516,6 +530,8 @@ def _write_CreateTopicsResponse(out: bytearray, obj: CreateTopicsResponse, versi
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('CreateTopicsResponse v{} has no tagged fields'.format(version))
 
 
 CreateTopicsResponse._read = staticmethod(_read_CreateTopicsResponse)

@@ -21,6 +21,7 @@ from wire.primitives import (
 
 # ruff: noqa
 _BOOL = Struct_('>?')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -67,7 +68,7 @@ def _write_DefaultPrincipalData(out: bytearray, obj: DefaultPrincipalData, versi
         write_compact_string(out, obj.name, False)
     else:
         write_string16(out, obj.name, False)
-    out += _BOOL.pack(obj.token_authenticated)
+    out += _U8.pack(obj.token_authenticated)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:

@@ -113,6 +113,8 @@ def _write_DeleteAclsRequest_DeleteAclsFilter(out: bytearray, obj: DeleteAclsReq
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeleteAclsFilter v{} has no tagged fields'.format(version))
 
 
 def _read_DeleteAclsRequest(buf: Buffer, pos: int, version: int) -> tuple[DeleteAclsRequest, int]:
@@ -145,6 +147,8 @@ def _write_DeleteAclsRequest(out: bytearray, obj: DeleteAclsRequest, version: in
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeleteAclsRequest v{} has no tagged fields'.format(version))
 
 
 DeleteAclsRequest._read = staticmethod(_read_DeleteAclsRequest)
@@ -244,6 +248,8 @@ def _write_DeleteAclsResponse_DeleteAclsFilterResult(out: bytearray, obj: Delete
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeleteAclsFilterResult v{} has no tagged fields'.format(version))
 
 
 def _read_DeleteAclsResponse_DeleteAclsMatchingAcl(buf: Buffer, pos: int, version: int) -> tuple[DeleteAclsResponse_DeleteAclsMatchingAcl, int]:
@@ -321,6 +327,8 @@ def _write_DeleteAclsResponse_DeleteAclsMatchingAcl(out: bytearray, obj: DeleteA
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeleteAclsMatchingAcl v{} has no tagged fields'.format(version))
 
 
 def _read_DeleteAclsResponse(buf: Buffer, pos: int, version: int) -> tuple[DeleteAclsResponse, int]:
@@ -357,6 +365,8 @@ def _write_DeleteAclsResponse(out: bytearray, obj: DeleteAclsResponse, version: 
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeleteAclsResponse v{} has no tagged fields'.format(version))
 
 
 DeleteAclsResponse._read = staticmethod(_read_DeleteAclsResponse)

@@ -72,6 +72,8 @@ def _write_DeleteGroupsRequest(out: bytearray, obj: DeleteGroupsRequest, version
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeleteGroupsRequest v{} has no tagged fields'.format(version))
 
 
 DeleteGroupsRequest._read = staticmethod(_read_DeleteGroupsRequest)
@@ -130,6 +132,8 @@ def _write_DeleteGroupsResponse_DeletableGroupResult(out: bytearray, obj: Delete
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeletableGroupResult v{} has no tagged fields'.format(version))
 
 
 def _read_DeleteGroupsResponse(buf: Buffer, pos: int, version: int) -> tuple[DeleteGroupsResponse, int]:
@@ -166,6 +170,8 @@ def _write_DeleteGroupsResponse(out: bytearray, obj: DeleteGroupsResponse, versi
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeleteGroupsResponse v{} has no tagged fields'.format(version))
 
 
 DeleteGroupsResponse._read = staticmethod(_read_DeleteGroupsResponse)

@@ -74,6 +74,8 @@ def _write_DeleteRecordsRequest_DeleteRecordsPartition(out: bytearray, obj: Dele
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeleteRecordsPartition v{} has no tagged fields'.format(version))
 
 
 def _read_DeleteRecordsRequest_DeleteRecordsTopic(buf: Buffer, pos: int, version: int) -> tuple[DeleteRecordsRequest_DeleteRecordsTopic, int]:
@@ -115,6 +117,8 @@ def _write_DeleteRecordsRequest_DeleteRecordsTopic(out: bytearray, obj: DeleteRe
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeleteRecordsTopic v{} has no tagged fields'.format(version))
 
 
 def _read_DeleteRecordsRequest(buf: Buffer, pos: int, version: int) -> tuple[DeleteRecordsRequest, int]:
@@ -151,6 +155,8 @@ def _write_DeleteRecordsRequest(out: bytearray, obj: DeleteRecordsRequest, versi
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeleteRecordsRequest v{} has no tagged fields'.format(version))
 
 
 DeleteRecordsRequest._read = staticmethod(_read_DeleteRecordsRequest)
@@ -222,6 +228,8 @@ def _write_DeleteRecordsResponse_DeleteRecordsPartitionResult(out: bytearray, ob
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeleteRecordsPartitionResult v{} has no tagged fields'.format(version))
 
 
 def _read_DeleteRecordsResponse_DeleteRecordsTopicResult(buf: Buffer, pos: int, version: int) -> tuple[DeleteRecordsResponse_DeleteRecordsTopicResult, int]:
@@ -263,6 +271,8 @@ def _write_DeleteRecordsResponse_DeleteRecordsTopicResult(out: bytearray, obj: D
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeleteRecordsTopicResult v{} has no tagged fields'.format(version))
 
 
 def _read_DeleteRecordsResponse(buf: Buffer, pos: int, version: int) -> tuple[DeleteRecordsResponse, int]:
@@ -299,6 +309,8 @@ def _write_DeleteRecordsResponse(out: bytearray, obj: DeleteRecordsResponse, ver
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeleteRecordsResponse v{} has no tagged fields'.format(version))
 
 
 DeleteRecordsResponse._read = staticmethod(_read_DeleteRecordsResponse)

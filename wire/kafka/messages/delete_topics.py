@@ -87,6 +87,8 @@ def _write_DeleteTopicsRequest_DeleteTopicState(out: bytearray, obj: DeleteTopic
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeleteTopicState v{} has no tagged fields'.format(version))
 
 
 def _read_DeleteTopicsRequest(buf: Buffer, pos: int, version: int) -> tuple[DeleteTopicsRequest, int]:
@@ -137,7 +139,7 @@ def _write_DeleteTopicsRequest(out: bytearray, obj: DeleteTopicsRequest, version
         for it_topics in obj.topics:
             _write_DeleteTopicsRequest_DeleteTopicState(out, it_topics, version)
     else:
-        if not (not obj.topics):
+        if not (obj.topics == []):
             raise cannot_carry('DeleteTopicsRequest', 'topics', version)
     if version <= 5:
         if flexible:
@@ -155,6 +157,8 @@ def _write_DeleteTopicsRequest(out: bytearray, obj: DeleteTopicsRequest, version
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeleteTopicsRequest v{} has no tagged fields'.format(version))
 
 
 DeleteTopicsRequest._read = staticmethod(_read_DeleteTopicsRequest)
@@ -242,6 +246,8 @@ def _write_DeleteTopicsResponse_DeletableTopicResult(out: bytearray, obj: Delete
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeletableTopicResult v{} has no tagged fields'.format(version))
 
 
 def _read_DeleteTopicsResponse(buf: Buffer, pos: int, version: int) -> tuple[DeleteTopicsResponse, int]:
@@ -282,6 +288,8 @@ def _write_DeleteTopicsResponse(out: bytearray, obj: DeleteTopicsResponse, versi
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DeleteTopicsResponse v{} has no tagged fields'.format(version))
 
 
 DeleteTopicsResponse._read = staticmethod(_read_DeleteTopicsResponse)

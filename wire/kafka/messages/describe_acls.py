@@ -105,6 +105,8 @@ def _write_DescribeAclsRequest(out: bytearray, obj: DescribeAclsRequest, version
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeAclsRequest v{} has no tagged fields'.format(version))
 
 
 DescribeAclsRequest._read = staticmethod(_read_DescribeAclsRequest)
@@ -193,6 +195,8 @@ def _write_DescribeAclsResponse_AclDescription(out: bytearray, obj: DescribeAcls
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AclDescription v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeAclsResponse_DescribeAclsResource(buf: Buffer, pos: int, version: int) -> tuple[DescribeAclsResponse_DescribeAclsResource, int]:
@@ -249,6 +253,8 @@ def _write_DescribeAclsResponse_DescribeAclsResource(out: bytearray, obj: Descri
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeAclsResource v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeAclsResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeAclsResponse, int]:
@@ -295,6 +301,8 @@ def _write_DescribeAclsResponse(out: bytearray, obj: DescribeAclsResponse, versi
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeAclsResponse v{} has no tagged fields'.format(version))
 
 
 DescribeAclsResponse._read = staticmethod(_read_DescribeAclsResponse)

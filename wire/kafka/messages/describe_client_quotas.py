@@ -24,6 +24,7 @@ _BOOL = Struct_('>?')
 _F64 = Struct_('>d')
 _I32_I16 = Struct_('>ih')
 _I8 = Struct_('>b')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -85,6 +86,8 @@ def _write_DescribeClientQuotasRequest_ComponentData(out: bytearray, obj: Descri
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ComponentData v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeClientQuotasRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeClientQuotasRequest, int]:
@@ -115,12 +118,14 @@ def _write_DescribeClientQuotasRequest(out: bytearray, obj: DescribeClientQuotas
         write_array_count(out, obj.components, False)
     for it_components in obj.components:
         _write_DescribeClientQuotasRequest_ComponentData(out, it_components, version)
-    out += _BOOL.pack(obj.strict)
+    out += _U8.pack(obj.strict)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeClientQuotasRequest v{} has no tagged fields'.format(version))
 
 
 DescribeClientQuotasRequest._read = staticmethod(_read_DescribeClientQuotasRequest)
@@ -209,6 +214,8 @@ def _write_DescribeClientQuotasResponse_EntityData(out: bytearray, obj: Describe
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('EntityData v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeClientQuotasResponse_EntryData(buf: Buffer, pos: int, version: int) -> tuple[DescribeClientQuotasResponse_EntryData, int]:
@@ -256,6 +263,8 @@ def _write_DescribeClientQuotasResponse_EntryData(out: bytearray, obj: DescribeC
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('EntryData v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeClientQuotasResponse_ValueData(buf: Buffer, pos: int, version: int) -> tuple[DescribeClientQuotasResponse_ValueData, int]:
@@ -286,6 +295,8 @@ def _write_DescribeClientQuotasResponse_ValueData(out: bytearray, obj: DescribeC
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ValueData v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeClientQuotasResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeClientQuotasResponse, int]:
@@ -336,6 +347,8 @@ def _write_DescribeClientQuotasResponse(out: bytearray, obj: DescribeClientQuota
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeClientQuotasResponse v{} has no tagged fields'.format(version))
 
 
 DescribeClientQuotasResponse._read = staticmethod(_read_DescribeClientQuotasResponse)

@@ -24,6 +24,7 @@ _BOOL = Struct_('>?')
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I8 = Struct_('>b')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -64,14 +65,14 @@ def _read_DescribeClusterRequest(buf: Buffer, pos: int, version: int) -> tuple[D
 
 def _write_DescribeClusterRequest(out: bytearray, obj: DescribeClusterRequest, version: int) -> None:
     flexible = True
-    out += _BOOL.pack(obj.include_cluster_authorized_operations)
+    out += _U8.pack(obj.include_cluster_authorized_operations)
     if version >= 1:
         out += _I8.pack(obj.endpoint_type)
     else:
         if not (obj.endpoint_type == 1):
             raise cannot_carry('DescribeClusterRequest', 'endpoint_type', version)
     if version >= 2:
-        out += _BOOL.pack(obj.include_fenced_brokers)
+        out += _U8.pack(obj.include_fenced_brokers)
     else:
         if not (obj.include_fenced_brokers == False):
             raise cannot_carry('DescribeClusterRequest', 'include_fenced_brokers', version)
@@ -162,7 +163,7 @@ def _write_DescribeClusterResponse_DescribeClusterBroker(out: bytearray, obj: De
     else:
         write_string16(out, obj.rack, True)
     if version >= 2:
-        out += _BOOL.pack(obj.is_fenced)
+        out += _U8.pack(obj.is_fenced)
     else:
         if not (obj.is_fenced == False):
             raise cannot_carry('DescribeClusterBroker', 'is_fenced', version)

@@ -24,6 +24,7 @@ _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I8 = Struct_('>b')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -102,6 +103,8 @@ def _write_DescribeConfigsRequest_DescribeConfigsResource(out: bytearray, obj: D
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeConfigsResource v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeConfigsRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeConfigsRequest, int]:
@@ -142,12 +145,12 @@ def _write_DescribeConfigsRequest(out: bytearray, obj: DescribeConfigsRequest, v
     for it_resources in obj.resources:
         _write_DescribeConfigsRequest_DescribeConfigsResource(out, it_resources, version)
     if version >= 1:
-        out += _BOOL.pack(obj.include_synonyms)
+        out += _U8.pack(obj.include_synonyms)
     else:
         if not (obj.include_synonyms == False):
             raise cannot_carry('DescribeConfigsRequest', 'include_synonyms', version)
     if version >= 3:
-        out += _BOOL.pack(obj.include_documentation)
+        out += _U8.pack(obj.include_documentation)
     else:
         if not (obj.include_documentation == False):
             raise cannot_carry('DescribeConfigsRequest', 'include_documentation', version)
@@ -156,6 +159,8 @@ def _write_DescribeConfigsRequest(out: bytearray, obj: DescribeConfigsRequest, v
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeConfigsRequest v{} has no tagged fields'.format(version))
 
 
 DescribeConfigsRequest._read = staticmethod(_read_DescribeConfigsRequest)
@@ -293,15 +298,15 @@ def _write_DescribeConfigsResponse_DescribeConfigsResourceResult(out: bytearray,
         write_compact_string(out, obj.value, True)
     else:
         write_string16(out, obj.value, True)
-    out += _BOOL.pack(obj.read_only)
+    out += _U8.pack(obj.read_only)
     if version <= 0:
-        out += _BOOL.pack(obj.is_default)
+        out += _U8.pack(obj.is_default)
     else:
         if not (obj.is_default == False):
             raise cannot_carry('DescribeConfigsResourceResult', 'is_default', version)
     if version >= 1:
         out += _I8.pack(obj.config_source)
-    out += _BOOL.pack(obj.is_sensitive)
+    out += _U8.pack(obj.is_sensitive)
     if version >= 1:
         if flexible:
             write_compact_array_count(out, obj.synonyms, False)
@@ -321,6 +326,8 @@ def _write_DescribeConfigsResponse_DescribeConfigsResourceResult(out: bytearray,
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeConfigsResourceResult v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeConfigsResponse_DescribeConfigsResult(buf: Buffer, pos: int, version: int) -> tuple[DescribeConfigsResponse_DescribeConfigsResult, int]:
@@ -379,6 +386,8 @@ def _write_DescribeConfigsResponse_DescribeConfigsResult(out: bytearray, obj: De
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeConfigsResult v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeConfigsResponse_DescribeConfigsSynonym(buf: Buffer, pos: int, version: int) -> tuple[DescribeConfigsResponse_DescribeConfigsSynonym, int]:
@@ -439,6 +448,8 @@ def _write_DescribeConfigsResponse_DescribeConfigsSynonym(out: bytearray, obj: D
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeConfigsSynonym v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeConfigsResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeConfigsResponse, int]:
@@ -475,6 +486,8 @@ def _write_DescribeConfigsResponse(out: bytearray, obj: DescribeConfigsResponse,
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeConfigsResponse v{} has no tagged fields'.format(version))
 
 
 DescribeConfigsResponse._read = staticmethod(_read_DescribeConfigsResponse)

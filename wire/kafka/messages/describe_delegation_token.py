@@ -78,6 +78,8 @@ def _write_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(out: byte
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeDelegationTokenOwner v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeDelegationTokenRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeDelegationTokenRequest, int]:
@@ -114,6 +116,8 @@ def _write_DescribeDelegationTokenRequest(out: bytearray, obj: DescribeDelegatio
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeDelegationTokenRequest v{} has no tagged fields'.format(version))
 
 
 DescribeDelegationTokenRequest._read = staticmethod(_read_DescribeDelegationTokenRequest)
@@ -270,6 +274,8 @@ def _write_DescribeDelegationTokenResponse_DescribedDelegationToken(out: bytearr
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribedDelegationToken v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(buf: Buffer, pos: int, version: int) -> tuple[DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer, int]:
@@ -305,6 +311,8 @@ def _write_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(out: 
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribedDelegationTokenRenewer v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeDelegationTokenResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeDelegationTokenResponse, int]:
@@ -345,6 +353,8 @@ def _write_DescribeDelegationTokenResponse(out: bytearray, obj: DescribeDelegati
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeDelegationTokenResponse v{} has no tagged fields'.format(version))
 
 
 DescribeDelegationTokenResponse._read = staticmethod(_read_DescribeDelegationTokenResponse)

@@ -23,6 +23,7 @@ from wire.primitives import (
 _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -76,7 +77,7 @@ def _write_DescribeGroupsRequest(out: bytearray, obj: DescribeGroupsRequest, ver
         else:
             write_string16(out, it_groups)
     if version >= 3:
-        out += _BOOL.pack(obj.include_authorized_operations)
+        out += _U8.pack(obj.include_authorized_operations)
     else:
         if not (obj.include_authorized_operations == False):
             raise cannot_carry('DescribeGroupsRequest', 'include_authorized_operations', version)
@@ -85,6 +86,8 @@ def _write_DescribeGroupsRequest(out: bytearray, obj: DescribeGroupsRequest, ver
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeGroupsRequest v{} has no tagged fields'.format(version))
 
 
 DescribeGroupsRequest._read = staticmethod(_read_DescribeGroupsRequest)
@@ -231,6 +234,8 @@ def _write_DescribeGroupsResponse_DescribedGroup(out: bytearray, obj: DescribeGr
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribedGroup v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeGroupsResponse_DescribedGroupMember(buf: Buffer, pos: int, version: int) -> tuple[DescribeGroupsResponse_DescribedGroupMember, int]:
@@ -306,6 +311,8 @@ def _write_DescribeGroupsResponse_DescribedGroupMember(out: bytearray, obj: Desc
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribedGroupMember v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeGroupsResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeGroupsResponse, int]:
@@ -346,6 +353,8 @@ def _write_DescribeGroupsResponse(out: bytearray, obj: DescribeGroupsResponse, v
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeGroupsResponse v{} has no tagged fields'.format(version))
 
 
 DescribeGroupsResponse._read = staticmethod(_read_DescribeGroupsResponse)

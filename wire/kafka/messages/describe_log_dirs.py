@@ -23,6 +23,7 @@ from wire.primitives import (
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I64_I64_BOOL = Struct_('>iqq?')
+_I32_I64_I64_U8 = Struct_('>iqqB')
 _I64_I64 = Struct_('>qq')
 
 
@@ -82,6 +83,8 @@ def _write_DescribeLogDirsRequest_DescribableLogDirTopic(out: bytearray, obj: De
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribableLogDirTopic v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeLogDirsRequest(buf: Buffer, pos: int, version: int) -> tuple[DescribeLogDirsRequest, int]:
@@ -118,6 +121,8 @@ def _write_DescribeLogDirsRequest(out: bytearray, obj: DescribeLogDirsRequest, v
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeLogDirsRequest v{} has no tagged fields'.format(version))
 
 
 DescribeLogDirsRequest._read = staticmethod(_read_DescribeLogDirsRequest)
@@ -191,12 +196,14 @@ def _read_DescribeLogDirsResponse_DescribeLogDirsPartition(buf: Buffer, pos: int
 
 def _write_DescribeLogDirsResponse_DescribeLogDirsPartition(out: bytearray, obj: DescribeLogDirsResponse_DescribeLogDirsPartition, version: int) -> None:
     flexible = version >= 2
-    out += _I32_I64_I64_BOOL.pack(obj.partition_index, obj.partition_size, obj.offset_lag, obj.is_future_key)
+    out += _I32_I64_I64_U8.pack(obj.partition_index, obj.partition_size, obj.offset_lag, obj.is_future_key)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeLogDirsPartition v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeLogDirsResponse_DescribeLogDirsResult(buf: Buffer, pos: int, version: int) -> tuple[DescribeLogDirsResponse_DescribeLogDirsResult, int]:
@@ -252,6 +259,8 @@ def _write_DescribeLogDirsResponse_DescribeLogDirsResult(out: bytearray, obj: De
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeLogDirsResult v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeLogDirsResponse_DescribeLogDirsTopic(buf: Buffer, pos: int, version: int) -> tuple[DescribeLogDirsResponse_DescribeLogDirsTopic, int]:
@@ -293,6 +302,8 @@ def _write_DescribeLogDirsResponse_DescribeLogDirsTopic(out: bytearray, obj: Des
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeLogDirsTopic v{} has no tagged fields'.format(version))
 
 
 def _read_DescribeLogDirsResponse(buf: Buffer, pos: int, version: int) -> tuple[DescribeLogDirsResponse, int]:
@@ -337,6 +348,8 @@ def _write_DescribeLogDirsResponse(out: bytearray, obj: DescribeLogDirsResponse,
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('DescribeLogDirsResponse v{} has no tagged fields'.format(version))
 
 
 DescribeLogDirsResponse._read = staticmethod(_read_DescribeLogDirsResponse)

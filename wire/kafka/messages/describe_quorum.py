@@ -323,7 +323,7 @@ def _write_DescribeQuorumResponse_Node(out: bytearray, obj: DescribeQuorumRespon
         for it_listeners in obj.listeners:
             _write_DescribeQuorumResponse_Listener(out, it_listeners, version)
     else:
-        if not (not obj.listeners):
+        if not (obj.listeners == []):
             raise cannot_carry('Node', 'listeners', version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -543,7 +543,7 @@ def _write_DescribeQuorumResponse(out: bytearray, obj: DescribeQuorumResponse, v
         for it_nodes in obj.nodes:
             _write_DescribeQuorumResponse_Node(out, it_nodes, version)
     else:
-        if not (not obj.nodes):
+        if not (obj.nodes == []):
             raise cannot_carry('DescribeQuorumResponse', 'nodes', version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)

@@ -25,6 +25,7 @@ _I16 = Struct_('>h')
 _I16_I32_I32_I32 = Struct_('>hiii')
 _I32 = Struct_('>i')
 _I8 = Struct_('>b')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -379,7 +380,7 @@ def _write_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(
     else:
         write_string16(out, obj.name, True)
     write_uuid(out, obj.topic_id)
-    out += _BOOL.pack(obj.is_internal)
+    out += _U8.pack(obj.is_internal)
     if flexible:
         write_compact_array_count(out, obj.partitions, False)
     else:

@@ -84,6 +84,8 @@ def _write_ElectLeadersRequest_TopicPartitions(out: bytearray, obj: ElectLeaders
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('TopicPartitions v{} has no tagged fields'.format(version))
 
 
 def _read_ElectLeadersRequest(buf: Buffer, pos: int, version: int) -> tuple[ElectLeadersRequest, int]:
@@ -135,6 +137,8 @@ def _write_ElectLeadersRequest(out: bytearray, obj: ElectLeadersRequest, version
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ElectLeadersRequest v{} has no tagged fields'.format(version))
 
 
 ElectLeadersRequest._read = staticmethod(_read_ElectLeadersRequest)
@@ -211,6 +215,8 @@ def _write_ElectLeadersResponse_PartitionResult(out: bytearray, obj: ElectLeader
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('PartitionResult v{} has no tagged fields'.format(version))
 
 
 def _read_ElectLeadersResponse_ReplicaElectionResult(buf: Buffer, pos: int, version: int) -> tuple[ElectLeadersResponse_ReplicaElectionResult, int]:
@@ -252,6 +258,8 @@ def _write_ElectLeadersResponse_ReplicaElectionResult(out: bytearray, obj: Elect
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ReplicaElectionResult v{} has no tagged fields'.format(version))
 
 
 def _read_ElectLeadersResponse(buf: Buffer, pos: int, version: int) -> tuple[ElectLeadersResponse, int]:
@@ -299,6 +307,8 @@ def _write_ElectLeadersResponse(out: bytearray, obj: ElectLeadersResponse, versi
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ElectLeadersResponse v{} has no tagged fields'.format(version))
 
 
 ElectLeadersResponse._read = staticmethod(_read_ElectLeadersResponse)

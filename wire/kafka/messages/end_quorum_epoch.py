@@ -135,6 +135,8 @@ def _write_EndQuorumEpochRequest_LeaderEndpoint(out: bytearray, obj: EndQuorumEp
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('LeaderEndpoint v{} has no tagged fields'.format(version))
 
 
 def _read_EndQuorumEpochRequest_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[EndQuorumEpochRequest_PartitionData, int]:
@@ -193,6 +195,8 @@ def _write_EndQuorumEpochRequest_PartitionData(out: bytearray, obj: EndQuorumEpo
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('PartitionData v{} has no tagged fields'.format(version))
 
 
 def _read_EndQuorumEpochRequest_ReplicaInfo(buf: Buffer, pos: int, version: int) -> tuple[EndQuorumEpochRequest_ReplicaInfo, int]:
@@ -231,6 +235,8 @@ def _write_EndQuorumEpochRequest_ReplicaInfo(out: bytearray, obj: EndQuorumEpoch
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ReplicaInfo v{} has no tagged fields'.format(version))
 
 
 def _read_EndQuorumEpochRequest_TopicData(buf: Buffer, pos: int, version: int) -> tuple[EndQuorumEpochRequest_TopicData, int]:
@@ -272,6 +278,8 @@ def _write_EndQuorumEpochRequest_TopicData(out: bytearray, obj: EndQuorumEpochRe
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('TopicData v{} has no tagged fields'.format(version))
 
 
 def _read_EndQuorumEpochRequest(buf: Buffer, pos: int, version: int) -> tuple[EndQuorumEpochRequest, int]:
@@ -332,6 +340,8 @@ def _write_EndQuorumEpochRequest(out: bytearray, obj: EndQuorumEpochRequest, ver
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('EndQuorumEpochRequest v{} has no tagged fields'.format(version))
 
 
 EndQuorumEpochRequest._read = staticmethod(_read_EndQuorumEpochRequest)
@@ -461,6 +471,8 @@ def _write_EndQuorumEpochResponse_NodeEndpoint(out: bytearray, obj: EndQuorumEpo
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('NodeEndpoint v{} has no tagged fields'.format(version))
 
 
 def _read_EndQuorumEpochResponse_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[EndQuorumEpochResponse_PartitionData, int]:
@@ -485,6 +497,8 @@ def _write_EndQuorumEpochResponse_PartitionData(out: bytearray, obj: EndQuorumEp
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('PartitionData v{} has no tagged fields'.format(version))
 
 
 def _read_EndQuorumEpochResponse_TopicData(buf: Buffer, pos: int, version: int) -> tuple[EndQuorumEpochResponse_TopicData, int]:
@@ -526,6 +540,8 @@ def _write_EndQuorumEpochResponse_TopicData(out: bytearray, obj: EndQuorumEpochR
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('TopicData v{} has no tagged fields'.format(version))
 
 
 def _read_EndQuorumEpochResponse(buf: Buffer, pos: int, version: int) -> tuple[EndQuorumEpochResponse, int]:
@@ -576,11 +592,11 @@ def _write_EndQuorumEpochResponse(out: bytearray, obj: EndQuorumEpochResponse, v
         write_array_count(out, obj.topics, False)
     for it_topics in obj.topics:
         _write_EndQuorumEpochResponse_TopicData(out, it_topics, version)
-    if not (version >= 1) and not (not obj.node_endpoints):
+    if not (version >= 1) and not (obj.node_endpoints == []):
         raise cannot_carry('EndQuorumEpochResponse', 'node_endpoints', version)
     if flexible:
         tagged: list[tuple[int, bytes]] = []
-        if (version >= 1) and not (not obj.node_endpoints):
+        if (version >= 1) and not (obj.node_endpoints == []):
             saved = out
             out = bytearray()
             write_compact_array_count(out, obj.node_endpoints, False)
@@ -589,6 +605,8 @@ def _write_EndQuorumEpochResponse(out: bytearray, obj: EndQuorumEpochResponse, v
             tagged.append((0, bytes(out)))
             out = saved
         write_tagged_fields(out, tagged, obj.unknown_tagged_fields)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('EndQuorumEpochResponse v{} has no tagged fields'.format(version))
 
 
 EndQuorumEpochResponse._read = staticmethod(_read_EndQuorumEpochResponse)

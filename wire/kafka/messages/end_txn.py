@@ -23,6 +23,7 @@ from wire.primitives import (
 _I32_I16 = Struct_('>ih')
 _I64_I16 = Struct_('>qh')
 _I64_I16_BOOL = Struct_('>qh?')
+_I64_I16_U8 = Struct_('>qhB')
 
 
 @dataclass(slots=True)
@@ -64,12 +65,14 @@ def _write_EndTxnRequest(out: bytearray, obj: EndTxnRequest, version: int) -> No
         write_compact_string(out, obj.transactional_id, False)
     else:
         write_string16(out, obj.transactional_id, False)
-    out += _I64_I16_BOOL.pack(obj.producer_id, obj.producer_epoch, obj.committed)
+    out += _I64_I16_U8.pack(obj.producer_id, obj.producer_epoch, obj.committed)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('EndTxnRequest v{} has no tagged fields'.format(version))
 
 
 EndTxnRequest._read = staticmethod(_read_EndTxnRequest)
@@ -127,6 +130,8 @@ def _write_EndTxnResponse(out: bytearray, obj: EndTxnResponse, version: int) -> 
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('EndTxnResponse v{} has no tagged fields'.format(version))
 
 
 EndTxnResponse._read = staticmethod(_read_EndTxnResponse)

@@ -65,6 +65,8 @@ def _write_ExpireDelegationTokenRequest(out: bytearray, obj: ExpireDelegationTok
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ExpireDelegationTokenRequest v{} has no tagged fields'.format(version))
 
 
 ExpireDelegationTokenRequest._read = staticmethod(_read_ExpireDelegationTokenRequest)
@@ -110,6 +112,8 @@ def _write_ExpireDelegationTokenResponse(out: bytearray, obj: ExpireDelegationTo
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ExpireDelegationTokenResponse v{} has no tagged fields'.format(version))
 
 
 ExpireDelegationTokenResponse._read = staticmethod(_read_ExpireDelegationTokenResponse)

@@ -166,6 +166,8 @@ def _write_FetchRequest_FetchPartition(out: bytearray, obj: FetchRequest_FetchPa
             tagged.append((0, bytes(out)))
             out = saved
         write_tagged_fields(out, tagged, obj.unknown_tagged_fields)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('FetchPartition v{} has no tagged fields'.format(version))
 
 
 def _read_FetchRequest_FetchTopic(buf: Buffer, pos: int, version: int) -> tuple[FetchRequest_FetchTopic, int]:
@@ -218,6 +220,8 @@ def _write_FetchRequest_FetchTopic(out: bytearray, obj: FetchRequest_FetchTopic,
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('FetchTopic v{} has no tagged fields'.format(version))
 
 
 def _read_FetchRequest_ForgottenTopic(buf: Buffer, pos: int, version: int) -> tuple[FetchRequest_ForgottenTopic, int]:
@@ -267,13 +271,15 @@ def _write_FetchRequest_ForgottenTopic(out: bytearray, obj: FetchRequest_Forgott
             write_array_count(out, obj.partitions, False)
         out += pack('>%di' % len(obj.partitions), *obj.partitions)
     else:
-        if not (not obj.partitions):
+        if not (obj.partitions == []):
             raise cannot_carry('ForgottenTopic', 'partitions', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ForgottenTopic v{} has no tagged fields'.format(version))
 
 
 def _read_FetchRequest_ReplicaState(buf: Buffer, pos: int, version: int) -> tuple[FetchRequest_ReplicaState, int]:
@@ -306,6 +312,8 @@ def _write_FetchRequest_ReplicaState(out: bytearray, obj: FetchRequest_ReplicaSt
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ReplicaState v{} has no tagged fields'.format(version))
 
 
 def _read_FetchRequest(buf: Buffer, pos: int, version: int) -> tuple[FetchRequest, int]:
@@ -426,7 +434,7 @@ def _write_FetchRequest(out: bytearray, obj: FetchRequest, version: int) -> None
         for it_forgotten_topics_data in obj.forgotten_topics_data:
             _write_FetchRequest_ForgottenTopic(out, it_forgotten_topics_data, version)
     else:
-        if not (not obj.forgotten_topics_data):
+        if not (obj.forgotten_topics_data == []):
             raise cannot_carry('FetchRequest', 'forgotten_topics_data', version)
     if version >= 11:
         if flexible:
@@ -444,10 +452,14 @@ def _write_FetchRequest(out: bytearray, obj: FetchRequest, version: int) -> None
         if (version >= 15) and not (obj.replica_state == FetchRequest_ReplicaState()):
             saved = out
             out = bytearray()
+            if obj.replica_state is None:
+                raise EncodeError('ReplicaState is None but it is not nullable')
             _write_FetchRequest_ReplicaState(out, obj.replica_state, version)
             tagged.append((1, bytes(out)))
             out = saved
         write_tagged_fields(out, tagged, obj.unknown_tagged_fields)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('FetchRequest v{} has no tagged fields'.format(version))
 
 
 FetchRequest._read = staticmethod(_read_FetchRequest)
@@ -609,6 +621,8 @@ def _write_FetchResponse_AbortedTransaction(out: bytearray, obj: FetchResponse_A
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AbortedTransaction v{} has no tagged fields'.format(version))
 
 
 def _read_FetchResponse_EpochEndOffset(buf: Buffer, pos: int, version: int) -> tuple[FetchResponse_EpochEndOffset, int]:
@@ -641,6 +655,8 @@ def _write_FetchResponse_EpochEndOffset(out: bytearray, obj: FetchResponse_Epoch
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('EpochEndOffset v{} has no tagged fields'.format(version))
 
 
 def _read_FetchResponse_FetchableTopicResponse(buf: Buffer, pos: int, version: int) -> tuple[FetchResponse_FetchableTopicResponse, int]:
@@ -693,6 +709,8 @@ def _write_FetchResponse_FetchableTopicResponse(out: bytearray, obj: FetchRespon
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('FetchableTopicResponse v{} has no tagged fields'.format(version))
 
 
 def _read_FetchResponse_LeaderIdAndEpoch(buf: Buffer, pos: int, version: int) -> tuple[FetchResponse_LeaderIdAndEpoch, int]:
@@ -725,6 +743,8 @@ def _write_FetchResponse_LeaderIdAndEpoch(out: bytearray, obj: FetchResponse_Lea
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('LeaderIdAndEpoch v{} has no tagged fields'.format(version))
 
 
 def _read_FetchResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -> tuple[FetchResponse_NodeEndpoint, int]:
@@ -796,6 +816,8 @@ def _write_FetchResponse_NodeEndpoint(out: bytearray, obj: FetchResponse_NodeEnd
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('NodeEndpoint v{} has no tagged fields'.format(version))
 
 
 def _read_FetchResponse_PartitionData(buf: Buffer, pos: int, version: int) -> tuple[FetchResponse_PartitionData, int]:
@@ -911,22 +933,30 @@ def _write_FetchResponse_PartitionData(out: bytearray, obj: FetchResponse_Partit
         if (version >= 12) and not (obj.diverging_epoch == FetchResponse_EpochEndOffset()):
             saved = out
             out = bytearray()
+            if obj.diverging_epoch is None:
+                raise EncodeError('DivergingEpoch is None but it is not nullable')
             _write_FetchResponse_EpochEndOffset(out, obj.diverging_epoch, version)
             tagged.append((0, bytes(out)))
             out = saved
         if (version >= 12) and not (obj.current_leader == FetchResponse_LeaderIdAndEpoch()):
             saved = out
             out = bytearray()
+            if obj.current_leader is None:
+                raise EncodeError('CurrentLeader is None but it is not nullable')
             _write_FetchResponse_LeaderIdAndEpoch(out, obj.current_leader, version)
             tagged.append((1, bytes(out)))
             out = saved
         if (version >= 12) and not (obj.snapshot_id == FetchResponse_SnapshotId()):
             saved = out
             out = bytearray()
+            if obj.snapshot_id is None:
+                raise EncodeError('SnapshotId is None but it is not nullable')
             _write_FetchResponse_SnapshotId(out, obj.snapshot_id, version)
             tagged.append((2, bytes(out)))
             out = saved
         write_tagged_fields(out, tagged, obj.unknown_tagged_fields)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('PartitionData v{} has no tagged fields'.format(version))
 
 
 def _read_FetchResponse_SnapshotId(buf: Buffer, pos: int, version: int) -> tuple[FetchResponse_SnapshotId, int]:
@@ -949,6 +979,8 @@ def _write_FetchResponse_SnapshotId(out: bytearray, obj: FetchResponse_SnapshotI
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('SnapshotId v{} has no tagged fields'.format(version))
 
 
 def _read_FetchResponse(buf: Buffer, pos: int, version: int) -> tuple[FetchResponse, int]:
@@ -1016,11 +1048,11 @@ def _write_FetchResponse(out: bytearray, obj: FetchResponse, version: int) -> No
         write_array_count(out, obj.responses, False)
     for it_responses in obj.responses:
         _write_FetchResponse_FetchableTopicResponse(out, it_responses, version)
-    if not (version >= 16) and not (not obj.node_endpoints):
+    if not (version >= 16) and not (obj.node_endpoints == []):
         raise cannot_carry('FetchResponse', 'node_endpoints', version)
     if flexible:
         tagged: list[tuple[int, bytes]] = []
-        if (version >= 16) and not (not obj.node_endpoints):
+        if (version >= 16) and not (obj.node_endpoints == []):
             saved = out
             out = bytearray()
             write_compact_array_count(out, obj.node_endpoints, False)
@@ -1029,6 +1061,8 @@ def _write_FetchResponse(out: bytearray, obj: FetchResponse, version: int) -> No
             tagged.append((0, bytes(out)))
             out = saved
         write_tagged_fields(out, tagged, obj.unknown_tagged_fields)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('FetchResponse v{} has no tagged fields'.format(version))
 
 
 FetchResponse._read = staticmethod(_read_FetchResponse)

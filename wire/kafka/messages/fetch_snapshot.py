@@ -106,6 +106,8 @@ def _read_FetchSnapshotRequest_PartitionSnapshot(buf: Buffer, pos: int, version:
 def _write_FetchSnapshotRequest_PartitionSnapshot(out: bytearray, obj: FetchSnapshotRequest_PartitionSnapshot, version: int) -> None:
     flexible = True
     out += _I32_I32.pack(obj.partition, obj.current_leader_epoch)
+    if obj.snapshot_id is None:
+        raise EncodeError('SnapshotId is None but it is not nullable')
     _write_FetchSnapshotRequest_SnapshotId(out, obj.snapshot_id, version)
     out += _I64.pack(obj.position)
     tagged: list[tuple[int, bytes]] = []
@@ -435,6 +437,8 @@ def _read_FetchSnapshotResponse_PartitionSnapshot(buf: Buffer, pos: int, version
 def _write_FetchSnapshotResponse_PartitionSnapshot(out: bytearray, obj: FetchSnapshotResponse_PartitionSnapshot, version: int) -> None:
     flexible = True
     out += _I32_I16.pack(obj.index, obj.error_code)
+    if obj.snapshot_id is None:
+        raise EncodeError('SnapshotId is None but it is not nullable')
     _write_FetchSnapshotResponse_SnapshotId(out, obj.snapshot_id, version)
     out += _I64_I64.pack(obj.size, obj.position)
     if flexible:
@@ -445,6 +449,8 @@ def _write_FetchSnapshotResponse_PartitionSnapshot(out: bytearray, obj: FetchSna
     if not (obj.current_leader == FetchSnapshotResponse_LeaderIdAndEpoch()):
         saved = out
         out = bytearray()
+        if obj.current_leader is None:
+            raise EncodeError('CurrentLeader is None but it is not nullable')
         _write_FetchSnapshotResponse_LeaderIdAndEpoch(out, obj.current_leader, version)
         tagged.append((0, bytes(out)))
         out = saved
@@ -559,10 +565,10 @@ def _write_FetchSnapshotResponse(out: bytearray, obj: FetchSnapshotResponse, ver
         write_array_count(out, obj.topics, False)
     for it_topics in obj.topics:
         _write_FetchSnapshotResponse_TopicSnapshot(out, it_topics, version)
-    if not (version >= 1) and not (not obj.node_endpoints):
+    if not (version >= 1) and not (obj.node_endpoints == []):
         raise cannot_carry('FetchSnapshotResponse', 'node_endpoints', version)
     tagged: list[tuple[int, bytes]] = []
-    if (version >= 1) and not (not obj.node_endpoints):
+    if (version >= 1) and not (obj.node_endpoints == []):
         saved = out
         out = bytearray()
         write_compact_array_count(out, obj.node_endpoints, False)

@@ -103,13 +103,15 @@ def _write_FindCoordinatorRequest(out: bytearray, obj: FindCoordinatorRequest, v
             else:
                 write_string16(out, it_coordinator_keys)
     else:
-        if not (not obj.coordinator_keys):
+        if not (obj.coordinator_keys == []):
             raise cannot_carry('FindCoordinatorRequest', 'coordinator_keys', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('FindCoordinatorRequest v{} has no tagged fields'.format(version))
 
 
 FindCoordinatorRequest._read = staticmethod(_read_FindCoordinatorRequest)
@@ -237,6 +239,8 @@ def _write_FindCoordinatorResponse_Coordinator(out: bytearray, obj: FindCoordina
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('Coordinator v{} has no tagged fields'.format(version))
 
 
 def _read_FindCoordinatorResponse(buf: Buffer, pos: int, version: int) -> tuple[FindCoordinatorResponse, int]:
@@ -339,13 +343,15 @@ def _write_FindCoordinatorResponse(out: bytearray, obj: FindCoordinatorResponse,
         for it_coordinators in obj.coordinators:
             _write_FindCoordinatorResponse_Coordinator(out, it_coordinators, version)
     else:
-        if not (not obj.coordinators):
+        if not (obj.coordinators == []):
             raise cannot_carry('FindCoordinatorResponse', 'coordinators', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('FindCoordinatorResponse v{} has no tagged fields'.format(version))
 
 
 FindCoordinatorResponse._read = staticmethod(_read_FindCoordinatorResponse)

@@ -23,6 +23,7 @@ from wire.primitives import (
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I32_I32_BOOL = Struct_('>ii?')
+_I32_I32_U8 = Struct_('>iiB')
 
 
 @dataclass(slots=True)
@@ -132,7 +133,7 @@ def _write_GetTelemetrySubscriptionsResponse(out: bytearray, obj: GetTelemetrySu
     else:
         write_array_count(out, obj.accepted_compression_types, False)
     out += pack('>%db' % len(obj.accepted_compression_types), *obj.accepted_compression_types)
-    out += _I32_I32_BOOL.pack(obj.push_interval_ms, obj.telemetry_max_bytes, obj.delta_temporality)
+    out += _I32_I32_U8.pack(obj.push_interval_ms, obj.telemetry_max_bytes, obj.delta_temporality)
     if flexible:
         write_compact_array_count(out, obj.requested_metrics, False)
     else:

@@ -92,6 +92,8 @@ def _write_HeartbeatRequest(out: bytearray, obj: HeartbeatRequest, version: int)
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('HeartbeatRequest v{} has no tagged fields'.format(version))
 
 
 HeartbeatRequest._read = staticmethod(_read_HeartbeatRequest)
@@ -144,6 +146,8 @@ def _write_HeartbeatResponse(out: bytearray, obj: HeartbeatResponse, version: in
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('HeartbeatResponse v{} has no tagged fields'.format(version))
 
 
 HeartbeatResponse._read = staticmethod(_read_HeartbeatResponse)

@@ -24,6 +24,7 @@ _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I8 = Struct_('>b')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -100,6 +101,8 @@ def _write_IncrementalAlterConfigsRequest_AlterConfigsResource(out: bytearray, o
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AlterConfigsResource v{} has no tagged fields'.format(version))
 
 
 def _read_IncrementalAlterConfigsRequest_AlterableConfig(buf: Buffer, pos: int, version: int) -> tuple[IncrementalAlterConfigsRequest_AlterableConfig, int]:
@@ -139,6 +142,8 @@ def _write_IncrementalAlterConfigsRequest_AlterableConfig(out: bytearray, obj: I
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AlterableConfig v{} has no tagged fields'.format(version))
 
 
 def _read_IncrementalAlterConfigsRequest(buf: Buffer, pos: int, version: int) -> tuple[IncrementalAlterConfigsRequest, int]:
@@ -169,12 +174,14 @@ def _write_IncrementalAlterConfigsRequest(out: bytearray, obj: IncrementalAlterC
         write_array_count(out, obj.resources, False)
     for it_resources in obj.resources:
         _write_IncrementalAlterConfigsRequest_AlterConfigsResource(out, it_resources, version)
-    out += _BOOL.pack(obj.validate_only)
+    out += _U8.pack(obj.validate_only)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('IncrementalAlterConfigsRequest v{} has no tagged fields'.format(version))
 
 
 IncrementalAlterConfigsRequest._read = staticmethod(_read_IncrementalAlterConfigsRequest)
@@ -261,6 +268,8 @@ def _write_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(out: byt
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('AlterConfigsResourceResponse v{} has no tagged fields'.format(version))
 
 
 def _read_IncrementalAlterConfigsResponse(buf: Buffer, pos: int, version: int) -> tuple[IncrementalAlterConfigsResponse, int]:
@@ -297,6 +306,8 @@ def _write_IncrementalAlterConfigsResponse(out: bytearray, obj: IncrementalAlter
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('IncrementalAlterConfigsResponse v{} has no tagged fields'.format(version))
 
 
 IncrementalAlterConfigsResponse._read = staticmethod(_read_IncrementalAlterConfigsResponse)

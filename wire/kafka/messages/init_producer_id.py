@@ -83,6 +83,8 @@ def _write_InitProducerIdRequest(out: bytearray, obj: InitProducerIdRequest, ver
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('InitProducerIdRequest v{} has no tagged fields'.format(version))
 
 
 InitProducerIdRequest._read = staticmethod(_read_InitProducerIdRequest)
@@ -132,6 +134,8 @@ def _write_InitProducerIdResponse(out: bytearray, obj: InitProducerIdResponse, v
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('InitProducerIdResponse v{} has no tagged fields'.format(version))
 
 
 InitProducerIdResponse._read = staticmethod(_read_InitProducerIdResponse)

@@ -23,6 +23,7 @@ from wire.primitives import (
 _BOOL = Struct_('>?')
 _I16_I32 = Struct_('>hi')
 _I32 = Struct_('>i')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -85,6 +86,8 @@ def _write_JoinGroupRequest_JoinGroupRequestProtocol(out: bytearray, obj: JoinGr
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('JoinGroupRequestProtocol v{} has no tagged fields'.format(version))
 
 
 def _read_JoinGroupRequest(buf: Buffer, pos: int, version: int) -> tuple[JoinGroupRequest, int]:
@@ -185,6 +188,8 @@ def _write_JoinGroupRequest(out: bytearray, obj: JoinGroupRequest, version: int)
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('JoinGroupRequest v{} has no tagged fields'.format(version))
 
 
 JoinGroupRequest._read = staticmethod(_read_JoinGroupRequest)
@@ -281,6 +286,8 @@ def _write_JoinGroupResponse_JoinGroupResponseMember(out: bytearray, obj: JoinGr
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('JoinGroupResponseMember v{} has no tagged fields'.format(version))
 
 
 def _read_JoinGroupResponse(buf: Buffer, pos: int, version: int) -> tuple[JoinGroupResponse, int]:
@@ -358,7 +365,7 @@ def _write_JoinGroupResponse(out: bytearray, obj: JoinGroupResponse, version: in
     else:
         write_string16(out, obj.leader, False)
     if version >= 9:
-        out += _BOOL.pack(obj.skip_assignment)
+        out += _U8.pack(obj.skip_assignment)
     else:
         if not (obj.skip_assignment == False):
             raise cannot_carry('JoinGroupResponse', 'skip_assignment', version)
@@ -377,6 +384,8 @@ def _write_JoinGroupResponse(out: bytearray, obj: JoinGroupResponse, version: in
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('JoinGroupResponse v{} has no tagged fields'.format(version))
 
 
 JoinGroupResponse._read = staticmethod(_read_JoinGroupResponse)

@@ -27,6 +27,7 @@ _I32_I16 = Struct_('>ih')
 _I32_I32_I32_I32 = Struct_('>iiii')
 _I64 = Struct_('>q')
 _I8 = Struct_('>b')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -116,6 +117,8 @@ def _write_LeaderAndIsrRequest_LeaderAndIsrLiveLeader(out: bytearray, obj: Leade
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('LeaderAndIsrLiveLeader v{} has no tagged fields'.format(version))
 
 
 def _read_LeaderAndIsrRequest_LeaderAndIsrPartitionState(buf: Buffer, pos: int, version: int) -> tuple[LeaderAndIsrRequest_LeaderAndIsrPartitionState, int]:
@@ -221,7 +224,7 @@ def _write_LeaderAndIsrRequest_LeaderAndIsrPartitionState(out: bytearray, obj: L
             write_array_count(out, obj.removing_replicas, False)
         out += pack('>%di' % len(obj.removing_replicas), *obj.removing_replicas)
     if version >= 1:
-        out += _BOOL.pack(obj.is_new)
+        out += _U8.pack(obj.is_new)
     if version >= 6:
         out += _I8.pack(obj.leader_recovery_state)
     else:
@@ -232,6 +235,8 @@ def _write_LeaderAndIsrRequest_LeaderAndIsrPartitionState(out: bytearray, obj: L
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('LeaderAndIsrPartitionState v{} has no tagged fields'.format(version))
 
 
 def _read_LeaderAndIsrRequest_LeaderAndIsrTopicState(buf: Buffer, pos: int, version: int) -> tuple[LeaderAndIsrRequest_LeaderAndIsrTopicState, int]:
@@ -287,13 +292,15 @@ def _write_LeaderAndIsrRequest_LeaderAndIsrTopicState(out: bytearray, obj: Leade
         for it_partition_states in obj.partition_states:
             _write_LeaderAndIsrRequest_LeaderAndIsrPartitionState(out, it_partition_states, version)
     else:
-        if not (not obj.partition_states):
+        if not (obj.partition_states == []):
             raise cannot_carry('LeaderAndIsrTopicState', 'partition_states', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('LeaderAndIsrTopicState v{} has no tagged fields'.format(version))
 
 
 def _read_LeaderAndIsrRequest(buf: Buffer, pos: int, version: int) -> tuple[LeaderAndIsrRequest, int]:
@@ -365,7 +372,7 @@ def _write_LeaderAndIsrRequest(out: bytearray, obj: LeaderAndIsrRequest, version
     flexible = version >= 4
     out += _I32.pack(obj.controller_id)
     if version >= 7:
-        out += _BOOL.pack(obj.is_k_raft_controller)
+        out += _U8.pack(obj.is_k_raft_controller)
     else:
         if not (obj.is_k_raft_controller == False):
             raise cannot_carry('LeaderAndIsrRequest', 'is_k_raft_controller', version)
@@ -385,7 +392,7 @@ def _write_LeaderAndIsrRequest(out: bytearray, obj: LeaderAndIsrRequest, version
         for it_ungrouped_partition_states in obj.ungrouped_partition_states:
             _write_LeaderAndIsrRequest_LeaderAndIsrPartitionState(out, it_ungrouped_partition_states, version)
     else:
-        if not (not obj.ungrouped_partition_states):
+        if not (obj.ungrouped_partition_states == []):
             raise cannot_carry('LeaderAndIsrRequest', 'ungrouped_partition_states', version)
     if version >= 2:
         if flexible:
@@ -395,7 +402,7 @@ def _write_LeaderAndIsrRequest(out: bytearray, obj: LeaderAndIsrRequest, version
         for it_topic_states in obj.topic_states:
             _write_LeaderAndIsrRequest_LeaderAndIsrTopicState(out, it_topic_states, version)
     else:
-        if not (not obj.topic_states):
+        if not (obj.topic_states == []):
             raise cannot_carry('LeaderAndIsrRequest', 'topic_states', version)
     if flexible:
         write_compact_array_count(out, obj.live_leaders, False)
@@ -408,6 +415,8 @@ def _write_LeaderAndIsrRequest(out: bytearray, obj: LeaderAndIsrRequest, version
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('LeaderAndIsrRequest v{} has no tagged fields'.format(version))
 
 
 LeaderAndIsrRequest._read = staticmethod(_read_LeaderAndIsrRequest)
@@ -515,6 +524,8 @@ def _write_LeaderAndIsrResponse_LeaderAndIsrPartitionError(out: bytearray, obj: 
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('LeaderAndIsrPartitionError v{} has no tagged fields'.format(version))
 
 
 def _read_LeaderAndIsrResponse_LeaderAndIsrTopicError(buf: Buffer, pos: int, version: int) -> tuple[LeaderAndIsrResponse_LeaderAndIsrTopicError, int]:
@@ -557,13 +568,15 @@ def _write_LeaderAndIsrResponse_LeaderAndIsrTopicError(out: bytearray, obj: Lead
         for it_partition_errors in obj.partition_errors:
             _write_LeaderAndIsrResponse_LeaderAndIsrPartitionError(out, it_partition_errors, version)
     else:
-        if not (not obj.partition_errors):
+        if not (obj.partition_errors == []):
             raise cannot_carry('LeaderAndIsrTopicError', 'partition_errors', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('LeaderAndIsrTopicError v{} has no tagged fields'.format(version))
 
 
 def _read_LeaderAndIsrResponse(buf: Buffer, pos: int, version: int) -> tuple[LeaderAndIsrResponse, int]:
@@ -612,7 +625,7 @@ def _write_LeaderAndIsrResponse(out: bytearray, obj: LeaderAndIsrResponse, versi
         for it_partition_errors in obj.partition_errors:
             _write_LeaderAndIsrResponse_LeaderAndIsrPartitionError(out, it_partition_errors, version)
     else:
-        if not (not obj.partition_errors):
+        if not (obj.partition_errors == []):
             raise cannot_carry('LeaderAndIsrResponse', 'partition_errors', version)
     if version >= 5:
         if flexible:
@@ -622,13 +635,15 @@ def _write_LeaderAndIsrResponse(out: bytearray, obj: LeaderAndIsrResponse, versi
         for it_topics in obj.topics:
             _write_LeaderAndIsrResponse_LeaderAndIsrTopicError(out, it_topics, version)
     else:
-        if not (not obj.topics):
+        if not (obj.topics == []):
             raise cannot_carry('LeaderAndIsrResponse', 'topics', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('LeaderAndIsrResponse v{} has no tagged fields'.format(version))
 
 
 LeaderAndIsrResponse._read = staticmethod(_read_LeaderAndIsrResponse)

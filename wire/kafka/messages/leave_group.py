@@ -107,6 +107,8 @@ def _write_LeaveGroupRequest_MemberIdentity(out: bytearray, obj: LeaveGroupReque
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('MemberIdentity v{} has no tagged fields'.format(version))
 
 
 def _read_LeaveGroupRequest(buf: Buffer, pos: int, version: int) -> tuple[LeaveGroupRequest, int]:
@@ -164,13 +166,15 @@ def _write_LeaveGroupRequest(out: bytearray, obj: LeaveGroupRequest, version: in
         for it_members in obj.members:
             _write_LeaveGroupRequest_MemberIdentity(out, it_members, version)
     else:
-        if not (not obj.members):
+        if not (obj.members == []):
             raise cannot_carry('LeaveGroupRequest', 'members', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('LeaveGroupRequest v{} has no tagged fields'.format(version))
 
 
 LeaveGroupRequest._read = staticmethod(_read_LeaveGroupRequest)
@@ -269,6 +273,8 @@ def _write_LeaveGroupResponse_MemberResponse(out: bytearray, obj: LeaveGroupResp
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('MemberResponse v{} has no tagged fields'.format(version))
 
 
 def _read_LeaveGroupResponse(buf: Buffer, pos: int, version: int) -> tuple[LeaveGroupResponse, int]:
@@ -313,13 +319,15 @@ def _write_LeaveGroupResponse(out: bytearray, obj: LeaveGroupResponse, version: 
         for it_members in obj.members:
             _write_LeaveGroupResponse_MemberResponse(out, it_members, version)
     else:
-        if not (not obj.members):
+        if not (obj.members == []):
             raise cannot_carry('LeaveGroupResponse', 'members', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('LeaveGroupResponse v{} has no tagged fields'.format(version))
 
 
 LeaveGroupResponse._read = staticmethod(_read_LeaveGroupResponse)

@@ -88,7 +88,7 @@ def _write_ListGroupsRequest(out: bytearray, obj: ListGroupsRequest, version: in
             else:
                 write_string16(out, it_states_filter)
     else:
-        if not (not obj.states_filter):
+        if not (obj.states_filter == []):
             raise cannot_carry('ListGroupsRequest', 'states_filter', version)
     if version >= 5:
         if flexible:
@@ -101,13 +101,15 @@ def _write_ListGroupsRequest(out: bytearray, obj: ListGroupsRequest, version: in
             else:
                 write_string16(out, it_types_filter)
     else:
-        if not (not obj.types_filter):
+        if not (obj.types_filter == []):
             raise cannot_carry('ListGroupsRequest', 'types_filter', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ListGroupsRequest v{} has no tagged fields'.format(version))
 
 
 ListGroupsRequest._read = staticmethod(_read_ListGroupsRequest)
@@ -201,6 +203,8 @@ def _write_ListGroupsResponse_ListedGroup(out: bytearray, obj: ListGroupsRespons
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ListedGroup v{} has no tagged fields'.format(version))
 
 
 def _read_ListGroupsResponse(buf: Buffer, pos: int, version: int) -> tuple[ListGroupsResponse, int]:
@@ -245,6 +249,8 @@ def _write_ListGroupsResponse(out: bytearray, obj: ListGroupsResponse, version: 
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ListGroupsResponse v{} has no tagged fields'.format(version))
 
 
 ListGroupsResponse._read = staticmethod(_read_ListGroupsResponse)

@@ -102,6 +102,8 @@ def _write_ListOffsetsRequest_ListOffsetsPartition(out: bytearray, obj: ListOffs
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ListOffsetsPartition v{} has no tagged fields'.format(version))
 
 
 def _read_ListOffsetsRequest_ListOffsetsTopic(buf: Buffer, pos: int, version: int) -> tuple[ListOffsetsRequest_ListOffsetsTopic, int]:
@@ -143,6 +145,8 @@ def _write_ListOffsetsRequest_ListOffsetsTopic(out: bytearray, obj: ListOffsetsR
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ListOffsetsTopic v{} has no tagged fields'.format(version))
 
 
 def _read_ListOffsetsRequest(buf: Buffer, pos: int, version: int) -> tuple[ListOffsetsRequest, int]:
@@ -198,6 +202,8 @@ def _write_ListOffsetsRequest(out: bytearray, obj: ListOffsetsRequest, version: 
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ListOffsetsRequest v{} has no tagged fields'.format(version))
 
 
 ListOffsetsRequest._read = staticmethod(_read_ListOffsetsRequest)
@@ -301,7 +307,7 @@ def _write_ListOffsetsResponse_ListOffsetsPartitionResponse(out: bytearray, obj:
             write_array_count(out, obj.old_style_offsets, False)
         out += pack('>%dq' % len(obj.old_style_offsets), *obj.old_style_offsets)
     else:
-        if not (not obj.old_style_offsets):
+        if not (obj.old_style_offsets == []):
             raise cannot_carry('ListOffsetsPartitionResponse', 'old_style_offsets', version)
     if version >= 1:
         out += _I64_I64.pack(obj.timestamp, obj.offset)
@@ -320,6 +326,8 @@ def _write_ListOffsetsResponse_ListOffsetsPartitionResponse(out: bytearray, obj:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ListOffsetsPartitionResponse v{} has no tagged fields'.format(version))
 
 
 def _read_ListOffsetsResponse_ListOffsetsTopicResponse(buf: Buffer, pos: int, version: int) -> tuple[ListOffsetsResponse_ListOffsetsTopicResponse, int]:
@@ -361,6 +369,8 @@ def _write_ListOffsetsResponse_ListOffsetsTopicResponse(out: bytearray, obj: Lis
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ListOffsetsTopicResponse v{} has no tagged fields'.format(version))
 
 
 def _read_ListOffsetsResponse(buf: Buffer, pos: int, version: int) -> tuple[ListOffsetsResponse, int]:
@@ -401,6 +411,8 @@ def _write_ListOffsetsResponse(out: bytearray, obj: ListOffsetsResponse, version
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ListOffsetsResponse v{} has no tagged fields'.format(version))
 
 
 ListOffsetsResponse._read = staticmethod(_read_ListOffsetsResponse)

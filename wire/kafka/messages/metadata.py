@@ -24,6 +24,7 @@ _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I16_I32_I32 = Struct_('>hii')
 _I32 = Struct_('>i')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -80,6 +81,8 @@ def _write_MetadataRequest_MetadataRequestTopic(out: bytearray, obj: MetadataReq
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('MetadataRequestTopic v{} has no tagged fields'.format(version))
 
 
 def _read_MetadataRequest(buf: Buffer, pos: int, version: int) -> tuple[MetadataRequest, int]:
@@ -130,17 +133,17 @@ def _write_MetadataRequest(out: bytearray, obj: MetadataRequest, version: int) -
         for it_topics in obj.topics:
             _write_MetadataRequest_MetadataRequestTopic(out, it_topics, version)
     if version >= 4:
-        out += _BOOL.pack(obj.allow_auto_topic_creation)
+        out += _U8.pack(obj.allow_auto_topic_creation)
     else:
         if not (obj.allow_auto_topic_creation == True):
             raise cannot_carry('MetadataRequest', 'allow_auto_topic_creation', version)
     if 8 <= version <= 10:
-        out += _BOOL.pack(obj.include_cluster_authorized_operations)
+        out += _U8.pack(obj.include_cluster_authorized_operations)
     else:
         if not (obj.include_cluster_authorized_operations == False):
             raise cannot_carry('MetadataRequest', 'include_cluster_authorized_operations', version)
     if version >= 8:
-        out += _BOOL.pack(obj.include_topic_authorized_operations)
+        out += _U8.pack(obj.include_topic_authorized_operations)
     else:
         if not (obj.include_topic_authorized_operations == False):
             raise cannot_carry('MetadataRequest', 'include_topic_authorized_operations', version)
@@ -149,6 +152,8 @@ def _write_MetadataRequest(out: bytearray, obj: MetadataRequest, version: int) -
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('MetadataRequest v{} has no tagged fields'.format(version))
 
 
 MetadataRequest._read = staticmethod(_read_MetadataRequest)
@@ -264,6 +269,8 @@ def _write_MetadataResponse_MetadataResponseBroker(out: bytearray, obj: Metadata
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('MetadataResponseBroker v{} has no tagged fields'.format(version))
 
 
 def _read_MetadataResponse_MetadataResponsePartition(buf: Buffer, pos: int, version: int) -> tuple[MetadataResponse_MetadataResponsePartition, int]:
@@ -335,6 +342,8 @@ def _write_MetadataResponse_MetadataResponsePartition(out: bytearray, obj: Metad
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('MetadataResponsePartition v{} has no tagged fields'.format(version))
 
 
 def _read_MetadataResponse_MetadataResponseTopic(buf: Buffer, pos: int, version: int) -> tuple[MetadataResponse_MetadataResponseTopic, int]:
@@ -389,7 +398,7 @@ def _write_MetadataResponse_MetadataResponseTopic(out: bytearray, obj: MetadataR
     if version >= 10:
         write_uuid(out, obj.topic_id)
     if version >= 1:
-        out += _BOOL.pack(obj.is_internal)
+        out += _U8.pack(obj.is_internal)
     if flexible:
         write_compact_array_count(out, obj.partitions, False)
     else:
@@ -406,6 +415,8 @@ def _write_MetadataResponse_MetadataResponseTopic(out: bytearray, obj: MetadataR
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('MetadataResponseTopic v{} has no tagged fields'.format(version))
 
 
 def _read_MetadataResponse(buf: Buffer, pos: int, version: int) -> tuple[MetadataResponse, int]:
@@ -501,6 +512,8 @@ def _write_MetadataResponse(out: bytearray, obj: MetadataResponse, version: int)
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('MetadataResponse v{} has no tagged fields'.format(version))
 
 
 MetadataResponse._read = staticmethod(_read_MetadataResponse)

@@ -110,6 +110,8 @@ def _write_OffsetCommitRequest_OffsetCommitRequestPartition(out: bytearray, obj:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetCommitRequestPartition v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetCommitRequest_OffsetCommitRequestTopic(buf: Buffer, pos: int, version: int) -> tuple[OffsetCommitRequest_OffsetCommitRequestTopic, int]:
@@ -151,6 +153,8 @@ def _write_OffsetCommitRequest_OffsetCommitRequestTopic(out: bytearray, obj: Off
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetCommitRequestTopic v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetCommitRequest(buf: Buffer, pos: int, version: int) -> tuple[OffsetCommitRequest, int]:
@@ -237,6 +241,8 @@ def _write_OffsetCommitRequest(out: bytearray, obj: OffsetCommitRequest, version
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetCommitRequest v{} has no tagged fields'.format(version))
 
 
 OffsetCommitRequest._read = staticmethod(_read_OffsetCommitRequest)
@@ -313,6 +319,8 @@ def _write_OffsetCommitResponse_OffsetCommitResponsePartition(out: bytearray, ob
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetCommitResponsePartition v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetCommitResponse_OffsetCommitResponseTopic(buf: Buffer, pos: int, version: int) -> tuple[OffsetCommitResponse_OffsetCommitResponseTopic, int]:
@@ -354,6 +362,8 @@ def _write_OffsetCommitResponse_OffsetCommitResponseTopic(out: bytearray, obj: O
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetCommitResponseTopic v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetCommitResponse(buf: Buffer, pos: int, version: int) -> tuple[OffsetCommitResponse, int]:
@@ -394,6 +404,8 @@ def _write_OffsetCommitResponse(out: bytearray, obj: OffsetCommitResponse, versi
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetCommitResponse v{} has no tagged fields'.format(version))
 
 
 OffsetCommitResponse._read = staticmethod(_read_OffsetCommitResponse)

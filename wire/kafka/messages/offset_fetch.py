@@ -25,6 +25,7 @@ _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I64 = Struct_('>iq')
 _I32_I64_I32 = Struct_('>iqi')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -139,13 +140,15 @@ def _write_OffsetFetchRequest_OffsetFetchRequestGroup(out: bytearray, obj: Offse
             for it_topics in obj.topics:
                 _write_OffsetFetchRequest_OffsetFetchRequestTopics(out, it_topics, version)
     else:
-        if not (not obj.topics):
+        if not (obj.topics == []):
             raise cannot_carry('OffsetFetchRequestGroup', 'topics', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetFetchRequestGroup v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetFetchRequest_OffsetFetchRequestTopic(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchRequest_OffsetFetchRequestTopic, int]:
@@ -191,13 +194,15 @@ def _write_OffsetFetchRequest_OffsetFetchRequestTopic(out: bytearray, obj: Offse
             write_array_count(out, obj.partition_indexes, False)
         out += pack('>%di' % len(obj.partition_indexes), *obj.partition_indexes)
     else:
-        if not (not obj.partition_indexes):
+        if not (obj.partition_indexes == []):
             raise cannot_carry('OffsetFetchRequestTopic', 'partition_indexes', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetFetchRequestTopic v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetFetchRequest_OffsetFetchRequestTopics(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchRequest_OffsetFetchRequestTopics, int]:
@@ -243,13 +248,15 @@ def _write_OffsetFetchRequest_OffsetFetchRequestTopics(out: bytearray, obj: Offs
             write_array_count(out, obj.partition_indexes, False)
         out += pack('>%di' % len(obj.partition_indexes), *obj.partition_indexes)
     else:
-        if not (not obj.partition_indexes):
+        if not (obj.partition_indexes == []):
             raise cannot_carry('OffsetFetchRequestTopics', 'partition_indexes', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetFetchRequestTopics v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetFetchRequest(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchRequest, int]:
@@ -320,7 +327,7 @@ def _write_OffsetFetchRequest(out: bytearray, obj: OffsetFetchRequest, version: 
             for it_topics in obj.topics:
                 _write_OffsetFetchRequest_OffsetFetchRequestTopic(out, it_topics, version)
     else:
-        if not (not obj.topics):
+        if not (obj.topics == []):
             raise cannot_carry('OffsetFetchRequest', 'topics', version)
     if version >= 8:
         if flexible:
@@ -330,10 +337,10 @@ def _write_OffsetFetchRequest(out: bytearray, obj: OffsetFetchRequest, version: 
         for it_groups in obj.groups:
             _write_OffsetFetchRequest_OffsetFetchRequestGroup(out, it_groups, version)
     else:
-        if not (not obj.groups):
+        if not (obj.groups == []):
             raise cannot_carry('OffsetFetchRequest', 'groups', version)
     if version >= 7:
-        out += _BOOL.pack(obj.require_stable)
+        out += _U8.pack(obj.require_stable)
     else:
         if not (obj.require_stable == False):
             raise cannot_carry('OffsetFetchRequest', 'require_stable', version)
@@ -342,6 +349,8 @@ def _write_OffsetFetchRequest(out: bytearray, obj: OffsetFetchRequest, version: 
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetFetchRequest v{} has no tagged fields'.format(version))
 
 
 OffsetFetchRequest._read = staticmethod(_read_OffsetFetchRequest)
@@ -485,7 +494,7 @@ def _write_OffsetFetchResponse_OffsetFetchResponseGroup(out: bytearray, obj: Off
         for it_topics in obj.topics:
             _write_OffsetFetchResponse_OffsetFetchResponseTopics(out, it_topics, version)
     else:
-        if not (not obj.topics):
+        if not (obj.topics == []):
             raise cannot_carry('OffsetFetchResponseGroup', 'topics', version)
     if version >= 8:
         out += _I16.pack(obj.error_code)
@@ -497,6 +506,8 @@ def _write_OffsetFetchResponse_OffsetFetchResponseGroup(out: bytearray, obj: Off
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetFetchResponseGroup v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetFetchResponse_OffsetFetchResponsePartition(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchResponse_OffsetFetchResponsePartition, int]:
@@ -564,6 +575,8 @@ def _write_OffsetFetchResponse_OffsetFetchResponsePartition(out: bytearray, obj:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetFetchResponsePartition v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetFetchResponse_OffsetFetchResponsePartitions(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchResponse_OffsetFetchResponsePartitions, int]:
@@ -625,6 +638,8 @@ def _write_OffsetFetchResponse_OffsetFetchResponsePartitions(out: bytearray, obj
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetFetchResponsePartitions v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetFetchResponse_OffsetFetchResponseTopic(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchResponse_OffsetFetchResponseTopic, int]:
@@ -673,13 +688,15 @@ def _write_OffsetFetchResponse_OffsetFetchResponseTopic(out: bytearray, obj: Off
         for it_partitions in obj.partitions:
             _write_OffsetFetchResponse_OffsetFetchResponsePartition(out, it_partitions, version)
     else:
-        if not (not obj.partitions):
+        if not (obj.partitions == []):
             raise cannot_carry('OffsetFetchResponseTopic', 'partitions', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetFetchResponseTopic v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetFetchResponse_OffsetFetchResponseTopics(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchResponse_OffsetFetchResponseTopics, int]:
@@ -728,13 +745,15 @@ def _write_OffsetFetchResponse_OffsetFetchResponseTopics(out: bytearray, obj: Of
         for it_partitions in obj.partitions:
             _write_OffsetFetchResponse_OffsetFetchResponsePartitions(out, it_partitions, version)
     else:
-        if not (not obj.partitions):
+        if not (obj.partitions == []):
             raise cannot_carry('OffsetFetchResponseTopics', 'partitions', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetFetchResponseTopics v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetFetchResponse(buf: Buffer, pos: int, version: int) -> tuple[OffsetFetchResponse, int]:
@@ -793,7 +812,7 @@ def _write_OffsetFetchResponse(out: bytearray, obj: OffsetFetchResponse, version
         for it_topics in obj.topics:
             _write_OffsetFetchResponse_OffsetFetchResponseTopic(out, it_topics, version)
     else:
-        if not (not obj.topics):
+        if not (obj.topics == []):
             raise cannot_carry('OffsetFetchResponse', 'topics', version)
     if 2 <= version <= 7:
         out += _I16.pack(obj.error_code)
@@ -805,13 +824,15 @@ def _write_OffsetFetchResponse(out: bytearray, obj: OffsetFetchResponse, version
         for it_groups in obj.groups:
             _write_OffsetFetchResponse_OffsetFetchResponseGroup(out, it_groups, version)
     else:
-        if not (not obj.groups):
+        if not (obj.groups == []):
             raise cannot_carry('OffsetFetchResponse', 'groups', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetFetchResponse v{} has no tagged fields'.format(version))
 
 
 OffsetFetchResponse._read = staticmethod(_read_OffsetFetchResponse)

@@ -86,6 +86,8 @@ def _write_OffsetForLeaderEpochRequest_OffsetForLeaderPartition(out: bytearray, 
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetForLeaderPartition v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetForLeaderEpochRequest_OffsetForLeaderTopic(buf: Buffer, pos: int, version: int) -> tuple[OffsetForLeaderEpochRequest_OffsetForLeaderTopic, int]:
@@ -127,6 +129,8 @@ def _write_OffsetForLeaderEpochRequest_OffsetForLeaderTopic(out: bytearray, obj:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetForLeaderTopic v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetForLeaderEpochRequest(buf: Buffer, pos: int, version: int) -> tuple[OffsetForLeaderEpochRequest, int]:
@@ -167,6 +171,8 @@ def _write_OffsetForLeaderEpochRequest(out: bytearray, obj: OffsetForLeaderEpoch
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetForLeaderEpochRequest v{} has no tagged fields'.format(version))
 
 
 OffsetForLeaderEpochRequest._read = staticmethod(_read_OffsetForLeaderEpochRequest)
@@ -251,6 +257,8 @@ def _write_OffsetForLeaderEpochResponse_EpochEndOffset(out: bytearray, obj: Offs
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('EpochEndOffset v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(buf: Buffer, pos: int, version: int) -> tuple[OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult, int]:
@@ -292,6 +300,8 @@ def _write_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(out: bytearra
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetForLeaderTopicResult v{} has no tagged fields'.format(version))
 
 
 def _read_OffsetForLeaderEpochResponse(buf: Buffer, pos: int, version: int) -> tuple[OffsetForLeaderEpochResponse, int]:
@@ -332,6 +342,8 @@ def _write_OffsetForLeaderEpochResponse(out: bytearray, obj: OffsetForLeaderEpoc
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('OffsetForLeaderEpochResponse v{} has no tagged fields'.format(version))
 
 
 OffsetForLeaderEpochResponse._read = staticmethod(_read_OffsetForLeaderEpochResponse)

@@ -86,6 +86,8 @@ def _write_ProduceRequest_PartitionProduceData(out: bytearray, obj: ProduceReque
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('PartitionProduceData v{} has no tagged fields'.format(version))
 
 
 def _read_ProduceRequest_TopicProduceData(buf: Buffer, pos: int, version: int) -> tuple[ProduceRequest_TopicProduceData, int]:
@@ -127,6 +129,8 @@ def _write_ProduceRequest_TopicProduceData(out: bytearray, obj: ProduceRequest_T
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('TopicProduceData v{} has no tagged fields'.format(version))
 
 
 def _read_ProduceRequest(buf: Buffer, pos: int, version: int) -> tuple[ProduceRequest, int]:
@@ -180,6 +184,8 @@ def _write_ProduceRequest(out: bytearray, obj: ProduceRequest, version: int) -> 
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ProduceRequest v{} has no tagged fields'.format(version))
 
 
 ProduceRequest._read = staticmethod(_read_ProduceRequest)
@@ -306,6 +312,8 @@ def _write_ProduceResponse_BatchIndexAndErrorMessage(out: bytearray, obj: Produc
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('BatchIndexAndErrorMessage v{} has no tagged fields'.format(version))
 
 
 def _read_ProduceResponse_LeaderIdAndEpoch(buf: Buffer, pos: int, version: int) -> tuple[ProduceResponse_LeaderIdAndEpoch, int]:
@@ -338,6 +346,8 @@ def _write_ProduceResponse_LeaderIdAndEpoch(out: bytearray, obj: ProduceResponse
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('LeaderIdAndEpoch v{} has no tagged fields'.format(version))
 
 
 def _read_ProduceResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -> tuple[ProduceResponse_NodeEndpoint, int]:
@@ -409,6 +419,8 @@ def _write_ProduceResponse_NodeEndpoint(out: bytearray, obj: ProduceResponse_Nod
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('NodeEndpoint v{} has no tagged fields'.format(version))
 
 
 def _read_ProduceResponse_PartitionProduceResponse(buf: Buffer, pos: int, version: int) -> tuple[ProduceResponse_PartitionProduceResponse, int]:
@@ -497,10 +509,14 @@ def _write_ProduceResponse_PartitionProduceResponse(out: bytearray, obj: Produce
         if (version >= 10) and not (obj.current_leader == ProduceResponse_LeaderIdAndEpoch()):
             saved = out
             out = bytearray()
+            if obj.current_leader is None:
+                raise EncodeError('CurrentLeader is None but it is not nullable')
             _write_ProduceResponse_LeaderIdAndEpoch(out, obj.current_leader, version)
             tagged.append((0, bytes(out)))
             out = saved
         write_tagged_fields(out, tagged, obj.unknown_tagged_fields)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('PartitionProduceResponse v{} has no tagged fields'.format(version))
 
 
 def _read_ProduceResponse_TopicProduceResponse(buf: Buffer, pos: int, version: int) -> tuple[ProduceResponse_TopicProduceResponse, int]:
@@ -542,6 +558,8 @@ def _write_ProduceResponse_TopicProduceResponse(out: bytearray, obj: ProduceResp
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('TopicProduceResponse v{} has no tagged fields'.format(version))
 
 
 def _read_ProduceResponse(buf: Buffer, pos: int, version: int) -> tuple[ProduceResponse, int]:
@@ -596,11 +614,11 @@ def _write_ProduceResponse(out: bytearray, obj: ProduceResponse, version: int) -
         _write_ProduceResponse_TopicProduceResponse(out, it_responses, version)
     if version >= 1:
         out += _I32.pack(obj.throttle_time_ms)
-    if not (version >= 10) and not (not obj.node_endpoints):
+    if not (version >= 10) and not (obj.node_endpoints == []):
         raise cannot_carry('ProduceResponse', 'node_endpoints', version)
     if flexible:
         tagged: list[tuple[int, bytes]] = []
-        if (version >= 10) and not (not obj.node_endpoints):
+        if (version >= 10) and not (obj.node_endpoints == []):
             saved = out
             out = bytearray()
             write_compact_array_count(out, obj.node_endpoints, False)
@@ -609,6 +627,8 @@ def _write_ProduceResponse(out: bytearray, obj: ProduceResponse, version: int) -
             tagged.append((0, bytes(out)))
             out = saved
         write_tagged_fields(out, tagged, obj.unknown_tagged_fields)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('ProduceResponse v{} has no tagged fields'.format(version))
 
 
 ProduceResponse._read = staticmethod(_read_ProduceResponse)

@@ -22,6 +22,7 @@ from wire.primitives import (
 # ruff: noqa
 _I32_BOOL_I8 = Struct_('>i?b')
 _I32_I16 = Struct_('>ih')
+_I32_U8_I8 = Struct_('>iBb')
 
 
 @dataclass(slots=True)
@@ -62,7 +63,7 @@ def _read_PushTelemetryRequest(buf: Buffer, pos: int, version: int) -> tuple[Pus
 def _write_PushTelemetryRequest(out: bytearray, obj: PushTelemetryRequest, version: int) -> None:
     flexible = True
     write_uuid(out, obj.client_instance_id)
-    out += _I32_BOOL_I8.pack(obj.subscription_id, obj.terminating, obj.compression_type)
+    out += _I32_U8_I8.pack(obj.subscription_id, obj.terminating, obj.compression_type)
     if flexible:
         write_compact_bytes(out, obj.metrics, False)
     else:

@@ -65,6 +65,8 @@ def _write_RenewDelegationTokenRequest(out: bytearray, obj: RenewDelegationToken
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('RenewDelegationTokenRequest v{} has no tagged fields'.format(version))
 
 
 RenewDelegationTokenRequest._read = staticmethod(_read_RenewDelegationTokenRequest)
@@ -110,6 +112,8 @@ def _write_RenewDelegationTokenResponse(out: bytearray, obj: RenewDelegationToke
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('RenewDelegationTokenResponse v{} has no tagged fields'.format(version))
 
 
 RenewDelegationTokenResponse._read = staticmethod(_read_RenewDelegationTokenResponse)

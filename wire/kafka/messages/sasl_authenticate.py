@@ -60,6 +60,8 @@ def _write_SaslAuthenticateRequest(out: bytearray, obj: SaslAuthenticateRequest,
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('SaslAuthenticateRequest v{} has no tagged fields'.format(version))
 
 
 SaslAuthenticateRequest._read = staticmethod(_read_SaslAuthenticateRequest)
@@ -129,6 +131,8 @@ def _write_SaslAuthenticateResponse(out: bytearray, obj: SaslAuthenticateRespons
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('SaslAuthenticateResponse v{} has no tagged fields'.format(version))
 
 
 SaslAuthenticateResponse._read = staticmethod(_read_SaslAuthenticateResponse)

@@ -381,6 +381,8 @@ def _write_ShareAcknowledgeResponse_PartitionData(out: bytearray, obj: ShareAckn
         write_compact_string(out, obj.error_message, True)
     else:
         write_string16(out, obj.error_message, True)
+    if obj.current_leader is None:
+        raise EncodeError('CurrentLeader is None but it is not nullable')
     _write_ShareAcknowledgeResponse_LeaderIdAndEpoch(out, obj.current_leader, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)

@@ -517,6 +517,8 @@ def _write_ShareFetchResponse_PartitionData(out: bytearray, obj: ShareFetchRespo
         write_compact_string(out, obj.acknowledge_error_message, True)
     else:
         write_string16(out, obj.acknowledge_error_message, True)
+    if obj.current_leader is None:
+        raise EncodeError('CurrentLeader is None but it is not nullable')
     _write_ShareFetchResponse_LeaderIdAndEpoch(out, obj.current_leader, version)
     if flexible:
         write_compact_bytes(out, obj.records, True)

@@ -24,6 +24,7 @@ _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I32 = Struct_('>ii')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -72,7 +73,7 @@ def _write_ShareGroupDescribeRequest(out: bytearray, obj: ShareGroupDescribeRequ
             write_compact_string(out, it_group_ids)
         else:
             write_string16(out, it_group_ids)
-    out += _BOOL.pack(obj.include_authorized_operations)
+    out += _U8.pack(obj.include_authorized_operations)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -325,6 +326,8 @@ def _write_ShareGroupDescribeResponse_Member(out: bytearray, obj: ShareGroupDesc
             write_compact_string(out, it_subscribed_topic_names)
         else:
             write_string16(out, it_subscribed_topic_names)
+    if obj.assignment is None:
+        raise EncodeError('Assignment is None but it is not nullable')
     _write_ShareGroupDescribeResponse_Assignment(out, obj.assignment, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)

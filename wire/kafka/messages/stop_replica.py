@@ -25,7 +25,9 @@ _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I32_I32_BOOL = Struct_('>ii?')
+_I32_I32_U8 = Struct_('>iiB')
 _I64 = Struct_('>q')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -101,7 +103,7 @@ def _read_StopReplicaRequest_StopReplicaPartitionState(buf: Buffer, pos: int, ve
 def _write_StopReplicaRequest_StopReplicaPartitionState(out: bytearray, obj: StopReplicaRequest_StopReplicaPartitionState, version: int) -> None:
     flexible = version >= 2
     if version >= 3:
-        out += _I32_I32_BOOL.pack(obj.partition_index, obj.leader_epoch, obj.delete_partition)
+        out += _I32_I32_U8.pack(obj.partition_index, obj.leader_epoch, obj.delete_partition)
     else:
         if not (obj.partition_index == 0):
             raise cannot_carry('StopReplicaPartitionState', 'partition_index', version)
@@ -114,6 +116,8 @@ def _write_StopReplicaRequest_StopReplicaPartitionState(out: bytearray, obj: Sto
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('StopReplicaPartitionState v{} has no tagged fields'.format(version))
 
 
 def _read_StopReplicaRequest_StopReplicaPartitionV0(buf: Buffer, pos: int, version: int) -> tuple[StopReplicaRequest_StopReplicaPartitionV0, int]:
@@ -158,6 +162,8 @@ def _write_StopReplicaRequest_StopReplicaPartitionV0(out: bytearray, obj: StopRe
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('StopReplicaPartitionV0 v{} has no tagged fields'.format(version))
 
 
 def _read_StopReplicaRequest_StopReplicaTopicState(buf: Buffer, pos: int, version: int) -> tuple[StopReplicaRequest_StopReplicaTopicState, int]:
@@ -206,13 +212,15 @@ def _write_StopReplicaRequest_StopReplicaTopicState(out: bytearray, obj: StopRep
         for it_partition_states in obj.partition_states:
             _write_StopReplicaRequest_StopReplicaPartitionState(out, it_partition_states, version)
     else:
-        if not (not obj.partition_states):
+        if not (obj.partition_states == []):
             raise cannot_carry('StopReplicaTopicState', 'partition_states', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('StopReplicaTopicState v{} has no tagged fields'.format(version))
 
 
 def _read_StopReplicaRequest_StopReplicaTopicV1(buf: Buffer, pos: int, version: int) -> tuple[StopReplicaRequest_StopReplicaTopicV1, int]:
@@ -258,13 +266,15 @@ def _write_StopReplicaRequest_StopReplicaTopicV1(out: bytearray, obj: StopReplic
             write_array_count(out, obj.partition_indexes, False)
         out += pack('>%di' % len(obj.partition_indexes), *obj.partition_indexes)
     else:
-        if not (not obj.partition_indexes):
+        if not (obj.partition_indexes == []):
             raise cannot_carry('StopReplicaTopicV1', 'partition_indexes', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('StopReplicaTopicV1 v{} has no tagged fields'.format(version))
 
 
 def _read_StopReplicaRequest(buf: Buffer, pos: int, version: int) -> tuple[StopReplicaRequest, int]:
@@ -339,7 +349,7 @@ def _write_StopReplicaRequest(out: bytearray, obj: StopReplicaRequest, version: 
     flexible = version >= 2
     out += _I32.pack(obj.controller_id)
     if version >= 4:
-        out += _BOOL.pack(obj.is_k_raft_controller)
+        out += _U8.pack(obj.is_k_raft_controller)
     else:
         if not (obj.is_k_raft_controller == False):
             raise cannot_carry('StopReplicaRequest', 'is_k_raft_controller', version)
@@ -347,7 +357,7 @@ def _write_StopReplicaRequest(out: bytearray, obj: StopReplicaRequest, version: 
     if version >= 1:
         out += _I64.pack(obj.broker_epoch)
     if version <= 2:
-        out += _BOOL.pack(obj.delete_partitions)
+        out += _U8.pack(obj.delete_partitions)
     else:
         if not (obj.delete_partitions == False):
             raise cannot_carry('StopReplicaRequest', 'delete_partitions', version)
@@ -359,7 +369,7 @@ def _write_StopReplicaRequest(out: bytearray, obj: StopReplicaRequest, version: 
         for it_ungrouped_partitions in obj.ungrouped_partitions:
             _write_StopReplicaRequest_StopReplicaPartitionV0(out, it_ungrouped_partitions, version)
     else:
-        if not (not obj.ungrouped_partitions):
+        if not (obj.ungrouped_partitions == []):
             raise cannot_carry('StopReplicaRequest', 'ungrouped_partitions', version)
     if 1 <= version <= 2:
         if flexible:
@@ -369,7 +379,7 @@ def _write_StopReplicaRequest(out: bytearray, obj: StopReplicaRequest, version: 
         for it_topics in obj.topics:
             _write_StopReplicaRequest_StopReplicaTopicV1(out, it_topics, version)
     else:
-        if not (not obj.topics):
+        if not (obj.topics == []):
             raise cannot_carry('StopReplicaRequest', 'topics', version)
     if version >= 3:
         if flexible:
@@ -379,13 +389,15 @@ def _write_StopReplicaRequest(out: bytearray, obj: StopReplicaRequest, version: 
         for it_topic_states in obj.topic_states:
             _write_StopReplicaRequest_StopReplicaTopicState(out, it_topic_states, version)
     else:
-        if not (not obj.topic_states):
+        if not (obj.topic_states == []):
             raise cannot_carry('StopReplicaRequest', 'topic_states', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('StopReplicaRequest v{} has no tagged fields'.format(version))
 
 
 StopReplicaRequest._read = staticmethod(_read_StopReplicaRequest)
@@ -474,6 +486,8 @@ def _write_StopReplicaResponse_StopReplicaPartitionError(out: bytearray, obj: St
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('StopReplicaPartitionError v{} has no tagged fields'.format(version))
 
 
 def _read_StopReplicaResponse(buf: Buffer, pos: int, version: int) -> tuple[StopReplicaResponse, int]:
@@ -510,6 +524,8 @@ def _write_StopReplicaResponse(out: bytearray, obj: StopReplicaResponse, version
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('StopReplicaResponse v{} has no tagged fields'.format(version))
 
 
 StopReplicaResponse._read = staticmethod(_read_StopReplicaResponse)

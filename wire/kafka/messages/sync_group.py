@@ -83,6 +83,8 @@ def _write_SyncGroupRequest_SyncGroupRequestAssignment(out: bytearray, obj: Sync
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('SyncGroupRequestAssignment v{} has no tagged fields'.format(version))
 
 
 def _read_SyncGroupRequest(buf: Buffer, pos: int, version: int) -> tuple[SyncGroupRequest, int]:
@@ -179,6 +181,8 @@ def _write_SyncGroupRequest(out: bytearray, obj: SyncGroupRequest, version: int)
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('SyncGroupRequest v{} has no tagged fields'.format(version))
 
 
 SyncGroupRequest._read = staticmethod(_read_SyncGroupRequest)
@@ -277,6 +281,8 @@ def _write_SyncGroupResponse(out: bytearray, obj: SyncGroupResponse, version: in
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('SyncGroupResponse v{} has no tagged fields'.format(version))
 
 
 SyncGroupResponse._read = staticmethod(_read_SyncGroupResponse)

@@ -100,6 +100,8 @@ def _write_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(out: bytearray
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('TxnOffsetCommitRequestPartition v{} has no tagged fields'.format(version))
 
 
 def _read_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(buf: Buffer, pos: int, version: int) -> tuple[TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic, int]:
@@ -141,6 +143,8 @@ def _write_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(out: bytearray, ob
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('TxnOffsetCommitRequestTopic v{} has no tagged fields'.format(version))
 
 
 def _read_TxnOffsetCommitRequest(buf: Buffer, pos: int, version: int) -> tuple[TxnOffsetCommitRequest, int]:
@@ -239,6 +243,8 @@ def _write_TxnOffsetCommitRequest(out: bytearray, obj: TxnOffsetCommitRequest, v
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('TxnOffsetCommitRequest v{} has no tagged fields'.format(version))
 
 
 TxnOffsetCommitRequest._read = staticmethod(_read_TxnOffsetCommitRequest)
@@ -316,6 +322,8 @@ def _write_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(out: bytearr
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('TxnOffsetCommitResponsePartition v{} has no tagged fields'.format(version))
 
 
 def _read_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(buf: Buffer, pos: int, version: int) -> tuple[TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic, int]:
@@ -357,6 +365,8 @@ def _write_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(out: bytearray, 
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('TxnOffsetCommitResponseTopic v{} has no tagged fields'.format(version))
 
 
 def _read_TxnOffsetCommitResponse(buf: Buffer, pos: int, version: int) -> tuple[TxnOffsetCommitResponse, int]:
@@ -393,6 +403,8 @@ def _write_TxnOffsetCommitResponse(out: bytearray, obj: TxnOffsetCommitResponse,
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('TxnOffsetCommitResponse v{} has no tagged fields'.format(version))
 
 
 TxnOffsetCommitResponse._read = staticmethod(_read_TxnOffsetCommitResponse)

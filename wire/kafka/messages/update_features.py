@@ -25,6 +25,7 @@ _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I8 = Struct_('>b')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -86,7 +87,7 @@ def _write_UpdateFeaturesRequest_FeatureUpdateKey(out: bytearray, obj: UpdateFea
         write_string16(out, obj.feature, False)
     out += _I16.pack(obj.max_version_level)
     if version <= 0:
-        out += _BOOL.pack(obj.allow_downgrade)
+        out += _U8.pack(obj.allow_downgrade)
     else:
         if not (obj.allow_downgrade == False):
             raise cannot_carry('FeatureUpdateKey', 'allow_downgrade', version)
@@ -136,7 +137,7 @@ def _write_UpdateFeaturesRequest(out: bytearray, obj: UpdateFeaturesRequest, ver
     for it_feature_updates in obj.feature_updates:
         _write_UpdateFeaturesRequest_FeatureUpdateKey(out, it_feature_updates, version)
     if version >= 1:
-        out += _BOOL.pack(obj.validate_only)
+        out += _U8.pack(obj.validate_only)
     else:
         if not (obj.validate_only == False):
             raise cannot_carry('UpdateFeaturesRequest', 'validate_only', version)

@@ -26,6 +26,7 @@ _I32 = Struct_('>i')
 _I32_I32_I32_I32 = Struct_('>iiii')
 _I64 = Struct_('>q')
 _I8 = Struct_('>b')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -164,6 +165,8 @@ def _write_UpdateMetadataRequest_UpdateMetadataBroker(out: bytearray, obj: Updat
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('UpdateMetadataBroker v{} has no tagged fields'.format(version))
 
 
 def _read_UpdateMetadataRequest_UpdateMetadataEndpoint(buf: Buffer, pos: int, version: int) -> tuple[UpdateMetadataRequest_UpdateMetadataEndpoint, int]:
@@ -232,6 +235,8 @@ def _write_UpdateMetadataRequest_UpdateMetadataEndpoint(out: bytearray, obj: Upd
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('UpdateMetadataEndpoint v{} has no tagged fields'.format(version))
 
 
 def _read_UpdateMetadataRequest_UpdateMetadataPartitionState(buf: Buffer, pos: int, version: int) -> tuple[UpdateMetadataRequest_UpdateMetadataPartitionState, int]:
@@ -313,6 +318,8 @@ def _write_UpdateMetadataRequest_UpdateMetadataPartitionState(out: bytearray, ob
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('UpdateMetadataPartitionState v{} has no tagged fields'.format(version))
 
 
 def _read_UpdateMetadataRequest_UpdateMetadataTopicState(buf: Buffer, pos: int, version: int) -> tuple[UpdateMetadataRequest_UpdateMetadataTopicState, int]:
@@ -368,13 +375,15 @@ def _write_UpdateMetadataRequest_UpdateMetadataTopicState(out: bytearray, obj: U
         for it_partition_states in obj.partition_states:
             _write_UpdateMetadataRequest_UpdateMetadataPartitionState(out, it_partition_states, version)
     else:
-        if not (not obj.partition_states):
+        if not (obj.partition_states == []):
             raise cannot_carry('UpdateMetadataTopicState', 'partition_states', version)
     if flexible:
         if obj.unknown_tagged_fields:
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('UpdateMetadataTopicState v{} has no tagged fields'.format(version))
 
 
 def _read_UpdateMetadataRequest(buf: Buffer, pos: int, version: int) -> tuple[UpdateMetadataRequest, int]:
@@ -456,7 +465,7 @@ def _write_UpdateMetadataRequest(out: bytearray, obj: UpdateMetadataRequest, ver
     flexible = version >= 6
     out += _I32.pack(obj.controller_id)
     if version >= 8:
-        out += _BOOL.pack(obj.is_k_raft_controller)
+        out += _U8.pack(obj.is_k_raft_controller)
     else:
         if not (obj.is_k_raft_controller == False):
             raise cannot_carry('UpdateMetadataRequest', 'is_k_raft_controller', version)
@@ -473,7 +482,7 @@ def _write_UpdateMetadataRequest(out: bytearray, obj: UpdateMetadataRequest, ver
         for it_ungrouped_partition_states in obj.ungrouped_partition_states:
             _write_UpdateMetadataRequest_UpdateMetadataPartitionState(out, it_ungrouped_partition_states, version)
     else:
-        if not (not obj.ungrouped_partition_states):
+        if not (obj.ungrouped_partition_states == []):
             raise cannot_carry('UpdateMetadataRequest', 'ungrouped_partition_states', version)
     if version >= 5:
         if flexible:
@@ -483,7 +492,7 @@ def _write_UpdateMetadataRequest(out: bytearray, obj: UpdateMetadataRequest, ver
         for it_topic_states in obj.topic_states:
             _write_UpdateMetadataRequest_UpdateMetadataTopicState(out, it_topic_states, version)
     else:
-        if not (not obj.topic_states):
+        if not (obj.topic_states == []):
             raise cannot_carry('UpdateMetadataRequest', 'topic_states', version)
     if flexible:
         write_compact_array_count(out, obj.live_brokers, False)
@@ -500,6 +509,8 @@ def _write_UpdateMetadataRequest(out: bytearray, obj: UpdateMetadataRequest, ver
             tagged.append((0, bytes(out)))
             out = saved
         write_tagged_fields(out, tagged, obj.unknown_tagged_fields)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('UpdateMetadataRequest v{} has no tagged fields'.format(version))
 
 
 UpdateMetadataRequest._read = staticmethod(_read_UpdateMetadataRequest)
@@ -580,6 +591,8 @@ def _write_UpdateMetadataResponse(out: bytearray, obj: UpdateMetadataResponse, v
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('UpdateMetadataResponse v{} has no tagged fields'.format(version))
 
 
 UpdateMetadataResponse._read = staticmethod(_read_UpdateMetadataResponse)

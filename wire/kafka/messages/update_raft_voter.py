@@ -161,6 +161,8 @@ def _write_UpdateRaftVoterRequest(out: bytearray, obj: UpdateRaftVoterRequest, v
         write_array_count(out, obj.listeners, False)
     for it_listeners in obj.listeners:
         _write_UpdateRaftVoterRequest_Listener(out, it_listeners, version)
+    if obj.k_raft_version_feature is None:
+        raise EncodeError('KRaftVersionFeature is None but it is not nullable')
     _write_UpdateRaftVoterRequest_KRaftVersionFeature(out, obj.k_raft_version_feature, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
@@ -282,6 +284,8 @@ def _write_UpdateRaftVoterResponse(out: bytearray, obj: UpdateRaftVoterResponse,
     if not (obj.current_leader == UpdateRaftVoterResponse_CurrentLeader()):
         saved = out
         out = bytearray()
+        if obj.current_leader is None:
+            raise EncodeError('CurrentLeader is None but it is not nullable')
         _write_UpdateRaftVoterResponse_CurrentLeader(out, obj.current_leader, version)
         tagged.append((0, bytes(out)))
         out = saved

@@ -24,9 +24,11 @@ _BOOL = Struct_('>?')
 _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 _I32_I16_I32_I32_BOOL = Struct_('>ihii?')
+_I32_I16_I32_I32_U8 = Struct_('>ihiiB')
 _I32_I32_I32 = Struct_('>iii')
 _I32_I64 = Struct_('>iq')
 _U16 = Struct_('>H')
+_U8 = Struct_('>B')
 
 
 @dataclass(slots=True)
@@ -106,7 +108,7 @@ def _write_VoteRequest_PartitionData(out: bytearray, obj: VoteRequest_PartitionD
         write_uuid(out, obj.voter_directory_id)
     out += _I32_I64.pack(obj.last_offset_epoch, obj.last_offset)
     if version >= 2:
-        out += _BOOL.pack(obj.pre_vote)
+        out += _U8.pack(obj.pre_vote)
     else:
         if not (obj.pre_vote == False):
             raise cannot_carry('PartitionData', 'pre_vote', version)
@@ -338,7 +340,7 @@ def _read_VoteResponse_PartitionData(buf: Buffer, pos: int, version: int) -> tup
 
 def _write_VoteResponse_PartitionData(out: bytearray, obj: VoteResponse_PartitionData, version: int) -> None:
     flexible = True
-    out += _I32_I16_I32_I32_BOOL.pack(obj.partition_index, obj.error_code, obj.leader_id, obj.leader_epoch, obj.vote_granted)
+    out += _I32_I16_I32_I32_U8.pack(obj.partition_index, obj.error_code, obj.leader_id, obj.leader_epoch, obj.vote_granted)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)
     else:
@@ -432,10 +434,10 @@ def _write_VoteResponse(out: bytearray, obj: VoteResponse, version: int) -> None
         write_array_count(out, obj.topics, False)
     for it_topics in obj.topics:
         _write_VoteResponse_TopicData(out, it_topics, version)
-    if not (version >= 1) and not (not obj.node_endpoints):
+    if not (version >= 1) and not (obj.node_endpoints == []):
         raise cannot_carry('VoteResponse', 'node_endpoints', version)
     tagged: list[tuple[int, bytes]] = []
-    if (version >= 1) and not (not obj.node_endpoints):
+    if (version >= 1) and not (obj.node_endpoints == []):
         saved = out
         out = bytearray()
         write_compact_array_count(out, obj.node_endpoints, False)

@@ -156,6 +156,8 @@ def _write_VotersRecord_Voter(out: bytearray, obj: VotersRecord_Voter, version: 
         write_array_count(out, obj.endpoints, False)
     for it_endpoints in obj.endpoints:
         _write_VotersRecord_Endpoint(out, it_endpoints, version)
+    if obj.k_raft_version_feature is None:
+        raise EncodeError('KRaftVersionFeature is None but it is not nullable')
     _write_VotersRecord_KRaftVersionFeature(out, obj.k_raft_version_feature, version)
     if obj.unknown_tagged_fields:
         write_tagged_fields(out, [], obj.unknown_tagged_fields)

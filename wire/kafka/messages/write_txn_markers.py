@@ -24,6 +24,7 @@ _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 _I64 = Struct_('>q')
 _I64_I16_BOOL = Struct_('>qh?')
+_I64_I16_U8 = Struct_('>qhB')
 
 
 @dataclass(slots=True)
@@ -84,7 +85,7 @@ def _read_WriteTxnMarkersRequest_WritableTxnMarker(buf: Buffer, pos: int, versio
 
 def _write_WriteTxnMarkersRequest_WritableTxnMarker(out: bytearray, obj: WriteTxnMarkersRequest_WritableTxnMarker, version: int) -> None:
     flexible = version >= 1
-    out += _I64_I16_BOOL.pack(obj.producer_id, obj.producer_epoch, obj.transaction_result)
+    out += _I64_I16_U8.pack(obj.producer_id, obj.producer_epoch, obj.transaction_result)
     if flexible:
         write_compact_array_count(out, obj.topics, False)
     else:
@@ -97,6 +98,8 @@ def _write_WriteTxnMarkersRequest_WritableTxnMarker(out: bytearray, obj: WriteTx
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('WritableTxnMarker v{} has no tagged fields'.format(version))
 
 
 def _read_WriteTxnMarkersRequest_WritableTxnMarkerTopic(buf: Buffer, pos: int, version: int) -> tuple[WriteTxnMarkersRequest_WritableTxnMarkerTopic, int]:
@@ -135,6 +138,8 @@ def _write_WriteTxnMarkersRequest_WritableTxnMarkerTopic(out: bytearray, obj: Wr
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('WritableTxnMarkerTopic v{} has no tagged fields'.format(version))
 
 
 def _read_WriteTxnMarkersRequest(buf: Buffer, pos: int, version: int) -> tuple[WriteTxnMarkersRequest, int]:
@@ -167,6 +172,8 @@ def _write_WriteTxnMarkersRequest(out: bytearray, obj: WriteTxnMarkersRequest, v
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('WriteTxnMarkersRequest v{} has no tagged fields'.format(version))
 
 
 WriteTxnMarkersRequest._read = staticmethod(_read_WriteTxnMarkersRequest)
@@ -245,6 +252,8 @@ def _write_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(out: bytearr
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('WritableTxnMarkerPartitionResult v{} has no tagged fields'.format(version))
 
 
 def _read_WriteTxnMarkersResponse_WritableTxnMarkerResult(buf: Buffer, pos: int, version: int) -> tuple[WriteTxnMarkersResponse_WritableTxnMarkerResult, int]:
@@ -281,6 +290,8 @@ def _write_WriteTxnMarkersResponse_WritableTxnMarkerResult(out: bytearray, obj: 
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('WritableTxnMarkerResult v{} has no tagged fields'.format(version))
 
 
 def _read_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(buf: Buffer, pos: int, version: int) -> tuple[WriteTxnMarkersResponse_WritableTxnMarkerTopicResult, int]:
@@ -322,6 +333,8 @@ def _write_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(out: bytearray, 
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('WritableTxnMarkerTopicResult v{} has no tagged fields'.format(version))
 
 
 def _read_WriteTxnMarkersResponse(buf: Buffer, pos: int, version: int) -> tuple[WriteTxnMarkersResponse, int]:
@@ -354,6 +367,8 @@ def _write_WriteTxnMarkersResponse(out: bytearray, obj: WriteTxnMarkersResponse,
             write_tagged_fields(out, [], obj.unknown_tagged_fields)
         else:
             out.append(0)
+    elif obj.unknown_tagged_fields:
+        raise EncodeError('WriteTxnMarkersResponse v{} has no tagged fields'.format(version))
 
 
 WriteTxnMarkersResponse._read = staticmethod(_read_WriteTxnMarkersResponse)
