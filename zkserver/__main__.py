@@ -1,6 +1,7 @@
 """``python -m zkserver [zoo.cfg] [--port P] ...``: run a standalone ZooKeeper-compatible server.
 
-The first line on stdout, flushed at once, is ``listening HOST:PORT``; SIGTERM
+The first line on stdout, flushed at once, is ``listening HOST:PORT`` (comma-separated
+for ``--ensemble N``); SIGTERM
 and SIGINT shut the server down cleanly (the transaction log is closed).
 """
 
@@ -18,8 +19,8 @@ from zkserver.server import ZkServer
 
 async def _main(server: ZkServer) -> None:
     async with trio.open_nursery() as nursery:
-        port = await nursery.start(server.serve)
-        print(f"listening {server.config.host}:{port}", flush=True)
+        await nursery.start(server.serve)
+        print(f"listening {server.hosts}", flush=True)
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for _ in signals:
                 server.stop()

@@ -38,6 +38,7 @@ class ZkConfig:
     reconfig_enabled: bool = False
     container_check_interval_ms: int = 60_000
     container_max_never_used_ms: int = 0
+    ensemble: int = 1  # client endpoints sharing one tree (a test-double ensemble)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -121,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--extended-types", action="store_true", default=None, help="enable TTL nodes")
     p.add_argument("--no-force-sync", action="store_true", default=None, help="do not fsync the txn log before replying")
     p.add_argument("--super-digest", help="super user digest, 'super:base64(sha1(super:password))'")
+    p.add_argument("--ensemble", type=int, metavar="N",
+                   help="serve the one tree on N ports, like an N-member ensemble clients can fail over in")
     return p
 
 
@@ -149,4 +152,6 @@ def from_args(argv: list[str] | None = None) -> ZkConfig:
         cfg.force_sync = False
     if args.super_digest is not None:
         cfg.super_digest = args.super_digest
+    if args.ensemble is not None:
+        cfg.ensemble = args.ensemble
     return cfg

@@ -38,7 +38,19 @@ class _Conn:
     stream: trio.abc.Stream
     send: trio.MemorySendChannel[bytes | None]
     receive: trio.MemoryReceiveChannel[bytes | None]
+    member: int = 0
     cancel: trio.CancelScope = field(default_factory=trio.CancelScope)
+
+
+@dataclass(eq=False)
+class _Member:
+    """One client endpoint of the ensemble (all members share the one core)."""
+
+    index: int
+    port: int = 0
+    listeners: list[trio.SocketListener] = field(default_factory=list)
+    scope: trio.CancelScope = field(default_factory=trio.CancelScope)
+    up: bool = False
 
 
 def now_ms() -> int:
@@ -56,15 +68,21 @@ class ZkServer:
         self._conns: dict[int, _Conn] = {}
         self._next_id = 1
         self._wake = trio.Event()
-        self._listeners: list[trio.SocketListener] = []
+        self._members: list[_Member] = []
         self._stopped = trio.Event()
         self._cancel: trio.CancelScope | None = None
         self._nursery: trio.Nursery | None = None
 
     @property
     def hosts(self) -> str:
-        """The connection string for clients, ``host:port``."""
+        """The connection string for clients: ``host:port``, or every member's for an ensemble."""
+        if len(self._members) > 1:
+            return ",".join(f"{self.config.host}:{m.port}" for m in self._members)
         return f"{self.config.host}:{self.port}"
+
+    @property
+    def member_ports(self) -> list[int]:
+        return [m.port for m in self._members]
 
     def _make_core(self) -> ZkCore:
         data_dir = None
@@ -75,36 +93,72 @@ class ZkServer:
 
     async def serve(self, *, listen: bool = True,
                     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run until ``stop()``. With ``listen=False`` no socket is opened; feed streams to ``handle_stream``."""
+        """Run until ``stop()``. With ``listen=False`` no socket is opened; feed streams to ``handle_stream``.
+
+        With ``config.ensemble > 1`` every member listens on its own port, all serving the one tree, so a
+        member can be stopped and restarted while clients fail over to the others with their sessions.
+        """
         self.core = self._make_core()
-        listeners = await trio.open_tcp_listeners(self.config.port, host=self.config.host) if listen else []
-        self._listeners = listeners
-        if listeners:
-            self.port = listeners[0].socket.getsockname()[1]
-            self.config.port = self.port
         try:
             with trio.CancelScope() as scope:
                 self._cancel = scope
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
+                    if listen:
+                        for index in range(max(1, self.config.ensemble)):
+                            member = _Member(index, self.config.port if index == 0 else 0)
+                            self._members.append(member)
+                            await nursery.start(self._run_member, member)
+                        self.port = self._members[0].port
+                        self.config.port = self.port
                     nursery.start_soon(self._deadlines)
-                    for listener in listeners:
-                        nursery.start_soon(self._accept_loop, listener, nursery)
                     task_status.started(self.port)
         finally:
             for conn in list(self._conns.values()):
                 conn.cancel.cancel()
-            for listener in listeners:
-                await listener.aclose()
             if self.core is not None:
                 self.core.close()
             self._stopped.set()
+
+    async def _run_member(self, member: _Member, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                          ) -> None:
+        member.scope = trio.CancelScope()
+        with member.scope:
+            listeners = await trio.open_tcp_listeners(member.port, host=self.config.host)
+            member.listeners = listeners
+            member.port = listeners[0].socket.getsockname()[1]
+            member.up = True
+            try:
+                async with trio.open_nursery() as nursery:
+                    for listener in listeners:
+                        nursery.start_soon(self._accept_loop, listener, nursery, member.index)
+                    task_status.started()
+            finally:
+                member.up = False
+                for listener in listeners:
+                    with trio.CancelScope(shield=True):
+                        await listener.aclose()
+
+    def stop_member(self, index: int) -> None:
+        """Take one ensemble member down: close its port and drop its clients (sessions live on)."""
+        member = self._members[index]
+        member.scope.cancel()
+        for conn in list(self._conns.values()):
+            if conn.member == index:
+                conn.cancel.cancel()
+
+    async def start_member(self, index: int) -> None:
+        """Bring a stopped member back on the same port."""
+        assert self._nursery is not None
+        member = self._members[index]
+        if not member.up:
+            await self._nursery.start(self._run_member, member)
 
     def stop(self) -> None:
         if self._cancel is not None:
             self._cancel.cancel()
 
-    async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery) -> None:
+    async def _accept_loop(self, listener: trio.SocketListener, nursery: trio.Nursery, member: int = 0) -> None:
         while True:
             try:
                 stream = await listener.accept()
@@ -115,9 +169,10 @@ class ZkServer:
                     continue
                 raise
             peer = stream.socket.getpeername()
-            nursery.start_soon(self.handle_stream, stream, str(peer[0]), int(peer[1]))
+            nursery.start_soon(self.handle_stream, stream, str(peer[0]), int(peer[1]), member)
 
-    async def handle_stream(self, stream: trio.abc.Stream, ip: str = "127.0.0.1", port: int = 0) -> None:
+    async def handle_stream(self, stream: trio.abc.Stream, ip: str = "127.0.0.1", port: int = 0,
+                            member: int = 0) -> None:
         """Serve one client connection on any trio stream until it closes."""
         assert self.core is not None, "serve() has not started"
         if self.config.max_client_cnxns and sum(1 for c in self._conns.values()
@@ -130,7 +185,8 @@ class ZkServer:
         client = Client(cid, ip, port)
         self.core.add_client(client)
         send, receive = trio.open_memory_channel[bytes | None](math.inf)
-        conn = _Conn(client, ZkConnection(self.core, client, self.config.max_buffer, self.faults), stream, send, receive)
+        conn = _Conn(client, ZkConnection(self.core, client, self.config.max_buffer, self.faults), stream, send,
+                     receive, member)
         self._conns[cid] = conn
         try:
             async with trio.open_nursery() as nursery:

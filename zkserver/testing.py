@@ -89,7 +89,18 @@ class RunningZkServer:
 
     @property
     def hosts(self) -> str:
-        return f"{self.config.host}:{self.config.port}"
+        """The connection string (every member's address for an ensemble)."""
+        assert self.server is not None
+        return self.server.hosts
+
+    def stop_member(self, index: int) -> None:
+        """Ensemble: stop one member (its clients fail over to the others, sessions intact)."""
+        assert self.server is not None
+        self.call(self.server.stop_member, index)
+
+    def start_member(self, index: int) -> None:
+        assert self.server is not None and self._token is not None
+        trio.from_thread.run(self.server.start_member, index, trio_token=self._token)
 
     @property
     def data_dir(self) -> Path | None:
