@@ -1,0 +1,127 @@
+"""Broker settings: defaults, Kafka's server.properties keys, and the command line.
+
+``python -m broker [server.properties] [--port P] [--host H] [--brokers N] ...``:
+the file is read first, then flags override it. Keys that do not change what
+this broker does are accepted and ignored, so a real server.properties loads.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class BrokerConfig:
+    host: str = "127.0.0.1"
+    port: int = 9092
+    brokers: int = 1  # brokers served by this process, on ports port, port+1, ... (0: all free)
+    first_node_id: int = 1
+    advertised_host: str | None = None
+    data_dir: Path | None = None
+    num_partitions: int = 1
+    default_replication_factor: int = 1
+    auto_create_topics: bool = True
+    message_max_bytes: int = 1048588
+    log_retention_ms: int = 7 * 24 * 3600 * 1000
+    log_retention_bytes: int = -1
+    log_segment_bytes: int = 1 << 30
+    log_cleanup_policy: str = "delete"
+    cluster_id: str = "wiretwin-cluster-0001"
+    zookeeper_connect: str | None = None  # reserved for the ZooKeeper-mode issue
+    group_initial_rebalance_delay_ms: int = 3000
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def node_ids(self) -> list[int]:
+        return [self.first_node_id + i for i in range(max(1, self.brokers))]
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in ("true", "yes", "1")
+
+
+def parse_properties(text: str, cfg: BrokerConfig | None = None) -> BrokerConfig:
+    cfg = cfg or BrokerConfig()
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", "!")) or "=" not in line:
+            continue
+        key, value = (part.strip() for part in line.split("=", 1))
+        if key in ("broker.id", "node.id"):
+            cfg.first_node_id = int(value)
+        elif key == "listeners":
+            first = value.split(",")[0]
+            hostport = first.split("://", 1)[-1]
+            host, _, port = hostport.rpartition(":")
+            if host:
+                cfg.host = host
+            cfg.port = int(port)
+        elif key == "advertised.listeners":
+            first = value.split(",")[0].split("://", 1)[-1]
+            cfg.advertised_host = first.rpartition(":")[0] or None
+        elif key in ("log.dirs", "log.dir"):
+            cfg.data_dir = Path(value.split(",")[0])
+        elif key == "num.partitions":
+            cfg.num_partitions = int(value)
+        elif key == "auto.create.topics.enable":
+            cfg.auto_create_topics = _bool(value)
+        elif key == "default.replication.factor":
+            cfg.default_replication_factor = int(value)
+        elif key == "message.max.bytes":
+            cfg.message_max_bytes = int(value)
+        elif key == "log.retention.ms":
+            cfg.log_retention_ms = int(value)
+        elif key == "log.retention.hours":
+            cfg.log_retention_ms = int(value) * 3600 * 1000
+        elif key == "log.retention.bytes":
+            cfg.log_retention_bytes = int(value)
+        elif key == "log.segment.bytes":
+            cfg.log_segment_bytes = int(value)
+        elif key == "log.cleanup.policy":
+            cfg.log_cleanup_policy = value
+        elif key == "zookeeper.connect":
+            cfg.zookeeper_connect = value
+        elif key == "group.initial.rebalance.delay.ms":
+            cfg.group_initial_rebalance_delay_ms = int(value)
+        else:
+            cfg.extra[key] = value
+    return cfg
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m broker",
+                                description="A Kafka-compatible broker. Prints 'listening HOST:PORT[,...]' when ready.")
+    p.add_argument("properties", nargs="?", type=Path, help="a server.properties file (flags override its keys)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port of the first broker (default 9092; 0 picks free ports)")
+    p.add_argument("--brokers", type=int, help="brokers in this process (default 1)")
+    p.add_argument("--broker-id", type=int, help="node id of the first broker (default 1)")
+    p.add_argument("--data-dir", type=Path, help="keep logs here (log.dirs); default: memory only")
+    p.add_argument("--num-partitions", type=int, help="partitions of auto-created topics (default 1)")
+    p.add_argument("--no-auto-create", action="store_true", default=None, help="auto.create.topics.enable=false")
+    p.add_argument("--message-max-bytes", type=int, help="largest accepted batch (default 1048588)")
+    return p
+
+
+def from_args(argv: list[str] | None = None) -> BrokerConfig:
+    args = build_parser().parse_args(argv)
+    cfg = parse_properties(args.properties.read_text()) if args.properties else BrokerConfig()
+    if args.host is not None:
+        cfg.host = args.host
+    if args.port is not None:
+        cfg.port = args.port
+    if args.brokers is not None:
+        cfg.brokers = args.brokers
+    if args.broker_id is not None:
+        cfg.first_node_id = args.broker_id
+    if args.data_dir is not None:
+        cfg.data_dir = args.data_dir
+    if args.num_partitions is not None:
+        cfg.num_partitions = args.num_partitions
+    if args.no_auto_create:
+        cfg.auto_create_topics = False
+    if args.message_max_bytes is not None:
+        cfg.message_max_bytes = args.message_max_bytes
+    return cfg

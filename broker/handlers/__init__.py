@@ -1,0 +1,60 @@
+"""The handler registry: one module per Kafka API key, each registering its version range.
+
+This registry is the only source of what ApiVersions advertises, so nothing is
+advertised that is not implemented. A handler is a plain function
+``(core, ctx, request, version) -> response | Pending | None``: it never sleeps
+or awaits; a request that must wait (a long-poll Fetch) returns ``Pending`` with
+a deadline, and ``None`` means no response at all (Produce with acks=0).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from wire.kafka.messages import APIS
+
+if TYPE_CHECKING:
+    from broker.core import BrokerCore, HandlerResult, RequestContext
+
+Handler = Callable[["BrokerCore", "RequestContext", Any, int], "HandlerResult"]
+
+
+@dataclass(frozen=True)
+class Registration:
+    api_key: int
+    min_version: int
+    max_version: int
+    handler: Handler
+
+
+REGISTRY: dict[int, Registration] = {}
+
+MODULES = (
+    "api_versions", "metadata", "produce", "fetch", "list_offsets", "create_topics", "delete_topics",
+    "init_producer_id", "create_partitions", "describe_cluster", "delete_records",
+)
+
+
+def handles(api_key: int, min_version: int | None = None, max_version: int | None = None) -> Callable[[Handler], Handler]:
+    """Register ``fn`` for ``api_key``; the version range defaults to every version the schemas define
+    (3.9's minimum to 4.0's maximum), minus an unstable latest version."""
+    info = APIS[api_key]
+    lo = info.min_version if min_version is None else min_version
+    hi = info.max_version - (1 if info.latest_version_unstable else 0) if max_version is None else max_version
+
+    def register(fn: Handler) -> Handler:
+        if api_key in REGISTRY:
+            raise RuntimeError(f"API key {api_key} registered twice")
+        REGISTRY[api_key] = Registration(api_key, lo, hi, fn)
+        return fn
+
+    return register
+
+
+def load_all() -> dict[int, Registration]:
+    for name in MODULES:
+        importlib.import_module(f"broker.handlers.{name}")
+    return REGISTRY

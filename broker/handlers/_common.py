@@ -1,0 +1,34 @@
+"""Helpers shared by several handlers: topic name rules, auto-creation, leadership checks."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from broker.state.cluster import Partition, Topic
+from wire.kafka.error_codes import ErrorCode
+
+if TYPE_CHECKING:
+    from broker.core import BrokerCore, RequestContext
+
+_LEGAL = re.compile(r"[a-zA-Z0-9._-]+")
+MAX_NAME = 249
+
+
+def topic_name_error(name: str | None) -> ErrorCode | None:
+    """Kafka's Topic.validate: non-empty, at most 249 chars, [a-zA-Z0-9._-], not "." or ".."."""
+    if not name or name in (".", "..") or len(name) > MAX_NAME or not _LEGAL.fullmatch(name):
+        return ErrorCode.INVALID_TOPIC_EXCEPTION
+    return None
+
+
+def auto_create(core: BrokerCore, name: str) -> Topic | None:
+    if not core.config.auto_create_topics or topic_name_error(name) is not None:
+        return None
+    replication = min(core.config.default_replication_factor, len(core.cluster.brokers))
+    return core.cluster.create_topic(name, core.config.num_partitions, replication)
+
+
+def leader_error(ctx: RequestContext, partition: Partition) -> ErrorCode | None:
+    """NOT_LEADER_OR_FOLLOWER when the request reached a broker that does not lead the partition."""
+    return None if partition.leader == ctx.node_id else ErrorCode.NOT_LEADER_OR_FOLLOWER

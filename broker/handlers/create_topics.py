@@ -1,0 +1,60 @@
+"""CreateTopics (19): validate_only, configs, explicit assignments, Kafka's error codes per topic."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from broker.handlers import handles
+from broker.handlers._common import topic_name_error
+from wire.kafka.error_codes import ErrorCode
+from wire.kafka.messages.create_topics import CreateTopicsRequest, CreateTopicsResponse
+
+if TYPE_CHECKING:
+    from broker.core import BrokerCore, RequestContext
+
+CResp = CreateTopicsResponse
+
+
+@handles(19)
+def create_topics(core: BrokerCore, ctx: RequestContext, req: CreateTopicsRequest, version: int) -> CreateTopicsResponse:
+    resp = CResp()
+    cluster = core.cluster
+    seen: set[str] = set()
+    for t in req.topics:
+        res = CResp.CreatableTopicResult(name=t.name, error_message=None)
+        resp.topics.append(res)
+        partitions = t.num_partitions if t.num_partitions != -1 else core.config.num_partitions
+        replication = t.replication_factor if t.replication_factor != -1 else core.config.default_replication_factor
+        assignments = [a.broker_ids for a in sorted(t.assignments, key=lambda a: a.partition_index)]
+        if t.name in seen:
+            res.error_code, res.error_message = ErrorCode.INVALID_REQUEST, f"Create topics request from client contains duplicate topic {t.name}"
+            continue
+        seen.add(t.name)
+        if topic_name_error(t.name) is not None:
+            res.error_code = ErrorCode.INVALID_TOPIC_EXCEPTION
+            res.error_message = f"Topic name {t.name!r} is illegal"
+        elif t.name in cluster.topics:
+            res.error_code, res.error_message = ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{t.name}' already exists."
+        elif assignments and (t.num_partitions != -1 or t.replication_factor != -1):
+            res.error_code = ErrorCode.INVALID_REQUEST
+            res.error_message = "Both numPartitions or replicationFactor and replicasAssignments were set."
+        elif not assignments and partitions <= 0:
+            res.error_code, res.error_message = ErrorCode.INVALID_PARTITIONS, "Number of partitions must be larger than 0."
+        elif not assignments and not 0 < replication <= len(cluster.brokers):
+            res.error_code = ErrorCode.INVALID_REPLICATION_FACTOR
+            res.error_message = (f"Unable to replicate the partition {replication} time(s): The target replication factor"
+                                 f" of {replication} cannot be reached because only {len(cluster.brokers)} broker(s)"
+                                 " are registered.")
+        elif assignments and any(b not in cluster.brokers for ids in assignments for b in ids):
+            res.error_code, res.error_message = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "Unknown broker in assignment"
+        if res.error_code:
+            continue
+        configs = {c.name: c.value or "" for c in t.configs}
+        res.num_partitions = len(assignments) if assignments else partitions
+        res.replication_factor = len(assignments[0]) if assignments else replication
+        if req.validate_only:
+            continue
+        topic = cluster.create_topic(t.name, partitions, replication, configs, assignments or None)
+        res.topic_id = topic.topic_id
+        res.configs = [CResp.CreatableTopicConfigs(k, v, False, 1, False) for k, v in sorted(configs.items())]
+    return resp

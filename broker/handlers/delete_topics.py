@@ -1,0 +1,33 @@
+"""DeleteTopics (20): by name (v0-5) or by name or id (v6+)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from broker.handlers import handles
+from wire.kafka.error_codes import ErrorCode
+from wire.kafka.messages.delete_topics import DeleteTopicsRequest, DeleteTopicsResponse
+from wire.primitives import ZERO_UUID
+
+if TYPE_CHECKING:
+    from broker.core import BrokerCore, RequestContext
+
+DResp = DeleteTopicsResponse
+
+
+@handles(20)
+def delete_topics(core: BrokerCore, ctx: RequestContext, req: DeleteTopicsRequest, version: int) -> DeleteTopicsResponse:
+    resp = DResp()
+    cluster = core.cluster
+    wanted = [(t.name, t.topic_id) for t in req.topics] if version >= 6 else [(n, ZERO_UUID) for n in req.topic_names]
+    for name, topic_id in wanted:
+        topic = cluster.topics.get(name) if name is not None else cluster.by_id.get(topic_id)
+        res = DResp.DeletableTopicResult(name=name, topic_id=topic_id)
+        resp.responses.append(res)
+        if topic is None:
+            res.error_code = ErrorCode.UNKNOWN_TOPIC_ID if name is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            continue
+        res.name, res.topic_id = topic.name, topic.topic_id if version >= 6 else ZERO_UUID
+        cluster.delete_topic(topic)
+    core.appended()  # wake parked fetches so they see the topic gone
+    return resp

@@ -1,0 +1,64 @@
+"""ListOffsets (2): earliest (-2), latest (-1), max timestamp (-3) and first offset at or after a timestamp."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from broker.handlers import handles
+from broker.handlers._common import leader_error
+from wire.kafka.error_codes import ErrorCode
+from wire.kafka.messages.list_offsets import ListOffsetsRequest, ListOffsetsResponse
+from wire.kafka.records import RecordBatch
+
+if TYPE_CHECKING:
+    from broker.core import BrokerCore, RequestContext
+    from broker.state.log import PartitionLog
+
+LResp = ListOffsetsResponse
+LATEST, EARLIEST, MAX_TIMESTAMP = -1, -2, -3
+
+
+def _by_timestamp(plog: PartitionLog, timestamp: int) -> tuple[int, int]:
+    """(offset, timestamp) of the first record with timestamp >= ``timestamp``, else (-1, -1)."""
+    for batch in plog.batches:
+        if batch.max_timestamp < timestamp or batch.last_offset < plog.log_start_offset or batch.is_control:
+            continue
+        for record in RecordBatch(batch.data).records():
+            if record.offset >= plog.log_start_offset and record.timestamp >= timestamp:
+                return record.offset, record.timestamp
+    return -1, -1
+
+
+@handles(2)
+def list_offsets(core: BrokerCore, ctx: RequestContext, req: ListOffsetsRequest, version: int) -> ListOffsetsResponse:
+    resp = LResp()
+    for topic in req.topics:
+        out = LResp.ListOffsetsTopicResponse(topic.name)
+        resp.topics.append(out)
+        for p in topic.partitions:
+            res = LResp.ListOffsetsPartitionResponse(partition_index=p.partition_index)
+            out.partitions.append(res)
+            partition = core.cluster.partition(topic.name, p.partition_index)
+            if partition is None:
+                res.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+                continue
+            error = leader_error(ctx, partition)
+            if error is not None:
+                res.error_code = error
+                continue
+            plog = partition.log
+            if p.timestamp == LATEST:
+                offset, ts = plog.high_watermark, -1
+            elif p.timestamp == EARLIEST:
+                offset, ts = plog.log_start_offset, -1
+            elif p.timestamp == MAX_TIMESTAMP:
+                best = plog.max_timestamp()
+                offset, ts = best if best is not None else (-1, -1)
+            else:
+                offset, ts = _by_timestamp(plog, p.timestamp)
+            res.leader_epoch = partition.leader_epoch if version >= 4 else -1
+            if version == 0:
+                res.old_style_offsets = [offset] if offset >= 0 else []
+            else:
+                res.offset, res.timestamp = offset, ts
+    return resp

@@ -1,0 +1,124 @@
+"""Produce (0): validate each partition's batches, check idempotent sequences, append, acknowledge.
+
+Validation follows Kafka's LogValidator on the raw bytes: a batch that is cut
+short or fails its CRC is CORRUPT_MESSAGE; a batch that breaks the producer
+rules (offset range, count, control flag) or is not magic 2 at Produce v3+ is
+INVALID_RECORD; a batch over message.max.bytes is MESSAGE_TOO_LARGE. Old
+Produce versions (v0-2) carry magic 0/1 message sets, which are stored
+up-converted to v2. acks=0 gets no response at all.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from broker.handlers import handles
+from broker.handlers._common import leader_error
+from wire.errors import DecodeError, UnsupportedVersionError
+from wire.kafka.error_codes import ErrorCode
+from wire.kafka.legacy_records import up_convert
+from wire.kafka.messages.produce import ProduceRequest, ProduceResponse, ProduceResponse_PartitionProduceResponse
+from wire.kafka.records import (
+    NO_PRODUCER_ID, InvalidRecordError, RecordBatch, entry_magic, set_log_append_time, split_batches,
+)
+
+if TYPE_CHECKING:
+    from broker.core import BrokerCore, RequestContext
+
+log = logging.getLogger("broker.produce")
+
+PResp = ProduceResponse
+
+
+def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, records: bytes | None,
+            version: int) -> ProduceResponse_PartitionProduceResponse:
+    out = PResp.PartitionProduceResponse(index=index, base_offset=-1)
+    partition = core.cluster.partition(topic_name, index)
+    if partition is None:
+        out.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        return out
+    error = leader_error(ctx, partition)
+    if error is not None:
+        out.error_code = error
+        return out
+    log_ = partition.log
+    out.log_start_offset = log_.log_start_offset
+    if not records:
+        out.error_code = ErrorCode.INVALID_RECORD
+        return out
+    try:
+        magic = entry_magic(records)
+        if magic != 2:
+            if version >= 3:
+                raise InvalidRecordError(f"Produce v{version} requires magic 2 batches, got magic {magic}")
+            records = up_convert(records)
+        batches = split_batches(records)
+        for batch in batches:
+            if len(batch) > core.config.message_max_bytes:
+                out.error_code = ErrorCode.MESSAGE_TOO_LARGE
+                return out
+            batch.validate()
+            batch.check_client_batch()
+    except InvalidRecordError as exc:
+        out.error_code, out.error_message = ErrorCode.INVALID_RECORD, str(exc)
+        return out
+    except UnsupportedVersionError as exc:
+        out.error_code, out.error_message = ErrorCode.INVALID_RECORD, str(exc)
+        return out
+    except DecodeError as exc:
+        log.info("corrupt batch for %s-%d from %s: %s", topic_name, index, ctx.client_id, exc)
+        out.error_code = ErrorCode.CORRUPT_MESSAGE
+        return out
+    log_append_time = partition_config(core, topic_name, "message.timestamp.type") == "LogAppendTime"
+    first_base = -1
+    for batch in batches:
+        h = batch.header
+        if h.producer_id != NO_PRODUCER_ID:
+            code, duplicate = core.producers.check(h.producer_id, h.producer_epoch, topic_name, index,
+                                                   h.base_sequence, h.records_count)
+            if code != ErrorCode.NONE:
+                out.error_code = code
+                return out
+            if duplicate is not None:
+                first_base = duplicate.base_offset if first_base < 0 else first_base
+                continue
+        data = bytearray(bytes(batch))
+        if log_append_time:
+            set_log_append_time(data, core.wall_ms())
+        base, last = log_.append(data, RecordBatch(data).header, partition.leader_epoch)
+        if h.producer_id != NO_PRODUCER_ID:
+            core.producers.record(h.producer_id, h.producer_epoch, topic_name, index, h.base_sequence,
+                                  h.records_count, base, last)
+        if first_base < 0:
+            first_base = base
+    log_.advance_high_watermark()
+    core.appended()
+    out.base_offset = first_base
+    if log_append_time:
+        out.log_append_time_ms = core.wall_ms()
+    return out
+
+
+def partition_config(core: BrokerCore, topic_name: str, key: str) -> str | None:
+    topic = core.cluster.topics.get(topic_name)
+    return None if topic is None else topic.configs.get(key)
+
+
+@handles(0)
+def produce(core: BrokerCore, ctx: RequestContext, req: ProduceRequest, version: int) -> ProduceResponse | None:
+    resp = PResp()
+    bad_acks = req.acks not in (-1, 0, 1)
+    for topic in req.topic_data:
+        parts = []
+        for pdata in topic.partition_data:
+            if bad_acks:
+                parts.append(PResp.PartitionProduceResponse(index=pdata.index, error_code=ErrorCode.INVALID_REQUIRED_ACKS,
+                                                            base_offset=-1))
+            else:
+                parts.append(_append(core, ctx, topic.name, pdata.index, pdata.records, version))
+        resp.responses.append(PResp.TopicProduceResponse(topic.name, parts))
+    if req.acks == 0:
+        return None
+    return resp
+

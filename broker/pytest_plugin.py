@@ -1,0 +1,41 @@
+"""pytest fixtures for the broker, registered through the ``pytest11`` entry point.
+
+* ``kafka_broker``: a fresh in-process broker per test on a free port; ``.bootstrap_servers``.
+* ``kafka_broker_factory(**BrokerConfig fields)``: custom settings; all stopped at the end of the test.
+* ``kafka_cluster``: three brokers in one process (``brokers=3``), partitions led round-robin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from broker.config import BrokerConfig
+from broker.testing import RunningBroker
+
+
+@pytest.fixture
+def kafka_broker_factory() -> Iterator[Callable[..., RunningBroker]]:
+    started: list[RunningBroker] = []
+
+    def factory(**settings: Any) -> RunningBroker:
+        settings.setdefault("port", 0)
+        broker = RunningBroker(BrokerConfig(**settings)).start()
+        started.append(broker)
+        return broker
+
+    yield factory
+    for broker in started:
+        broker.stop()
+
+
+@pytest.fixture
+def kafka_broker(kafka_broker_factory: Callable[..., RunningBroker]) -> RunningBroker:
+    return kafka_broker_factory()
+
+
+@pytest.fixture
+def kafka_cluster(kafka_broker_factory: Callable[..., RunningBroker]) -> RunningBroker:
+    return kafka_broker_factory(brokers=3)

@@ -1,0 +1,1 @@
+"""The broker's state: partition logs, topics and the cluster, producers."""

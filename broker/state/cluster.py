@@ -1,0 +1,96 @@
+"""Brokers, topics and partitions: who leads what, with which epochs and logs.
+
+In one process the replicas of a partition share one log and the ISR is every
+replica, so acks=-1 behaves like acks=1 until replication across processes
+exists. Leadership is spread round-robin over the brokers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from broker.state.log import PartitionLog
+
+
+@dataclass
+class BrokerInfo:
+    node_id: int
+    host: str
+    port: int
+    rack: str | None = None
+
+
+@dataclass
+class Partition:
+    index: int
+    leader: int
+    replicas: list[int]
+    leader_epoch: int = 0
+    log: PartitionLog = field(default_factory=PartitionLog)
+
+    @property
+    def isr(self) -> list[int]:
+        return list(self.replicas)
+
+
+@dataclass
+class Topic:
+    name: str
+    topic_id: uuid.UUID
+    partitions: list[Partition]
+    configs: dict[str, str] = field(default_factory=dict)
+    internal: bool = False
+
+
+class Cluster:
+    def __init__(self, cluster_id: str, brokers: list[BrokerInfo]) -> None:
+        self.cluster_id = cluster_id
+        self.brokers = {b.node_id: b for b in brokers}
+        self.topics: dict[str, Topic] = {}
+        self.by_id: dict[uuid.UUID, Topic] = {}
+        self._next_leader = 0
+
+    @property
+    def controller_id(self) -> int:
+        return min(self.brokers)
+
+    def assign(self, partitions: int, replication: int) -> list[tuple[int, list[int]]]:
+        """(leader, replicas) for new partitions, spread round-robin over the brokers."""
+        ids = sorted(self.brokers)
+        out = []
+        for _ in range(partitions):
+            start = self._next_leader % len(ids)
+            self._next_leader += 1
+            replicas = [ids[(start + k) % len(ids)] for k in range(replication)]
+            out.append((replicas[0], replicas))
+        return out
+
+    def create_topic(self, name: str, partitions: int, replication: int, configs: dict[str, str] | None = None,
+                     assignments: list[list[int]] | None = None, internal: bool = False) -> Topic:
+        if assignments:
+            layout = [(replicas[0], list(replicas)) for replicas in assignments]
+        else:
+            layout = self.assign(partitions, replication)
+        topic = Topic(name, uuid.uuid4(), [Partition(i, leader, replicas) for i, (leader, replicas) in enumerate(layout)],
+                      dict(configs or {}), internal)
+        self.topics[name] = topic
+        self.by_id[topic.topic_id] = topic
+        return topic
+
+    def add_partitions(self, topic: Topic, total: int, assignments: list[list[int]] | None = None) -> None:
+        extra = total - len(topic.partitions)
+        layout = ([(r[0], list(r)) for r in assignments] if assignments
+                  else self.assign(extra, len(topic.partitions[0].replicas) if topic.partitions else 1))
+        for i, (leader, replicas) in enumerate(layout):
+            topic.partitions.append(Partition(len(topic.partitions), leader, replicas))
+
+    def delete_topic(self, topic: Topic) -> None:
+        self.topics.pop(topic.name, None)
+        self.by_id.pop(topic.topic_id, None)
+
+    def partition(self, name: str, index: int) -> Partition | None:
+        topic = self.topics.get(name)
+        if topic is None or not 0 <= index < len(topic.partitions):
+            return None
+        return topic.partitions[index]

@@ -1,0 +1,103 @@
+"""One partition's log: stored batches as the raw bytes producers sent, with offsets assigned.
+
+A batch is validated (header, CRC, record count) by the caller, then appended
+here with its base offset (and partition leader epoch) patched in place; the
+bytes are served back to consumers unchanged. Lookups by offset use a sorted
+index of base offsets. This in-memory log is the embedded default; the
+segment-file log for ``--data-dir`` keeps the same interface.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from wire.kafka.records import BatchHeader
+
+
+@dataclass(slots=True)
+class StoredBatch:
+    base_offset: int
+    last_offset: int
+    max_timestamp: int
+    data: bytes
+    producer_id: int = -1
+    is_transactional: bool = False
+    is_control: bool = False
+
+
+@dataclass
+class PartitionLog:
+    log_start_offset: int = 0
+    next_offset: int = 0  # the log end offset
+    high_watermark: int = 0
+    batches: list[StoredBatch] = field(default_factory=list)
+    _bases: list[int] = field(default_factory=list)
+    size_bytes: int = 0
+
+    def append(self, data: bytearray, header: BatchHeader, leader_epoch: int) -> tuple[int, int]:
+        """Store one validated v2 batch at the log end; return (base offset, last offset)."""
+        base = self.next_offset
+        count_span = header.last_offset_delta + 1
+        data[0:8] = base.to_bytes(8, "big", signed=True)
+        data[12:16] = leader_epoch.to_bytes(4, "big", signed=True)
+        last = base + count_span - 1
+        stored = StoredBatch(base, last, header.max_timestamp, bytes(data), header.producer_id,
+                             header.is_transactional, header.is_control)
+        self.batches.append(stored)
+        self._bases.append(base)
+        self.next_offset = last + 1
+        self.size_bytes += len(stored.data)
+        return base, last
+
+    def advance_high_watermark(self, offset: int | None = None) -> None:
+        self.high_watermark = self.next_offset if offset is None else offset
+
+    def read(self, offset: int, max_bytes: int, upper: int | None = None, first_whole: bool = True) -> bytes:
+        """Raw batches from the one containing ``offset`` up to ``upper`` (exclusive, default HW), at most
+        ``max_bytes`` except that the first batch is returned whole even when larger (as Kafka does)."""
+        limit = self.high_watermark if upper is None else upper
+        i = bisect.bisect_right(self._bases, offset) - 1
+        if i < 0:
+            i = 0
+        out: list[bytes] = []
+        total = 0
+        while i < len(self.batches):
+            batch = self.batches[i]
+            i += 1
+            if batch.last_offset < offset:
+                continue
+            if batch.base_offset >= limit:
+                break
+            if out and total + len(batch.data) > max_bytes:
+                break
+            if not out and len(batch.data) > max_bytes and not first_whole:
+                break
+            out.append(batch.data)
+            total += len(batch.data)
+        return b"".join(out)
+
+    def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first batch whose max timestamp is >= ``timestamp``; record-level
+        precision is refined by the caller when it decodes the batch."""
+        for batch in self.batches:
+            if batch.base_offset < self.log_start_offset and batch.last_offset < self.log_start_offset:
+                continue
+            if batch.max_timestamp >= timestamp:
+                return batch.base_offset, batch.max_timestamp
+        return None
+
+    def max_timestamp(self) -> tuple[int, int] | None:
+        best: tuple[int, int] | None = None
+        for batch in self.batches:
+            if best is None or batch.max_timestamp > best[1]:
+                best = (batch.last_offset, batch.max_timestamp)
+        return best
+
+    def delete_before(self, offset: int) -> None:
+        """DeleteRecords: move the log start offset; drop batches entirely below it."""
+        self.log_start_offset = max(self.log_start_offset, min(offset, self.high_watermark))
+        while self.batches and self.batches[0].last_offset < self.log_start_offset:
+            gone = self.batches.pop(0)
+            self._bases.pop(0)
+            self.size_bytes -= len(gone.data)
