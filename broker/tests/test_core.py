@@ -1,0 +1,170 @@
+"""BrokerCore and BrokerConnection without sockets: produce/fetch, idempotence, long polls, KIP-511, bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from broker.config import BrokerConfig
+from broker.connection import BrokerConnection, Close, Incoming, Reply
+from broker.core import BrokerCore, Pending, RequestContext
+from broker.state.cluster import BrokerInfo
+from wire.framing import FrameBuffer, frame
+from wire.kafka.codec import decode_response, encode_request
+from wire.kafka.error_codes import ErrorCode
+from wire.kafka.headers import RequestHeader
+from wire.kafka.messages.api_versions import ApiVersionsRequest, ApiVersionsResponse
+from wire.kafka.messages.fetch import FetchRequest
+from wire.kafka.messages.produce import ProduceRequest
+from wire.kafka.records import BatchBuilder, CompressionType, split_batches
+
+
+def make_core(brokers: int = 1, **cfg: Any) -> BrokerCore:
+    config = BrokerConfig(port=0, brokers=brokers, **cfg)
+    return BrokerCore(config, [BrokerInfo(n, "127.0.0.1", 9000 + n) for n in config.node_ids])
+
+
+def ctx(key: int, version: int, node_id: int = 1) -> RequestContext:
+    return RequestContext(node_id, RequestHeader(key, version, 1, "test"))
+
+
+def batch(values: list[bytes], pid: int = -1, epoch: int = -1, seq: int = -1,
+          compression: CompressionType = CompressionType.NONE) -> bytes:
+    b = BatchBuilder(base_offset=0, compression=compression, producer_id=pid, producer_epoch=epoch,
+                     base_sequence=seq)
+    for v in values:
+        b.append(v, b"k", timestamp=1000)
+    return b.build()
+
+
+def produce(core: BrokerCore, topic: str, records: bytes, acks: int = 1, partition: int = 0,
+            version: int = 9, node_id: int = 1) -> Any:
+    req = ProduceRequest(acks=acks, timeout_ms=1000, topic_data=[ProduceRequest.TopicProduceData(
+        topic, [ProduceRequest.PartitionProduceData(partition, records)])])
+    return core.handle(ctx(0, version, node_id), req, 0)
+
+
+def fetch_req(topic: str, offset: int, max_wait: int = 0, min_bytes: int = 1) -> FetchRequest:
+    return FetchRequest(max_wait_ms=max_wait, min_bytes=min_bytes, max_bytes=1 << 20, isolation_level=0,
+                        topics=[FetchRequest.FetchTopic(topic=topic, partitions=[
+                            FetchRequest.FetchPartition(partition=0, fetch_offset=offset, partition_max_bytes=1 << 20)])])
+
+
+def test_produce_then_fetch_returns_the_same_bytes_with_offsets() -> None:
+    core = make_core()
+    core.cluster.create_topic("t", 1, 1)
+    first = produce(core, "t", batch([b"a", b"b"], compression=CompressionType.GZIP))
+    second = produce(core, "t", batch([b"c"]))
+    assert first.responses[0].partition_responses[0].base_offset == 0
+    assert second.responses[0].partition_responses[0].base_offset == 2
+    resp = core.handle(ctx(1, 12), fetch_req("t", 1), 0)
+    part = resp.responses[0].partitions[0]
+    assert (part.error_code, part.high_watermark) == (0, 3)
+    offsets = [r.offset for b in split_batches(part.records) for r in b.records()]
+    assert offsets == [0, 1, 2]  # the batch containing offset 1 is served whole, as Kafka does
+
+
+def test_produce_errors() -> None:
+    core = make_core(message_max_bytes=200)
+    core.cluster.create_topic("t", 1, 1)
+    bad_crc = bytearray(batch([b"x"]))
+    bad_crc[-1] ^= 0xFF
+    assert produce(core, "t", bytes(bad_crc)).responses[0].partition_responses[0].error_code == ErrorCode.CORRUPT_MESSAGE
+    big = batch([b"y" * 500])
+    assert produce(core, "t", big).responses[0].partition_responses[0].error_code == ErrorCode.MESSAGE_TOO_LARGE
+    assert produce(core, "nope", batch([b"z"])).responses[0].partition_responses[0].error_code == \
+        ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    assert produce(core, "t", batch([b"z"]), acks=2).responses[0].partition_responses[0].error_code == \
+        ErrorCode.INVALID_REQUIRED_ACKS
+    assert produce(core, "t", batch([b"z"]), acks=0) is None  # no response at all
+
+
+def test_idempotent_retries_are_acknowledged_once_and_gaps_refused() -> None:
+    core = make_core()
+    core.cluster.create_topic("t", 1, 1)
+    pid, epoch = core.producers.init_producer(None)
+    ok = produce(core, "t", batch([b"a", b"b"], pid, epoch, 0))
+    retry = produce(core, "t", batch([b"a", b"b"], pid, epoch, 0))
+    assert ok.responses[0].partition_responses[0].base_offset == 0
+    assert retry.responses[0].partition_responses[0].base_offset == 0  # duplicate: original offset
+    assert core.cluster.partition("t", 0).log.next_offset == 2
+    gap = produce(core, "t", batch([b"c"], pid, epoch, 5))
+    assert gap.responses[0].partition_responses[0].error_code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+    unknown = produce(core, "t", batch([b"c"], 999_999, 0, 0))
+    assert unknown.responses[0].partition_responses[0].error_code == ErrorCode.UNKNOWN_PRODUCER_ID
+
+
+def test_long_poll_waits_for_data_or_deadline() -> None:
+    core = make_core()
+    core.cluster.create_topic("t", 1, 1)
+    pending = core.handle(ctx(1, 12), fetch_req("t", 0, max_wait=500), 100)
+    assert isinstance(pending, Pending) and pending.deadline_ms == 600
+    assert pending.poll(200, False) is None  # nothing new
+    produce(core, "t", batch([b"late"]))
+    got = pending.poll(300, False)
+    assert got is not None and got.responses[0].partitions[0].records
+    empty = core.handle(ctx(1, 12), fetch_req("t", 1, max_wait=500), 0)
+    assert isinstance(empty, Pending)
+    expired = empty.poll(500, True)
+    assert expired is not None and expired.responses[0].partitions[0].records == b""
+
+
+def test_non_leader_gets_not_leader_or_follower() -> None:
+    core = make_core(brokers=3)
+    topic = core.cluster.create_topic("t", 3, 1)
+    leaders = {p.index: p.leader for p in topic.partitions}
+    assert sorted(leaders.values()) == [1, 2, 3]
+    wrong = next(n for n in (1, 2, 3) if n != leaders[0])
+    resp = produce(core, "t", batch([b"x"]), partition=0, node_id=wrong)
+    assert resp.responses[0].partition_responses[0].error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER
+    right = produce(core, "t", batch([b"x"]), partition=0, node_id=leaders[0])
+    assert right.responses[0].partition_responses[0].error_code == 0
+
+
+def _decode_frames(data: bytes) -> list[bytes]:
+    fb = FrameBuffer()
+    fb.feed(data)
+    out = []
+    while (f := fb.next_frame()) is not None:
+        out.append(f)
+    return out
+
+
+def test_kip511_unknown_api_versions_version_gets_a_v0_error_body() -> None:
+    make_core()
+    conn = BrokerConnection(node_id=1)
+    assert RequestHeader(18, 99, 42, "future").version == 2  # a version newer than any: still header v2
+    raw = bytearray(b"\x00\x12\x00\x63\x00\x00\x00\x2a\x00\x06future\x00")  # key 18, v99, corr 42, client id, tags
+    conn.receive_data(frame(bytes(raw)))
+    event = conn.next_event()
+    assert isinstance(event, Reply)
+    (body,) = _decode_frames(event.data)
+    header, resp = decode_response(body, 18, 0)
+    assert header.correlation_id == 42
+    assert isinstance(resp, ApiVersionsResponse) and resp.error_code == ErrorCode.UNSUPPORTED_VERSION
+    assert [(k.api_key, k.min_version) for k in resp.api_keys] == [(18, 0)]
+
+
+def test_malformed_and_unknown_requests_close_only_that_connection() -> None:
+    make_core()
+    conn = BrokerConnection(node_id=1)
+    conn.receive_data(frame(b"\x00\x03\x00\x0c\x00"))  # a truncated Metadata header
+    assert isinstance(conn.next_event(), Close)
+    other = BrokerConnection(node_id=1)
+    other.receive_data(frame(encode_request(RequestHeader(18, 3, 1, "c"), ApiVersionsRequest("c", "1"))))
+    assert isinstance(other.next_event(), Incoming)
+    unknown = BrokerConnection(node_id=1)
+    unknown.receive_data(frame(b"\x7f\x00\x00\x00\x00\x00\x00\x01\x00\x00"))  # API key 32512
+    assert isinstance(unknown.next_event(), Close)
+    huge = BrokerConnection(node_id=1, max_request=100)
+    huge.receive_data((1000).to_bytes(4, "big"))
+    assert isinstance(huge.next_event(), Close)
+
+
+def test_api_versions_advertises_only_registered_handlers() -> None:
+    core = make_core()
+    resp = core.handle(ctx(18, 3), ApiVersionsRequest("c", "1"), 0)
+    keys = {k.api_key: (k.min_version, k.max_version) for k in resp.api_keys}
+    from broker.handlers import REGISTRY
+    assert set(keys) == set(REGISTRY)
+    assert keys[0] == (0, 12) and keys[1] == (0, 17) and keys[3] == (0, 13)
+    assert 71 not in keys and 72 not in keys  # no telemetry unless implemented
