@@ -31,6 +31,8 @@ class BrokerConfig:
     cluster_id: str = "wiretwin-cluster-0001"
     zookeeper_connect: str | None = None  # reserved for the ZooKeeper-mode issue
     group_initial_rebalance_delay_ms: int = 3000
+    flush_messages: int = 2**63 - 1  # log.flush.interval.messages: 1 = fsync every append before acking
+    flush_ms: int = 2**63 - 1  # log.flush.interval.ms
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -83,6 +85,10 @@ def parse_properties(text: str, cfg: BrokerConfig | None = None) -> BrokerConfig
             cfg.log_cleanup_policy = value
         elif key == "zookeeper.connect":
             cfg.zookeeper_connect = value
+        elif key == "log.flush.interval.messages":
+            cfg.flush_messages = int(value)
+        elif key == "log.flush.interval.ms":
+            cfg.flush_ms = int(value)
         elif key == "group.initial.rebalance.delay.ms":
             cfg.group_initial_rebalance_delay_ms = int(value)
         else:
@@ -102,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--num-partitions", type=int, help="partitions of auto-created topics (default 1)")
     p.add_argument("--no-auto-create", action="store_true", default=None, help="auto.create.topics.enable=false")
     p.add_argument("--message-max-bytes", type=int, help="largest accepted batch (default 1048588)")
+    p.add_argument("--flush-messages", type=int, metavar="N",
+                   help="fsync a partition log every N messages (1 = before every ack; default: left to the OS)")
+    p.add_argument("--flush-ms", type=int, metavar="MS", help="fsync a partition log at least every MS ms of appends")
     return p
 
 
@@ -124,4 +133,8 @@ def from_args(argv: list[str] | None = None) -> BrokerConfig:
         cfg.auto_create_topics = False
     if args.message_max_bytes is not None:
         cfg.message_max_bytes = args.message_max_bytes
+    if args.flush_messages is not None:
+        cfg.flush_messages = args.flush_messages
+    if args.flush_ms is not None:
+        cfg.flush_ms = args.flush_ms
     return cfg

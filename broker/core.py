@@ -10,13 +10,17 @@ here sleeps, awaits or touches a socket; time is passed in as milliseconds.
 from __future__ import annotations
 
 import logging
+import shutil
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from broker.config import BrokerConfig
 from broker.handlers import REGISTRY, load_all
-from broker.state.cluster import BrokerInfo, Cluster
+from broker.state.cluster import BrokerInfo, Cluster, Topic
+from broker.state.filelog import FileLog, FlushPolicy, load_metadata, save_metadata, topic_dir
 from broker.state.producers import ProducerTable
 from wire.kafka._message import Message
 from wire.kafka.headers import RequestHeader
@@ -36,6 +40,13 @@ class RequestContext:
     @property
     def client_id(self) -> str | None:
         return self.header.client_id
+
+
+def _remove_dirs(root: Path, topic: Topic) -> None:
+    for partition in topic.partitions:
+        if hasattr(partition.log, "close"):
+            partition.log.close()
+        shutil.rmtree(topic_dir(root, topic.name, partition.index), ignore_errors=True)
 
 
 @dataclass
@@ -61,7 +72,33 @@ class BrokerCore:
 
     def __post_init__(self) -> None:
         load_all()
-        self.cluster = Cluster(self.config.cluster_id, self.brokers)
+        root = self.config.data_dir
+        if root is None:
+            self.cluster = Cluster(self.config.cluster_id, self.brokers)
+            return
+        policy = FlushPolicy(self.config.flush_messages, self.config.flush_ms)
+        saved = load_metadata(root)
+        cluster_id = str(saved["cluster_id"]) if saved else self.config.cluster_id
+        self.cluster = Cluster(
+            cluster_id, self.brokers,
+            log_factory=lambda topic, index: FileLog(topic_dir(root, topic, index), policy,
+                                                     self.config.log_segment_bytes),
+            on_delete=lambda topic: _remove_dirs(root, topic),
+        )
+        topics = saved.get("topics", []) if saved else []
+        assert isinstance(topics, list)
+        for t in topics:
+            assert isinstance(t, dict)
+            self.cluster.restore_topic(t["name"], uuid.UUID(t["id"]), [(int(p[0]), list(p[1])) for p in t["partitions"]],
+                                       t.get("configs"), bool(t.get("internal")))
+        self.cluster.on_change = lambda c: save_metadata(root, c.cluster_id, c.describe())
+        save_metadata(root, self.cluster.cluster_id, self.cluster.describe())
+
+    def close(self) -> None:
+        """Flush and close every durable log."""
+        for topic in self.cluster.topics.values():
+            for partition in topic.partitions:
+                partition.log.close()
 
     def supports(self, api_key: int, version: int) -> bool:
         reg = REGISTRY.get(api_key)

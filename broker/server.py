@@ -66,6 +66,7 @@ class BrokerServer:
                 for listener in group:
                     with trio.CancelScope(shield=True):
                         await listener.aclose()
+            self.core.close()
 
     def stop(self) -> None:
         if self._cancel is not None:

@@ -93,6 +93,7 @@ def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, 
         if first_base < 0:
             first_base = base
     log_.advance_high_watermark()
+    log_.maybe_flush(core.now_ms)
     core.appended()
     out.base_offset = first_base
     if log_append_time:

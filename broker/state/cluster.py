@@ -8,6 +8,7 @@ exists. Leadership is spread round-robin over the brokers.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from broker.state.log import PartitionLog
@@ -43,13 +44,21 @@ class Topic:
     internal: bool = False
 
 
+LogFactory = Callable[[str, int], PartitionLog]
+
+
 class Cluster:
-    def __init__(self, cluster_id: str, brokers: list[BrokerInfo]) -> None:
+    def __init__(self, cluster_id: str, brokers: list[BrokerInfo], log_factory: LogFactory | None = None,
+                 on_change: Callable[[Cluster], None] | None = None, on_delete: Callable[[Topic], None] | None = None
+                 ) -> None:
         self.cluster_id = cluster_id
         self.brokers = {b.node_id: b for b in brokers}
         self.topics: dict[str, Topic] = {}
         self.by_id: dict[uuid.UUID, Topic] = {}
         self._next_leader = 0
+        self.log_factory: LogFactory = log_factory or (lambda topic, index: PartitionLog())
+        self.on_change = on_change
+        self.on_delete = on_delete
 
     @property
     def controller_id(self) -> int:
@@ -72,22 +81,42 @@ class Cluster:
             layout = [(replicas[0], list(replicas)) for replicas in assignments]
         else:
             layout = self.assign(partitions, replication)
-        topic = Topic(name, uuid.uuid4(), [Partition(i, leader, replicas) for i, (leader, replicas) in enumerate(layout)],
-                      dict(configs or {}), internal)
+        return self.restore_topic(name, uuid.uuid4(), layout, configs, internal)
+
+    def restore_topic(self, name: str, topic_id: uuid.UUID, layout: list[tuple[int, list[int]]],
+                      configs: dict[str, str] | None = None, internal: bool = False) -> Topic:
+        partitions = [Partition(i, leader, list(replicas), log=self.log_factory(name, i))
+                      for i, (leader, replicas) in enumerate(layout)]
+        topic = Topic(name, topic_id, partitions, dict(configs or {}), internal)
         self.topics[name] = topic
         self.by_id[topic.topic_id] = topic
+        self._changed()
         return topic
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change(self)
 
     def add_partitions(self, topic: Topic, total: int, assignments: list[list[int]] | None = None) -> None:
         extra = total - len(topic.partitions)
         layout = ([(r[0], list(r)) for r in assignments] if assignments
                   else self.assign(extra, len(topic.partitions[0].replicas) if topic.partitions else 1))
-        for i, (leader, replicas) in enumerate(layout):
-            topic.partitions.append(Partition(len(topic.partitions), leader, replicas))
+        for leader, replicas in layout:
+            index = len(topic.partitions)
+            topic.partitions.append(Partition(index, leader, replicas, log=self.log_factory(topic.name, index)))
+        self._changed()
 
     def delete_topic(self, topic: Topic) -> None:
         self.topics.pop(topic.name, None)
         self.by_id.pop(topic.topic_id, None)
+        if self.on_delete is not None:
+            self.on_delete(topic)
+        self._changed()
+
+    def describe(self) -> list[dict[str, object]]:
+        """The topics as plain data, for the metadata file."""
+        return [{"name": t.name, "id": str(t.topic_id), "internal": t.internal, "configs": t.configs,
+                 "partitions": [[p.leader, p.replicas] for p in t.partitions]} for t in self.topics.values()]
 
     def partition(self, name: str, index: int) -> Partition | None:
         topic = self.topics.get(name)

@@ -50,6 +50,12 @@ class PartitionLog:
         self.size_bytes += len(stored.data)
         return base, last
 
+    def maybe_flush(self, now_ms: int) -> None:
+        """Durable logs flush here when their interval has passed; memory logs have nothing to do."""
+
+    def close(self) -> None:
+        """Durable logs flush and close their files; memory logs have nothing to do."""
+
     def advance_high_watermark(self, offset: int | None = None) -> None:
         self.high_watermark = self.next_offset if offset is None else offset
 
