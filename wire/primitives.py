@@ -259,15 +259,23 @@ def read_compact_array_count(buf: Buffer, pos: int, nullable: bool = False) -> t
     return n, pos
 
 
+_ZERO16 = bytes(16)
+
+
 def read_uuid(buf: Buffer, pos: int) -> tuple[uuid.UUID, int]:
     (raw,) = UUID.unpack_from(buf, pos)
+    if raw == _ZERO16:
+        return ZERO_UUID, pos + 16  # the common "no topic id" case, without building a UUID
     return uuid.UUID(bytes=raw), pos + 16
 
 
 def _utf8(value: str, what: str) -> bytes:
     if not isinstance(value, str):
         raise EncodeError(f"{what}: expected str, got {type(value).__name__}")
-    return value.encode("utf-8")
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate
+        raise EncodeError(f"{what}: not encodable as UTF-8 ({exc.reason})") from None
 
 
 def _blob(value: Any, what: str) -> bytes:

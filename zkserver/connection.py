@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from wire.errors import DecodeError, FrameTooLargeError
 from wire.framing import FrameBuffer, frame
+from wire.zk.protocol import BadRequestBodyError, UnknownOpcodeError
 from zkserver.core import Client, Notification, Outcome, Reply, ZkCore
 from zkserver.faults import FaultPlan
 from zkserver.fourletter import WORDS, four_letter_reply
@@ -99,17 +100,12 @@ class ZkConnection:
             raise FrameTooLargeError(len(payload), self.max_buffer)
         try:
             request = decode_request(payload)
-        except DecodeError as exc:
-            xid = getattr(exc, "xid", None)
-            op = getattr(exc, "op", None)
-            if xid is None:
-                raise
-            if op is None:  # unknown opcode
-                out = Outcome(reply=Reply(xid, -1, Code.UNIMPLEMENTED), close_this=True)
-            else:
-                log.info("bad request body from %s (op %s): %s", self.client.ip, op, exc)
-                out = Outcome(reply=Reply(xid, self.core.zxid, Code.MARSHALLINGERROR))
-            self._route(out, sent)
+        except UnknownOpcodeError as exc:
+            self._route(Outcome(reply=Reply(exc.xid, -1, Code.UNIMPLEMENTED), close_this=True), sent)
+            return
+        except BadRequestBodyError as exc:
+            log.info("bad request body from %s (op %s): %s", self.client.ip, exc.op, exc)
+            self._route(Outcome(reply=Reply(exc.xid, self.core.zxid, Code.MARSHALLINGERROR)), sent)
             return
         xid, op, record = request.xid, request.op, request.body
         rule = self.faults.take(op) if self.faults.rules else None

@@ -1,14 +1,26 @@
-"""The base of every generated jute record: whole-buffer decode and encode with the wire error family."""
+"""The base class of every generated jute record: whole-buffer decode, encode, and the wire error family.
+
+``JuteRecord.decode`` needs the record to fill the buffer exactly
+(``TrailingBytesError`` otherwise); ``decode_from`` reads one record at a position
+and returns where it ended. Decoding raises only ``DecodeError`` subclasses;
+encoding a value of the wrong type or out of range raises ``EncodeError``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 
-from wire.errors import TrailingBytesError
+from wire.errors import EncodeError, TrailingBytesError
 from wire.primitives import Buffer, decoding_errors, encoding_errors
 
+__all__ = ["JuteRecord", "wrong_type"]
+
 R = TypeVar("R", bound="JuteRecord")
+
+
+def wrong_type(where: str, expected: str, value: object) -> EncodeError:
+    return EncodeError(f"{where}: expected {expected}, got {type(value).__name__}")
 
 
 class JuteRecord:
@@ -26,9 +38,10 @@ class JuteRecord:
 
     @classmethod
     def decode_from(cls: type[R], buf: Buffer, pos: int = 0) -> tuple[R, int]:
+        """Decode one record starting at ``pos``; returns it and the position after it."""
         with decoding_errors(cls.__name__):
             obj, end = cls._read(buf, pos)
-        return obj, end  # type: ignore[no-any-return]
+        return obj, end
 
     def encode(self) -> bytes:
         out = bytearray()
@@ -36,5 +49,9 @@ class JuteRecord:
         return bytes(out)
 
     def encode_into(self, out: bytearray) -> None:
-        with encoding_errors(type(self).__name__):
-            type(self)._write(out, self)
+        """Append the encoding to ``out``; on EncodeError, ``out`` may hold a partial record."""
+        try:
+            with encoding_errors(type(self).__name__):
+                type(self)._write(out, self)
+        except UnicodeEncodeError as exc:  # a lone surrogate in a str
+            raise EncodeError(f"{type(self).__name__}: string is not encodable as UTF-8 ({exc.reason})") from None

@@ -1,187 +1,65 @@
-"""ZooKeeper protocol constants and the framing of requests, replies, multi and notifications.
+"""ZooKeeper client-port messages: request/reply dispatch by opcode, multi framing, handshake, notifications.
 
-Constants are restated from ZooKeeper 3.9.5 (``shared/zookeeper-protocol/opcodes.md``).
-A client frame after the handshake is ``RequestHeader{xid, type}`` + the
-request record for ``type``; a server frame is ``ReplyHeader{xid, zxid, err}``
-+ the response record, present only when ``err == 0`` (multi results carry
-their own per-op errors). Payloads here exclude the 4-byte length prefix
-(``wire.framing`` adds and strips it).
+This module owns the shape of whole frames (payloads, without the 4-byte length
+that ``wire.framing`` adds and strips):
+
+* the handshake: a bare ``ConnectRequest`` from the client, a bare
+  ``ConnectResponse`` back. Their trailing ``readOnly`` byte is optional both
+  ways (``read_only is None`` when absent); a server answers in the client's form
+  by passing the presence on (44-byte request -> 36-byte reply, 45 -> 37);
+* after it, ``RequestHeader{xid, type}`` + the request record for ``type``
+  (``REQUEST_RECORDS``), answered by ``ReplyHeader{xid, zxid, err}`` + the response
+  record (``RESPONSE_RECORDS``), present only when ``err == 0``;
+* multi (14) and multiRead (22): a list of ``MultiHeader{type, done=false, err=-1}``
+  + request record, ended by ``MultiHeader{-1, true, -1}``; the reply is, per op,
+  ``MultiHeader{type, false, err}`` + the result body (``MULTI_RESULT_RECORDS``;
+  type -1 carries ``ErrorResponse``), ended by the same terminator;
+* watch notifications: ``ReplyHeader{xid=-1, zxid, err=0}`` + ``WatcherEvent``.
+
+Decoders raise only ``DecodeError`` subclasses and consume the whole payload. A
+request whose header decoded but whose opcode is unknown raises
+``UnknownOpcodeError``, and one whose body is bad ``BadRequestBodyError``; both carry
+the ``xid`` so a server can answer UNIMPLEMENTED (-6) or MARSHALLINGERROR (-5) to it.
+Encoders raise ``EncodeError`` for a body that does not fit the opcode.
+
+The constants of ``wire.zk.constants`` and ``wire.zk.error_codes`` are re-exported here.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from enum import IntEnum, IntFlag
-from typing import Any
+from typing import NamedTuple, TypeAlias
 
-from wire.errors import DecodeError, EncodeError, TrailingBytesError
-from wire.primitives import Buffer, decoding_errors
+from wire.errors import DecodeError, EncodeError, MalformedError, TrailingBytesError, TruncatedError
+from wire.primitives import Buffer, decoding_errors, encoding_errors
 from wire.zk import records as r
+from wire.zk.constants import (
+    ANYONE_ID_UNSAFE, AUTH_IDS, CREATOR_ALL_ACL, MAX_BUFFER, MULTI_READ_OPS, MULTI_WRITE_OPS, OPEN_ACL_UNSAFE,
+    READ_ACL_UNSAFE, AddWatchMode, CreateMode, EventType, KeeperState, OpCode, Perms, WatcherType, Xid,
+)
+from wire.zk.error_codes import Code
 from wire.zk.jute import JuteRecord
 
-MAX_BUFFER = 0xFFFFF  # jute.maxbuffer default: 1 MiB - 1
+__all__ = [
+    # re-exported constants
+    "ANYONE_ID_UNSAFE", "AUTH_IDS", "CREATOR_ALL_ACL", "MAX_BUFFER", "MULTI_READ_OPS", "MULTI_WRITE_OPS",
+    "OPEN_ACL_UNSAFE", "READ_ACL_UNSAFE", "AddWatchMode", "Code", "CreateMode", "EventType", "KeeperState",
+    "OpCode", "Perms", "WatcherType", "Xid",
+    # this module
+    "MULTI_REQUEST_RECORDS", "MULTI_RESULT_RECORDS", "REQUEST_RECORDS", "RESPONSE_RECORDS",
+    "BadRequestBodyError", "MultiOp", "MultiResult", "ReplyBody", "Request", "RequestBody", "RequestError",
+    "UnknownOpcodeError",
+    "decode_connect_request", "decode_connect_response", "decode_multi_ops", "decode_multi_results",
+    "decode_reply", "decode_request", "encode_multi_ops", "encode_multi_results", "encode_notification",
+    "encode_reply", "encode_request", "reply_header",
+]
 
+# -- dispatch tables (opcodes.md §2, §3) ----------------------------------------------------
 
-class OpCode(IntEnum):
-    notification = 0
-    create = 1
-    delete = 2
-    exists = 3
-    getData = 4
-    setData = 5
-    getACL = 6
-    setACL = 7
-    getChildren = 8
-    sync = 9
-    ping = 11
-    getChildren2 = 12
-    check = 13
-    multi = 14
-    create2 = 15
-    reconfig = 16
-    checkWatches = 17
-    removeWatches = 18
-    createContainer = 19
-    deleteContainer = 20
-    createTTL = 21
-    multiRead = 22
-    auth = 100
-    setWatches = 101
-    sasl = 102
-    getEphemerals = 103
-    getAllChildrenNumber = 104
-    setWatches2 = 105
-    addWatch = 106
-    whoAmI = 107
-    createSession = -10
-    closeSession = -11
-    error = -1
-
-
-class Code(IntEnum):
-    """KeeperException.Code."""
-
-    OK = 0
-    SYSTEMERROR = -1
-    RUNTIMEINCONSISTENCY = -2
-    DATAINCONSISTENCY = -3
-    CONNECTIONLOSS = -4
-    MARSHALLINGERROR = -5
-    UNIMPLEMENTED = -6
-    OPERATIONTIMEOUT = -7
-    BADARGUMENTS = -8
-    UNKNOWNSESSION = -12
-    NEWCONFIGNOQUORUM = -13
-    RECONFIGINPROGRESS = -14
-    APIERROR = -100
-    NONODE = -101
-    NOAUTH = -102
-    BADVERSION = -103
-    NOCHILDRENFOREPHEMERALS = -108
-    NODEEXISTS = -110
-    NOTEMPTY = -111
-    SESSIONEXPIRED = -112
-    INVALIDCALLBACK = -113
-    INVALIDACL = -114
-    AUTHFAILED = -115
-    SESSIONMOVED = -118
-    NOTREADONLY = -119
-    EPHEMERALONLOCALSESSION = -120
-    NOWATCHER = -121
-    REQUESTTIMEOUT = -122
-    RECONFIGDISABLED = -123
-    SESSIONCLOSEDREQUIRESASLAUTH = -124
-    QUOTAEXCEEDED = -125
-    THROTTLEDOP = -127
-
-
-class EventType(IntEnum):
-    None_ = -1
-    NodeCreated = 1
-    NodeDeleted = 2
-    NodeDataChanged = 3
-    NodeChildrenChanged = 4
-    DataWatchRemoved = 5
-    ChildWatchRemoved = 6
-    PersistentWatchRemoved = 7
-
-
-class KeeperState(IntEnum):
-    Unknown = -1
-    Disconnected = 0
-    NoSyncConnected = 1
-    SyncConnected = 3
-    AuthFailed = 4
-    ConnectedReadOnly = 5
-    SaslAuthenticated = 6
-    Closed = 7
-    Expired = -112
-
-
-class WatcherType(IntEnum):
-    Children = 1
-    Data = 2
-    Any = 3
-    Persistent = 4
-    PersistentRecursive = 5
-
-
-class AddWatchMode(IntEnum):
-    PERSISTENT = 0
-    PERSISTENT_RECURSIVE = 1
-
-
-class Perms(IntFlag):
-    READ = 1
-    WRITE = 2
-    CREATE = 4
-    DELETE = 8
-    ADMIN = 16
-    ALL = 31
-
-
-class CreateMode(IntEnum):
-    PERSISTENT = 0
-    EPHEMERAL = 1
-    PERSISTENT_SEQUENTIAL = 2
-    EPHEMERAL_SEQUENTIAL = 3
-    CONTAINER = 4
-    PERSISTENT_WITH_TTL = 5
-    PERSISTENT_SEQUENTIAL_WITH_TTL = 6
-
-    @property
-    def ephemeral(self) -> bool:
-        return self in (CreateMode.EPHEMERAL, CreateMode.EPHEMERAL_SEQUENTIAL)
-
-    @property
-    def sequential(self) -> bool:
-        return self in (CreateMode.PERSISTENT_SEQUENTIAL, CreateMode.EPHEMERAL_SEQUENTIAL,
-                        CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL)
-
-    @property
-    def container(self) -> bool:
-        return self is CreateMode.CONTAINER
-
-    @property
-    def ttl(self) -> bool:
-        return self in (CreateMode.PERSISTENT_WITH_TTL, CreateMode.PERSISTENT_SEQUENTIAL_WITH_TTL)
-
-
-class Xid:
-    """The special xids."""
-
-    NOTIFICATION = -1
-    PING = -2
-    AUTH = -4
-    SET_WATCHES = -8
-
-
-OPEN_ACL_UNSAFE = (r.ACL(Perms.ALL, r.Id("world", "anyone")),)
-CREATOR_ALL_ACL = (r.ACL(Perms.ALL, r.Id("auth", "")),)
-READ_ACL_UNSAFE = (r.ACL(Perms.READ, r.Id("world", "anyone")),)
-
-# the request record for each opcode a client sends (None: header only)
+#: The request record a client sends with each opcode; None: the header is the whole request.
+#: multi and multiRead are absent: their bodies are lists (``decode_multi_ops``).
 REQUEST_RECORDS: dict[int, type[JuteRecord] | None] = {
     OpCode.create: r.CreateRequest,
     OpCode.delete: r.DeleteRequest,
@@ -212,8 +90,9 @@ REQUEST_RECORDS: dict[int, type[JuteRecord] | None] = {
     OpCode.closeSession: None,
 }
 
-# the response record for each opcode when err == 0 (None: header only)
+#: The response record for each opcode when ``err == 0``; None: the reply header is the whole reply.
 RESPONSE_RECORDS: dict[int, type[JuteRecord] | None] = {
+    OpCode.notification: r.WatcherEvent,  # server to client only, with xid -1
     OpCode.create: r.CreateResponse,
     OpCode.delete: None,
     OpCode.exists: r.ExistsResponse,
@@ -238,12 +117,13 @@ RESPONSE_RECORDS: dict[int, type[JuteRecord] | None] = {
     OpCode.getEphemerals: r.GetEphemeralsResponse,
     OpCode.getAllChildrenNumber: r.GetAllChildrenNumberResponse,
     OpCode.setWatches2: None,
-    OpCode.addWatch: r.ErrorResponse,
+    OpCode.addWatch: r.ErrorResponse,  # always ErrorResponse{0}
     OpCode.whoAmI: r.WhoAmIResponse,
     OpCode.closeSession: None,
 }
 
-# ops allowed inside multi (writes) and multiRead (reads), with their request records
+#: The request record of each op allowed inside multi (``MULTI_WRITE_OPS``) or multiRead (``MULTI_READ_OPS``).
+#: ZooKeeper parses both kinds in either request; refusing a mix is the server's business.
 MULTI_REQUEST_RECORDS: dict[int, type[JuteRecord]] = {
     OpCode.create: r.CreateRequest,
     OpCode.create2: r.CreateRequest,
@@ -256,7 +136,7 @@ MULTI_REQUEST_RECORDS: dict[int, type[JuteRecord]] = {
     OpCode.getChildren: r.GetChildrenRequest,
 }
 
-# result bodies inside a multi response, by result type
+#: The body after each per-op MultiHeader of a multi/multiRead reply, by result type; None: no body.
 MULTI_RESULT_RECORDS: dict[int, type[JuteRecord] | None] = {
     OpCode.create: r.CreateResponse,
     OpCode.create2: r.Create2Response,
@@ -268,38 +148,90 @@ MULTI_RESULT_RECORDS: dict[int, type[JuteRecord] | None] = {
     OpCode.error: r.ErrorResponse,
 }
 
-MULTI_END = r.MultiHeader(-1, True, -1)
+_MULTI_OPCODES = (OpCode.multi, OpCode.multiRead)
+_HEADER_ONLY_REPLY_XIDS = (Xid.PING, Xid.AUTH)
 
-MultiOp = tuple[int, JuteRecord]  # (opcode, request record)
-MultiResult = tuple[int, int, JuteRecord | None]  # (result type, err, result record)
+_REQUEST_HEADER = struct.Struct(">ii")
+_REPLY_HEADER = struct.Struct(">iqi")
+_MULTI_HEADER = struct.Struct(">i?i")
+_MULTI_END = _MULTI_HEADER.pack(-1, True, -1)
 
 
-class UnknownOpcodeError(DecodeError):
-    """A request whose opcode the server does not know; ``xid`` lets it answer UNIMPLEMENTED."""
+# -- shapes -----------------------------------------------------------------------------------
 
-    def __init__(self, xid: int, op: int) -> None:
-        super().__init__(f"unknown opcode {op}")
+class MultiOp(NamedTuple):
+    """One op of a multi/multiRead request. Encoders take any ``(op, request)`` pair."""
+
+    op: int
+    request: JuteRecord
+
+
+class MultiResult(NamedTuple):
+    """One result of a multi/multiRead reply. Encoders take any ``(type, err, body)`` triple.
+
+    ``type`` is the op's result type, -1 for an error; ``err`` is the MultiHeader's err.
+    ZooKeeper writes err 0 for a success and, for an error, the same code in the header
+    and in the ``ErrorResponse`` body (an encoder given None for that body writes it).
+    Readers (Java's ``MultiResponse``) ignore the header's err, so a decoder keeps both
+    as sent and an encoder does not check that they agree.
+    """
+
+    type: int
+    err: int
+    body: JuteRecord | None
+
+
+RequestBody: TypeAlias = JuteRecord | list[MultiOp] | None
+ReplyBody: TypeAlias = JuteRecord | list[MultiResult] | None
+
+
+@dataclass(slots=True)
+class Request:
+    """A decoded client frame after the handshake."""
+
+    xid: int
+    op: OpCode
+    body: RequestBody  # the request record, a list of MultiOp for multi/multiRead, or None
+
+    @property
+    def header(self) -> r.RequestHeader:
+        return r.RequestHeader(self.xid, int(self.op))
+
+
+class RequestError(DecodeError):
+    """A request whose header decoded (so ``xid`` is known) but which cannot be served as sent."""
+
+    xid: int
+
+
+class UnknownOpcodeError(RequestError):
+    """The opcode is not one a client may send; a server answers UNIMPLEMENTED (-6) with zxid -1, then closes.
+
+    ``opcode`` is the number received. ``op`` is None (no known operation), which
+    is how callers that duck-type on ``op`` tell this from ``BadRequestBodyError``.
+    """
+
+    def __init__(self, xid: int, opcode: int) -> None:
+        super().__init__(f"xid {xid}: unknown opcode {opcode}")
         self.xid = xid
-        self.op = None  # no known operation
+        self.opcode = opcode
+        self.op = None
 
 
-class BadRequestBodyError(DecodeError):
-    """A known opcode whose body does not decode; ``xid`` and ``op`` let the server answer MARSHALLINGERROR."""
+class BadRequestBodyError(RequestError):
+    """A known opcode whose body does not decode (``cause`` says how); a server answers MARSHALLINGERROR (-5)."""
 
-    def __init__(self, xid: int, op: int, cause: DecodeError) -> None:
-        super().__init__(f"opcode {op}: {cause}")
+    def __init__(self, xid: int, op: OpCode, cause: DecodeError) -> None:
+        super().__init__(f"xid {xid}, {op.name}: {cause}")
         self.xid = xid
         self.op = op
+        self.cause = cause
 
 
-_HEADER = struct.Struct(">ii")
-_REPLY = struct.Struct(">iqi")
-_MULTI_HEADER = struct.Struct(">i?i")
-
-
-# -- multi ------------------------------------------------------------------------------
+# -- multi ------------------------------------------------------------------------------------
 
 def decode_multi_ops(buf: Buffer, pos: int = 0) -> tuple[list[MultiOp], int]:
+    """The ops of a multi/multiRead request body, up to and including the terminator (any header with done set)."""
     ops: list[MultiOp] = []
     with decoding_errors("multi"):
         while True:
@@ -307,135 +239,204 @@ def decode_multi_ops(buf: Buffer, pos: int = 0) -> tuple[list[MultiOp], int]:
             pos += _MULTI_HEADER.size
             if done:
                 return ops, pos
-            cls = MULTI_REQUEST_RECORDS.get(op)
-            if cls is None:
-                raise DecodeError(f"opcode {op} is not allowed inside multi")
+            try:
+                key = OpCode(op)
+                cls = MULTI_REQUEST_RECORDS[key]
+            except (ValueError, KeyError):
+                raise MalformedError(f"multi: opcode {op} is not allowed inside multi") from None
             record, pos = cls.decode_from(buf, pos)
-            ops.append((op, record))
+            ops.append(MultiOp(key, record))
 
 
-def encode_multi_ops(out: bytearray, ops: list[MultiOp]) -> None:
-    for op, record in ops:
+def encode_multi_ops(out: bytearray, ops: Iterable[tuple[int, JuteRecord]]) -> None:
+    if isinstance(ops, (str, bytes, bytearray, memoryview, JuteRecord)) or not isinstance(ops, Iterable):
+        raise EncodeError(f"multi: expected a list of (op, request) pairs, got {type(ops).__name__}")
+    for item in ops:
+        if not isinstance(item, tuple) or len(item) != 2:
+            raise EncodeError(f"multi: expected an (op, request) pair, got {item!r}")
+        op, record = item
+        cls = MULTI_REQUEST_RECORDS.get(op) if isinstance(op, int) else None
+        if cls is None:
+            raise EncodeError(f"multi: opcode {op!r} is not allowed inside multi")
+        if not isinstance(record, cls):
+            raise EncodeError(f"multi: {OpCode(op).name} takes {cls.__name__}, got {type(record).__name__}")
         out += _MULTI_HEADER.pack(op, False, -1)
         record.encode_into(out)
-    out += _MULTI_HEADER.pack(-1, True, -1)
+    out += _MULTI_END
 
 
 def decode_multi_results(buf: Buffer, pos: int = 0) -> tuple[list[MultiResult], int]:
+    """The results of a multi/multiRead reply body, up to and including the terminator."""
     results: list[MultiResult] = []
-    with decoding_errors("multi response"):
+    with decoding_errors("multi reply"):
         while True:
             rtype, done, err = _MULTI_HEADER.unpack_from(buf, pos)
             pos += _MULTI_HEADER.size
             if done:
                 return results, pos
-            if rtype not in MULTI_RESULT_RECORDS:
-                raise DecodeError(f"unknown multi result type {rtype}")
-            cls = MULTI_RESULT_RECORDS[rtype]
+            try:
+                key = OpCode(rtype)
+                cls = MULTI_RESULT_RECORDS[key]
+            except (ValueError, KeyError):
+                raise MalformedError(f"multi reply: unknown result type {rtype}") from None
             record: JuteRecord | None = None
             if cls is not None:
                 record, pos = cls.decode_from(buf, pos)
-            results.append((rtype, err, record))
+            results.append(MultiResult(key, err, record))
 
 
-def encode_multi_results(out: bytearray, results: list[MultiResult]) -> None:
-    for rtype, err, record in results:
-        out += _MULTI_HEADER.pack(rtype, False, err)
-        if record is not None:
-            record.encode_into(out)
-    out += _MULTI_HEADER.pack(-1, True, -1)
+def encode_multi_results(out: bytearray, results: Iterable[tuple[int, int, JuteRecord | None]]) -> None:
+    if isinstance(results, (str, bytes, bytearray, memoryview, JuteRecord)) or not isinstance(results, Iterable):
+        raise EncodeError(f"multi reply: expected a list of results, got {type(results).__name__}")
+    for item in results:
+        if not isinstance(item, tuple) or len(item) != 3:
+            raise EncodeError(f"multi reply: expected a (type, err, body) triple, got {item!r}")
+        rtype, err, body = item
+        if not isinstance(rtype, int) or rtype not in MULTI_RESULT_RECORDS:
+            raise EncodeError(f"multi reply: {rtype!r} is not a result type")
+        cls = MULTI_RESULT_RECORDS[OpCode(rtype)]
+        if rtype == OpCode.error and body is None and isinstance(err, int):
+            body = r.ErrorResponse(err)
+        if cls is None and body is not None:
+            raise EncodeError(f"multi reply: a {OpCode(rtype).name} result has no body, got {type(body).__name__}")
+        if cls is not None and not isinstance(body, cls):
+            raise EncodeError(f"multi reply: a {OpCode(rtype).name} result is {cls.__name__}, got {type(body).__name__}")
+        with encoding_errors("MultiHeader"):
+            out += _MULTI_HEADER.pack(rtype, False, err)
+        if body is not None:
+            body.encode_into(out)
+    out += _MULTI_END
 
 
-# -- requests ---------------------------------------------------------------------------
-
-@dataclass(slots=True)
-class Request:
-    xid: int
-    op: int
-    body: Any  # a request record, a list of MultiOp for multi/multiRead, or None
-
+# -- requests (client -> server) ------------------------------------------------------------
 
 def decode_request(payload: Buffer) -> Request:
-    """A client frame after the handshake. Raises UnknownOpcodeError / BadRequestBodyError with the xid."""
-    if len(payload) < _HEADER.size:
-        raise DecodeError(f"request of {len(payload)} bytes has no complete header")
-    xid, op = _HEADER.unpack_from(payload, 0)
-    pos = _HEADER.size
+    """A client frame after the handshake: RequestHeader + the body for its opcode, filling the payload.
+
+    Raises ``TruncatedError`` if there is no whole header, ``UnknownOpcodeError`` or
+    ``BadRequestBodyError`` (with the xid) otherwise.
+    """
+    if len(payload) < 8:
+        raise TruncatedError(f"request of {len(payload)} bytes has no complete RequestHeader")
+    xid, raw_op = _REQUEST_HEADER.unpack_from(payload, 0)
     try:
-        if op in (OpCode.multi, OpCode.multiRead):
-            ops, end = decode_multi_ops(payload, pos)
+        op = OpCode(raw_op)
+    except ValueError:
+        raise UnknownOpcodeError(xid, raw_op) from None
+    try:
+        if op in _MULTI_OPCODES:
+            ops, end = decode_multi_ops(payload, 8)
             if end != len(payload):
-                raise TrailingBytesError(f"{len(payload) - end} bytes after the multi")
+                raise TrailingBytesError(f"{len(payload) - end} bytes after the multi terminator")
             return Request(xid, op, ops)
         if op not in REQUEST_RECORDS:
-            raise UnknownOpcodeError(xid, op)
+            raise UnknownOpcodeError(xid, raw_op)
         cls = REQUEST_RECORDS[op]
         if cls is None:
-            if pos != len(payload):
-                raise TrailingBytesError(f"{len(payload) - pos} bytes after a header-only request")
+            if len(payload) != 8:
+                raise TrailingBytesError(f"{len(payload) - 8} bytes after a header-only request")
             return Request(xid, op, None)
-        return Request(xid, op, cls.decode(payload, pos))
+        return Request(xid, op, cls.decode(payload, 8))
     except UnknownOpcodeError:
         raise
     except DecodeError as exc:
-        raise BadRequestBodyError(xid, op, exc) from None
+        raise BadRequestBodyError(xid, op, exc) from exc
 
 
-def encode_request(xid: int, op: int, body: Any = None) -> bytes:
-    out = bytearray(_HEADER.pack(xid, op))
-    if op in (OpCode.multi, OpCode.multiRead):
+def encode_request(xid: int, op: int, body: RequestBody | Sequence[tuple[int, JuteRecord]] = None) -> bytes:
+    """RequestHeader + body. ``body`` must be the record ``REQUEST_RECORDS`` names for ``op`` (None for
+    header-only ops), or a list of ``(op, request)`` for multi/multiRead. An opcode the table does not
+    know is written with any record or none, so tests can probe a server with it.
+    """
+    with encoding_errors("RequestHeader"):
+        out = bytearray(_REQUEST_HEADER.pack(xid, op))
+    if op in _MULTI_OPCODES:
+        if body is None or isinstance(body, JuteRecord):
+            raise EncodeError(f"{OpCode(op).name} takes a list of (op, request) pairs, got {type(body).__name__}")
         encode_multi_ops(out, body)
-    elif body is not None:
+        return bytes(out)
+    if op in REQUEST_RECORDS:
+        cls = REQUEST_RECORDS[op]
+        if cls is None and body is not None:
+            raise EncodeError(f"{OpCode(op).name} is header-only, got a {type(body).__name__} body")
+        if cls is not None and not isinstance(body, cls):
+            raise EncodeError(f"{OpCode(op).name} takes {cls.__name__}, got {type(body).__name__}")
+    if isinstance(body, JuteRecord):
         body.encode_into(out)
+    elif body is not None:
+        raise EncodeError(f"opcode {op}: the body must be a jute record, got {type(body).__name__}")
     return bytes(out)
 
 
-# -- replies ----------------------------------------------------------------------------
+# -- replies (server -> client) -------------------------------------------------------------
 
-def encode_reply(xid: int, zxid: int, err: int, body: Any = None) -> bytes:
-    """ReplyHeader + body. ``body`` is a record, a list of MultiResult (multi), or None."""
-    out = bytearray(_REPLY.pack(xid, zxid, err))
-    if isinstance(body, list):
+def encode_reply(xid: int, zxid: int, err: int, body: ReplyBody | Sequence[tuple[int, int, JuteRecord | None]] = None
+                 ) -> bytes:
+    """ReplyHeader + body: a response record, a list of ``(type, err, body)`` multi results, or None.
+
+    A body goes only with ``err == 0`` (ZooKeeper sends none with an error).
+    """
+    with encoding_errors("ReplyHeader"):
+        out = bytearray(_REPLY_HEADER.pack(xid, zxid, err))
+    if body is None:
+        return bytes(out)
+    if err != 0:
+        raise EncodeError(f"a reply with err {err} carries no body, got {type(body).__name__}")
+    if isinstance(body, JuteRecord):
+        body.encode_into(out)
+    else:
         encode_multi_results(out, body)
-    elif body is not None:
-        if err != 0 and not isinstance(body, r.ErrorResponse):
-            raise EncodeError("a reply with an error carries no body")
-        body.encode_into(out)
     return bytes(out)
 
 
-def decode_reply(payload: Buffer, op: int) -> tuple[r.ReplyHeader, Any]:
-    """Decode a reply to a request of opcode ``op`` (client side); notifications use ``op`` 0."""
-    with decoding_errors("reply header"):
-        header, pos = r.ReplyHeader.decode_from(payload, 0)
-    body: Any = None
+def reply_header(payload: Buffer) -> r.ReplyHeader:
+    """Just the ReplyHeader of a server frame (a client looks the xid up before decoding the body)."""
+    header, _ = r.ReplyHeader.decode_from(payload, 0)
+    return header
+
+
+def decode_reply(payload: Buffer, op: int) -> tuple[r.ReplyHeader, ReplyBody]:
+    """A server frame, as the answer to a request of opcode ``op`` (client side).
+
+    Whatever ``op`` is, xid -1 is a notification (body ``WatcherEvent``) and xids -2
+    (ping) and -4 (auth) are header-only replies. Otherwise the body is decoded only
+    when ``err == 0``: multi results for multi/multiRead, else ``RESPONSE_RECORDS[op]``
+    (an opcode the table does not know is taken as header-only).
+    """
+    header, pos = r.ReplyHeader.decode_from(payload, 0)
+    body: ReplyBody = None
+    cls: type[JuteRecord] | None = None
     if header.xid == Xid.NOTIFICATION:
-        body = r.WatcherEvent.decode(payload, pos)
-    elif op in (OpCode.multi, OpCode.multiRead) and header.err == 0:
-        body, end = decode_multi_results(payload, pos)
-        if end != len(payload):
-            raise TrailingBytesError(f"{len(payload) - end} bytes after the multi response")
-    elif header.err == 0 and RESPONSE_RECORDS.get(op) is not None:
-        cls = RESPONSE_RECORDS[op]
-        assert cls is not None
-        body = cls.decode(payload, pos)
-    elif pos != len(payload):
-        raise TrailingBytesError(f"{len(payload) - pos} bytes after the reply header")
+        cls = r.WatcherEvent
+    elif header.err != 0 or header.xid in _HEADER_ONLY_REPLY_XIDS:
+        pass
+    elif op in _MULTI_OPCODES:
+        body, pos = decode_multi_results(payload, pos)
+    else:
+        cls = RESPONSE_RECORDS.get(op)
+    if cls is not None:
+        return header, cls.decode(payload, pos)
+    if pos != len(payload):
+        raise TrailingBytesError(f"{len(payload) - pos} bytes after the reply")
     return header, body
 
 
-def encode_notification(event_type: int, path: str, zxid: int = -1, state: int = KeeperState.SyncConnected) -> bytes:
-    out = bytearray(_REPLY.pack(Xid.NOTIFICATION, zxid, 0))
+def encode_notification(event_type: int, path: str | None, zxid: int = -1,
+                        state: int = KeeperState.SyncConnected) -> bytes:
+    """A watch event frame: ReplyHeader{-1, zxid, 0} + WatcherEvent. 3.8 sends zxid -1; 3.9 the firing txn's zxid."""
+    with encoding_errors("ReplyHeader"):
+        out = bytearray(_REPLY_HEADER.pack(Xid.NOTIFICATION, zxid, 0))
     r.WatcherEvent(event_type, state, path).encode_into(out)
     return bytes(out)
 
 
-# -- the handshake ------------------------------------------------------------------------
+# -- the handshake --------------------------------------------------------------------------
 
 def decode_connect_request(payload: Buffer) -> r.ConnectRequest:
-    """The first frame; its trailing readOnly byte may be absent (then ``read_only`` is None)."""
+    """The first client frame. ``read_only`` is None when the frame ends before the readOnly byte."""
     return r.ConnectRequest.decode(payload)
 
 
 def decode_connect_response(payload: Buffer) -> r.ConnectResponse:
+    """The server's first frame. ``read_only`` is None when the frame ends before the readOnly byte."""
     return r.ConnectResponse.decode(payload)

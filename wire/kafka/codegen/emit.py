@@ -360,7 +360,13 @@ class ModuleEmitter:
             c("unknown: list[tuple[int, bytes]] = []")
             if flex != "False" and not tagged_fields:
                 with _Block(c, "flexible" if flex != "True" else "True"):
-                    c(f"unknown, pos = read_unknown_tagged_fields(buf, pos, {name!r})")
+                    # fast path: an empty tagged section is a single zero byte
+                    c("if pos < len(buf) and buf[pos] == 0:")
+                    with c.indent():
+                        c("pos += 1")
+                    c("else:")
+                    with c.indent():
+                        c(f"unknown, pos = read_unknown_tagged_fields(buf, pos, {name!r})")
             elif flex != "False":
                 c("if flexible:")
                 with c.indent():

@@ -57,7 +57,10 @@ def _read_AddOffsetsToTxnRequest(buf: Buffer, pos: int, version: int) -> tuple[A
         v_group_id, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddOffsetsToTxnRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddOffsetsToTxnRequest')
     return AddOffsetsToTxnRequest(v_transactional_id, v_producer_id, v_producer_epoch, v_group_id, unknown), pos
 
 
@@ -112,7 +115,10 @@ def _read_AddOffsetsToTxnResponse(buf: Buffer, pos: int, version: int) -> tuple[
     pos += 6
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddOffsetsToTxnResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddOffsetsToTxnResponse')
     return AddOffsetsToTxnResponse(v_throttle_time_ms, v_error_code, unknown), pos
 
 

@@ -79,7 +79,10 @@ def _read_AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(buf: Buffer, pos: in
     pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddPartitionsToTxnTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddPartitionsToTxnTopic')
     return AddPartitionsToTxnRequest_AddPartitionsToTxnTopic(v_name, v_partitions, unknown), pos
 
 
@@ -137,7 +140,10 @@ def _read_AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(buf: Buffer, p
         v_topics = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddPartitionsToTxnTransaction')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddPartitionsToTxnTransaction')
     return AddPartitionsToTxnRequest_AddPartitionsToTxnTransaction(v_transactional_id, v_producer_id, v_producer_epoch, v_verify_only, v_topics, unknown), pos
 
 
@@ -223,7 +229,10 @@ def _read_AddPartitionsToTxnRequest(buf: Buffer, pos: int, version: int) -> tupl
         v_v3_and_below_topics = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddPartitionsToTxnRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddPartitionsToTxnRequest')
     return AddPartitionsToTxnRequest(v_transactions, v_v3_and_below_transactional_id, v_v3_and_below_producer_id, v_v3_and_below_producer_epoch, v_v3_and_below_topics, unknown), pos
 
 
@@ -344,7 +353,10 @@ def _read_AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(buf: Buff
     pos += 6
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddPartitionsToTxnPartitionResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddPartitionsToTxnPartitionResult')
     return AddPartitionsToTxnResponse_AddPartitionsToTxnPartitionResult(v_partition_index, v_partition_error_code, unknown), pos
 
 
@@ -384,7 +396,10 @@ def _read_AddPartitionsToTxnResponse_AddPartitionsToTxnResult(buf: Buffer, pos: 
         v_topic_results = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddPartitionsToTxnResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddPartitionsToTxnResult')
     return AddPartitionsToTxnResponse_AddPartitionsToTxnResult(v_transactional_id, v_topic_results, unknown), pos
 
 
@@ -435,7 +450,10 @@ def _read_AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(buf: Buffer, 
         v_results_by_partition.append(it_results_by_partition)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddPartitionsToTxnTopicResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddPartitionsToTxnTopicResult')
     return AddPartitionsToTxnResponse_AddPartitionsToTxnTopicResult(v_name, v_results_by_partition, unknown), pos
 
 
@@ -497,7 +515,10 @@ def _read_AddPartitionsToTxnResponse(buf: Buffer, pos: int, version: int) -> tup
         v_results_by_topic_v3_and_below = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddPartitionsToTxnResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddPartitionsToTxnResponse')
     return AddPartitionsToTxnResponse(v_throttle_time_ms, v_error_code, v_results_by_transaction, v_results_by_topic_v3_and_below, unknown), pos
 
 

@@ -66,7 +66,10 @@ def _read_AddRaftVoterRequest_Listener(buf: Buffer, pos: int, version: int) -> t
     (v_port,) = _U16.unpack_from(buf, pos)
     pos += 2
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Listener')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Listener')
     return AddRaftVoterRequest_Listener(v_name, v_host, v_port, unknown), pos
 
 
@@ -110,7 +113,10 @@ def _read_AddRaftVoterRequest(buf: Buffer, pos: int, version: int) -> tuple[AddR
         it_listeners, pos = _read_AddRaftVoterRequest_Listener(buf, pos, version)
         v_listeners.append(it_listeners)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddRaftVoterRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddRaftVoterRequest')
     return AddRaftVoterRequest(v_cluster_id, v_timeout_ms, v_voter_id, v_voter_directory_id, v_listeners, unknown), pos
 
 
@@ -177,7 +183,10 @@ def _read_AddRaftVoterResponse(buf: Buffer, pos: int, version: int) -> tuple[Add
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddRaftVoterResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AddRaftVoterResponse')
     return AddRaftVoterResponse(v_throttle_time_ms, v_error_code, v_error_message, unknown), pos
 
 

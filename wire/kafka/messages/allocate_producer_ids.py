@@ -44,7 +44,10 @@ def _read_AllocateProducerIdsRequest(buf: Buffer, pos: int, version: int) -> tup
     v_broker_id, v_broker_epoch = _I32_I64.unpack_from(buf, pos)
     pos += 12
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AllocateProducerIdsRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AllocateProducerIdsRequest')
     return AllocateProducerIdsRequest(v_broker_id, v_broker_epoch, unknown), pos
 
 
@@ -89,7 +92,10 @@ def _read_AllocateProducerIdsResponse(buf: Buffer, pos: int, version: int) -> tu
     v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len = _I32_I16_I64_I32.unpack_from(buf, pos)
     pos += 18
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AllocateProducerIdsResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AllocateProducerIdsResponse')
     return AllocateProducerIdsResponse(v_throttle_time_ms, v_error_code, v_producer_id_start, v_producer_id_len, unknown), pos
 
 

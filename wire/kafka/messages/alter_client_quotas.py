@@ -80,7 +80,10 @@ def _read_AlterClientQuotasRequest_EntityData(buf: Buffer, pos: int, version: in
         v_entity_name, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'EntityData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'EntityData')
     return AlterClientQuotasRequest_EntityData(v_entity_type, v_entity_name, unknown), pos
 
 
@@ -125,7 +128,10 @@ def _read_AlterClientQuotasRequest_EntryData(buf: Buffer, pos: int, version: int
         v_ops.append(it_ops)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'EntryData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'EntryData')
     return AlterClientQuotasRequest_EntryData(v_entity, v_ops, unknown), pos
 
 
@@ -165,7 +171,10 @@ def _read_AlterClientQuotasRequest_OpData(buf: Buffer, pos: int, version: int) -
     pos += 9
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OpData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OpData')
     return AlterClientQuotasRequest_OpData(v_key, v_value, v_remove, unknown), pos
 
 
@@ -201,7 +210,10 @@ def _read_AlterClientQuotasRequest(buf: Buffer, pos: int, version: int) -> tuple
     pos += 1
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterClientQuotasRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterClientQuotasRequest')
     return AlterClientQuotasRequest(v_entries, v_validate_only, unknown), pos
 
 
@@ -291,7 +303,10 @@ def _read_AlterClientQuotasResponse_EntityData(buf: Buffer, pos: int, version: i
         v_entity_name, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'EntityData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'EntityData')
     return AlterClientQuotasResponse_EntityData(v_entity_type, v_entity_name, unknown), pos
 
 
@@ -335,7 +350,10 @@ def _read_AlterClientQuotasResponse_EntryData(buf: Buffer, pos: int, version: in
         v_entity.append(it_entity)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'EntryData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'EntryData')
     return AlterClientQuotasResponse_EntryData(v_error_code, v_error_message, v_entity, unknown), pos
 
 
@@ -377,7 +395,10 @@ def _read_AlterClientQuotasResponse(buf: Buffer, pos: int, version: int) -> tupl
         v_entries.append(it_entries)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterClientQuotasResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterClientQuotasResponse')
     return AlterClientQuotasResponse(v_throttle_time_ms, v_entries, unknown), pos
 
 

@@ -78,7 +78,10 @@ def _read_AlterConfigsRequest_AlterConfigsResource(buf: Buffer, pos: int, versio
         v_configs.append(it_configs)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsResource')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsResource')
     return AlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs, unknown), pos
 
 
@@ -118,7 +121,10 @@ def _read_AlterConfigsRequest_AlterableConfig(buf: Buffer, pos: int, version: in
         v_value, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterableConfig')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterableConfig')
     return AlterConfigsRequest_AlterableConfig(v_name, v_value, unknown), pos
 
 
@@ -157,7 +163,10 @@ def _read_AlterConfigsRequest(buf: Buffer, pos: int, version: int) -> tuple[Alte
     pos += 1
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsRequest')
     return AlterConfigsRequest(v_resources, v_validate_only, unknown), pos
 
 
@@ -241,7 +250,10 @@ def _read_AlterConfigsResponse_AlterConfigsResourceResponse(buf: Buffer, pos: in
         v_resource_name, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsResourceResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsResourceResponse')
     return AlterConfigsResponse_AlterConfigsResourceResponse(v_error_code, v_error_message, v_resource_type, v_resource_name, unknown), pos
 
 
@@ -282,7 +294,10 @@ def _read_AlterConfigsResponse(buf: Buffer, pos: int, version: int) -> tuple[Alt
         v_responses.append(it_responses)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsResponse')
     return AlterConfigsResponse(v_throttle_time_ms, v_responses, unknown), pos
 
 

@@ -82,7 +82,10 @@ def _read_AlterPartitionRequest_BrokerState(buf: Buffer, pos: int, version: int)
         v_broker_id = 0
         v_broker_epoch = -1
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'BrokerState')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'BrokerState')
     return AlterPartitionRequest_BrokerState(v_broker_id, v_broker_epoch, unknown), pos
 
 
@@ -139,7 +142,10 @@ def _read_AlterPartitionRequest_PartitionData(buf: Buffer, pos: int, version: in
     (v_partition_epoch,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return AlterPartitionRequest_PartitionData(v_partition_index, v_leader_epoch, v_new_isr, v_new_isr_with_epochs, v_leader_recovery_state, v_partition_epoch, unknown), pos
 
 
@@ -202,7 +208,10 @@ def _read_AlterPartitionRequest_TopicData(buf: Buffer, pos: int, version: int) -
         it_partitions, pos = _read_AlterPartitionRequest_PartitionData(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return AlterPartitionRequest_TopicData(v_topic_name, v_topic_id, v_partitions, unknown), pos
 
 
@@ -243,7 +252,10 @@ def _read_AlterPartitionRequest(buf: Buffer, pos: int, version: int) -> tuple[Al
         it_topics, pos = _read_AlterPartitionRequest_TopicData(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterPartitionRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterPartitionRequest')
     return AlterPartitionRequest(v_broker_id, v_broker_epoch, v_topics, unknown), pos
 
 
@@ -352,7 +364,10 @@ def _read_AlterPartitionResponse_PartitionData(buf: Buffer, pos: int, version: i
     (v_partition_epoch,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return AlterPartitionResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_isr, v_leader_recovery_state, v_partition_epoch, unknown), pos
 
 
@@ -398,7 +413,10 @@ def _read_AlterPartitionResponse_TopicData(buf: Buffer, pos: int, version: int) 
         it_partitions, pos = _read_AlterPartitionResponse_PartitionData(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return AlterPartitionResponse_TopicData(v_topic_name, v_topic_id, v_partitions, unknown), pos
 
 
@@ -439,7 +457,10 @@ def _read_AlterPartitionResponse(buf: Buffer, pos: int, version: int) -> tuple[A
         it_topics, pos = _read_AlterPartitionResponse_TopicData(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterPartitionResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterPartitionResponse')
     return AlterPartitionResponse(v_throttle_time_ms, v_error_code, v_topics, unknown), pos
 
 

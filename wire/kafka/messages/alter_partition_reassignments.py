@@ -69,7 +69,10 @@ def _read_AlterPartitionReassignmentsRequest_ReassignablePartition(buf: Buffer, 
         v_replicas = list(unpack_from('>%di' % n_replicas, buf, pos))
         pos += 4 * n_replicas
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReassignablePartition')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReassignablePartition')
     return AlterPartitionReassignmentsRequest_ReassignablePartition(v_partition_index, v_replicas, unknown), pos
 
 
@@ -105,7 +108,10 @@ def _read_AlterPartitionReassignmentsRequest_ReassignableTopic(buf: Buffer, pos:
         it_partitions, pos = _read_AlterPartitionReassignmentsRequest_ReassignablePartition(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReassignableTopic')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReassignableTopic')
     return AlterPartitionReassignmentsRequest_ReassignableTopic(v_name, v_partitions, unknown), pos
 
 
@@ -142,7 +148,10 @@ def _read_AlterPartitionReassignmentsRequest(buf: Buffer, pos: int, version: int
         it_topics, pos = _read_AlterPartitionReassignmentsRequest_ReassignableTopic(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterPartitionReassignmentsRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterPartitionReassignmentsRequest')
     return AlterPartitionReassignmentsRequest(v_timeout_ms, v_topics, unknown), pos
 
 
@@ -223,7 +232,10 @@ def _read_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(buf:
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReassignablePartitionResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReassignablePartitionResponse')
     return AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(v_partition_index, v_error_code, v_error_message, unknown), pos
 
 
@@ -257,7 +269,10 @@ def _read_AlterPartitionReassignmentsResponse_ReassignableTopicResponse(buf: Buf
         it_partitions, pos = _read_AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReassignableTopicResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReassignableTopicResponse')
     return AlterPartitionReassignmentsResponse_ReassignableTopicResponse(v_name, v_partitions, unknown), pos
 
 
@@ -300,7 +315,10 @@ def _read_AlterPartitionReassignmentsResponse(buf: Buffer, pos: int, version: in
         it_responses, pos = _read_AlterPartitionReassignmentsResponse_ReassignableTopicResponse(buf, pos, version)
         v_responses.append(it_responses)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterPartitionReassignmentsResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterPartitionReassignmentsResponse')
     return AlterPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, unknown), pos
 
 

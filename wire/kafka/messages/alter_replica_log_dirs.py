@@ -70,7 +70,10 @@ def _read_AlterReplicaLogDirsRequest_AlterReplicaLogDir(buf: Buffer, pos: int, v
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDir')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDir')
     return AlterReplicaLogDirsRequest_AlterReplicaLogDir(v_path, v_topics, unknown), pos
 
 
@@ -111,7 +114,10 @@ def _read_AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(buf: Buffer, pos: i
     pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDirTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDirTopic')
     return AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(v_name, v_partitions, unknown), pos
 
 
@@ -148,7 +154,10 @@ def _read_AlterReplicaLogDirsRequest(buf: Buffer, pos: int, version: int) -> tup
         v_dirs.append(it_dirs)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDirsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDirsRequest')
     return AlterReplicaLogDirsRequest(v_dirs, unknown), pos
 
 
@@ -223,7 +232,10 @@ def _read_AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(buf: Buf
     pos += 6
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDirPartitionResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDirPartitionResult')
     return AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(v_partition_index, v_error_code, unknown), pos
 
 
@@ -257,7 +269,10 @@ def _read_AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(buf: Buffer,
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDirTopicResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDirTopicResult')
     return AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(v_topic_name, v_partitions, unknown), pos
 
 
@@ -298,7 +313,10 @@ def _read_AlterReplicaLogDirsResponse(buf: Buffer, pos: int, version: int) -> tu
         v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDirsResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterReplicaLogDirsResponse')
     return AlterReplicaLogDirsResponse(v_throttle_time_ms, v_results, unknown), pos
 
 

@@ -69,7 +69,10 @@ def _read_AlterUserScramCredentialsRequest_ScramCredentialDeletion(buf: Buffer, 
     (v_mechanism,) = _I8.unpack_from(buf, pos)
     pos += 1
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ScramCredentialDeletion')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ScramCredentialDeletion')
     return AlterUserScramCredentialsRequest_ScramCredentialDeletion(v_name, v_mechanism, unknown), pos
 
 
@@ -108,7 +111,10 @@ def _read_AlterUserScramCredentialsRequest_ScramCredentialUpsertion(buf: Buffer,
     else:
         v_salted_password, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ScramCredentialUpsertion')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ScramCredentialUpsertion')
     return AlterUserScramCredentialsRequest_ScramCredentialUpsertion(v_name, v_mechanism, v_iterations, v_salt, v_salted_password, unknown), pos
 
 
@@ -154,7 +160,10 @@ def _read_AlterUserScramCredentialsRequest(buf: Buffer, pos: int, version: int) 
         it_upsertions, pos = _read_AlterUserScramCredentialsRequest_ScramCredentialUpsertion(buf, pos, version)
         v_upsertions.append(it_upsertions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterUserScramCredentialsRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterUserScramCredentialsRequest')
     return AlterUserScramCredentialsRequest(v_deletions, v_upsertions, unknown), pos
 
 
@@ -237,7 +246,10 @@ def _read_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(buf:
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterUserScramCredentialsResult')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterUserScramCredentialsResult')
     return AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(v_user, v_error_code, v_error_message, unknown), pos
 
 
@@ -273,7 +285,10 @@ def _read_AlterUserScramCredentialsResponse(buf: Buffer, pos: int, version: int)
         it_results, pos = _read_AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(buf, pos, version)
         v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterUserScramCredentialsResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterUserScramCredentialsResponse')
     return AlterUserScramCredentialsResponse(v_throttle_time_ms, v_results, unknown), pos
 
 

@@ -62,7 +62,10 @@ def _read_ApiVersionsRequest(buf: Buffer, pos: int, version: int) -> tuple[ApiVe
         v_client_software_version = ''
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ApiVersionsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ApiVersionsRequest')
     return ApiVersionsRequest(v_client_software_name, v_client_software_version, unknown), pos
 
 
@@ -149,7 +152,10 @@ def _read_ApiVersionsResponse_ApiVersion(buf: Buffer, pos: int, version: int) ->
     pos += 6
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ApiVersion')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ApiVersion')
     return ApiVersionsResponse_ApiVersion(v_api_key, v_min_version, v_max_version, unknown), pos
 
 
@@ -185,7 +191,10 @@ def _read_ApiVersionsResponse_FinalizedFeatureKey(buf: Buffer, pos: int, version
         v_min_version_level = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'FinalizedFeatureKey')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'FinalizedFeatureKey')
     return ApiVersionsResponse_FinalizedFeatureKey(v_name, v_max_version_level, v_min_version_level, unknown), pos
 
 
@@ -235,7 +244,10 @@ def _read_ApiVersionsResponse_SupportedFeatureKey(buf: Buffer, pos: int, version
         v_max_version = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'SupportedFeatureKey')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'SupportedFeatureKey')
     return ApiVersionsResponse_SupportedFeatureKey(v_name, v_min_version, v_max_version, unknown), pos
 
 

@@ -76,7 +76,10 @@ def _read_AssignReplicasToDirsRequest_DirectoryData(buf: Buffer, pos: int, versi
         it_topics, pos = _read_AssignReplicasToDirsRequest_TopicData(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DirectoryData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DirectoryData')
     return AssignReplicasToDirsRequest_DirectoryData(v_id, v_topics, unknown), pos
 
 
@@ -101,7 +104,10 @@ def _read_AssignReplicasToDirsRequest_PartitionData(buf: Buffer, pos: int, versi
     (v_partition_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return AssignReplicasToDirsRequest_PartitionData(v_partition_index, unknown), pos
 
 
@@ -128,7 +134,10 @@ def _read_AssignReplicasToDirsRequest_TopicData(buf: Buffer, pos: int, version: 
         it_partitions, pos = _read_AssignReplicasToDirsRequest_PartitionData(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return AssignReplicasToDirsRequest_TopicData(v_topic_id, v_partitions, unknown), pos
 
 
@@ -163,7 +172,10 @@ def _read_AssignReplicasToDirsRequest(buf: Buffer, pos: int, version: int) -> tu
         it_directories, pos = _read_AssignReplicasToDirsRequest_DirectoryData(buf, pos, version)
         v_directories.append(it_directories)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AssignReplicasToDirsRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AssignReplicasToDirsRequest')
     return AssignReplicasToDirsRequest(v_broker_id, v_broker_epoch, v_directories, unknown), pos
 
 
@@ -257,7 +269,10 @@ def _read_AssignReplicasToDirsResponse_DirectoryData(buf: Buffer, pos: int, vers
         it_topics, pos = _read_AssignReplicasToDirsResponse_TopicData(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DirectoryData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DirectoryData')
     return AssignReplicasToDirsResponse_DirectoryData(v_id, v_topics, unknown), pos
 
 
@@ -283,7 +298,10 @@ def _read_AssignReplicasToDirsResponse_PartitionData(buf: Buffer, pos: int, vers
     v_partition_index, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return AssignReplicasToDirsResponse_PartitionData(v_partition_index, v_error_code, unknown), pos
 
 
@@ -310,7 +328,10 @@ def _read_AssignReplicasToDirsResponse_TopicData(buf: Buffer, pos: int, version:
         it_partitions, pos = _read_AssignReplicasToDirsResponse_PartitionData(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return AssignReplicasToDirsResponse_TopicData(v_topic_id, v_partitions, unknown), pos
 
 
@@ -345,7 +366,10 @@ def _read_AssignReplicasToDirsResponse(buf: Buffer, pos: int, version: int) -> t
         it_directories, pos = _read_AssignReplicasToDirsResponse_DirectoryData(buf, pos, version)
         v_directories.append(it_directories)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AssignReplicasToDirsResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AssignReplicasToDirsResponse')
     return AssignReplicasToDirsResponse(v_throttle_time_ms, v_error_code, v_directories, unknown), pos
 
 

@@ -95,7 +95,10 @@ def _read_BeginQuorumEpochRequest_LeaderEndpoint(buf: Buffer, pos: int, version:
         v_port = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderEndpoint')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderEndpoint')
     return BeginQuorumEpochRequest_LeaderEndpoint(v_name, v_host, v_port, unknown), pos
 
 
@@ -147,7 +150,10 @@ def _read_BeginQuorumEpochRequest_PartitionData(buf: Buffer, pos: int, version: 
     pos += 8
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return BeginQuorumEpochRequest_PartitionData(v_partition_index, v_voter_directory_id, v_leader_id, v_leader_epoch, unknown), pos
 
 
@@ -184,7 +190,10 @@ def _read_BeginQuorumEpochRequest_TopicData(buf: Buffer, pos: int, version: int)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return BeginQuorumEpochRequest_TopicData(v_topic_name, v_partitions, unknown), pos
 
 
@@ -245,7 +254,10 @@ def _read_BeginQuorumEpochRequest(buf: Buffer, pos: int, version: int) -> tuple[
         v_leader_endpoints = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'BeginQuorumEpochRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'BeginQuorumEpochRequest')
     return BeginQuorumEpochRequest(v_cluster_id, v_voter_id, v_topics, v_leader_endpoints, unknown), pos
 
 
@@ -372,7 +384,10 @@ def _read_BeginQuorumEpochResponse_NodeEndpoint(buf: Buffer, pos: int, version: 
         v_port = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'NodeEndpoint')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'NodeEndpoint')
     return BeginQuorumEpochResponse_NodeEndpoint(v_node_id, v_host, v_port, unknown), pos
 
 
@@ -415,7 +430,10 @@ def _read_BeginQuorumEpochResponse_PartitionData(buf: Buffer, pos: int, version:
     pos += 14
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return BeginQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, unknown), pos
 
 
@@ -449,7 +467,10 @@ def _read_BeginQuorumEpochResponse_TopicData(buf: Buffer, pos: int, version: int
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return BeginQuorumEpochResponse_TopicData(v_topic_name, v_partitions, unknown), pos
 
 

@@ -132,7 +132,10 @@ def _read_BrokerHeartbeatResponse(buf: Buffer, pos: int, version: int) -> tuple[
     v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down = _I32_I16_BOOL_BOOL_BOOL.unpack_from(buf, pos)
     pos += 9
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'BrokerHeartbeatResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'BrokerHeartbeatResponse')
     return BrokerHeartbeatResponse(v_throttle_time_ms, v_error_code, v_is_caught_up, v_is_fenced, v_should_shut_down, unknown), pos
 
 

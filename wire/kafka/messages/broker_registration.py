@@ -80,7 +80,10 @@ def _read_BrokerRegistrationRequest_Feature(buf: Buffer, pos: int, version: int)
     v_min_supported_version, v_max_supported_version = _I16_I16.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Feature')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Feature')
     return BrokerRegistrationRequest_Feature(v_name, v_min_supported_version, v_max_supported_version, unknown), pos
 
 
@@ -114,7 +117,10 @@ def _read_BrokerRegistrationRequest_Listener(buf: Buffer, pos: int, version: int
     v_port, v_security_protocol = _U16_I16.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Listener')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Listener')
     return BrokerRegistrationRequest_Listener(v_name, v_host, v_port, v_security_protocol, unknown), pos
 
 
@@ -195,7 +201,10 @@ def _read_BrokerRegistrationRequest(buf: Buffer, pos: int, version: int) -> tupl
     else:
         v_previous_broker_epoch = -1
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'BrokerRegistrationRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'BrokerRegistrationRequest')
     return BrokerRegistrationRequest(v_broker_id, v_cluster_id, v_incarnation_id, v_listeners, v_features, v_rack, v_is_migrating_zk_broker, v_log_dirs, v_previous_broker_epoch, unknown), pos
 
 
@@ -293,7 +302,10 @@ def _read_BrokerRegistrationResponse(buf: Buffer, pos: int, version: int) -> tup
     v_throttle_time_ms, v_error_code, v_broker_epoch = _I32_I16_I64.unpack_from(buf, pos)
     pos += 14
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'BrokerRegistrationResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'BrokerRegistrationResponse')
     return BrokerRegistrationResponse(v_throttle_time_ms, v_error_code, v_broker_epoch, unknown), pos
 
 

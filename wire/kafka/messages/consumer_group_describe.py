@@ -59,7 +59,10 @@ def _read_ConsumerGroupDescribeRequest(buf: Buffer, pos: int, version: int) -> t
     (v_include_authorized_operations,) = _BOOL.unpack_from(buf, pos)
     pos += 1
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ConsumerGroupDescribeRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ConsumerGroupDescribeRequest')
     return ConsumerGroupDescribeRequest(v_group_ids, v_include_authorized_operations, unknown), pos
 
 
@@ -162,7 +165,10 @@ def _read_ConsumerGroupDescribeResponse_Assignment(buf: Buffer, pos: int, versio
         it_topic_partitions, pos = _read_ConsumerGroupDescribeResponse_TopicPartitions(buf, pos, version)
         v_topic_partitions.append(it_topic_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Assignment')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Assignment')
     return ConsumerGroupDescribeResponse_Assignment(v_topic_partitions, unknown), pos
 
 
@@ -222,7 +228,10 @@ def _read_ConsumerGroupDescribeResponse_DescribedGroup(buf: Buffer, pos: int, ve
     (v_authorized_operations,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribedGroup')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribedGroup')
     return ConsumerGroupDescribeResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_group_epoch, v_assignment_epoch, v_assignor_name, v_members, v_authorized_operations, unknown), pos
 
 
@@ -317,7 +326,10 @@ def _read_ConsumerGroupDescribeResponse_Member(buf: Buffer, pos: int, version: i
     else:
         v_member_type = -1
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Member')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Member')
     return ConsumerGroupDescribeResponse_Member(v_member_id, v_instance_id, v_rack_id, v_member_epoch, v_client_id, v_client_host, v_subscribed_topic_names, v_subscribed_topic_regex, v_assignment, v_target_assignment, v_member_type, unknown), pos
 
 
@@ -388,7 +400,10 @@ def _read_ConsumerGroupDescribeResponse_TopicPartitions(buf: Buffer, pos: int, v
     v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
     pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicPartitions')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicPartitions')
     return ConsumerGroupDescribeResponse_TopicPartitions(v_topic_id, v_topic_name, v_partitions, unknown), pos
 
 
@@ -425,7 +440,10 @@ def _read_ConsumerGroupDescribeResponse(buf: Buffer, pos: int, version: int) -> 
         it_groups, pos = _read_ConsumerGroupDescribeResponse_DescribedGroup(buf, pos, version)
         v_groups.append(it_groups)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ConsumerGroupDescribeResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ConsumerGroupDescribeResponse')
     return ConsumerGroupDescribeResponse(v_throttle_time_ms, v_groups, unknown), pos
 
 

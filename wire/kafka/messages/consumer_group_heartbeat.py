@@ -67,7 +67,10 @@ def _read_ConsumerGroupHeartbeatRequest_TopicPartitions(buf: Buffer, pos: int, v
     v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
     pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicPartitions')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicPartitions')
     return ConsumerGroupHeartbeatRequest_TopicPartitions(v_topic_id, v_partitions, unknown), pos
 
 
@@ -154,7 +157,10 @@ def _read_ConsumerGroupHeartbeatRequest(buf: Buffer, pos: int, version: int) -> 
             it_topic_partitions, pos = _read_ConsumerGroupHeartbeatRequest_TopicPartitions(buf, pos, version)
             v_topic_partitions.append(it_topic_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ConsumerGroupHeartbeatRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ConsumerGroupHeartbeatRequest')
     return ConsumerGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_instance_id, v_rack_id, v_rebalance_timeout_ms, v_subscribed_topic_names, v_subscribed_topic_regex, v_server_assignor, v_topic_partitions, unknown), pos
 
 
@@ -279,7 +285,10 @@ def _read_ConsumerGroupHeartbeatResponse_Assignment(buf: Buffer, pos: int, versi
         it_topic_partitions, pos = _read_ConsumerGroupHeartbeatResponse_TopicPartitions(buf, pos, version)
         v_topic_partitions.append(it_topic_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Assignment')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Assignment')
     return ConsumerGroupHeartbeatResponse_Assignment(v_topic_partitions, unknown), pos
 
 
@@ -309,7 +318,10 @@ def _read_ConsumerGroupHeartbeatResponse_TopicPartitions(buf: Buffer, pos: int, 
     v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
     pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicPartitions')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicPartitions')
     return ConsumerGroupHeartbeatResponse_TopicPartitions(v_topic_id, v_partitions, unknown), pos
 
 
@@ -355,7 +367,10 @@ def _read_ConsumerGroupHeartbeatResponse(buf: Buffer, pos: int, version: int) ->
     else:
         v_assignment, pos = _read_ConsumerGroupHeartbeatResponse_Assignment(buf, pos, version)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ConsumerGroupHeartbeatResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ConsumerGroupHeartbeatResponse')
     return ConsumerGroupHeartbeatResponse(v_throttle_time_ms, v_error_code, v_error_message, v_member_id, v_member_epoch, v_heartbeat_interval_ms, v_assignment, unknown), pos
 
 

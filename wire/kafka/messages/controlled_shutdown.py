@@ -51,7 +51,10 @@ def _read_ControlledShutdownRequest(buf: Buffer, pos: int, version: int) -> tupl
         v_broker_epoch = -1
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ControlledShutdownRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ControlledShutdownRequest')
     return ControlledShutdownRequest(v_broker_id, v_broker_epoch, unknown), pos
 
 
@@ -110,7 +113,10 @@ def _read_ControlledShutdownResponse_RemainingPartition(buf: Buffer, pos: int, v
     pos += 4
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'RemainingPartition')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'RemainingPartition')
     return ControlledShutdownResponse_RemainingPartition(v_topic_name, v_partition_index, unknown), pos
 
 
@@ -146,7 +152,10 @@ def _read_ControlledShutdownResponse(buf: Buffer, pos: int, version: int) -> tup
         v_remaining_partitions.append(it_remaining_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ControlledShutdownResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ControlledShutdownResponse')
     return ControlledShutdownResponse(v_error_code, v_remaining_partitions, unknown), pos
 
 

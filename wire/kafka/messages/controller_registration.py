@@ -75,7 +75,10 @@ def _read_ControllerRegistrationRequest_Feature(buf: Buffer, pos: int, version: 
     v_min_supported_version, v_max_supported_version = _I16_I16.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Feature')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Feature')
     return ControllerRegistrationRequest_Feature(v_name, v_min_supported_version, v_max_supported_version, unknown), pos
 
 
@@ -109,7 +112,10 @@ def _read_ControllerRegistrationRequest_Listener(buf: Buffer, pos: int, version:
     v_port, v_security_protocol = _U16_I16.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Listener')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Listener')
     return ControllerRegistrationRequest_Listener(v_name, v_host, v_port, v_security_protocol, unknown), pos
 
 
@@ -159,7 +165,10 @@ def _read_ControllerRegistrationRequest(buf: Buffer, pos: int, version: int) -> 
         it_features, pos = _read_ControllerRegistrationRequest_Feature(buf, pos, version)
         v_features.append(it_features)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ControllerRegistrationRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ControllerRegistrationRequest')
     return ControllerRegistrationRequest(v_controller_id, v_incarnation_id, v_zk_migration_ready, v_listeners, v_features, unknown), pos
 
 
@@ -236,7 +245,10 @@ def _read_ControllerRegistrationResponse(buf: Buffer, pos: int, version: int) ->
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ControllerRegistrationResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ControllerRegistrationResponse')
     return ControllerRegistrationResponse(v_throttle_time_ms, v_error_code, v_error_message, unknown), pos
 
 

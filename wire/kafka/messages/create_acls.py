@@ -83,7 +83,10 @@ def _read_CreateAclsRequest_AclCreation(buf: Buffer, pos: int, version: int) -> 
     pos += 2
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AclCreation')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AclCreation')
     return CreateAclsRequest_AclCreation(v_resource_type, v_resource_name, v_resource_pattern_type, v_principal, v_host, v_operation, v_permission_type, unknown), pos
 
 
@@ -130,7 +133,10 @@ def _read_CreateAclsRequest(buf: Buffer, pos: int, version: int) -> tuple[Create
         v_creations.append(it_creations)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreateAclsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreateAclsRequest')
     return CreateAclsRequest(v_creations, unknown), pos
 
 
@@ -201,7 +207,10 @@ def _read_CreateAclsResponse_AclCreationResult(buf: Buffer, pos: int, version: i
         v_error_message, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AclCreationResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AclCreationResult')
     return CreateAclsResponse_AclCreationResult(v_error_code, v_error_message, unknown), pos
 
 
@@ -237,7 +246,10 @@ def _read_CreateAclsResponse(buf: Buffer, pos: int, version: int) -> tuple[Creat
         v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreateAclsResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreateAclsResponse')
     return CreateAclsResponse(v_throttle_time_ms, v_results, unknown), pos
 
 

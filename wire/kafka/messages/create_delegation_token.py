@@ -63,7 +63,10 @@ def _read_CreateDelegationTokenRequest_CreatableRenewers(buf: Buffer, pos: int, 
         v_principal_name, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatableRenewers')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatableRenewers')
     return CreateDelegationTokenRequest_CreatableRenewers(v_principal_type, v_principal_name, unknown), pos
 
 
@@ -118,7 +121,10 @@ def _read_CreateDelegationTokenRequest(buf: Buffer, pos: int, version: int) -> t
     pos += 8
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreateDelegationTokenRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreateDelegationTokenRequest')
     return CreateDelegationTokenRequest(v_owner_principal_type, v_owner_principal_name, v_renewers, v_max_lifetime_ms, unknown), pos
 
 
@@ -244,7 +250,10 @@ def _read_CreateDelegationTokenResponse(buf: Buffer, pos: int, version: int) -> 
     pos += 4
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreateDelegationTokenResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreateDelegationTokenResponse')
     return CreateDelegationTokenResponse(v_error_code, v_principal_type, v_principal_name, v_token_requester_principal_type, v_token_requester_principal_name, v_issue_timestamp_ms, v_expiry_timestamp_ms, v_max_timestamp_ms, v_token_id, v_hmac, v_throttle_time_ms, unknown), pos
 
 

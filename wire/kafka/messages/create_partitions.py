@@ -67,7 +67,10 @@ def _read_CreatePartitionsRequest_CreatePartitionsAssignment(buf: Buffer, pos: i
     pos += 4 * n_broker_ids
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatePartitionsAssignment')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatePartitionsAssignment')
     return CreatePartitionsRequest_CreatePartitionsAssignment(v_broker_ids, unknown), pos
 
 
@@ -111,7 +114,10 @@ def _read_CreatePartitionsRequest_CreatePartitionsTopic(buf: Buffer, pos: int, v
             v_assignments.append(it_assignments)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatePartitionsTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatePartitionsTopic')
     return CreatePartitionsRequest_CreatePartitionsTopic(v_name, v_count, v_assignments, unknown), pos
 
 
@@ -155,7 +161,10 @@ def _read_CreatePartitionsRequest(buf: Buffer, pos: int, version: int) -> tuple[
     pos += 5
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatePartitionsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatePartitionsRequest')
     return CreatePartitionsRequest(v_topics, v_timeout_ms, v_validate_only, unknown), pos
 
 
@@ -235,7 +244,10 @@ def _read_CreatePartitionsResponse_CreatePartitionsTopicResult(buf: Buffer, pos:
         v_error_message, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatePartitionsTopicResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatePartitionsTopicResult')
     return CreatePartitionsResponse_CreatePartitionsTopicResult(v_name, v_error_code, v_error_message, unknown), pos
 
 
@@ -275,7 +287,10 @@ def _read_CreatePartitionsResponse(buf: Buffer, pos: int, version: int) -> tuple
         v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatePartitionsResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatePartitionsResponse')
     return CreatePartitionsResponse(v_throttle_time_ms, v_results, unknown), pos
 
 

@@ -84,7 +84,10 @@ def _read_CreateTopicsRequest_CreatableReplicaAssignment(buf: Buffer, pos: int, 
     pos += 4 * n_broker_ids
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatableReplicaAssignment')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatableReplicaAssignment')
     return CreateTopicsRequest_CreatableReplicaAssignment(v_partition_index, v_broker_ids, unknown), pos
 
 
@@ -136,7 +139,10 @@ def _read_CreateTopicsRequest_CreatableTopic(buf: Buffer, pos: int, version: int
         v_configs.append(it_configs)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatableTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatableTopic')
     return CreateTopicsRequest_CreatableTopic(v_name, v_num_partitions, v_replication_factor, v_assignments, v_configs, unknown), pos
 
 
@@ -182,7 +188,10 @@ def _read_CreateTopicsRequest_CreatableTopicConfig(buf: Buffer, pos: int, versio
         v_value, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatableTopicConfig')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatableTopicConfig')
     return CreateTopicsRequest_CreatableTopicConfig(v_name, v_value, unknown), pos
 
 
@@ -227,7 +236,10 @@ def _read_CreateTopicsRequest(buf: Buffer, pos: int, version: int) -> tuple[Crea
         v_validate_only = False
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreateTopicsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreateTopicsRequest')
     return CreateTopicsRequest(v_topics, v_timeout_ms, v_validate_only, unknown), pos
 
 
@@ -349,7 +361,10 @@ def _read_CreateTopicsResponse_CreatableTopicConfigs(buf: Buffer, pos: int, vers
         v_is_sensitive = False
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatableTopicConfigs')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreatableTopicConfigs')
     return CreateTopicsResponse_CreatableTopicConfigs(v_name, v_value, v_read_only, v_config_source, v_is_sensitive, unknown), pos
 
 
@@ -511,7 +526,10 @@ def _read_CreateTopicsResponse(buf: Buffer, pos: int, version: int) -> tuple[Cre
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreateTopicsResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'CreateTopicsResponse')
     return CreateTopicsResponse(v_throttle_time_ms, v_topics, unknown), pos
 
 

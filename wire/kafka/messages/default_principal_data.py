@@ -54,7 +54,10 @@ def _read_DefaultPrincipalData(buf: Buffer, pos: int, version: int) -> tuple[Def
     (v_token_authenticated,) = _BOOL.unpack_from(buf, pos)
     pos += 1
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DefaultPrincipalData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DefaultPrincipalData')
     return DefaultPrincipalData(v_type, v_name, v_token_authenticated, unknown), pos
 
 

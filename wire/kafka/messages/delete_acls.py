@@ -83,7 +83,10 @@ def _read_DeleteAclsRequest_DeleteAclsFilter(buf: Buffer, pos: int, version: int
     pos += 2
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteAclsFilter')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteAclsFilter')
     return DeleteAclsRequest_DeleteAclsFilter(v_resource_type_filter, v_resource_name_filter, v_pattern_type_filter, v_principal_filter, v_host_filter, v_operation, v_permission_type, unknown), pos
 
 
@@ -130,7 +133,10 @@ def _read_DeleteAclsRequest(buf: Buffer, pos: int, version: int) -> tuple[Delete
         v_filters.append(it_filters)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteAclsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteAclsRequest')
     return DeleteAclsRequest(v_filters, unknown), pos
 
 
@@ -226,7 +232,10 @@ def _read_DeleteAclsResponse_DeleteAclsFilterResult(buf: Buffer, pos: int, versi
         v_matching_acls.append(it_matching_acls)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteAclsFilterResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteAclsFilterResult')
     return DeleteAclsResponse_DeleteAclsFilterResult(v_error_code, v_error_message, v_matching_acls, unknown), pos
 
 
@@ -292,7 +301,10 @@ def _read_DeleteAclsResponse_DeleteAclsMatchingAcl(buf: Buffer, pos: int, versio
     pos += 2
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteAclsMatchingAcl')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteAclsMatchingAcl')
     return DeleteAclsResponse_DeleteAclsMatchingAcl(v_error_code, v_error_message, v_resource_type, v_resource_name, v_pattern_type, v_principal, v_host, v_operation, v_permission_type, unknown), pos
 
 
@@ -347,7 +359,10 @@ def _read_DeleteAclsResponse(buf: Buffer, pos: int, version: int) -> tuple[Delet
         v_filter_results.append(it_filter_results)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteAclsResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteAclsResponse')
     return DeleteAclsResponse(v_throttle_time_ms, v_filter_results, unknown), pos
 
 

@@ -52,7 +52,10 @@ def _read_DeleteGroupsRequest(buf: Buffer, pos: int, version: int) -> tuple[Dele
         v_groups_names.append(it_groups_names)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteGroupsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteGroupsRequest')
     return DeleteGroupsRequest(v_groups_names, unknown), pos
 
 
@@ -116,7 +119,10 @@ def _read_DeleteGroupsResponse_DeletableGroupResult(buf: Buffer, pos: int, versi
     pos += 2
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeletableGroupResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeletableGroupResult')
     return DeleteGroupsResponse_DeletableGroupResult(v_group_id, v_error_code, unknown), pos
 
 
@@ -152,7 +158,10 @@ def _read_DeleteGroupsResponse(buf: Buffer, pos: int, version: int) -> tuple[Del
         v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteGroupsResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteGroupsResponse')
     return DeleteGroupsResponse(v_throttle_time_ms, v_results, unknown), pos
 
 

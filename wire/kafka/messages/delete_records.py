@@ -62,7 +62,10 @@ def _read_DeleteRecordsRequest_DeleteRecordsPartition(buf: Buffer, pos: int, ver
     pos += 12
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteRecordsPartition')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteRecordsPartition')
     return DeleteRecordsRequest_DeleteRecordsPartition(v_partition_index, v_offset, unknown), pos
 
 
@@ -96,7 +99,10 @@ def _read_DeleteRecordsRequest_DeleteRecordsTopic(buf: Buffer, pos: int, version
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteRecordsTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteRecordsTopic')
     return DeleteRecordsRequest_DeleteRecordsTopic(v_name, v_partitions, unknown), pos
 
 
@@ -137,7 +143,10 @@ def _read_DeleteRecordsRequest(buf: Buffer, pos: int, version: int) -> tuple[Del
     pos += 4
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteRecordsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteRecordsRequest')
     return DeleteRecordsRequest(v_topics, v_timeout_ms, unknown), pos
 
 
@@ -216,7 +225,10 @@ def _read_DeleteRecordsResponse_DeleteRecordsPartitionResult(buf: Buffer, pos: i
     pos += 14
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteRecordsPartitionResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteRecordsPartitionResult')
     return DeleteRecordsResponse_DeleteRecordsPartitionResult(v_partition_index, v_low_watermark, v_error_code, unknown), pos
 
 
@@ -250,7 +262,10 @@ def _read_DeleteRecordsResponse_DeleteRecordsTopicResult(buf: Buffer, pos: int, 
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteRecordsTopicResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteRecordsTopicResult')
     return DeleteRecordsResponse_DeleteRecordsTopicResult(v_name, v_partitions, unknown), pos
 
 
@@ -291,7 +306,10 @@ def _read_DeleteRecordsResponse(buf: Buffer, pos: int, version: int) -> tuple[De
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteRecordsResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteRecordsResponse')
     return DeleteRecordsResponse(v_throttle_time_ms, v_topics, unknown), pos
 
 

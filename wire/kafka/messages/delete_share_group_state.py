@@ -66,7 +66,10 @@ def _read_DeleteShareGroupStateRequest_DeleteStateData(buf: Buffer, pos: int, ve
         it_partitions, pos = _read_DeleteShareGroupStateRequest_PartitionData(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteStateData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteStateData')
     return DeleteShareGroupStateRequest_DeleteStateData(v_topic_id, v_partitions, unknown), pos
 
 
@@ -91,7 +94,10 @@ def _read_DeleteShareGroupStateRequest_PartitionData(buf: Buffer, pos: int, vers
     (v_partition,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return DeleteShareGroupStateRequest_PartitionData(v_partition, unknown), pos
 
 
@@ -121,7 +127,10 @@ def _read_DeleteShareGroupStateRequest(buf: Buffer, pos: int, version: int) -> t
         it_topics, pos = _read_DeleteShareGroupStateRequest_DeleteStateData(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteShareGroupStateRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteShareGroupStateRequest')
     return DeleteShareGroupStateRequest(v_group_id, v_topics, unknown), pos
 
 
@@ -203,7 +212,10 @@ def _read_DeleteShareGroupStateResponse_DeleteStateResult(buf: Buffer, pos: int,
         it_partitions, pos = _read_DeleteShareGroupStateResponse_PartitionResult(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteStateResult')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteStateResult')
     return DeleteShareGroupStateResponse_DeleteStateResult(v_topic_id, v_partitions, unknown), pos
 
 
@@ -234,7 +246,10 @@ def _read_DeleteShareGroupStateResponse_PartitionResult(buf: Buffer, pos: int, v
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionResult')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionResult')
     return DeleteShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message, unknown), pos
 
 
@@ -263,7 +278,10 @@ def _read_DeleteShareGroupStateResponse(buf: Buffer, pos: int, version: int) -> 
         it_results, pos = _read_DeleteShareGroupStateResponse_DeleteStateResult(buf, pos, version)
         v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteShareGroupStateResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteShareGroupStateResponse')
     return DeleteShareGroupStateResponse(v_results, unknown), pos
 
 

@@ -63,7 +63,10 @@ def _read_DeleteTopicsRequest_DeleteTopicState(buf: Buffer, pos: int, version: i
         v_topic_id = ZERO_UUID
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteTopicState')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteTopicState')
     return DeleteTopicsRequest_DeleteTopicState(v_name, v_topic_id, unknown), pos
 
 
@@ -125,7 +128,10 @@ def _read_DeleteTopicsRequest(buf: Buffer, pos: int, version: int) -> tuple[Dele
     pos += 4
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteTopicsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteTopicsRequest')
     return DeleteTopicsRequest(v_topics, v_topic_names, v_timeout_ms, unknown), pos
 
 
@@ -223,7 +229,10 @@ def _read_DeleteTopicsResponse_DeletableTopicResult(buf: Buffer, pos: int, versi
         v_error_message = None
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeletableTopicResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeletableTopicResult')
     return DeleteTopicsResponse_DeletableTopicResult(v_name, v_topic_id, v_error_code, v_error_message, unknown), pos
 
 
@@ -269,7 +278,10 @@ def _read_DeleteTopicsResponse(buf: Buffer, pos: int, version: int) -> tuple[Del
         v_responses.append(it_responses)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteTopicsResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DeleteTopicsResponse')
     return DeleteTopicsResponse(v_throttle_time_ms, v_responses, unknown), pos
 
 

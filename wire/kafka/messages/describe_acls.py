@@ -75,7 +75,10 @@ def _read_DescribeAclsRequest(buf: Buffer, pos: int, version: int) -> tuple[Desc
     pos += 2
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeAclsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeAclsRequest')
     return DescribeAclsRequest(v_resource_type_filter, v_resource_name_filter, v_pattern_type_filter, v_principal_filter, v_host_filter, v_operation, v_permission_type, unknown), pos
 
 
@@ -175,7 +178,10 @@ def _read_DescribeAclsResponse_AclDescription(buf: Buffer, pos: int, version: in
     pos += 2
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AclDescription')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AclDescription')
     return DescribeAclsResponse_AclDescription(v_principal, v_host, v_operation, v_permission_type, unknown), pos
 
 
@@ -226,7 +232,10 @@ def _read_DescribeAclsResponse_DescribeAclsResource(buf: Buffer, pos: int, versi
         v_acls.append(it_acls)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeAclsResource')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeAclsResource')
     return DescribeAclsResponse_DescribeAclsResource(v_resource_type, v_resource_name, v_pattern_type, v_acls, unknown), pos
 
 
@@ -279,7 +288,10 @@ def _read_DescribeAclsResponse(buf: Buffer, pos: int, version: int) -> tuple[Des
         v_resources.append(it_resources)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeAclsResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeAclsResponse')
     return DescribeAclsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_resources, unknown), pos
 
 

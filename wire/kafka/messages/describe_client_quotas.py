@@ -66,7 +66,10 @@ def _read_DescribeClientQuotasRequest_ComponentData(buf: Buffer, pos: int, versi
         v_match, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ComponentData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ComponentData')
     return DescribeClientQuotasRequest_ComponentData(v_entity_type, v_match_type, v_match, unknown), pos
 
 
@@ -106,7 +109,10 @@ def _read_DescribeClientQuotasRequest(buf: Buffer, pos: int, version: int) -> tu
     pos += 1
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeClientQuotasRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeClientQuotasRequest')
     return DescribeClientQuotasRequest(v_components, v_strict, unknown), pos
 
 
@@ -195,7 +201,10 @@ def _read_DescribeClientQuotasResponse_EntityData(buf: Buffer, pos: int, version
         v_entity_name, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'EntityData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'EntityData')
     return DescribeClientQuotasResponse_EntityData(v_entity_type, v_entity_name, unknown), pos
 
 
@@ -240,7 +249,10 @@ def _read_DescribeClientQuotasResponse_EntryData(buf: Buffer, pos: int, version:
         v_values.append(it_values)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'EntryData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'EntryData')
     return DescribeClientQuotasResponse_EntryData(v_entity, v_values, unknown), pos
 
 
@@ -279,7 +291,10 @@ def _read_DescribeClientQuotasResponse_ValueData(buf: Buffer, pos: int, version:
     pos += 8
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ValueData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ValueData')
     return DescribeClientQuotasResponse_ValueData(v_key, v_value, unknown), pos
 
 
@@ -324,7 +339,10 @@ def _read_DescribeClientQuotasResponse(buf: Buffer, pos: int, version: int) -> t
             v_entries.append(it_entries)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeClientQuotasResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeClientQuotasResponse')
     return DescribeClientQuotasResponse(v_throttle_time_ms, v_error_code, v_error_message, v_entries, unknown), pos
 
 

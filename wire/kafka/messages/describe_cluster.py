@@ -59,7 +59,10 @@ def _read_DescribeClusterRequest(buf: Buffer, pos: int, version: int) -> tuple[D
     else:
         v_include_fenced_brokers = False
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeClusterRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeClusterRequest')
     return DescribeClusterRequest(v_include_cluster_authorized_operations, v_endpoint_type, v_include_fenced_brokers, unknown), pos
 
 
@@ -146,7 +149,10 @@ def _read_DescribeClusterResponse_DescribeClusterBroker(buf: Buffer, pos: int, v
     else:
         v_is_fenced = False
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeClusterBroker')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeClusterBroker')
     return DescribeClusterResponse_DescribeClusterBroker(v_broker_id, v_host, v_port, v_rack, v_is_fenced, unknown), pos
 
 
@@ -211,7 +217,10 @@ def _read_DescribeClusterResponse(buf: Buffer, pos: int, version: int) -> tuple[
     (v_cluster_authorized_operations,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeClusterResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeClusterResponse')
     return DescribeClusterResponse(v_throttle_time_ms, v_error_code, v_error_message, v_endpoint_type, v_cluster_id, v_controller_id, v_brokers, v_cluster_authorized_operations, unknown), pos
 
 

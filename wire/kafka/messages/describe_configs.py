@@ -77,7 +77,10 @@ def _read_DescribeConfigsRequest_DescribeConfigsResource(buf: Buffer, pos: int, 
             v_configuration_keys.append(it_configuration_keys)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeConfigsResource')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeConfigsResource')
     return DescribeConfigsRequest_DescribeConfigsResource(v_resource_type, v_resource_name, v_configuration_keys, unknown), pos
 
 
@@ -132,7 +135,10 @@ def _read_DescribeConfigsRequest(buf: Buffer, pos: int, version: int) -> tuple[D
         v_include_documentation = False
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeConfigsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeConfigsRequest')
     return DescribeConfigsRequest(v_resources, v_include_synonyms, v_include_documentation, unknown), pos
 
 
@@ -284,7 +290,10 @@ def _read_DescribeConfigsResponse_DescribeConfigsResourceResult(buf: Buffer, pos
         v_documentation = ''
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeConfigsResourceResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeConfigsResourceResult')
     return DescribeConfigsResponse_DescribeConfigsResourceResult(v_name, v_value, v_read_only, v_is_default, v_config_source, v_is_sensitive, v_synonyms, v_config_type, v_documentation, unknown), pos
 
 
@@ -359,7 +368,10 @@ def _read_DescribeConfigsResponse_DescribeConfigsResult(buf: Buffer, pos: int, v
         v_configs.append(it_configs)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeConfigsResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeConfigsResult')
     return DescribeConfigsResponse_DescribeConfigsResult(v_error_code, v_error_message, v_resource_type, v_resource_name, v_configs, unknown), pos
 
 
@@ -416,7 +428,10 @@ def _read_DescribeConfigsResponse_DescribeConfigsSynonym(buf: Buffer, pos: int, 
         v_source = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeConfigsSynonym')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeConfigsSynonym')
     return DescribeConfigsResponse_DescribeConfigsSynonym(v_name, v_value, v_source, unknown), pos
 
 
@@ -468,7 +483,10 @@ def _read_DescribeConfigsResponse(buf: Buffer, pos: int, version: int) -> tuple[
         v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeConfigsResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeConfigsResponse')
     return DescribeConfigsResponse(v_throttle_time_ms, v_results, unknown), pos
 
 

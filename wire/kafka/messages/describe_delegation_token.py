@@ -59,7 +59,10 @@ def _read_DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(buf: Buffe
         v_principal_name, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeDelegationTokenOwner')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeDelegationTokenOwner')
     return DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(v_principal_type, v_principal_name, unknown), pos
 
 
@@ -98,7 +101,10 @@ def _read_DescribeDelegationTokenRequest(buf: Buffer, pos: int, version: int) ->
             v_owners.append(it_owners)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeDelegationTokenRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeDelegationTokenRequest')
     return DescribeDelegationTokenRequest(v_owners, unknown), pos
 
 
@@ -224,7 +230,10 @@ def _read_DescribeDelegationTokenResponse_DescribedDelegationToken(buf: Buffer, 
         v_renewers.append(it_renewers)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribedDelegationToken')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribedDelegationToken')
     return DescribeDelegationTokenResponse_DescribedDelegationToken(v_principal_type, v_principal_name, v_token_requester_principal_type, v_token_requester_principal_name, v_issue_timestamp, v_expiry_timestamp, v_max_timestamp, v_token_id, v_hmac, v_renewers, unknown), pos
 
 
@@ -292,7 +301,10 @@ def _read_DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(buf: B
         v_principal_name, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribedDelegationTokenRenewer')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribedDelegationTokenRenewer')
     return DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(v_principal_type, v_principal_name, unknown), pos
 
 
@@ -334,7 +346,10 @@ def _read_DescribeDelegationTokenResponse(buf: Buffer, pos: int, version: int) -
     pos += 4
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeDelegationTokenResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeDelegationTokenResponse')
     return DescribeDelegationTokenResponse(v_error_code, v_tokens, v_throttle_time_ms, unknown), pos
 
 

@@ -61,7 +61,10 @@ def _read_DescribeGroupsRequest(buf: Buffer, pos: int, version: int) -> tuple[De
         v_include_authorized_operations = False
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeGroupsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeGroupsRequest')
     return DescribeGroupsRequest(v_groups, v_include_authorized_operations, unknown), pos
 
 
@@ -187,7 +190,10 @@ def _read_DescribeGroupsResponse_DescribedGroup(buf: Buffer, pos: int, version: 
         v_authorized_operations = -2147483648
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribedGroup')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribedGroup')
     return DescribeGroupsResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_protocol_type, v_protocol_data, v_members, v_authorized_operations, unknown), pos
 
 
@@ -275,7 +281,10 @@ def _read_DescribeGroupsResponse_DescribedGroupMember(buf: Buffer, pos: int, ver
         v_member_assignment, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribedGroupMember')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribedGroupMember')
     return DescribeGroupsResponse_DescribedGroupMember(v_member_id, v_group_instance_id, v_client_id, v_client_host, v_member_metadata, v_member_assignment, unknown), pos
 
 
@@ -334,7 +343,10 @@ def _read_DescribeGroupsResponse(buf: Buffer, pos: int, version: int) -> tuple[D
         v_groups.append(it_groups)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeGroupsResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeGroupsResponse')
     return DescribeGroupsResponse(v_throttle_time_ms, v_groups, unknown), pos
 
 

@@ -63,7 +63,10 @@ def _read_DescribeLogDirsRequest_DescribableLogDirTopic(buf: Buffer, pos: int, v
     pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribableLogDirTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribableLogDirTopic')
     return DescribeLogDirsRequest_DescribableLogDirTopic(v_topic, v_partitions, unknown), pos
 
 
@@ -103,7 +106,10 @@ def _read_DescribeLogDirsRequest(buf: Buffer, pos: int, version: int) -> tuple[D
             v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeLogDirsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeLogDirsRequest')
     return DescribeLogDirsRequest(v_topics, unknown), pos
 
 
@@ -190,7 +196,10 @@ def _read_DescribeLogDirsResponse_DescribeLogDirsPartition(buf: Buffer, pos: int
     pos += 21
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeLogDirsPartition')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeLogDirsPartition')
     return DescribeLogDirsResponse_DescribeLogDirsPartition(v_partition_index, v_partition_size, v_offset_lag, v_is_future_key, unknown), pos
 
 
@@ -235,7 +244,10 @@ def _read_DescribeLogDirsResponse_DescribeLogDirsResult(buf: Buffer, pos: int, v
         v_usable_bytes = -1
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeLogDirsResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeLogDirsResult')
     return DescribeLogDirsResponse_DescribeLogDirsResult(v_error_code, v_log_dir, v_topics, v_total_bytes, v_usable_bytes, unknown), pos
 
 
@@ -281,7 +293,10 @@ def _read_DescribeLogDirsResponse_DescribeLogDirsTopic(buf: Buffer, pos: int, ve
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeLogDirsTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeLogDirsTopic')
     return DescribeLogDirsResponse_DescribeLogDirsTopic(v_name, v_partitions, unknown), pos
 
 
@@ -328,7 +343,10 @@ def _read_DescribeLogDirsResponse(buf: Buffer, pos: int, version: int) -> tuple[
         v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeLogDirsResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeLogDirsResponse')
     return DescribeLogDirsResponse(v_throttle_time_ms, v_error_code, v_results, unknown), pos
 
 

@@ -60,7 +60,10 @@ def _read_DescribeProducersRequest_TopicRequest(buf: Buffer, pos: int, version: 
     v_partition_indexes = list(unpack_from('>%di' % n_partition_indexes, buf, pos))
     pos += 4 * n_partition_indexes
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicRequest')
     return DescribeProducersRequest_TopicRequest(v_name, v_partition_indexes, unknown), pos
 
 
@@ -93,7 +96,10 @@ def _read_DescribeProducersRequest(buf: Buffer, pos: int, version: int) -> tuple
         it_topics, pos = _read_DescribeProducersRequest_TopicRequest(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeProducersRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeProducersRequest')
     return DescribeProducersRequest(v_topics, unknown), pos
 
 
@@ -187,7 +193,10 @@ def _read_DescribeProducersResponse_PartitionResponse(buf: Buffer, pos: int, ver
         it_active_producers, pos = _read_DescribeProducersResponse_ProducerState(buf, pos, version)
         v_active_producers.append(it_active_producers)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionResponse')
     return DescribeProducersResponse_PartitionResponse(v_partition_index, v_error_code, v_error_message, v_active_producers, unknown), pos
 
 
@@ -221,7 +230,10 @@ def _read_DescribeProducersResponse_ProducerState(buf: Buffer, pos: int, version
     v_producer_id, v_producer_epoch, v_last_sequence, v_last_timestamp, v_coordinator_epoch, v_current_txn_start_offset = _I64_I32_I32_I64_I32_I64.unpack_from(buf, pos)
     pos += 36
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ProducerState')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ProducerState')
     return DescribeProducersResponse_ProducerState(v_producer_id, v_producer_epoch, v_last_sequence, v_last_timestamp, v_coordinator_epoch, v_current_txn_start_offset, unknown), pos
 
 
@@ -251,7 +263,10 @@ def _read_DescribeProducersResponse_TopicResponse(buf: Buffer, pos: int, version
         it_partitions, pos = _read_DescribeProducersResponse_PartitionResponse(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicResponse')
     return DescribeProducersResponse_TopicResponse(v_name, v_partitions, unknown), pos
 
 
@@ -288,7 +303,10 @@ def _read_DescribeProducersResponse(buf: Buffer, pos: int, version: int) -> tupl
         it_topics, pos = _read_DescribeProducersResponse_TopicResponse(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeProducersResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeProducersResponse')
     return DescribeProducersResponse(v_throttle_time_ms, v_topics, unknown), pos
 
 

@@ -62,7 +62,10 @@ def _read_DescribeQuorumRequest_PartitionData(buf: Buffer, pos: int, version: in
     (v_partition_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return DescribeQuorumRequest_PartitionData(v_partition_index, unknown), pos
 
 
@@ -92,7 +95,10 @@ def _read_DescribeQuorumRequest_TopicData(buf: Buffer, pos: int, version: int) -
         it_partitions, pos = _read_DescribeQuorumRequest_PartitionData(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return DescribeQuorumRequest_TopicData(v_topic_name, v_partitions, unknown), pos
 
 
@@ -126,7 +132,10 @@ def _read_DescribeQuorumRequest(buf: Buffer, pos: int, version: int) -> tuple[De
         it_topics, pos = _read_DescribeQuorumRequest_TopicData(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeQuorumRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeQuorumRequest')
     return DescribeQuorumRequest(v_topics, unknown), pos
 
 
@@ -250,7 +259,10 @@ def _read_DescribeQuorumResponse_Listener(buf: Buffer, pos: int, version: int) -
     else:
         v_port = 0
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Listener')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Listener')
     return DescribeQuorumResponse_Listener(v_name, v_host, v_port, unknown), pos
 
 
@@ -304,7 +316,10 @@ def _read_DescribeQuorumResponse_Node(buf: Buffer, pos: int, version: int) -> tu
     else:
         v_listeners = []
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Node')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Node')
     return DescribeQuorumResponse_Node(v_node_id, v_listeners, unknown), pos
 
 
@@ -369,7 +384,10 @@ def _read_DescribeQuorumResponse_PartitionData(buf: Buffer, pos: int, version: i
         it_observers, pos = _read_DescribeQuorumResponse_ReplicaState(buf, pos, version)
         v_observers.append(it_observers)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return DescribeQuorumResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_leader_id, v_leader_epoch, v_high_watermark, v_current_voters, v_observers, unknown), pos
 
 
@@ -422,7 +440,10 @@ def _read_DescribeQuorumResponse_ReplicaState(buf: Buffer, pos: int, version: in
         v_last_fetch_timestamp = -1
         v_last_caught_up_timestamp = -1
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReplicaState')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReplicaState')
     return DescribeQuorumResponse_ReplicaState(v_replica_id, v_replica_directory_id, v_log_end_offset, v_last_fetch_timestamp, v_last_caught_up_timestamp, unknown), pos
 
 
@@ -460,7 +481,10 @@ def _read_DescribeQuorumResponse_TopicData(buf: Buffer, pos: int, version: int) 
         it_partitions, pos = _read_DescribeQuorumResponse_PartitionData(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return DescribeQuorumResponse_TopicData(v_topic_name, v_partitions, unknown), pos
 
 
@@ -517,7 +541,10 @@ def _read_DescribeQuorumResponse(buf: Buffer, pos: int, version: int) -> tuple[D
     else:
         v_nodes = []
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeQuorumResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeQuorumResponse')
     return DescribeQuorumResponse(v_error_code, v_error_message, v_topics, v_nodes, unknown), pos
 
 

@@ -68,7 +68,10 @@ def _read_DescribeTopicPartitionsRequest_Cursor(buf: Buffer, pos: int, version: 
     (v_partition_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Cursor')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Cursor')
     return DescribeTopicPartitionsRequest_Cursor(v_topic_name, v_partition_index, unknown), pos
 
 
@@ -93,7 +96,10 @@ def _read_DescribeTopicPartitionsRequest_TopicRequest(buf: Buffer, pos: int, ver
     else:
         v_name, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicRequest')
     return DescribeTopicPartitionsRequest_TopicRequest(v_name, unknown), pos
 
 
@@ -131,7 +137,10 @@ def _read_DescribeTopicPartitionsRequest(buf: Buffer, pos: int, version: int) ->
     else:
         v_cursor, pos = _read_DescribeTopicPartitionsRequest_Cursor(buf, pos, version)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeTopicPartitionsRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeTopicPartitionsRequest')
     return DescribeTopicPartitionsRequest(v_topics, v_response_partition_limit, v_cursor, unknown), pos
 
 
@@ -233,7 +242,10 @@ def _read_DescribeTopicPartitionsResponse_Cursor(buf: Buffer, pos: int, version:
     (v_partition_index,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Cursor')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Cursor')
     return DescribeTopicPartitionsResponse_Cursor(v_topic_name, v_partition_index, unknown), pos
 
 
@@ -300,7 +312,10 @@ def _read_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartiti
     v_offline_replicas = list(unpack_from('>%di' % n_offline_replicas, buf, pos))
     pos += 4 * n_offline_replicas
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeTopicPartitionsResponsePartition')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeTopicPartitionsResponsePartition')
     return DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_eligible_leader_replicas, v_last_known_elr, v_offline_replicas, unknown), pos
 
 
@@ -368,7 +383,10 @@ def _read_DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(b
     (v_topic_authorized_operations,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeTopicPartitionsResponseTopic')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeTopicPartitionsResponseTopic')
     return DescribeTopicPartitionsResponse_DescribeTopicPartitionsResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations, unknown), pos
 
 
@@ -416,7 +434,10 @@ def _read_DescribeTopicPartitionsResponse(buf: Buffer, pos: int, version: int) -
     else:
         v_next_cursor, pos = _read_DescribeTopicPartitionsResponse_Cursor(buf, pos, version)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeTopicPartitionsResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeTopicPartitionsResponse')
     return DescribeTopicPartitionsResponse(v_throttle_time_ms, v_topics, v_next_cursor, unknown), pos
 
 

@@ -52,7 +52,10 @@ def _read_DescribeTransactionsRequest(buf: Buffer, pos: int, version: int) -> tu
             it_transactional_ids, pos = read_str16(buf, pos)
         v_transactional_ids.append(it_transactional_ids)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeTransactionsRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeTransactionsRequest')
     return DescribeTransactionsRequest(v_transactional_ids, unknown), pos
 
 
@@ -130,7 +133,10 @@ def _read_DescribeTransactionsResponse_TopicData(buf: Buffer, pos: int, version:
     v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
     pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return DescribeTransactionsResponse_TopicData(v_topic, v_partitions, unknown), pos
 
 
@@ -182,7 +188,10 @@ def _read_DescribeTransactionsResponse_TransactionState(buf: Buffer, pos: int, v
         it_topics, pos = _read_DescribeTransactionsResponse_TopicData(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TransactionState')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TransactionState')
     return DescribeTransactionsResponse_TransactionState(v_error_code, v_transactional_id, v_transaction_state, v_transaction_timeout_ms, v_transaction_start_time_ms, v_producer_id, v_producer_epoch, v_topics, unknown), pos
 
 
@@ -225,7 +234,10 @@ def _read_DescribeTransactionsResponse(buf: Buffer, pos: int, version: int) -> t
         it_transaction_states, pos = _read_DescribeTransactionsResponse_TransactionState(buf, pos, version)
         v_transaction_states.append(it_transaction_states)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeTransactionsResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeTransactionsResponse')
     return DescribeTransactionsResponse(v_throttle_time_ms, v_transaction_states, unknown), pos
 
 

@@ -52,7 +52,10 @@ def _read_DescribeUserScramCredentialsRequest_UserName(buf: Buffer, pos: int, ve
     else:
         v_name, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'UserName')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'UserName')
     return DescribeUserScramCredentialsRequest_UserName(v_name, unknown), pos
 
 
@@ -83,7 +86,10 @@ def _read_DescribeUserScramCredentialsRequest(buf: Buffer, pos: int, version: in
             it_users, pos = _read_DescribeUserScramCredentialsRequest_UserName(buf, pos, version)
             v_users.append(it_users)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeUserScramCredentialsRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeUserScramCredentialsRequest')
     return DescribeUserScramCredentialsRequest(v_users, unknown), pos
 
 
@@ -153,7 +159,10 @@ def _read_DescribeUserScramCredentialsResponse_CredentialInfo(buf: Buffer, pos: 
     v_mechanism, v_iterations = _I8_I32.unpack_from(buf, pos)
     pos += 5
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'CredentialInfo')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CredentialInfo')
     return DescribeUserScramCredentialsResponse_CredentialInfo(v_mechanism, v_iterations, unknown), pos
 
 
@@ -191,7 +200,10 @@ def _read_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResul
         it_credential_infos, pos = _read_DescribeUserScramCredentialsResponse_CredentialInfo(buf, pos, version)
         v_credential_infos.append(it_credential_infos)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeUserScramCredentialsResult')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeUserScramCredentialsResult')
     return DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(v_user, v_error_code, v_error_message, v_credential_infos, unknown), pos
 
 
@@ -239,7 +251,10 @@ def _read_DescribeUserScramCredentialsResponse(buf: Buffer, pos: int, version: i
         it_results, pos = _read_DescribeUserScramCredentialsResponse_DescribeUserScramCredentialsResult(buf, pos, version)
         v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeUserScramCredentialsResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribeUserScramCredentialsResponse')
     return DescribeUserScramCredentialsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_results, unknown), pos
 
 

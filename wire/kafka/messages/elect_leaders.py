@@ -64,7 +64,10 @@ def _read_ElectLeadersRequest_TopicPartitions(buf: Buffer, pos: int, version: in
     pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicPartitions')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicPartitions')
     return ElectLeadersRequest_TopicPartitions(v_topic, v_partitions, unknown), pos
 
 
@@ -113,7 +116,10 @@ def _read_ElectLeadersRequest(buf: Buffer, pos: int, version: int) -> tuple[Elec
     pos += 4
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ElectLeadersRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ElectLeadersRequest')
     return ElectLeadersRequest(v_election_type, v_topic_partitions, v_timeout_ms, unknown), pos
 
 
@@ -199,7 +205,10 @@ def _read_ElectLeadersResponse_PartitionResult(buf: Buffer, pos: int, version: i
         v_error_message, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionResult')
     return ElectLeadersResponse_PartitionResult(v_partition_id, v_error_code, v_error_message, unknown), pos
 
 
@@ -237,7 +246,10 @@ def _read_ElectLeadersResponse_ReplicaElectionResult(buf: Buffer, pos: int, vers
         v_partition_result.append(it_partition_result)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReplicaElectionResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReplicaElectionResult')
     return ElectLeadersResponse_ReplicaElectionResult(v_topic, v_partition_result, unknown), pos
 
 
@@ -284,7 +296,10 @@ def _read_ElectLeadersResponse(buf: Buffer, pos: int, version: int) -> tuple[Ele
         v_replica_election_results.append(it_replica_election_results)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ElectLeadersResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ElectLeadersResponse')
     return ElectLeadersResponse(v_throttle_time_ms, v_error_code, v_replica_election_results, unknown), pos
 
 

@@ -103,7 +103,10 @@ def _read_EndQuorumEpochRequest_LeaderEndpoint(buf: Buffer, pos: int, version: i
         v_port = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderEndpoint')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderEndpoint')
     return EndQuorumEpochRequest_LeaderEndpoint(v_name, v_host, v_port, unknown), pos
 
 
@@ -170,7 +173,10 @@ def _read_EndQuorumEpochRequest_PartitionData(buf: Buffer, pos: int, version: in
         v_preferred_candidates = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return EndQuorumEpochRequest_PartitionData(v_partition_index, v_leader_id, v_leader_epoch, v_preferred_successors, v_preferred_candidates, unknown), pos
 
 
@@ -214,7 +220,10 @@ def _read_EndQuorumEpochRequest_ReplicaInfo(buf: Buffer, pos: int, version: int)
         v_candidate_directory_id = ZERO_UUID
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReplicaInfo')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReplicaInfo')
     return EndQuorumEpochRequest_ReplicaInfo(v_candidate_id, v_candidate_directory_id, unknown), pos
 
 
@@ -257,7 +266,10 @@ def _read_EndQuorumEpochRequest_TopicData(buf: Buffer, pos: int, version: int) -
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return EndQuorumEpochRequest_TopicData(v_topic_name, v_partitions, unknown), pos
 
 
@@ -312,7 +324,10 @@ def _read_EndQuorumEpochRequest(buf: Buffer, pos: int, version: int) -> tuple[En
         v_leader_endpoints = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'EndQuorumEpochRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'EndQuorumEpochRequest')
     return EndQuorumEpochRequest(v_cluster_id, v_topics, v_leader_endpoints, unknown), pos
 
 
@@ -442,7 +457,10 @@ def _read_EndQuorumEpochResponse_NodeEndpoint(buf: Buffer, pos: int, version: in
         v_port = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'NodeEndpoint')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'NodeEndpoint')
     return EndQuorumEpochResponse_NodeEndpoint(v_node_id, v_host, v_port, unknown), pos
 
 
@@ -485,7 +503,10 @@ def _read_EndQuorumEpochResponse_PartitionData(buf: Buffer, pos: int, version: i
     pos += 14
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return EndQuorumEpochResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, unknown), pos
 
 
@@ -519,7 +540,10 @@ def _read_EndQuorumEpochResponse_TopicData(buf: Buffer, pos: int, version: int) 
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return EndQuorumEpochResponse_TopicData(v_topic_name, v_partitions, unknown), pos
 
 

@@ -55,7 +55,10 @@ def _read_EndTxnRequest(buf: Buffer, pos: int, version: int) -> tuple[EndTxnRequ
     pos += 11
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'EndTxnRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'EndTxnRequest')
     return EndTxnRequest(v_transactional_id, v_producer_id, v_producer_epoch, v_committed, unknown), pos
 
 
@@ -116,7 +119,10 @@ def _read_EndTxnResponse(buf: Buffer, pos: int, version: int) -> tuple[EndTxnRes
         v_producer_epoch = -1
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'EndTxnResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'EndTxnResponse')
     return EndTxnResponse(v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch, unknown), pos
 
 

@@ -55,7 +55,10 @@ def _read_EnvelopeRequest(buf: Buffer, pos: int, version: int) -> tuple[Envelope
     else:
         v_client_host_address, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'EnvelopeRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'EnvelopeRequest')
     return EnvelopeRequest(v_request_data, v_request_principal, v_client_host_address, unknown), pos
 
 
@@ -112,7 +115,10 @@ def _read_EnvelopeResponse(buf: Buffer, pos: int, version: int) -> tuple[Envelop
     (v_error_code,) = _I16.unpack_from(buf, pos)
     pos += 2
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'EnvelopeResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'EnvelopeResponse')
     return EnvelopeResponse(v_response_data, v_error_code, unknown), pos
 
 

@@ -49,7 +49,10 @@ def _read_ExpireDelegationTokenRequest(buf: Buffer, pos: int, version: int) -> t
     pos += 8
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ExpireDelegationTokenRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ExpireDelegationTokenRequest')
     return ExpireDelegationTokenRequest(v_hmac, v_expiry_time_period_ms, unknown), pos
 
 
@@ -100,7 +103,10 @@ def _read_ExpireDelegationTokenResponse(buf: Buffer, pos: int, version: int) -> 
     pos += 14
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ExpireDelegationTokenResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ExpireDelegationTokenResponse')
     return ExpireDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms, unknown), pos
 
 

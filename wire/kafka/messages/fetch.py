@@ -196,7 +196,10 @@ def _read_FetchRequest_FetchTopic(buf: Buffer, pos: int, version: int) -> tuple[
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'FetchTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'FetchTopic')
     return FetchRequest_FetchTopic(v_topic, v_topic_id, v_partitions, unknown), pos
 
 
@@ -251,7 +254,10 @@ def _read_FetchRequest_ForgottenTopic(buf: Buffer, pos: int, version: int) -> tu
         v_partitions = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ForgottenTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ForgottenTopic')
     return FetchRequest_ForgottenTopic(v_topic, v_topic_id, v_partitions, unknown), pos
 
 
@@ -294,7 +300,10 @@ def _read_FetchRequest_ReplicaState(buf: Buffer, pos: int, version: int) -> tupl
         v_replica_epoch = -1
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReplicaState')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReplicaState')
     return FetchRequest_ReplicaState(v_replica_id, v_replica_epoch, unknown), pos
 
 
@@ -603,7 +612,10 @@ def _read_FetchResponse_AbortedTransaction(buf: Buffer, pos: int, version: int) 
         v_first_offset = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AbortedTransaction')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AbortedTransaction')
     return FetchResponse_AbortedTransaction(v_producer_id, v_first_offset, unknown), pos
 
 
@@ -637,7 +649,10 @@ def _read_FetchResponse_EpochEndOffset(buf: Buffer, pos: int, version: int) -> t
         v_end_offset = -1
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'EpochEndOffset')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'EpochEndOffset')
     return FetchResponse_EpochEndOffset(v_epoch, v_end_offset, unknown), pos
 
 
@@ -685,7 +700,10 @@ def _read_FetchResponse_FetchableTopicResponse(buf: Buffer, pos: int, version: i
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'FetchableTopicResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'FetchableTopicResponse')
     return FetchResponse_FetchableTopicResponse(v_topic, v_topic_id, v_partitions, unknown), pos
 
 
@@ -725,7 +743,10 @@ def _read_FetchResponse_LeaderIdAndEpoch(buf: Buffer, pos: int, version: int) ->
         v_leader_epoch = -1
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderIdAndEpoch')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderIdAndEpoch')
     return FetchResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch, unknown), pos
 
 
@@ -779,7 +800,10 @@ def _read_FetchResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -> tup
         v_rack = None
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'NodeEndpoint')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'NodeEndpoint')
     return FetchResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack, unknown), pos
 
 
@@ -967,7 +991,10 @@ def _read_FetchResponse_SnapshotId(buf: Buffer, pos: int, version: int) -> tuple
     pos += 12
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'SnapshotId')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'SnapshotId')
     return FetchResponse_SnapshotId(v_end_offset, v_epoch, unknown), pos
 
 

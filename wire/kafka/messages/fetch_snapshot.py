@@ -127,7 +127,10 @@ def _read_FetchSnapshotRequest_SnapshotId(buf: Buffer, pos: int, version: int) -
     v_end_offset, v_epoch = _I64_I32.unpack_from(buf, pos)
     pos += 12
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'SnapshotId')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'SnapshotId')
     return FetchSnapshotRequest_SnapshotId(v_end_offset, v_epoch, unknown), pos
 
 
@@ -157,7 +160,10 @@ def _read_FetchSnapshotRequest_TopicSnapshot(buf: Buffer, pos: int, version: int
         it_partitions, pos = _read_FetchSnapshotRequest_PartitionSnapshot(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicSnapshot')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicSnapshot')
     return FetchSnapshotRequest_TopicSnapshot(v_name, v_partitions, unknown), pos
 
 
@@ -330,7 +336,10 @@ def _read_FetchSnapshotResponse_LeaderIdAndEpoch(buf: Buffer, pos: int, version:
     v_leader_id, v_leader_epoch = _I32_I32.unpack_from(buf, pos)
     pos += 8
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderIdAndEpoch')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderIdAndEpoch')
     return FetchSnapshotResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch, unknown), pos
 
 
@@ -366,7 +375,10 @@ def _read_FetchSnapshotResponse_NodeEndpoint(buf: Buffer, pos: int, version: int
     else:
         v_port = 0
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'NodeEndpoint')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'NodeEndpoint')
     return FetchSnapshotResponse_NodeEndpoint(v_node_id, v_host, v_port, unknown), pos
 
 
@@ -464,7 +476,10 @@ def _read_FetchSnapshotResponse_SnapshotId(buf: Buffer, pos: int, version: int) 
     v_end_offset, v_epoch = _I64_I32.unpack_from(buf, pos)
     pos += 12
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'SnapshotId')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'SnapshotId')
     return FetchSnapshotResponse_SnapshotId(v_end_offset, v_epoch, unknown), pos
 
 
@@ -494,7 +509,10 @@ def _read_FetchSnapshotResponse_TopicSnapshot(buf: Buffer, pos: int, version: in
         it_partitions, pos = _read_FetchSnapshotResponse_PartitionSnapshot(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicSnapshot')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicSnapshot')
     return FetchSnapshotResponse_TopicSnapshot(v_name, v_partitions, unknown), pos
 
 

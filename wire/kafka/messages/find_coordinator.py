@@ -73,7 +73,10 @@ def _read_FindCoordinatorRequest(buf: Buffer, pos: int, version: int) -> tuple[F
         v_coordinator_keys = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'FindCoordinatorRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'FindCoordinatorRequest')
     return FindCoordinatorRequest(v_key, v_key_type, v_coordinator_keys, unknown), pos
 
 
@@ -195,7 +198,10 @@ def _read_FindCoordinatorResponse_Coordinator(buf: Buffer, pos: int, version: in
         v_error_message = ''
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Coordinator')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'Coordinator')
     return FindCoordinatorResponse_Coordinator(v_key, v_node_id, v_host, v_port, v_error_code, v_error_message, unknown), pos
 
 
@@ -299,7 +305,10 @@ def _read_FindCoordinatorResponse(buf: Buffer, pos: int, version: int) -> tuple[
         v_coordinators = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'FindCoordinatorResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'FindCoordinatorResponse')
     return FindCoordinatorResponse(v_throttle_time_ms, v_error_code, v_error_message, v_node_id, v_host, v_port, v_coordinators, unknown), pos
 
 

@@ -43,7 +43,10 @@ def _read_GetTelemetrySubscriptionsRequest(buf: Buffer, pos: int, version: int) 
     v_client_instance_id: uuid.UUID
     v_client_instance_id, pos = read_uuid(buf, pos)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'GetTelemetrySubscriptionsRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'GetTelemetrySubscriptionsRequest')
     return GetTelemetrySubscriptionsRequest(v_client_instance_id, unknown), pos
 
 
@@ -119,7 +122,10 @@ def _read_GetTelemetrySubscriptionsResponse(buf: Buffer, pos: int, version: int)
             it_requested_metrics, pos = read_str16(buf, pos)
         v_requested_metrics.append(it_requested_metrics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'GetTelemetrySubscriptionsResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'GetTelemetrySubscriptionsResponse')
     return GetTelemetrySubscriptionsResponse(v_throttle_time_ms, v_error_code, v_client_instance_id, v_subscription_id, v_accepted_compression_types, v_push_interval_ms, v_telemetry_max_bytes, v_delta_temporality, v_requested_metrics, unknown), pos
 
 

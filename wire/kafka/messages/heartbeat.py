@@ -64,7 +64,10 @@ def _read_HeartbeatRequest(buf: Buffer, pos: int, version: int) -> tuple[Heartbe
         v_group_instance_id = None
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'HeartbeatRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'HeartbeatRequest')
     return HeartbeatRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, unknown), pos
 
 
@@ -132,7 +135,10 @@ def _read_HeartbeatResponse(buf: Buffer, pos: int, version: int) -> tuple[Heartb
     pos += 2
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'HeartbeatResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'HeartbeatResponse')
     return HeartbeatResponse(v_throttle_time_ms, v_error_code, unknown), pos
 
 

@@ -79,7 +79,10 @@ def _read_IncrementalAlterConfigsRequest_AlterConfigsResource(buf: Buffer, pos: 
         v_configs.append(it_configs)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsResource')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsResource')
     return IncrementalAlterConfigsRequest_AlterConfigsResource(v_resource_type, v_resource_name, v_configs, unknown), pos
 
 
@@ -122,7 +125,10 @@ def _read_IncrementalAlterConfigsRequest_AlterableConfig(buf: Buffer, pos: int, 
         v_value, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterableConfig')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterableConfig')
     return IncrementalAlterConfigsRequest_AlterableConfig(v_name, v_config_operation, v_value, unknown), pos
 
 
@@ -162,7 +168,10 @@ def _read_IncrementalAlterConfigsRequest(buf: Buffer, pos: int, version: int) ->
     pos += 1
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'IncrementalAlterConfigsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'IncrementalAlterConfigsRequest')
     return IncrementalAlterConfigsRequest(v_resources, v_validate_only, unknown), pos
 
 
@@ -247,7 +256,10 @@ def _read_IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(buf: Buff
         v_resource_name, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsResourceResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'AlterConfigsResourceResponse')
     return IncrementalAlterConfigsResponse_AlterConfigsResourceResponse(v_error_code, v_error_message, v_resource_type, v_resource_name, unknown), pos
 
 
@@ -288,7 +300,10 @@ def _read_IncrementalAlterConfigsResponse(buf: Buffer, pos: int, version: int) -
         v_responses.append(it_responses)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'IncrementalAlterConfigsResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'IncrementalAlterConfigsResponse')
     return IncrementalAlterConfigsResponse(v_throttle_time_ms, v_responses, unknown), pos
 
 

@@ -60,7 +60,10 @@ def _read_InitProducerIdRequest(buf: Buffer, pos: int, version: int) -> tuple[In
         v_producer_epoch = -1
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'InitProducerIdRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'InitProducerIdRequest')
     return InitProducerIdRequest(v_transactional_id, v_transaction_timeout_ms, v_producer_id, v_producer_epoch, unknown), pos
 
 
@@ -122,7 +125,10 @@ def _read_InitProducerIdResponse(buf: Buffer, pos: int, version: int) -> tuple[I
     pos += 16
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'InitProducerIdResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'InitProducerIdResponse')
     return InitProducerIdResponse(v_throttle_time_ms, v_error_code, v_producer_id, v_producer_epoch, unknown), pos
 
 

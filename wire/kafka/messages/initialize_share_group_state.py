@@ -68,7 +68,10 @@ def _read_InitializeShareGroupStateRequest_InitializeStateData(buf: Buffer, pos:
         it_partitions, pos = _read_InitializeShareGroupStateRequest_PartitionData(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'InitializeStateData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'InitializeStateData')
     return InitializeShareGroupStateRequest_InitializeStateData(v_topic_id, v_partitions, unknown), pos
 
 
@@ -95,7 +98,10 @@ def _read_InitializeShareGroupStateRequest_PartitionData(buf: Buffer, pos: int, 
     v_partition, v_state_epoch, v_start_offset = _I32_I32_I64.unpack_from(buf, pos)
     pos += 16
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return InitializeShareGroupStateRequest_PartitionData(v_partition, v_state_epoch, v_start_offset, unknown), pos
 
 
@@ -125,7 +131,10 @@ def _read_InitializeShareGroupStateRequest(buf: Buffer, pos: int, version: int) 
         it_topics, pos = _read_InitializeShareGroupStateRequest_InitializeStateData(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'InitializeShareGroupStateRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'InitializeShareGroupStateRequest')
     return InitializeShareGroupStateRequest(v_group_id, v_topics, unknown), pos
 
 
@@ -209,7 +218,10 @@ def _read_InitializeShareGroupStateResponse_InitializeStateResult(buf: Buffer, p
         it_partitions, pos = _read_InitializeShareGroupStateResponse_PartitionResult(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'InitializeStateResult')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'InitializeStateResult')
     return InitializeShareGroupStateResponse_InitializeStateResult(v_topic_id, v_partitions, unknown), pos
 
 
@@ -240,7 +252,10 @@ def _read_InitializeShareGroupStateResponse_PartitionResult(buf: Buffer, pos: in
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionResult')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionResult')
     return InitializeShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message, unknown), pos
 
 
@@ -269,7 +284,10 @@ def _read_InitializeShareGroupStateResponse(buf: Buffer, pos: int, version: int)
         it_results, pos = _read_InitializeShareGroupStateResponse_InitializeStateResult(buf, pos, version)
         v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'InitializeShareGroupStateResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'InitializeShareGroupStateResponse')
     return InitializeShareGroupStateResponse(v_results, unknown), pos
 
 

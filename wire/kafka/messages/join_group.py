@@ -67,7 +67,10 @@ def _read_JoinGroupRequest_JoinGroupRequestProtocol(buf: Buffer, pos: int, versi
         v_metadata, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'JoinGroupRequestProtocol')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'JoinGroupRequestProtocol')
     return JoinGroupRequest_JoinGroupRequestProtocol(v_name, v_metadata, unknown), pos
 
 
@@ -143,7 +146,10 @@ def _read_JoinGroupRequest(buf: Buffer, pos: int, version: int) -> tuple[JoinGro
         v_reason = None
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'JoinGroupRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'JoinGroupRequest')
     return JoinGroupRequest(v_group_id, v_session_timeout_ms, v_rebalance_timeout_ms, v_member_id, v_group_instance_id, v_protocol_type, v_protocols, v_reason, unknown), pos
 
 
@@ -262,7 +268,10 @@ def _read_JoinGroupResponse_JoinGroupResponseMember(buf: Buffer, pos: int, versi
         v_metadata, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'JoinGroupResponseMember')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'JoinGroupResponseMember')
     return JoinGroupResponse_JoinGroupResponseMember(v_member_id, v_group_instance_id, v_metadata, unknown), pos
 
 
@@ -342,7 +351,10 @@ def _read_JoinGroupResponse(buf: Buffer, pos: int, version: int) -> tuple[JoinGr
         v_members.append(it_members)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'JoinGroupResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'JoinGroupResponse')
     return JoinGroupResponse(v_throttle_time_ms, v_error_code, v_generation_id, v_protocol_type, v_protocol_name, v_leader, v_skip_assignment, v_member_id, v_members, unknown), pos
 
 

@@ -43,7 +43,10 @@ def _read_KRaftVersionRecord(buf: Buffer, pos: int, version: int) -> tuple[KRaft
     v_version, v_k_raft_version = _I16_I16.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'KRaftVersionRecord')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'KRaftVersionRecord')
     return KRaftVersionRecord(v_version, v_k_raft_version, unknown), pos
 
 

@@ -100,7 +100,10 @@ def _read_LeaderAndIsrRequest_LeaderAndIsrLiveLeader(buf: Buffer, pos: int, vers
     pos += 4
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderAndIsrLiveLeader')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderAndIsrLiveLeader')
     return LeaderAndIsrRequest_LeaderAndIsrLiveLeader(v_broker_id, v_host_name, v_port, unknown), pos
 
 
@@ -188,7 +191,10 @@ def _read_LeaderAndIsrRequest_LeaderAndIsrPartitionState(buf: Buffer, pos: int, 
         v_leader_recovery_state = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderAndIsrPartitionState')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderAndIsrPartitionState')
     return LeaderAndIsrRequest_LeaderAndIsrPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_partition_epoch, v_replicas, v_adding_replicas, v_removing_replicas, v_is_new, v_leader_recovery_state, unknown), pos
 
 
@@ -268,7 +274,10 @@ def _read_LeaderAndIsrRequest_LeaderAndIsrTopicState(buf: Buffer, pos: int, vers
         v_partition_states = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderAndIsrTopicState')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderAndIsrTopicState')
     return LeaderAndIsrRequest_LeaderAndIsrTopicState(v_topic_name, v_topic_id, v_partition_states, unknown), pos
 
 
@@ -364,7 +373,10 @@ def _read_LeaderAndIsrRequest(buf: Buffer, pos: int, version: int) -> tuple[Lead
         v_live_leaders.append(it_live_leaders)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderAndIsrRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderAndIsrRequest')
     return LeaderAndIsrRequest(v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, v_type, v_ungrouped_partition_states, v_topic_states, v_live_leaders, unknown), pos
 
 
@@ -507,7 +519,10 @@ def _read_LeaderAndIsrResponse_LeaderAndIsrPartitionError(buf: Buffer, pos: int,
     pos += 6
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderAndIsrPartitionError')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderAndIsrPartitionError')
     return LeaderAndIsrResponse_LeaderAndIsrPartitionError(v_topic_name, v_partition_index, v_error_code, unknown), pos
 
 
@@ -549,7 +564,10 @@ def _read_LeaderAndIsrResponse_LeaderAndIsrTopicError(buf: Buffer, pos: int, ver
         v_partition_errors = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderAndIsrTopicError')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderAndIsrTopicError')
     return LeaderAndIsrResponse_LeaderAndIsrTopicError(v_topic_id, v_partition_errors, unknown), pos
 
 
@@ -610,7 +628,10 @@ def _read_LeaderAndIsrResponse(buf: Buffer, pos: int, version: int) -> tuple[Lea
         v_topics = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderAndIsrResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderAndIsrResponse')
     return LeaderAndIsrResponse(v_error_code, v_partition_errors, v_topics, unknown), pos
 
 

@@ -58,7 +58,10 @@ def _read_LeaderChangeMessage_Voter(buf: Buffer, pos: int, version: int) -> tupl
     else:
         v_voter_directory_id = ZERO_UUID
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Voter')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Voter')
     return LeaderChangeMessage_Voter(v_voter_id, v_voter_directory_id, unknown), pos
 
 
@@ -101,7 +104,10 @@ def _read_LeaderChangeMessage(buf: Buffer, pos: int, version: int) -> tuple[Lead
         it_granting_voters, pos = _read_LeaderChangeMessage_Voter(buf, pos, version)
         v_granting_voters.append(it_granting_voters)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderChangeMessage')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderChangeMessage')
     return LeaderChangeMessage(v_version, v_leader_id, v_voters, v_granting_voters, unknown), pos
 
 

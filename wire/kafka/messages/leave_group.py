@@ -75,7 +75,10 @@ def _read_LeaveGroupRequest_MemberIdentity(buf: Buffer, pos: int, version: int) 
         v_reason = None
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'MemberIdentity')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'MemberIdentity')
     return LeaveGroupRequest_MemberIdentity(v_member_id, v_group_instance_id, v_reason, unknown), pos
 
 
@@ -140,7 +143,10 @@ def _read_LeaveGroupRequest(buf: Buffer, pos: int, version: int) -> tuple[LeaveG
         v_members = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaveGroupRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaveGroupRequest')
     return LeaveGroupRequest(v_group_id, v_member_id, v_members, unknown), pos
 
 
@@ -241,7 +247,10 @@ def _read_LeaveGroupResponse_MemberResponse(buf: Buffer, pos: int, version: int)
         v_error_code = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'MemberResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'MemberResponse')
     return LeaveGroupResponse_MemberResponse(v_member_id, v_group_instance_id, v_error_code, unknown), pos
 
 
@@ -302,7 +311,10 @@ def _read_LeaveGroupResponse(buf: Buffer, pos: int, version: int) -> tuple[Leave
         v_members = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaveGroupResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaveGroupResponse')
     return LeaveGroupResponse(v_throttle_time_ms, v_error_code, v_members, unknown), pos
 
 

@@ -37,7 +37,10 @@ class ListClientMetricsResourcesRequest(Message):
 def _read_ListClientMetricsResourcesRequest(buf: Buffer, pos: int, version: int) -> tuple[ListClientMetricsResourcesRequest, int]:
     flexible = True
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListClientMetricsResourcesRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListClientMetricsResourcesRequest')
     return ListClientMetricsResourcesRequest(unknown), pos
 
 
@@ -84,7 +87,10 @@ def _read_ListClientMetricsResourcesResponse_ClientMetricsResource(buf: Buffer, 
     else:
         v_name, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ClientMetricsResource')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ClientMetricsResource')
     return ListClientMetricsResourcesResponse_ClientMetricsResource(v_name, unknown), pos
 
 
@@ -116,7 +122,10 @@ def _read_ListClientMetricsResourcesResponse(buf: Buffer, pos: int, version: int
         it_client_metrics_resources, pos = _read_ListClientMetricsResourcesResponse_ClientMetricsResource(buf, pos, version)
         v_client_metrics_resources.append(it_client_metrics_resources)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListClientMetricsResourcesResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListClientMetricsResourcesResponse')
     return ListClientMetricsResourcesResponse(v_throttle_time_ms, v_error_code, v_client_metrics_resources, unknown), pos
 
 

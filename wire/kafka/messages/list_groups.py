@@ -71,7 +71,10 @@ def _read_ListGroupsRequest(buf: Buffer, pos: int, version: int) -> tuple[ListGr
         v_types_filter = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListGroupsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListGroupsRequest')
     return ListGroupsRequest(v_states_filter, v_types_filter, unknown), pos
 
 
@@ -174,7 +177,10 @@ def _read_ListGroupsResponse_ListedGroup(buf: Buffer, pos: int, version: int) ->
         v_group_type = ''
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListedGroup')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListedGroup')
     return ListGroupsResponse_ListedGroup(v_group_id, v_protocol_type, v_group_state, v_group_type, unknown), pos
 
 
@@ -229,7 +235,10 @@ def _read_ListGroupsResponse(buf: Buffer, pos: int, version: int) -> tuple[ListG
         v_groups.append(it_groups)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListGroupsResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListGroupsResponse')
     return ListGroupsResponse(v_throttle_time_ms, v_error_code, v_groups, unknown), pos
 
 

@@ -82,7 +82,10 @@ def _read_ListOffsetsRequest_ListOffsetsPartition(buf: Buffer, pos: int, version
         v_max_num_offsets = 1
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListOffsetsPartition')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListOffsetsPartition')
     return ListOffsetsRequest_ListOffsetsPartition(v_partition_index, v_current_leader_epoch, v_timestamp, v_max_num_offsets, unknown), pos
 
 
@@ -124,7 +127,10 @@ def _read_ListOffsetsRequest_ListOffsetsTopic(buf: Buffer, pos: int, version: in
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListOffsetsTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListOffsetsTopic')
     return ListOffsetsRequest_ListOffsetsTopic(v_name, v_partitions, unknown), pos
 
 
@@ -177,7 +183,10 @@ def _read_ListOffsetsRequest(buf: Buffer, pos: int, version: int) -> tuple[ListO
         v_timeout_ms = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListOffsetsRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListOffsetsRequest')
     return ListOffsetsRequest(v_replica_id, v_isolation_level, v_topics, v_timeout_ms, unknown), pos
 
 
@@ -293,7 +302,10 @@ def _read_ListOffsetsResponse_ListOffsetsPartitionResponse(buf: Buffer, pos: int
         v_leader_epoch = -1
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListOffsetsPartitionResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListOffsetsPartitionResponse')
     return ListOffsetsResponse_ListOffsetsPartitionResponse(v_partition_index, v_error_code, v_old_style_offsets, v_timestamp, v_offset, v_leader_epoch, unknown), pos
 
 
@@ -348,7 +360,10 @@ def _read_ListOffsetsResponse_ListOffsetsTopicResponse(buf: Buffer, pos: int, ve
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListOffsetsTopicResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListOffsetsTopicResponse')
     return ListOffsetsResponse_ListOffsetsTopicResponse(v_name, v_partitions, unknown), pos
 
 
@@ -392,7 +407,10 @@ def _read_ListOffsetsResponse(buf: Buffer, pos: int, version: int) -> tuple[List
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListOffsetsResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListOffsetsResponse')
     return ListOffsetsResponse(v_throttle_time_ms, v_topics, unknown), pos
 
 

@@ -60,7 +60,10 @@ def _read_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(buf
     v_partition_indexes = list(unpack_from('>%di' % n_partition_indexes, buf, pos))
     pos += 4 * n_partition_indexes
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListPartitionReassignmentsTopics')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListPartitionReassignmentsTopics')
     return ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(v_name, v_partition_indexes, unknown), pos
 
 
@@ -99,7 +102,10 @@ def _read_ListPartitionReassignmentsRequest(buf: Buffer, pos: int, version: int)
             it_topics, pos = _read_ListPartitionReassignmentsRequest_ListPartitionReassignmentsTopics(buf, pos, version)
             v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListPartitionReassignmentsRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListPartitionReassignmentsRequest')
     return ListPartitionReassignmentsRequest(v_timeout_ms, v_topics, unknown), pos
 
 
@@ -192,7 +198,10 @@ def _read_ListPartitionReassignmentsResponse_OngoingPartitionReassignment(buf: B
     v_removing_replicas = list(unpack_from('>%di' % n_removing_replicas, buf, pos))
     pos += 4 * n_removing_replicas
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'OngoingPartitionReassignment')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OngoingPartitionReassignment')
     return ListPartitionReassignmentsResponse_OngoingPartitionReassignment(v_partition_index, v_replicas, v_adding_replicas, v_removing_replicas, unknown), pos
 
 
@@ -237,7 +246,10 @@ def _read_ListPartitionReassignmentsResponse_OngoingTopicReassignment(buf: Buffe
         it_partitions, pos = _read_ListPartitionReassignmentsResponse_OngoingPartitionReassignment(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'OngoingTopicReassignment')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OngoingTopicReassignment')
     return ListPartitionReassignmentsResponse_OngoingTopicReassignment(v_name, v_partitions, unknown), pos
 
 
@@ -280,7 +292,10 @@ def _read_ListPartitionReassignmentsResponse(buf: Buffer, pos: int, version: int
         it_topics, pos = _read_ListPartitionReassignmentsResponse_OngoingTopicReassignment(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListPartitionReassignmentsResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListPartitionReassignmentsResponse')
     return ListPartitionReassignmentsResponse(v_throttle_time_ms, v_error_code, v_error_message, v_topics, unknown), pos
 
 

@@ -66,7 +66,10 @@ def _read_ListTransactionsRequest(buf: Buffer, pos: int, version: int) -> tuple[
     else:
         v_duration_filter = -1
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListTransactionsRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListTransactionsRequest')
     return ListTransactionsRequest(v_state_filters, v_producer_id_filters, v_duration_filter, unknown), pos
 
 
@@ -146,7 +149,10 @@ def _read_ListTransactionsResponse_TransactionState(buf: Buffer, pos: int, versi
     else:
         v_transaction_state, pos = read_str16(buf, pos)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TransactionState')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TransactionState')
     return ListTransactionsResponse_TransactionState(v_transactional_id, v_producer_id, v_transaction_state, unknown), pos
 
 
@@ -195,7 +201,10 @@ def _read_ListTransactionsResponse(buf: Buffer, pos: int, version: int) -> tuple
         it_transaction_states, pos = _read_ListTransactionsResponse_TransactionState(buf, pos, version)
         v_transaction_states.append(it_transaction_states)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListTransactionsResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ListTransactionsResponse')
     return ListTransactionsResponse(v_throttle_time_ms, v_error_code, v_unknown_state_filters, v_transaction_states, unknown), pos
 
 

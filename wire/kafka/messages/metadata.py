@@ -64,7 +64,10 @@ def _read_MetadataRequest_MetadataRequestTopic(buf: Buffer, pos: int, version: i
         v_name, pos = read_string16(buf, pos, version >= 10)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'MetadataRequestTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'MetadataRequestTopic')
     return MetadataRequest_MetadataRequestTopic(v_topic_id, v_name, unknown), pos
 
 
@@ -119,7 +122,10 @@ def _read_MetadataRequest(buf: Buffer, pos: int, version: int) -> tuple[Metadata
         v_include_topic_authorized_operations = False
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'MetadataRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'MetadataRequest')
     return MetadataRequest(v_topics, v_allow_auto_topic_creation, v_include_cluster_authorized_operations, v_include_topic_authorized_operations, unknown), pos
 
 
@@ -247,7 +253,10 @@ def _read_MetadataResponse_MetadataResponseBroker(buf: Buffer, pos: int, version
         v_rack = None
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'MetadataResponseBroker')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'MetadataResponseBroker')
     return MetadataResponse_MetadataResponseBroker(v_node_id, v_host, v_port, v_rack, unknown), pos
 
 
@@ -312,7 +321,10 @@ def _read_MetadataResponse_MetadataResponsePartition(buf: Buffer, pos: int, vers
         v_offline_replicas = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'MetadataResponsePartition')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'MetadataResponsePartition')
     return MetadataResponse_MetadataResponsePartition(v_error_code, v_partition_index, v_leader_id, v_leader_epoch, v_replica_nodes, v_isr_nodes, v_offline_replicas, unknown), pos
 
 
@@ -384,7 +396,10 @@ def _read_MetadataResponse_MetadataResponseTopic(buf: Buffer, pos: int, version:
         v_topic_authorized_operations = -2147483648
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'MetadataResponseTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'MetadataResponseTopic')
     return MetadataResponse_MetadataResponseTopic(v_error_code, v_name, v_topic_id, v_is_internal, v_partitions, v_topic_authorized_operations, unknown), pos
 
 
@@ -473,7 +488,10 @@ def _read_MetadataResponse(buf: Buffer, pos: int, version: int) -> tuple[Metadat
         v_error_code = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'MetadataResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'MetadataResponse')
     return MetadataResponse(v_throttle_time_ms, v_brokers, v_cluster_id, v_controller_id, v_topics, v_cluster_authorized_operations, v_error_code, unknown), pos
 
 

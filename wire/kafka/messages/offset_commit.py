@@ -87,7 +87,10 @@ def _read_OffsetCommitRequest_OffsetCommitRequestPartition(buf: Buffer, pos: int
         v_committed_metadata, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetCommitRequestPartition')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetCommitRequestPartition')
     return OffsetCommitRequest_OffsetCommitRequestPartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_commit_timestamp, v_committed_metadata, unknown), pos
 
 
@@ -132,7 +135,10 @@ def _read_OffsetCommitRequest_OffsetCommitRequestTopic(buf: Buffer, pos: int, ve
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetCommitRequestTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetCommitRequestTopic')
     return OffsetCommitRequest_OffsetCommitRequestTopic(v_name, v_partitions, unknown), pos
 
 
@@ -203,7 +209,10 @@ def _read_OffsetCommitRequest(buf: Buffer, pos: int, version: int) -> tuple[Offs
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetCommitRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetCommitRequest')
     return OffsetCommitRequest(v_group_id, v_generation_id_or_member_epoch, v_member_id, v_group_instance_id, v_retention_time_ms, v_topics, unknown), pos
 
 
@@ -307,7 +316,10 @@ def _read_OffsetCommitResponse_OffsetCommitResponsePartition(buf: Buffer, pos: i
     pos += 6
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetCommitResponsePartition')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetCommitResponsePartition')
     return OffsetCommitResponse_OffsetCommitResponsePartition(v_partition_index, v_error_code, unknown), pos
 
 
@@ -341,7 +353,10 @@ def _read_OffsetCommitResponse_OffsetCommitResponseTopic(buf: Buffer, pos: int, 
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetCommitResponseTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetCommitResponseTopic')
     return OffsetCommitResponse_OffsetCommitResponseTopic(v_name, v_partitions, unknown), pos
 
 
@@ -385,7 +400,10 @@ def _read_OffsetCommitResponse(buf: Buffer, pos: int, version: int) -> tuple[Off
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetCommitResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetCommitResponse')
     return OffsetCommitResponse(v_throttle_time_ms, v_topics, unknown), pos
 
 

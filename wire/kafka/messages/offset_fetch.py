@@ -110,7 +110,10 @@ def _read_OffsetFetchRequest_OffsetFetchRequestGroup(buf: Buffer, pos: int, vers
         v_topics = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchRequestGroup')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchRequestGroup')
     return OffsetFetchRequest_OffsetFetchRequestGroup(v_group_id, v_member_id, v_member_epoch, v_topics, unknown), pos
 
 
@@ -173,7 +176,10 @@ def _read_OffsetFetchRequest_OffsetFetchRequestTopic(buf: Buffer, pos: int, vers
         v_partition_indexes = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchRequestTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchRequestTopic')
     return OffsetFetchRequest_OffsetFetchRequestTopic(v_name, v_partition_indexes, unknown), pos
 
 
@@ -227,7 +233,10 @@ def _read_OffsetFetchRequest_OffsetFetchRequestTopics(buf: Buffer, pos: int, ver
         v_partition_indexes = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchRequestTopics')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchRequestTopics')
     return OffsetFetchRequest_OffsetFetchRequestTopics(v_name, v_partition_indexes, unknown), pos
 
 
@@ -304,7 +313,10 @@ def _read_OffsetFetchRequest(buf: Buffer, pos: int, version: int) -> tuple[Offse
         v_require_stable = False
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchRequest')
     return OffsetFetchRequest(v_group_id, v_topics, v_groups, v_require_stable, unknown), pos
 
 
@@ -472,7 +484,10 @@ def _read_OffsetFetchResponse_OffsetFetchResponseGroup(buf: Buffer, pos: int, ve
         v_error_code = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchResponseGroup')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchResponseGroup')
     return OffsetFetchResponse_OffsetFetchResponseGroup(v_group_id, v_topics, v_error_code, unknown), pos
 
 
@@ -542,7 +557,10 @@ def _read_OffsetFetchResponse_OffsetFetchResponsePartition(buf: Buffer, pos: int
         v_error_code = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchResponsePartition')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchResponsePartition')
     return OffsetFetchResponse_OffsetFetchResponsePartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_metadata, v_error_code, unknown), pos
 
 
@@ -607,7 +625,10 @@ def _read_OffsetFetchResponse_OffsetFetchResponsePartitions(buf: Buffer, pos: in
         v_error_code = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchResponsePartitions')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchResponsePartitions')
     return OffsetFetchResponse_OffsetFetchResponsePartitions(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_metadata, v_error_code, unknown), pos
 
 
@@ -666,7 +687,10 @@ def _read_OffsetFetchResponse_OffsetFetchResponseTopic(buf: Buffer, pos: int, ve
         v_partitions = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchResponseTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchResponseTopic')
     return OffsetFetchResponse_OffsetFetchResponseTopic(v_name, v_partitions, unknown), pos
 
 
@@ -723,7 +747,10 @@ def _read_OffsetFetchResponse_OffsetFetchResponseTopics(buf: Buffer, pos: int, v
         v_partitions = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchResponseTopics')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchResponseTopics')
     return OffsetFetchResponse_OffsetFetchResponseTopics(v_name, v_partitions, unknown), pos
 
 
@@ -796,7 +823,10 @@ def _read_OffsetFetchResponse(buf: Buffer, pos: int, version: int) -> tuple[Offs
         v_groups = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetFetchResponse')
     return OffsetFetchResponse(v_throttle_time_ms, v_topics, v_error_code, v_groups, unknown), pos
 
 

@@ -71,7 +71,10 @@ def _read_OffsetForLeaderEpochRequest_OffsetForLeaderPartition(buf: Buffer, pos:
     pos += 4
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetForLeaderPartition')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetForLeaderPartition')
     return OffsetForLeaderEpochRequest_OffsetForLeaderPartition(v_partition, v_current_leader_epoch, v_leader_epoch, unknown), pos
 
 
@@ -108,7 +111,10 @@ def _read_OffsetForLeaderEpochRequest_OffsetForLeaderTopic(buf: Buffer, pos: int
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetForLeaderTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetForLeaderTopic')
     return OffsetForLeaderEpochRequest_OffsetForLeaderTopic(v_topic, v_partitions, unknown), pos
 
 
@@ -152,7 +158,10 @@ def _read_OffsetForLeaderEpochRequest(buf: Buffer, pos: int, version: int) -> tu
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetForLeaderEpochRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetForLeaderEpochRequest')
     return OffsetForLeaderEpochRequest(v_replica_id, v_topics, unknown), pos
 
 
@@ -242,7 +251,10 @@ def _read_OffsetForLeaderEpochResponse_EpochEndOffset(buf: Buffer, pos: int, ver
     pos += 8
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'EpochEndOffset')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'EpochEndOffset')
     return OffsetForLeaderEpochResponse_EpochEndOffset(v_error_code, v_partition, v_leader_epoch, v_end_offset, unknown), pos
 
 
@@ -279,7 +291,10 @@ def _read_OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(buf: Buffer, p
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetForLeaderTopicResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetForLeaderTopicResult')
     return OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(v_topic, v_partitions, unknown), pos
 
 
@@ -323,7 +338,10 @@ def _read_OffsetForLeaderEpochResponse(buf: Buffer, pos: int, version: int) -> t
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetForLeaderEpochResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'OffsetForLeaderEpochResponse')
     return OffsetForLeaderEpochResponse(v_throttle_time_ms, v_topics, unknown), pos
 
 

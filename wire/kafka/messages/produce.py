@@ -70,7 +70,10 @@ def _read_ProduceRequest_PartitionProduceData(buf: Buffer, pos: int, version: in
         v_records, pos = read_bytes32(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionProduceData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionProduceData')
     return ProduceRequest_PartitionProduceData(v_index, v_records, unknown), pos
 
 
@@ -108,7 +111,10 @@ def _read_ProduceRequest_TopicProduceData(buf: Buffer, pos: int, version: int) -
         v_partition_data.append(it_partition_data)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicProduceData')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicProduceData')
     return ProduceRequest_TopicProduceData(v_name, v_partition_data, unknown), pos
 
 
@@ -158,7 +164,10 @@ def _read_ProduceRequest(buf: Buffer, pos: int, version: int) -> tuple[ProduceRe
         v_topic_data.append(it_topic_data)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ProduceRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'ProduceRequest')
     return ProduceRequest(v_transactional_id, v_acks, v_timeout_ms, v_topic_data, unknown), pos
 
 
@@ -288,7 +297,10 @@ def _read_ProduceResponse_BatchIndexAndErrorMessage(buf: Buffer, pos: int, versi
         v_batch_index_error_message = None
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'BatchIndexAndErrorMessage')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'BatchIndexAndErrorMessage')
     return ProduceResponse_BatchIndexAndErrorMessage(v_batch_index, v_batch_index_error_message, unknown), pos
 
 
@@ -328,7 +340,10 @@ def _read_ProduceResponse_LeaderIdAndEpoch(buf: Buffer, pos: int, version: int) 
         v_leader_epoch = -1
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderIdAndEpoch')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderIdAndEpoch')
     return ProduceResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch, unknown), pos
 
 
@@ -382,7 +397,10 @@ def _read_ProduceResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -> t
         v_rack = None
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'NodeEndpoint')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'NodeEndpoint')
     return ProduceResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack, unknown), pos
 
 
@@ -537,7 +555,10 @@ def _read_ProduceResponse_TopicProduceResponse(buf: Buffer, pos: int, version: i
         v_partition_responses.append(it_partition_responses)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicProduceResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicProduceResponse')
     return ProduceResponse_TopicProduceResponse(v_name, v_partition_responses, unknown), pos
 
 

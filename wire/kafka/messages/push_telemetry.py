@@ -56,7 +56,10 @@ def _read_PushTelemetryRequest(buf: Buffer, pos: int, version: int) -> tuple[Pus
     else:
         v_metrics, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PushTelemetryRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PushTelemetryRequest')
     return PushTelemetryRequest(v_client_instance_id, v_subscription_id, v_terminating, v_compression_type, v_metrics, unknown), pos
 
 
@@ -105,7 +108,10 @@ def _read_PushTelemetryResponse(buf: Buffer, pos: int, version: int) -> tuple[Pu
     v_throttle_time_ms, v_error_code = _I32_I16.unpack_from(buf, pos)
     pos += 6
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PushTelemetryResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PushTelemetryResponse')
     return PushTelemetryResponse(v_throttle_time_ms, v_error_code, unknown), pos
 
 

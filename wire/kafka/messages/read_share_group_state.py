@@ -62,7 +62,10 @@ def _read_ReadShareGroupStateRequest_PartitionData(buf: Buffer, pos: int, versio
     v_partition, v_leader_epoch = _I32_I32.unpack_from(buf, pos)
     pos += 8
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return ReadShareGroupStateRequest_PartitionData(v_partition, v_leader_epoch, unknown), pos
 
 
@@ -89,7 +92,10 @@ def _read_ReadShareGroupStateRequest_ReadStateData(buf: Buffer, pos: int, versio
         it_partitions, pos = _read_ReadShareGroupStateRequest_PartitionData(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadStateData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadStateData')
     return ReadShareGroupStateRequest_ReadStateData(v_topic_id, v_partitions, unknown), pos
 
 
@@ -125,7 +131,10 @@ def _read_ReadShareGroupStateRequest(buf: Buffer, pos: int, version: int) -> tup
         it_topics, pos = _read_ReadShareGroupStateRequest_ReadStateData(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadShareGroupStateRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadShareGroupStateRequest')
     return ReadShareGroupStateRequest(v_group_id, v_topics, unknown), pos
 
 
@@ -232,7 +241,10 @@ def _read_ReadShareGroupStateResponse_PartitionResult(buf: Buffer, pos: int, ver
         it_state_batches, pos = _read_ReadShareGroupStateResponse_StateBatch(buf, pos, version)
         v_state_batches.append(it_state_batches)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionResult')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionResult')
     return ReadShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message, v_state_epoch, v_start_offset, v_state_batches, unknown), pos
 
 
@@ -270,7 +282,10 @@ def _read_ReadShareGroupStateResponse_ReadStateResult(buf: Buffer, pos: int, ver
         it_partitions, pos = _read_ReadShareGroupStateResponse_PartitionResult(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadStateResult')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadStateResult')
     return ReadShareGroupStateResponse_ReadStateResult(v_topic_id, v_partitions, unknown), pos
 
 
@@ -298,7 +313,10 @@ def _read_ReadShareGroupStateResponse_StateBatch(buf: Buffer, pos: int, version:
     v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = _I64_I64_I8_I16.unpack_from(buf, pos)
     pos += 19
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'StateBatch')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'StateBatch')
     return ReadShareGroupStateResponse_StateBatch(v_first_offset, v_last_offset, v_delivery_state, v_delivery_count, unknown), pos
 
 
@@ -323,7 +341,10 @@ def _read_ReadShareGroupStateResponse(buf: Buffer, pos: int, version: int) -> tu
         it_results, pos = _read_ReadShareGroupStateResponse_ReadStateResult(buf, pos, version)
         v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadShareGroupStateResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadShareGroupStateResponse')
     return ReadShareGroupStateResponse(v_results, unknown), pos
 
 

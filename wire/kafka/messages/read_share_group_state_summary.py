@@ -61,7 +61,10 @@ def _read_ReadShareGroupStateSummaryRequest_PartitionData(buf: Buffer, pos: int,
     v_partition, v_leader_epoch = _I32_I32.unpack_from(buf, pos)
     pos += 8
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return ReadShareGroupStateSummaryRequest_PartitionData(v_partition, v_leader_epoch, unknown), pos
 
 
@@ -88,7 +91,10 @@ def _read_ReadShareGroupStateSummaryRequest_ReadStateSummaryData(buf: Buffer, po
         it_partitions, pos = _read_ReadShareGroupStateSummaryRequest_PartitionData(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadStateSummaryData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadStateSummaryData')
     return ReadShareGroupStateSummaryRequest_ReadStateSummaryData(v_topic_id, v_partitions, unknown), pos
 
 
@@ -124,7 +130,10 @@ def _read_ReadShareGroupStateSummaryRequest(buf: Buffer, pos: int, version: int)
         it_topics, pos = _read_ReadShareGroupStateSummaryRequest_ReadStateSummaryData(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadShareGroupStateSummaryRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadShareGroupStateSummaryRequest')
     return ReadShareGroupStateSummaryRequest(v_group_id, v_topics, unknown), pos
 
 
@@ -211,7 +220,10 @@ def _read_ReadShareGroupStateSummaryResponse_PartitionResult(buf: Buffer, pos: i
     v_state_epoch, v_start_offset = _I32_I64.unpack_from(buf, pos)
     pos += 12
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionResult')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionResult')
     return ReadShareGroupStateSummaryResponse_PartitionResult(v_partition, v_error_code, v_error_message, v_state_epoch, v_start_offset, unknown), pos
 
 
@@ -243,7 +255,10 @@ def _read_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(buf: Buffer,
         it_partitions, pos = _read_ReadShareGroupStateSummaryResponse_PartitionResult(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadStateSummaryResult')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadStateSummaryResult')
     return ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(v_topic_id, v_partitions, unknown), pos
 
 
@@ -274,7 +289,10 @@ def _read_ReadShareGroupStateSummaryResponse(buf: Buffer, pos: int, version: int
         it_results, pos = _read_ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(buf, pos, version)
         v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadShareGroupStateSummaryResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ReadShareGroupStateSummaryResponse')
     return ReadShareGroupStateSummaryResponse(v_results, unknown), pos
 
 

@@ -51,7 +51,10 @@ def _read_RemoveRaftVoterRequest(buf: Buffer, pos: int, version: int) -> tuple[R
     pos += 4
     v_voter_directory_id, pos = read_uuid(buf, pos)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'RemoveRaftVoterRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'RemoveRaftVoterRequest')
     return RemoveRaftVoterRequest(v_cluster_id, v_voter_id, v_voter_directory_id, unknown), pos
 
 
@@ -104,7 +107,10 @@ def _read_RemoveRaftVoterResponse(buf: Buffer, pos: int, version: int) -> tuple[
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'RemoveRaftVoterResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'RemoveRaftVoterResponse')
     return RemoveRaftVoterResponse(v_throttle_time_ms, v_error_code, v_error_message, unknown), pos
 
 

@@ -49,7 +49,10 @@ def _read_RenewDelegationTokenRequest(buf: Buffer, pos: int, version: int) -> tu
     pos += 8
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'RenewDelegationTokenRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'RenewDelegationTokenRequest')
     return RenewDelegationTokenRequest(v_hmac, v_renew_period_ms, unknown), pos
 
 
@@ -100,7 +103,10 @@ def _read_RenewDelegationTokenResponse(buf: Buffer, pos: int, version: int) -> t
     pos += 14
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'RenewDelegationTokenResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'RenewDelegationTokenResponse')
     return RenewDelegationTokenResponse(v_error_code, v_expiry_timestamp_ms, v_throttle_time_ms, unknown), pos
 
 

@@ -45,7 +45,10 @@ def _read_SaslAuthenticateRequest(buf: Buffer, pos: int, version: int) -> tuple[
         v_auth_bytes, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'SaslAuthenticateRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'SaslAuthenticateRequest')
     return SaslAuthenticateRequest(v_auth_bytes, unknown), pos
 
 
@@ -109,7 +112,10 @@ def _read_SaslAuthenticateResponse(buf: Buffer, pos: int, version: int) -> tuple
         v_session_lifetime_ms = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'SaslAuthenticateResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'SaslAuthenticateResponse')
     return SaslAuthenticateResponse(v_error_code, v_error_message, v_auth_bytes, v_session_lifetime_ms, unknown), pos
 
 

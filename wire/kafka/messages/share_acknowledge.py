@@ -81,7 +81,10 @@ def _read_ShareAcknowledgeRequest_AcknowledgePartition(buf: Buffer, pos: int, ve
         it_acknowledgement_batches, pos = _read_ShareAcknowledgeRequest_AcknowledgementBatch(buf, pos, version)
         v_acknowledgement_batches.append(it_acknowledgement_batches)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AcknowledgePartition')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AcknowledgePartition')
     return ShareAcknowledgeRequest_AcknowledgePartition(v_partition_index, v_acknowledgement_batches, unknown), pos
 
 
@@ -114,7 +117,10 @@ def _read_ShareAcknowledgeRequest_AcknowledgeTopic(buf: Buffer, pos: int, versio
         it_partitions, pos = _read_ShareAcknowledgeRequest_AcknowledgePartition(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AcknowledgeTopic')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AcknowledgeTopic')
     return ShareAcknowledgeRequest_AcknowledgeTopic(v_topic_id, v_partitions, unknown), pos
 
 
@@ -147,7 +153,10 @@ def _read_ShareAcknowledgeRequest_AcknowledgementBatch(buf: Buffer, pos: int, ve
     v_acknowledge_types = list(unpack_from('>%db' % n_acknowledge_types, buf, pos))
     pos += 1 * n_acknowledge_types
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AcknowledgementBatch')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AcknowledgementBatch')
     return ShareAcknowledgeRequest_AcknowledgementBatch(v_first_offset, v_last_offset, v_acknowledge_types, unknown), pos
 
 
@@ -190,7 +199,10 @@ def _read_ShareAcknowledgeRequest(buf: Buffer, pos: int, version: int) -> tuple[
         it_topics, pos = _read_ShareAcknowledgeRequest_AcknowledgeTopic(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareAcknowledgeRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareAcknowledgeRequest')
     return ShareAcknowledgeRequest(v_group_id, v_member_id, v_share_session_epoch, v_topics, unknown), pos
 
 
@@ -302,7 +314,10 @@ def _read_ShareAcknowledgeResponse_LeaderIdAndEpoch(buf: Buffer, pos: int, versi
     v_leader_id, v_leader_epoch = _I32_I32.unpack_from(buf, pos)
     pos += 8
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderIdAndEpoch')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderIdAndEpoch')
     return ShareAcknowledgeResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch, unknown), pos
 
 
@@ -334,7 +349,10 @@ def _read_ShareAcknowledgeResponse_NodeEndpoint(buf: Buffer, pos: int, version: 
     else:
         v_rack, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'NodeEndpoint')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'NodeEndpoint')
     return ShareAcknowledgeResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack, unknown), pos
 
 
@@ -370,7 +388,10 @@ def _read_ShareAcknowledgeResponse_PartitionData(buf: Buffer, pos: int, version:
         v_error_message, pos = read_string16(buf, pos, True)
     v_current_leader, pos = _read_ShareAcknowledgeResponse_LeaderIdAndEpoch(buf, pos, version)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return ShareAcknowledgeResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_current_leader, unknown), pos
 
 
@@ -404,7 +425,10 @@ def _read_ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(buf: Buffer, po
         it_partitions, pos = _read_ShareAcknowledgeResponse_PartitionData(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareAcknowledgeTopicResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareAcknowledgeTopicResponse')
     return ShareAcknowledgeResponse_ShareAcknowledgeTopicResponse(v_topic_id, v_partitions, unknown), pos
 
 
@@ -453,7 +477,10 @@ def _read_ShareAcknowledgeResponse(buf: Buffer, pos: int, version: int) -> tuple
         it_node_endpoints, pos = _read_ShareAcknowledgeResponse_NodeEndpoint(buf, pos, version)
         v_node_endpoints.append(it_node_endpoints)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareAcknowledgeResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareAcknowledgeResponse')
     return ShareAcknowledgeResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, v_node_endpoints, unknown), pos
 
 

@@ -96,7 +96,10 @@ def _read_ShareFetchRequest_AcknowledgementBatch(buf: Buffer, pos: int, version:
     v_acknowledge_types = list(unpack_from('>%db' % n_acknowledge_types, buf, pos))
     pos += 1 * n_acknowledge_types
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AcknowledgementBatch')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AcknowledgementBatch')
     return ShareFetchRequest_AcknowledgementBatch(v_first_offset, v_last_offset, v_acknowledge_types, unknown), pos
 
 
@@ -130,7 +133,10 @@ def _read_ShareFetchRequest_FetchPartition(buf: Buffer, pos: int, version: int) 
         it_acknowledgement_batches, pos = _read_ShareFetchRequest_AcknowledgementBatch(buf, pos, version)
         v_acknowledgement_batches.append(it_acknowledgement_batches)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'FetchPartition')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'FetchPartition')
     return ShareFetchRequest_FetchPartition(v_partition_index, v_partition_max_bytes, v_acknowledgement_batches, unknown), pos
 
 
@@ -163,7 +169,10 @@ def _read_ShareFetchRequest_FetchTopic(buf: Buffer, pos: int, version: int) -> t
         it_partitions, pos = _read_ShareFetchRequest_FetchPartition(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'FetchTopic')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'FetchTopic')
     return ShareFetchRequest_FetchTopic(v_topic_id, v_partitions, unknown), pos
 
 
@@ -194,7 +203,10 @@ def _read_ShareFetchRequest_ForgottenTopic(buf: Buffer, pos: int, version: int) 
     v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
     pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ForgottenTopic')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ForgottenTopic')
     return ShareFetchRequest_ForgottenTopic(v_topic_id, v_partitions, unknown), pos
 
 
@@ -249,7 +261,10 @@ def _read_ShareFetchRequest(buf: Buffer, pos: int, version: int) -> tuple[ShareF
         it_forgotten_topics_data, pos = _read_ShareFetchRequest_ForgottenTopic(buf, pos, version)
         v_forgotten_topics_data.append(it_forgotten_topics_data)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareFetchRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareFetchRequest')
     return ShareFetchRequest(v_group_id, v_member_id, v_share_session_epoch, v_max_wait_ms, v_min_bytes, v_max_bytes, v_topics, v_forgotten_topics_data, unknown), pos
 
 
@@ -391,7 +406,10 @@ def _read_ShareFetchResponse_AcquiredRecords(buf: Buffer, pos: int, version: int
     v_first_offset, v_last_offset, v_delivery_count = _I64_I64_I16.unpack_from(buf, pos)
     pos += 18
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'AcquiredRecords')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'AcquiredRecords')
     return ShareFetchResponse_AcquiredRecords(v_first_offset, v_last_offset, v_delivery_count, unknown), pos
 
 
@@ -411,7 +429,10 @@ def _read_ShareFetchResponse_LeaderIdAndEpoch(buf: Buffer, pos: int, version: in
     v_leader_id, v_leader_epoch = _I32_I32.unpack_from(buf, pos)
     pos += 8
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderIdAndEpoch')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'LeaderIdAndEpoch')
     return ShareFetchResponse_LeaderIdAndEpoch(v_leader_id, v_leader_epoch, unknown), pos
 
 
@@ -443,7 +464,10 @@ def _read_ShareFetchResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -
     else:
         v_rack, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'NodeEndpoint')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'NodeEndpoint')
     return ShareFetchResponse_NodeEndpoint(v_node_id, v_host, v_port, v_rack, unknown), pos
 
 
@@ -501,7 +525,10 @@ def _read_ShareFetchResponse_PartitionData(buf: Buffer, pos: int, version: int) 
         it_acquired_records, pos = _read_ShareFetchResponse_AcquiredRecords(buf, pos, version)
         v_acquired_records.append(it_acquired_records)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return ShareFetchResponse_PartitionData(v_partition_index, v_error_code, v_error_message, v_acknowledge_error_code, v_acknowledge_error_message, v_current_leader, v_records, v_acquired_records, unknown), pos
 
 
@@ -550,7 +577,10 @@ def _read_ShareFetchResponse_ShareFetchableTopicResponse(buf: Buffer, pos: int, 
         it_partitions, pos = _read_ShareFetchResponse_PartitionData(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareFetchableTopicResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareFetchableTopicResponse')
     return ShareFetchResponse_ShareFetchableTopicResponse(v_topic_id, v_partitions, unknown), pos
 
 
@@ -599,7 +629,10 @@ def _read_ShareFetchResponse(buf: Buffer, pos: int, version: int) -> tuple[Share
         it_node_endpoints, pos = _read_ShareFetchResponse_NodeEndpoint(buf, pos, version)
         v_node_endpoints.append(it_node_endpoints)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareFetchResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareFetchResponse')
     return ShareFetchResponse(v_throttle_time_ms, v_error_code, v_error_message, v_responses, v_node_endpoints, unknown), pos
 
 

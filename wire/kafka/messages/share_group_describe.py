@@ -58,7 +58,10 @@ def _read_ShareGroupDescribeRequest(buf: Buffer, pos: int, version: int) -> tupl
     (v_include_authorized_operations,) = _BOOL.unpack_from(buf, pos)
     pos += 1
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareGroupDescribeRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareGroupDescribeRequest')
     return ShareGroupDescribeRequest(v_group_ids, v_include_authorized_operations, unknown), pos
 
 
@@ -157,7 +160,10 @@ def _read_ShareGroupDescribeResponse_Assignment(buf: Buffer, pos: int, version: 
         it_topic_partitions, pos = _read_ShareGroupDescribeResponse_TopicPartitions(buf, pos, version)
         v_topic_partitions.append(it_topic_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Assignment')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Assignment')
     return ShareGroupDescribeResponse_Assignment(v_topic_partitions, unknown), pos
 
 
@@ -217,7 +223,10 @@ def _read_ShareGroupDescribeResponse_DescribedGroup(buf: Buffer, pos: int, versi
     (v_authorized_operations,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribedGroup')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'DescribedGroup')
     return ShareGroupDescribeResponse_DescribedGroup(v_error_code, v_error_message, v_group_id, v_group_state, v_group_epoch, v_assignment_epoch, v_assignor_name, v_members, v_authorized_operations, unknown), pos
 
 
@@ -294,7 +303,10 @@ def _read_ShareGroupDescribeResponse_Member(buf: Buffer, pos: int, version: int)
         v_subscribed_topic_names.append(it_subscribed_topic_names)
     v_assignment, pos = _read_ShareGroupDescribeResponse_Assignment(buf, pos, version)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Member')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Member')
     return ShareGroupDescribeResponse_Member(v_member_id, v_rack_id, v_member_epoch, v_client_id, v_client_host, v_subscribed_topic_names, v_assignment, unknown), pos
 
 
@@ -352,7 +364,10 @@ def _read_ShareGroupDescribeResponse_TopicPartitions(buf: Buffer, pos: int, vers
     v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
     pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicPartitions')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicPartitions')
     return ShareGroupDescribeResponse_TopicPartitions(v_topic_id, v_topic_name, v_partitions, unknown), pos
 
 
@@ -389,7 +404,10 @@ def _read_ShareGroupDescribeResponse(buf: Buffer, pos: int, version: int) -> tup
         it_groups, pos = _read_ShareGroupDescribeResponse_DescribedGroup(buf, pos, version)
         v_groups.append(it_groups)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareGroupDescribeResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareGroupDescribeResponse')
     return ShareGroupDescribeResponse(v_throttle_time_ms, v_groups, unknown), pos
 
 

@@ -78,7 +78,10 @@ def _read_ShareGroupHeartbeatRequest(buf: Buffer, pos: int, version: int) -> tup
                 it_subscribed_topic_names, pos = read_str16(buf, pos)
             v_subscribed_topic_names.append(it_subscribed_topic_names)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareGroupHeartbeatRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareGroupHeartbeatRequest')
     return ShareGroupHeartbeatRequest(v_group_id, v_member_id, v_member_epoch, v_rack_id, v_subscribed_topic_names, unknown), pos
 
 
@@ -169,7 +172,10 @@ def _read_ShareGroupHeartbeatResponse_Assignment(buf: Buffer, pos: int, version:
         it_topic_partitions, pos = _read_ShareGroupHeartbeatResponse_TopicPartitions(buf, pos, version)
         v_topic_partitions.append(it_topic_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Assignment')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Assignment')
     return ShareGroupHeartbeatResponse_Assignment(v_topic_partitions, unknown), pos
 
 
@@ -199,7 +205,10 @@ def _read_ShareGroupHeartbeatResponse_TopicPartitions(buf: Buffer, pos: int, ver
     v_partitions = list(unpack_from('>%di' % n_partitions, buf, pos))
     pos += 4 * n_partitions
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicPartitions')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicPartitions')
     return ShareGroupHeartbeatResponse_TopicPartitions(v_topic_id, v_partitions, unknown), pos
 
 
@@ -245,7 +254,10 @@ def _read_ShareGroupHeartbeatResponse(buf: Buffer, pos: int, version: int) -> tu
     else:
         v_assignment, pos = _read_ShareGroupHeartbeatResponse_Assignment(buf, pos, version)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareGroupHeartbeatResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'ShareGroupHeartbeatResponse')
     return ShareGroupHeartbeatResponse(v_throttle_time_ms, v_error_code, v_error_message, v_member_id, v_member_epoch, v_heartbeat_interval_ms, v_assignment, unknown), pos
 
 

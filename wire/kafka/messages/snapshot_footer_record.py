@@ -41,7 +41,10 @@ def _read_SnapshotFooterRecord(buf: Buffer, pos: int, version: int) -> tuple[Sna
     (v_version,) = _I16.unpack_from(buf, pos)
     pos += 2
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'SnapshotFooterRecord')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'SnapshotFooterRecord')
     return SnapshotFooterRecord(v_version, unknown), pos
 
 

@@ -43,7 +43,10 @@ def _read_SnapshotHeaderRecord(buf: Buffer, pos: int, version: int) -> tuple[Sna
     v_version, v_last_contained_log_timestamp = _I16_I64.unpack_from(buf, pos)
     pos += 10
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'SnapshotHeaderRecord')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'SnapshotHeaderRecord')
     return SnapshotHeaderRecord(v_version, v_last_contained_log_timestamp, unknown), pos
 
 

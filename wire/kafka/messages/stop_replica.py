@@ -96,7 +96,10 @@ def _read_StopReplicaRequest_StopReplicaPartitionState(buf: Buffer, pos: int, ve
         v_delete_partition = False
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'StopReplicaPartitionState')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'StopReplicaPartitionState')
     return StopReplicaRequest_StopReplicaPartitionState(v_partition_index, v_leader_epoch, v_delete_partition, unknown), pos
 
 
@@ -138,7 +141,10 @@ def _read_StopReplicaRequest_StopReplicaPartitionV0(buf: Buffer, pos: int, versi
         v_partition_index = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'StopReplicaPartitionV0')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'StopReplicaPartitionV0')
     return StopReplicaRequest_StopReplicaPartitionV0(v_topic_name, v_partition_index, unknown), pos
 
 
@@ -190,7 +196,10 @@ def _read_StopReplicaRequest_StopReplicaTopicState(buf: Buffer, pos: int, versio
         v_partition_states = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'StopReplicaTopicState')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'StopReplicaTopicState')
     return StopReplicaRequest_StopReplicaTopicState(v_topic_name, v_partition_states, unknown), pos
 
 
@@ -245,7 +254,10 @@ def _read_StopReplicaRequest_StopReplicaTopicV1(buf: Buffer, pos: int, version: 
         v_partition_indexes = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'StopReplicaTopicV1')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'StopReplicaTopicV1')
     return StopReplicaRequest_StopReplicaTopicV1(v_name, v_partition_indexes, unknown), pos
 
 
@@ -341,7 +353,10 @@ def _read_StopReplicaRequest(buf: Buffer, pos: int, version: int) -> tuple[StopR
         v_topic_states = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'StopReplicaRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'StopReplicaRequest')
     return StopReplicaRequest(v_controller_id, v_is_k_raft_controller, v_controller_epoch, v_broker_epoch, v_delete_partitions, v_ungrouped_partitions, v_topics, v_topic_states, unknown), pos
 
 
@@ -470,7 +485,10 @@ def _read_StopReplicaResponse_StopReplicaPartitionError(buf: Buffer, pos: int, v
     pos += 6
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'StopReplicaPartitionError')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'StopReplicaPartitionError')
     return StopReplicaResponse_StopReplicaPartitionError(v_topic_name, v_partition_index, v_error_code, unknown), pos
 
 
@@ -506,7 +524,10 @@ def _read_StopReplicaResponse(buf: Buffer, pos: int, version: int) -> tuple[Stop
         v_partition_errors.append(it_partition_errors)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'StopReplicaResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'StopReplicaResponse')
     return StopReplicaResponse(v_error_code, v_partition_errors, unknown), pos
 
 

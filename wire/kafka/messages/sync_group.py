@@ -64,7 +64,10 @@ def _read_SyncGroupRequest_SyncGroupRequestAssignment(buf: Buffer, pos: int, ver
         v_assignment, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'SyncGroupRequestAssignment')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'SyncGroupRequestAssignment')
     return SyncGroupRequest_SyncGroupRequestAssignment(v_member_id, v_assignment, unknown), pos
 
 
@@ -137,7 +140,10 @@ def _read_SyncGroupRequest(buf: Buffer, pos: int, version: int) -> tuple[SyncGro
         v_assignments.append(it_assignments)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'SyncGroupRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'SyncGroupRequest')
     return SyncGroupRequest(v_group_id, v_generation_id, v_member_id, v_group_instance_id, v_protocol_type, v_protocol_name, v_assignments, unknown), pos
 
 
@@ -253,7 +259,10 @@ def _read_SyncGroupResponse(buf: Buffer, pos: int, version: int) -> tuple[SyncGr
         v_assignment, pos = read_blob32(buf, pos)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'SyncGroupResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'SyncGroupResponse')
     return SyncGroupResponse(v_throttle_time_ms, v_error_code, v_protocol_type, v_protocol_name, v_assignment, unknown), pos
 
 

@@ -82,7 +82,10 @@ def _read_TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(buf: Buffer, po
         v_committed_metadata, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TxnOffsetCommitRequestPartition')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'TxnOffsetCommitRequestPartition')
     return TxnOffsetCommitRequest_TxnOffsetCommitRequestPartition(v_partition_index, v_committed_offset, v_committed_leader_epoch, v_committed_metadata, unknown), pos
 
 
@@ -122,7 +125,10 @@ def _read_TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(buf: Buffer, pos: i
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TxnOffsetCommitRequestTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'TxnOffsetCommitRequestTopic')
     return TxnOffsetCommitRequest_TxnOffsetCommitRequestTopic(v_name, v_partitions, unknown), pos
 
 
@@ -196,7 +202,10 @@ def _read_TxnOffsetCommitRequest(buf: Buffer, pos: int, version: int) -> tuple[T
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TxnOffsetCommitRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'TxnOffsetCommitRequest')
     return TxnOffsetCommitRequest(v_transactional_id, v_group_id, v_producer_id, v_producer_epoch, v_generation_id, v_member_id, v_group_instance_id, v_topics, unknown), pos
 
 
@@ -310,7 +319,10 @@ def _read_TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(buf: Buffer, 
     pos += 6
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TxnOffsetCommitResponsePartition')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'TxnOffsetCommitResponsePartition')
     return TxnOffsetCommitResponse_TxnOffsetCommitResponsePartition(v_partition_index, v_error_code, unknown), pos
 
 
@@ -344,7 +356,10 @@ def _read_TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(buf: Buffer, pos:
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TxnOffsetCommitResponseTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'TxnOffsetCommitResponseTopic')
     return TxnOffsetCommitResponse_TxnOffsetCommitResponseTopic(v_name, v_partitions, unknown), pos
 
 
@@ -385,7 +400,10 @@ def _read_TxnOffsetCommitResponse(buf: Buffer, pos: int, version: int) -> tuple[
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TxnOffsetCommitResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'TxnOffsetCommitResponse')
     return TxnOffsetCommitResponse(v_throttle_time_ms, v_topics, unknown), pos
 
 

@@ -42,7 +42,10 @@ def _read_UnregisterBrokerRequest(buf: Buffer, pos: int, version: int) -> tuple[
     (v_broker_id,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'UnregisterBrokerRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'UnregisterBrokerRequest')
     return UnregisterBrokerRequest(v_broker_id, unknown), pos
 
 
@@ -88,7 +91,10 @@ def _read_UnregisterBrokerResponse(buf: Buffer, pos: int, version: int) -> tuple
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'UnregisterBrokerResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'UnregisterBrokerResponse')
     return UnregisterBrokerResponse(v_throttle_time_ms, v_error_code, v_error_message, unknown), pos
 
 

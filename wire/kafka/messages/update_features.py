@@ -75,7 +75,10 @@ def _read_UpdateFeaturesRequest_FeatureUpdateKey(buf: Buffer, pos: int, version:
     else:
         v_upgrade_type = 1
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'FeatureUpdateKey')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'FeatureUpdateKey')
     return UpdateFeaturesRequest_FeatureUpdateKey(v_feature, v_max_version_level, v_allow_downgrade, v_upgrade_type, unknown), pos
 
 
@@ -123,7 +126,10 @@ def _read_UpdateFeaturesRequest(buf: Buffer, pos: int, version: int) -> tuple[Up
     else:
         v_validate_only = False
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateFeaturesRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateFeaturesRequest')
     return UpdateFeaturesRequest(v_timeout_ms, v_feature_updates, v_validate_only, unknown), pos
 
 
@@ -203,7 +209,10 @@ def _read_UpdateFeaturesResponse_UpdatableFeatureResult(buf: Buffer, pos: int, v
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdatableFeatureResult')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdatableFeatureResult')
     return UpdateFeaturesResponse_UpdatableFeatureResult(v_feature, v_error_code, v_error_message, unknown), pos
 
 
@@ -248,7 +257,10 @@ def _read_UpdateFeaturesResponse(buf: Buffer, pos: int, version: int) -> tuple[U
     else:
         v_results = []
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateFeaturesResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateFeaturesResponse')
     return UpdateFeaturesResponse(v_throttle_time_ms, v_error_code, v_error_message, v_results, unknown), pos
 
 

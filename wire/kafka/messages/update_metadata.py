@@ -134,7 +134,10 @@ def _read_UpdateMetadataRequest_UpdateMetadataBroker(buf: Buffer, pos: int, vers
         v_rack = ''
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateMetadataBroker')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateMetadataBroker')
     return UpdateMetadataRequest_UpdateMetadataBroker(v_id, v_v0_host, v_v0_port, v_endpoints, v_rack, unknown), pos
 
 
@@ -201,7 +204,10 @@ def _read_UpdateMetadataRequest_UpdateMetadataEndpoint(buf: Buffer, pos: int, ve
         v_security_protocol = 0
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateMetadataEndpoint')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateMetadataEndpoint')
     return UpdateMetadataRequest_UpdateMetadataEndpoint(v_port, v_host, v_listener, v_security_protocol, unknown), pos
 
 
@@ -284,7 +290,10 @@ def _read_UpdateMetadataRequest_UpdateMetadataPartitionState(buf: Buffer, pos: i
         v_offline_replicas = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateMetadataPartitionState')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateMetadataPartitionState')
     return UpdateMetadataRequest_UpdateMetadataPartitionState(v_topic_name, v_partition_index, v_controller_epoch, v_leader, v_leader_epoch, v_isr, v_zk_version, v_replicas, v_offline_replicas, unknown), pos
 
 
@@ -351,7 +360,10 @@ def _read_UpdateMetadataRequest_UpdateMetadataTopicState(buf: Buffer, pos: int, 
         v_partition_states = []
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateMetadataTopicState')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateMetadataTopicState')
     return UpdateMetadataRequest_UpdateMetadataTopicState(v_topic_name, v_topic_id, v_partition_states, unknown), pos
 
 
@@ -579,7 +591,10 @@ def _read_UpdateMetadataResponse(buf: Buffer, pos: int, version: int) -> tuple[U
     pos += 2
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateMetadataResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateMetadataResponse')
     return UpdateMetadataResponse(v_error_code, unknown), pos
 
 

@@ -68,7 +68,10 @@ def _read_UpdateRaftVoterRequest_KRaftVersionFeature(buf: Buffer, pos: int, vers
     v_min_supported_version, v_max_supported_version = _I16_I16.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'KRaftVersionFeature')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'KRaftVersionFeature')
     return UpdateRaftVoterRequest_KRaftVersionFeature(v_min_supported_version, v_max_supported_version, unknown), pos
 
 
@@ -97,7 +100,10 @@ def _read_UpdateRaftVoterRequest_Listener(buf: Buffer, pos: int, version: int) -
     (v_port,) = _U16.unpack_from(buf, pos)
     pos += 2
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Listener')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Listener')
     return UpdateRaftVoterRequest_Listener(v_name, v_host, v_port, unknown), pos
 
 
@@ -143,7 +149,10 @@ def _read_UpdateRaftVoterRequest(buf: Buffer, pos: int, version: int) -> tuple[U
         v_listeners.append(it_listeners)
     v_k_raft_version_feature, pos = _read_UpdateRaftVoterRequest_KRaftVersionFeature(buf, pos, version)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateRaftVoterRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'UpdateRaftVoterRequest')
     return UpdateRaftVoterRequest(v_cluster_id, v_current_leader_epoch, v_voter_id, v_voter_directory_id, v_listeners, v_k_raft_version_feature, unknown), pos
 
 
@@ -232,7 +241,10 @@ def _read_UpdateRaftVoterResponse_CurrentLeader(buf: Buffer, pos: int, version: 
     (v_port,) = _I32.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'CurrentLeader')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'CurrentLeader')
     return UpdateRaftVoterResponse_CurrentLeader(v_leader_id, v_leader_epoch, v_host, v_port, unknown), pos
 
 

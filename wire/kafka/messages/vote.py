@@ -95,7 +95,10 @@ def _read_VoteRequest_PartitionData(buf: Buffer, pos: int, version: int) -> tupl
     else:
         v_pre_vote = False
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return VoteRequest_PartitionData(v_partition_index, v_replica_epoch, v_replica_id, v_replica_directory_id, v_voter_directory_id, v_last_offset_epoch, v_last_offset, v_pre_vote, unknown), pos
 
 
@@ -135,7 +138,10 @@ def _read_VoteRequest_TopicData(buf: Buffer, pos: int, version: int) -> tuple[Vo
         it_partitions, pos = _read_VoteRequest_PartitionData(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return VoteRequest_TopicData(v_topic_name, v_partitions, unknown), pos
 
 
@@ -180,7 +186,10 @@ def _read_VoteRequest(buf: Buffer, pos: int, version: int) -> tuple[VoteRequest,
         it_topics, pos = _read_VoteRequest_TopicData(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'VoteRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'VoteRequest')
     return VoteRequest(v_cluster_id, v_voter_id, v_topics, unknown), pos
 
 
@@ -294,7 +303,10 @@ def _read_VoteResponse_NodeEndpoint(buf: Buffer, pos: int, version: int) -> tupl
     else:
         v_port = 0
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'NodeEndpoint')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'NodeEndpoint')
     return VoteResponse_NodeEndpoint(v_node_id, v_host, v_port, unknown), pos
 
 
@@ -334,7 +346,10 @@ def _read_VoteResponse_PartitionData(buf: Buffer, pos: int, version: int) -> tup
     v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted = _I32_I16_I32_I32_BOOL.unpack_from(buf, pos)
     pos += 15
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return VoteResponse_PartitionData(v_partition_index, v_error_code, v_leader_id, v_leader_epoch, v_vote_granted, unknown), pos
 
 
@@ -364,7 +379,10 @@ def _read_VoteResponse_TopicData(buf: Buffer, pos: int, version: int) -> tuple[V
         it_partitions, pos = _read_VoteResponse_PartitionData(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'TopicData')
     return VoteResponse_TopicData(v_topic_name, v_partitions, unknown), pos
 
 

@@ -82,7 +82,10 @@ def _read_VotersRecord_Endpoint(buf: Buffer, pos: int, version: int) -> tuple[Vo
     (v_port,) = _U16.unpack_from(buf, pos)
     pos += 2
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Endpoint')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Endpoint')
     return VotersRecord_Endpoint(v_name, v_host, v_port, unknown), pos
 
 
@@ -110,7 +113,10 @@ def _read_VotersRecord_KRaftVersionFeature(buf: Buffer, pos: int, version: int) 
     v_min_supported_version, v_max_supported_version = _I16_I16.unpack_from(buf, pos)
     pos += 4
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'KRaftVersionFeature')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'KRaftVersionFeature')
     return VotersRecord_KRaftVersionFeature(v_min_supported_version, v_max_supported_version, unknown), pos
 
 
@@ -142,7 +148,10 @@ def _read_VotersRecord_Voter(buf: Buffer, pos: int, version: int) -> tuple[Voter
         v_endpoints.append(it_endpoints)
     v_k_raft_version_feature, pos = _read_VotersRecord_KRaftVersionFeature(buf, pos, version)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'Voter')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'Voter')
     return VotersRecord_Voter(v_voter_id, v_voter_directory_id, v_endpoints, v_k_raft_version_feature, unknown), pos
 
 
@@ -180,7 +189,10 @@ def _read_VotersRecord(buf: Buffer, pos: int, version: int) -> tuple[VotersRecor
         it_voters, pos = _read_VotersRecord_Voter(buf, pos, version)
         v_voters.append(it_voters)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'VotersRecord')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'VotersRecord')
     return VotersRecord(v_version, v_voters, unknown), pos
 
 

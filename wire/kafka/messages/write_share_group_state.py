@@ -85,7 +85,10 @@ def _read_WriteShareGroupStateRequest_PartitionData(buf: Buffer, pos: int, versi
         it_state_batches, pos = _read_WriteShareGroupStateRequest_StateBatch(buf, pos, version)
         v_state_batches.append(it_state_batches)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionData')
     return WriteShareGroupStateRequest_PartitionData(v_partition, v_state_epoch, v_leader_epoch, v_start_offset, v_state_batches, unknown), pos
 
 
@@ -113,7 +116,10 @@ def _read_WriteShareGroupStateRequest_StateBatch(buf: Buffer, pos: int, version:
     v_first_offset, v_last_offset, v_delivery_state, v_delivery_count = _I64_I64_I8_I16.unpack_from(buf, pos)
     pos += 19
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'StateBatch')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'StateBatch')
     return WriteShareGroupStateRequest_StateBatch(v_first_offset, v_last_offset, v_delivery_state, v_delivery_count, unknown), pos
 
 
@@ -140,7 +146,10 @@ def _read_WriteShareGroupStateRequest_WriteStateData(buf: Buffer, pos: int, vers
         it_partitions, pos = _read_WriteShareGroupStateRequest_PartitionData(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteStateData')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteStateData')
     return WriteShareGroupStateRequest_WriteStateData(v_topic_id, v_partitions, unknown), pos
 
 
@@ -176,7 +185,10 @@ def _read_WriteShareGroupStateRequest(buf: Buffer, pos: int, version: int) -> tu
         it_topics, pos = _read_WriteShareGroupStateRequest_WriteStateData(buf, pos, version)
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteShareGroupStateRequest')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteShareGroupStateRequest')
     return WriteShareGroupStateRequest(v_group_id, v_topics, unknown), pos
 
 
@@ -267,7 +279,10 @@ def _read_WriteShareGroupStateResponse_PartitionResult(buf: Buffer, pos: int, ve
     else:
         v_error_message, pos = read_string16(buf, pos, True)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionResult')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'PartitionResult')
     return WriteShareGroupStateResponse_PartitionResult(v_partition, v_error_code, v_error_message, unknown), pos
 
 
@@ -298,7 +313,10 @@ def _read_WriteShareGroupStateResponse_WriteStateResult(buf: Buffer, pos: int, v
         it_partitions, pos = _read_WriteShareGroupStateResponse_PartitionResult(buf, pos, version)
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteStateResult')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteStateResult')
     return WriteShareGroupStateResponse_WriteStateResult(v_topic_id, v_partitions, unknown), pos
 
 
@@ -329,7 +347,10 @@ def _read_WriteShareGroupStateResponse(buf: Buffer, pos: int, version: int) -> t
         it_results, pos = _read_WriteShareGroupStateResponse_WriteStateResult(buf, pos, version)
         v_results.append(it_results)
     unknown: list[tuple[int, bytes]] = []
-    unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteShareGroupStateResponse')
+    if pos < len(buf) and buf[pos] == 0:
+        pos += 1
+    else:
+        unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteShareGroupStateResponse')
     return WriteShareGroupStateResponse(v_results, unknown), pos
 
 

@@ -79,7 +79,10 @@ def _read_WriteTxnMarkersRequest_WritableTxnMarker(buf: Buffer, pos: int, versio
     pos += 4
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'WritableTxnMarker')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'WritableTxnMarker')
     return WriteTxnMarkersRequest_WritableTxnMarker(v_producer_id, v_producer_epoch, v_transaction_result, v_topics, v_coordinator_epoch, unknown), pos
 
 
@@ -118,7 +121,10 @@ def _read_WriteTxnMarkersRequest_WritableTxnMarkerTopic(buf: Buffer, pos: int, v
     pos += 4 * n_partition_indexes
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'WritableTxnMarkerTopic')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'WritableTxnMarkerTopic')
     return WriteTxnMarkersRequest_WritableTxnMarkerTopic(v_name, v_partition_indexes, unknown), pos
 
 
@@ -155,7 +161,10 @@ def _read_WriteTxnMarkersRequest(buf: Buffer, pos: int, version: int) -> tuple[W
         v_markers.append(it_markers)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteTxnMarkersRequest')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteTxnMarkersRequest')
     return WriteTxnMarkersRequest(v_markers, unknown), pos
 
 
@@ -240,7 +249,10 @@ def _read_WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(buf: Buffer, 
     pos += 6
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'WritableTxnMarkerPartitionResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'WritableTxnMarkerPartitionResult')
     return WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(v_partition_index, v_error_code, unknown), pos
 
 
@@ -272,7 +284,10 @@ def _read_WriteTxnMarkersResponse_WritableTxnMarkerResult(buf: Buffer, pos: int,
         v_topics.append(it_topics)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'WritableTxnMarkerResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'WritableTxnMarkerResult')
     return WriteTxnMarkersResponse_WritableTxnMarkerResult(v_producer_id, v_topics, unknown), pos
 
 
@@ -312,7 +327,10 @@ def _read_WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(buf: Buffer, pos:
         v_partitions.append(it_partitions)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'WritableTxnMarkerTopicResult')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'WritableTxnMarkerTopicResult')
     return WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(v_name, v_partitions, unknown), pos
 
 
@@ -350,7 +368,10 @@ def _read_WriteTxnMarkersResponse(buf: Buffer, pos: int, version: int) -> tuple[
         v_markers.append(it_markers)
     unknown: list[tuple[int, bytes]] = []
     if flexible:
-        unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteTxnMarkersResponse')
+        if pos < len(buf) and buf[pos] == 0:
+            pos += 1
+        else:
+            unknown, pos = read_unknown_tagged_fields(buf, pos, 'WriteTxnMarkersResponse')
     return WriteTxnMarkersResponse(v_markers, unknown), pos
 
 
