@@ -459,7 +459,10 @@ class ZkCore:
             path = tree.prepare_create(req.path, flags, parent)
             if flags.ephemeral and client.session_id == 0:
                 raise ZkError(Code.SESSIONEXPIRED, path)
-            kind = "container" if flags.container else "ttl" if flags.ttl else "ephemeral" if flags.ephemeral else ""
+            # only the createContainer opcode makes a container: create/create2 with flag 4 are accepted but log a
+            # plain CreateTxn (PrepRequestProcessor.pRequest2TxnCreate), i.e. a persistent node never reaped
+            container = flags.container and op == OpCode.createContainer
+            kind = "container" if container else "ttl" if flags.ttl else "ephemeral" if flags.ephemeral else ""
             return T.Create(path, req.data, entries, kind, parent.child_creates + 1, ttl if flags.ttl else 0)
         if op == OpCode.delete:
             path = req.path
@@ -560,7 +563,7 @@ class ZkCore:
             return None
         if isinstance(txn, T.SetData):
             node = tree.need(txn.path)
-            tree.set_data(node, txn.data, txn.version, zxid, header.time)
+            tree.set_data(node, txn.data, txn.version, zxid, header.time, txn.path)
             self._notify(out, self.watches.node_data_changed(txn.path), EventType.NodeDataChanged, txn.path, zxid,
                          node.acl)
             return node

@@ -42,10 +42,12 @@ def _server_lines(core: ZkCore) -> list[str]:
     ]
 
 
-def _connections(core: ZkCore) -> list[str]:
+def _connections(core: ZkCore, brief: bool = False) -> list[str]:
+    """ServerCnxn.dumpConnectionInfo: ``stat`` uses the brief form, without the session id."""
     lines = []
     for client in core.clients.values():
-        lines.append(f" /{client.ip}:{client.port}[1](queued=0,recved=0,sent=0,sid=0x{client.session_id:x})")
+        sid = "" if brief or not client.session_id else f",sid=0x{client.session_id:x}"
+        lines.append(f" /{client.ip}:{client.port}[{1 if client.session_id else 0}](queued=0,recved=0,sent=0{sid})")
     return lines
 
 
@@ -73,7 +75,7 @@ def four_letter_reply(word: str, core: ZkCore, config: ZkConfig) -> bytes:
     if word == "srvr":
         lines = _header(core) + _server_lines(core)
     elif word == "stat":
-        lines = _header(core) + ["Clients:"] + _connections(core) + [""] + _server_lines(core)
+        lines = _header(core) + ["Clients:"] + _connections(core, brief=True) + [""] + _server_lines(core)
     elif word == "cons":
         lines = _connections(core) + [""]
     elif word == "envi":
@@ -90,11 +92,17 @@ def four_letter_reply(word: str, core: ZkCore, config: ZkConfig) -> bytes:
             f"user.dir={os.getcwd()}",
         ]
     elif word == "conf":
+        # ZooKeeperServer.dumpConf: the directories are the version-2 dirs, each followed by its size
+        snap_dir = f"{config.data_dir.absolute() / 'version-2'}" if config.data_dir is not None else ""
+        log_root = config.data_log_dir or config.data_dir
+        log_dir = f"{log_root.absolute() / 'version-2'}" if log_root is not None else ""
         lines = [
             f"clientPort={config.port}",
-            f"clientPortAddress={config.host}",
-            f"dataDir={config.data_dir or ''}",
-            f"dataLogDir={config.data_log_dir or config.data_dir or ''}",
+            "secureClientPort=-1",
+            f"dataDir={snap_dir}",
+            f"dataDirSize={_data_size(config)}",
+            f"dataLogDir={log_dir}",
+            f"dataLogSize={_data_size(config)}",
             f"tickTime={config.tick_time_ms}",
             f"maxClientCnxns={config.max_client_cnxns}",
             f"minSessionTimeout={config.min_timeout}",
@@ -126,24 +134,28 @@ def four_letter_reply(word: str, core: ZkCore, config: ZkConfig) -> bytes:
             ("zk_last_proposal_size", "-1"),
         ]
         lines = [f"{k}\t{v}" for k, v in metrics]
+    # wchs/wchc/wchp report the data-watch table only (DataTree.dumpWatches*), as ZooKeeper does: standard
+    # child watches are not listed. Each of wchc/wchp ends with an empty line.
     elif word == "wchs":
-        watchers = {w for table in (core.watches.data, core.watches.child) for m in table.by_path.values() for w in m}
-        lines = [f"{len(watchers)} connections watching {len(set(core.watches.paths()))} paths",
-                 f"Total watches:{core.watches.total()}"]
+        data = core.watches.data
+        watchers = {w for m in data.by_path.values() for w in m}
+        lines = [f"{len(watchers)} connections watching {len(data.by_path)} paths",
+                 f"Total watches:{data.count()}"]
     elif word == "wchc":
         lines = []
         for client in core.clients.values():
-            paths = sorted(set(core.watches.data.paths_of(client.id)) | set(core.watches.child.paths_of(client.id)))
+            paths = sorted(core.watches.data.paths_of(client.id))
             if paths:
                 lines.append(f"0x{client.session_id:x}")
                 lines.extend(f"\t{p}" for p in paths)
+        lines.append("")
     elif word == "wchp":
         lines = []
         sid = {c.id: c.session_id for c in core.clients.values()}
-        for path in sorted(core.watches.paths()):
+        for path in sorted(core.watches.data.by_path):
             lines.append(path)
-            watchers = set(core.watches.data.by_path.get(path, {})) | set(core.watches.child.by_path.get(path, {}))
-            lines.extend(f"\t0x{sid.get(w, 0):x}" for w in sorted(watchers))
+            lines.extend(f"\t0x{sid.get(w, 0):x}" for w in sorted(core.watches.data.by_path[path]))
+        lines.append("")
     elif word == "dump":
         sessions = list(core.live_sessions())
         lines = ["SessionTracker dump:", f"Global Sessions({len(sessions)}):"]

@@ -30,6 +30,10 @@ MAX_TTL = (1 << 40) - 1
 
 SPECIAL_PATHS = frozenset({"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"})
 
+QUOTA_ROOT = "/zookeeper/quota"
+QUOTA_LIMITS = "zookeeper_limits"  # /zookeeper/quota<path>/zookeeper_limits: set by clients (setquota)
+QUOTA_STATS = "zookeeper_stats"  # /zookeeper/quota<path>/zookeeper_stats: kept up to date by the server
+
 
 def _int32(value: int) -> int:
     value &= 0xFFFFFFFF
@@ -223,6 +227,9 @@ class DataTree:
         if index is not None:
             index.setdefault(path, None)
         self._record(lambda: self._uncreate(path, parent, old_creates, old_pzxid))
+        if parent_path.startswith(QUOTA_ROOT + "/") and name_of(path) == QUOTA_STATS:
+            self._quota_recount(parent_path[len(QUOTA_ROOT):])
+        self._quota_update(path, 0 if data is None else len(data), 1)
         return node
 
     def _index_for(self, node: Node) -> dict[str, None] | None:
@@ -268,9 +275,12 @@ class DataTree:
                 idx[path] = None
 
         self._record(undo)
+        self._quota_update(path, -(0 if node.data is None else len(node.data)), -1)
         return node
 
-    def set_data(self, node: Node, data: bytes | None, version: int, zxid: int, now: int) -> None:
+    def set_data(self, node: Node, data: bytes | None, version: int, zxid: int, now: int,
+                 path: str | None = None) -> None:
+        """Replace a node's data; with ``path``, the quota stats above it follow the size change."""
         old = (node.data, node.version, node.mzxid, node.mtime)
         node.data, node.version, node.mzxid, node.mtime = data, version, zxid, now
 
@@ -278,6 +288,60 @@ class DataTree:
             node.data, node.version, node.mzxid, node.mtime = old
 
         self._record(undo)
+        if path is not None:
+            self._quota_update(path, (0 if data is None else len(data)) - (0 if old[0] is None else len(old[0])), 0)
+
+    # -- quotas (DataTree.updateQuotaStat / updateQuotaForPath) ---------------------
+    def _quota_prefix(self, path: str) -> str | None:
+        """getMaxPrefixWithQuota: the deepest ancestor-or-self of ``path`` (not "/") with a limits node."""
+        if not self.nodes[QUOTA_ROOT].children or path.startswith(QUOTA_ROOT + "/"):
+            return None
+        p = path
+        while p != "/":
+            if f"{QUOTA_ROOT}{p}/{QUOTA_LIMITS}" in self.nodes:
+                return p
+            p = parent_of(p)
+        return None
+
+    def _set_quota_stats(self, quota_path: str, count: int, size: int) -> None:
+        """Rewrite a stats node's data in place, as the server does (its version and mzxid stay)."""
+        stats = self.nodes.get(f"{QUOTA_ROOT}{quota_path}/{QUOTA_STATS}")
+        if stats is None:
+            return
+        old = stats.data
+        stats.data = f"count={count},bytes={size}".encode()
+
+        def undo() -> None:
+            stats.data = old
+
+        self._record(undo)
+
+    def _quota_update(self, path: str, size_diff: int, count_diff: int) -> None:
+        prefix = self._quota_prefix(path)
+        if prefix is None:
+            return
+        stats = self.nodes.get(f"{QUOTA_ROOT}{prefix}/{QUOTA_STATS}")
+        if stats is None:
+            return
+        fields = dict(part.split("=", 1) for part in (stats.data or b"").decode("utf-8", "replace").split(",")
+                      if "=" in part)
+        try:
+            count, size = int(fields.get("count", "0")), int(fields.get("bytes", "0"))
+        except ValueError:
+            return
+        self._set_quota_stats(prefix, count + count_diff, size + size_diff)
+
+    def _quota_recount(self, quota_path: str) -> None:
+        """A new stats node starts from the real size of the subtree (the node itself included)."""
+        count = size = 0
+        stack = [quota_path] if quota_path in self.nodes else []
+        while stack:
+            p = stack.pop()
+            node = self.nodes[p]
+            count += 1
+            size += 0 if node.data is None else len(node.data)
+            stack.extend(f"{'' if p == '/' else p}/{c}" for c in node.children)
+        self._set_quota_stats(quota_path, count, size)
 
     def set_acl(self, node: Node, acl: list[Acl], aversion: int) -> None:
         old = (node.acl, node.aversion)
