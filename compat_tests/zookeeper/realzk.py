@@ -15,6 +15,10 @@ import subprocess
 import time
 from pathlib import Path
 
+from wire.framing import frame
+from wire.zk.protocol import OpCode, encode_request
+from wire.zk.records import ConnectRequest, ConnectResponse
+
 ZK_JAR = "/usr/share/java/zookeeper.jar"
 
 
@@ -76,16 +80,31 @@ class RealZooKeeper:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"real ZooKeeper exited: {(self.workdir / 'zookeeper.log').read_text()[-2000:]}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                    s.sendall(b"ruok")
-                    if s.recv(4) == b"imok":
-                        return self
-            except OSError:
-                pass
+            if self._accepts_sessions():
+                return self
             time.sleep(0.1)
         self.stop()
         raise RuntimeError("real ZooKeeper did not start in time")
+
+    def _accepts_sessions(self) -> bool:
+        """Ready means a session handshake succeeds (``ruok`` answers before the server takes sessions)."""
+        request = ConnectRequest(0, 0, 10000, 0, b"\0" * 16, False).encode()
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+                s.sendall(frame(request))
+                reply = b""
+                while len(reply) < 4 + 37:
+                    chunk = s.recv(64)
+                    if not chunk:
+                        return False
+                    reply += chunk
+                if ConnectResponse.decode(reply[4:4 + 37]).session_id == 0:
+                    return False
+                s.sendall(frame(encode_request(1, OpCode.closeSession)))  # leave no session to expire later
+                s.recv(64)
+                return True
+        except (OSError, ValueError):
+            return False
 
     def stop(self) -> None:
         if self.proc is not None:
