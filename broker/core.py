@@ -20,6 +20,7 @@ from typing import Any
 from broker.config import BrokerConfig
 from broker.handlers import REGISTRY, load_all
 from broker.state.cluster import BrokerInfo, Cluster, Topic
+from broker.state.fetch_sessions import FetchSessionCache
 from broker.state.filelog import FileLog, FlushPolicy, load_metadata, save_metadata, topic_dir
 from broker.state.producers import ProducerTable
 from wire.kafka._message import Message
@@ -67,6 +68,7 @@ class BrokerCore:
     now_ms: int = 0
     cluster: Cluster = field(init=False)
     producers: ProducerTable = field(default_factory=ProducerTable)
+    fetch_sessions: FetchSessionCache = field(default_factory=FetchSessionCache)
     data_version: int = 0  # bumped on every append, so parked fetches know to look again
     wall_offset: int = 0  # wall-clock ms = now_ms + wall_offset (record timestamps)
 

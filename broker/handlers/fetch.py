@@ -1,13 +1,13 @@
-"""Fetch (1): raw batches from the requested offsets, with the long poll of max_wait_ms / min_bytes.
+"""Fetch (1): raw batches from the requested offsets, with the long poll and incremental sessions.
 
 Partitions are named by topic (v0-12) or topic id (v13+). Data is served up to
 the high watermark (read_uncommitted) or the last stable offset
 (read_committed; without open transactions they are equal), one partition's
 first batch whole even above partition_max_bytes, as Kafka does. When fewer
 than min_bytes are available the handler returns ``Pending`` and the shell polls
-again when data arrives or at max_wait_ms. Incremental fetch sessions (KIP-227)
-are answered sessionless (session id 0), which clients accept and fall back to
-full fetches. Versions 0-3 get their batches down-converted to magic 0/1.
+again when data arrives or at max_wait_ms. Fetch sessions (KIP-227, v7+) follow
+``broker.state.fetch_sessions``. Versions 0-3 get batches down-converted to
+magic 0/1.
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from typing import TYPE_CHECKING
 from broker.core import Pending
 from broker.handlers import handles
 from broker.handlers._common import leader_error
+from broker.state.fetch_sessions import FINAL_EPOCH, INITIAL_EPOCH, FetchSession, SessionPartition
 from wire.errors import DecodeError, EncodeError
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.legacy_records import down_convert
-from wire.kafka.messages.fetch import FetchRequest, FetchResponse
+from wire.kafka.messages.fetch import (
+    FetchRequest, FetchResponse, FetchResponse_FetchableTopicResponse, FetchResponse_PartitionData,
+)
 from wire.primitives import ZERO_UUID
 
 if TYPE_CHECKING:
@@ -29,59 +32,132 @@ if TYPE_CHECKING:
 FResp = FetchResponse
 
 
-def _read(core: BrokerCore, ctx: RequestContext, req: FetchRequest, version: int) -> tuple[FetchResponse, int]:
-    resp = FResp(session_id=0)
-    total = 0
-    budget = req.max_bytes if version >= 3 else 0x7FFFFFFF
-    read_committed = req.isolation_level == 1
-    for wanted in req.topics:
+def _wanted(core: BrokerCore, req: FetchRequest, version: int) -> list[SessionPartition]:
+    """The partitions a request names, resolved to topic names (v13+ names topics by id)."""
+    out = []
+    for t in req.topics:
         if version >= 13:
-            topic = core.cluster.by_id.get(wanted.topic_id)
+            topic = core.cluster.by_id.get(t.topic_id)
             name = topic.name if topic is not None else ""
         else:
-            topic = core.cluster.topics.get(wanted.topic)
-            name = wanted.topic
-        out_topic = FResp.FetchableTopicResponse(topic=name, topic_id=wanted.topic_id if version >= 13 else ZERO_UUID)
-        resp.responses.append(out_topic)
-        for fp in wanted.partitions:
-            pd = FResp.PartitionData(partition_index=fp.partition, high_watermark=-1, last_stable_offset=-1,
-                                     log_start_offset=-1, records=b"")
-            out_topic.partitions.append(pd)
-            if topic is None or not 0 <= fp.partition < len(topic.partitions):
-                pd.error_code = ErrorCode.UNKNOWN_TOPIC_ID if version >= 13 else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                continue
-            partition = topic.partitions[fp.partition]
-            error = leader_error(ctx, partition)
-            if error is not None:
-                pd.error_code = error
-                continue
-            plog = partition.log
-            pd.high_watermark = plog.high_watermark
-            pd.last_stable_offset = plog.high_watermark
-            pd.log_start_offset = plog.log_start_offset
-            pd.aborted_transactions = [] if read_committed else None
-            if not plog.log_start_offset <= fp.fetch_offset <= plog.high_watermark:
-                pd.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
-                continue
-            room = min(fp.partition_max_bytes, budget - total) if version >= 3 else fp.partition_max_bytes
-            data = plog.read(fp.fetch_offset, max(room, 0), first_whole=total == 0) if room > 0 or total == 0 else b""
-            if data and version < 4:
-                try:
-                    data = down_convert(data, 1 if version >= 2 else 0)
-                except (EncodeError, DecodeError):
-                    pd.error_code = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE
-                    data = b""
-            pd.records = data
-            total += len(data)
-    return resp, total
+            name = t.topic
+        for p in t.partitions:
+            out.append(SessionPartition(name, t.topic_id, p.partition, p.fetch_offset, p.partition_max_bytes))
+    return out
+
+
+def _update_session(core: BrokerCore, session: FetchSession, req: FetchRequest, version: int) -> None:
+    for sp in _wanted(core, req, version):
+        old = session.partitions.get((sp.topic, sp.partition))
+        if old is not None:
+            sp.last_hw, sp.last_lso, sp.last_log_start = old.last_hw, old.last_lso, old.last_log_start
+        session.partitions[(sp.topic, sp.partition)] = sp
+    for forgotten in req.forgotten_topics_data:
+        if version >= 13:
+            topic = core.cluster.by_id.get(forgotten.topic_id)
+            name = topic.name if topic is not None else ""
+        else:
+            name = forgotten.topic
+        for index in forgotten.partitions:
+            session.partitions.pop((name, index), None)
+
+
+def _read_one(core: BrokerCore, ctx: RequestContext, sp: SessionPartition, room: int, first: bool,
+              read_committed: bool, version: int) -> FetchResponse_PartitionData:
+    pd = FResp.PartitionData(partition_index=sp.partition, high_watermark=-1, last_stable_offset=-1,
+                             log_start_offset=-1, records=b"")
+    topic = core.cluster.topics.get(sp.topic)
+    if topic is None or not 0 <= sp.partition < len(topic.partitions) or (
+            version >= 13 and topic.topic_id != sp.topic_id):
+        pd.error_code = ErrorCode.UNKNOWN_TOPIC_ID if version >= 13 else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+        return pd
+    partition = topic.partitions[sp.partition]
+    error = leader_error(ctx, partition)
+    if error is not None:
+        pd.error_code = error
+        return pd
+    plog = partition.log
+    pd.high_watermark = plog.high_watermark
+    pd.last_stable_offset = plog.high_watermark
+    pd.log_start_offset = plog.log_start_offset
+    pd.aborted_transactions = [] if read_committed else None
+    if not plog.log_start_offset <= sp.fetch_offset <= plog.next_offset:
+        pd.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
+        return pd
+    data = plog.read(sp.fetch_offset, max(room, 0), first_whole=first) if room > 0 or first else b""
+    if data and version < 4:
+        try:
+            data = down_convert(data, 1 if version >= 2 else 0)
+        except (EncodeError, DecodeError):
+            pd.error_code = ErrorCode.UNSUPPORTED_COMPRESSION_TYPE
+            data = b""
+    pd.records = data
+    return pd
+
+
+Sent = list[tuple[SessionPartition, FetchResponse_PartitionData]]
+
+
+def _mark_sent(sent: Sent) -> None:
+    """Remember what the client has now been told, so the next incremental response carries only news."""
+    for sp, pd in sent:
+        sp.last_hw, sp.last_lso, sp.last_log_start = pd.high_watermark, pd.last_stable_offset, pd.log_start_offset
+
+
+def _read(core: BrokerCore, ctx: RequestContext, req: FetchRequest, version: int, parts: list[SessionPartition],
+          session: FetchSession | None, incremental: bool) -> tuple[FetchResponse, int, Sent]:
+    resp = FResp(session_id=session.id if session is not None else 0)
+    sent: Sent = []
+    total = 0
+    budget = req.max_bytes if version >= 3 else 0x7FFFFFFF
+    by_topic: dict[str, FetchResponse_FetchableTopicResponse] = {}
+    for sp in parts:
+        room = min(sp.max_bytes, budget - total) if version >= 3 else sp.max_bytes
+        pd = _read_one(core, ctx, sp, room, total == 0, req.isolation_level == 1, version)
+        total += len(pd.records or b"")
+        news = (pd.error_code != 0 or bool(pd.records) or pd.high_watermark != sp.last_hw
+                or pd.last_stable_offset != sp.last_lso or pd.log_start_offset != sp.last_log_start)
+        if incremental and not news:
+            continue
+        sent.append((sp, pd))
+        out_topic = by_topic.get(sp.topic)
+        if out_topic is None:
+            out_topic = FResp.FetchableTopicResponse(topic=sp.topic, topic_id=sp.topic_id if version >= 13 else ZERO_UUID)
+            by_topic[sp.topic] = out_topic
+            resp.responses.append(out_topic)
+        out_topic.partitions.append(pd)
+    return resp, total, sent
 
 
 @handles(1)
 def fetch(core: BrokerCore, ctx: RequestContext, req: FetchRequest, version: int) -> FetchResponse | Pending:
-    if req.session_id != 0:
-        return FResp(error_code=ErrorCode.FETCH_SESSION_ID_NOT_FOUND, session_id=0)
-    resp, total = _read(core, ctx, req, version)
+    sessions = core.fetch_sessions
+    session: FetchSession | None = None
+    incremental = False
+    if version >= 7 and req.session_id == 0 and req.session_epoch == INITIAL_EPOCH:
+        session = sessions.open()
+        _update_session(core, session, req, version)
+        parts = list(session.partitions.values())
+    elif version >= 7 and req.session_id != 0:
+        existing = sessions.get(req.session_id)
+        if existing is None:
+            return FResp(error_code=ErrorCode.FETCH_SESSION_ID_NOT_FOUND, session_id=0)
+        if req.session_epoch == FINAL_EPOCH:
+            sessions.close(req.session_id)
+            parts = _wanted(core, req, version)
+        elif req.session_epoch != existing.next_epoch:
+            return FResp(error_code=ErrorCode.INVALID_FETCH_SESSION_EPOCH, session_id=0)
+        else:
+            session = existing
+            session.next_epoch = session.next_epoch % 0x7FFFFFFF + 1
+            _update_session(core, session, req, version)
+            parts = list(session.partitions.values())
+            incremental = True
+    else:
+        parts = _wanted(core, req, version)
+    resp, total, sent = _read(core, ctx, req, version, parts, session, incremental)
     if total >= req.min_bytes or req.max_wait_ms <= 0 or _has_errors(resp):
+        _mark_sent(sent)
         return resp
     deadline = core.now_ms + req.max_wait_ms
     seen = core.data_version
@@ -91,8 +167,9 @@ def fetch(core: BrokerCore, ctx: RequestContext, req: FetchRequest, version: int
         if not expired and core.data_version == seen:
             return None
         seen = core.data_version
-        again, got = _read(core, ctx, req, version)
+        again, got, sent_now = _read(core, ctx, req, version, parts, session, incremental)
         if expired or got >= req.min_bytes or _has_errors(again):
+            _mark_sent(sent_now)
             return again
         return None
 
@@ -100,4 +177,4 @@ def fetch(core: BrokerCore, ctx: RequestContext, req: FetchRequest, version: int
 
 
 def _has_errors(resp: FetchResponse) -> bool:
-    return any(p.error_code for t in resp.responses for p in t.partitions)
+    return bool(resp.error_code) or any(p.error_code for t in resp.responses for p in t.partitions)

@@ -168,3 +168,30 @@ def test_api_versions_advertises_only_registered_handlers() -> None:
     assert set(keys) == set(REGISTRY)
     assert keys[0] == (0, 12) and keys[1] == (0, 17) and keys[3] == (0, 13)
     assert 71 not in keys and 72 not in keys  # no telemetry unless implemented
+
+
+def test_incremental_fetch_sessions_send_only_news() -> None:
+    core = make_core()
+    core.cluster.create_topic("a", 1, 1)
+    core.cluster.create_topic("b", 1, 1)
+    produce(core, "a", batch([b"a0"]))
+    req = FetchRequest(max_wait_ms=0, min_bytes=0, max_bytes=1 << 20, session_id=0, session_epoch=0, topics=[
+        FetchRequest.FetchTopic(topic=t, partitions=[FetchRequest.FetchPartition(partition=0, fetch_offset=0,
+                                                                                 partition_max_bytes=1 << 20)])
+        for t in ("a", "b")])
+    full = core.handle(ctx(1, 12), req, 0)
+    assert full.session_id != 0 and {t.topic for t in full.responses} == {"a", "b"}
+    # next epoch: the client moved past a0 on "a"; with no news, nothing comes back
+    moved = FetchRequest(max_wait_ms=0, min_bytes=0, max_bytes=1 << 20, session_id=full.session_id, session_epoch=1,
+                         topics=[FetchRequest.FetchTopic(topic="a", partitions=[FetchRequest.FetchPartition(
+                             partition=0, fetch_offset=1, partition_max_bytes=1 << 20)])])
+    assert core.handle(ctx(1, 12), moved, 0).responses == []
+    nothing = FetchRequest(max_wait_ms=0, min_bytes=0, max_bytes=1 << 20, session_id=full.session_id, session_epoch=1)
+    produce(core, "b", batch([b"b0"]))
+    nothing.session_epoch = 2
+    news = core.handle(ctx(1, 12), nothing, 0)
+    assert [t.topic for t in news.responses] == ["b"] and news.responses[0].partitions[0].high_watermark == 1
+    nothing.session_epoch = 9
+    assert core.handle(ctx(1, 12), nothing, 0).error_code == ErrorCode.INVALID_FETCH_SESSION_EPOCH
+    nothing.session_id, nothing.session_epoch = 424242, 1
+    assert core.handle(ctx(1, 12), nothing, 0).error_code == ErrorCode.FETCH_SESSION_ID_NOT_FOUND
