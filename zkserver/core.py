@@ -508,7 +508,7 @@ class ZkCore:
         header.zxid = zxid
         self.tree.begin()
         sub_txns: list[T.Txn] = []
-        bodies: list[Node | None] = []
+        bodies: list[Any] = []  # each op's result record, taken when it is applied (its Stat as of then)
         events = Outcome()
         failed_at = -1
         failed_code = 0
@@ -520,7 +520,7 @@ class ZkCore:
                 failed_at, failed_code = i, exc.code
                 break
             sub_txns.append(txn)
-            bodies.append(self._apply(sub_header, txn, events))
+            bodies.append(self._response(op, txn, self._apply(sub_header, txn, events)))
         if failed_at >= 0:
             self.tree.rollback()
             codes = [0] * failed_at + [failed_code] + [Code.RUNTIMEINCONSISTENCY] * (len(ops) - failed_at - 1)
@@ -532,9 +532,9 @@ class ZkCore:
         self._log(header, T.Multi(sub_txns))
         out.notifications.extend(events.notifications)
         results = []
-        for (op, _), txn, node in zip(ops, sub_txns, bodies):
+        for (op, _), body in zip(ops, bodies):
             results.append((op if op != OpCode.createTTL and op != OpCode.createContainer else OpCode.create2, 0,
-                            self._response(op, txn, node)))
+                            body))
         out.reply = Reply(xid, zxid, 0, results)
 
     # -- apply (live and replay) ---------------------------------------------------------
