@@ -195,3 +195,19 @@ def test_incremental_fetch_sessions_send_only_news() -> None:
     assert core.handle(ctx(1, 12), nothing, 0).error_code == ErrorCode.INVALID_FETCH_SESSION_EPOCH
     nothing.session_id, nothing.session_epoch = 424242, 1
     assert core.handle(ctx(1, 12), nothing, 0).error_code == ErrorCode.FETCH_SESSION_ID_NOT_FOUND
+
+
+def test_offset_for_leader_epoch() -> None:
+    from wire.kafka.messages.offset_for_leader_epoch import OffsetForLeaderEpochRequest as O
+    core = make_core()
+    core.cluster.create_topic("t", 1, 1)
+    produce(core, "t", batch([b"a", b"b"]))
+
+    def ask(epoch: int, current: int = -1) -> tuple[int, int, int]:
+        req = O(topics=[O.OffsetForLeaderTopic("t", [O.OffsetForLeaderPartition(0, current, epoch)])])
+        res = core.handle(ctx(23, 4), req, 0).topics[0].partitions[0]
+        return res.error_code, res.leader_epoch, res.end_offset
+
+    assert ask(0) == (0, 0, 2)
+    assert ask(5) == (0, -1, -1)
+    assert ask(0, current=3)[0] == ErrorCode.UNKNOWN_LEADER_EPOCH
