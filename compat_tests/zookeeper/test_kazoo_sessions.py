@@ -63,6 +63,7 @@ def test_session_expires_after_its_timeout(zk_target):
     assert zk.negotiated.values == [2 * TICK_MS, 2 * TICK_MS]
 
 
+@pytest.mark.wiretwin_only
 def test_expire_session_control(zk_target):
     """Ours only: expire a session server-side on demand (ZooKeeper has no such call)."""
     server = zk_target.controls
@@ -84,6 +85,7 @@ def test_expire_session_control(zk_target):
     assert watcher.get_children("/") == ["zookeeper"]
 
 
+@pytest.mark.wiretwin_only
 def test_calls_after_expiry(zk_target):
     """Ours only (needs the expire control): kazoo fails calls while the session is lost, then opens a new one."""
     server = zk_target.controls
@@ -132,6 +134,7 @@ def test_resume_after_dropped_connection_keeps_session(zk_target):
     assert [(e.type, e.path) for e in deleted.wait_for(1)] == [(EventType.DELETED, "/kept")]
 
 
+@pytest.mark.wiretwin_only
 def test_restart_keeps_tree_and_sessions(zk_target):
     """Ours only: restart the server in place (same port and data directory)."""
     server = zk_target.controls
