@@ -70,12 +70,12 @@ class RealZooKeeper:
             **self.extra,
         }
         cfg.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
-        log = open(self.workdir / "zookeeper.log", "wb")
-        self.proc = subprocess.Popen(
-            ["java", "-Xmx256m", "-Dzookeeper.admin.enableServer=false", "-Dzookeeper.extendedTypesEnabled=true",
-             "-cp", _classpath(), "org.apache.zookeeper.server.ZooKeeperServerMain", str(cfg)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
-        )
+        with open(self.workdir / "zookeeper.log", "wb") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(
+                ["java", "-Xmx256m", "-Dzookeeper.admin.enableServer=false", "-Dzookeeper.extendedTypesEnabled=true",
+                 "-cp", _classpath(), "org.apache.zookeeper.server.ZooKeeperServerMain", str(cfg)],
+                stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
