@@ -7,7 +7,7 @@ import time
 
 import pytest
 from kazoo.client import KazooClient, KazooState
-from kazoo.exceptions import NoAuthError
+from kazoo.exceptions import ConnectionLoss, NoAuthError
 
 from wire.zk.protocol import Code, OpCode
 from zkserver.testing import RunningZkServer
@@ -47,7 +47,7 @@ def test_drop_next_closes_the_connection_and_the_session_survives(zk_server: Run
         client.add_listener(listener)
         session = client.client_id[0]
         zk_server.drop_next(OpCode.getData)
-        with pytest.raises(Exception):
+        with pytest.raises(ConnectionLoss):
             client.get("/zookeeper")
         assert back.wait(10)
         assert states[0] == KazooState.SUSPENDED and client.client_id[0] == session
