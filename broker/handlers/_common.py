@@ -32,3 +32,11 @@ def auto_create(core: BrokerCore, name: str) -> Topic | None:
 def leader_error(ctx: RequestContext, partition: Partition) -> ErrorCode | None:
     """NOT_LEADER_OR_FOLLOWER when the request reached a broker that does not lead the partition."""
     return None if partition.leader == ctx.node_id else ErrorCode.NOT_LEADER_OR_FOLLOWER
+
+
+def led_partition(core: BrokerCore, ctx: RequestContext, topic: str, index: int) -> Partition | ErrorCode:
+    """The partition a request names, or the error for it: unknown, or not led by the broker asked."""
+    partition = core.cluster.partition(topic, index)
+    if partition is None:
+        return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    return leader_error(ctx, partition) or partition

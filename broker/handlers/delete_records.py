@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from broker.handlers import handles
-from broker.handlers._common import leader_error
+from broker.handlers._common import led_partition
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.delete_records import DeleteRecordsRequest, DeleteRecordsResponse
 
@@ -24,13 +24,9 @@ def delete_records(core: BrokerCore, ctx: RequestContext, req: DeleteRecordsRequ
         for p in t.partitions:
             res = DResp.DeleteRecordsPartitionResult(p.partition_index, low_watermark=-1)
             out.partitions.append(res)
-            partition = core.cluster.partition(t.name, p.partition_index)
-            if partition is None:
-                res.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                continue
-            error = leader_error(ctx, partition)
-            if error is not None:
-                res.error_code = error
+            partition = led_partition(core, ctx, t.name, p.partition_index)
+            if isinstance(partition, ErrorCode):
+                res.error_code = partition
                 continue
             plog = partition.log
             target = plog.high_watermark if p.offset == -1 else p.offset

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from broker.handlers import handles
-from broker.handlers._common import leader_error
+from broker.handlers._common import led_partition
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.list_offsets import ListOffsetsRequest, ListOffsetsResponse
 from wire.kafka.records import RecordBatch
@@ -38,13 +38,9 @@ def list_offsets(core: BrokerCore, ctx: RequestContext, req: ListOffsetsRequest,
         for p in topic.partitions:
             res = LResp.ListOffsetsPartitionResponse(partition_index=p.partition_index)
             out.partitions.append(res)
-            partition = core.cluster.partition(topic.name, p.partition_index)
-            if partition is None:
-                res.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                continue
-            error = leader_error(ctx, partition)
-            if error is not None:
-                res.error_code = error
+            partition = led_partition(core, ctx, topic.name, p.partition_index)
+            if isinstance(partition, ErrorCode):
+                res.error_code = partition
                 continue
             plog = partition.log
             if p.timestamp == LATEST:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from broker.handlers import handles
-from broker.handlers._common import leader_error
+from broker.handlers._common import led_partition
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.offset_for_leader_epoch import OffsetForLeaderEpochRequest, OffsetForLeaderEpochResponse
 
@@ -32,13 +32,9 @@ def offset_for_leader_epoch(core: BrokerCore, ctx: RequestContext, req: OffsetFo
         for p in t.partitions:
             res = OResp.EpochEndOffset(partition=p.partition)
             out.partitions.append(res)
-            partition = core.cluster.partition(t.topic, p.partition)
-            if partition is None:
-                res.error_code = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
-                continue
-            error = leader_error(ctx, partition)
-            if error is not None:
-                res.error_code = error
+            partition = led_partition(core, ctx, t.topic, p.partition)
+            if isinstance(partition, ErrorCode):
+                res.error_code = partition
                 continue
             current = partition.leader_epoch
             if p.current_leader_epoch != -1 and p.current_leader_epoch < current:
