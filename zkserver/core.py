@@ -667,6 +667,11 @@ class ZkCore:
         for session in self.sessions.sessions.values():
             self.sessions.touch(session, now_ms)  # restarted: every session gets a fresh timeout
 
+    def sync(self) -> None:
+        """Make every logged transaction durable (fsync under forceSync) before their replies are sent."""
+        if self.data_dir is not None:
+            self.data_dir.sync()
+
     def close(self) -> None:
         if self.data_dir is not None:
             self.data_dir.close()

@@ -13,9 +13,10 @@ Layout of a data directory (``version-2/`` as ZooKeeper names it):
   either whole or absent.
 
 What goes into a payload is the core's business; this module only keeps bytes
-safe. With ``force_sync`` every ``append`` is followed by ``fsync`` before the
-caller replies (ZooKeeper's ``forceSync=yes``); ``sync()`` lets the shell
-group-commit several appends under one fsync.
+safe. ``append`` only writes; ``sync()`` fsyncs what was appended (when
+``force_sync``, ZooKeeper's ``forceSync=yes``), and the server calls it before
+any reply to those transactions leaves: one fsync covers every request read in
+one go (group commit), as ZooKeeper's SyncRequestProcessor does.
 """
 
 from __future__ import annotations
@@ -121,17 +122,20 @@ class DataDir:
         body = _ZXID.pack(zxid) + payload
         os.write(self._log, _RECORD.pack(len(body), zlib.crc32(body)) + body)
         self._dirty = True
-        if self.force_sync:
-            self.sync()
 
     def sync(self) -> None:
-        if self._dirty and self._log is not None:
+        """Group commit: fsync everything appended since the last sync (when ``force_sync`` is on).
+
+        The shell calls this once per batch of requests it read, before any of their replies leave."""
+        if self._dirty and self._log is not None and self.force_sync:
             os.fsync(self._log)
         self._dirty = False
 
     def close(self) -> None:
         if self._log is not None:
-            self.sync()
+            if self._dirty:
+                os.fsync(self._log)
+                self._dirty = False
             os.close(self._log)
             self._log = None
 

@@ -214,18 +214,34 @@ class ZkServer:
                 return
 
     async def _writer(self, conn: _Conn) -> None:
+        """Send what is queued, coalescing everything already waiting into one write."""
         async for chunk in conn.receive:
             if chunk is None:
                 return
+            chunks = [chunk]
+            done = False
+            while True:
+                try:
+                    more = conn.receive.receive_nowait()
+                except trio.WouldBlock:
+                    break
+                if more is None:
+                    done = True
+                    break
+                chunks.append(more)
             try:
-                await conn.stream.send_all(chunk)
+                await conn.stream.send_all(b"".join(chunks) if len(chunks) > 1 else chunk)
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 conn.cancel.cancel()
                 return
+            if done:
+                return
 
     def _dispatch(self, conn: _Conn, sent: Sent) -> None:
-        for chunk in sent.data:
-            conn.send.send_nowait(chunk)
+        assert self.core is not None
+        self.core.sync()  # group commit: this batch's transactions are durable before any reply leaves
+        if sent.data:
+            conn.send.send_nowait(b"".join(sent.data))
         self._deliver(sent.others)
         for cid in sent.close_clients:
             other = self._conns.get(cid)
@@ -242,6 +258,8 @@ class ZkServer:
                 target.send.send_nowait(frame(encode_event(note)))
 
     def _apply_outcome(self, out: Outcome) -> None:
+        assert self.core is not None
+        self.core.sync()
         self._deliver(out.notifications)
         for cid in out.close_clients:
             conn = self._conns.get(cid)

@@ -256,8 +256,8 @@ class DataTree:
         parent = self.nodes[parent_of(path)]
         name = name_of(path)
         old_pzxid = parent.pzxid
-        # keep the parent's child order on undo
-        order = list(parent.children)
+        # keep the parent's child order on undo (only inside multi: this is O(children))
+        order = list(parent.children) if self._undo is not None else []
         del parent.children[name]
         parent.pzxid = zxid
         index = self._index_for(node)
