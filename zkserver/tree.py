@@ -16,6 +16,7 @@ Stat reproduction details (see shared/zookeeper-protocol/FEATURES.md):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -27,6 +28,9 @@ from zkserver.errors import ZkError
 CONTAINER_OWNER = -0x8000000000000000  # 0x8000000000000000 as a signed long
 TTL_MARK = 0xFF << 56
 MAX_TTL = (1 << 40) - 1
+
+# characters PathUtils.validatePath refuses: NUL and controls, and two reserved ranges
+_BAD_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\uf8ff\ufff0-\uffff]")
 
 SPECIAL_PATHS = frozenset({"/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"})
 
@@ -110,13 +114,8 @@ def validate_path(path: str | None, sequential: bool = False) -> None:
         return
     if path[-1] == "/":
         raise ZkError(Code.BADARGUMENTS, path)
-    for segment in path[1:].split("/"):
-        if segment == "" or segment == "." or segment == "..":
-            raise ZkError(Code.BADARGUMENTS, path)
-    for ch in path:
-        o = ord(ch)
-        if o == 0 or 0 < o <= 0x1F or 0x7F <= o <= 0x9F or 0xD800 <= o <= 0xF8FF or 0xFFF0 <= o <= 0xFFFF:
-            raise ZkError(Code.BADARGUMENTS, path)
+    if "//" in path or "/./" in path or "/../" in path or path.endswith(("/.", "/..")) or _BAD_CHARS.search(path):
+        raise ZkError(Code.BADARGUMENTS, path)
 
 
 def split_for_create(path: str | None) -> str:
