@@ -208,7 +208,11 @@ class ZkServer:
                 data = b""
             if data and self.faults.delays:
                 await trio.sleep(max(self.faults.delays.values()))
-            sent = conn.proto.receive(data, now_ms())
+            try:
+                sent = conn.proto.receive(data, now_ms())
+            except Exception:  # a bug must cost this connection only, never the server or other sessions
+                log.exception("internal error on connection from %s; closing it", conn.client.ip)
+                return
             self._dispatch(conn, sent)
             if sent.close or not data:
                 return

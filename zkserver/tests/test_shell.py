@@ -130,3 +130,26 @@ async def test_unknown_opcode_gets_unimplemented_then_close() -> None:
         assert (header.xid, header.err, header.zxid) == (7, Code.UNIMPLEMENTED, -1)
         assert await peer.stream.receive_some(100) == b""
         server.stop()
+
+
+async def test_an_internal_error_costs_only_its_connection() -> None:
+    async with trio.open_nursery() as nursery:
+        server = await start(nursery)
+        assert server.core is not None
+        real_handle = server.core.handle
+
+        def broken(client, xid, op, record, now):  # type: ignore[no-untyped-def]
+            if op == OpCode.getData:
+                raise RuntimeError("a bug in a handler")
+            return real_handle(client, xid, op, record, now)
+
+        server.core.handle = broken  # type: ignore[method-assign]
+        victim, bystander = open_peer(nursery, server), open_peer(nursery, server)
+        await victim.connect()
+        await bystander.connect()
+        await victim.send(encode_request(1, OpCode.getData, R.GetDataRequest("/", False)))
+        assert await victim.stream.receive_some(100) == b""  # closed, no reply
+        await bystander.send(encode_request(1, OpCode.exists, R.ExistsRequest("/", False)))
+        header, body = decode_reply(await bystander.frame(), OpCode.exists)
+        assert header.err == 0 and body.stat.num_children >= 1
+        server.stop()
