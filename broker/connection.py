@@ -12,7 +12,8 @@ returns the next thing the shell must act on, in order:
 
 ``respond(ctx, message)`` encodes a response frame with the header version the
 API and version call for. A malformed frame is the peer's fault: it closes this
-connection and nothing else.
+connection and nothing else. Bytes after a complete request body are ignored, as
+Kafka ignores them (librdkafka's all-topics Metadata carries three).
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ from dataclasses import dataclass
 from broker.core import RequestContext
 from broker.handlers import REGISTRY
 from broker.handlers.api_versions import unsupported_version_response
-from wire.errors import DecodeError, FrameTooLargeError
+from wire.errors import DecodeError, FrameTooLargeError, TrailingBytesError
 from wire.framing import FrameBuffer, frame
 from wire.kafka._message import Message
-from wire.kafka.codec import UnsupportedRequestError, decode_request, encode_response
+from wire.kafka.codec import (
+    DecodedRequest, UnsupportedRequestError, decode_request, decode_request_header, encode_response,
+)
+from wire.kafka.messages import APIS
+from wire.primitives import Buffer
 
 log = logging.getLogger("broker.connection")
 
@@ -51,6 +56,14 @@ class Close:
 
 
 Event = Incoming | Reply | Close | None
+
+
+def _decode_ignoring_tail(payload: Buffer) -> DecodedRequest:
+    """Kafka reads a request body and ignores any bytes after it. librdkafka relies on that: its all-topics
+    Metadata v9+ keeps a 4-byte placeholder where a 1-byte null compact array belongs, leaving 3 bytes over."""
+    header, pos = decode_request_header(payload)
+    return DecodedRequest(header, APIS[header.api_key].request.decode(payload, header.api_version, pos=pos,
+                                                                      whole=False))
 
 
 class BrokerConnection:
@@ -80,7 +93,10 @@ class BrokerConnection:
                 return Close("peer closed the connection")
             return None
         try:
-            decoded = decode_request(payload)
+            try:
+                decoded = decode_request(payload)
+            except TrailingBytesError:
+                decoded = _decode_ignoring_tail(payload)
         except UnsupportedRequestError as exc:
             header = exc.header
             if header.api_key == API_VERSIONS:

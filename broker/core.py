@@ -58,7 +58,15 @@ class Pending:
     poll: Callable[[int, bool], Message | None]
 
 
-HandlerResult = Message | Pending | None
+@dataclass
+class CloseConnection:
+    """No response, and the connection is closed: how Kafka tells an acks=0 producer that its Produce failed
+    (so it refreshes metadata), since that producer reads no response."""
+
+    reason: str
+
+
+HandlerResult = Message | Pending | CloseConnection | None
 
 
 @dataclass

@@ -19,7 +19,7 @@ import trio
 
 from broker.config import BrokerConfig
 from broker.connection import BrokerConnection, Close, Incoming, Reply
-from broker.core import BrokerCore, Pending
+from broker.core import BrokerCore, CloseConnection, Pending
 from broker.state.cluster import BrokerInfo
 from wire.kafka._message import Message
 from zkserver.faults import FaultPlan
@@ -110,9 +110,18 @@ class BrokerServer:
                     if delay:
                         await trio.sleep(delay)
                     before = core.data_version
-                    result = core.handle(event.ctx, event.request, now_ms())
-                    if core.data_version != before:
-                        self._notify_data()
+                    try:
+                        result = core.handle(event.ctx, event.request, now_ms())
+                    except Exception:  # a bug must cost this connection only, never the broker
+                        log.exception("internal error handling %s from %s; closing the connection",
+                                      event.ctx.header, host)
+                        return
+                    finally:
+                        if core.data_version != before:
+                            self._notify_data()
+                    if isinstance(result, CloseConnection):
+                        log.info("closing connection from %s: %s", host, result.reason)
+                        return
                     if isinstance(result, Pending):
                         result = await self._wait(result)
                     if result is not None:

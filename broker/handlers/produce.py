@@ -5,7 +5,8 @@ short or fails its CRC is CORRUPT_MESSAGE; a batch that breaks the producer
 rules (offset range, count, control flag) or is not magic 2 at Produce v3+ is
 INVALID_RECORD; a batch over message.max.bytes is MESSAGE_TOO_LARGE. Old
 Produce versions (v0-2) carry magic 0/1 message sets, which are stored
-up-converted to v2. acks=0 gets no response at all.
+up-converted to v2. acks=0 gets no response at all; when it fails the
+connection is closed instead, as Kafka does.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from broker.core import CloseConnection
 from broker.handlers import handles
 from broker.handlers._common import leader_error
 from wire.errors import DecodeError, UnsupportedVersionError
@@ -107,7 +109,8 @@ def partition_config(core: BrokerCore, topic_name: str, key: str) -> str | None:
 
 
 @handles(0)
-def produce(core: BrokerCore, ctx: RequestContext, req: ProduceRequest, version: int) -> ProduceResponse | None:
+def produce(core: BrokerCore, ctx: RequestContext, req: ProduceRequest,
+            version: int) -> ProduceResponse | CloseConnection | None:
     resp = PResp()
     bad_acks = req.acks not in (-1, 0, 1)
     for topic in req.topic_data:
@@ -120,6 +123,9 @@ def produce(core: BrokerCore, ctx: RequestContext, req: ProduceRequest, version:
                 parts.append(_append(core, ctx, topic.name, pdata.index, pdata.records, version))
         resp.responses.append(PResp.TopicProduceResponse(topic.name, parts))
     if req.acks == 0:
-        return None
+        # no response; but a failure closes the connection, so the producer notices and refreshes its metadata
+        failed = [f"{t.name}-{p.index}: {ErrorCode(p.error_code).name}" for t in resp.responses
+                  for p in t.partition_responses if p.error_code]
+        return CloseConnection("acks=0 produce failed: " + ", ".join(failed)) if failed else None
     return resp
 

@@ -211,3 +211,36 @@ def test_offset_for_leader_epoch() -> None:
     assert ask(0) == (0, 0, 2)
     assert ask(5) == (0, -1, -1)
     assert ask(0, current=3)[0] == ErrorCode.UNKNOWN_LEADER_EPOCH
+
+
+async def test_an_internal_error_costs_only_its_connection() -> None:
+    import trio
+    import trio.testing
+
+    from broker.server import BrokerServer
+    from wire.kafka.codec import encode_request as enc
+
+    server = BrokerServer(BrokerConfig(port=0))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve)
+        assert server.core is not None
+        real = server.core.handle
+
+        def broken(ctx_: RequestContext, request: Any, now: int) -> Any:
+            if ctx_.header.api_key == 3:
+                raise RuntimeError("a bug in a handler")
+            return real(ctx_, request, now)
+
+        server.core.handle = broken  # type: ignore[method-assign]
+        victim_end, victim_server = trio.testing.memory_stream_pair()
+        other_end, other_server = trio.testing.memory_stream_pair()
+        nursery.start_soon(server.handle_stream, victim_server, 1)
+        nursery.start_soon(server.handle_stream, other_server, 1)
+        from wire.kafka.messages.metadata import MetadataRequest
+        await victim_end.send_all(frame(enc(RequestHeader(3, 12, 1, "v"), MetadataRequest(topics=None))))
+        assert await victim_end.receive_some(100) == b""  # closed without a reply
+        await other_end.send_all(frame(enc(RequestHeader(18, 3, 7, "o"), ApiVersionsRequest("o", "1"))))
+        reply = await other_end.receive_some(65536)
+        header, resp = decode_response(_decode_frames(reply)[0], 18, 3)
+        assert header.correlation_id == 7 and resp.error_code == 0
+        nursery.cancel_scope.cancel()  # the streams were handed in by the test, so end them with it

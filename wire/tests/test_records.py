@@ -24,7 +24,7 @@ header_lists = st.lists(
 def record_lists(draw: st.DrawFn, max_records: int = 12) -> list[Record]:
     n = draw(st.integers(0, max_records))
     offset = draw(st.integers(0, 2**40))
-    ts0 = draw(st.integers(-1, 2**42))
+    ts0 = draw(st.integers(1000, 2**42))  # valid timestamps (Kafka refuses < -1; Java caps max at -1 too)
     out = []
     for _ in range(n):
         out.append(Record(offset, ts0 + draw(st.integers(-1000, 10**6)), draw(blobs), draw(blobs), draw(header_lists)))

@@ -1,0 +1,1 @@
+"""Kafka conformance: real clients (kafka-python, confluent-kafka, aiokafka, kcat, kafkajs) against the broker."""
