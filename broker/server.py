@@ -21,10 +21,14 @@ from broker.config import BrokerConfig
 from broker.connection import BrokerConnection, Close, Incoming, Reply
 from broker.core import BrokerCore, CloseConnection, Pending
 from broker.state.cluster import BrokerInfo
+from wire.errors import EncodeError
 from wire.kafka._message import Message
 from zkserver.faults import FaultPlan
 
 log = logging.getLogger("broker")
+
+
+RECEIVE_SIZE = 1 << 18  # produce requests are often near 1 MiB: fewer, larger reads
 
 
 def now_ms() -> int:
@@ -94,7 +98,7 @@ class BrokerServer:
                 while True:
                     event = conn.next_event()
                     if event is None:
-                        data = await stream.receive_some(65536)
+                        data = await stream.receive_some(RECEIVE_SIZE)
                         conn.receive_data(data)
                         continue
                     if isinstance(event, Close):
@@ -125,7 +129,12 @@ class BrokerServer:
                     if isinstance(result, Pending):
                         result = await self._wait(result)
                     if result is not None:
-                        await stream.send_all(conn.respond(event.ctx, result))
+                        try:
+                            reply = conn.respond(event.ctx, result)
+                        except EncodeError:  # our bug: a response the version cannot carry
+                            log.exception("cannot encode the response to %s; closing the connection", event.ctx.header)
+                            return
+                        await stream.send_all(reply)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return
 

@@ -34,7 +34,7 @@ REGISTRY: dict[int, Registration] = {}
 
 MODULES = (
     "api_versions", "metadata", "produce", "fetch", "list_offsets", "create_topics", "delete_topics",
-    "init_producer_id", "create_partitions", "describe_cluster", "delete_records", "offset_for_leader_epoch",
+    "init_producer_id", "create_partitions", "describe_cluster", "delete_records", "offset_for_leader_epoch", "describe_configs",
     "find_coordinator",
 )
 

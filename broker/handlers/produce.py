@@ -85,7 +85,7 @@ def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, 
             if duplicate is not None:
                 first_base = duplicate.base_offset if first_base < 0 else first_base
                 continue
-        data = bytearray(bytes(batch))
+        data = bytearray(batch.buffer)  # the one copy: its base offset is patched in place
         if log_append_time:
             set_log_append_time(data, core.wall_ms())
         base, last = log_.append(data, RecordBatch(data).header, partition.leader_epoch)

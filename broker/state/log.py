@@ -20,7 +20,7 @@ class StoredBatch:
     base_offset: int
     last_offset: int
     max_timestamp: int
-    data: bytes
+    data: bytes | bytearray  # never mutated once stored
     producer_id: int = -1
     is_transactional: bool = False
     is_control: bool = False
@@ -42,7 +42,7 @@ class PartitionLog:
         data[0:8] = base.to_bytes(8, "big", signed=True)
         data[12:16] = leader_epoch.to_bytes(4, "big", signed=True)
         last = base + count_span - 1
-        stored = StoredBatch(base, last, header.max_timestamp, bytes(data), header.producer_id,
+        stored = StoredBatch(base, last, header.max_timestamp, data, header.producer_id,
                              header.is_transactional, header.is_control)
         self.batches.append(stored)
         self._bases.append(base)
@@ -66,7 +66,7 @@ class PartitionLog:
         i = bisect.bisect_right(self._bases, offset) - 1
         if i < 0:
             i = 0
-        out: list[bytes] = []
+        out: list[bytes | bytearray] = []
         total = 0
         while i < len(self.batches):
             batch = self.batches[i]

@@ -244,3 +244,19 @@ async def test_an_internal_error_costs_only_its_connection() -> None:
         header, resp = decode_response(_decode_frames(reply)[0], 18, 3)
         assert header.correlation_id == 7 and resp.error_code == 0
         nursery.cancel_scope.cancel()  # the streams were handed in by the test, so end them with it
+
+
+def test_describe_configs_reports_defaults_overrides_and_synonyms() -> None:
+    from wire.kafka.messages.describe_configs import DescribeConfigsRequest as D
+    core = make_core()
+    core.cluster.create_topic("t", 1, 1, {"retention.ms": "1000"})
+    req = D(resources=[D.DescribeConfigsResource(2, "t", None), D.DescribeConfigsResource(2, "missing", None),
+                       D.DescribeConfigsResource(4, "1", ["num.partitions"])], include_synonyms=True)
+    topic, missing, broker = core.handle(ctx(32, 4), req, 0).results
+    configs = {c.name: c for c in topic.configs}
+    assert (configs["retention.ms"].value, configs["retention.ms"].config_source) == ("1000", 1)  # topic override
+    assert [(s.name, s.source) for s in configs["retention.ms"].synonyms][0] == ("retention.ms", 1)
+    assert (configs["cleanup.policy"].value, configs["cleanup.policy"].config_source) == ("delete", 5)
+    assert configs["max.message.bytes"].synonyms[-1].name == "message.max.bytes"
+    assert missing.error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+    assert [(c.name, c.value) for c in broker.configs] == [("num.partitions", "1")]

@@ -1,0 +1,100 @@
+"""Topic and broker configuration as Kafka describes it: defaults, types, broker synonyms and sources.
+
+Values are strings, as on the wire. A topic's effective value is its override
+(source DYNAMIC_TOPIC_CONFIG) or the broker's setting for the synonym key
+(STATIC_BROKER_CONFIG when the broker was configured with it, DEFAULT_CONFIG
+otherwise). Defaults are Kafka 3.9's.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import NamedTuple
+
+
+class ConfigType(IntEnum):
+    UNKNOWN = 0
+    BOOLEAN = 1
+    STRING = 2
+    INT = 3
+    SHORT = 4
+    LONG = 5
+    DOUBLE = 6
+    LIST = 7
+    CLASS = 8
+    PASSWORD = 9
+
+
+class ConfigSource(IntEnum):
+    UNKNOWN = 0
+    DYNAMIC_TOPIC_CONFIG = 1
+    DYNAMIC_BROKER_CONFIG = 2
+    DYNAMIC_DEFAULT_BROKER_CONFIG = 3
+    STATIC_BROKER_CONFIG = 4
+    DEFAULT_CONFIG = 5
+
+
+class TopicConfigDef(NamedTuple):
+    default: str
+    type: ConfigType
+    broker_key: str | None  # the broker-level synonym
+
+
+LONG_MAX = "9223372036854775807"
+
+TOPIC_CONFIGS: dict[str, TopicConfigDef] = {
+    "cleanup.policy": TopicConfigDef("delete", ConfigType.LIST, "log.cleanup.policy"),
+    "compression.type": TopicConfigDef("producer", ConfigType.STRING, "compression.type"),
+    "delete.retention.ms": TopicConfigDef("86400000", ConfigType.LONG, "log.cleaner.delete.retention.ms"),
+    "file.delete.delay.ms": TopicConfigDef("60000", ConfigType.LONG, "log.segment.delete.delay.ms"),
+    "flush.messages": TopicConfigDef(LONG_MAX, ConfigType.LONG, "log.flush.interval.messages"),
+    "flush.ms": TopicConfigDef(LONG_MAX, ConfigType.LONG, "log.flush.interval.ms"),
+    "follower.replication.throttled.replicas": TopicConfigDef("", ConfigType.LIST, None),
+    "index.interval.bytes": TopicConfigDef("4096", ConfigType.INT, "log.index.interval.bytes"),
+    "leader.replication.throttled.replicas": TopicConfigDef("", ConfigType.LIST, None),
+    "local.retention.bytes": TopicConfigDef("-2", ConfigType.LONG, "log.local.retention.bytes"),
+    "local.retention.ms": TopicConfigDef("-2", ConfigType.LONG, "log.local.retention.ms"),
+    "max.compaction.lag.ms": TopicConfigDef(LONG_MAX, ConfigType.LONG, "log.cleaner.max.compaction.lag.ms"),
+    "max.message.bytes": TopicConfigDef("1048588", ConfigType.INT, "message.max.bytes"),
+    "message.downconversion.enable": TopicConfigDef("true", ConfigType.BOOLEAN, "log.message.downconversion.enable"),
+    "message.timestamp.after.max.ms": TopicConfigDef(LONG_MAX, ConfigType.LONG,
+                                                     "log.message.timestamp.after.max.ms"),
+    "message.timestamp.before.max.ms": TopicConfigDef(LONG_MAX, ConfigType.LONG,
+                                                      "log.message.timestamp.before.max.ms"),
+    "message.timestamp.type": TopicConfigDef("CreateTime", ConfigType.STRING, "log.message.timestamp.type"),
+    "min.cleanable.dirty.ratio": TopicConfigDef("0.5", ConfigType.DOUBLE, "log.cleaner.min.cleanable.ratio"),
+    "min.compaction.lag.ms": TopicConfigDef("0", ConfigType.LONG, "log.cleaner.min.compaction.lag.ms"),
+    "min.insync.replicas": TopicConfigDef("1", ConfigType.INT, "min.insync.replicas"),
+    "preallocate": TopicConfigDef("false", ConfigType.BOOLEAN, "log.preallocate"),
+    "remote.storage.enable": TopicConfigDef("false", ConfigType.BOOLEAN, None),
+    "retention.bytes": TopicConfigDef("-1", ConfigType.LONG, "log.retention.bytes"),
+    "retention.ms": TopicConfigDef("604800000", ConfigType.LONG, "log.retention.ms"),
+    "segment.bytes": TopicConfigDef("1073741824", ConfigType.INT, "log.segment.bytes"),
+    "segment.index.bytes": TopicConfigDef("10485760", ConfigType.INT, "log.index.size.max.bytes"),
+    "segment.jitter.ms": TopicConfigDef("0", ConfigType.LONG, "log.roll.jitter.ms"),
+    "segment.ms": TopicConfigDef("604800000", ConfigType.LONG, "log.roll.ms"),
+    "unclean.leader.election.enable": TopicConfigDef("false", ConfigType.BOOLEAN, "unclean.leader.election.enable"),
+}
+
+
+class Effective(NamedTuple):
+    name: str
+    value: str
+    type: ConfigType
+    source: ConfigSource
+    synonyms: list[tuple[str, str, ConfigSource]]  # (name, value, source), most specific first
+
+
+def topic_config(name: str, overrides: dict[str, str], broker_settings: dict[str, str]) -> Effective:
+    spec = TOPIC_CONFIGS[name]
+    synonyms: list[tuple[str, str, ConfigSource]] = []
+    if name in overrides:
+        synonyms.append((name, overrides[name], ConfigSource.DYNAMIC_TOPIC_CONFIG))
+    if spec.broker_key is not None and spec.broker_key in broker_settings:
+        synonyms.append((spec.broker_key, broker_settings[spec.broker_key], ConfigSource.STATIC_BROKER_CONFIG))
+    if spec.broker_key is not None:
+        synonyms.append((spec.broker_key, spec.default, ConfigSource.DEFAULT_CONFIG))
+    else:
+        synonyms.append((name, spec.default, ConfigSource.DEFAULT_CONFIG))
+    _, value, source = synonyms[0]
+    return Effective(name, value, spec.type, source, synonyms)
