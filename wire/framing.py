@@ -71,7 +71,8 @@ class FrameBuffer:
         if len(buf) < end:
             self._check_eof()
             return None
-        frame = bytes(buf[start:end])
+        with memoryview(buf) as view:  # one copy (slicing the bytearray first would make two)
+            frame = view[start:end].tobytes()
         self._pending = -1
         if end == len(buf):
             buf.clear()

@@ -100,7 +100,6 @@ class ZkCore:
         self.data_dir = data_dir
         self.txns_since_snapshot = 0
         self.next_container_check = now_ms + config.container_check_interval_ms
-        self.container_emptied: dict[str, int] = {}
         self.stats = {"received": 0, "sent": 0, "min_latency": 0, "max_latency": 0}
         if data_dir is not None:
             self._recover(now_ms)
@@ -135,10 +134,9 @@ class ZkCore:
         read_only = False if req.read_only is not None else None
         if req.session_id == 0:
             sid = self.sessions.new_id()
-            zxid = self._log_and_next(T.TxnHeader(sid, 0, 0, self.wall(now_ms), OpCode.createSession),
-                                      T.CreateSession(timeout))
+            self._log_and_next(T.TxnHeader(sid, 0, 0, self.wall(now_ms), OpCode.createSession),
+                               T.CreateSession(timeout))
             session = self.sessions.add(sid, timeout, now_ms)
-            session.created_zxid = zxid
         else:
             resumed = self.sessions.get(req.session_id)
             if resumed is None or resumed.closing or resumed.password != bytes(req.passwd or b""):
@@ -546,7 +544,6 @@ class ZkCore:
                      "ttl": ttl_owner(txn.ttl)}.get(txn.kind, 0)
             node = tree.create(txn.path, txn.data, txn.acl, owner, zxid, header.time)
             parent = parent_of(txn.path)
-            self.container_emptied.pop(parent, None)
             self._notify(out, self.watches.node_created(txn.path), EventType.NodeCreated, txn.path, zxid, node.acl)
             self._notify(out, self.watches.children_changed(parent), EventType.NodeChildrenChanged, parent, zxid,
                          tree.nodes[parent].acl)
@@ -555,8 +552,6 @@ class ZkCore:
             node = tree.delete(txn.path, zxid)
             parent = parent_of(txn.path)
             pnode = tree.nodes[parent]
-            if pnode.is_container and not pnode.children:
-                self.container_emptied.setdefault(parent, header.time)
             self._notify(out, self.watches.node_deleted(txn.path), EventType.NodeDeleted, txn.path, zxid, node.acl)
             self._notify(out, self.watches.children_changed(parent), EventType.NodeChildrenChanged, parent, zxid,
                          pnode.acl)
@@ -623,7 +618,6 @@ class ZkCore:
             txn = T.Delete(path)
             self._log(header, txn)
             self._apply(header, txn, out)
-            self.container_emptied.pop(path, None)
 
     # -- zxids, logging, snapshots, recovery -------------------------------------------
     def _next_zxid(self) -> int:

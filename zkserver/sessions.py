@@ -27,7 +27,6 @@ class Session:
     expires_at: int
     connection: int | None = None  # the id of the connection currently bound to the session
     closing: bool = False
-    created_zxid: int = 0
 
 
 @dataclass
