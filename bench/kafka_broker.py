@@ -77,6 +77,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.measure import fmt, percentile, python_floor_ms, rss_kib, table
 from wire.errors import DecodeError
 from wire.framing import FrameBuffer, frame
 from wire.kafka.codec import UnsupportedRequestError, decode_request, decode_response, encode_request, encode_response
@@ -413,14 +414,6 @@ def ours_api_ranges() -> dict[int, tuple[int, int]]:
     registry = load_all()
     return {key: (registry[key].min_version, registry[key].max_version) for key in SINK_APIS}
 
-
-def rss_kib(pid: int) -> int:
-    """VmRSS of a live process, in KiB."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -814,15 +807,6 @@ def kcat_overhead_ms(server: Server, topic: str) -> float:
     return (time.perf_counter() - t0) * 1000
 
 
-def python_floor_ms(reps: int = 3) -> float:
-    """Median spawn-to-exit of a bare ``python -c pass``: the part of start-up no server code can remove."""
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True)
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
-
 
 def write_lines(path: Path, n: int, size: int) -> Path:
     line = bytes(ord("a") + i % 26 for i in range(size)) + b"\n"
@@ -855,15 +839,6 @@ HEAD = ["metric", "unit", "ours", "sink", "ours/sink", "srv cpu% ours/sink", "sr
         "client cpu% ours/sink", "others cpu%"]
 
 
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value >= 100:
-        return f"{value:,.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.0f}%"
@@ -875,28 +850,14 @@ def render(rows: Sequence[Row]) -> str:
         ratio = r.ratio()
         c = r.cpu
 
-        def pair(a: str, b: str, fmt: Callable[[float | None], str]) -> str:
-            return "-" if not c else f"{fmt(c.get(a))}/{fmt(c.get(b))}"
+        def pair(a: str, b: str, show: Callable[[float | None], str]) -> str:
+            return "-" if not c else f"{show(c.get(a))}/{show(c.get(b))}"
 
-        cells.append([r.metric, r.unit, _fmt(r.ours), _fmt(r.sink), "n/a" if ratio is None else f"{ratio:.2f}",
-                      pair("srv ours", "srv sink", _pct), pair("us ours", "us sink", _fmt),
+        cells.append([r.metric, r.unit, fmt(r.ours), fmt(r.sink), "n/a" if ratio is None else f"{ratio:.2f}",
+                      pair("srv ours", "srv sink", _pct), pair("us ours", "us sink", fmt),
                       pair("client ours", "client sink", _pct), _pct(c["others"]) if c else "-"])
-    widths = [max(len(HEAD[i]), *(len(c[i]) for c in cells)) for i in range(len(HEAD))]
-    left = {0, 1}
+    return table(HEAD, cells, right=set(range(2, len(HEAD))))
 
-    def line(values: Sequence[str]) -> str:
-        padded = (v.ljust(w) if i in left else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths)))
-        return "  ".join(padded).rstrip()
-
-    out = [line(HEAD), "-" * len(line(HEAD))]
-    out.extend(line(c) for c in cells)
-    return "\n".join(out)
-
-
-def percentile(samples: Sequence[float], q: float) -> float:
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 # == one run =====================================================================================

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench.measure import fmt, percentile, python_floor_ms, rss_kib, table
 from wire.errors import DecodeError
 from wire.framing import FrameBuffer, frame
 from wire.zk import records as R
@@ -156,14 +157,6 @@ def four_letter(port: int, word: str, timeout: float = 2.0) -> str:
                 return b"".join(chunks).decode("utf-8", "replace")
             chunks.append(chunk)
 
-
-def rss_kib(pid: int) -> int:
-    """VmRSS of a live process, in KiB."""
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
 @dataclass
@@ -563,36 +556,13 @@ class Row:
         return "lower is better" if not self.higher_is_better else "higher is better"
 
 
-def _fmt(value: float | None) -> str:
-    if value is None:
-        return "n/a"
-    if value >= 100:
-        return f"{value:,.0f}"
-    if value >= 10:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
 
 def render(rows: Sequence[Row]) -> str:
     head = ["metric", "unit", "ours", "real", "ours/real", "target"]
-    cells = [[r.metric, r.unit, _fmt(r.ours), _fmt(r.real), (lambda x: "n/a" if x is None else f"{x:.2f}")(r.ratio()),
+    cells = [[r.metric, r.unit, fmt(r.ours), fmt(r.real), (lambda x: "n/a" if x is None else f"{x:.2f}")(r.ratio()),
               r.target_text()] for r in rows]
-    widths = [max(len(head[i]), *(len(c[i]) for c in cells)) for i in range(len(head))]
-    right = {2, 3, 4}
+    return table(head, cells, right={2, 3, 4})
 
-    def line(values: Sequence[str]) -> str:
-        padded = (v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths)))
-        return "  ".join(padded).rstrip()
-
-    out = [line(head), "-" * len(line(head))]
-    out.extend(line(c) for c in cells)
-    return "\n".join(out)
-
-
-def percentile(samples: Sequence[float], q: float) -> float:
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
 
 
 # -- one mode --------------------------------------------------------------------------------------
@@ -732,15 +702,6 @@ def run_mode(mode: str, sizes: Sizes, root: Path, with_real: bool) -> ModeResult
     return result
 
 
-def python_floor_ms(reps: int = 3) -> float:
-    """Median spawn-to-exit of a bare ``python -c pass``: the part of start-up no server code can remove."""
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True)
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
-
 
 def report(result: ModeResult, sizes: Sizes, floor_ms: float) -> str:
     versions = ", ".join(f"{k}: {v}" for k, v in result.versions.items())
@@ -764,8 +725,8 @@ def report(result: ModeResult, sizes: Sizes, floor_ms: float) -> str:
         lines.append("target 'throughput >= real': not checked (no real ZooKeeper on this machine)")
     imok = next(r for r in result.rows if r.metric == "start-up: spawn to ruok=imok")
     session = next(r for r in result.rows if r.metric == "start-up: spawn to first session")
-    lines.append(f"target 'start-up < {STARTUP_TARGET_MS:.0f} ms': {imok.verdict()} ({_fmt(imok.ours)} ms to imok,"
-                 f" {_fmt(session.ours)} ms to a session; a bare `python -c pass` takes {floor_ms:.0f} ms here)")
+    lines.append(f"target 'start-up < {STARTUP_TARGET_MS:.0f} ms': {imok.verdict()} ({fmt(imok.ours)} ms to imok,"
+                 f" {fmt(session.ours)} ms to a session; a bare `python -c pass` takes {floor_ms:.0f} ms here)")
     if os.environ.get("PYTHONDONTWRITEBYTECODE") and OURS_CMD == DEFAULT_OURS_CMD:
         lines.append("note: PYTHONDONTWRITEBYTECODE is set, so ours compiles its own (editable) sources at every start")
     return "\n".join(lines)

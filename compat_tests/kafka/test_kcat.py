@@ -19,7 +19,6 @@ import subprocess
 import time
 from typing import Any
 
-import pytest
 
 from broker.testing import RunningBroker
 from compat_tests.kafka.conftest import (

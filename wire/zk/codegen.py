@@ -297,7 +297,7 @@ def generate(jute_text: str) -> str:
         "from struct import Struct",
         "",
         "from wire.primitives import (",
-        "    Buffer, read_array_count, read_blob32, read_bytes32, read_str32, read_string32, write_array_count,",
+        "    Buffer, read_array_count, read_bytes32, read_str32, read_string32, write_array_count,",
         "    write_bytes32, write_string32,",
         ")",
         "from wire.zk.jute import JuteRecord, wrong_type",
@@ -305,6 +305,9 @@ def generate(jute_text: str) -> str:
         f"JUTE_SHA256 = {digest!r}",
         "",
     ]
+    if any("read_blob32(" in line for line in em.lines):  # a buffer inside a vector (none in 3.9.5's jute)
+        out[out.index("from wire.zk.jute import JuteRecord, wrong_type")] = (
+            "from wire.primitives import read_blob32\nfrom wire.zk.jute import JuteRecord, wrong_type")
     out += [f"{name} = Struct({'>' + fmt!r})" for fmt, name in sorted(em.structs.items(), key=lambda x: x[1])]
     out += em.lines
     out += ["", "", "# class name -> class", "RECORDS: dict[str, type[JuteRecord]] = {"]

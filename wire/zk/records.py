@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from struct import Struct
 
 from wire.primitives import (
-    Buffer, read_array_count, read_blob32, read_bytes32, read_str32, read_string32, write_array_count,
+    Buffer, read_array_count, read_bytes32, read_str32, read_string32, write_array_count,
     write_bytes32, write_string32,
 )
 from wire.zk.jute import JuteRecord, wrong_type
