@@ -35,7 +35,8 @@ REGISTRY: dict[int, Registration] = {}
 MODULES = (
     "api_versions", "metadata", "produce", "fetch", "list_offsets", "create_topics", "delete_topics",
     "init_producer_id", "create_partitions", "describe_cluster", "delete_records", "offset_for_leader_epoch", "describe_configs",
-    "find_coordinator",
+    "find_coordinator", "incremental_alter_configs", "alter_configs", "describe_log_dirs",
+    "describe_topic_partitions", "elect_leaders",
 )
 
 

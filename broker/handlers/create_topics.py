@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from broker.handlers import handles
 from broker.handlers._common import topic_name_error
+from broker.state.configs import topic_config_error
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.create_topics import CreateTopicsRequest, CreateTopicsResponse
 
@@ -47,6 +48,10 @@ def create_topics(core: BrokerCore, ctx: RequestContext, req: CreateTopicsReques
                                  " are registered.")
         elif assignments and any(b not in cluster.brokers for ids in assignments for b in ids):
             res.error_code, res.error_message = ErrorCode.INVALID_REPLICA_ASSIGNMENT, "Unknown broker in assignment"
+        else:
+            bad = next((e for c in t.configs if (e := topic_config_error(c.name, c.value)) is not None), None)
+            if bad is not None:
+                res.error_code, res.error_message = ErrorCode.INVALID_CONFIG, bad
         if res.error_code:
             continue
         configs = {c.name: c.value or "" for c in t.configs}

@@ -98,3 +98,46 @@ def topic_config(name: str, overrides: dict[str, str], broker_settings: dict[str
         synonyms.append((name, spec.default, ConfigSource.DEFAULT_CONFIG))
     _, value, source = synonyms[0]
     return Effective(name, value, spec.type, source, synonyms)
+
+
+# the values Kafka's validators accept for the enumerated topic configs
+_TOPIC_CHOICES: dict[str, tuple[str, ...]] = {
+    "cleanup.policy": ("delete", "compact"),
+    "compression.type": ("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"),
+    "message.timestamp.type": ("CreateTime", "LogAppendTime"),
+}
+_INT_RANGE = {ConfigType.SHORT: (-(1 << 15), (1 << 15) - 1), ConfigType.INT: (-(1 << 31), (1 << 31) - 1),
+              ConfigType.LONG: (-(1 << 63), (1 << 63) - 1)}
+_TYPE_NAMES = {ConfigType.SHORT: "SHORT", ConfigType.INT: "INT", ConfigType.LONG: "LONG", ConfigType.DOUBLE: "DOUBLE"}
+
+
+def topic_config_error(name: str, value: str | None) -> str | None:
+    """Why Kafka's LogConfig.validate rejects ``name=value`` (INVALID_CONFIG), or None when it is accepted."""
+    spec = TOPIC_CONFIGS.get(name)
+    if spec is None:
+        return f"Unknown topic config name: {name}"
+    if value is None:
+        return f"Null value not supported for topic configs: {name}"
+    text = value.strip()
+    if spec.type in _INT_RANGE:
+        lo, hi = _INT_RANGE[spec.type]
+        try:
+            number = int(text)
+        except ValueError:
+            return f"Invalid value {value} for configuration {name}: Not a number of type {_TYPE_NAMES[spec.type]}"
+        if not lo <= number <= hi:
+            return f"Invalid value {value} for configuration {name}: Not a number of type {_TYPE_NAMES[spec.type]}"
+    elif spec.type == ConfigType.DOUBLE:
+        try:
+            float(text)
+        except ValueError:
+            return f"Invalid value {value} for configuration {name}: Not a number of type DOUBLE"
+    elif spec.type == ConfigType.BOOLEAN:
+        if text.lower() not in ("true", "false"):
+            return f"Invalid value {value} for configuration {name}: Expected value to be either true or false"
+    choices = _TOPIC_CHOICES.get(name)
+    if choices is not None:
+        items = [v.strip() for v in text.split(",") if v.strip()] if spec.type == ConfigType.LIST else [text]
+        if any(v not in choices for v in items):
+            return f"Invalid value {value} for configuration {name}: String must be one of: {', '.join(choices)}"
+    return None

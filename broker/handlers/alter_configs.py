@@ -1,0 +1,63 @@
+"""AlterConfigs (33), the legacy whole-set replace: a topic's overrides become exactly the configs sent.
+
+Same checks and errors as IncrementalAlterConfigs (see incremental_alter_configs.py): unknown topic
+UNKNOWN_TOPIC_OR_PARTITION, unknown name or bad value INVALID_CONFIG, a null value or a duplicate key
+INVALID_REQUEST, ``validate_only`` changes nothing, and every BROKER resource is refused with
+INVALID_REQUEST (static keys with Kafka's "Cannot update these configs dynamically" message).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from broker.handlers import handles
+from broker.handlers.incremental_alter_configs import (
+    BROKER, TOPIC, Outcome, apply_topic_configs, broker_error, topic_lookup,
+)
+from broker.state.configs import topic_config_error
+from wire.kafka.error_codes import ErrorCode
+from wire.kafka.messages.alter_configs import (
+    AlterConfigsRequest, AlterConfigsRequest_AlterableConfig, AlterConfigsResponse,
+)
+
+if TYPE_CHECKING:
+    from broker.core import BrokerCore, RequestContext
+
+
+def _replacement(configs: list[AlterConfigsRequest_AlterableConfig]) -> dict[str, str] | Outcome:
+    new: dict[str, str] = {}
+    for c in configs:
+        if c.name in new:
+            return ErrorCode.INVALID_REQUEST, f"Error due to duplicate config keys: {c.name}"
+        if c.value is None:
+            return ErrorCode.INVALID_REQUEST, f"Null value not supported for : {c.name}"
+        error = topic_config_error(c.name, c.value)
+        if error is not None:
+            return ErrorCode.INVALID_CONFIG, error
+        new[c.name] = c.value
+    return new
+
+
+@handles(33)
+def alter_configs(core: BrokerCore, ctx: RequestContext, req: AlterConfigsRequest, version: int) -> AlterConfigsResponse:
+    resp = AlterConfigsResponse()
+    for res in req.resources:
+        outcome: Outcome = (ErrorCode.NONE, None)
+        if res.resource_type == TOPIC:
+            found = topic_lookup(core, res.resource_name)
+            if isinstance(found, tuple):
+                outcome = found
+            else:
+                new = _replacement(res.configs)
+                if isinstance(new, tuple):
+                    outcome = new
+                elif not req.validate_only:
+                    apply_topic_configs(core, found, new)
+        elif res.resource_type == BROKER:
+            outcome = broker_error(ctx, core, res.resource_name, [c.name for c in res.configs])
+        else:
+            outcome = ErrorCode.INVALID_REQUEST, f"Unexpected resource type {res.resource_type}"
+        resp.responses.append(AlterConfigsResponse.AlterConfigsResourceResponse(
+            error_code=outcome[0], error_message=outcome[1], resource_type=res.resource_type,
+            resource_name=res.resource_name))
+    return resp
