@@ -33,6 +33,7 @@ class BrokerConfig:
     group_initial_rebalance_delay_ms: int = 3000
     flush_messages: int = 2**63 - 1  # log.flush.interval.messages: 1 = fsync every append before acking
     flush_ms: int = 2**63 - 1  # log.flush.interval.ms
+    retention_check_interval_ms: int = 300000  # log.retention.check.interval.ms: how often the log cleaner runs
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -89,6 +90,8 @@ def parse_properties(text: str, cfg: BrokerConfig | None = None) -> BrokerConfig
             cfg.flush_messages = int(value)
         elif key == "log.flush.interval.ms":
             cfg.flush_ms = int(value)
+        elif key == "log.retention.check.interval.ms":
+            cfg.retention_check_interval_ms = int(value)
         elif key == "group.initial.rebalance.delay.ms":
             cfg.group_initial_rebalance_delay_ms = int(value)
         else:

@@ -19,7 +19,9 @@ from typing import Any
 
 from broker.config import BrokerConfig
 from broker.handlers import REGISTRY, load_all
+from broker.state.cleaner import CleanerSettings, apply_retention, compact
 from broker.state.cluster import BrokerInfo, Cluster, Topic
+from broker.state.configs import topic_config
 from broker.state.fetch_sessions import FetchSessionCache
 from broker.state.filelog import FileLog, FlushPolicy, load_metadata, save_metadata, topic_dir
 from broker.state.producers import ProducerTable
@@ -79,9 +81,11 @@ class BrokerCore:
     fetch_sessions: FetchSessionCache = field(default_factory=FetchSessionCache)
     data_version: int = 0  # bumped on every append, so parked fetches know to look again
     wall_offset: int = 0  # wall-clock ms = now_ms + wall_offset (record timestamps)
+    next_clean_ms: int = field(init=False)  # when the log cleaner runs next (core time)
 
     def __post_init__(self) -> None:
         load_all()
+        self.next_clean_ms = self.now_ms + self.config.retention_check_interval_ms
         root = self.config.data_dir
         if root is None:
             self.cluster = Cluster(self.config.cluster_id, self.brokers)
@@ -124,3 +128,55 @@ class BrokerCore:
 
     def appended(self) -> None:
         self.data_version += 1
+
+    # -- the log cleaner: retention and compaction, every log.retention.check.interval.ms ------
+
+    def next_deadline(self) -> int | None:
+        """When ``tick`` has work next (core time, ms)."""
+        return self.next_clean_ms
+
+    def tick(self, now_ms: int) -> None:
+        """Run what is due at ``now_ms``: the log cleaner, once its check interval has passed."""
+        self.now_ms = now_ms
+        if now_ms < self.next_clean_ms:
+            return
+        self.next_clean_ms = now_ms + max(1, self.config.retention_check_interval_ms)
+        self.clean_logs()
+
+    def clean_logs(self) -> None:
+        """One cleaner pass over every partition: retention where cleanup.policy has delete, compaction where
+        it has compact (Kafka's LogManager.cleanupLogs and LogCleaner), at the current wall-clock time."""
+        from broker.handlers.describe_configs import broker_settings
+
+        settings = broker_settings(self)
+        wall = self.wall_ms()
+        changed = False
+        for topic in list(self.cluster.topics.values()):
+            def value(name: str, overrides: dict[str, str] = topic.configs) -> str:
+                return topic_config(name, overrides, settings).value
+
+            try:
+                cs = CleanerSettings(value("cleanup.policy"), int(value("retention.ms")),
+                                     int(value("retention.bytes")), int(value("delete.retention.ms")),
+                                     int(value("min.compaction.lag.ms")))
+                segment_bytes, segment_ms = int(value("segment.bytes")), int(value("segment.ms"))
+            except ValueError:
+                log.warning("topic %s: unreadable cleaner settings; skipped", topic.name)
+                continue
+            for partition in topic.partitions:
+                plog = partition.log
+                if isinstance(plog, FileLog):
+                    plog.segment_bytes = segment_bytes
+                    plog.maybe_roll(wall, segment_ms)
+                try:
+                    start = plog.log_start_offset
+                    if cs.delete and apply_retention(plog, cs, wall):
+                        log.info("%s-%d: retention moved the log start offset %d -> %d", topic.name,
+                                 partition.index, start, plog.log_start_offset)
+                        changed = True
+                    if cs.compact and compact(plog, cs, wall):
+                        changed = True
+                except Exception:  # one bad log must not stop the cleaner for the others
+                    log.exception("log cleaner failed on %s-%d", topic.name, partition.index)
+        if changed:
+            self.data_version += 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import math
 import time
 
 import trio
@@ -43,6 +44,7 @@ class BrokerServer:
         self._data = trio.Event()
         self._cancel: trio.CancelScope | None = None
         self._next_conn = 1
+        self._wake = trio.Event()  # set to make the deadline task look at the core's deadline again
 
     @property
     def bootstrap_servers(self) -> str:
@@ -63,6 +65,7 @@ class BrokerServer:
                     for node_id, group in zip(self.config.node_ids, listeners):
                         for listener in group:
                             nursery.start_soon(self._accept, listener, node_id, nursery)
+                    nursery.start_soon(self._deadlines)
                     task_status.started(self.ports)
         finally:
             for group in listeners:
@@ -136,6 +139,25 @@ class BrokerServer:
                         await stream.send_all(reply)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             return
+
+    async def _deadlines(self) -> None:
+        """Sleep until the core's next deadline (the log cleaner) or a wake-up, then tick it."""
+        assert self.core is not None
+        while True:
+            deadline = self.core.next_deadline()
+            wake = self._wake
+            with trio.move_on_at(math.inf if deadline is None else deadline / 1000):
+                await wake.wait()
+            if self._wake is wake:
+                self._wake = trio.Event()
+            before = self.core.data_version
+            self.core.tick(now_ms())
+            if self.core.data_version != before:
+                self._notify_data()
+
+    def wake(self) -> None:
+        """Make the deadline task re-read the core's deadline (after changing it from outside)."""
+        self._wake.set()
 
     def _notify_data(self) -> None:
         self._data.set()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import trio
 
 from broker.config import BrokerConfig
 from broker.server import BrokerServer
+
+R = TypeVar("R")
 
 
 class RunningBroker:
@@ -53,6 +57,11 @@ class RunningBroker:
                 pass
         self._thread.join(timeout=10)
         self._thread = None
+
+    def call(self, fn: Callable[..., R], *args: Any) -> R:
+        """Run ``fn(*args)`` inside the broker's trio thread and return its result."""
+        assert self._token is not None, "broker is not running"
+        return trio.from_thread.run_sync(fn, *args, trio_token=self._token)
 
     def __enter__(self) -> RunningBroker:
         return self.start()

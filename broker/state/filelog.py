@@ -34,6 +34,7 @@ from wire.kafka.records import RecordBatch, split_entries
 log = logging.getLogger("broker.filelog")
 
 METADATA_FILE = "__wiretwin_metadata.json"
+START_FILE = "log-start-offset"  # the log start offset moved by DeleteRecords or retention
 _SEGMENT = re.compile(r"^(\d{20})\.log$")
 
 
@@ -59,6 +60,8 @@ class FileLog(PartitionLog):
         self._segment_size = 0
         self._unflushed = 0
         self._last_flush_ms = 0
+        self._seg_bases: list[int] = []  # base offsets of the segment files, oldest first
+        self._roll_pending = False
         self.dir.mkdir(parents=True, exist_ok=True)
         self._recover()
 
@@ -66,7 +69,9 @@ class FileLog(PartitionLog):
         return sorted(p for p in self.dir.iterdir() if _SEGMENT.match(p.name))
 
     def _recover(self) -> None:
-        for path in self._segments():
+        segments = self._segments()
+        self._seg_bases = [int(p.name[:20]) for p in segments]
+        for path in segments:
             data = path.read_bytes()
             good = 0
             try:
@@ -93,8 +98,17 @@ class FileLog(PartitionLog):
                 with open(path, "r+b") as f:
                     f.truncate(good)
                     os.fsync(f.fileno())
-        if self.batches:
-            self.log_start_offset = self.batches[0].base_offset
+        if self._seg_bases:  # a segment emptied by retention or compaction still marks its offsets
+            self.next_offset = max(self.next_offset, self._seg_bases[-1])
+            self.log_start_offset = self._seg_bases[0]
+        checkpoint = self.dir / START_FILE
+        if checkpoint.exists():  # DeleteRecords may have moved it inside the first segment
+            try:
+                self.log_start_offset = max(self.log_start_offset, int(checkpoint.read_text().strip()))
+            except ValueError:
+                log.warning("%s: unreadable log start offset checkpoint, ignored", checkpoint)
+        self.log_start_offset = min(self.log_start_offset, self.next_offset)
+        self._drop_below_start()
         self.high_watermark = self.next_offset
 
     def _open_segment(self, base_offset: int) -> None:
@@ -102,15 +116,18 @@ class FileLog(PartitionLog):
         path = self.dir / f"{base_offset:020d}.log"
         self._file = open(path, "ab")
         self._segment_size = path.stat().st_size
+        if not self._seg_bases or self._seg_bases[-1] != base_offset:
+            self._seg_bases.append(base_offset)
+        self._roll_pending = False
 
     def append(self, data: bytearray, header: object, leader_epoch: int) -> tuple[int, int]:
         base, last = super().append(data, header, leader_epoch)  # type: ignore[arg-type]
-        if self._file is None or self._segment_size >= self.segment_bytes:
+        if self._file is None or self._segment_size >= self.segment_bytes or self._roll_pending:
             segments = self._segments()
-            if self._file is None and segments and self._segment_size < self.segment_bytes:
+            if self._file is None and segments and not self._roll_pending:
                 self._file = open(segments[-1], "ab")
                 self._segment_size = segments[-1].stat().st_size
-            if self._file is None or self._segment_size >= self.segment_bytes:
+            if self._file is None or self._segment_size >= self.segment_bytes or self._roll_pending:
                 self._open_segment(base)
         assert self._file is not None
         raw = self.batches[-1].data
@@ -137,6 +154,91 @@ class FileLog(PartitionLog):
             self._file.flush()
             self._file.close()
             self._file = None
+
+    # -- the log cleaner's primitives ---------------------------------------------------------
+
+    def _path(self, base: int) -> Path:
+        return self.dir / f"{base:020d}.log"
+
+    def segment_spans(self) -> list[tuple[int, int]]:
+        spans: list[tuple[int, int]] = []
+        i = 0
+        for k, _ in enumerate(self._seg_bases):
+            upper = self._seg_bases[k + 1] if k + 1 < len(self._seg_bases) else None
+            first = i
+            while i < len(self.batches) and (upper is None or self.batches[i].base_offset < upper):
+                i += 1
+            spans.append((first, i))
+        if i < len(self.batches):  # batches without a segment file cannot happen; be safe
+            spans.append((i, len(self.batches)))
+        return spans
+
+    def maybe_roll(self, wall_ms: int, segment_ms: int) -> None:
+        """segment.ms: the next append starts a new segment once the active one's first batch is that old."""
+        spans = self.segment_spans()
+        if spans and spans[-1][0] < spans[-1][1]:
+            first = self.batches[spans[-1][0]]
+            if wall_ms - first.max_timestamp > segment_ms:
+                self._roll_pending = True
+
+    def _save_start(self) -> None:
+        tmp = self.dir / (START_FILE + ".tmp")
+        with open(tmp, "w") as f:
+            f.write(str(self.log_start_offset))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.dir / START_FILE)
+
+    def _unlink_segments(self, count: int) -> None:
+        """Remove the oldest ``count`` segment files; when that is all of them, roll an empty one at the log
+        end so that a restart knows where the log ends."""
+        if count >= len(self._seg_bases):
+            self.close()
+            self._roll_pending = True
+        gone, self._seg_bases = self._seg_bases[:count], self._seg_bases[count:]
+        for base in gone:
+            self._path(base).unlink(missing_ok=True)
+        if not self._seg_bases:
+            self._open_segment(self.next_offset)
+            self.flush()
+
+    def delete_segments(self, count: int) -> None:
+        count = min(count, len(self._seg_bases))
+        super().delete_segments(count)
+        self._unlink_segments(count)
+        self._save_start()
+
+    def delete_before(self, offset: int) -> None:
+        super().delete_before(offset)
+        self._save_start()
+        spans = self.segment_spans()
+        whole = 0
+        for k, (first, stop) in enumerate(spans[:-1]):
+            upper = self._seg_bases[k + 1]
+            if first == stop and upper <= self.log_start_offset:
+                whole += 1
+            else:
+                break
+        if whole:
+            self._unlink_segments(whole)
+
+    def replace_batches(self, replacements: dict[int, bytes | None]) -> None:
+        spans = self.segment_spans()
+        touched = [k for k, (first, stop) in enumerate(spans) if any(first <= i < stop for i in replacements)]
+        touched_bases = [self._seg_bases[k] for k in touched]
+        active = len(self._seg_bases) - 1
+        assert active not in touched, "compaction never rewrites the active segment"
+        super().replace_batches(replacements)
+        spans = self.segment_spans()
+        for k, base in zip(touched, touched_bases):
+            first, stop = spans[k]
+            path = self._path(base)
+            tmp = path.with_suffix(".cleaned")
+            with open(tmp, "wb") as f:
+                f.writelines(batch.data for batch in self.batches[first:stop])
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
 
 
 def save_metadata(root: Path, cluster_id: str, topics: list[dict[str, object]]) -> None:

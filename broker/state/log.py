@@ -34,6 +34,8 @@ class PartitionLog:
     batches: list[StoredBatch] = field(default_factory=list)
     _bases: list[int] = field(default_factory=list)
     size_bytes: int = 0
+    # the compactor's mark: (last offset of the cleanable part, tombstones kept) after its last pass
+    cleaned: tuple[int, bool] | None = None
 
     def append(self, data: bytearray, header: BatchHeader, leader_epoch: int) -> tuple[int, int]:
         """Store one validated v2 batch at the log end; return (base offset, last offset)."""
@@ -103,7 +105,52 @@ class PartitionLog:
     def delete_before(self, offset: int) -> None:
         """DeleteRecords: move the log start offset; drop batches entirely below it."""
         self.log_start_offset = max(self.log_start_offset, min(offset, self.high_watermark))
-        while self.batches and self.batches[0].last_offset < self.log_start_offset:
-            gone = self.batches.pop(0)
-            self._bases.pop(0)
-            self.size_bytes -= len(gone.data)
+        self._drop_below_start()
+
+    def _drop_below_start(self) -> None:
+        n = 0
+        while n < len(self.batches) and self.batches[n].last_offset < self.log_start_offset:
+            self.size_bytes -= len(self.batches[n].data)
+            n += 1
+        if n:
+            del self.batches[:n]
+            del self._bases[:n]
+
+    # -- the log cleaner's primitives (policy lives in broker.state.cleaner) --------------------
+
+    def segment_spans(self) -> list[tuple[int, int]]:
+        """(first batch index, end index) of each segment, oldest first; the last one is the active segment.
+        In memory every batch is a segment of its own."""
+        return [(i, i + 1) for i in range(len(self.batches))]
+
+    def delete_segments(self, count: int) -> None:
+        """Retention: drop the oldest ``count`` segments whole; the log start offset moves to the first
+        remaining batch (the log end when none remains), never past the high watermark."""
+        spans = self.segment_spans()
+        if count <= 0 or not spans:
+            return
+        end = spans[min(count, len(spans)) - 1][1]
+        new_start = self.batches[end].base_offset if end < len(self.batches) else self.next_offset
+        self.log_start_offset = max(self.log_start_offset, min(new_start, self.high_watermark))
+        for batch in self.batches[:end]:
+            self.size_bytes -= len(batch.data)
+        del self.batches[:end]
+        del self._bases[:end]
+
+    def replace_batches(self, replacements: dict[int, bytes | None]) -> None:
+        """Compaction: batch index -> its rewritten bytes (same offsets), or None to drop it."""
+        kept: list[StoredBatch] = []
+        for i, batch in enumerate(self.batches):
+            if i not in replacements:
+                kept.append(batch)
+                continue
+            data = replacements[i]
+            self.size_bytes -= len(batch.data)
+            if data is None:
+                continue
+            h = BatchHeader.unpack(data)
+            kept.append(StoredBatch(h.base_offset, h.base_offset + h.last_offset_delta, h.max_timestamp, data,
+                                    h.producer_id, h.is_transactional, h.is_control))
+            self.size_bytes += len(data)
+        self.batches = kept
+        self._bases = [b.base_offset for b in kept]
