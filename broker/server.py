@@ -6,6 +6,14 @@ correlation-id order. A ``Pending`` result (a long-poll Fetch) makes that
 connection wait until its deadline or until new data is appended, whichever is
 first; other connections are unaffected. ``BrokerServer.serve`` is meant for
 ``nursery.start`` and hands back the bound ports.
+
+Faults (``self.faults``, the ``zkserver.faults`` model keyed by API key): a
+``drop`` rule closes the connection, a ``fail`` rule answers with
+``broker.faults.error_response`` without executing the request (or closes the
+connection for an API it does not cover, and for acks=0 Produce), a delay holds
+the request. ``stop_broker``/``start_broker`` take one broker of a multi-broker
+process down (listener and connections closed; leadership unchanged) and back up
+on the same port; ``move_leader`` moves a partition's leadership.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import trio
 from broker.config import BrokerConfig
 from broker.connection import BrokerConnection, Close, Incoming, Reply
 from broker.core import BrokerCore, CloseConnection, Pending
+from broker.faults import error_response
 from broker.state.cluster import BrokerInfo
 from wire.errors import EncodeError
 from wire.kafka._message import Message
@@ -45,6 +54,8 @@ class BrokerServer:
         self._cancel: trio.CancelScope | None = None
         self._next_conn = 1
         self._wake = trio.Event()  # set to make the deadline task look at the core's deadline again
+        self._nursery: trio.Nursery | None = None
+        self._brokers: dict[int, tuple[trio.CancelScope, trio.Event]] = {}  # node id -> (its scope, done) while up
 
     @property
     def bootstrap_servers(self) -> str:
@@ -62,9 +73,9 @@ class BrokerServer:
             with trio.CancelScope() as scope:
                 self._cancel = scope
                 async with trio.open_nursery() as nursery:
+                    self._nursery = nursery
                     for node_id, group in zip(self.config.node_ids, listeners):
-                        for listener in group:
-                            nursery.start_soon(self._accept, listener, node_id, nursery)
+                        await nursery.start(self._run_broker, node_id, group)
                     nursery.start_soon(self._deadlines)
                     task_status.started(self.ports)
         finally:
@@ -77,6 +88,64 @@ class BrokerServer:
     def stop(self) -> None:
         if self._cancel is not None:
             self._cancel.cancel()
+
+    async def _run_broker(self, node_id: int, group: list[trio.SocketListener], *,
+                          task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """One broker's listeners and connections, all under one cancel scope (``stop_broker`` cancels it)."""
+        done = trio.Event()
+        try:
+            with trio.CancelScope() as scope:
+                self._brokers[node_id] = (scope, done)
+                async with trio.open_nursery() as nursery:
+                    for listener in group:
+                        nursery.start_soon(self._accept, listener, node_id, nursery)
+                    task_status.started()
+        finally:
+            for listener in group:
+                with trio.CancelScope(shield=True):
+                    await listener.aclose()
+            entry = self._brokers.get(node_id)
+            if entry is not None and entry[1] is done:
+                del self._brokers[node_id]
+            done.set()
+
+    def stop_broker(self, node_id: int) -> None:
+        """Take one broker down: close its listener and its connections. The partitions it leads stay led by
+        it, so clients see connection errors for them, as with a dead broker."""
+        if node_id not in self.config.node_ids:
+            raise KeyError(f"no broker {node_id}")
+        entry = self._brokers.get(node_id)
+        if entry is not None:
+            entry[0].cancel()
+
+    async def wait_broker_stopped(self, node_id: int) -> None:
+        entry = self._brokers.get(node_id)
+        if entry is not None and entry[0].cancel_called:
+            await entry[1].wait()
+
+    async def start_broker(self, node_id: int) -> None:
+        """Bring a stopped broker back on the same port."""
+        assert self._nursery is not None, "serve() has not started"
+        index = self.config.node_ids.index(node_id)
+        entry = self._brokers.get(node_id)
+        if entry is not None:
+            if not entry[0].cancel_called:
+                return  # already up
+            await entry[1].wait()
+        group = await trio.open_tcp_listeners(self.ports[index], host=self.config.host)
+        await self._nursery.start(self._run_broker, node_id, group)
+
+    def broker_up(self, node_id: int) -> bool:
+        entry = self._brokers.get(node_id)
+        return entry is not None and not entry[0].cancel_called
+
+    def move_leader(self, topic: str, partition: int, new_leader: int) -> None:
+        """Make ``new_leader`` the partition's leader with a bumped leader epoch; the old leader then answers
+        NOT_LEADER_OR_FOLLOWER for it and clients refresh their metadata."""
+        assert self.core is not None, "serve() has not started"
+        self.core.cluster.move_leader(topic, partition, new_leader)
+        self.core.data_version += 1  # parked fetches look again
+        self._notify_data()
 
     async def _accept(self, listener: trio.SocketListener, node_id: int, nursery: trio.Nursery) -> None:
         while True:
@@ -112,6 +181,21 @@ class BrokerServer:
                     rule = self.faults.take(event.ctx.header.api_key) if self.faults.rules else None
                     if rule is not None and rule.action == "drop":
                         return
+                    if rule is not None and rule.action == "fail":
+                        header = event.ctx.header
+                        failed = None if header.api_key == 0 and getattr(event.request, "acks", 1) == 0 else (
+                            error_response(header.api_key, header.api_version, event.request, rule.error, core))
+                        if failed is None:
+                            log.info("fail rule for API key %d: no error response for it; closing the connection",
+                                     header.api_key)
+                            return
+                        try:
+                            reply = conn.respond(event.ctx, failed)
+                        except EncodeError:
+                            log.exception("cannot encode the error response to %s; closing the connection", header)
+                            return
+                        await stream.send_all(reply)
+                        continue
                     delay = self.faults.delay_for(event.ctx.header.api_key) if self.faults.delays else 0.0
                     if delay:
                         await trio.sleep(delay)

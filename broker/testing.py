@@ -1,4 +1,9 @@
-"""Run a BrokerServer in a background thread with its own trio loop (for blocking clients and fixtures)."""
+"""Run a BrokerServer in a background thread with its own trio loop (for blocking clients and fixtures).
+
+Fault controls (the ``zkserver.faults`` model, keyed by Kafka API key) are thread-safe:
+``fail_next(api_key, error, count)``, ``drop_next(api_key, count)``, ``add_latency(seconds, api_key=None)``,
+``stop_broker(node_id)`` / ``start_broker(node_id)`` and ``move_leader(topic, partition, new_leader)``.
+"""
 
 from __future__ import annotations
 
@@ -62,6 +67,51 @@ class RunningBroker:
         """Run ``fn(*args)`` inside the broker's trio thread and return its result."""
         assert self._token is not None, "broker is not running"
         return trio.from_thread.run_sync(fn, *args, trio_token=self._token)
+
+    # -- faults ----------------------------------------------------------------------
+    def fail_next(self, api_key: int, error: int, count: int = 1) -> None:
+        """Answer the next ``count`` requests of ``api_key`` with ``error`` without executing them."""
+        self.call(self.server.faults.fail_next, api_key, int(error), count)
+
+    def drop_next(self, api_key: int, count: int = 1) -> None:
+        """Close the connection instead of answering the next ``count`` requests of ``api_key``."""
+        self.call(self.server.faults.drop_next, api_key, count)
+
+    def add_latency(self, seconds: float, api_key: int | None = None) -> None:
+        """Hold requests (of one API key, or all) ``seconds`` before handling them; 0 removes the delay."""
+        self.call(self.server.faults.delay, seconds, api_key)
+
+    def clear_faults(self) -> None:
+        self.call(self.server.faults.clear)
+
+    def stop_broker(self, node_id: int) -> None:
+        """Take one broker of the process down (returns once its listener and connections are closed)."""
+        assert self._token is not None, "broker is not running"
+
+        async def stop() -> None:
+            self.server.stop_broker(node_id)
+            await self.server.wait_broker_stopped(node_id)
+
+        trio.from_thread.run(stop, trio_token=self._token)
+
+    def start_broker(self, node_id: int) -> None:
+        """Bring a stopped broker back on the same port (returns once it accepts connections)."""
+        assert self._token is not None, "broker is not running"
+        trio.from_thread.run(self.server.start_broker, node_id, trio_token=self._token)
+
+    def move_leader(self, topic: str, partition: int, new_leader: int) -> None:
+        """Move the partition's leadership to ``new_leader``, bumping its leader epoch."""
+        self.call(self.server.move_leader, topic, partition, new_leader)
+
+    def leader(self, topic: str, partition: int) -> tuple[int, int]:
+        """(leader node id, leader epoch) of the partition."""
+        def read() -> tuple[int, int]:
+            assert self.server.core is not None
+            p = self.server.core.cluster.partition(topic, partition)
+            if p is None:
+                raise KeyError(f"no partition {topic}-{partition}")
+            return p.leader, p.leader_epoch
+        return self.call(read)
 
     def __enter__(self) -> RunningBroker:
         return self.start()

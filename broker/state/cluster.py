@@ -106,6 +106,21 @@ class Cluster:
             topic.partitions.append(Partition(index, leader, replicas, log=self.log_factory(topic.name, index)))
         self._changed()
 
+    def move_leader(self, name: str, index: int, new_leader: int) -> Partition:
+        """Move a partition's leadership to ``new_leader`` (made a replica if it was not one) and bump its
+        leader epoch, as a controller-driven leader election would."""
+        partition = self.partition(name, index)
+        if partition is None:
+            raise KeyError(f"no partition {name}-{index}")
+        if new_leader not in self.brokers:
+            raise KeyError(f"no broker {new_leader}")
+        if new_leader not in partition.replicas:
+            partition.replicas.append(new_leader)
+        partition.leader = new_leader
+        partition.leader_epoch += 1
+        self._changed()
+        return partition
+
     def delete_topic(self, topic: Topic) -> None:
         self.topics.pop(topic.name, None)
         self.by_id.pop(topic.topic_id, None)
