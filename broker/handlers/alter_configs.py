@@ -11,9 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from broker.handlers import handles
-from broker.handlers.incremental_alter_configs import (
-    BROKER, TOPIC, Outcome, apply_topic_configs, broker_error, topic_lookup,
-)
+from broker.handlers.incremental_alter_configs import Outcome, alter_resource
 from broker.state.configs import topic_config_error
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.alter_configs import (
@@ -42,22 +40,10 @@ def _replacement(configs: list[AlterConfigsRequest_AlterableConfig]) -> dict[str
 def alter_configs(core: BrokerCore, ctx: RequestContext, req: AlterConfigsRequest, version: int) -> AlterConfigsResponse:
     resp = AlterConfigsResponse()
     for res in req.resources:
-        outcome: Outcome = (ErrorCode.NONE, None)
-        if res.resource_type == TOPIC:
-            found = topic_lookup(core, res.resource_name)
-            if isinstance(found, tuple):
-                outcome = found
-            else:
-                new = _replacement(res.configs)
-                if isinstance(new, tuple):
-                    outcome = new
-                elif not req.validate_only:
-                    apply_topic_configs(core, found, new)
-        elif res.resource_type == BROKER:
-            outcome = broker_error(ctx, core, res.resource_name, [c.name for c in res.configs])
-        else:
-            outcome = ErrorCode.INVALID_REQUEST, f"Unexpected resource type {res.resource_type}"
+        code, message = alter_resource(core, ctx, res.resource_type, res.resource_name,
+                                       [c.name for c in res.configs],
+                                       lambda topic: _replacement(res.configs), req.validate_only)
         resp.responses.append(AlterConfigsResponse.AlterConfigsResourceResponse(
-            error_code=outcome[0], error_message=outcome[1], resource_type=res.resource_type,
+            error_code=code, error_message=message, resource_type=res.resource_type,
             resource_name=res.resource_name))
     return resp

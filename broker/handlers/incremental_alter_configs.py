@@ -19,6 +19,7 @@ than accepted and ignored. Other resource types are INVALID_REQUEST.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from broker.handlers import handles
@@ -111,27 +112,35 @@ def _incremental(topic: Topic, ops: list[IncrementalAlterConfigsRequest_Alterabl
     return new
 
 
+def alter_resource(core: BrokerCore, ctx: RequestContext, resource_type: int, resource_name: str,
+                   keys: list[str], new_configs: Callable[[Topic], dict[str, str] | Outcome],
+                   validate_only: bool) -> Outcome:
+    """The per-resource flow both alter APIs share: find the topic, compute and check its new overrides
+    (``new_configs``), apply them unless validating; refuse broker resources and unknown types."""
+    if resource_type == TOPIC:
+        found = topic_lookup(core, resource_name)
+        if isinstance(found, tuple):
+            return found
+        new = new_configs(found)
+        if isinstance(new, tuple):
+            return new
+        if not validate_only:
+            apply_topic_configs(core, found, new)
+        return ErrorCode.NONE, None
+    if resource_type == BROKER:
+        return broker_error(ctx, core, resource_name, keys)
+    return ErrorCode.INVALID_REQUEST, f"Unexpected resource type {resource_type}"
+
+
 @handles(44)
 def incremental_alter_configs(core: BrokerCore, ctx: RequestContext, req: IncrementalAlterConfigsRequest,
                               version: int) -> IncrementalAlterConfigsResponse:
     resp = IncrementalAlterConfigsResponse()
     for res in req.resources:
-        outcome: Outcome = (ErrorCode.NONE, None)
-        if res.resource_type == TOPIC:
-            found = topic_lookup(core, res.resource_name)
-            if isinstance(found, tuple):
-                outcome = found
-            else:
-                new = _incremental(found, res.configs)
-                if isinstance(new, tuple):
-                    outcome = new
-                elif not req.validate_only:
-                    apply_topic_configs(core, found, new)
-        elif res.resource_type == BROKER:
-            outcome = broker_error(ctx, core, res.resource_name, [c.name for c in res.configs])
-        else:
-            outcome = ErrorCode.INVALID_REQUEST, f"Unexpected resource type {res.resource_type}"
+        code, message = alter_resource(core, ctx, res.resource_type, res.resource_name,
+                                       [c.name for c in res.configs],
+                                       lambda topic: _incremental(topic, res.configs), req.validate_only)
         resp.responses.append(IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(
-            error_code=outcome[0], error_message=outcome[1], resource_type=res.resource_type,
+            error_code=code, error_message=message, resource_type=res.resource_type,
             resource_name=res.resource_name))
     return resp
