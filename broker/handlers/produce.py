@@ -86,9 +86,11 @@ def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, 
                 first_base = duplicate.base_offset if first_base < 0 else first_base
                 continue
         data = bytearray(batch.buffer)  # the one copy: its base offset is patched in place
+        header = h
         if log_append_time:
             set_log_append_time(data, core.wall_ms())
-        base, last = log_.append(data, RecordBatch(data).header, partition.leader_epoch)
+            header = RecordBatch(data).header  # its max timestamp changed
+        base, last = log_.append(data, header, partition.leader_epoch)
         if h.producer_id != NO_PRODUCER_ID:
             core.producers.record(h.producer_id, h.producer_epoch, topic_name, index, h.base_sequence,
                                   h.records_count, base, last)
