@@ -85,16 +85,6 @@ class PartitionLog:
             total += len(batch.data)
         return b"".join(out)
 
-    def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
-        """(offset, timestamp) of the first batch whose max timestamp is >= ``timestamp``; record-level
-        precision is refined by the caller when it decodes the batch."""
-        for batch in self.batches:
-            if batch.base_offset < self.log_start_offset and batch.last_offset < self.log_start_offset:
-                continue
-            if batch.max_timestamp >= timestamp:
-                return batch.base_offset, batch.max_timestamp
-        return None
-
     def max_timestamp(self) -> tuple[int, int] | None:
         best: tuple[int, int] | None = None
         for batch in self.batches:

@@ -114,9 +114,3 @@ class Message(Struct):
 
 def cannot_carry(struct: str, field: str, version: int) -> EncodeError:
     return EncodeError(f"{struct}.{field} is set but version {version} cannot carry it")
-
-
-def check_tags(seen: list[int], where: str) -> None:
-    """Tags must be unique when written (they are kept in ascending order)."""
-    if len(set(seen)) != len(seen):
-        raise EncodeError(f"{where}: duplicate tagged field")
