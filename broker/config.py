@@ -30,7 +30,20 @@ class BrokerConfig:
     log_cleanup_policy: str = "delete"
     cluster_id: str = "wiretwin-cluster-0001"
     zookeeper_connect: str | None = None  # reserved for the ZooKeeper-mode issue
-    group_initial_rebalance_delay_ms: int = 3000
+    group_initial_rebalance_delay_ms: int = 3000  # the fixtures set 0
+    group_min_session_timeout_ms: int = 6000
+    group_max_session_timeout_ms: int = 1800000
+    group_max_size: int = 2**31 - 1
+    offsets_topic_num_partitions: int = 50
+    offsets_retention_minutes: int = 10080
+    offsets_retention_check_interval_ms: int = 600000
+    transaction_state_log_num_partitions: int = 50
+    transaction_max_timeout_ms: int = 900000
+    transaction_abort_timed_out_transaction_cleanup_interval_ms: int = 10000
+    transactional_id_expiration_ms: int = 604800000
+    group_consumer_heartbeat_interval_ms: int = 5000  # KIP-848 (group.consumer.*)
+    group_consumer_session_timeout_ms: int = 45000
+    group_consumer_assignors: str = "uniform,range"
     flush_messages: int = 2**63 - 1  # log.flush.interval.messages: 1 = fsync every append before acking
     flush_ms: int = 2**63 - 1  # log.flush.interval.ms
     retention_check_interval_ms: int = 300000  # log.retention.check.interval.ms: how often the log cleaner runs
@@ -39,6 +52,15 @@ class BrokerConfig:
     @property
     def node_ids(self) -> list[int]:
         return [self.first_node_id + i for i in range(max(1, self.brokers))]
+
+
+# server.properties keys that set an int field of the same name (dots as underscores)
+_INT_KEYS = {name.replace("_", "."): name for name in (
+    "group_initial_rebalance_delay_ms", "group_min_session_timeout_ms", "group_max_session_timeout_ms",
+    "group_max_size", "offsets_topic_num_partitions", "offsets_retention_minutes",
+    "offsets_retention_check_interval_ms", "transaction_state_log_num_partitions", "transaction_max_timeout_ms",
+    "transaction_abort_timed_out_transaction_cleanup_interval_ms", "transactional_id_expiration_ms",
+    "group_consumer_heartbeat_interval_ms", "group_consumer_session_timeout_ms")}
 
 
 def _bool(value: str) -> bool:
@@ -92,8 +114,10 @@ def parse_properties(text: str, cfg: BrokerConfig | None = None) -> BrokerConfig
             cfg.flush_ms = int(value)
         elif key == "log.retention.check.interval.ms":
             cfg.retention_check_interval_ms = int(value)
-        elif key == "group.initial.rebalance.delay.ms":
-            cfg.group_initial_rebalance_delay_ms = int(value)
+        elif key in _INT_KEYS:
+            setattr(cfg, _INT_KEYS[key], int(value))
+        elif key == "group.consumer.assignors":
+            cfg.group_consumer_assignors = value
         else:
             cfg.extra[key] = value
     return cfg

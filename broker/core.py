@@ -23,8 +23,13 @@ from broker.state.cleaner import CleanerSettings, apply_retention, compact
 from broker.state.cluster import BrokerInfo, Cluster, Topic
 from broker.state.configs import topic_config
 from broker.state.fetch_sessions import FetchSessionCache
+from broker.state.consumer_groups import ConsumerGroupCoordinator
 from broker.state.filelog import FileLog, FlushPolicy, load_metadata, save_metadata, topic_dir
+from broker.state.groups import GroupCoordinator
+from broker.state.internal import InternalLogs
+from broker.state.offsets import OffsetStore
 from broker.state.producers import ProducerTable
+from broker.state.transactions import TransactionCoordinator
 from wire.kafka._message import Message
 from wire.kafka.headers import RequestHeader
 
@@ -82,10 +87,26 @@ class BrokerCore:
     data_version: int = 0  # bumped on every append, so parked fetches know to look again
     wall_offset: int = 0  # wall-clock ms = now_ms + wall_offset (record timestamps)
     next_clean_ms: int = field(init=False)  # when the log cleaner runs next (core time)
+    # the coordinators (consumer groups, offsets, transactions), rebuilt from the internal logs on start-up
+    internal: InternalLogs = field(init=False)
+    offsets: OffsetStore = field(init=False)
+    groups: GroupCoordinator = field(init=False)
+    consumer_groups: ConsumerGroupCoordinator = field(init=False)
+    txns: TransactionCoordinator = field(init=False)
+    scheduled_ms: int | None = None  # the earliest deadline a handler added since the shell last looked
 
     def __post_init__(self) -> None:
         load_all()
         self.next_clean_ms = self.now_ms + self.config.retention_check_interval_ms
+        self._load_cluster()
+        self.internal = InternalLogs(self)
+        self.offsets = OffsetStore(self.internal)
+        self.groups = GroupCoordinator(self)
+        self.consumer_groups = ConsumerGroupCoordinator(self)
+        self.txns = TransactionCoordinator(self)
+        self.internal.replay()
+
+    def _load_cluster(self) -> None:
         root = self.config.data_dir
         if root is None:
             self.cluster = Cluster(self.config.cluster_id, self.brokers)
@@ -131,13 +152,31 @@ class BrokerCore:
 
     # -- the log cleaner: retention and compaction, every log.retention.check.interval.ms ------
 
+    def schedule(self, at_ms: int) -> None:
+        """A handler added work due at ``at_ms`` (a rebalance or session deadline): the shell, which may be
+        sleeping until a later deadline, looks at ``next_deadline`` again after this request."""
+        if self.scheduled_ms is None or at_ms < self.scheduled_ms:
+            self.scheduled_ms = at_ms
+
+    def take_scheduled(self) -> int | None:
+        at, self.scheduled_ms = self.scheduled_ms, None
+        return at
+
     def next_deadline(self) -> int | None:
-        """When ``tick`` has work next (core time, ms)."""
-        return self.next_clean_ms
+        """When ``tick`` has work next (core time, ms): the log cleaner or a coordinator's deadline."""
+        due = [self.next_clean_ms]
+        for service in (self.groups, self.consumer_groups, self.txns):
+            at = service.next_deadline()
+            if at is not None:
+                due.append(at)
+        return min(due)
 
     def tick(self, now_ms: int) -> None:
-        """Run what is due at ``now_ms``: the log cleaner, once its check interval has passed."""
+        """Run what is due at ``now_ms``: the coordinators' deadlines (rebalances, session expiry,
+        transaction timeouts), and the log cleaner once its check interval has passed."""
         self.now_ms = now_ms
+        for service in (self.groups, self.consumer_groups, self.txns):
+            service.tick(now_ms)
         if now_ms < self.next_clean_ms:
             return
         self.next_clean_ms = now_ms + max(1, self.config.retention_check_interval_ms)

@@ -209,6 +209,9 @@ class BrokerServer:
                     finally:
                         if core.data_version != before:
                             self._notify_data()
+                        if core.scheduled_ms is not None:
+                            core.take_scheduled()
+                            self.wake()
                     if isinstance(result, CloseConnection):
                         log.info("closing connection from %s: %s", host, result.reason)
                         return

@@ -10,6 +10,7 @@ a deadline, and ``None`` means no response at all (Produce with acks=0).
 from __future__ import annotations
 
 import importlib
+import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,12 +33,13 @@ class Registration:
 
 REGISTRY: dict[int, Registration] = {}
 
-MODULES = (
-    "api_versions", "metadata", "produce", "fetch", "list_offsets", "create_topics", "delete_topics",
-    "init_producer_id", "create_partitions", "describe_cluster", "delete_records", "offset_for_leader_epoch", "describe_configs",
-    "find_coordinator", "incremental_alter_configs", "alter_configs", "describe_log_dirs",
-    "describe_topic_partitions", "elect_leaders",
-)
+def _handler_modules() -> tuple[str, ...]:
+    """Every module of this package not starting with "_": one per API key, found rather than listed,
+    so adding an API is adding its module."""
+    return tuple(sorted(m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")))
+
+
+MODULES = _handler_modules()
 
 
 def handles(api_key: int, min_version: int | None = None, max_version: int | None = None) -> Callable[[Handler], Handler]:

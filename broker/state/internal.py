@@ -1,0 +1,148 @@
+"""The coordinators' internal logs: ``__consumer_offsets`` and ``__transaction_state``.
+
+Group metadata, committed offsets and transaction state are kept as records in
+these two compacted topics, partitioned like Kafka's: the coordinator of a key
+(a group id or a transactional id) is the leader of partition
+``abs(javaHashCode(key)) % partitions``. The records are our own format: key and
+value are compact JSON objects; the key's ``"t"`` field names the record type
+(``"offset"``, ``"group"``, ``"txn"``, ...) and a ``None`` value is a tombstone.
+So the state persists with ``--data-dir`` like any log, is compacted by the
+log cleaner, and moves with partition leadership. On start-up ``replay`` reads
+the logs back, oldest first, and hands each record to the restorer registered
+for its type.
+
+The topics are created on first use (as Kafka creates them on the first
+FindCoordinator), with ``offsets.topic.num.partitions`` and
+``transaction.state.log.num.partitions`` partitions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from wire.errors import DecodeError
+from wire.kafka.records import BatchBuilder, RecordBatch, split_batches
+
+if TYPE_CHECKING:
+    from broker.core import BrokerCore
+    from broker.state.cluster import Partition, Topic
+
+log = logging.getLogger("broker.internal")
+
+GROUP_TOPIC = "__consumer_offsets"
+TXN_TOPIC = "__transaction_state"
+INTERNAL_TOPICS = (GROUP_TOPIC, TXN_TOPIC)
+
+JsonObject = dict[str, Any]
+Restorer = Callable[[JsonObject, JsonObject | None, int], None]  # (key, value or None, record timestamp)
+
+
+def java_string_hash(text: str) -> int:
+    """Java's ``String.hashCode`` (over UTF-16 code units), as a signed 32-bit int."""
+    h = 0
+    data = text.encode("utf-16-be")
+    for i in range(0, len(data), 2):
+        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
+    return h - (1 << 32) if h & 0x80000000 else h
+
+
+def partition_for(key: str, partitions: int) -> int:
+    """Kafka's ``Utils.abs(key.hashCode) % partitions`` (``Utils.abs`` masks the sign bit)."""
+    return (java_string_hash(key) & 0x7FFFFFFF) % partitions
+
+
+def encode_json(obj: JsonObject) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
+
+
+class InternalLogs:
+    """Writes coordinator records into the internal topics and replays them on start-up."""
+
+    def __init__(self, core: BrokerCore) -> None:
+        self.core = core
+        self.restorers: dict[str, Restorer] = {}
+
+    def partition_count(self, topic: str) -> int:
+        cfg = self.core.config
+        return cfg.offsets_topic_num_partitions if topic == GROUP_TOPIC else cfg.transaction_state_log_num_partitions
+
+    def topic(self, name: str) -> Topic:
+        """The internal topic, created now if it does not exist yet."""
+        existing = self.core.cluster.topics.get(name)
+        if existing is not None:
+            return existing
+        replication = min(self.core.config.default_replication_factor, len(self.core.cluster.brokers))
+        return self.core.cluster.create_topic(name, self.partition_count(name), replication,
+                                              {"cleanup.policy": "compact", "compression.type": "producer"},
+                                              internal=True)
+
+    def partition_of(self, topic: str, key: str) -> Partition:
+        """The partition of ``topic`` whose leader coordinates ``key``."""
+        t = self.topic(topic)
+        return t.partitions[partition_for(key, len(t.partitions))]
+
+    def coordinator(self, topic: str, key: str) -> int:
+        """Node id of the coordinator for ``key`` (a group id in GROUP_TOPIC, a transactional id in TXN_TOPIC)."""
+        return self.partition_of(topic, key).leader
+
+    def write(self, topic: str, coordinator_key: str, records: list[tuple[JsonObject, JsonObject | None]]) -> None:
+        """Append ``records`` (key, value or None for a tombstone) as one batch to the partition that
+        coordinates ``coordinator_key``, and make them visible (high watermark) and durable per flush policy."""
+        if not records:
+            return
+        partition = self.partition_of(topic, coordinator_key)
+        builder = BatchBuilder()
+        now = self.core.wall_ms()
+        for key, value in records:
+            builder.append(None if value is None else encode_json(value), encode_json(key), timestamp=now)
+        data = bytearray(builder.build())
+        plog = partition.log
+        plog.append(data, RecordBatch(data).header, partition.leader_epoch)
+        plog.advance_high_watermark()
+        plog.maybe_flush(self.core.now_ms)
+
+    def register(self, record_type: str, restorer: Restorer) -> None:
+        if record_type in self.restorers:
+            raise RuntimeError(f"restorer for {record_type!r} registered twice")
+        self.restorers[record_type] = restorer
+
+    def records(self, topic: str) -> Iterator[tuple[JsonObject, JsonObject | None, int]]:
+        """Every record of ``topic``, partition by partition, oldest first: (key, value, timestamp)."""
+        t = self.core.cluster.topics.get(topic)
+        if t is None:
+            return
+        for partition in t.partitions:
+            plog = partition.log
+            data = plog.read(plog.log_start_offset, 1 << 62, upper=plog.next_offset)
+            try:
+                batches = split_batches(data, allow_truncated_tail=True)
+            except DecodeError:
+                log.exception("%s-%d: unreadable batches; coordinator state from it is lost", topic, partition.index)
+                continue
+            for batch in batches:
+                if batch.is_control:
+                    continue
+                for record in batch.records():
+                    if record.key is None:
+                        continue
+                    try:
+                        key = json.loads(record.key)
+                        value = None if record.value is None else json.loads(record.value)
+                    except ValueError:
+                        log.warning("%s-%d offset %d: not a wiretwin record; skipped", topic, partition.index,
+                                    record.offset)
+                        continue
+                    yield key, value, record.timestamp
+
+    def replay(self) -> None:
+        """Rebuild the coordinators' state from the internal logs (start-up with ``--data-dir``)."""
+        for topic in INTERNAL_TOPICS:
+            for key, value, timestamp in self.records(topic):
+                restorer = self.restorers.get(str(key.get("t")))
+                if restorer is None:
+                    log.warning("%s: record of unknown type %r skipped", topic, key.get("t"))
+                    continue
+                restorer(key, value, timestamp)
