@@ -10,8 +10,9 @@ first; other connections are unaffected. ``BrokerServer.serve`` is meant for
 Faults (``self.faults``, the ``zkserver.faults`` model keyed by API key): a
 ``drop`` rule closes the connection, a ``fail`` rule answers with
 ``broker.faults.error_response`` without executing the request (or closes the
-connection for an API it does not cover, and for acks=0 Produce), a delay holds
-the request. ``stop_broker``/``start_broker`` take one broker of a multi-broker
+connection for an API it does not cover, and for acks=0 Produce), a
+``lose_reply`` rule executes the request and closes the connection instead of
+answering (a lost acknowledgement), a delay holds the request. ``stop_broker``/``start_broker`` take one broker of a multi-broker
 process down (listener and connections closed; leadership unchanged) and back up
 on the same port; ``move_leader`` moves a partition's leadership.
 """
@@ -212,6 +213,10 @@ class BrokerServer:
                         if core.scheduled_ms is not None:
                             core.take_scheduled()
                             self.wake()
+                    if rule is not None and rule.action == "lose_reply":
+                        log.info("lose_reply rule for API key %d: executed; closing instead of answering",
+                                 event.ctx.header.api_key)
+                        return
                     if isinstance(result, CloseConnection):
                         log.info("closing connection from %s: %s", host, result.reason)
                         return

@@ -1,7 +1,7 @@
 """Run a BrokerServer in a background thread with its own trio loop (for blocking clients and fixtures).
 
 Fault controls (the ``zkserver.faults`` model, keyed by Kafka API key) are thread-safe:
-``fail_next(api_key, error, count)``, ``drop_next(api_key, count)``, ``add_latency(seconds, api_key=None)``,
+``fail_next(api_key, error, count)``, ``drop_next(api_key, count)``, ``lose_reply_next(api_key, count)``, ``add_latency(seconds, api_key=None)``,
 ``stop_broker(node_id)`` / ``start_broker(node_id)`` and ``move_leader(topic, partition, new_leader)``.
 """
 
@@ -76,6 +76,11 @@ class RunningBroker:
     def drop_next(self, api_key: int, count: int = 1) -> None:
         """Close the connection instead of answering the next ``count`` requests of ``api_key``."""
         self.call(self.server.faults.drop_next, api_key, count)
+
+    def lose_reply_next(self, api_key: int, count: int = 1) -> None:
+        """Execute the next ``count`` requests of ``api_key`` but close the connection instead of answering:
+        a lost acknowledgement (the client retries a Produce that was already appended)."""
+        self.call(self.server.faults.lose_reply_next, api_key, count)
 
     def add_latency(self, seconds: float, api_key: int | None = None) -> None:
         """Hold requests (of one API key, or all) ``seconds`` before handling them; 0 removes the delay."""

@@ -113,6 +113,14 @@ class ZkConnection:
             sent.close = True
             self.closed = True
             return
+        if rule is not None and rule.action == "lose_reply":  # done, but the client never hears so
+            out = self.core.handle(self.client, xid, op, record, now_ms)
+            out.reply = None
+            out.notifications = [n for n in out.notifications if n.client_id != self.client.id]
+            out.close_this = True
+            self._route(out, sent)
+            self.closed = True
+            return
         if rule is not None:
             out = Outcome(reply=Reply(xid, self.core.zxid, rule.error))
         else:

@@ -7,6 +7,9 @@ here, a Kafka API key in the broker):
 * ``fail_next(kind, error, count)``: answer the next ``count`` requests of that
   kind with ``error`` instead of executing them;
 * ``drop_next(kind, count)``: close the connection instead of answering;
+* ``lose_reply_next(kind, count)``: execute the request, then close the
+  connection instead of answering: the client never learns it succeeded (a
+  lost acknowledgement, which makes clients retry what was already done);
 * ``delay(seconds, kind=None)``: hold requests (of one kind, or all) before
   handling them, i.e. add latency.
 
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Rule:
-    action: str  # "fail" or "drop"
+    action: str  # "fail", "drop" or "lose_reply"
     kind: int | None  # None matches every request kind
     remaining: int
     error: int = 0
@@ -37,6 +40,9 @@ class FaultPlan:
 
     def drop_next(self, kind: int | None, count: int = 1) -> None:
         self.rules.append(Rule("drop", kind, count))
+
+    def lose_reply_next(self, kind: int | None, count: int = 1) -> None:
+        self.rules.append(Rule("lose_reply", kind, count))
 
     def delay(self, seconds: float, kind: int | None = None) -> None:
         if seconds <= 0:

@@ -127,6 +127,11 @@ class RunningZkServer:
         assert self.server is not None
         self.call(self.server.faults.drop_next, opcode, count)
 
+    def lose_reply_next(self, opcode: int, count: int = 1) -> None:
+        """Execute the next ``count`` requests of ``opcode`` but close the connection instead of replying."""
+        assert self.server is not None
+        self.call(self.server.faults.lose_reply_next, opcode, count)
+
     def add_latency(self, seconds: float) -> None:
         assert self.server is not None
         self.call(self.server.faults.delay, seconds)
