@@ -94,10 +94,12 @@ class BrokerCore:
     consumer_groups: ConsumerGroupCoordinator = field(init=False)
     txns: TransactionCoordinator = field(init=False)
     scheduled_ms: int | None = None  # the earliest deadline a handler added since the shell last looked
+    next_offsets_expiry_ms: int = field(init=False)  # when committed offsets are next checked for retention
 
     def __post_init__(self) -> None:
         load_all()
         self.next_clean_ms = self.now_ms + self.config.retention_check_interval_ms
+        self.next_offsets_expiry_ms = self.now_ms + self.config.offsets_retention_check_interval_ms
         self._load_cluster()
         self.internal = InternalLogs(self)
         self.offsets = OffsetStore(self.internal)
@@ -164,7 +166,7 @@ class BrokerCore:
 
     def next_deadline(self) -> int | None:
         """When ``tick`` has work next (core time, ms): the log cleaner or a coordinator's deadline."""
-        due = [self.next_clean_ms]
+        due = [self.next_clean_ms, self.next_offsets_expiry_ms]
         for service in (self.groups, self.consumer_groups, self.txns):
             at = service.next_deadline()
             if at is not None:
@@ -177,10 +179,27 @@ class BrokerCore:
         self.now_ms = now_ms
         for service in (self.groups, self.consumer_groups, self.txns):
             service.tick(now_ms)
+        if now_ms >= self.next_offsets_expiry_ms:
+            self.next_offsets_expiry_ms = now_ms + max(1, self.config.offsets_retention_check_interval_ms)
+            self.expire_offsets()
         if now_ms < self.next_clean_ms:
             return
         self.next_clean_ms = now_ms + max(1, self.config.retention_check_interval_ms)
         self.clean_logs()
+
+    def expire_offsets(self) -> int:
+        """offsets.retention.minutes: a group without members loses offsets committed longer ago than that (or
+        past their explicit v1-v4 expiry); groups with members keep theirs. Returns how many expired."""
+        retention_ms = self.config.offsets_retention_minutes * 60_000
+        expired = 0
+        for group_id in self.offsets.groups():
+            classic, consumer = self.groups.get(group_id), self.consumer_groups.get(group_id)
+            if (classic is not None and not classic.is_empty) or (consumer is not None and not consumer.is_empty):
+                continue
+            expired += self.offsets.expire(group_id, self.wall_ms(), retention_ms)
+        if expired:
+            log.info("offsets retention: %d committed offsets expired", expired)
+        return expired
 
     def clean_logs(self) -> None:
         """One cleaner pass over every partition: retention where cleanup.policy has delete, compaction where

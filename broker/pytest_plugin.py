@@ -2,6 +2,7 @@
 
 * ``kafka_broker``: a fresh in-process broker per test on a free port; ``.bootstrap_servers``.
 * ``kafka_broker_factory(**BrokerConfig fields)``: custom settings; all stopped at the end of the test.
+  ``group_initial_rebalance_delay_ms`` defaults to 0 here (Kafka's default is 3000), so a group forms at once.
 * ``kafka_cluster``: three brokers in one process (``brokers=3``), partitions led round-robin.
 """
 
@@ -22,6 +23,7 @@ def kafka_broker_factory() -> Iterator[Callable[..., RunningBroker]]:
 
     def factory(**settings: Any) -> RunningBroker:
         settings.setdefault("port", 0)
+        settings.setdefault("group_initial_rebalance_delay_ms", 0)  # as test containers set it: groups form at once
         broker = RunningBroker(BrokerConfig(**settings)).start()
         started.append(broker)
         return broker

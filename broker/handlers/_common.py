@@ -40,3 +40,23 @@ def led_partition(core: BrokerCore, ctx: RequestContext, topic: str, index: int)
     if partition is None:
         return ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
     return leader_error(ctx, partition) or partition
+
+
+def group_coordinator_error(core: BrokerCore, ctx: RequestContext, group_id: str) -> ErrorCode | None:
+    """NOT_COORDINATOR when the request reached a broker that does not coordinate ``group_id``."""
+    from broker.state.internal import GROUP_TOPIC
+
+    return None if core.internal.coordinator(GROUP_TOPIC, group_id) == ctx.node_id else ErrorCode.NOT_COORDINATOR
+
+
+def group_commit_error(core: BrokerCore, group_id: str, member_id: str, generation_or_epoch: int,
+                       group_instance_id: str | None, version_ok_for_consumer_group: bool) -> ErrorCode:
+    """Who may commit offsets for ``group_id``: the classic group's generation rules, or a KIP-848 group's
+    member epoch rules (whose members must use OffsetCommit v9+ unless the commit is transactional)."""
+    consumer_group = core.consumer_groups.get(group_id)
+    if consumer_group is not None:
+        error = core.consumer_groups.validate_offset_commit(group_id, member_id, generation_or_epoch)
+        if error == ErrorCode.NONE and generation_or_epoch >= 0 and not version_ok_for_consumer_group:
+            return ErrorCode.UNSUPPORTED_VERSION
+        return error
+    return core.groups.validate_commit(group_id, member_id, generation_or_epoch, group_instance_id)
