@@ -55,7 +55,7 @@ class BrokerConfig:
 
 
 # server.properties keys that set an int field of the same name (dots as underscores)
-_INT_KEYS = {name.replace("_", "."): name for name in (
+INT_KEYS = {name.replace("_", "."): name for name in (
     "group_initial_rebalance_delay_ms", "group_min_session_timeout_ms", "group_max_session_timeout_ms",
     "group_max_size", "offsets_topic_num_partitions", "offsets_retention_minutes",
     "offsets_retention_check_interval_ms", "transaction_state_log_num_partitions", "transaction_max_timeout_ms",
@@ -114,8 +114,8 @@ def parse_properties(text: str, cfg: BrokerConfig | None = None) -> BrokerConfig
             cfg.flush_ms = int(value)
         elif key == "log.retention.check.interval.ms":
             cfg.retention_check_interval_ms = int(value)
-        elif key in _INT_KEYS:
-            setattr(cfg, _INT_KEYS[key], int(value))
+        elif key in INT_KEYS:
+            setattr(cfg, INT_KEYS[key], int(value))
         elif key == "group.consumer.assignors":
             cfg.group_consumer_assignors = value
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from broker.config import INT_KEYS, BrokerConfig
 from broker.handlers import handles
 from broker.state.configs import TOPIC_CONFIGS, ConfigSource, ConfigType, topic_config
 from wire.kafka.error_codes import ErrorCode
@@ -23,6 +24,9 @@ BROKER_DEFAULTS = {
     "num.partitions": "1", "default.replication.factor": "1", "auto.create.topics.enable": "true",
     "message.max.bytes": "1048588", "log.retention.ms": "604800000", "log.retention.bytes": "-1",
     "log.segment.bytes": "1073741824", "log.cleanup.policy": "delete",
+    # the coordinators' settings (group.*, offsets.*, transaction.*): Kafka's defaults are BrokerConfig's
+    **{key: str(getattr(BrokerConfig(), attr)) for key, attr in INT_KEYS.items()},
+    "group.consumer.assignors": BrokerConfig().group_consumer_assignors,
 }
 
 
@@ -43,6 +47,8 @@ def broker_settings(core: BrokerCore) -> dict[str, str]:
         "log.retention.bytes": str(cfg.log_retention_bytes),
         "log.segment.bytes": str(cfg.log_segment_bytes),
         "log.cleanup.policy": cfg.log_cleanup_policy,
+        **{key: str(getattr(cfg, attr)) for key, attr in INT_KEYS.items()},
+        "group.consumer.assignors": cfg.group_consumer_assignors,
         **{k: v for k, v in cfg.extra.items()},
     }
 
