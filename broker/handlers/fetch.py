@@ -134,7 +134,11 @@ def fetch(core: BrokerCore, ctx: RequestContext, req: FetchRequest, version: int
     sessions = core.fetch_sessions
     session: FetchSession | None = None
     incremental = False
-    if version >= 7 and req.session_id == 0 and req.session_epoch == INITIAL_EPOCH:
+    if version >= 7 and req.session_epoch == INITIAL_EPOCH:
+        # a full fetch that opens a session; with a session id, that old session is closed first (KIP-227),
+        # which is how a client starts over after an error or a reconnect
+        if req.session_id != 0:
+            sessions.close(req.session_id)
         session = sessions.open()
         _update_session(core, session, req, version)
         parts = list(session.partitions.values())

@@ -195,6 +195,12 @@ def test_incremental_fetch_sessions_send_only_news() -> None:
     assert core.handle(ctx(1, 12), nothing, 0).error_code == ErrorCode.INVALID_FETCH_SESSION_EPOCH
     nothing.session_id, nothing.session_epoch = 424242, 1
     assert core.handle(ctx(1, 12), nothing, 0).error_code == ErrorCode.FETCH_SESSION_ID_NOT_FOUND
+    # after an error the client starts over: its old session id with epoch 0 closes that session and opens a new one
+    req.session_id = full.session_id
+    restart = core.handle(ctx(1, 12), req, 0)
+    assert restart.error_code == 0 and restart.session_id not in (0, full.session_id)
+    assert {t.topic for t in restart.responses} == {"a", "b"}  # a full response
+    assert core.fetch_sessions.get(full.session_id) is None
 
 
 def test_offset_for_leader_epoch() -> None:
