@@ -126,16 +126,18 @@ class BrokerCore:
         assert isinstance(topics, list)
         for t in topics:
             assert isinstance(t, dict)
-            self.cluster.restore_topic(t["name"], uuid.UUID(t["id"]), [(int(p[0]), list(p[1])) for p in t["partitions"]],
-                                       t.get("configs"), bool(t.get("internal")))
+            parts = t["partitions"]
+            self.cluster.restore_topic(t["name"], uuid.UUID(t["id"]), [(int(p[0]), list(p[1])) for p in parts],
+                                       t.get("configs"), bool(t.get("internal")),
+                                       [int(p[2]) if len(p) > 2 else 0 for p in parts])
         self.cluster.on_change = lambda c: save_metadata(root, c.cluster_id, c.describe())
         save_metadata(root, self.cluster.cluster_id, self.cluster.describe())
 
     def close(self) -> None:
-        """Flush and close every durable log."""
+        """Flush and close every durable log, marking each as cleanly shut down."""
         for topic in self.cluster.topics.values():
             for partition in topic.partitions:
-                partition.log.close()
+                partition.log.close(clean=True)
 
     def supports(self, api_key: int, version: int) -> bool:
         reg = REGISTRY.get(api_key)

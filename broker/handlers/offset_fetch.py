@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 OResp = OffsetFetchResponse
 # (topic, [(partition, offset, leader epoch, metadata, error)])
-Fetched = list[tuple[str, list[tuple[int, int, int, str | None, int]]]]
+FetchedPartition = tuple[int, int, int, str | None, int]
+Fetched = list[tuple[str, list[FetchedPartition]]]
 
 
 def _group_error(core: BrokerCore, ctx: RequestContext, group_id: str, member_id: str | None,
@@ -43,7 +44,7 @@ def _fetch(core: BrokerCore, group_id: str, wanted: list[tuple[str, list[int]]] 
         wanted = list(by_topic.items())
     out: Fetched = []
     for topic, indexes in wanted:
-        parts = []
+        parts: list[FetchedPartition] = []
         for index in indexes:
             if require_stable and core.offsets.is_unstable(group_id, (topic, index)):
                 parts.append((index, -1, -1, "", int(ErrorCode.UNSTABLE_OFFSET_COMMIT)))

@@ -84,8 +84,10 @@ class Cluster:
         return self.restore_topic(name, uuid.uuid4(), layout, configs, internal)
 
     def restore_topic(self, name: str, topic_id: uuid.UUID, layout: list[tuple[int, list[int]]],
-                      configs: dict[str, str] | None = None, internal: bool = False) -> Topic:
-        partitions = [Partition(i, leader, list(replicas), log=self.log_factory(name, i))
+                      configs: dict[str, str] | None = None, internal: bool = False,
+                      leader_epochs: list[int] | None = None) -> Topic:
+        epochs = leader_epochs or [0] * len(layout)
+        partitions = [Partition(i, leader, list(replicas), epochs[i], log=self.log_factory(name, i))
                       for i, (leader, replicas) in enumerate(layout)]
         topic = Topic(name, topic_id, partitions, dict(configs or {}), internal)
         self.topics[name] = topic
@@ -129,9 +131,10 @@ class Cluster:
         self._changed()
 
     def describe(self) -> list[dict[str, object]]:
-        """The topics as plain data, for the metadata file."""
+        """The topics as plain data, for the metadata file: each partition as [leader, replicas, leader epoch]."""
         return [{"name": t.name, "id": str(t.topic_id), "internal": t.internal, "configs": t.configs,
-                 "partitions": [[p.leader, p.replicas] for p in t.partitions]} for t in self.topics.values()]
+                 "partitions": [[p.leader, p.replicas, p.leader_epoch] for p in t.partitions]}
+                for t in self.topics.values()]
 
     def partition(self, name: str, index: int) -> Partition | None:
         topic = self.topics.get(name)

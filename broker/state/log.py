@@ -55,8 +55,9 @@ class PartitionLog:
     def maybe_flush(self, now_ms: int) -> None:
         """Durable logs flush here when their interval has passed; memory logs have nothing to do."""
 
-    def close(self) -> None:
-        """Durable logs flush and close their files; memory logs have nothing to do."""
+    def close(self, clean: bool = False) -> None:
+        """Durable logs flush and close their files (``clean``: at shutdown, marking the log as cleanly
+        closed); memory logs have nothing to do."""
 
     def advance_high_watermark(self, offset: int | None = None) -> None:
         self.high_watermark = self.next_offset if offset is None else offset
