@@ -21,7 +21,6 @@ one strategy covers every message, every nested struct and every version:
 
 from __future__ import annotations
 
-import dataclasses
 import random
 import uuid
 from collections.abc import Iterator
@@ -73,14 +72,10 @@ def is_array(info: FieldInfo) -> bool:
 
 
 def default_of(cls: type[Struct], attr: str) -> Any:
-    """A fresh copy of the dataclass default of ``cls.attr``."""
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name == attr:
-            if f.default is not dataclasses.MISSING:
-                return f.default
-            if f.default_factory is not dataclasses.MISSING:
-                return f.default_factory()
-    raise AttributeError(f"{cls.__name__} has no field {attr}")
+    """A fresh copy of the default of ``cls.attr`` (what the generated ``__init__`` gives it)."""
+    if attr not in cls.field_names():
+        raise AttributeError(f"{cls.__name__} has no field {attr}")
+    return getattr(cls(), attr)
 
 
 def known_tags(cls: type[Struct]) -> frozenset[int]:

@@ -19,7 +19,6 @@ What this file proves:
 from __future__ import annotations
 
 import copy
-import dataclasses
 import importlib
 import json
 import random
@@ -111,7 +110,7 @@ def test_field_facts_are_consistent() -> None:
     """Every FieldInfo is self-consistent, so the strategies can trust it."""
     for cls, _ in PAIRS:
         for s in structs_of(cls):
-            attrs = {f.name for f in dataclasses.fields(s)}  # type: ignore[arg-type]
+            attrs = set(s.field_names())
             for f in s.FIELDS:
                 assert f.attr in attrs, (s.__name__, f.attr)
                 assert f.tagged_versions <= f.versions, (s.__name__, f.attr)
@@ -221,7 +220,7 @@ def _for_kafka_python(cls: type[Message], version: int) -> st.SearchStrategy[Mes
     if cls is ApiVersionsResponse and version > 0:
         # kafka-python decodes any ApiVersionsResponse with a non-zero error code as v0 (its
         # KIP-511 fallback, see test_kip511_error_body_interop), so keep the error code zero here.
-        strategy = strategy.map(lambda m: dataclasses.replace(cast(Any, m), error_code=0))
+        strategy = strategy.map(lambda m: cast(Any, m).replace(error_code=0))
     return strategy
 
 
@@ -618,7 +617,7 @@ def test_golden_nullable_struct_kip_893() -> None:
     null = ConsumerGroupHeartbeatResponse(member_epoch=3, heartbeat_interval_ms=5000, assignment=None)
     assert null.encode(0) == head + b"\xff" + b"\x00"
     topic_id = uuid.UUID("00000000-0000-0000-0000-000000000001")
-    present = dataclasses.replace(null, assignment=ConsumerGroupHeartbeatResponse.Assignment(
+    present = null.replace(assignment=ConsumerGroupHeartbeatResponse.Assignment(
         topic_partitions=[ConsumerGroupHeartbeatResponse.TopicPartitions(topic_id=topic_id, partitions=[0, 3])]))
     assert present.encode(0) == (
         head + b"\x01"  # present
@@ -906,7 +905,7 @@ def test_unknown_tagged_field_rules() -> None:
     )
     decoded = FetchResponse.decode(encoded, 16)
     assert decoded.unknown_tagged_fields == [(3, b""), (7, b"\x01\x02")]
-    assert decoded == dataclasses.replace(msg, unknown_tagged_fields=[(3, b""), (7, b"\x01\x02")])
+    assert decoded == msg.replace(unknown_tagged_fields=[(3, b""), (7, b"\x01\x02")])
 
 
 # =============================================================================================
@@ -1079,3 +1078,21 @@ def test_decode_errors_are_decode_errors() -> None:
     for err in (TruncatedError, MalformedError, TrailingBytesError, UnsupportedVersionError):
         assert issubclass(err, DecodeError)
     assert not issubclass(EncodeError, DecodeError)
+
+
+def test_generated_classes_compare_by_value_and_make_fresh_defaults() -> None:
+    a, b = ProduceRequest(), ProduceRequest()
+    assert a == b and a.topic_data is not b.topic_data  # a fresh list each
+    a.topic_data.append(ProduceRequest.TopicProduceData("t"))
+    assert a != b and b.topic_data == []
+    assert ProduceRequest(acks=1) != ProduceResponse()  # never equal across classes
+    fetch = FetchResponse(throttle_time_ms=3)
+    assert repr(fetch).startswith("FetchResponse(throttle_time_ms=3, error_code=0,")
+    changed = fetch.replace(error_code=7)
+    assert (changed.error_code, changed.throttle_time_ms, fetch.error_code) == (7, 3, 0)
+    with pytest.raises(TypeError):
+        fetch.replace(nope=1)
+    with pytest.raises(TypeError):
+        hash(fetch)  # mutable, compared by value: unhashable, as the dataclasses were
+    assert FetchResponse.field_names()[-1] == "unknown_tagged_fields"
+    assert not hasattr(fetch, "__dict__")  # slotted

@@ -1,7 +1,8 @@
 """Turn the merged schema model into plain Python modules.
 
 One module per API key (request and response classes together) and one per
-data schema. Each struct becomes a slotted dataclass plus a ``_read_*`` and a
+data schema. Each struct becomes a slotted class (explicit ``__init__``; equality and repr from
+``wire.kafka._message.Struct``) plus a ``_read_*`` and a
 ``_write_*`` function built from ``if version ...`` blocks; runs of
 fixed-width fields are read and written through one precompiled
 ``struct.Struct``. The output carries facts (names, types, versions, defaults),
@@ -183,12 +184,11 @@ class ModuleEmitter:
         msg = self.msg
         qual = self.qual
         if top:
-            c("@dataclass(slots=True)")
             c(f"class {name}(Message):")
         else:
-            c("@dataclass(slots=True)")
             c(f"class {name}(Struct):")
         with c.indent():
+            self._emit_slots(fields)
             if top:
                 c(f"NAME: ClassVar[str] = {msg.name!r}")
                 c(f"API_KEY: ClassVar[int | None] = {msg.api_key!r}")
@@ -587,25 +587,47 @@ class ModuleEmitter:
     def _emit_struct_class(self, struct: StructSpec) -> None:
         c = self.code
         qual = self.qual
-        c("@dataclass(slots=True)")
         c(f"class {qual}_{struct.name}(Struct):")
         with c.indent():
+            self._emit_slots(struct.fields)
             self._emit_fields(struct.fields)
         c()
         c()
 
+    def _emit_slots(self, fields: list[FieldSpec]) -> None:
+        names = [f.py_name for f in fields] + ["unknown_tagged_fields"]
+        self.code(f"__slots__ = ({', '.join(repr(n) for n in names)},)")
+
     def _emit_fields(self, fields: list[FieldSpec]) -> None:
+        """Annotations, then ``__init__`` taking every field by position or keyword, in schema order; list and
+        struct defaults are made fresh per instance (``FRESH`` marks "not given")."""
         c = self.code
+        params = []
+        assigns = []
         for f in fields:
             default = _py_literal_default(f, self.qual)
             ptype = _py_type(f, self.qual)
-            if default == "[]":
-                c(f"{f.py_name}: {ptype} = field(default_factory=list)")
-            elif default.endswith("()"):
-                c(f"{f.py_name}: {ptype} = field(default_factory=lambda: {default})")
+            name = f.py_name
+            c(f"{name}: {ptype}")
+            if default == "[]" or default.endswith("()"):
+                params.append(f"{name}: {ptype} = FRESH")
+                assigns.append(f"self.{name} = {default} if {name} is FRESH else {name}")
             else:
-                c(f"{f.py_name}: {ptype} = {default}")
-        c("unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)")
+                params.append(f"{name}: {ptype} = {default}")
+                assigns.append(f"self.{name} = {name}")
+        c("unknown_tagged_fields: list[tuple[int, bytes]]")
+        params.append("unknown_tagged_fields: list[tuple[int, bytes]] = FRESH")
+        assigns.append("self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields")
+        c()
+        c("def __init__(")
+        with c.indent():
+            c("self,")
+            for param in params:
+                c(f"{param},")
+        c(") -> None:")
+        with c.indent():
+            for line in assigns:
+                c(line)
 
     def _emit_field_infos(self, cls: str, _name: str, fields: list[FieldSpec]) -> None:
         c = self.code
@@ -630,11 +652,10 @@ class ModuleEmitter:
             + "from __future__ import annotations\n\n"
             + "import builtins\n"
             + "import uuid\n"
-            + "from dataclasses import dataclass, field\n"
             + "from struct import Struct as Struct_, pack, unpack_from\n"
             + "from typing import ClassVar\n\n"
             + "from wire.errors import EncodeError, MalformedError, TruncatedError\n"
-            + "from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set\n"
+            + "from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set\n"
             + "from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields\n"
             + "from wire.primitives import (\n"
             + "    ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,\n"

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -24,19 +23,33 @@ _I32_I16 = Struct_('>ih')
 _I64_I16 = Struct_('>qh')
 
 
-@dataclass(slots=True)
 class AddOffsetsToTxnRequest(Message):
+    __slots__ = ('transactional_id', 'producer_id', 'producer_epoch', 'group_id', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'AddOffsetsToTxnRequest'
     API_KEY: ClassVar[int | None] = 25
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-4')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('3-4')
 
-    transactional_id: str = ''
-    producer_id: int = 0
-    producer_epoch: int = 0
-    group_id: str = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    transactional_id: str
+    producer_id: int
+    producer_epoch: int
+    group_id: str
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        transactional_id: str = '',
+        producer_id: int = 0,
+        producer_epoch: int = 0,
+        group_id: str = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.transactional_id = transactional_id
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        self.group_id = group_id
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
 def _read_AddOffsetsToTxnRequest(buf: Buffer, pos: int, version: int) -> tuple[AddOffsetsToTxnRequest, int]:
@@ -94,17 +107,27 @@ AddOffsetsToTxnRequest.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class AddOffsetsToTxnResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'AddOffsetsToTxnResponse'
     API_KEY: ClassVar[int | None] = 25
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-4')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('3-4')
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    error_code: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        error_code: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
 def _read_AddOffsetsToTxnResponse(buf: Buffer, pos: int, version: int) -> tuple[AddOffsetsToTxnResponse, int]:

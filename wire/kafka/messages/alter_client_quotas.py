@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -28,39 +27,81 @@ _I32 = Struct_('>i')
 _U8 = Struct_('>B')
 
 
-@dataclass(slots=True)
 class AlterClientQuotasRequest_EntityData(Struct):
-    entity_type: str = ''
-    entity_name: str | None = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('entity_type', 'entity_name', 'unknown_tagged_fields',)
+    entity_type: str
+    entity_name: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        entity_type: str = '',
+        entity_name: str | None = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.entity_type = entity_type
+        self.entity_name = entity_name
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterClientQuotasRequest_EntryData(Struct):
-    entity: list[AlterClientQuotasRequest_EntityData] = field(default_factory=list)
-    ops: list[AlterClientQuotasRequest_OpData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('entity', 'ops', 'unknown_tagged_fields',)
+    entity: list[AlterClientQuotasRequest_EntityData]
+    ops: list[AlterClientQuotasRequest_OpData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        entity: list[AlterClientQuotasRequest_EntityData] = FRESH,
+        ops: list[AlterClientQuotasRequest_OpData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.entity = [] if entity is FRESH else entity
+        self.ops = [] if ops is FRESH else ops
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterClientQuotasRequest_OpData(Struct):
-    key: str = ''
-    value: float = 0.0
-    remove: bool = False
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('key', 'value', 'remove', 'unknown_tagged_fields',)
+    key: str
+    value: float
+    remove: bool
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        key: str = '',
+        value: float = 0.0,
+        remove: bool = False,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.key = key
+        self.value = value
+        self.remove = remove
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterClientQuotasRequest(Message):
+    __slots__ = ('entries', 'validate_only', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'AlterClientQuotasRequest'
     API_KEY: ClassVar[int | None] = 49
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('1')
 
-    entries: list[AlterClientQuotasRequest_EntryData] = field(default_factory=list)
-    validate_only: bool = False
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    entries: list[AlterClientQuotasRequest_EntryData]
+    validate_only: bool
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        entries: list[AlterClientQuotasRequest_EntryData] = FRESH,
+        validate_only: bool = False,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.entries = [] if entries is FRESH else entries
+        self.validate_only = validate_only
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     EntityData: ClassVar[builtins.type[AlterClientQuotasRequest_EntityData]]
     EntryData: ClassVar[builtins.type[AlterClientQuotasRequest_EntryData]]
     OpData: ClassVar[builtins.type[AlterClientQuotasRequest_OpData]]
@@ -259,32 +300,64 @@ AlterClientQuotasRequest_OpData.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class AlterClientQuotasResponse_EntityData(Struct):
-    entity_type: str = ''
-    entity_name: str | None = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('entity_type', 'entity_name', 'unknown_tagged_fields',)
+    entity_type: str
+    entity_name: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        entity_type: str = '',
+        entity_name: str | None = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.entity_type = entity_type
+        self.entity_name = entity_name
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterClientQuotasResponse_EntryData(Struct):
-    error_code: int = 0
-    error_message: str | None = ''
-    entity: list[AlterClientQuotasResponse_EntityData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('error_code', 'error_message', 'entity', 'unknown_tagged_fields',)
+    error_code: int
+    error_message: str | None
+    entity: list[AlterClientQuotasResponse_EntityData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        error_code: int = 0,
+        error_message: str | None = '',
+        entity: list[AlterClientQuotasResponse_EntityData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.entity = [] if entity is FRESH else entity
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterClientQuotasResponse(Message):
+    __slots__ = ('throttle_time_ms', 'entries', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'AlterClientQuotasResponse'
     API_KEY: ClassVar[int | None] = 49
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('1')
 
-    throttle_time_ms: int = 0
-    entries: list[AlterClientQuotasResponse_EntryData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    entries: list[AlterClientQuotasResponse_EntryData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        entries: list[AlterClientQuotasResponse_EntryData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.entries = [] if entries is FRESH else entries
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     EntityData: ClassVar[builtins.type[AlterClientQuotasResponse_EntityData]]
     EntryData: ClassVar[builtins.type[AlterClientQuotasResponse_EntryData]]
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -27,32 +26,64 @@ _I8 = Struct_('>b')
 _U8 = Struct_('>B')
 
 
-@dataclass(slots=True)
 class AlterConfigsRequest_AlterConfigsResource(Struct):
-    resource_type: int = 0
-    resource_name: str = ''
-    configs: list[AlterConfigsRequest_AlterableConfig] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('resource_type', 'resource_name', 'configs', 'unknown_tagged_fields',)
+    resource_type: int
+    resource_name: str
+    configs: list[AlterConfigsRequest_AlterableConfig]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        resource_type: int = 0,
+        resource_name: str = '',
+        configs: list[AlterConfigsRequest_AlterableConfig] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        self.configs = [] if configs is FRESH else configs
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterConfigsRequest_AlterableConfig(Struct):
-    name: str = ''
-    value: str | None = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'value', 'unknown_tagged_fields',)
+    name: str
+    value: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        value: str | None = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.value = value
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterConfigsRequest(Message):
+    __slots__ = ('resources', 'validate_only', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'AlterConfigsRequest'
     API_KEY: ClassVar[int | None] = 33
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-2')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2')
 
-    resources: list[AlterConfigsRequest_AlterConfigsResource] = field(default_factory=list)
-    validate_only: bool = False
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    resources: list[AlterConfigsRequest_AlterConfigsResource]
+    validate_only: bool
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        resources: list[AlterConfigsRequest_AlterConfigsResource] = FRESH,
+        validate_only: bool = False,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.resources = [] if resources is FRESH else resources
+        self.validate_only = validate_only
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     AlterConfigsResource: ClassVar[builtins.type[AlterConfigsRequest_AlterConfigsResource]]
     AlterableConfig: ClassVar[builtins.type[AlterConfigsRequest_AlterableConfig]]
 
@@ -207,26 +238,50 @@ AlterConfigsRequest_AlterableConfig.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class AlterConfigsResponse_AlterConfigsResourceResponse(Struct):
-    error_code: int = 0
-    error_message: str | None = ''
-    resource_type: int = 0
-    resource_name: str = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('error_code', 'error_message', 'resource_type', 'resource_name', 'unknown_tagged_fields',)
+    error_code: int
+    error_message: str | None
+    resource_type: int
+    resource_name: str
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        error_code: int = 0,
+        error_message: str | None = '',
+        resource_type: int = 0,
+        resource_name: str = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.resource_type = resource_type
+        self.resource_name = resource_name
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterConfigsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'responses', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'AlterConfigsResponse'
     API_KEY: ClassVar[int | None] = 33
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-2')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2')
 
-    throttle_time_ms: int = 0
-    responses: list[AlterConfigsResponse_AlterConfigsResourceResponse] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    responses: list[AlterConfigsResponse_AlterConfigsResourceResponse]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        responses: list[AlterConfigsResponse_AlterConfigsResourceResponse] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.responses = [] if responses is FRESH else responses
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     AlterConfigsResourceResponse: ClassVar[builtins.type[AlterConfigsResponse_AlterConfigsResourceResponse]]
 
 

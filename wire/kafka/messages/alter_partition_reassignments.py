@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -24,31 +23,61 @@ _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 
 
-@dataclass(slots=True)
 class AlterPartitionReassignmentsRequest_ReassignablePartition(Struct):
-    partition_index: int = 0
-    replicas: list[int] | None = None
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'replicas', 'unknown_tagged_fields',)
+    partition_index: int
+    replicas: list[int] | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        replicas: list[int] | None = None,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.replicas = replicas
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterPartitionReassignmentsRequest_ReassignableTopic(Struct):
-    name: str = ''
-    partitions: list[AlterPartitionReassignmentsRequest_ReassignablePartition] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partitions', 'unknown_tagged_fields',)
+    name: str
+    partitions: list[AlterPartitionReassignmentsRequest_ReassignablePartition]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partitions: list[AlterPartitionReassignmentsRequest_ReassignablePartition] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterPartitionReassignmentsRequest(Message):
+    __slots__ = ('timeout_ms', 'topics', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'AlterPartitionReassignmentsRequest'
     API_KEY: ClassVar[int | None] = 45
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    timeout_ms: int = 60000
-    topics: list[AlterPartitionReassignmentsRequest_ReassignableTopic] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    timeout_ms: int
+    topics: list[AlterPartitionReassignmentsRequest_ReassignableTopic]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        timeout_ms: int = 60000,
+        topics: list[AlterPartitionReassignmentsRequest_ReassignableTopic] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.timeout_ms = timeout_ms
+        self.topics = [] if topics is FRESH else topics
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     ReassignablePartition: ClassVar[builtins.type[AlterPartitionReassignmentsRequest_ReassignablePartition]]
     ReassignableTopic: ClassVar[builtins.type[AlterPartitionReassignmentsRequest_ReassignableTopic]]
 
@@ -188,34 +217,70 @@ AlterPartitionReassignmentsRequest_ReassignableTopic.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class AlterPartitionReassignmentsResponse_ReassignablePartitionResponse(Struct):
-    partition_index: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'error_code', 'error_message', 'unknown_tagged_fields',)
+    partition_index: int
+    error_code: int
+    error_message: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        error_code: int = 0,
+        error_message: str | None = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.error_message = error_message
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterPartitionReassignmentsResponse_ReassignableTopicResponse(Struct):
-    name: str = ''
-    partitions: list[AlterPartitionReassignmentsResponse_ReassignablePartitionResponse] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partitions', 'unknown_tagged_fields',)
+    name: str
+    partitions: list[AlterPartitionReassignmentsResponse_ReassignablePartitionResponse]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partitions: list[AlterPartitionReassignmentsResponse_ReassignablePartitionResponse] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterPartitionReassignmentsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'responses', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'AlterPartitionReassignmentsResponse'
     API_KEY: ClassVar[int | None] = 45
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
-    responses: list[AlterPartitionReassignmentsResponse_ReassignableTopicResponse] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    responses: list[AlterPartitionReassignmentsResponse_ReassignableTopicResponse]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        error_code: int = 0,
+        error_message: str | None = '',
+        responses: list[AlterPartitionReassignmentsResponse_ReassignableTopicResponse] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
+        self.responses = [] if responses is FRESH else responses
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     ReassignablePartitionResponse: ClassVar[builtins.type[AlterPartitionReassignmentsResponse_ReassignablePartitionResponse]]
     ReassignableTopicResponse: ClassVar[builtins.type[AlterPartitionReassignmentsResponse_ReassignableTopicResponse]]
 

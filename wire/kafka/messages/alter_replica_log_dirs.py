@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -24,30 +23,58 @@ _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 
 
-@dataclass(slots=True)
 class AlterReplicaLogDirsRequest_AlterReplicaLogDir(Struct):
-    path: str = ''
-    topics: list[AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('path', 'topics', 'unknown_tagged_fields',)
+    path: str
+    topics: list[AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        path: str = '',
+        topics: list[AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.path = path
+        self.topics = [] if topics is FRESH else topics
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic(Struct):
-    name: str = ''
-    partitions: list[int] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partitions', 'unknown_tagged_fields',)
+    name: str
+    partitions: list[int]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partitions: list[int] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterReplicaLogDirsRequest(Message):
+    __slots__ = ('dirs', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'AlterReplicaLogDirsRequest'
     API_KEY: ClassVar[int | None] = 34
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-2')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2')
 
-    dirs: list[AlterReplicaLogDirsRequest_AlterReplicaLogDir] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    dirs: list[AlterReplicaLogDirsRequest_AlterReplicaLogDir]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        dirs: list[AlterReplicaLogDirsRequest_AlterReplicaLogDir] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.dirs = [] if dirs is FRESH else dirs
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     AlterReplicaLogDir: ClassVar[builtins.type[AlterReplicaLogDirsRequest_AlterReplicaLogDir]]
     AlterReplicaLogDirTopic: ClassVar[builtins.type[AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic]]
 
@@ -195,31 +222,61 @@ AlterReplicaLogDirsRequest_AlterReplicaLogDirTopic.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult(Struct):
-    partition_index: int = 0
-    error_code: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'error_code', 'unknown_tagged_fields',)
+    partition_index: int
+    error_code: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        error_code: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult(Struct):
-    topic_name: str = ''
-    partitions: list[AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_name', 'partitions', 'unknown_tagged_fields',)
+    topic_name: str
+    partitions: list[AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_name: str = '',
+        partitions: list[AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterReplicaLogDirsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'results', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'AlterReplicaLogDirsResponse'
     API_KEY: ClassVar[int | None] = 34
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-2')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2')
 
-    throttle_time_ms: int = 0
-    results: list[AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    results: list[AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        results: list[AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.results = [] if results is FRESH else results
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     AlterReplicaLogDirPartitionResult: ClassVar[builtins.type[AlterReplicaLogDirsResponse_AlterReplicaLogDirPartitionResult]]
     AlterReplicaLogDirTopicResult: ClassVar[builtins.type[AlterReplicaLogDirsResponse_AlterReplicaLogDirTopicResult]]
 

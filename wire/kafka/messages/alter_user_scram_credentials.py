@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -26,34 +25,70 @@ _I8 = Struct_('>b')
 _I8_I32 = Struct_('>bi')
 
 
-@dataclass(slots=True)
 class AlterUserScramCredentialsRequest_ScramCredentialDeletion(Struct):
-    name: str = ''
-    mechanism: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'mechanism', 'unknown_tagged_fields',)
+    name: str
+    mechanism: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        mechanism: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.mechanism = mechanism
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterUserScramCredentialsRequest_ScramCredentialUpsertion(Struct):
-    name: str = ''
-    mechanism: int = 0
-    iterations: int = 0
-    salt: bytes = b""
-    salted_password: bytes = b""
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'mechanism', 'iterations', 'salt', 'salted_password', 'unknown_tagged_fields',)
+    name: str
+    mechanism: int
+    iterations: int
+    salt: bytes
+    salted_password: bytes
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        mechanism: int = 0,
+        iterations: int = 0,
+        salt: bytes = b"",
+        salted_password: bytes = b"",
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.mechanism = mechanism
+        self.iterations = iterations
+        self.salt = salt
+        self.salted_password = salted_password
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterUserScramCredentialsRequest(Message):
+    __slots__ = ('deletions', 'upsertions', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'AlterUserScramCredentialsRequest'
     API_KEY: ClassVar[int | None] = 51
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    deletions: list[AlterUserScramCredentialsRequest_ScramCredentialDeletion] = field(default_factory=list)
-    upsertions: list[AlterUserScramCredentialsRequest_ScramCredentialUpsertion] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    deletions: list[AlterUserScramCredentialsRequest_ScramCredentialDeletion]
+    upsertions: list[AlterUserScramCredentialsRequest_ScramCredentialUpsertion]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        deletions: list[AlterUserScramCredentialsRequest_ScramCredentialDeletion] = FRESH,
+        upsertions: list[AlterUserScramCredentialsRequest_ScramCredentialUpsertion] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.deletions = [] if deletions is FRESH else deletions
+        self.upsertions = [] if upsertions is FRESH else upsertions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     ScramCredentialDeletion: ClassVar[builtins.type[AlterUserScramCredentialsRequest_ScramCredentialDeletion]]
     ScramCredentialUpsertion: ClassVar[builtins.type[AlterUserScramCredentialsRequest_ScramCredentialUpsertion]]
 
@@ -208,25 +243,47 @@ AlterUserScramCredentialsRequest_ScramCredentialUpsertion.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult(Struct):
-    user: str = ''
-    error_code: int = 0
-    error_message: str | None = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('user', 'error_code', 'error_message', 'unknown_tagged_fields',)
+    user: str
+    error_code: int
+    error_message: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        user: str = '',
+        error_code: int = 0,
+        error_message: str | None = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.user = user
+        self.error_code = error_code
+        self.error_message = error_message
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AlterUserScramCredentialsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'results', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'AlterUserScramCredentialsResponse'
     API_KEY: ClassVar[int | None] = 51
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    throttle_time_ms: int = 0
-    results: list[AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    results: list[AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        results: list[AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.results = [] if results is FRESH else results
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     AlterUserScramCredentialsResult: ClassVar[builtins.type[AlterUserScramCredentialsResponse_AlterUserScramCredentialsResult]]
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -29,17 +28,27 @@ _I64 = Struct_('>q')
 _U8 = Struct_('>B')
 
 
-@dataclass(slots=True)
 class ApiVersionsRequest(Message):
+    __slots__ = ('client_software_name', 'client_software_version', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ApiVersionsRequest'
     API_KEY: ClassVar[int | None] = 18
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-4')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('3-4')
 
-    client_software_name: str = ''
-    client_software_version: str = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    client_software_name: str
+    client_software_version: str
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        client_software_name: str = '',
+        client_software_version: str = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.client_software_name = client_software_name
+        self.client_software_version = client_software_version
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
 def _read_ApiVersionsRequest(buf: Buffer, pos: int, version: int) -> tuple[ApiVersionsRequest, int]:
@@ -98,46 +107,102 @@ ApiVersionsRequest.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class ApiVersionsResponse_ApiVersion(Struct):
-    api_key: int = 0
-    min_version: int = 0
-    max_version: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('api_key', 'min_version', 'max_version', 'unknown_tagged_fields',)
+    api_key: int
+    min_version: int
+    max_version: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        api_key: int = 0,
+        min_version: int = 0,
+        max_version: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.api_key = api_key
+        self.min_version = min_version
+        self.max_version = max_version
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ApiVersionsResponse_FinalizedFeatureKey(Struct):
-    name: str = ''
-    max_version_level: int = 0
-    min_version_level: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'max_version_level', 'min_version_level', 'unknown_tagged_fields',)
+    name: str
+    max_version_level: int
+    min_version_level: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        max_version_level: int = 0,
+        min_version_level: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.max_version_level = max_version_level
+        self.min_version_level = min_version_level
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ApiVersionsResponse_SupportedFeatureKey(Struct):
-    name: str = ''
-    min_version: int = 0
-    max_version: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'min_version', 'max_version', 'unknown_tagged_fields',)
+    name: str
+    min_version: int
+    max_version: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        min_version: int = 0,
+        max_version: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.min_version = min_version
+        self.max_version = max_version
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ApiVersionsResponse(Message):
+    __slots__ = ('error_code', 'api_keys', 'throttle_time_ms', 'supported_features', 'finalized_features_epoch', 'finalized_features', 'zk_migration_ready', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ApiVersionsResponse'
     API_KEY: ClassVar[int | None] = 18
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-4')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('3-4')
 
-    error_code: int = 0
-    api_keys: list[ApiVersionsResponse_ApiVersion] = field(default_factory=list)
-    throttle_time_ms: int = 0
-    supported_features: list[ApiVersionsResponse_SupportedFeatureKey] = field(default_factory=list)
-    finalized_features_epoch: int = -1
-    finalized_features: list[ApiVersionsResponse_FinalizedFeatureKey] = field(default_factory=list)
-    zk_migration_ready: bool = False
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    error_code: int
+    api_keys: list[ApiVersionsResponse_ApiVersion]
+    throttle_time_ms: int
+    supported_features: list[ApiVersionsResponse_SupportedFeatureKey]
+    finalized_features_epoch: int
+    finalized_features: list[ApiVersionsResponse_FinalizedFeatureKey]
+    zk_migration_ready: bool
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        error_code: int = 0,
+        api_keys: list[ApiVersionsResponse_ApiVersion] = FRESH,
+        throttle_time_ms: int = 0,
+        supported_features: list[ApiVersionsResponse_SupportedFeatureKey] = FRESH,
+        finalized_features_epoch: int = -1,
+        finalized_features: list[ApiVersionsResponse_FinalizedFeatureKey] = FRESH,
+        zk_migration_ready: bool = False,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.error_code = error_code
+        self.api_keys = [] if api_keys is FRESH else api_keys
+        self.throttle_time_ms = throttle_time_ms
+        self.supported_features = [] if supported_features is FRESH else supported_features
+        self.finalized_features_epoch = finalized_features_epoch
+        self.finalized_features = [] if finalized_features is FRESH else finalized_features
+        self.zk_migration_ready = zk_migration_ready
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     ApiVersion: ClassVar[builtins.type[ApiVersionsResponse_ApiVersion]]
     FinalizedFeatureKey: ClassVar[builtins.type[ApiVersionsResponse_FinalizedFeatureKey]]
     SupportedFeatureKey: ClassVar[builtins.type[ApiVersionsResponse_SupportedFeatureKey]]

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -25,38 +24,78 @@ _I32_I16 = Struct_('>ih')
 _I32_I64 = Struct_('>iq')
 
 
-@dataclass(slots=True)
 class AssignReplicasToDirsRequest_DirectoryData(Struct):
-    id: uuid.UUID = ZERO_UUID
-    topics: list[AssignReplicasToDirsRequest_TopicData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('id', 'topics', 'unknown_tagged_fields',)
+    id: uuid.UUID
+    topics: list[AssignReplicasToDirsRequest_TopicData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        id: uuid.UUID = ZERO_UUID,
+        topics: list[AssignReplicasToDirsRequest_TopicData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.id = id
+        self.topics = [] if topics is FRESH else topics
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AssignReplicasToDirsRequest_PartitionData(Struct):
-    partition_index: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'unknown_tagged_fields',)
+    partition_index: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AssignReplicasToDirsRequest_TopicData(Struct):
-    topic_id: uuid.UUID = ZERO_UUID
-    partitions: list[AssignReplicasToDirsRequest_PartitionData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_id', 'partitions', 'unknown_tagged_fields',)
+    topic_id: uuid.UUID
+    partitions: list[AssignReplicasToDirsRequest_PartitionData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_id: uuid.UUID = ZERO_UUID,
+        partitions: list[AssignReplicasToDirsRequest_PartitionData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AssignReplicasToDirsRequest(Message):
+    __slots__ = ('broker_id', 'broker_epoch', 'directories', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'AssignReplicasToDirsRequest'
     API_KEY: ClassVar[int | None] = 73
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    broker_id: int = 0
-    broker_epoch: int = -1
-    directories: list[AssignReplicasToDirsRequest_DirectoryData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    broker_id: int
+    broker_epoch: int
+    directories: list[AssignReplicasToDirsRequest_DirectoryData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        broker_id: int = 0,
+        broker_epoch: int = -1,
+        directories: list[AssignReplicasToDirsRequest_DirectoryData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.broker_id = broker_id
+        self.broker_epoch = broker_epoch
+        self.directories = [] if directories is FRESH else directories
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     DirectoryData: ClassVar[builtins.type[AssignReplicasToDirsRequest_DirectoryData]]
     PartitionData: ClassVar[builtins.type[AssignReplicasToDirsRequest_PartitionData]]
     TopicData: ClassVar[builtins.type[AssignReplicasToDirsRequest_TopicData]]
@@ -217,39 +256,81 @@ AssignReplicasToDirsRequest_TopicData.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class AssignReplicasToDirsResponse_DirectoryData(Struct):
-    id: uuid.UUID = ZERO_UUID
-    topics: list[AssignReplicasToDirsResponse_TopicData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('id', 'topics', 'unknown_tagged_fields',)
+    id: uuid.UUID
+    topics: list[AssignReplicasToDirsResponse_TopicData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        id: uuid.UUID = ZERO_UUID,
+        topics: list[AssignReplicasToDirsResponse_TopicData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.id = id
+        self.topics = [] if topics is FRESH else topics
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AssignReplicasToDirsResponse_PartitionData(Struct):
-    partition_index: int = 0
-    error_code: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'error_code', 'unknown_tagged_fields',)
+    partition_index: int
+    error_code: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        error_code: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AssignReplicasToDirsResponse_TopicData(Struct):
-    topic_id: uuid.UUID = ZERO_UUID
-    partitions: list[AssignReplicasToDirsResponse_PartitionData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_id', 'partitions', 'unknown_tagged_fields',)
+    topic_id: uuid.UUID
+    partitions: list[AssignReplicasToDirsResponse_PartitionData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_id: uuid.UUID = ZERO_UUID,
+        partitions: list[AssignReplicasToDirsResponse_PartitionData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class AssignReplicasToDirsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'directories', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'AssignReplicasToDirsResponse'
     API_KEY: ClassVar[int | None] = 73
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    directories: list[AssignReplicasToDirsResponse_DirectoryData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    error_code: int
+    directories: list[AssignReplicasToDirsResponse_DirectoryData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        error_code: int = 0,
+        directories: list[AssignReplicasToDirsResponse_DirectoryData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.directories = [] if directories is FRESH else directories
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     DirectoryData: ClassVar[builtins.type[AssignReplicasToDirsResponse_DirectoryData]]
     PartitionData: ClassVar[builtins.type[AssignReplicasToDirsResponse_PartitionData]]
     TopicData: ClassVar[builtins.type[AssignReplicasToDirsResponse_TopicData]]

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -27,43 +26,93 @@ _I32_I32 = Struct_('>ii')
 _U16 = Struct_('>H')
 
 
-@dataclass(slots=True)
 class BeginQuorumEpochRequest_LeaderEndpoint(Struct):
-    name: str = ''
-    host: str = ''
-    port: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'host', 'port', 'unknown_tagged_fields',)
+    name: str
+    host: str
+    port: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        host: str = '',
+        port: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class BeginQuorumEpochRequest_PartitionData(Struct):
-    partition_index: int = 0
-    voter_directory_id: uuid.UUID = ZERO_UUID
-    leader_id: int = 0
-    leader_epoch: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'voter_directory_id', 'leader_id', 'leader_epoch', 'unknown_tagged_fields',)
+    partition_index: int
+    voter_directory_id: uuid.UUID
+    leader_id: int
+    leader_epoch: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        voter_directory_id: uuid.UUID = ZERO_UUID,
+        leader_id: int = 0,
+        leader_epoch: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.voter_directory_id = voter_directory_id
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class BeginQuorumEpochRequest_TopicData(Struct):
-    topic_name: str = ''
-    partitions: list[BeginQuorumEpochRequest_PartitionData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_name', 'partitions', 'unknown_tagged_fields',)
+    topic_name: str
+    partitions: list[BeginQuorumEpochRequest_PartitionData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_name: str = '',
+        partitions: list[BeginQuorumEpochRequest_PartitionData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class BeginQuorumEpochRequest(Message):
+    __slots__ = ('cluster_id', 'voter_id', 'topics', 'leader_endpoints', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'BeginQuorumEpochRequest'
     API_KEY: ClassVar[int | None] = 53
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('1')
 
-    cluster_id: str | None = None
-    voter_id: int = -1
-    topics: list[BeginQuorumEpochRequest_TopicData] = field(default_factory=list)
-    leader_endpoints: list[BeginQuorumEpochRequest_LeaderEndpoint] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    cluster_id: str | None
+    voter_id: int
+    topics: list[BeginQuorumEpochRequest_TopicData]
+    leader_endpoints: list[BeginQuorumEpochRequest_LeaderEndpoint]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        cluster_id: str | None = None,
+        voter_id: int = -1,
+        topics: list[BeginQuorumEpochRequest_TopicData] = FRESH,
+        leader_endpoints: list[BeginQuorumEpochRequest_LeaderEndpoint] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.cluster_id = cluster_id
+        self.voter_id = voter_id
+        self.topics = [] if topics is FRESH else topics
+        self.leader_endpoints = [] if leader_endpoints is FRESH else leader_endpoints
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     LeaderEndpoint: ClassVar[builtins.type[BeginQuorumEpochRequest_LeaderEndpoint]]
     PartitionData: ClassVar[builtins.type[BeginQuorumEpochRequest_PartitionData]]
     TopicData: ClassVar[builtins.type[BeginQuorumEpochRequest_TopicData]]
@@ -319,42 +368,90 @@ BeginQuorumEpochRequest_TopicData.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class BeginQuorumEpochResponse_NodeEndpoint(Struct):
-    node_id: int = 0
-    host: str = ''
-    port: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('node_id', 'host', 'port', 'unknown_tagged_fields',)
+    node_id: int
+    host: str
+    port: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        node_id: int = 0,
+        host: str = '',
+        port: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class BeginQuorumEpochResponse_PartitionData(Struct):
-    partition_index: int = 0
-    error_code: int = 0
-    leader_id: int = 0
-    leader_epoch: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'unknown_tagged_fields',)
+    partition_index: int
+    error_code: int
+    leader_id: int
+    leader_epoch: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        error_code: int = 0,
+        leader_id: int = 0,
+        leader_epoch: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class BeginQuorumEpochResponse_TopicData(Struct):
-    topic_name: str = ''
-    partitions: list[BeginQuorumEpochResponse_PartitionData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_name', 'partitions', 'unknown_tagged_fields',)
+    topic_name: str
+    partitions: list[BeginQuorumEpochResponse_PartitionData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_name: str = '',
+        partitions: list[BeginQuorumEpochResponse_PartitionData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class BeginQuorumEpochResponse(Message):
+    __slots__ = ('error_code', 'topics', 'node_endpoints', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'BeginQuorumEpochResponse'
     API_KEY: ClassVar[int | None] = 53
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('1')
 
-    error_code: int = 0
-    topics: list[BeginQuorumEpochResponse_TopicData] = field(default_factory=list)
-    node_endpoints: list[BeginQuorumEpochResponse_NodeEndpoint] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    error_code: int
+    topics: list[BeginQuorumEpochResponse_TopicData]
+    node_endpoints: list[BeginQuorumEpochResponse_NodeEndpoint]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        error_code: int = 0,
+        topics: list[BeginQuorumEpochResponse_TopicData] = FRESH,
+        node_endpoints: list[BeginQuorumEpochResponse_NodeEndpoint] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.error_code = error_code
+        self.topics = [] if topics is FRESH else topics
+        self.node_endpoints = [] if node_endpoints is FRESH else node_endpoints
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     NodeEndpoint: ClassVar[builtins.type[BeginQuorumEpochResponse_NodeEndpoint]]
     PartitionData: ClassVar[builtins.type[BeginQuorumEpochResponse_PartitionData]]
     TopicData: ClassVar[builtins.type[BeginQuorumEpochResponse_TopicData]]

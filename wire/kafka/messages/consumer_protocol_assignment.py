@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -22,24 +21,44 @@ from wire.primitives import (
 # ruff: noqa
 
 
-@dataclass(slots=True)
 class ConsumerProtocolAssignment_TopicPartition(Struct):
-    topic: str = ''
-    partitions: list[int] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic', 'partitions', 'unknown_tagged_fields',)
+    topic: str
+    partitions: list[int]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic: str = '',
+        partitions: list[int] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic = topic
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ConsumerProtocolAssignment(Message):
+    __slots__ = ('assigned_partitions', 'user_data', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ConsumerProtocolAssignment'
     API_KEY: ClassVar[int | None] = None
     KIND: ClassVar[str] = 'data'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-3')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('')
 
-    assigned_partitions: list[ConsumerProtocolAssignment_TopicPartition] = field(default_factory=list)
-    user_data: bytes | None = None
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    assigned_partitions: list[ConsumerProtocolAssignment_TopicPartition]
+    user_data: bytes | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        assigned_partitions: list[ConsumerProtocolAssignment_TopicPartition] = FRESH,
+        user_data: bytes | None = None,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.assigned_partitions = [] if assigned_partitions is FRESH else assigned_partitions
+        self.user_data = user_data
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     TopicPartition: ClassVar[builtins.type[ConsumerProtocolAssignment_TopicPartition]]
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -23,27 +22,53 @@ from wire.primitives import (
 _I32 = Struct_('>i')
 
 
-@dataclass(slots=True)
 class ConsumerProtocolSubscription_TopicPartition(Struct):
-    topic: str = ''
-    partitions: list[int] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic', 'partitions', 'unknown_tagged_fields',)
+    topic: str
+    partitions: list[int]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic: str = '',
+        partitions: list[int] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic = topic
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ConsumerProtocolSubscription(Message):
+    __slots__ = ('topics', 'user_data', 'owned_partitions', 'generation_id', 'rack_id', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ConsumerProtocolSubscription'
     API_KEY: ClassVar[int | None] = None
     KIND: ClassVar[str] = 'data'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-3')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('')
 
-    topics: list[str] = field(default_factory=list)
-    user_data: bytes | None = None
-    owned_partitions: list[ConsumerProtocolSubscription_TopicPartition] = field(default_factory=list)
-    generation_id: int = -1
-    rack_id: str | None = None
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    topics: list[str]
+    user_data: bytes | None
+    owned_partitions: list[ConsumerProtocolSubscription_TopicPartition]
+    generation_id: int
+    rack_id: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topics: list[str] = FRESH,
+        user_data: bytes | None = None,
+        owned_partitions: list[ConsumerProtocolSubscription_TopicPartition] = FRESH,
+        generation_id: int = -1,
+        rack_id: str | None = None,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topics = [] if topics is FRESH else topics
+        self.user_data = user_data
+        self.owned_partitions = [] if owned_partitions is FRESH else owned_partitions
+        self.generation_id = generation_id
+        self.rack_id = rack_id
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     TopicPartition: ClassVar[builtins.type[ConsumerProtocolSubscription_TopicPartition]]
 
 

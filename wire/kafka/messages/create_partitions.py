@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -26,32 +25,64 @@ _I32_BOOL = Struct_('>i?')
 _I32_U8 = Struct_('>iB')
 
 
-@dataclass(slots=True)
 class CreatePartitionsRequest_CreatePartitionsAssignment(Struct):
-    broker_ids: list[int] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('broker_ids', 'unknown_tagged_fields',)
+    broker_ids: list[int]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        broker_ids: list[int] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.broker_ids = [] if broker_ids is FRESH else broker_ids
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class CreatePartitionsRequest_CreatePartitionsTopic(Struct):
-    name: str = ''
-    count: int = 0
-    assignments: list[CreatePartitionsRequest_CreatePartitionsAssignment] | None = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'count', 'assignments', 'unknown_tagged_fields',)
+    name: str
+    count: int
+    assignments: list[CreatePartitionsRequest_CreatePartitionsAssignment] | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        count: int = 0,
+        assignments: list[CreatePartitionsRequest_CreatePartitionsAssignment] | None = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.count = count
+        self.assignments = [] if assignments is FRESH else assignments
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class CreatePartitionsRequest(Message):
+    __slots__ = ('topics', 'timeout_ms', 'validate_only', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'CreatePartitionsRequest'
     API_KEY: ClassVar[int | None] = 37
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-3')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2-3')
 
-    topics: list[CreatePartitionsRequest_CreatePartitionsTopic] = field(default_factory=list)
-    timeout_ms: int = 0
-    validate_only: bool = False
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    topics: list[CreatePartitionsRequest_CreatePartitionsTopic]
+    timeout_ms: int
+    validate_only: bool
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topics: list[CreatePartitionsRequest_CreatePartitionsTopic] = FRESH,
+        timeout_ms: int = 0,
+        validate_only: bool = False,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topics = [] if topics is FRESH else topics
+        self.timeout_ms = timeout_ms
+        self.validate_only = validate_only
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     CreatePartitionsAssignment: ClassVar[builtins.type[CreatePartitionsRequest_CreatePartitionsAssignment]]
     CreatePartitionsTopic: ClassVar[builtins.type[CreatePartitionsRequest_CreatePartitionsTopic]]
 
@@ -205,25 +236,47 @@ CreatePartitionsRequest_CreatePartitionsTopic.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class CreatePartitionsResponse_CreatePartitionsTopicResult(Struct):
-    name: str = ''
-    error_code: int = 0
-    error_message: str | None = None
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'error_code', 'error_message', 'unknown_tagged_fields',)
+    name: str
+    error_code: int
+    error_message: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        error_code: int = 0,
+        error_message: str | None = None,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.error_code = error_code
+        self.error_message = error_message
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class CreatePartitionsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'results', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'CreatePartitionsResponse'
     API_KEY: ClassVar[int | None] = 37
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-3')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2-3')
 
-    throttle_time_ms: int = 0
-    results: list[CreatePartitionsResponse_CreatePartitionsTopicResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    results: list[CreatePartitionsResponse_CreatePartitionsTopicResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        results: list[CreatePartitionsResponse_CreatePartitionsTopicResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.results = [] if results is FRESH else results
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     CreatePartitionsTopicResult: ClassVar[builtins.type[CreatePartitionsResponse_CreatePartitionsTopicResult]]
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -24,16 +23,24 @@ _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 
 
-@dataclass(slots=True)
 class DeleteGroupsRequest(Message):
+    __slots__ = ('groups_names', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'DeleteGroupsRequest'
     API_KEY: ClassVar[int | None] = 42
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-2')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2')
 
-    groups_names: list[str] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    groups_names: list[str]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        groups_names: list[str] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.groups_names = [] if groups_names is FRESH else groups_names
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
 def _read_DeleteGroupsRequest(buf: Buffer, pos: int, version: int) -> tuple[DeleteGroupsRequest, int]:
@@ -86,24 +93,44 @@ DeleteGroupsRequest.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class DeleteGroupsResponse_DeletableGroupResult(Struct):
-    group_id: str = ''
-    error_code: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('group_id', 'error_code', 'unknown_tagged_fields',)
+    group_id: str
+    error_code: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        group_id: str = '',
+        error_code: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.group_id = group_id
+        self.error_code = error_code
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DeleteGroupsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'results', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'DeleteGroupsResponse'
     API_KEY: ClassVar[int | None] = 42
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-2')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2')
 
-    throttle_time_ms: int = 0
-    results: list[DeleteGroupsResponse_DeletableGroupResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    results: list[DeleteGroupsResponse_DeletableGroupResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        results: list[DeleteGroupsResponse_DeletableGroupResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.results = [] if results is FRESH else results
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     DeletableGroupResult: ClassVar[builtins.type[DeleteGroupsResponse_DeletableGroupResult]]
 
 

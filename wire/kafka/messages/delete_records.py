@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -25,31 +24,61 @@ _I32_I64 = Struct_('>iq')
 _I32_I64_I16 = Struct_('>iqh')
 
 
-@dataclass(slots=True)
 class DeleteRecordsRequest_DeleteRecordsPartition(Struct):
-    partition_index: int = 0
-    offset: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'offset', 'unknown_tagged_fields',)
+    partition_index: int
+    offset: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        offset: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.offset = offset
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DeleteRecordsRequest_DeleteRecordsTopic(Struct):
-    name: str = ''
-    partitions: list[DeleteRecordsRequest_DeleteRecordsPartition] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partitions', 'unknown_tagged_fields',)
+    name: str
+    partitions: list[DeleteRecordsRequest_DeleteRecordsPartition]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partitions: list[DeleteRecordsRequest_DeleteRecordsPartition] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DeleteRecordsRequest(Message):
+    __slots__ = ('topics', 'timeout_ms', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'DeleteRecordsRequest'
     API_KEY: ClassVar[int | None] = 21
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-2')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2')
 
-    topics: list[DeleteRecordsRequest_DeleteRecordsTopic] = field(default_factory=list)
-    timeout_ms: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    topics: list[DeleteRecordsRequest_DeleteRecordsTopic]
+    timeout_ms: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topics: list[DeleteRecordsRequest_DeleteRecordsTopic] = FRESH,
+        timeout_ms: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topics = [] if topics is FRESH else topics
+        self.timeout_ms = timeout_ms
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     DeleteRecordsPartition: ClassVar[builtins.type[DeleteRecordsRequest_DeleteRecordsPartition]]
     DeleteRecordsTopic: ClassVar[builtins.type[DeleteRecordsRequest_DeleteRecordsTopic]]
 
@@ -186,32 +215,64 @@ DeleteRecordsRequest_DeleteRecordsTopic.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class DeleteRecordsResponse_DeleteRecordsPartitionResult(Struct):
-    partition_index: int = 0
-    low_watermark: int = 0
-    error_code: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'low_watermark', 'error_code', 'unknown_tagged_fields',)
+    partition_index: int
+    low_watermark: int
+    error_code: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        low_watermark: int = 0,
+        error_code: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.low_watermark = low_watermark
+        self.error_code = error_code
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DeleteRecordsResponse_DeleteRecordsTopicResult(Struct):
-    name: str = ''
-    partitions: list[DeleteRecordsResponse_DeleteRecordsPartitionResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partitions', 'unknown_tagged_fields',)
+    name: str
+    partitions: list[DeleteRecordsResponse_DeleteRecordsPartitionResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partitions: list[DeleteRecordsResponse_DeleteRecordsPartitionResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DeleteRecordsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'DeleteRecordsResponse'
     API_KEY: ClassVar[int | None] = 21
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-2')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2')
 
-    throttle_time_ms: int = 0
-    topics: list[DeleteRecordsResponse_DeleteRecordsTopicResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    topics: list[DeleteRecordsResponse_DeleteRecordsTopicResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        topics: list[DeleteRecordsResponse_DeleteRecordsTopicResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = [] if topics is FRESH else topics
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     DeleteRecordsPartitionResult: ClassVar[builtins.type[DeleteRecordsResponse_DeleteRecordsPartitionResult]]
     DeleteRecordsTopicResult: ClassVar[builtins.type[DeleteRecordsResponse_DeleteRecordsTopicResult]]
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -24,30 +23,58 @@ _I32 = Struct_('>i')
 _I32_I16 = Struct_('>ih')
 
 
-@dataclass(slots=True)
 class DeleteShareGroupStateRequest_DeleteStateData(Struct):
-    topic_id: uuid.UUID = ZERO_UUID
-    partitions: list[DeleteShareGroupStateRequest_PartitionData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_id', 'partitions', 'unknown_tagged_fields',)
+    topic_id: uuid.UUID
+    partitions: list[DeleteShareGroupStateRequest_PartitionData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_id: uuid.UUID = ZERO_UUID,
+        partitions: list[DeleteShareGroupStateRequest_PartitionData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DeleteShareGroupStateRequest_PartitionData(Struct):
-    partition: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition', 'unknown_tagged_fields',)
+    partition: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition = partition
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DeleteShareGroupStateRequest(Message):
+    __slots__ = ('group_id', 'topics', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'DeleteShareGroupStateRequest'
     API_KEY: ClassVar[int | None] = 86
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    group_id: str = ''
-    topics: list[DeleteShareGroupStateRequest_DeleteStateData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    group_id: str
+    topics: list[DeleteShareGroupStateRequest_DeleteStateData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        group_id: str = '',
+        topics: list[DeleteShareGroupStateRequest_DeleteStateData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.group_id = group_id
+        self.topics = [] if topics is FRESH else topics
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     DeleteStateData: ClassVar[builtins.type[DeleteShareGroupStateRequest_DeleteStateData]]
     PartitionData: ClassVar[builtins.type[DeleteShareGroupStateRequest_PartitionData]]
 
@@ -169,31 +196,61 @@ DeleteShareGroupStateRequest_PartitionData.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class DeleteShareGroupStateResponse_DeleteStateResult(Struct):
-    topic_id: uuid.UUID = ZERO_UUID
-    partitions: list[DeleteShareGroupStateResponse_PartitionResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_id', 'partitions', 'unknown_tagged_fields',)
+    topic_id: uuid.UUID
+    partitions: list[DeleteShareGroupStateResponse_PartitionResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_id: uuid.UUID = ZERO_UUID,
+        partitions: list[DeleteShareGroupStateResponse_PartitionResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DeleteShareGroupStateResponse_PartitionResult(Struct):
-    partition: int = 0
-    error_code: int = 0
-    error_message: str | None = None
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition', 'error_code', 'error_message', 'unknown_tagged_fields',)
+    partition: int
+    error_code: int
+    error_message: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition: int = 0,
+        error_code: int = 0,
+        error_message: str | None = None,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition = partition
+        self.error_code = error_code
+        self.error_message = error_message
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DeleteShareGroupStateResponse(Message):
+    __slots__ = ('results', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'DeleteShareGroupStateResponse'
     API_KEY: ClassVar[int | None] = 86
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    results: list[DeleteShareGroupStateResponse_DeleteStateResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    results: list[DeleteShareGroupStateResponse_DeleteStateResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        results: list[DeleteShareGroupStateResponse_DeleteStateResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.results = [] if results is FRESH else results
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     DeleteStateResult: ClassVar[builtins.type[DeleteShareGroupStateResponse_DeleteStateResult]]
     PartitionResult: ClassVar[builtins.type[DeleteShareGroupStateResponse_PartitionResult]]
 

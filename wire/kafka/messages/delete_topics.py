@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -24,25 +23,47 @@ _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 
 
-@dataclass(slots=True)
 class DeleteTopicsRequest_DeleteTopicState(Struct):
-    name: str | None = None
-    topic_id: uuid.UUID = ZERO_UUID
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'topic_id', 'unknown_tagged_fields',)
+    name: str | None
+    topic_id: uuid.UUID
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str | None = None,
+        topic_id: uuid.UUID = ZERO_UUID,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.topic_id = topic_id
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DeleteTopicsRequest(Message):
+    __slots__ = ('topics', 'topic_names', 'timeout_ms', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'DeleteTopicsRequest'
     API_KEY: ClassVar[int | None] = 20
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-6')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('4-6')
 
-    topics: list[DeleteTopicsRequest_DeleteTopicState] = field(default_factory=list)
-    topic_names: list[str] = field(default_factory=list)
-    timeout_ms: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    topics: list[DeleteTopicsRequest_DeleteTopicState]
+    topic_names: list[str]
+    timeout_ms: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topics: list[DeleteTopicsRequest_DeleteTopicState] = FRESH,
+        topic_names: list[str] = FRESH,
+        timeout_ms: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topics = [] if topics is FRESH else topics
+        self.topic_names = [] if topic_names is FRESH else topic_names
+        self.timeout_ms = timeout_ms
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     DeleteTopicState: ClassVar[builtins.type[DeleteTopicsRequest_DeleteTopicState]]
 
 
@@ -181,26 +202,50 @@ DeleteTopicsRequest_DeleteTopicState.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class DeleteTopicsResponse_DeletableTopicResult(Struct):
-    name: str | None = ''
-    topic_id: uuid.UUID = ZERO_UUID
-    error_code: int = 0
-    error_message: str | None = None
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'topic_id', 'error_code', 'error_message', 'unknown_tagged_fields',)
+    name: str | None
+    topic_id: uuid.UUID
+    error_code: int
+    error_message: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str | None = '',
+        topic_id: uuid.UUID = ZERO_UUID,
+        error_code: int = 0,
+        error_message: str | None = None,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.topic_id = topic_id
+        self.error_code = error_code
+        self.error_message = error_message
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DeleteTopicsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'responses', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'DeleteTopicsResponse'
     API_KEY: ClassVar[int | None] = 20
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-6')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('4-6')
 
-    throttle_time_ms: int = 0
-    responses: list[DeleteTopicsResponse_DeletableTopicResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    responses: list[DeleteTopicsResponse_DeletableTopicResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        responses: list[DeleteTopicsResponse_DeletableTopicResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.responses = [] if responses is FRESH else responses
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     DeletableTopicResult: ClassVar[builtins.type[DeleteTopicsResponse_DeletableTopicResult]]
 
 

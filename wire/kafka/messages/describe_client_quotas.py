@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -27,25 +26,47 @@ _I8 = Struct_('>b')
 _U8 = Struct_('>B')
 
 
-@dataclass(slots=True)
 class DescribeClientQuotasRequest_ComponentData(Struct):
-    entity_type: str = ''
-    match_type: int = 0
-    match: str | None = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('entity_type', 'match_type', 'match', 'unknown_tagged_fields',)
+    entity_type: str
+    match_type: int
+    match: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        entity_type: str = '',
+        match_type: int = 0,
+        match: str | None = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.entity_type = entity_type
+        self.match_type = match_type
+        self.match = match
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeClientQuotasRequest(Message):
+    __slots__ = ('components', 'strict', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'DescribeClientQuotasRequest'
     API_KEY: ClassVar[int | None] = 48
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('1')
 
-    components: list[DescribeClientQuotasRequest_ComponentData] = field(default_factory=list)
-    strict: bool = False
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    components: list[DescribeClientQuotasRequest_ComponentData]
+    strict: bool
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        components: list[DescribeClientQuotasRequest_ComponentData] = FRESH,
+        strict: bool = False,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.components = [] if components is FRESH else components
+        self.strict = strict
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     ComponentData: ClassVar[builtins.type[DescribeClientQuotasRequest_ComponentData]]
 
 
@@ -148,40 +169,84 @@ DescribeClientQuotasRequest_ComponentData.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class DescribeClientQuotasResponse_EntityData(Struct):
-    entity_type: str = ''
-    entity_name: str | None = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('entity_type', 'entity_name', 'unknown_tagged_fields',)
+    entity_type: str
+    entity_name: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        entity_type: str = '',
+        entity_name: str | None = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.entity_type = entity_type
+        self.entity_name = entity_name
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeClientQuotasResponse_EntryData(Struct):
-    entity: list[DescribeClientQuotasResponse_EntityData] = field(default_factory=list)
-    values: list[DescribeClientQuotasResponse_ValueData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('entity', 'values', 'unknown_tagged_fields',)
+    entity: list[DescribeClientQuotasResponse_EntityData]
+    values: list[DescribeClientQuotasResponse_ValueData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        entity: list[DescribeClientQuotasResponse_EntityData] = FRESH,
+        values: list[DescribeClientQuotasResponse_ValueData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.entity = [] if entity is FRESH else entity
+        self.values = [] if values is FRESH else values
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeClientQuotasResponse_ValueData(Struct):
-    key: str = ''
-    value: float = 0.0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('key', 'value', 'unknown_tagged_fields',)
+    key: str
+    value: float
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        key: str = '',
+        value: float = 0.0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.key = key
+        self.value = value
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeClientQuotasResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'error_message', 'entries', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'DescribeClientQuotasResponse'
     API_KEY: ClassVar[int | None] = 48
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('1')
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
-    entries: list[DescribeClientQuotasResponse_EntryData] | None = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    error_code: int
+    error_message: str | None
+    entries: list[DescribeClientQuotasResponse_EntryData] | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        error_code: int = 0,
+        error_message: str | None = '',
+        entries: list[DescribeClientQuotasResponse_EntryData] | None = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.error_message = error_message
+        self.entries = [] if entries is FRESH else entries
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     EntityData: ClassVar[builtins.type[DescribeClientQuotasResponse_EntityData]]
     EntryData: ClassVar[builtins.type[DescribeClientQuotasResponse_EntryData]]
     ValueData: ClassVar[builtins.type[DescribeClientQuotasResponse_ValueData]]

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -25,23 +24,41 @@ _I32 = Struct_('>i')
 _I64_I64_I64 = Struct_('>qqq')
 
 
-@dataclass(slots=True)
 class DescribeDelegationTokenRequest_DescribeDelegationTokenOwner(Struct):
-    principal_type: str = ''
-    principal_name: str = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('principal_type', 'principal_name', 'unknown_tagged_fields',)
+    principal_type: str
+    principal_name: str
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        principal_type: str = '',
+        principal_name: str = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.principal_type = principal_type
+        self.principal_name = principal_name
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeDelegationTokenRequest(Message):
+    __slots__ = ('owners', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'DescribeDelegationTokenRequest'
     API_KEY: ClassVar[int | None] = 41
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-3')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2-3')
 
-    owners: list[DescribeDelegationTokenRequest_DescribeDelegationTokenOwner] | None = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    owners: list[DescribeDelegationTokenRequest_DescribeDelegationTokenOwner] | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        owners: list[DescribeDelegationTokenRequest_DescribeDelegationTokenOwner] | None = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.owners = [] if owners is FRESH else owners
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     DescribeDelegationTokenOwner: ClassVar[builtins.type[DescribeDelegationTokenRequest_DescribeDelegationTokenOwner]]
 
 
@@ -138,40 +155,88 @@ DescribeDelegationTokenRequest_DescribeDelegationTokenOwner.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class DescribeDelegationTokenResponse_DescribedDelegationToken(Struct):
-    principal_type: str = ''
-    principal_name: str = ''
-    token_requester_principal_type: str = ''
-    token_requester_principal_name: str = ''
-    issue_timestamp: int = 0
-    expiry_timestamp: int = 0
-    max_timestamp: int = 0
-    token_id: str = ''
-    hmac: bytes = b""
-    renewers: list[DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('principal_type', 'principal_name', 'token_requester_principal_type', 'token_requester_principal_name', 'issue_timestamp', 'expiry_timestamp', 'max_timestamp', 'token_id', 'hmac', 'renewers', 'unknown_tagged_fields',)
+    principal_type: str
+    principal_name: str
+    token_requester_principal_type: str
+    token_requester_principal_name: str
+    issue_timestamp: int
+    expiry_timestamp: int
+    max_timestamp: int
+    token_id: str
+    hmac: bytes
+    renewers: list[DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        principal_type: str = '',
+        principal_name: str = '',
+        token_requester_principal_type: str = '',
+        token_requester_principal_name: str = '',
+        issue_timestamp: int = 0,
+        expiry_timestamp: int = 0,
+        max_timestamp: int = 0,
+        token_id: str = '',
+        hmac: bytes = b"",
+        renewers: list[DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.principal_type = principal_type
+        self.principal_name = principal_name
+        self.token_requester_principal_type = token_requester_principal_type
+        self.token_requester_principal_name = token_requester_principal_name
+        self.issue_timestamp = issue_timestamp
+        self.expiry_timestamp = expiry_timestamp
+        self.max_timestamp = max_timestamp
+        self.token_id = token_id
+        self.hmac = hmac
+        self.renewers = [] if renewers is FRESH else renewers
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer(Struct):
-    principal_type: str = ''
-    principal_name: str = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('principal_type', 'principal_name', 'unknown_tagged_fields',)
+    principal_type: str
+    principal_name: str
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        principal_type: str = '',
+        principal_name: str = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.principal_type = principal_type
+        self.principal_name = principal_name
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeDelegationTokenResponse(Message):
+    __slots__ = ('error_code', 'tokens', 'throttle_time_ms', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'DescribeDelegationTokenResponse'
     API_KEY: ClassVar[int | None] = 41
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-3')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2-3')
 
-    error_code: int = 0
-    tokens: list[DescribeDelegationTokenResponse_DescribedDelegationToken] = field(default_factory=list)
-    throttle_time_ms: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    error_code: int
+    tokens: list[DescribeDelegationTokenResponse_DescribedDelegationToken]
+    throttle_time_ms: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        error_code: int = 0,
+        tokens: list[DescribeDelegationTokenResponse_DescribedDelegationToken] = FRESH,
+        throttle_time_ms: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.error_code = error_code
+        self.tokens = [] if tokens is FRESH else tokens
+        self.throttle_time_ms = throttle_time_ms
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     DescribedDelegationToken: ClassVar[builtins.type[DescribeDelegationTokenResponse_DescribedDelegationToken]]
     DescribedDelegationTokenRenewer: ClassVar[builtins.type[DescribeDelegationTokenResponse_DescribedDelegationTokenRenewer]]
 

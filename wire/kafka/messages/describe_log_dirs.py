@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -27,23 +26,41 @@ _I32_I64_I64_U8 = Struct_('>iqqB')
 _I64_I64 = Struct_('>qq')
 
 
-@dataclass(slots=True)
 class DescribeLogDirsRequest_DescribableLogDirTopic(Struct):
-    topic: str = ''
-    partitions: list[int] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic', 'partitions', 'unknown_tagged_fields',)
+    topic: str
+    partitions: list[int]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic: str = '',
+        partitions: list[int] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic = topic
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeLogDirsRequest(Message):
+    __slots__ = ('topics', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'DescribeLogDirsRequest'
     API_KEY: ClassVar[int | None] = 35
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-4')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2-4')
 
-    topics: list[DescribeLogDirsRequest_DescribableLogDirTopic] | None = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    topics: list[DescribeLogDirsRequest_DescribableLogDirTopic] | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topics: list[DescribeLogDirsRequest_DescribableLogDirTopic] | None = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topics = [] if topics is FRESH else topics
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     DescribableLogDirTopic: ClassVar[builtins.type[DescribeLogDirsRequest_DescribableLogDirTopic]]
 
 
@@ -143,44 +160,96 @@ DescribeLogDirsRequest_DescribableLogDirTopic.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class DescribeLogDirsResponse_DescribeLogDirsPartition(Struct):
-    partition_index: int = 0
-    partition_size: int = 0
-    offset_lag: int = 0
-    is_future_key: bool = False
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'partition_size', 'offset_lag', 'is_future_key', 'unknown_tagged_fields',)
+    partition_index: int
+    partition_size: int
+    offset_lag: int
+    is_future_key: bool
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        partition_size: int = 0,
+        offset_lag: int = 0,
+        is_future_key: bool = False,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.partition_size = partition_size
+        self.offset_lag = offset_lag
+        self.is_future_key = is_future_key
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeLogDirsResponse_DescribeLogDirsResult(Struct):
-    error_code: int = 0
-    log_dir: str = ''
-    topics: list[DescribeLogDirsResponse_DescribeLogDirsTopic] = field(default_factory=list)
-    total_bytes: int = -1
-    usable_bytes: int = -1
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('error_code', 'log_dir', 'topics', 'total_bytes', 'usable_bytes', 'unknown_tagged_fields',)
+    error_code: int
+    log_dir: str
+    topics: list[DescribeLogDirsResponse_DescribeLogDirsTopic]
+    total_bytes: int
+    usable_bytes: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        error_code: int = 0,
+        log_dir: str = '',
+        topics: list[DescribeLogDirsResponse_DescribeLogDirsTopic] = FRESH,
+        total_bytes: int = -1,
+        usable_bytes: int = -1,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.error_code = error_code
+        self.log_dir = log_dir
+        self.topics = [] if topics is FRESH else topics
+        self.total_bytes = total_bytes
+        self.usable_bytes = usable_bytes
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeLogDirsResponse_DescribeLogDirsTopic(Struct):
-    name: str = ''
-    partitions: list[DescribeLogDirsResponse_DescribeLogDirsPartition] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partitions', 'unknown_tagged_fields',)
+    name: str
+    partitions: list[DescribeLogDirsResponse_DescribeLogDirsPartition]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partitions: list[DescribeLogDirsResponse_DescribeLogDirsPartition] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeLogDirsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'results', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'DescribeLogDirsResponse'
     API_KEY: ClassVar[int | None] = 35
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-4')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2-4')
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    results: list[DescribeLogDirsResponse_DescribeLogDirsResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    error_code: int
+    results: list[DescribeLogDirsResponse_DescribeLogDirsResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        error_code: int = 0,
+        results: list[DescribeLogDirsResponse_DescribeLogDirsResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.results = [] if results is FRESH else results
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     DescribeLogDirsPartition: ClassVar[builtins.type[DescribeLogDirsResponse_DescribeLogDirsPartition]]
     DescribeLogDirsResult: ClassVar[builtins.type[DescribeLogDirsResponse_DescribeLogDirsResult]]
     DescribeLogDirsTopic: ClassVar[builtins.type[DescribeLogDirsResponse_DescribeLogDirsTopic]]

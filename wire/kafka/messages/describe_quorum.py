@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -29,29 +28,55 @@ _I64_I64 = Struct_('>qq')
 _U16 = Struct_('>H')
 
 
-@dataclass(slots=True)
 class DescribeQuorumRequest_PartitionData(Struct):
-    partition_index: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'unknown_tagged_fields',)
+    partition_index: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeQuorumRequest_TopicData(Struct):
-    topic_name: str = ''
-    partitions: list[DescribeQuorumRequest_PartitionData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_name', 'partitions', 'unknown_tagged_fields',)
+    topic_name: str
+    partitions: list[DescribeQuorumRequest_PartitionData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_name: str = '',
+        partitions: list[DescribeQuorumRequest_PartitionData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeQuorumRequest(Message):
+    __slots__ = ('topics', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'DescribeQuorumRequest'
     API_KEY: ClassVar[int | None] = 55
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-2')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-2')
 
-    topics: list[DescribeQuorumRequest_TopicData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    topics: list[DescribeQuorumRequest_TopicData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topics: list[DescribeQuorumRequest_TopicData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topics = [] if topics is FRESH else topics
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     PartitionData: ClassVar[builtins.type[DescribeQuorumRequest_PartitionData]]
     TopicData: ClassVar[builtins.type[DescribeQuorumRequest_TopicData]]
 
@@ -169,64 +194,148 @@ DescribeQuorumRequest_TopicData.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class DescribeQuorumResponse_Listener(Struct):
-    name: str = ''
-    host: str = ''
-    port: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'host', 'port', 'unknown_tagged_fields',)
+    name: str
+    host: str
+    port: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        host: str = '',
+        port: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeQuorumResponse_Node(Struct):
-    node_id: int = 0
-    listeners: list[DescribeQuorumResponse_Listener] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('node_id', 'listeners', 'unknown_tagged_fields',)
+    node_id: int
+    listeners: list[DescribeQuorumResponse_Listener]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        node_id: int = 0,
+        listeners: list[DescribeQuorumResponse_Listener] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.node_id = node_id
+        self.listeners = [] if listeners is FRESH else listeners
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeQuorumResponse_PartitionData(Struct):
-    partition_index: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
-    leader_id: int = 0
-    leader_epoch: int = 0
-    high_watermark: int = 0
-    current_voters: list[DescribeQuorumResponse_ReplicaState] = field(default_factory=list)
-    observers: list[DescribeQuorumResponse_ReplicaState] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'error_code', 'error_message', 'leader_id', 'leader_epoch', 'high_watermark', 'current_voters', 'observers', 'unknown_tagged_fields',)
+    partition_index: int
+    error_code: int
+    error_message: str | None
+    leader_id: int
+    leader_epoch: int
+    high_watermark: int
+    current_voters: list[DescribeQuorumResponse_ReplicaState]
+    observers: list[DescribeQuorumResponse_ReplicaState]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        error_code: int = 0,
+        error_message: str | None = '',
+        leader_id: int = 0,
+        leader_epoch: int = 0,
+        high_watermark: int = 0,
+        current_voters: list[DescribeQuorumResponse_ReplicaState] = FRESH,
+        observers: list[DescribeQuorumResponse_ReplicaState] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.error_message = error_message
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.high_watermark = high_watermark
+        self.current_voters = [] if current_voters is FRESH else current_voters
+        self.observers = [] if observers is FRESH else observers
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeQuorumResponse_ReplicaState(Struct):
-    replica_id: int = 0
-    replica_directory_id: uuid.UUID = ZERO_UUID
-    log_end_offset: int = 0
-    last_fetch_timestamp: int = -1
-    last_caught_up_timestamp: int = -1
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('replica_id', 'replica_directory_id', 'log_end_offset', 'last_fetch_timestamp', 'last_caught_up_timestamp', 'unknown_tagged_fields',)
+    replica_id: int
+    replica_directory_id: uuid.UUID
+    log_end_offset: int
+    last_fetch_timestamp: int
+    last_caught_up_timestamp: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        replica_id: int = 0,
+        replica_directory_id: uuid.UUID = ZERO_UUID,
+        log_end_offset: int = 0,
+        last_fetch_timestamp: int = -1,
+        last_caught_up_timestamp: int = -1,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.replica_id = replica_id
+        self.replica_directory_id = replica_directory_id
+        self.log_end_offset = log_end_offset
+        self.last_fetch_timestamp = last_fetch_timestamp
+        self.last_caught_up_timestamp = last_caught_up_timestamp
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeQuorumResponse_TopicData(Struct):
-    topic_name: str = ''
-    partitions: list[DescribeQuorumResponse_PartitionData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_name', 'partitions', 'unknown_tagged_fields',)
+    topic_name: str
+    partitions: list[DescribeQuorumResponse_PartitionData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_name: str = '',
+        partitions: list[DescribeQuorumResponse_PartitionData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class DescribeQuorumResponse(Message):
+    __slots__ = ('error_code', 'error_message', 'topics', 'nodes', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'DescribeQuorumResponse'
     API_KEY: ClassVar[int | None] = 55
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-2')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-2')
 
-    error_code: int = 0
-    error_message: str | None = ''
-    topics: list[DescribeQuorumResponse_TopicData] = field(default_factory=list)
-    nodes: list[DescribeQuorumResponse_Node] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    error_code: int
+    error_message: str | None
+    topics: list[DescribeQuorumResponse_TopicData]
+    nodes: list[DescribeQuorumResponse_Node]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        error_code: int = 0,
+        error_message: str | None = '',
+        topics: list[DescribeQuorumResponse_TopicData] = FRESH,
+        nodes: list[DescribeQuorumResponse_Node] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.topics = [] if topics is FRESH else topics
+        self.nodes = [] if nodes is FRESH else nodes
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     Listener: ClassVar[builtins.type[DescribeQuorumResponse_Listener]]
     Node: ClassVar[builtins.type[DescribeQuorumResponse_Node]]
     PartitionData: ClassVar[builtins.type[DescribeQuorumResponse_PartitionData]]

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -26,25 +25,47 @@ _I32_I16 = Struct_('>ih')
 _I8 = Struct_('>b')
 
 
-@dataclass(slots=True)
 class ElectLeadersRequest_TopicPartitions(Struct):
-    topic: str = ''
-    partitions: list[int] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic', 'partitions', 'unknown_tagged_fields',)
+    topic: str
+    partitions: list[int]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic: str = '',
+        partitions: list[int] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic = topic
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ElectLeadersRequest(Message):
+    __slots__ = ('election_type', 'topic_partitions', 'timeout_ms', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ElectLeadersRequest'
     API_KEY: ClassVar[int | None] = 43
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-2')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2')
 
-    election_type: int = 0
-    topic_partitions: list[ElectLeadersRequest_TopicPartitions] | None = field(default_factory=list)
-    timeout_ms: int = 60000
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    election_type: int
+    topic_partitions: list[ElectLeadersRequest_TopicPartitions] | None
+    timeout_ms: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        election_type: int = 0,
+        topic_partitions: list[ElectLeadersRequest_TopicPartitions] | None = FRESH,
+        timeout_ms: int = 60000,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.election_type = election_type
+        self.topic_partitions = [] if topic_partitions is FRESH else topic_partitions
+        self.timeout_ms = timeout_ms
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     TopicPartitions: ClassVar[builtins.type[ElectLeadersRequest_TopicPartitions]]
 
 
@@ -161,33 +182,67 @@ ElectLeadersRequest_TopicPartitions.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class ElectLeadersResponse_PartitionResult(Struct):
-    partition_id: int = 0
-    error_code: int = 0
-    error_message: str | None = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_id', 'error_code', 'error_message', 'unknown_tagged_fields',)
+    partition_id: int
+    error_code: int
+    error_message: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_id: int = 0,
+        error_code: int = 0,
+        error_message: str | None = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_id = partition_id
+        self.error_code = error_code
+        self.error_message = error_message
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ElectLeadersResponse_ReplicaElectionResult(Struct):
-    topic: str = ''
-    partition_result: list[ElectLeadersResponse_PartitionResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic', 'partition_result', 'unknown_tagged_fields',)
+    topic: str
+    partition_result: list[ElectLeadersResponse_PartitionResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic: str = '',
+        partition_result: list[ElectLeadersResponse_PartitionResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic = topic
+        self.partition_result = [] if partition_result is FRESH else partition_result
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ElectLeadersResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'replica_election_results', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ElectLeadersResponse'
     API_KEY: ClassVar[int | None] = 43
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-2')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2')
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    replica_election_results: list[ElectLeadersResponse_ReplicaElectionResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    error_code: int
+    replica_election_results: list[ElectLeadersResponse_ReplicaElectionResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        error_code: int = 0,
+        replica_election_results: list[ElectLeadersResponse_ReplicaElectionResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.replica_election_results = [] if replica_election_results is FRESH else replica_election_results
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     PartitionResult: ClassVar[builtins.type[ElectLeadersResponse_PartitionResult]]
     ReplicaElectionResult: ClassVar[builtins.type[ElectLeadersResponse_ReplicaElectionResult]]
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -27,50 +26,110 @@ _I32_I32_I32 = Struct_('>iii')
 _U16 = Struct_('>H')
 
 
-@dataclass(slots=True)
 class EndQuorumEpochRequest_LeaderEndpoint(Struct):
-    name: str = ''
-    host: str = ''
-    port: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'host', 'port', 'unknown_tagged_fields',)
+    name: str
+    host: str
+    port: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        host: str = '',
+        port: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class EndQuorumEpochRequest_PartitionData(Struct):
-    partition_index: int = 0
-    leader_id: int = 0
-    leader_epoch: int = 0
-    preferred_successors: list[int] = field(default_factory=list)
-    preferred_candidates: list[EndQuorumEpochRequest_ReplicaInfo] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'leader_id', 'leader_epoch', 'preferred_successors', 'preferred_candidates', 'unknown_tagged_fields',)
+    partition_index: int
+    leader_id: int
+    leader_epoch: int
+    preferred_successors: list[int]
+    preferred_candidates: list[EndQuorumEpochRequest_ReplicaInfo]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        leader_id: int = 0,
+        leader_epoch: int = 0,
+        preferred_successors: list[int] = FRESH,
+        preferred_candidates: list[EndQuorumEpochRequest_ReplicaInfo] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.preferred_successors = [] if preferred_successors is FRESH else preferred_successors
+        self.preferred_candidates = [] if preferred_candidates is FRESH else preferred_candidates
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class EndQuorumEpochRequest_ReplicaInfo(Struct):
-    candidate_id: int = 0
-    candidate_directory_id: uuid.UUID = ZERO_UUID
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('candidate_id', 'candidate_directory_id', 'unknown_tagged_fields',)
+    candidate_id: int
+    candidate_directory_id: uuid.UUID
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        candidate_id: int = 0,
+        candidate_directory_id: uuid.UUID = ZERO_UUID,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.candidate_id = candidate_id
+        self.candidate_directory_id = candidate_directory_id
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class EndQuorumEpochRequest_TopicData(Struct):
-    topic_name: str = ''
-    partitions: list[EndQuorumEpochRequest_PartitionData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_name', 'partitions', 'unknown_tagged_fields',)
+    topic_name: str
+    partitions: list[EndQuorumEpochRequest_PartitionData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_name: str = '',
+        partitions: list[EndQuorumEpochRequest_PartitionData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class EndQuorumEpochRequest(Message):
+    __slots__ = ('cluster_id', 'topics', 'leader_endpoints', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'EndQuorumEpochRequest'
     API_KEY: ClassVar[int | None] = 54
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('1')
 
-    cluster_id: str | None = None
-    topics: list[EndQuorumEpochRequest_TopicData] = field(default_factory=list)
-    leader_endpoints: list[EndQuorumEpochRequest_LeaderEndpoint] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    cluster_id: str | None
+    topics: list[EndQuorumEpochRequest_TopicData]
+    leader_endpoints: list[EndQuorumEpochRequest_LeaderEndpoint]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        cluster_id: str | None = None,
+        topics: list[EndQuorumEpochRequest_TopicData] = FRESH,
+        leader_endpoints: list[EndQuorumEpochRequest_LeaderEndpoint] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.cluster_id = cluster_id
+        self.topics = [] if topics is FRESH else topics
+        self.leader_endpoints = [] if leader_endpoints is FRESH else leader_endpoints
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     LeaderEndpoint: ClassVar[builtins.type[EndQuorumEpochRequest_LeaderEndpoint]]
     PartitionData: ClassVar[builtins.type[EndQuorumEpochRequest_PartitionData]]
     ReplicaInfo: ClassVar[builtins.type[EndQuorumEpochRequest_ReplicaInfo]]
@@ -392,42 +451,90 @@ EndQuorumEpochRequest_TopicData.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class EndQuorumEpochResponse_NodeEndpoint(Struct):
-    node_id: int = 0
-    host: str = ''
-    port: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('node_id', 'host', 'port', 'unknown_tagged_fields',)
+    node_id: int
+    host: str
+    port: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        node_id: int = 0,
+        host: str = '',
+        port: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class EndQuorumEpochResponse_PartitionData(Struct):
-    partition_index: int = 0
-    error_code: int = 0
-    leader_id: int = 0
-    leader_epoch: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'error_code', 'leader_id', 'leader_epoch', 'unknown_tagged_fields',)
+    partition_index: int
+    error_code: int
+    leader_id: int
+    leader_epoch: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        error_code: int = 0,
+        leader_id: int = 0,
+        leader_epoch: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class EndQuorumEpochResponse_TopicData(Struct):
-    topic_name: str = ''
-    partitions: list[EndQuorumEpochResponse_PartitionData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_name', 'partitions', 'unknown_tagged_fields',)
+    topic_name: str
+    partitions: list[EndQuorumEpochResponse_PartitionData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_name: str = '',
+        partitions: list[EndQuorumEpochResponse_PartitionData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class EndQuorumEpochResponse(Message):
+    __slots__ = ('error_code', 'topics', 'node_endpoints', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'EndQuorumEpochResponse'
     API_KEY: ClassVar[int | None] = 54
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('1')
 
-    error_code: int = 0
-    topics: list[EndQuorumEpochResponse_TopicData] = field(default_factory=list)
-    node_endpoints: list[EndQuorumEpochResponse_NodeEndpoint] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    error_code: int
+    topics: list[EndQuorumEpochResponse_TopicData]
+    node_endpoints: list[EndQuorumEpochResponse_NodeEndpoint]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        error_code: int = 0,
+        topics: list[EndQuorumEpochResponse_TopicData] = FRESH,
+        node_endpoints: list[EndQuorumEpochResponse_NodeEndpoint] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.error_code = error_code
+        self.topics = [] if topics is FRESH else topics
+        self.node_endpoints = [] if node_endpoints is FRESH else node_endpoints
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     NodeEndpoint: ClassVar[builtins.type[EndQuorumEpochResponse_NodeEndpoint]]
     PartitionData: ClassVar[builtins.type[EndQuorumEpochResponse_PartitionData]]
     TopicData: ClassVar[builtins.type[EndQuorumEpochResponse_TopicData]]

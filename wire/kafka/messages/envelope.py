@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -23,18 +22,30 @@ from wire.primitives import (
 _I16 = Struct_('>h')
 
 
-@dataclass(slots=True)
 class EnvelopeRequest(Message):
+    __slots__ = ('request_data', 'request_principal', 'client_host_address', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'EnvelopeRequest'
     API_KEY: ClassVar[int | None] = 58
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    request_data: bytes = b""
-    request_principal: bytes | None = b""
-    client_host_address: bytes = b""
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    request_data: bytes
+    request_principal: bytes | None
+    client_host_address: bytes
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        request_data: bytes = b"",
+        request_principal: bytes | None = b"",
+        client_host_address: bytes = b"",
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.request_data = request_data
+        self.request_principal = request_principal
+        self.client_host_address = client_host_address
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
 def _read_EnvelopeRequest(buf: Buffer, pos: int, version: int) -> tuple[EnvelopeRequest, int]:
@@ -91,17 +102,27 @@ EnvelopeRequest.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class EnvelopeResponse(Message):
+    __slots__ = ('response_data', 'error_code', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'EnvelopeResponse'
     API_KEY: ClassVar[int | None] = 58
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    response_data: bytes | None = None
-    error_code: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    response_data: bytes | None
+    error_code: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        response_data: bytes | None = None,
+        error_code: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.response_data = response_data
+        self.error_code = error_code
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
 def _read_EnvelopeResponse(buf: Buffer, pos: int, version: int) -> tuple[EnvelopeResponse, int]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -29,43 +28,93 @@ _I64_I64 = Struct_('>qq')
 _U16 = Struct_('>H')
 
 
-@dataclass(slots=True)
 class FetchSnapshotRequest_PartitionSnapshot(Struct):
-    partition: int = 0
-    current_leader_epoch: int = 0
-    snapshot_id: FetchSnapshotRequest_SnapshotId = field(default_factory=lambda: FetchSnapshotRequest_SnapshotId())
-    position: int = 0
-    replica_directory_id: uuid.UUID = ZERO_UUID
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition', 'current_leader_epoch', 'snapshot_id', 'position', 'replica_directory_id', 'unknown_tagged_fields',)
+    partition: int
+    current_leader_epoch: int
+    snapshot_id: FetchSnapshotRequest_SnapshotId
+    position: int
+    replica_directory_id: uuid.UUID
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition: int = 0,
+        current_leader_epoch: int = 0,
+        snapshot_id: FetchSnapshotRequest_SnapshotId = FRESH,
+        position: int = 0,
+        replica_directory_id: uuid.UUID = ZERO_UUID,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition = partition
+        self.current_leader_epoch = current_leader_epoch
+        self.snapshot_id = FetchSnapshotRequest_SnapshotId() if snapshot_id is FRESH else snapshot_id
+        self.position = position
+        self.replica_directory_id = replica_directory_id
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class FetchSnapshotRequest_SnapshotId(Struct):
-    end_offset: int = 0
-    epoch: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('end_offset', 'epoch', 'unknown_tagged_fields',)
+    end_offset: int
+    epoch: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        end_offset: int = 0,
+        epoch: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.end_offset = end_offset
+        self.epoch = epoch
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class FetchSnapshotRequest_TopicSnapshot(Struct):
-    name: str = ''
-    partitions: list[FetchSnapshotRequest_PartitionSnapshot] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partitions', 'unknown_tagged_fields',)
+    name: str
+    partitions: list[FetchSnapshotRequest_PartitionSnapshot]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partitions: list[FetchSnapshotRequest_PartitionSnapshot] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class FetchSnapshotRequest(Message):
+    __slots__ = ('cluster_id', 'replica_id', 'max_bytes', 'topics', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'FetchSnapshotRequest'
     API_KEY: ClassVar[int | None] = 59
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
 
-    cluster_id: str | None = None
-    replica_id: int = -1
-    max_bytes: int = 2147483647
-    topics: list[FetchSnapshotRequest_TopicSnapshot] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    cluster_id: str | None
+    replica_id: int
+    max_bytes: int
+    topics: list[FetchSnapshotRequest_TopicSnapshot]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        cluster_id: str | None = None,
+        replica_id: int = -1,
+        max_bytes: int = 2147483647,
+        topics: list[FetchSnapshotRequest_TopicSnapshot] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.cluster_id = cluster_id
+        self.replica_id = replica_id
+        self.max_bytes = max_bytes
+        self.topics = [] if topics is FRESH else topics
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     PartitionSnapshot: ClassVar[builtins.type[FetchSnapshotRequest_PartitionSnapshot]]
     SnapshotId: ClassVar[builtins.type[FetchSnapshotRequest_SnapshotId]]
     TopicSnapshot: ClassVar[builtins.type[FetchSnapshotRequest_TopicSnapshot]]
@@ -268,60 +317,136 @@ FetchSnapshotRequest_TopicSnapshot.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class FetchSnapshotResponse_LeaderIdAndEpoch(Struct):
-    leader_id: int = 0
-    leader_epoch: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('leader_id', 'leader_epoch', 'unknown_tagged_fields',)
+    leader_id: int
+    leader_epoch: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        leader_id: int = 0,
+        leader_epoch: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class FetchSnapshotResponse_NodeEndpoint(Struct):
-    node_id: int = 0
-    host: str = ''
-    port: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('node_id', 'host', 'port', 'unknown_tagged_fields',)
+    node_id: int
+    host: str
+    port: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        node_id: int = 0,
+        host: str = '',
+        port: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class FetchSnapshotResponse_PartitionSnapshot(Struct):
-    index: int = 0
-    error_code: int = 0
-    snapshot_id: FetchSnapshotResponse_SnapshotId = field(default_factory=lambda: FetchSnapshotResponse_SnapshotId())
-    current_leader: FetchSnapshotResponse_LeaderIdAndEpoch = field(default_factory=lambda: FetchSnapshotResponse_LeaderIdAndEpoch())
-    size: int = 0
-    position: int = 0
-    unaligned_records: bytes | None = None
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('index', 'error_code', 'snapshot_id', 'current_leader', 'size', 'position', 'unaligned_records', 'unknown_tagged_fields',)
+    index: int
+    error_code: int
+    snapshot_id: FetchSnapshotResponse_SnapshotId
+    current_leader: FetchSnapshotResponse_LeaderIdAndEpoch
+    size: int
+    position: int
+    unaligned_records: bytes | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        index: int = 0,
+        error_code: int = 0,
+        snapshot_id: FetchSnapshotResponse_SnapshotId = FRESH,
+        current_leader: FetchSnapshotResponse_LeaderIdAndEpoch = FRESH,
+        size: int = 0,
+        position: int = 0,
+        unaligned_records: bytes | None = None,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.index = index
+        self.error_code = error_code
+        self.snapshot_id = FetchSnapshotResponse_SnapshotId() if snapshot_id is FRESH else snapshot_id
+        self.current_leader = FetchSnapshotResponse_LeaderIdAndEpoch() if current_leader is FRESH else current_leader
+        self.size = size
+        self.position = position
+        self.unaligned_records = unaligned_records
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class FetchSnapshotResponse_SnapshotId(Struct):
-    end_offset: int = 0
-    epoch: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('end_offset', 'epoch', 'unknown_tagged_fields',)
+    end_offset: int
+    epoch: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        end_offset: int = 0,
+        epoch: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.end_offset = end_offset
+        self.epoch = epoch
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class FetchSnapshotResponse_TopicSnapshot(Struct):
-    name: str = ''
-    partitions: list[FetchSnapshotResponse_PartitionSnapshot] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partitions', 'unknown_tagged_fields',)
+    name: str
+    partitions: list[FetchSnapshotResponse_PartitionSnapshot]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partitions: list[FetchSnapshotResponse_PartitionSnapshot] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class FetchSnapshotResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'topics', 'node_endpoints', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'FetchSnapshotResponse'
     API_KEY: ClassVar[int | None] = 59
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    topics: list[FetchSnapshotResponse_TopicSnapshot] = field(default_factory=list)
-    node_endpoints: list[FetchSnapshotResponse_NodeEndpoint] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    error_code: int
+    topics: list[FetchSnapshotResponse_TopicSnapshot]
+    node_endpoints: list[FetchSnapshotResponse_NodeEndpoint]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        error_code: int = 0,
+        topics: list[FetchSnapshotResponse_TopicSnapshot] = FRESH,
+        node_endpoints: list[FetchSnapshotResponse_NodeEndpoint] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.topics = [] if topics is FRESH else topics
+        self.node_endpoints = [] if node_endpoints is FRESH else node_endpoints
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     LeaderIdAndEpoch: ClassVar[builtins.type[FetchSnapshotResponse_LeaderIdAndEpoch]]
     NodeEndpoint: ClassVar[builtins.type[FetchSnapshotResponse_NodeEndpoint]]
     PartitionSnapshot: ClassVar[builtins.type[FetchSnapshotResponse_PartitionSnapshot]]

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -24,32 +23,64 @@ _I32_I16 = Struct_('>ih')
 _I32_I32_I64 = Struct_('>iiq')
 
 
-@dataclass(slots=True)
 class InitializeShareGroupStateRequest_InitializeStateData(Struct):
-    topic_id: uuid.UUID = ZERO_UUID
-    partitions: list[InitializeShareGroupStateRequest_PartitionData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_id', 'partitions', 'unknown_tagged_fields',)
+    topic_id: uuid.UUID
+    partitions: list[InitializeShareGroupStateRequest_PartitionData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_id: uuid.UUID = ZERO_UUID,
+        partitions: list[InitializeShareGroupStateRequest_PartitionData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class InitializeShareGroupStateRequest_PartitionData(Struct):
-    partition: int = 0
-    state_epoch: int = 0
-    start_offset: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition', 'state_epoch', 'start_offset', 'unknown_tagged_fields',)
+    partition: int
+    state_epoch: int
+    start_offset: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition: int = 0,
+        state_epoch: int = 0,
+        start_offset: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition = partition
+        self.state_epoch = state_epoch
+        self.start_offset = start_offset
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class InitializeShareGroupStateRequest(Message):
+    __slots__ = ('group_id', 'topics', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'InitializeShareGroupStateRequest'
     API_KEY: ClassVar[int | None] = 83
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    group_id: str = ''
-    topics: list[InitializeShareGroupStateRequest_InitializeStateData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    group_id: str
+    topics: list[InitializeShareGroupStateRequest_InitializeStateData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        group_id: str = '',
+        topics: list[InitializeShareGroupStateRequest_InitializeStateData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.group_id = group_id
+        self.topics = [] if topics is FRESH else topics
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     InitializeStateData: ClassVar[builtins.type[InitializeShareGroupStateRequest_InitializeStateData]]
     PartitionData: ClassVar[builtins.type[InitializeShareGroupStateRequest_PartitionData]]
 
@@ -175,31 +206,61 @@ InitializeShareGroupStateRequest_PartitionData.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class InitializeShareGroupStateResponse_InitializeStateResult(Struct):
-    topic_id: uuid.UUID = ZERO_UUID
-    partitions: list[InitializeShareGroupStateResponse_PartitionResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_id', 'partitions', 'unknown_tagged_fields',)
+    topic_id: uuid.UUID
+    partitions: list[InitializeShareGroupStateResponse_PartitionResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_id: uuid.UUID = ZERO_UUID,
+        partitions: list[InitializeShareGroupStateResponse_PartitionResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class InitializeShareGroupStateResponse_PartitionResult(Struct):
-    partition: int = 0
-    error_code: int = 0
-    error_message: str | None = None
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition', 'error_code', 'error_message', 'unknown_tagged_fields',)
+    partition: int
+    error_code: int
+    error_message: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition: int = 0,
+        error_code: int = 0,
+        error_message: str | None = None,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition = partition
+        self.error_code = error_code
+        self.error_message = error_message
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class InitializeShareGroupStateResponse(Message):
+    __slots__ = ('results', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'InitializeShareGroupStateResponse'
     API_KEY: ClassVar[int | None] = 83
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    results: list[InitializeShareGroupStateResponse_InitializeStateResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    results: list[InitializeShareGroupStateResponse_InitializeStateResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        results: list[InitializeShareGroupStateResponse_InitializeStateResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.results = [] if results is FRESH else results
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     InitializeStateResult: ClassVar[builtins.type[InitializeShareGroupStateResponse_InitializeStateResult]]
     PartitionResult: ClassVar[builtins.type[InitializeShareGroupStateResponse_PartitionResult]]
 

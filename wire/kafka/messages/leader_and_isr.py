@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -30,56 +29,132 @@ _I8 = Struct_('>b')
 _U8 = Struct_('>B')
 
 
-@dataclass(slots=True)
 class LeaderAndIsrRequest_LeaderAndIsrLiveLeader(Struct):
-    broker_id: int = 0
-    host_name: str = ''
-    port: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('broker_id', 'host_name', 'port', 'unknown_tagged_fields',)
+    broker_id: int
+    host_name: str
+    port: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        broker_id: int = 0,
+        host_name: str = '',
+        port: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.broker_id = broker_id
+        self.host_name = host_name
+        self.port = port
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class LeaderAndIsrRequest_LeaderAndIsrPartitionState(Struct):
-    topic_name: str = ''
-    partition_index: int = 0
-    controller_epoch: int = 0
-    leader: int = 0
-    leader_epoch: int = 0
-    isr: list[int] = field(default_factory=list)
-    partition_epoch: int = 0
-    replicas: list[int] = field(default_factory=list)
-    adding_replicas: list[int] = field(default_factory=list)
-    removing_replicas: list[int] = field(default_factory=list)
-    is_new: bool = False
-    leader_recovery_state: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'partition_epoch', 'replicas', 'adding_replicas', 'removing_replicas', 'is_new', 'leader_recovery_state', 'unknown_tagged_fields',)
+    topic_name: str
+    partition_index: int
+    controller_epoch: int
+    leader: int
+    leader_epoch: int
+    isr: list[int]
+    partition_epoch: int
+    replicas: list[int]
+    adding_replicas: list[int]
+    removing_replicas: list[int]
+    is_new: bool
+    leader_recovery_state: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_name: str = '',
+        partition_index: int = 0,
+        controller_epoch: int = 0,
+        leader: int = 0,
+        leader_epoch: int = 0,
+        isr: list[int] = FRESH,
+        partition_epoch: int = 0,
+        replicas: list[int] = FRESH,
+        adding_replicas: list[int] = FRESH,
+        removing_replicas: list[int] = FRESH,
+        is_new: bool = False,
+        leader_recovery_state: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_name = topic_name
+        self.partition_index = partition_index
+        self.controller_epoch = controller_epoch
+        self.leader = leader
+        self.leader_epoch = leader_epoch
+        self.isr = [] if isr is FRESH else isr
+        self.partition_epoch = partition_epoch
+        self.replicas = [] if replicas is FRESH else replicas
+        self.adding_replicas = [] if adding_replicas is FRESH else adding_replicas
+        self.removing_replicas = [] if removing_replicas is FRESH else removing_replicas
+        self.is_new = is_new
+        self.leader_recovery_state = leader_recovery_state
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class LeaderAndIsrRequest_LeaderAndIsrTopicState(Struct):
-    topic_name: str = ''
-    topic_id: uuid.UUID = ZERO_UUID
-    partition_states: list[LeaderAndIsrRequest_LeaderAndIsrPartitionState] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_name', 'topic_id', 'partition_states', 'unknown_tagged_fields',)
+    topic_name: str
+    topic_id: uuid.UUID
+    partition_states: list[LeaderAndIsrRequest_LeaderAndIsrPartitionState]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_name: str = '',
+        topic_id: uuid.UUID = ZERO_UUID,
+        partition_states: list[LeaderAndIsrRequest_LeaderAndIsrPartitionState] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_name = topic_name
+        self.topic_id = topic_id
+        self.partition_states = [] if partition_states is FRESH else partition_states
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class LeaderAndIsrRequest(Message):
+    __slots__ = ('controller_id', 'is_k_raft_controller', 'controller_epoch', 'broker_epoch', 'type', 'ungrouped_partition_states', 'topic_states', 'live_leaders', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'LeaderAndIsrRequest'
     API_KEY: ClassVar[int | None] = 4
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-7')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('4-7')
 
-    controller_id: int = 0
-    is_k_raft_controller: bool = False
-    controller_epoch: int = 0
-    broker_epoch: int = -1
-    type: int = 0
-    ungrouped_partition_states: list[LeaderAndIsrRequest_LeaderAndIsrPartitionState] = field(default_factory=list)
-    topic_states: list[LeaderAndIsrRequest_LeaderAndIsrTopicState] = field(default_factory=list)
-    live_leaders: list[LeaderAndIsrRequest_LeaderAndIsrLiveLeader] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    controller_id: int
+    is_k_raft_controller: bool
+    controller_epoch: int
+    broker_epoch: int
+    type: int
+    ungrouped_partition_states: list[LeaderAndIsrRequest_LeaderAndIsrPartitionState]
+    topic_states: list[LeaderAndIsrRequest_LeaderAndIsrTopicState]
+    live_leaders: list[LeaderAndIsrRequest_LeaderAndIsrLiveLeader]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        controller_id: int = 0,
+        is_k_raft_controller: bool = False,
+        controller_epoch: int = 0,
+        broker_epoch: int = -1,
+        type: int = 0,
+        ungrouped_partition_states: list[LeaderAndIsrRequest_LeaderAndIsrPartitionState] = FRESH,
+        topic_states: list[LeaderAndIsrRequest_LeaderAndIsrTopicState] = FRESH,
+        live_leaders: list[LeaderAndIsrRequest_LeaderAndIsrLiveLeader] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.controller_id = controller_id
+        self.is_k_raft_controller = is_k_raft_controller
+        self.controller_epoch = controller_epoch
+        self.broker_epoch = broker_epoch
+        self.type = type
+        self.ungrouped_partition_states = [] if ungrouped_partition_states is FRESH else ungrouped_partition_states
+        self.topic_states = [] if topic_states is FRESH else topic_states
+        self.live_leaders = [] if live_leaders is FRESH else live_leaders
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     LeaderAndIsrLiveLeader: ClassVar[builtins.type[LeaderAndIsrRequest_LeaderAndIsrLiveLeader]]
     LeaderAndIsrPartitionState: ClassVar[builtins.type[LeaderAndIsrRequest_LeaderAndIsrPartitionState]]
     LeaderAndIsrTopicState: ClassVar[builtins.type[LeaderAndIsrRequest_LeaderAndIsrTopicState]]
@@ -472,33 +547,67 @@ LeaderAndIsrRequest_LeaderAndIsrTopicState.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class LeaderAndIsrResponse_LeaderAndIsrPartitionError(Struct):
-    topic_name: str = ''
-    partition_index: int = 0
-    error_code: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_name', 'partition_index', 'error_code', 'unknown_tagged_fields',)
+    topic_name: str
+    partition_index: int
+    error_code: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_name: str = '',
+        partition_index: int = 0,
+        error_code: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_name = topic_name
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class LeaderAndIsrResponse_LeaderAndIsrTopicError(Struct):
-    topic_id: uuid.UUID = ZERO_UUID
-    partition_errors: list[LeaderAndIsrResponse_LeaderAndIsrPartitionError] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_id', 'partition_errors', 'unknown_tagged_fields',)
+    topic_id: uuid.UUID
+    partition_errors: list[LeaderAndIsrResponse_LeaderAndIsrPartitionError]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_id: uuid.UUID = ZERO_UUID,
+        partition_errors: list[LeaderAndIsrResponse_LeaderAndIsrPartitionError] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_id = topic_id
+        self.partition_errors = [] if partition_errors is FRESH else partition_errors
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class LeaderAndIsrResponse(Message):
+    __slots__ = ('error_code', 'partition_errors', 'topics', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'LeaderAndIsrResponse'
     API_KEY: ClassVar[int | None] = 4
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-7')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('4-7')
 
-    error_code: int = 0
-    partition_errors: list[LeaderAndIsrResponse_LeaderAndIsrPartitionError] = field(default_factory=list)
-    topics: list[LeaderAndIsrResponse_LeaderAndIsrTopicError] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    error_code: int
+    partition_errors: list[LeaderAndIsrResponse_LeaderAndIsrPartitionError]
+    topics: list[LeaderAndIsrResponse_LeaderAndIsrTopicError]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        error_code: int = 0,
+        partition_errors: list[LeaderAndIsrResponse_LeaderAndIsrPartitionError] = FRESH,
+        topics: list[LeaderAndIsrResponse_LeaderAndIsrTopicError] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.error_code = error_code
+        self.partition_errors = [] if partition_errors is FRESH else partition_errors
+        self.topics = [] if topics is FRESH else topics
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     LeaderAndIsrPartitionError: ClassVar[builtins.type[LeaderAndIsrResponse_LeaderAndIsrPartitionError]]
     LeaderAndIsrTopicError: ClassVar[builtins.type[LeaderAndIsrResponse_LeaderAndIsrTopicError]]
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -24,26 +23,50 @@ _I16_I32 = Struct_('>hi')
 _I32 = Struct_('>i')
 
 
-@dataclass(slots=True)
 class LeaderChangeMessage_Voter(Struct):
-    voter_id: int = 0
-    voter_directory_id: uuid.UUID = ZERO_UUID
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('voter_id', 'voter_directory_id', 'unknown_tagged_fields',)
+    voter_id: int
+    voter_directory_id: uuid.UUID
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        voter_id: int = 0,
+        voter_directory_id: uuid.UUID = ZERO_UUID,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.voter_id = voter_id
+        self.voter_directory_id = voter_directory_id
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class LeaderChangeMessage(Message):
+    __slots__ = ('version', 'leader_id', 'voters', 'granting_voters', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'LeaderChangeMessage'
     API_KEY: ClassVar[int | None] = None
     KIND: ClassVar[str] = 'data'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
 
-    version: int = 0
-    leader_id: int = 0
-    voters: list[LeaderChangeMessage_Voter] = field(default_factory=list)
-    granting_voters: list[LeaderChangeMessage_Voter] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    version: int
+    leader_id: int
+    voters: list[LeaderChangeMessage_Voter]
+    granting_voters: list[LeaderChangeMessage_Voter]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        version: int = 0,
+        leader_id: int = 0,
+        voters: list[LeaderChangeMessage_Voter] = FRESH,
+        granting_voters: list[LeaderChangeMessage_Voter] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.version = version
+        self.leader_id = leader_id
+        self.voters = [] if voters is FRESH else voters
+        self.granting_voters = [] if granting_voters is FRESH else granting_voters
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     Voter: ClassVar[builtins.type[LeaderChangeMessage_Voter]]
 
 

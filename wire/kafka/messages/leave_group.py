@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -24,26 +23,50 @@ _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 
 
-@dataclass(slots=True)
 class LeaveGroupRequest_MemberIdentity(Struct):
-    member_id: str = ''
-    group_instance_id: str | None = None
-    reason: str | None = None
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('member_id', 'group_instance_id', 'reason', 'unknown_tagged_fields',)
+    member_id: str
+    group_instance_id: str | None
+    reason: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        member_id: str = '',
+        group_instance_id: str | None = None,
+        reason: str | None = None,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.reason = reason
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class LeaveGroupRequest(Message):
+    __slots__ = ('group_id', 'member_id', 'members', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'LeaveGroupRequest'
     API_KEY: ClassVar[int | None] = 13
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-5')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('4-5')
 
-    group_id: str = ''
-    member_id: str = ''
-    members: list[LeaveGroupRequest_MemberIdentity] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    group_id: str
+    member_id: str
+    members: list[LeaveGroupRequest_MemberIdentity]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        group_id: str = '',
+        member_id: str = '',
+        members: list[LeaveGroupRequest_MemberIdentity] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.group_id = group_id
+        self.member_id = member_id
+        self.members = [] if members is FRESH else members
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     MemberIdentity: ClassVar[builtins.type[LeaveGroupRequest_MemberIdentity]]
 
 
@@ -198,26 +221,50 @@ LeaveGroupRequest_MemberIdentity.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class LeaveGroupResponse_MemberResponse(Struct):
-    member_id: str = ''
-    group_instance_id: str | None = ''
-    error_code: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('member_id', 'group_instance_id', 'error_code', 'unknown_tagged_fields',)
+    member_id: str
+    group_instance_id: str | None
+    error_code: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        member_id: str = '',
+        group_instance_id: str | None = '',
+        error_code: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.member_id = member_id
+        self.group_instance_id = group_instance_id
+        self.error_code = error_code
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class LeaveGroupResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'members', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'LeaveGroupResponse'
     API_KEY: ClassVar[int | None] = 13
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-5')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('4-5')
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    members: list[LeaveGroupResponse_MemberResponse] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    error_code: int
+    members: list[LeaveGroupResponse_MemberResponse]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        error_code: int = 0,
+        members: list[LeaveGroupResponse_MemberResponse] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.members = [] if members is FRESH else members
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     MemberResponse: ClassVar[builtins.type[LeaveGroupResponse_MemberResponse]]
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -23,15 +22,21 @@ from wire.primitives import (
 _I32_I16 = Struct_('>ih')
 
 
-@dataclass(slots=True)
 class ListClientMetricsResourcesRequest(Message):
+    __slots__ = ('unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ListClientMetricsResourcesRequest'
     API_KEY: ClassVar[int | None] = 74
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
 def _read_ListClientMetricsResourcesRequest(buf: Buffer, pos: int, version: int) -> tuple[ListClientMetricsResourcesRequest, int]:
@@ -58,24 +63,44 @@ ListClientMetricsResourcesRequest.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class ListClientMetricsResourcesResponse_ClientMetricsResource(Struct):
-    name: str = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'unknown_tagged_fields',)
+    name: str
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ListClientMetricsResourcesResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'client_metrics_resources', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ListClientMetricsResourcesResponse'
     API_KEY: ClassVar[int | None] = 74
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    client_metrics_resources: list[ListClientMetricsResourcesResponse_ClientMetricsResource] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    error_code: int
+    client_metrics_resources: list[ListClientMetricsResourcesResponse_ClientMetricsResource]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        error_code: int = 0,
+        client_metrics_resources: list[ListClientMetricsResourcesResponse_ClientMetricsResource] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.client_metrics_resources = [] if client_metrics_resources is FRESH else client_metrics_resources
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     ClientMetricsResource: ClassVar[builtins.type[ListClientMetricsResourcesResponse_ClientMetricsResource]]
 
 

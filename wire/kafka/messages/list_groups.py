@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -24,17 +23,27 @@ _I16 = Struct_('>h')
 _I32 = Struct_('>i')
 
 
-@dataclass(slots=True)
 class ListGroupsRequest(Message):
+    __slots__ = ('states_filter', 'types_filter', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ListGroupsRequest'
     API_KEY: ClassVar[int | None] = 16
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-5')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('3-5')
 
-    states_filter: list[str] = field(default_factory=list)
-    types_filter: list[str] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    states_filter: list[str]
+    types_filter: list[str]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        states_filter: list[str] = FRESH,
+        types_filter: list[str] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.states_filter = [] if states_filter is FRESH else states_filter
+        self.types_filter = [] if types_filter is FRESH else types_filter
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
 def _read_ListGroupsRequest(buf: Buffer, pos: int, version: int) -> tuple[ListGroupsRequest, int]:
@@ -123,27 +132,53 @@ ListGroupsRequest.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class ListGroupsResponse_ListedGroup(Struct):
-    group_id: str = ''
-    protocol_type: str = ''
-    group_state: str = ''
-    group_type: str = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('group_id', 'protocol_type', 'group_state', 'group_type', 'unknown_tagged_fields',)
+    group_id: str
+    protocol_type: str
+    group_state: str
+    group_type: str
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        group_id: str = '',
+        protocol_type: str = '',
+        group_state: str = '',
+        group_type: str = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.group_id = group_id
+        self.protocol_type = protocol_type
+        self.group_state = group_state
+        self.group_type = group_type
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ListGroupsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'groups', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ListGroupsResponse'
     API_KEY: ClassVar[int | None] = 16
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-5')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('3-5')
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    groups: list[ListGroupsResponse_ListedGroup] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    error_code: int
+    groups: list[ListGroupsResponse_ListedGroup]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        error_code: int = 0,
+        groups: list[ListGroupsResponse_ListedGroup] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.groups = [] if groups is FRESH else groups
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     ListedGroup: ClassVar[builtins.type[ListGroupsResponse_ListedGroup]]
 
 

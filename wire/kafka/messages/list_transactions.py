@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -24,18 +23,30 @@ _I32_I16 = Struct_('>ih')
 _I64 = Struct_('>q')
 
 
-@dataclass(slots=True)
 class ListTransactionsRequest(Message):
+    __slots__ = ('state_filters', 'producer_id_filters', 'duration_filter', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ListTransactionsRequest'
     API_KEY: ClassVar[int | None] = 66
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
 
-    state_filters: list[str] = field(default_factory=list)
-    producer_id_filters: list[int] = field(default_factory=list)
-    duration_filter: int = -1
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    state_filters: list[str]
+    producer_id_filters: list[int]
+    duration_filter: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        state_filters: list[str] = FRESH,
+        producer_id_filters: list[int] = FRESH,
+        duration_filter: int = -1,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.state_filters = [] if state_filters is FRESH else state_filters
+        self.producer_id_filters = [] if producer_id_filters is FRESH else producer_id_filters
+        self.duration_filter = duration_filter
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
 def _read_ListTransactionsRequest(buf: Buffer, pos: int, version: int) -> tuple[ListTransactionsRequest, int]:
@@ -109,27 +120,53 @@ ListTransactionsRequest.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class ListTransactionsResponse_TransactionState(Struct):
-    transactional_id: str = ''
-    producer_id: int = 0
-    transaction_state: str = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('transactional_id', 'producer_id', 'transaction_state', 'unknown_tagged_fields',)
+    transactional_id: str
+    producer_id: int
+    transaction_state: str
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        transactional_id: str = '',
+        producer_id: int = 0,
+        transaction_state: str = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.transactional_id = transactional_id
+        self.producer_id = producer_id
+        self.transaction_state = transaction_state
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ListTransactionsResponse(Message):
+    __slots__ = ('throttle_time_ms', 'error_code', 'unknown_state_filters', 'transaction_states', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ListTransactionsResponse'
     API_KEY: ClassVar[int | None] = 66
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
 
-    throttle_time_ms: int = 0
-    error_code: int = 0
-    unknown_state_filters: list[str] = field(default_factory=list)
-    transaction_states: list[ListTransactionsResponse_TransactionState] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    error_code: int
+    unknown_state_filters: list[str]
+    transaction_states: list[ListTransactionsResponse_TransactionState]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        error_code: int = 0,
+        unknown_state_filters: list[str] = FRESH,
+        transaction_states: list[ListTransactionsResponse_TransactionState] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.error_code = error_code
+        self.unknown_state_filters = [] if unknown_state_filters is FRESH else unknown_state_filters
+        self.transaction_states = [] if transaction_states is FRESH else transaction_states
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     TransactionState: ClassVar[builtins.type[ListTransactionsResponse_TransactionState]]
 
 

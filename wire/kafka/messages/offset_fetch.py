@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -28,42 +27,90 @@ _I32_I64_I32 = Struct_('>iqi')
 _U8 = Struct_('>B')
 
 
-@dataclass(slots=True)
 class OffsetFetchRequest_OffsetFetchRequestGroup(Struct):
-    group_id: str = ''
-    member_id: str | None = None
-    member_epoch: int = -1
-    topics: list[OffsetFetchRequest_OffsetFetchRequestTopics] | None = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('group_id', 'member_id', 'member_epoch', 'topics', 'unknown_tagged_fields',)
+    group_id: str
+    member_id: str | None
+    member_epoch: int
+    topics: list[OffsetFetchRequest_OffsetFetchRequestTopics] | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        group_id: str = '',
+        member_id: str | None = None,
+        member_epoch: int = -1,
+        topics: list[OffsetFetchRequest_OffsetFetchRequestTopics] | None = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.group_id = group_id
+        self.member_id = member_id
+        self.member_epoch = member_epoch
+        self.topics = [] if topics is FRESH else topics
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class OffsetFetchRequest_OffsetFetchRequestTopic(Struct):
-    name: str = ''
-    partition_indexes: list[int] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partition_indexes', 'unknown_tagged_fields',)
+    name: str
+    partition_indexes: list[int]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partition_indexes: list[int] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partition_indexes = [] if partition_indexes is FRESH else partition_indexes
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class OffsetFetchRequest_OffsetFetchRequestTopics(Struct):
-    name: str = ''
-    partition_indexes: list[int] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partition_indexes', 'unknown_tagged_fields',)
+    name: str
+    partition_indexes: list[int]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partition_indexes: list[int] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partition_indexes = [] if partition_indexes is FRESH else partition_indexes
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class OffsetFetchRequest(Message):
+    __slots__ = ('group_id', 'topics', 'groups', 'require_stable', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'OffsetFetchRequest'
     API_KEY: ClassVar[int | None] = 9
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-9')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('6-9')
 
-    group_id: str = ''
-    topics: list[OffsetFetchRequest_OffsetFetchRequestTopic] | None = field(default_factory=list)
-    groups: list[OffsetFetchRequest_OffsetFetchRequestGroup] = field(default_factory=list)
-    require_stable: bool = False
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    group_id: str
+    topics: list[OffsetFetchRequest_OffsetFetchRequestTopic] | None
+    groups: list[OffsetFetchRequest_OffsetFetchRequestGroup]
+    require_stable: bool
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        group_id: str = '',
+        topics: list[OffsetFetchRequest_OffsetFetchRequestTopic] | None = FRESH,
+        groups: list[OffsetFetchRequest_OffsetFetchRequestGroup] = FRESH,
+        require_stable: bool = False,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.group_id = group_id
+        self.topics = [] if topics is FRESH else topics
+        self.groups = [] if groups is FRESH else groups
+        self.require_stable = require_stable
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     OffsetFetchRequestGroup: ClassVar[builtins.type[OffsetFetchRequest_OffsetFetchRequestGroup]]
     OffsetFetchRequestTopic: ClassVar[builtins.type[OffsetFetchRequest_OffsetFetchRequestTopic]]
     OffsetFetchRequestTopics: ClassVar[builtins.type[OffsetFetchRequest_OffsetFetchRequestTopics]]
@@ -392,61 +439,139 @@ OffsetFetchRequest_OffsetFetchRequestTopics.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class OffsetFetchResponse_OffsetFetchResponseGroup(Struct):
-    group_id: str = ''
-    topics: list[OffsetFetchResponse_OffsetFetchResponseTopics] = field(default_factory=list)
-    error_code: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('group_id', 'topics', 'error_code', 'unknown_tagged_fields',)
+    group_id: str
+    topics: list[OffsetFetchResponse_OffsetFetchResponseTopics]
+    error_code: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        group_id: str = '',
+        topics: list[OffsetFetchResponse_OffsetFetchResponseTopics] = FRESH,
+        error_code: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.group_id = group_id
+        self.topics = [] if topics is FRESH else topics
+        self.error_code = error_code
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class OffsetFetchResponse_OffsetFetchResponsePartition(Struct):
-    partition_index: int = 0
-    committed_offset: int = 0
-    committed_leader_epoch: int = -1
-    metadata: str | None = ''
-    error_code: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code', 'unknown_tagged_fields',)
+    partition_index: int
+    committed_offset: int
+    committed_leader_epoch: int
+    metadata: str | None
+    error_code: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        committed_offset: int = 0,
+        committed_leader_epoch: int = -1,
+        metadata: str | None = '',
+        error_code: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.committed_offset = committed_offset
+        self.committed_leader_epoch = committed_leader_epoch
+        self.metadata = metadata
+        self.error_code = error_code
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class OffsetFetchResponse_OffsetFetchResponsePartitions(Struct):
-    partition_index: int = 0
-    committed_offset: int = 0
-    committed_leader_epoch: int = -1
-    metadata: str | None = ''
-    error_code: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'committed_offset', 'committed_leader_epoch', 'metadata', 'error_code', 'unknown_tagged_fields',)
+    partition_index: int
+    committed_offset: int
+    committed_leader_epoch: int
+    metadata: str | None
+    error_code: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        committed_offset: int = 0,
+        committed_leader_epoch: int = -1,
+        metadata: str | None = '',
+        error_code: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.committed_offset = committed_offset
+        self.committed_leader_epoch = committed_leader_epoch
+        self.metadata = metadata
+        self.error_code = error_code
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class OffsetFetchResponse_OffsetFetchResponseTopic(Struct):
-    name: str = ''
-    partitions: list[OffsetFetchResponse_OffsetFetchResponsePartition] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partitions', 'unknown_tagged_fields',)
+    name: str
+    partitions: list[OffsetFetchResponse_OffsetFetchResponsePartition]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partitions: list[OffsetFetchResponse_OffsetFetchResponsePartition] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class OffsetFetchResponse_OffsetFetchResponseTopics(Struct):
-    name: str = ''
-    partitions: list[OffsetFetchResponse_OffsetFetchResponsePartitions] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partitions', 'unknown_tagged_fields',)
+    name: str
+    partitions: list[OffsetFetchResponse_OffsetFetchResponsePartitions]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partitions: list[OffsetFetchResponse_OffsetFetchResponsePartitions] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class OffsetFetchResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics', 'error_code', 'groups', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'OffsetFetchResponse'
     API_KEY: ClassVar[int | None] = 9
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-9')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('6-9')
 
-    throttle_time_ms: int = 0
-    topics: list[OffsetFetchResponse_OffsetFetchResponseTopic] = field(default_factory=list)
-    error_code: int = 0
-    groups: list[OffsetFetchResponse_OffsetFetchResponseGroup] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    topics: list[OffsetFetchResponse_OffsetFetchResponseTopic]
+    error_code: int
+    groups: list[OffsetFetchResponse_OffsetFetchResponseGroup]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        topics: list[OffsetFetchResponse_OffsetFetchResponseTopic] = FRESH,
+        error_code: int = 0,
+        groups: list[OffsetFetchResponse_OffsetFetchResponseGroup] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = [] if topics is FRESH else topics
+        self.error_code = error_code
+        self.groups = [] if groups is FRESH else groups
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     OffsetFetchResponseGroup: ClassVar[builtins.type[OffsetFetchResponse_OffsetFetchResponseGroup]]
     OffsetFetchResponsePartition: ClassVar[builtins.type[OffsetFetchResponse_OffsetFetchResponsePartition]]
     OffsetFetchResponsePartitions: ClassVar[builtins.type[OffsetFetchResponse_OffsetFetchResponsePartitions]]

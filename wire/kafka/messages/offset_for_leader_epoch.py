@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -25,32 +24,64 @@ _I32 = Struct_('>i')
 _I64 = Struct_('>q')
 
 
-@dataclass(slots=True)
 class OffsetForLeaderEpochRequest_OffsetForLeaderPartition(Struct):
-    partition: int = 0
-    current_leader_epoch: int = -1
-    leader_epoch: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition', 'current_leader_epoch', 'leader_epoch', 'unknown_tagged_fields',)
+    partition: int
+    current_leader_epoch: int
+    leader_epoch: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition: int = 0,
+        current_leader_epoch: int = -1,
+        leader_epoch: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition = partition
+        self.current_leader_epoch = current_leader_epoch
+        self.leader_epoch = leader_epoch
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class OffsetForLeaderEpochRequest_OffsetForLeaderTopic(Struct):
-    topic: str = ''
-    partitions: list[OffsetForLeaderEpochRequest_OffsetForLeaderPartition] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic', 'partitions', 'unknown_tagged_fields',)
+    topic: str
+    partitions: list[OffsetForLeaderEpochRequest_OffsetForLeaderPartition]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic: str = '',
+        partitions: list[OffsetForLeaderEpochRequest_OffsetForLeaderPartition] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic = topic
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class OffsetForLeaderEpochRequest(Message):
+    __slots__ = ('replica_id', 'topics', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'OffsetForLeaderEpochRequest'
     API_KEY: ClassVar[int | None] = 23
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-4')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('4')
 
-    replica_id: int = -2
-    topics: list[OffsetForLeaderEpochRequest_OffsetForLeaderTopic] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    replica_id: int
+    topics: list[OffsetForLeaderEpochRequest_OffsetForLeaderTopic]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        replica_id: int = -2,
+        topics: list[OffsetForLeaderEpochRequest_OffsetForLeaderTopic] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.replica_id = replica_id
+        self.topics = [] if topics is FRESH else topics
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     OffsetForLeaderPartition: ClassVar[builtins.type[OffsetForLeaderEpochRequest_OffsetForLeaderPartition]]
     OffsetForLeaderTopic: ClassVar[builtins.type[OffsetForLeaderEpochRequest_OffsetForLeaderTopic]]
 
@@ -203,33 +234,67 @@ OffsetForLeaderEpochRequest_OffsetForLeaderTopic.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class OffsetForLeaderEpochResponse_EpochEndOffset(Struct):
-    error_code: int = 0
-    partition: int = 0
-    leader_epoch: int = -1
-    end_offset: int = -1
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('error_code', 'partition', 'leader_epoch', 'end_offset', 'unknown_tagged_fields',)
+    error_code: int
+    partition: int
+    leader_epoch: int
+    end_offset: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        error_code: int = 0,
+        partition: int = 0,
+        leader_epoch: int = -1,
+        end_offset: int = -1,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.error_code = error_code
+        self.partition = partition
+        self.leader_epoch = leader_epoch
+        self.end_offset = end_offset
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult(Struct):
-    topic: str = ''
-    partitions: list[OffsetForLeaderEpochResponse_EpochEndOffset] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic', 'partitions', 'unknown_tagged_fields',)
+    topic: str
+    partitions: list[OffsetForLeaderEpochResponse_EpochEndOffset]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic: str = '',
+        partitions: list[OffsetForLeaderEpochResponse_EpochEndOffset] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic = topic
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class OffsetForLeaderEpochResponse(Message):
+    __slots__ = ('throttle_time_ms', 'topics', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'OffsetForLeaderEpochResponse'
     API_KEY: ClassVar[int | None] = 23
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-4')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('4')
 
-    throttle_time_ms: int = 0
-    topics: list[OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    topics: list[OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        topics: list[OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.topics = [] if topics is FRESH else topics
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     EpochEndOffset: ClassVar[builtins.type[OffsetForLeaderEpochResponse_EpochEndOffset]]
     OffsetForLeaderTopicResult: ClassVar[builtins.type[OffsetForLeaderEpochResponse_OffsetForLeaderTopicResult]]
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -27,33 +26,67 @@ _I32_I32 = Struct_('>ii')
 _I64 = Struct_('>q')
 
 
-@dataclass(slots=True)
 class ProduceRequest_PartitionProduceData(Struct):
-    index: int = 0
-    records: bytes | None = None
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('index', 'records', 'unknown_tagged_fields',)
+    index: int
+    records: bytes | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        index: int = 0,
+        records: bytes | None = None,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.index = index
+        self.records = records
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ProduceRequest_TopicProduceData(Struct):
-    name: str = ''
-    partition_data: list[ProduceRequest_PartitionProduceData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partition_data', 'unknown_tagged_fields',)
+    name: str
+    partition_data: list[ProduceRequest_PartitionProduceData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partition_data: list[ProduceRequest_PartitionProduceData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partition_data = [] if partition_data is FRESH else partition_data
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ProduceRequest(Message):
+    __slots__ = ('transactional_id', 'acks', 'timeout_ms', 'topic_data', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ProduceRequest'
     API_KEY: ClassVar[int | None] = 0
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-12')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('9-12')
 
-    transactional_id: str | None = None
-    acks: int = 0
-    timeout_ms: int = 0
-    topic_data: list[ProduceRequest_TopicProduceData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    transactional_id: str | None
+    acks: int
+    timeout_ms: int
+    topic_data: list[ProduceRequest_TopicProduceData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        transactional_id: str | None = None,
+        acks: int = 0,
+        timeout_ms: int = 0,
+        topic_data: list[ProduceRequest_TopicProduceData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.transactional_id = transactional_id
+        self.acks = acks
+        self.timeout_ms = timeout_ms
+        self.topic_data = [] if topic_data is FRESH else topic_data
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     PartitionProduceData: ClassVar[builtins.type[ProduceRequest_PartitionProduceData]]
     TopicProduceData: ClassVar[builtins.type[ProduceRequest_TopicProduceData]]
 
@@ -217,61 +250,139 @@ ProduceRequest_TopicProduceData.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class ProduceResponse_BatchIndexAndErrorMessage(Struct):
-    batch_index: int = 0
-    batch_index_error_message: str | None = None
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('batch_index', 'batch_index_error_message', 'unknown_tagged_fields',)
+    batch_index: int
+    batch_index_error_message: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        batch_index: int = 0,
+        batch_index_error_message: str | None = None,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.batch_index = batch_index
+        self.batch_index_error_message = batch_index_error_message
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ProduceResponse_LeaderIdAndEpoch(Struct):
-    leader_id: int = -1
-    leader_epoch: int = -1
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('leader_id', 'leader_epoch', 'unknown_tagged_fields',)
+    leader_id: int
+    leader_epoch: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        leader_id: int = -1,
+        leader_epoch: int = -1,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.leader_id = leader_id
+        self.leader_epoch = leader_epoch
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ProduceResponse_NodeEndpoint(Struct):
-    node_id: int = 0
-    host: str = ''
-    port: int = 0
-    rack: str | None = None
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('node_id', 'host', 'port', 'rack', 'unknown_tagged_fields',)
+    node_id: int
+    host: str
+    port: int
+    rack: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        node_id: int = 0,
+        host: str = '',
+        port: int = 0,
+        rack: str | None = None,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.node_id = node_id
+        self.host = host
+        self.port = port
+        self.rack = rack
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ProduceResponse_PartitionProduceResponse(Struct):
-    index: int = 0
-    error_code: int = 0
-    base_offset: int = 0
-    log_append_time_ms: int = -1
-    log_start_offset: int = -1
-    record_errors: list[ProduceResponse_BatchIndexAndErrorMessage] = field(default_factory=list)
-    error_message: str | None = None
-    current_leader: ProduceResponse_LeaderIdAndEpoch = field(default_factory=lambda: ProduceResponse_LeaderIdAndEpoch())
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('index', 'error_code', 'base_offset', 'log_append_time_ms', 'log_start_offset', 'record_errors', 'error_message', 'current_leader', 'unknown_tagged_fields',)
+    index: int
+    error_code: int
+    base_offset: int
+    log_append_time_ms: int
+    log_start_offset: int
+    record_errors: list[ProduceResponse_BatchIndexAndErrorMessage]
+    error_message: str | None
+    current_leader: ProduceResponse_LeaderIdAndEpoch
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        index: int = 0,
+        error_code: int = 0,
+        base_offset: int = 0,
+        log_append_time_ms: int = -1,
+        log_start_offset: int = -1,
+        record_errors: list[ProduceResponse_BatchIndexAndErrorMessage] = FRESH,
+        error_message: str | None = None,
+        current_leader: ProduceResponse_LeaderIdAndEpoch = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.index = index
+        self.error_code = error_code
+        self.base_offset = base_offset
+        self.log_append_time_ms = log_append_time_ms
+        self.log_start_offset = log_start_offset
+        self.record_errors = [] if record_errors is FRESH else record_errors
+        self.error_message = error_message
+        self.current_leader = ProduceResponse_LeaderIdAndEpoch() if current_leader is FRESH else current_leader
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ProduceResponse_TopicProduceResponse(Struct):
-    name: str = ''
-    partition_responses: list[ProduceResponse_PartitionProduceResponse] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partition_responses', 'unknown_tagged_fields',)
+    name: str
+    partition_responses: list[ProduceResponse_PartitionProduceResponse]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partition_responses: list[ProduceResponse_PartitionProduceResponse] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partition_responses = [] if partition_responses is FRESH else partition_responses
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ProduceResponse(Message):
+    __slots__ = ('responses', 'throttle_time_ms', 'node_endpoints', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ProduceResponse'
     API_KEY: ClassVar[int | None] = 0
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-12')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('9-12')
 
-    responses: list[ProduceResponse_TopicProduceResponse] = field(default_factory=list)
-    throttle_time_ms: int = 0
-    node_endpoints: list[ProduceResponse_NodeEndpoint] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    responses: list[ProduceResponse_TopicProduceResponse]
+    throttle_time_ms: int
+    node_endpoints: list[ProduceResponse_NodeEndpoint]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        responses: list[ProduceResponse_TopicProduceResponse] = FRESH,
+        throttle_time_ms: int = 0,
+        node_endpoints: list[ProduceResponse_NodeEndpoint] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.responses = [] if responses is FRESH else responses
+        self.throttle_time_ms = throttle_time_ms
+        self.node_endpoints = [] if node_endpoints is FRESH else node_endpoints
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     BatchIndexAndErrorMessage: ClassVar[builtins.type[ProduceResponse_BatchIndexAndErrorMessage]]
     LeaderIdAndEpoch: ClassVar[builtins.type[ProduceResponse_LeaderIdAndEpoch]]
     NodeEndpoint: ClassVar[builtins.type[ProduceResponse_NodeEndpoint]]

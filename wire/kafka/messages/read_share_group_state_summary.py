@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -25,31 +24,61 @@ _I32_I32 = Struct_('>ii')
 _I32_I64 = Struct_('>iq')
 
 
-@dataclass(slots=True)
 class ReadShareGroupStateSummaryRequest_PartitionData(Struct):
-    partition: int = 0
-    leader_epoch: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition', 'leader_epoch', 'unknown_tagged_fields',)
+    partition: int
+    leader_epoch: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition: int = 0,
+        leader_epoch: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition = partition
+        self.leader_epoch = leader_epoch
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ReadShareGroupStateSummaryRequest_ReadStateSummaryData(Struct):
-    topic_id: uuid.UUID = ZERO_UUID
-    partitions: list[ReadShareGroupStateSummaryRequest_PartitionData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_id', 'partitions', 'unknown_tagged_fields',)
+    topic_id: uuid.UUID
+    partitions: list[ReadShareGroupStateSummaryRequest_PartitionData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_id: uuid.UUID = ZERO_UUID,
+        partitions: list[ReadShareGroupStateSummaryRequest_PartitionData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ReadShareGroupStateSummaryRequest(Message):
+    __slots__ = ('group_id', 'topics', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ReadShareGroupStateSummaryRequest'
     API_KEY: ClassVar[int | None] = 87
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    group_id: str = ''
-    topics: list[ReadShareGroupStateSummaryRequest_ReadStateSummaryData] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    group_id: str
+    topics: list[ReadShareGroupStateSummaryRequest_ReadStateSummaryData]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        group_id: str = '',
+        topics: list[ReadShareGroupStateSummaryRequest_ReadStateSummaryData] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.group_id = group_id
+        self.topics = [] if topics is FRESH else topics
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     PartitionData: ClassVar[builtins.type[ReadShareGroupStateSummaryRequest_PartitionData]]
     ReadStateSummaryData: ClassVar[builtins.type[ReadShareGroupStateSummaryRequest_ReadStateSummaryData]]
 
@@ -173,33 +202,67 @@ ReadShareGroupStateSummaryRequest_ReadStateSummaryData.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class ReadShareGroupStateSummaryResponse_PartitionResult(Struct):
-    partition: int = 0
-    error_code: int = 0
-    error_message: str | None = None
-    state_epoch: int = 0
-    start_offset: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition', 'error_code', 'error_message', 'state_epoch', 'start_offset', 'unknown_tagged_fields',)
+    partition: int
+    error_code: int
+    error_message: str | None
+    state_epoch: int
+    start_offset: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition: int = 0,
+        error_code: int = 0,
+        error_message: str | None = None,
+        state_epoch: int = 0,
+        start_offset: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition = partition
+        self.error_code = error_code
+        self.error_message = error_message
+        self.state_epoch = state_epoch
+        self.start_offset = start_offset
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ReadShareGroupStateSummaryResponse_ReadStateSummaryResult(Struct):
-    topic_id: uuid.UUID = ZERO_UUID
-    partitions: list[ReadShareGroupStateSummaryResponse_PartitionResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_id', 'partitions', 'unknown_tagged_fields',)
+    topic_id: uuid.UUID
+    partitions: list[ReadShareGroupStateSummaryResponse_PartitionResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_id: uuid.UUID = ZERO_UUID,
+        partitions: list[ReadShareGroupStateSummaryResponse_PartitionResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_id = topic_id
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ReadShareGroupStateSummaryResponse(Message):
+    __slots__ = ('results', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ReadShareGroupStateSummaryResponse'
     API_KEY: ClassVar[int | None] = 87
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    results: list[ReadShareGroupStateSummaryResponse_ReadStateSummaryResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    results: list[ReadShareGroupStateSummaryResponse_ReadStateSummaryResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        results: list[ReadShareGroupStateSummaryResponse_ReadStateSummaryResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.results = [] if results is FRESH else results
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     PartitionResult: ClassVar[builtins.type[ReadShareGroupStateSummaryResponse_PartitionResult]]
     ReadStateSummaryResult: ClassVar[builtins.type[ReadShareGroupStateSummaryResponse_ReadStateSummaryResult]]
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -24,16 +23,24 @@ _I16 = Struct_('>h')
 _I64 = Struct_('>q')
 
 
-@dataclass(slots=True)
 class SaslAuthenticateRequest(Message):
+    __slots__ = ('auth_bytes', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'SaslAuthenticateRequest'
     API_KEY: ClassVar[int | None] = 36
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-2')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2')
 
-    auth_bytes: bytes = b""
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    auth_bytes: bytes
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        auth_bytes: bytes = b"",
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.auth_bytes = auth_bytes
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
 def _read_SaslAuthenticateRequest(buf: Buffer, pos: int, version: int) -> tuple[SaslAuthenticateRequest, int]:
@@ -74,19 +81,33 @@ SaslAuthenticateRequest.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class SaslAuthenticateResponse(Message):
+    __slots__ = ('error_code', 'error_message', 'auth_bytes', 'session_lifetime_ms', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'SaslAuthenticateResponse'
     API_KEY: ClassVar[int | None] = 36
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-2')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2')
 
-    error_code: int = 0
-    error_message: str | None = ''
-    auth_bytes: bytes = b""
-    session_lifetime_ms: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    error_code: int
+    error_message: str | None
+    auth_bytes: bytes
+    session_lifetime_ms: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        error_code: int = 0,
+        error_message: str | None = '',
+        auth_bytes: bytes = b"",
+        session_lifetime_ms: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.auth_bytes = auth_bytes
+        self.session_lifetime_ms = session_lifetime_ms
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
 def _read_SaslAuthenticateResponse(buf: Buffer, pos: int, version: int) -> tuple[SaslAuthenticateResponse, int]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -23,16 +22,24 @@ from wire.primitives import (
 _I16 = Struct_('>h')
 
 
-@dataclass(slots=True)
 class SaslHandshakeRequest(Message):
+    __slots__ = ('mechanism', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'SaslHandshakeRequest'
     API_KEY: ClassVar[int | None] = 17
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('')
 
-    mechanism: str = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    mechanism: str
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        mechanism: str = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.mechanism = mechanism
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
 def _read_SaslHandshakeRequest(buf: Buffer, pos: int, version: int) -> tuple[SaslHandshakeRequest, int]:
@@ -63,17 +70,27 @@ SaslHandshakeRequest.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class SaslHandshakeResponse(Message):
+    __slots__ = ('error_code', 'mechanisms', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'SaslHandshakeResponse'
     API_KEY: ClassVar[int | None] = 17
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('')
 
-    error_code: int = 0
-    mechanisms: list[str] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    error_code: int
+    mechanisms: list[str]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        error_code: int = 0,
+        mechanisms: list[str] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.error_code = error_code
+        self.mechanisms = [] if mechanisms is FRESH else mechanisms
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
 def _read_SaslHandshakeResponse(buf: Buffer, pos: int, version: int) -> tuple[SaslHandshakeResponse, int]:

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -27,17 +26,27 @@ _I32_I32 = Struct_('>ii')
 _U8 = Struct_('>B')
 
 
-@dataclass(slots=True)
 class ShareGroupDescribeRequest(Message):
+    __slots__ = ('group_ids', 'include_authorized_operations', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ShareGroupDescribeRequest'
     API_KEY: ClassVar[int | None] = 77
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    group_ids: list[str] = field(default_factory=list)
-    include_authorized_operations: bool = False
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    group_ids: list[str]
+    include_authorized_operations: bool
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        group_ids: list[str] = FRESH,
+        include_authorized_operations: bool = False,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.group_ids = [] if group_ids is FRESH else group_ids
+        self.include_authorized_operations = include_authorized_operations
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
 def _read_ShareGroupDescribeRequest(buf: Buffer, pos: int, version: int) -> tuple[ShareGroupDescribeRequest, int]:
@@ -91,57 +100,131 @@ ShareGroupDescribeRequest.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class ShareGroupDescribeResponse_Assignment(Struct):
-    topic_partitions: list[ShareGroupDescribeResponse_TopicPartitions] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_partitions', 'unknown_tagged_fields',)
+    topic_partitions: list[ShareGroupDescribeResponse_TopicPartitions]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_partitions: list[ShareGroupDescribeResponse_TopicPartitions] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_partitions = [] if topic_partitions is FRESH else topic_partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ShareGroupDescribeResponse_DescribedGroup(Struct):
-    error_code: int = 0
-    error_message: str | None = None
-    group_id: str = ''
-    group_state: str = ''
-    group_epoch: int = 0
-    assignment_epoch: int = 0
-    assignor_name: str = ''
-    members: list[ShareGroupDescribeResponse_Member] = field(default_factory=list)
-    authorized_operations: int = -2147483648
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('error_code', 'error_message', 'group_id', 'group_state', 'group_epoch', 'assignment_epoch', 'assignor_name', 'members', 'authorized_operations', 'unknown_tagged_fields',)
+    error_code: int
+    error_message: str | None
+    group_id: str
+    group_state: str
+    group_epoch: int
+    assignment_epoch: int
+    assignor_name: str
+    members: list[ShareGroupDescribeResponse_Member]
+    authorized_operations: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        error_code: int = 0,
+        error_message: str | None = None,
+        group_id: str = '',
+        group_state: str = '',
+        group_epoch: int = 0,
+        assignment_epoch: int = 0,
+        assignor_name: str = '',
+        members: list[ShareGroupDescribeResponse_Member] = FRESH,
+        authorized_operations: int = -2147483648,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.error_code = error_code
+        self.error_message = error_message
+        self.group_id = group_id
+        self.group_state = group_state
+        self.group_epoch = group_epoch
+        self.assignment_epoch = assignment_epoch
+        self.assignor_name = assignor_name
+        self.members = [] if members is FRESH else members
+        self.authorized_operations = authorized_operations
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ShareGroupDescribeResponse_Member(Struct):
-    member_id: str = ''
-    rack_id: str | None = None
-    member_epoch: int = 0
-    client_id: str = ''
-    client_host: str = ''
-    subscribed_topic_names: list[str] = field(default_factory=list)
-    assignment: ShareGroupDescribeResponse_Assignment = field(default_factory=lambda: ShareGroupDescribeResponse_Assignment())
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('member_id', 'rack_id', 'member_epoch', 'client_id', 'client_host', 'subscribed_topic_names', 'assignment', 'unknown_tagged_fields',)
+    member_id: str
+    rack_id: str | None
+    member_epoch: int
+    client_id: str
+    client_host: str
+    subscribed_topic_names: list[str]
+    assignment: ShareGroupDescribeResponse_Assignment
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        member_id: str = '',
+        rack_id: str | None = None,
+        member_epoch: int = 0,
+        client_id: str = '',
+        client_host: str = '',
+        subscribed_topic_names: list[str] = FRESH,
+        assignment: ShareGroupDescribeResponse_Assignment = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.member_id = member_id
+        self.rack_id = rack_id
+        self.member_epoch = member_epoch
+        self.client_id = client_id
+        self.client_host = client_host
+        self.subscribed_topic_names = [] if subscribed_topic_names is FRESH else subscribed_topic_names
+        self.assignment = ShareGroupDescribeResponse_Assignment() if assignment is FRESH else assignment
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ShareGroupDescribeResponse_TopicPartitions(Struct):
-    topic_id: uuid.UUID = ZERO_UUID
-    topic_name: str = ''
-    partitions: list[int] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_id', 'topic_name', 'partitions', 'unknown_tagged_fields',)
+    topic_id: uuid.UUID
+    topic_name: str
+    partitions: list[int]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_id: uuid.UUID = ZERO_UUID,
+        topic_name: str = '',
+        partitions: list[int] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_id = topic_id
+        self.topic_name = topic_name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class ShareGroupDescribeResponse(Message):
+    __slots__ = ('throttle_time_ms', 'groups', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'ShareGroupDescribeResponse'
     API_KEY: ClassVar[int | None] = 77
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    throttle_time_ms: int = 0
-    groups: list[ShareGroupDescribeResponse_DescribedGroup] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    throttle_time_ms: int
+    groups: list[ShareGroupDescribeResponse_DescribedGroup]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        throttle_time_ms: int = 0,
+        groups: list[ShareGroupDescribeResponse_DescribedGroup] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.throttle_time_ms = throttle_time_ms
+        self.groups = [] if groups is FRESH else groups
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     Assignment: ClassVar[builtins.type[ShareGroupDescribeResponse_Assignment]]
     DescribedGroup: ClassVar[builtins.type[ShareGroupDescribeResponse_DescribedGroup]]
     Member: ClassVar[builtins.type[ShareGroupDescribeResponse_Member]]

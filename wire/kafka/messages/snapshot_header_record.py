@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -23,17 +22,27 @@ from wire.primitives import (
 _I16_I64 = Struct_('>hq')
 
 
-@dataclass(slots=True)
 class SnapshotHeaderRecord(Message):
+    __slots__ = ('version', 'last_contained_log_timestamp', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'SnapshotHeaderRecord'
     API_KEY: ClassVar[int | None] = None
     KIND: ClassVar[str] = 'data'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    version: int = 0
-    last_contained_log_timestamp: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    version: int
+    last_contained_log_timestamp: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        version: int = 0,
+        last_contained_log_timestamp: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.version = version
+        self.last_contained_log_timestamp = last_contained_log_timestamp
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
 def _read_SnapshotHeaderRecord(buf: Buffer, pos: int, version: int) -> tuple[SnapshotHeaderRecord, int]:

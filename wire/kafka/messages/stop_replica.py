@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -30,52 +29,116 @@ _I64 = Struct_('>q')
 _U8 = Struct_('>B')
 
 
-@dataclass(slots=True)
 class StopReplicaRequest_StopReplicaPartitionState(Struct):
-    partition_index: int = 0
-    leader_epoch: int = -1
-    delete_partition: bool = False
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'leader_epoch', 'delete_partition', 'unknown_tagged_fields',)
+    partition_index: int
+    leader_epoch: int
+    delete_partition: bool
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        leader_epoch: int = -1,
+        delete_partition: bool = False,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.leader_epoch = leader_epoch
+        self.delete_partition = delete_partition
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class StopReplicaRequest_StopReplicaPartitionV0(Struct):
-    topic_name: str = ''
-    partition_index: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_name', 'partition_index', 'unknown_tagged_fields',)
+    topic_name: str
+    partition_index: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_name: str = '',
+        partition_index: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_name = topic_name
+        self.partition_index = partition_index
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class StopReplicaRequest_StopReplicaTopicState(Struct):
-    topic_name: str = ''
-    partition_states: list[StopReplicaRequest_StopReplicaPartitionState] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_name', 'partition_states', 'unknown_tagged_fields',)
+    topic_name: str
+    partition_states: list[StopReplicaRequest_StopReplicaPartitionState]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_name: str = '',
+        partition_states: list[StopReplicaRequest_StopReplicaPartitionState] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_name = topic_name
+        self.partition_states = [] if partition_states is FRESH else partition_states
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class StopReplicaRequest_StopReplicaTopicV1(Struct):
-    name: str = ''
-    partition_indexes: list[int] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partition_indexes', 'unknown_tagged_fields',)
+    name: str
+    partition_indexes: list[int]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partition_indexes: list[int] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partition_indexes = [] if partition_indexes is FRESH else partition_indexes
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class StopReplicaRequest(Message):
+    __slots__ = ('controller_id', 'is_k_raft_controller', 'controller_epoch', 'broker_epoch', 'delete_partitions', 'ungrouped_partitions', 'topics', 'topic_states', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'StopReplicaRequest'
     API_KEY: ClassVar[int | None] = 5
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-4')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2-4')
 
-    controller_id: int = 0
-    is_k_raft_controller: bool = False
-    controller_epoch: int = 0
-    broker_epoch: int = -1
-    delete_partitions: bool = False
-    ungrouped_partitions: list[StopReplicaRequest_StopReplicaPartitionV0] = field(default_factory=list)
-    topics: list[StopReplicaRequest_StopReplicaTopicV1] = field(default_factory=list)
-    topic_states: list[StopReplicaRequest_StopReplicaTopicState] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    controller_id: int
+    is_k_raft_controller: bool
+    controller_epoch: int
+    broker_epoch: int
+    delete_partitions: bool
+    ungrouped_partitions: list[StopReplicaRequest_StopReplicaPartitionV0]
+    topics: list[StopReplicaRequest_StopReplicaTopicV1]
+    topic_states: list[StopReplicaRequest_StopReplicaTopicState]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        controller_id: int = 0,
+        is_k_raft_controller: bool = False,
+        controller_epoch: int = 0,
+        broker_epoch: int = -1,
+        delete_partitions: bool = False,
+        ungrouped_partitions: list[StopReplicaRequest_StopReplicaPartitionV0] = FRESH,
+        topics: list[StopReplicaRequest_StopReplicaTopicV1] = FRESH,
+        topic_states: list[StopReplicaRequest_StopReplicaTopicState] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.controller_id = controller_id
+        self.is_k_raft_controller = is_k_raft_controller
+        self.controller_epoch = controller_epoch
+        self.broker_epoch = broker_epoch
+        self.delete_partitions = delete_partitions
+        self.ungrouped_partitions = [] if ungrouped_partitions is FRESH else ungrouped_partitions
+        self.topics = [] if topics is FRESH else topics
+        self.topic_states = [] if topic_states is FRESH else topic_states
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     StopReplicaPartitionState: ClassVar[builtins.type[StopReplicaRequest_StopReplicaPartitionState]]
     StopReplicaPartitionV0: ClassVar[builtins.type[StopReplicaRequest_StopReplicaPartitionV0]]
     StopReplicaTopicState: ClassVar[builtins.type[StopReplicaRequest_StopReplicaTopicState]]
@@ -450,25 +513,47 @@ StopReplicaRequest_StopReplicaTopicV1.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class StopReplicaResponse_StopReplicaPartitionError(Struct):
-    topic_name: str = ''
-    partition_index: int = 0
-    error_code: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_name', 'partition_index', 'error_code', 'unknown_tagged_fields',)
+    topic_name: str
+    partition_index: int
+    error_code: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_name: str = '',
+        partition_index: int = 0,
+        error_code: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_name = topic_name
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class StopReplicaResponse(Message):
+    __slots__ = ('error_code', 'partition_errors', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'StopReplicaResponse'
     API_KEY: ClassVar[int | None] = 5
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-4')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('2-4')
 
-    error_code: int = 0
-    partition_errors: list[StopReplicaResponse_StopReplicaPartitionError] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    error_code: int
+    partition_errors: list[StopReplicaResponse_StopReplicaPartitionError]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        error_code: int = 0,
+        partition_errors: list[StopReplicaResponse_StopReplicaPartitionError] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.error_code = error_code
+        self.partition_errors = [] if partition_errors is FRESH else partition_errors
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     StopReplicaPartitionError: ClassVar[builtins.type[StopReplicaResponse_StopReplicaPartitionError]]
 
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -29,64 +28,152 @@ _I8 = Struct_('>b')
 _U8 = Struct_('>B')
 
 
-@dataclass(slots=True)
 class UpdateMetadataRequest_UpdateMetadataBroker(Struct):
-    id: int = 0
-    v0_host: str = ''
-    v0_port: int = 0
-    endpoints: list[UpdateMetadataRequest_UpdateMetadataEndpoint] = field(default_factory=list)
-    rack: str | None = ''
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('id', 'v0_host', 'v0_port', 'endpoints', 'rack', 'unknown_tagged_fields',)
+    id: int
+    v0_host: str
+    v0_port: int
+    endpoints: list[UpdateMetadataRequest_UpdateMetadataEndpoint]
+    rack: str | None
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        id: int = 0,
+        v0_host: str = '',
+        v0_port: int = 0,
+        endpoints: list[UpdateMetadataRequest_UpdateMetadataEndpoint] = FRESH,
+        rack: str | None = '',
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.id = id
+        self.v0_host = v0_host
+        self.v0_port = v0_port
+        self.endpoints = [] if endpoints is FRESH else endpoints
+        self.rack = rack
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class UpdateMetadataRequest_UpdateMetadataEndpoint(Struct):
-    port: int = 0
-    host: str = ''
-    listener: str = ''
-    security_protocol: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('port', 'host', 'listener', 'security_protocol', 'unknown_tagged_fields',)
+    port: int
+    host: str
+    listener: str
+    security_protocol: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        port: int = 0,
+        host: str = '',
+        listener: str = '',
+        security_protocol: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.port = port
+        self.host = host
+        self.listener = listener
+        self.security_protocol = security_protocol
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class UpdateMetadataRequest_UpdateMetadataPartitionState(Struct):
-    topic_name: str = ''
-    partition_index: int = 0
-    controller_epoch: int = 0
-    leader: int = 0
-    leader_epoch: int = 0
-    isr: list[int] = field(default_factory=list)
-    zk_version: int = 0
-    replicas: list[int] = field(default_factory=list)
-    offline_replicas: list[int] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_name', 'partition_index', 'controller_epoch', 'leader', 'leader_epoch', 'isr', 'zk_version', 'replicas', 'offline_replicas', 'unknown_tagged_fields',)
+    topic_name: str
+    partition_index: int
+    controller_epoch: int
+    leader: int
+    leader_epoch: int
+    isr: list[int]
+    zk_version: int
+    replicas: list[int]
+    offline_replicas: list[int]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_name: str = '',
+        partition_index: int = 0,
+        controller_epoch: int = 0,
+        leader: int = 0,
+        leader_epoch: int = 0,
+        isr: list[int] = FRESH,
+        zk_version: int = 0,
+        replicas: list[int] = FRESH,
+        offline_replicas: list[int] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_name = topic_name
+        self.partition_index = partition_index
+        self.controller_epoch = controller_epoch
+        self.leader = leader
+        self.leader_epoch = leader_epoch
+        self.isr = [] if isr is FRESH else isr
+        self.zk_version = zk_version
+        self.replicas = [] if replicas is FRESH else replicas
+        self.offline_replicas = [] if offline_replicas is FRESH else offline_replicas
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class UpdateMetadataRequest_UpdateMetadataTopicState(Struct):
-    topic_name: str = ''
-    topic_id: uuid.UUID = ZERO_UUID
-    partition_states: list[UpdateMetadataRequest_UpdateMetadataPartitionState] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('topic_name', 'topic_id', 'partition_states', 'unknown_tagged_fields',)
+    topic_name: str
+    topic_id: uuid.UUID
+    partition_states: list[UpdateMetadataRequest_UpdateMetadataPartitionState]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        topic_name: str = '',
+        topic_id: uuid.UUID = ZERO_UUID,
+        partition_states: list[UpdateMetadataRequest_UpdateMetadataPartitionState] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.topic_name = topic_name
+        self.topic_id = topic_id
+        self.partition_states = [] if partition_states is FRESH else partition_states
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class UpdateMetadataRequest(Message):
+    __slots__ = ('controller_id', 'is_k_raft_controller', 'type', 'controller_epoch', 'broker_epoch', 'ungrouped_partition_states', 'topic_states', 'live_brokers', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'UpdateMetadataRequest'
     API_KEY: ClassVar[int | None] = 6
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-8')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('6-8')
 
-    controller_id: int = 0
-    is_k_raft_controller: bool = False
-    type: int = 0
-    controller_epoch: int = 0
-    broker_epoch: int = -1
-    ungrouped_partition_states: list[UpdateMetadataRequest_UpdateMetadataPartitionState] = field(default_factory=list)
-    topic_states: list[UpdateMetadataRequest_UpdateMetadataTopicState] = field(default_factory=list)
-    live_brokers: list[UpdateMetadataRequest_UpdateMetadataBroker] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    controller_id: int
+    is_k_raft_controller: bool
+    type: int
+    controller_epoch: int
+    broker_epoch: int
+    ungrouped_partition_states: list[UpdateMetadataRequest_UpdateMetadataPartitionState]
+    topic_states: list[UpdateMetadataRequest_UpdateMetadataTopicState]
+    live_brokers: list[UpdateMetadataRequest_UpdateMetadataBroker]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        controller_id: int = 0,
+        is_k_raft_controller: bool = False,
+        type: int = 0,
+        controller_epoch: int = 0,
+        broker_epoch: int = -1,
+        ungrouped_partition_states: list[UpdateMetadataRequest_UpdateMetadataPartitionState] = FRESH,
+        topic_states: list[UpdateMetadataRequest_UpdateMetadataTopicState] = FRESH,
+        live_brokers: list[UpdateMetadataRequest_UpdateMetadataBroker] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.controller_id = controller_id
+        self.is_k_raft_controller = is_k_raft_controller
+        self.type = type
+        self.controller_epoch = controller_epoch
+        self.broker_epoch = broker_epoch
+        self.ungrouped_partition_states = [] if ungrouped_partition_states is FRESH else ungrouped_partition_states
+        self.topic_states = [] if topic_states is FRESH else topic_states
+        self.live_brokers = [] if live_brokers is FRESH else live_brokers
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     UpdateMetadataBroker: ClassVar[builtins.type[UpdateMetadataRequest_UpdateMetadataBroker]]
     UpdateMetadataEndpoint: ClassVar[builtins.type[UpdateMetadataRequest_UpdateMetadataEndpoint]]
     UpdateMetadataPartitionState: ClassVar[builtins.type[UpdateMetadataRequest_UpdateMetadataPartitionState]]
@@ -572,16 +659,24 @@ UpdateMetadataRequest_UpdateMetadataTopicState.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class UpdateMetadataResponse(Message):
+    __slots__ = ('error_code', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'UpdateMetadataResponse'
     API_KEY: ClassVar[int | None] = 6
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-8')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('6-8')
 
-    error_code: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    error_code: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        error_code: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.error_code = error_code
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
 def _read_UpdateMetadataResponse(buf: Buffer, pos: int, version: int) -> tuple[UpdateMetadataResponse, int]:

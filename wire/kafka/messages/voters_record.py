@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -26,41 +25,87 @@ _I32 = Struct_('>i')
 _U16 = Struct_('>H')
 
 
-@dataclass(slots=True)
 class VotersRecord_Endpoint(Struct):
-    name: str = ''
-    host: str = ''
-    port: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'host', 'port', 'unknown_tagged_fields',)
+    name: str
+    host: str
+    port: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        host: str = '',
+        port: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.host = host
+        self.port = port
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class VotersRecord_KRaftVersionFeature(Struct):
-    min_supported_version: int = 0
-    max_supported_version: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('min_supported_version', 'max_supported_version', 'unknown_tagged_fields',)
+    min_supported_version: int
+    max_supported_version: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        min_supported_version: int = 0,
+        max_supported_version: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.min_supported_version = min_supported_version
+        self.max_supported_version = max_supported_version
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class VotersRecord_Voter(Struct):
-    voter_id: int = 0
-    voter_directory_id: uuid.UUID = ZERO_UUID
-    endpoints: list[VotersRecord_Endpoint] = field(default_factory=list)
-    k_raft_version_feature: VotersRecord_KRaftVersionFeature = field(default_factory=lambda: VotersRecord_KRaftVersionFeature())
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('voter_id', 'voter_directory_id', 'endpoints', 'k_raft_version_feature', 'unknown_tagged_fields',)
+    voter_id: int
+    voter_directory_id: uuid.UUID
+    endpoints: list[VotersRecord_Endpoint]
+    k_raft_version_feature: VotersRecord_KRaftVersionFeature
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        voter_id: int = 0,
+        voter_directory_id: uuid.UUID = ZERO_UUID,
+        endpoints: list[VotersRecord_Endpoint] = FRESH,
+        k_raft_version_feature: VotersRecord_KRaftVersionFeature = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.voter_id = voter_id
+        self.voter_directory_id = voter_directory_id
+        self.endpoints = [] if endpoints is FRESH else endpoints
+        self.k_raft_version_feature = VotersRecord_KRaftVersionFeature() if k_raft_version_feature is FRESH else k_raft_version_feature
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class VotersRecord(Message):
+    __slots__ = ('version', 'voters', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'VotersRecord'
     API_KEY: ClassVar[int | None] = None
     KIND: ClassVar[str] = 'data'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0')
 
-    version: int = 0
-    voters: list[VotersRecord_Voter] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    version: int
+    voters: list[VotersRecord_Voter]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        version: int = 0,
+        voters: list[VotersRecord_Voter] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.version = version
+        self.voters = [] if voters is FRESH else voters
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     Endpoint: ClassVar[builtins.type[VotersRecord_Endpoint]]
     KRaftVersionFeature: ClassVar[builtins.type[VotersRecord_KRaftVersionFeature]]
     Voter: ClassVar[builtins.type[VotersRecord_Voter]]

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from dataclasses import dataclass, field
 from struct import Struct as Struct_, pack, unpack_from
 from typing import ClassVar
 
 from wire.errors import EncodeError, MalformedError, TruncatedError
-from wire.kafka._message import FieldInfo, Message, Struct, cannot_carry, parse_version_set
+from wire.kafka._message import FRESH, FieldInfo, Message, Struct, cannot_carry, parse_version_set
 from wire.kafka._tagged import read_unknown_tagged_fields, write_tagged_fields
 from wire.primitives import (
     ZERO_UUID, Buffer, read_array_count, read_bytes32, read_compact_array_count, read_compact_bytes,
@@ -27,33 +26,67 @@ _I64_I16_BOOL = Struct_('>qh?')
 _I64_I16_U8 = Struct_('>qhB')
 
 
-@dataclass(slots=True)
 class WriteTxnMarkersRequest_WritableTxnMarker(Struct):
-    producer_id: int = 0
-    producer_epoch: int = 0
-    transaction_result: bool = False
-    topics: list[WriteTxnMarkersRequest_WritableTxnMarkerTopic] = field(default_factory=list)
-    coordinator_epoch: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('producer_id', 'producer_epoch', 'transaction_result', 'topics', 'coordinator_epoch', 'unknown_tagged_fields',)
+    producer_id: int
+    producer_epoch: int
+    transaction_result: bool
+    topics: list[WriteTxnMarkersRequest_WritableTxnMarkerTopic]
+    coordinator_epoch: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        producer_id: int = 0,
+        producer_epoch: int = 0,
+        transaction_result: bool = False,
+        topics: list[WriteTxnMarkersRequest_WritableTxnMarkerTopic] = FRESH,
+        coordinator_epoch: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        self.transaction_result = transaction_result
+        self.topics = [] if topics is FRESH else topics
+        self.coordinator_epoch = coordinator_epoch
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class WriteTxnMarkersRequest_WritableTxnMarkerTopic(Struct):
-    name: str = ''
-    partition_indexes: list[int] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partition_indexes', 'unknown_tagged_fields',)
+    name: str
+    partition_indexes: list[int]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partition_indexes: list[int] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partition_indexes = [] if partition_indexes is FRESH else partition_indexes
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class WriteTxnMarkersRequest(Message):
+    __slots__ = ('markers', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'WriteTxnMarkersRequest'
     API_KEY: ClassVar[int | None] = 27
     KIND: ClassVar[str] = 'request'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('1')
 
-    markers: list[WriteTxnMarkersRequest_WritableTxnMarker] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    markers: list[WriteTxnMarkersRequest_WritableTxnMarker]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        markers: list[WriteTxnMarkersRequest_WritableTxnMarker] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.markers = [] if markers is FRESH else markers
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     WritableTxnMarker: ClassVar[builtins.type[WriteTxnMarkersRequest_WritableTxnMarker]]
     WritableTxnMarkerTopic: ClassVar[builtins.type[WriteTxnMarkersRequest_WritableTxnMarkerTopic]]
 
@@ -205,37 +238,75 @@ WriteTxnMarkersRequest_WritableTxnMarkerTopic.FIELDS = (
 )
 
 
-@dataclass(slots=True)
 class WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult(Struct):
-    partition_index: int = 0
-    error_code: int = 0
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('partition_index', 'error_code', 'unknown_tagged_fields',)
+    partition_index: int
+    error_code: int
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        partition_index: int = 0,
+        error_code: int = 0,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.partition_index = partition_index
+        self.error_code = error_code
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class WriteTxnMarkersResponse_WritableTxnMarkerResult(Struct):
-    producer_id: int = 0
-    topics: list[WriteTxnMarkersResponse_WritableTxnMarkerTopicResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('producer_id', 'topics', 'unknown_tagged_fields',)
+    producer_id: int
+    topics: list[WriteTxnMarkersResponse_WritableTxnMarkerTopicResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        producer_id: int = 0,
+        topics: list[WriteTxnMarkersResponse_WritableTxnMarkerTopicResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.producer_id = producer_id
+        self.topics = [] if topics is FRESH else topics
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class WriteTxnMarkersResponse_WritableTxnMarkerTopicResult(Struct):
-    name: str = ''
-    partitions: list[WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    __slots__ = ('name', 'partitions', 'unknown_tagged_fields',)
+    name: str
+    partitions: list[WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        name: str = '',
+        partitions: list[WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.name = name
+        self.partitions = [] if partitions is FRESH else partitions
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
 
 
-@dataclass(slots=True)
 class WriteTxnMarkersResponse(Message):
+    __slots__ = ('markers', 'unknown_tagged_fields',)
     NAME: ClassVar[str] = 'WriteTxnMarkersResponse'
     API_KEY: ClassVar[int | None] = 27
     KIND: ClassVar[str] = 'response'
     VERSIONS: ClassVar[frozenset[int]] = parse_version_set('0-1')
     FLEXIBLE_VERSIONS: ClassVar[frozenset[int]] = parse_version_set('1')
 
-    markers: list[WriteTxnMarkersResponse_WritableTxnMarkerResult] = field(default_factory=list)
-    unknown_tagged_fields: list[tuple[int, bytes]] = field(default_factory=list)
+    markers: list[WriteTxnMarkersResponse_WritableTxnMarkerResult]
+    unknown_tagged_fields: list[tuple[int, bytes]]
+
+    def __init__(
+        self,
+        markers: list[WriteTxnMarkersResponse_WritableTxnMarkerResult] = FRESH,
+        unknown_tagged_fields: list[tuple[int, bytes]] = FRESH,
+    ) -> None:
+        self.markers = [] if markers is FRESH else markers
+        self.unknown_tagged_fields = [] if unknown_tagged_fields is FRESH else unknown_tagged_fields
     WritableTxnMarkerPartitionResult: ClassVar[builtins.type[WriteTxnMarkersResponse_WritableTxnMarkerPartitionResult]]
     WritableTxnMarkerResult: ClassVar[builtins.type[WriteTxnMarkersResponse_WritableTxnMarkerResult]]
     WritableTxnMarkerTopicResult: ClassVar[builtins.type[WriteTxnMarkersResponse_WritableTxnMarkerTopicResult]]

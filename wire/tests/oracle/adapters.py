@@ -1,4 +1,5 @@
-"""Small explicit mappings between plain oracle values and ``wire``'s dataclasses.
+"""Small explicit mappings between plain oracle values and ``wire``'s message classes (generated Kafka
+``Struct`` classes, ZooKeeper dataclasses).
 
 The oracle's field names are the schema names in snake_case, which is also how
 ``wire`` names its attributes; ``RENAMES`` lists the exceptions, by the
@@ -14,6 +15,8 @@ import typing
 from functools import lru_cache
 from typing import Any
 
+from wire.kafka._message import Struct
+
 #: (dataclass name, oracle field) -> dataclass attribute, where the two differ.
 RENAMES: dict[tuple[str, str], str] = {}
 
@@ -25,7 +28,7 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def _struct_class(hint: Any) -> type | None:
     """The dataclass a hint names, directly, inside ``list[...]`` or ``... | None``."""
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and (dataclasses.is_dataclass(hint) or issubclass(hint, Struct)):
         return hint
     origin = typing.get_origin(hint)
     if origin in (list, typing.Union, types.UnionType):
