@@ -1,8 +1,12 @@
 """Fetch (1): raw batches from the requested offsets, with the long poll and incremental sessions.
 
 Partitions are named by topic (v0-12) or topic id (v13+). Data is served up to
-the high watermark (read_uncommitted) or the last stable offset
-(read_committed; without open transactions they are equal), one partition's
+the high watermark (read_uncommitted) or the last stable offset (read_committed:
+the first offset of the earliest open transaction in the partition, else the high
+watermark; ``broker.state.producers`` keeps them). read_committed responses (v4+)
+list the aborted transactions (producer id, first offset) overlapping the returned
+batches, so the consumer drops their records; read_uncommitted ones carry none
+(null). One partition's
 first batch whole even above partition_max_bytes, as Kafka does. When fewer
 than min_bytes are available the handler returns ``Pending`` and the shell polls
 again when data arrives or at max_wait_ms. Fetch sessions (KIP-227, v7+) follow
@@ -78,13 +82,18 @@ def _read_one(core: BrokerCore, ctx: RequestContext, sp: SessionPartition, room:
         return pd
     plog = partition.log
     pd.high_watermark = plog.high_watermark
-    pd.last_stable_offset = plog.high_watermark
+    lso = core.producers.last_stable_offset(sp.topic, sp.partition, plog.high_watermark)
+    pd.last_stable_offset = lso
     pd.log_start_offset = plog.log_start_offset
     pd.aborted_transactions = [] if read_committed else None
     if not plog.log_start_offset <= sp.fetch_offset <= plog.next_offset:
         pd.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
         return pd
-    data = plog.read(sp.fetch_offset, max(room, 0), first_whole=first) if room > 0 or first else b""
+    upper = lso if read_committed else plog.high_watermark
+    data = plog.read(sp.fetch_offset, max(room, 0), upper=upper, first_whole=first) if room > 0 or first else b""
+    if read_committed and data and core.producers.has_aborted(sp.topic, sp.partition):
+        aborted = core.producers.aborted_between(sp.topic, sp.partition, sp.fetch_offset, _end_offset(data))
+        pd.aborted_transactions = [FResp.AbortedTransaction(a.producer_id, a.first_offset) for a in aborted]
     if data and version < 4:
         try:
             data = down_convert(data, 1 if version >= 2 else 0)
@@ -93,6 +102,15 @@ def _read_one(core: BrokerCore, ctx: RequestContext, sp: SessionPartition, room:
             data = b""
     pd.records = data
     return pd
+
+
+def _end_offset(data: bytes) -> int:
+    """The offset after the last batch of ``data`` (v2 batches back to back, as the log stores them)."""
+    pos = last = 0
+    while pos + 12 <= len(data):
+        last = pos
+        pos += 12 + int.from_bytes(data[pos + 8:pos + 12], "big")
+    return int.from_bytes(data[last:last + 8], "big") + int.from_bytes(data[last + 23:last + 27], "big") + 1
 
 
 Sent = list[tuple[SessionPartition, FetchResponse_PartitionData]]

@@ -1,4 +1,9 @@
-"""ListOffsets (2): earliest (-2), latest (-1), max timestamp (-3) and first offset at or after a timestamp."""
+"""ListOffsets (2): earliest (-2), latest (-1), max timestamp (-3) and first offset at or after a timestamp.
+
+With isolation_level read_committed (v2+) the latest offset is the last stable offset
+(the first offset of the earliest open transaction, else the high watermark) and a
+timestamp lookup finds only offsets below it, as Kafka's Partition.fetchOffsetForTimestamp.
+"""
 
 from __future__ import annotations
 
@@ -43,8 +48,11 @@ def list_offsets(core: BrokerCore, ctx: RequestContext, req: ListOffsetsRequest,
                 res.error_code = partition
                 continue
             plog = partition.log
+            fetchable = plog.high_watermark
+            if version >= 2 and req.isolation_level == 1:
+                fetchable = core.producers.last_stable_offset(topic.name, p.partition_index, plog.high_watermark)
             if p.timestamp == LATEST:
-                offset, ts = plog.high_watermark, -1
+                offset, ts = fetchable, -1
             elif p.timestamp == EARLIEST:
                 offset, ts = plog.log_start_offset, -1
             elif p.timestamp == MAX_TIMESTAMP:
@@ -52,6 +60,8 @@ def list_offsets(core: BrokerCore, ctx: RequestContext, req: ListOffsetsRequest,
                 offset, ts = best if best is not None else (-1, -1)
             else:
                 offset, ts = _by_timestamp(plog, p.timestamp)
+                if offset >= fetchable:
+                    offset, ts = -1, -1
             res.leader_epoch = partition.leader_epoch if version >= 4 else -1
             if version == 0:
                 res.old_style_offsets = [offset] if offset >= 0 else []

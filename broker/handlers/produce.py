@@ -7,6 +7,16 @@ INVALID_RECORD; a batch over message.max.bytes is MESSAGE_TOO_LARGE. Old
 Produce versions (v0-2) carry magic 0/1 message sets, which are stored
 up-converted to v2. acks=0 gets no response at all; when it fails the
 connection is closed instead, as Kafka does.
+
+Idempotence and transactions (``broker.state.producers``, ``broker.state.transactions``):
+a batch with a producer id is checked against that producer's epoch and sequences
+(duplicates acknowledged at their first offset); a transactional batch must belong to a
+partition added to the ongoing transaction of its producer id and epoch (as Kafka's
+partition leader verifies with the coordinator, KIP-890): otherwise INVALID_TXN_STATE,
+TRANSACTION_ABORTABLE from v11, INVALID_PRODUCER_EPOCH for a fenced producer; v12 with
+transaction version 2 adds the partition itself. A plain batch from a producer with a
+transaction open in the partition is INVALID_TXN_STATE. The first offset of each open
+transaction is recorded: it bounds the last stable offset.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ PResp = ProduceResponse
 
 
 def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, records: bytes | None,
-            version: int) -> ProduceResponse_PartitionProduceResponse:
+            version: int, transactional_id: str | None = None) -> ProduceResponse_PartitionProduceResponse:
     out = PResp.PartitionProduceResponse(index=index, base_offset=-1)
     partition = core.cluster.partition(topic_name, index)
     if partition is None:
@@ -77,6 +87,14 @@ def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, 
     for batch in batches:
         h = batch.header
         if h.producer_id != NO_PRODUCER_ID:
+            if h.is_transactional:
+                code = core.txns.check_produce(transactional_id, h.producer_id, h.producer_epoch, (topic_name, index),
+                                               version)
+            else:
+                code = core.producers.check_transactional(h.producer_id, topic_name, index, False)
+            if code != ErrorCode.NONE:
+                out.error_code = code
+                return out
             code, duplicate = core.producers.check(h.producer_id, h.producer_epoch, topic_name, index,
                                                    h.base_sequence, h.records_count)
             if code != ErrorCode.NONE:
@@ -93,7 +111,7 @@ def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, 
         base, last = log_.append(data, header, partition.leader_epoch)
         if h.producer_id != NO_PRODUCER_ID:
             core.producers.record(h.producer_id, h.producer_epoch, topic_name, index, h.base_sequence,
-                                  h.records_count, base, last)
+                                  h.records_count, base, last, h.is_transactional, header.max_timestamp)
         if first_base < 0:
             first_base = base
     log_.advance_high_watermark()
@@ -122,7 +140,8 @@ def produce(core: BrokerCore, ctx: RequestContext, req: ProduceRequest,
                 parts.append(PResp.PartitionProduceResponse(index=pdata.index, error_code=ErrorCode.INVALID_REQUIRED_ACKS,
                                                             base_offset=-1))
             else:
-                parts.append(_append(core, ctx, topic.name, pdata.index, pdata.records, version))
+                parts.append(_append(core, ctx, topic.name, pdata.index, pdata.records, version,
+                                     req.transactional_id))
         resp.responses.append(PResp.TopicProduceResponse(topic.name, parts))
     if req.acks == 0:
         # no response; but a failure closes the connection, so the producer notices and refreshes its metadata

@@ -1,19 +1,46 @@
-"""Idempotent producers: producer id allocation and per-partition sequence checks.
+"""Producer state: producer id allocation, per-partition sequences, open and aborted transactions.
 
-For each (producer id, partition) the broker remembers the epoch and the last
-five batches (first/last sequence and offsets), as Kafka does: a retried batch
-that matches one of them is acknowledged again with its original offset, a gap
-is OUT_OF_ORDER_SEQUENCE_NUMBER, an older epoch is fenced.
+What a partition leader knows about its producers, as Kafka's ProducerStateManager:
+
+- for each (producer id, partition) the epoch and the last five batches (first/last
+  sequence and offsets): a retried batch that matches one of them is acknowledged
+  again with its original offset, a gap is OUT_OF_ORDER_SEQUENCE_NUMBER, an older
+  epoch is INVALID_PRODUCER_EPOCH;
+- the first offset of each producer's open transaction in the partition (the last
+  stable offset is the smallest of them, else the high watermark) and the aborted
+  transactions (producer id, first offset, offset of the ABORT marker) that
+  read_committed fetches list;
+- the last timestamp and the coordinator epoch of the last marker (DescribeProducers).
+
+Producer ids are allocated here for idempotent producers (always a fresh id, epoch 0,
+as Kafka does for a null transactional id) and for the transaction coordinator.
+With a data dir the end of the allocated id block is kept in a small file, so ids are
+never handed out twice across restarts; the partition state itself is rebuilt at
+start-up from the batch headers in the logs (``rebuild``).
 """
 
 from __future__ import annotations
 
+import json
+import os
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
+from wire.errors import DecodeError
 from wire.kafka.error_codes import ErrorCode
+from wire.kafka.records import BatchHeader, EndTxnMarker, RecordBatch
+
+if TYPE_CHECKING:
+    from broker.state.log import StoredBatch
 
 WINDOW = 5
+ID_BLOCK = 1000  # producer ids are reserved (and persisted) in blocks, as Kafka's controller hands them out
+ID_FILE = "__wiretwin_producer_ids.json"
+
+TopicPartition = tuple[str, int]
 
 
 @dataclass
@@ -28,38 +55,83 @@ class BatchMeta:
 class PartitionProducerState:
     epoch: int
     batches: deque[BatchMeta] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    last_timestamp: int = -1
+    coordinator_epoch: int = -1  # from the last transaction marker
+    txn_first_offset: int | None = None  # first offset of this producer's open transaction here
+
+    @property
+    def last_seq(self) -> int:
+        return self.batches[-1].last_seq if self.batches else -1
+
+
+@dataclass
+class AbortedTxn:
+    producer_id: int
+    first_offset: int
+    last_offset: int  # the offset of the ABORT marker
+
+
+@dataclass
+class PartitionTxns:
+    """One partition's transactions: open ones by producer id, aborted ones in marker order."""
+
+    open: dict[int, int] = field(default_factory=dict)  # producer id -> first offset
+    aborted: list[AbortedTxn] = field(default_factory=list)
 
 
 @dataclass
 class ProducerTable:
     next_id: int = 1000
-    epochs: dict[int, int] = field(default_factory=dict)  # producer id -> current epoch
+    epochs: dict[int, int] = field(default_factory=dict)  # producer id -> current (highest known) epoch
     states: dict[tuple[int, str, int], PartitionProducerState] = field(default_factory=dict)
-    transactional: dict[str, int] = field(default_factory=dict)  # transactional id -> producer id
+    partitions: dict[TopicPartition, PartitionTxns] = field(default_factory=dict)
+    id_file: Path | None = None  # with a data dir: where the end of the reserved id block is kept
+    block_end: int = 0
 
-    def init_producer(self, transactional_id: str | None, producer_id: int = -1, epoch: int = -1) -> tuple[int, int]:
-        """A new id (epoch 0), or for a transactional id the same id with the next epoch."""
-        if transactional_id is not None and transactional_id in self.transactional:
-            pid = self.transactional[transactional_id]
-            new_epoch = self.epochs[pid] + 1
-            if new_epoch > 32767:
-                pid, new_epoch = self._allocate(), 0
-                self.transactional[transactional_id] = pid
-            self.epochs[pid] = new_epoch
-            return pid, new_epoch
-        if producer_id >= 0 and producer_id in self.epochs and epoch == self.epochs[producer_id]:
-            self.epochs[producer_id] = epoch + 1  # KIP-360 epoch bump
-            return producer_id, epoch + 1
-        pid = self._allocate()
-        self.epochs[pid] = 0
-        if transactional_id is not None:
-            self.transactional[transactional_id] = pid
-        return pid, 0
+    # -- producer ids ---------------------------------------------------------------------------
 
-    def _allocate(self) -> int:
+    def attach(self, data_dir: Path) -> None:
+        """Keep the reserved id block under ``data_dir`` and never reuse an id reserved before a restart."""
+        self.id_file = data_dir / ID_FILE
+        if self.id_file.exists():
+            try:
+                saved = int(json.loads(self.id_file.read_text())["block_end"])
+            except (ValueError, KeyError, TypeError):
+                saved = 0
+            self.next_id = max(self.next_id, saved)
+        self.block_end = self.next_id  # the next allocation reserves a fresh block
+
+    def allocate(self) -> int:
+        """A new producer id (epoch 0 is registered for it)."""
         pid = self.next_id
         self.next_id += 1
+        if self.id_file is not None and self.next_id > self.block_end:
+            self.block_end = pid + ID_BLOCK
+            tmp = self.id_file.with_suffix(".tmp")
+            with open(tmp, "w") as f:
+                json.dump({"block_end": self.block_end}, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.id_file)
+        self.epochs[pid] = 0
         return pid
+
+    def seen(self, producer_id: int, epoch: int) -> None:
+        """``producer_id`` is in use at ``epoch`` (a coordinator bump, a marker, a restored batch)."""
+        if producer_id < 0:
+            return
+        if epoch > self.epochs.get(producer_id, -1):
+            self.epochs[producer_id] = epoch
+        if producer_id >= self.next_id:
+            self.next_id = producer_id + 1
+
+    def init_producer(self, transactional_id: str | None = None, producer_id: int = -1,
+                      epoch: int = -1) -> tuple[int, int]:
+        """An idempotent producer's id: always a fresh one at epoch 0, whatever id it had (as Kafka does:
+        its KIP-360 recovery gets a new id). Transactional ids go to the transaction coordinator."""
+        return self.allocate(), 0
+
+    # -- appends --------------------------------------------------------------------------------
 
     def check(self, producer_id: int, epoch: int, topic: str, partition: int, first_seq: int,
               count: int) -> tuple[ErrorCode, BatchMeta | None]:
@@ -70,24 +142,117 @@ class ProducerTable:
         if epoch < current:
             return ErrorCode.INVALID_PRODUCER_EPOCH, None
         state = self.states.get((producer_id, topic, partition))
-        if state is None or epoch > state.epoch:
-            if first_seq != 0 and state is not None:
-                return ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, None
+        if state is None:  # nothing known here (a new producer, or its batches are gone): any sequence
             return ErrorCode.NONE, None
+        if epoch != state.epoch:  # a new epoch starts at sequence 0
+            return (ErrorCode.NONE if first_seq == 0 else ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER), None
         last_seq = (first_seq + count - 1) & 0x7FFFFFFF
         for meta in state.batches:
             if meta.first_seq == first_seq and meta.last_seq == last_seq:
                 return ErrorCode.NONE, meta
-        expected = (state.batches[-1].last_seq + 1) & 0x7FFFFFFF if state.batches else 0
-        if first_seq != expected:
+        if first_seq != (state.last_seq + 1) & 0x7FFFFFFF:
             return ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, None
         return ErrorCode.NONE, None
 
-    def record(self, producer_id: int, epoch: int, topic: str, partition: int, first_seq: int, count: int,
-               base_offset: int, last_offset: int) -> None:
+    def check_transactional(self, producer_id: int, topic: str, partition: int, transactional: bool) -> ErrorCode:
+        """A plain batch from a producer with an open transaction here is INVALID_TXN_STATE (Kafka's
+        ProducerAppendInfo)."""
+        state = self.states.get((producer_id, topic, partition))
+        if not transactional and state is not None and state.txn_first_offset is not None:
+            return ErrorCode.INVALID_TXN_STATE
+        return ErrorCode.NONE
+
+    def _state(self, producer_id: int, epoch: int, topic: str, partition: int) -> PartitionProducerState:
         key = (producer_id, topic, partition)
         state = self.states.get(key)
-        if state is None or epoch > state.epoch:
-            state = PartitionProducerState(epoch)
-            self.states[key] = state
-        state.batches.append(BatchMeta(first_seq, (first_seq + count - 1) & 0x7FFFFFFF, base_offset, last_offset))
+        if state is None:
+            state = self.states[key] = PartitionProducerState(epoch)
+        elif epoch != state.epoch:
+            state.epoch = epoch
+            state.batches.clear()
+        return state
+
+    def record(self, producer_id: int, epoch: int, topic: str, partition: int, first_seq: int, count: int,
+               base_offset: int, last_offset: int, transactional: bool = False, timestamp: int = -1) -> None:
+        state = self._state(producer_id, epoch, topic, partition)
+        self.seen(producer_id, epoch)
+        if first_seq >= 0:
+            state.batches.append(BatchMeta(first_seq, (first_seq + count - 1) & 0x7FFFFFFF, base_offset,
+                                           last_offset))
+        state.last_timestamp = max(state.last_timestamp, timestamp)
+        if transactional and state.txn_first_offset is None:
+            state.txn_first_offset = base_offset
+            self.partitions.setdefault((topic, partition), PartitionTxns()).open[producer_id] = base_offset
+
+    def end_transaction(self, producer_id: int, epoch: int, topic: str, partition: int, committed: bool,
+                        marker_offset: int, coordinator_epoch: int, timestamp: int = -1) -> None:
+        """A COMMIT/ABORT marker was appended at ``marker_offset``: the producer's open transaction here
+        (if any) ends; an aborted one is indexed for read_committed fetches."""
+        state = self._state(producer_id, epoch, topic, partition)
+        self.seen(producer_id, epoch)
+        state.coordinator_epoch = coordinator_epoch
+        state.last_timestamp = max(state.last_timestamp, timestamp)
+        first, state.txn_first_offset = state.txn_first_offset, None
+        txns = self.partitions.setdefault((topic, partition), PartitionTxns())
+        txns.open.pop(producer_id, None)
+        if first is not None and not committed:
+            txns.aborted.append(AbortedTxn(producer_id, first, marker_offset))
+
+    def rebuild(self, topic: str, partition: int, batches: Iterable[StoredBatch]) -> None:
+        """Start-up: replay the producer batches and transaction markers of one partition's log (headers
+        only; marker records are tiny), so sequences, open transactions and aborted ones survive a restart."""
+        for stored in batches:
+            if stored.producer_id < 0:
+                continue
+            h = BatchHeader.unpack(stored.data)
+            if h.is_control:
+                try:
+                    marker = EndTxnMarker.from_record(RecordBatch(stored.data).records()[0])
+                except (DecodeError, IndexError):
+                    continue  # not a transaction marker
+                self.end_transaction(h.producer_id, h.producer_epoch, topic, partition, marker.committed,
+                                     h.base_offset, marker.coordinator_epoch, h.max_timestamp)
+            else:
+                self.record(h.producer_id, h.producer_epoch, topic, partition, h.base_sequence,
+                            h.last_offset_delta + 1, h.base_offset, h.base_offset + h.last_offset_delta,
+                            h.is_transactional, h.max_timestamp)
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def last_stable_offset(self, topic: str, partition: int, high_watermark: int) -> int:
+        """The first offset of the earliest open transaction, else the high watermark."""
+        txns = self.partitions.get((topic, partition))
+        if txns is None or not txns.open:
+            return high_watermark
+        return min(high_watermark, min(txns.open.values()))
+
+    def has_aborted(self, topic: str, partition: int) -> bool:
+        txns = self.partitions.get((topic, partition))
+        return txns is not None and bool(txns.aborted)
+
+    def aborted_between(self, topic: str, partition: int, start: int, end: int) -> list[AbortedTxn]:
+        """Aborted transactions overlapping [start, end): last offset >= start and first offset < end."""
+        txns = self.partitions.get((topic, partition))
+        if txns is None:
+            return []
+        return [a for a in txns.aborted if a.last_offset >= start and a.first_offset < end]
+
+    def open_transactions(self, topic: str, partition: int) -> dict[int, int]:
+        txns = self.partitions.get((topic, partition))
+        return dict(txns.open) if txns is not None else {}
+
+    def active_producers(self, topic: str, partition: int) -> list[tuple[int, PartitionProducerState]]:
+        return sorted((pid, st) for (pid, t, p), st in self.states.items() if t == topic and p == partition)
+
+    def forget_partition(self, topic: str, partition: int, log_start_offset: int) -> None:
+        """Drop aborted-transaction entries wholly below the log start offset (retention, DeleteRecords)."""
+        txns = self.partitions.get((topic, partition))
+        if txns is not None:
+            txns.aborted = [a for a in txns.aborted if a.last_offset >= log_start_offset]
+
+    def drop_topic(self, topic: str) -> None:
+        """A deleted topic's producer state goes with it (a topic re-created under the name starts clean)."""
+        for key in [k for k in self.states if k[1] == topic]:
+            del self.states[key]
+        for tp in [tp for tp in self.partitions if tp[0] == topic]:
+            del self.partitions[tp]

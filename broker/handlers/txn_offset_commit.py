@@ -1,0 +1,72 @@
+"""TxnOffsetCommit (28): a consumer group's offsets committed inside a transaction.
+
+Answered by the group's coordinator (NOT_COORDINATOR elsewhere). The member is checked
+as for OffsetCommit (v3+ carries member id, generation and group instance id, KIP-447)
+when the group coordinator offers that check; the producer against the transaction
+(INVALID_PRODUCER_ID_MAPPING, INVALID_PRODUCER_EPOCH for a fenced one, and the group
+must have been added with AddOffsetsToTxn: INVALID_TXN_STATE, TRANSACTION_ABORTABLE
+from v4; v5 adds it itself, transaction version 2). The offsets then wait in
+``core.offsets`` under the producer id and become committed offsets when the
+transaction commits (dropped when it aborts). Unknown partitions are
+UNKNOWN_TOPIC_OR_PARTITION, metadata over 4096 bytes OFFSET_METADATA_TOO_LARGE.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from broker.handlers import handles
+from broker.handlers._common import group_coordinator_error
+from broker.state.offsets import CommittedOffset
+from wire.kafka.error_codes import ErrorCode
+from wire.kafka.messages.txn_offset_commit import TxnOffsetCommitRequest, TxnOffsetCommitResponse
+
+if TYPE_CHECKING:
+    from broker.core import BrokerCore, RequestContext
+
+TResp = TxnOffsetCommitResponse
+MAX_METADATA = 4096  # offset.metadata.max.bytes
+
+
+def _member_error(core: BrokerCore, req: TxnOffsetCommitRequest) -> ErrorCode:
+    """The group coordinator's commit check, when it has one (classic or KIP-848 group)."""
+    consumer_groups = core.consumer_groups
+    if hasattr(consumer_groups, "get") and consumer_groups.get(req.group_id) is not None:
+        validate = getattr(consumer_groups, "validate_offset_commit", None)
+        return ErrorCode.NONE if validate is None else ErrorCode(validate(req.group_id, req.member_id,
+                                                                          req.generation_id))
+    validate_commit = getattr(core.groups, "validate_commit", None)
+    if validate_commit is None:
+        return ErrorCode.NONE
+    return ErrorCode(validate_commit(req.group_id, req.member_id, req.generation_id, req.group_instance_id))
+
+
+@handles(28)
+def txn_offset_commit(core: BrokerCore, ctx: RequestContext, req: TxnOffsetCommitRequest,
+                      version: int) -> TxnOffsetCommitResponse:
+    errors: dict[tuple[str, int], ErrorCode] = {}
+    offsets: dict[tuple[str, int], CommittedOffset] = {}
+    wall = core.wall_ms()
+    for topic in req.topics:
+        for p in topic.partitions:
+            tp = (topic.name, p.partition_index)
+            if core.cluster.partition(*tp) is None:
+                errors[tp] = ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
+            elif p.committed_metadata is not None and len(p.committed_metadata.encode()) > MAX_METADATA:
+                errors[tp] = ErrorCode.OFFSET_METADATA_TOO_LARGE
+            else:
+                offsets[tp] = CommittedOffset(p.committed_offset, p.committed_leader_epoch, p.committed_metadata, wall)
+    error = group_coordinator_error(core, ctx, req.group_id) or _member_error(core, req)
+    if error == ErrorCode.NONE and offsets:
+        error = core.txns.txn_offset_commit(req.transactional_id, req.producer_id, req.producer_epoch, req.group_id,
+                                            offsets, version)
+        if error == ErrorCode.PRODUCER_FENCED:
+            error = ErrorCode.INVALID_PRODUCER_EPOCH
+    for tp in offsets:
+        errors[tp] = error
+    resp = TResp()
+    for topic in req.topics:
+        resp.topics.append(TResp.TxnOffsetCommitResponseTopic(topic.name, [
+            TResp.TxnOffsetCommitResponsePartition(p.partition_index, errors[(topic.name, p.partition_index)])
+            for p in topic.partitions]))
+    return resp
