@@ -42,10 +42,10 @@ CHUNK = 3
 COMMITS = [True, False, True, False]  # chunk i is committed when COMMITS[i]
 OUT_PARTITIONS = 2
 
-Out = tuple[int, bytes, bytes]  # (partition, key, value) of an output record
+Out = tuple[int | None, bytes | None, bytes | None]  # (partition, key, value) of an output record
 
 
-def transform(i: int, value: bytes) -> Out:
+def transform(i: int, value: bytes) -> tuple[int, bytes, bytes]:
     """Input record i becomes one output record on partition i % 2."""
     return i % OUT_PARTITIONS, f"k{i}".encode(), b"OUT:" + value[:20]
 
@@ -69,7 +69,7 @@ def expected_outputs(values: list[bytes]) -> tuple[list[Out], list[Out]]:
         every.append(rec)
         if COMMITS[i // CHUNK]:
             committed.append(rec)
-    return sorted(committed, key=lambda r: r[0]), sorted(every, key=lambda r: r[0])
+    return sorted(committed, key=lambda r: r[0] or 0), sorted(every, key=lambda r: r[0] or 0)
 
 
 def ck_read(bootstrap: str, topic: str, isolation: str) -> list[Out]:
@@ -89,7 +89,7 @@ def ck_read(bootstrap: str, topic: str, isolation: str) -> list[Out]:
             positions = {tp.partition: tp.offset for tp in consumer.position(
                 [CkTP(topic, p) for p in range(OUT_PARTITIONS)])}
             if all(positions[p] >= ends[p] for p in ends):
-                return sorted(got, key=lambda r: r[0])
+                return sorted(got, key=lambda r: r[0] or 0)
         raise AssertionError(f"confluent consumer did not reach {ends}; got {got}")
     finally:
         consumer.close()
@@ -219,7 +219,7 @@ def kp_read(bootstrap: str, topic: str, isolation: str) -> list[Out]:
             for tp, msgs in consumer.poll(timeout_ms=100).items():
                 got.extend((tp.partition, m.key, m.value) for m in msgs)
             if all(consumer.position(tp) >= ends[tp] for tp in tps):
-                return sorted(got, key=lambda r: r[0])
+                return sorted(got, key=lambda r: r[0] or 0)
         raise AssertionError(f"kafka-python consumer did not reach {ends}; got {got}")
     finally:
         consumer.close()
@@ -309,7 +309,7 @@ async def aio_read(bootstrap: str, topic: str, isolation: str) -> list[Out]:
                 got.extend((tp.partition, m.key, m.value) for m in msgs)
             positions = [await consumer.position(tp) for tp in tps]
             if all(pos >= ends[tp] for pos, tp in zip(positions, tps)):
-                return sorted(got, key=lambda r: r[0])
+                return sorted(got, key=lambda r: r[0] or 0)
         raise AssertionError(f"aiokafka consumer did not reach {ends}; got {got}")
     finally:
         await consumer.stop()
