@@ -6,7 +6,8 @@ the coordinator's answer (NOT_COORDINATOR off the coordinator, INVALID_PRODUCER_
 PRODUCER_FENCED (INVALID_PRODUCER_EPOCH before v2), CONCURRENT_TRANSACTIONS while
 completing). v4+ (broker to coordinator, KIP-890): a batch of transactions, each either
 added or, with ``verify_only``, checked partition by partition (TRANSACTION_ABORTABLE
-for one not in the transaction; INVALID_TXN_STATE before v5).
+for one not in the transaction, PRODUCER_FENCED, ...: the coordinator's errors as they are,
+for the broker that asked to map per its client's version, as Kafka's KafkaApis does).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _one(core: BrokerCore, ctx: RequestContext, tid: str, pid: int, epoch: int,
     partitions = [(t.name, p) for t in topics for p in t.partitions]
     unknown = {tp for tp in partitions if core.cluster.partition(*tp) is None}
     errors: dict[tuple[str, int], ErrorCode]
-    if unknown and not verify_only:
+    if unknown:
         errors = {tp: ErrorCode.UNKNOWN_TOPIC_OR_PARTITION if tp in unknown else ErrorCode.OPERATION_NOT_ATTEMPTED
                   for tp in partitions}
     elif tid and not core.txns.is_coordinator(ctx.node_id, tid):
@@ -53,11 +54,8 @@ def _one(core: BrokerCore, ctx: RequestContext, tid: str, pid: int, epoch: int,
     else:
         error = core.txns.add_partitions(tid, pid, epoch, partitions)
         errors = {tp: error for tp in partitions}
-    for tp, error in errors.items():
-        error = fenced_error(error, version, 2)
-        if error == ErrorCode.TRANSACTION_ABORTABLE and version < 5:
-            error = ErrorCode.INVALID_TXN_STATE
-        errors[tp] = error
+    if not verify_only:  # the verification's own errors go back as they are (the asking broker maps them)
+        errors = {tp: fenced_error(error, version, 2) for tp, error in errors.items()}
     return _results(topics, errors)
 
 

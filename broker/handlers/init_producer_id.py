@@ -29,11 +29,11 @@ def fenced_error(error: ErrorCode, version: int, fenced_since: int) -> ErrorCode
 @handles(22)
 def init_producer_id(core: BrokerCore, ctx: RequestContext, req: InitProducerIdRequest,
                      version: int) -> InitProducerIdResponse:
+    if (req.producer_id == -1) != (req.producer_epoch == -1):  # an id without an epoch, or the reverse
+        return InitProducerIdResponse(error_code=ErrorCode.INVALID_REQUEST, producer_id=-1, producer_epoch=-1)
     if req.transactional_id is None:
         pid, epoch = core.producers.init_producer(None, req.producer_id, req.producer_epoch)
         return InitProducerIdResponse(error_code=0, producer_id=pid, producer_epoch=epoch)
-    if (req.producer_id == -1) != (req.producer_epoch == -1):
-        return InitProducerIdResponse(error_code=ErrorCode.INVALID_REQUEST, producer_id=-1, producer_epoch=-1)
     if req.transactional_id and not core.txns.is_coordinator(ctx.node_id, req.transactional_id):
         return InitProducerIdResponse(error_code=ErrorCode.NOT_COORDINATOR, producer_id=-1, producer_epoch=-1)
     result = core.txns.init_producer_id(req.transactional_id, req.transaction_timeout_ms, req.producer_id,

@@ -1,8 +1,8 @@
 """TxnOffsetCommit (28): a consumer group's offsets committed inside a transaction.
 
 Answered by the group's coordinator (NOT_COORDINATOR elsewhere). The member is checked
-as for OffsetCommit (v3+ carries member id, generation and group instance id, KIP-447)
-when the group coordinator offers that check; the producer against the transaction
+as for OffsetCommit (v3+ carries member id, generation and group instance id, KIP-447:
+UNKNOWN_MEMBER_ID, ILLEGAL_GENERATION, FENCED_INSTANCE_ID from the group coordinator); the producer against the transaction
 (INVALID_PRODUCER_ID_MAPPING, INVALID_PRODUCER_EPOCH for a fenced one, and the group
 must have been added with AddOffsetsToTxn: INVALID_TXN_STATE, TRANSACTION_ABORTABLE
 from v4; v5 adds it itself, transaction version 2). The offsets then wait in
@@ -29,16 +29,15 @@ MAX_METADATA = 4096  # offset.metadata.max.bytes
 
 
 def _member_error(core: BrokerCore, req: TxnOffsetCommitRequest) -> ErrorCode:
-    """The group coordinator's commit check, when it has one (classic or KIP-848 group)."""
+    """The group coordinator's commit check: a KIP-848 group's member epoch rules (when that coordinator
+    offers them), else the classic group's generation rules for a transactional commit."""
     consumer_groups = core.consumer_groups
-    if hasattr(consumer_groups, "get") and consumer_groups.get(req.group_id) is not None:
-        validate = getattr(consumer_groups, "validate_offset_commit", None)
-        return ErrorCode.NONE if validate is None else ErrorCode(validate(req.group_id, req.member_id,
-                                                                          req.generation_id))
-    validate_commit = getattr(core.groups, "validate_commit", None)
-    if validate_commit is None:
-        return ErrorCode.NONE
-    return ErrorCode(validate_commit(req.group_id, req.member_id, req.generation_id, req.group_instance_id))
+    getter = getattr(consumer_groups, "get", None)
+    validate = getattr(consumer_groups, "validate_offset_commit", None)
+    if getter is not None and validate is not None and getter(req.group_id) is not None:
+        return ErrorCode(validate(req.group_id, req.member_id, req.generation_id))
+    return core.groups.validate_commit(req.group_id, req.member_id, req.generation_id, req.group_instance_id,
+                                       transactional=True)
 
 
 @handles(28)
@@ -56,12 +55,15 @@ def txn_offset_commit(core: BrokerCore, ctx: RequestContext, req: TxnOffsetCommi
                 errors[tp] = ErrorCode.OFFSET_METADATA_TOO_LARGE
             else:
                 offsets[tp] = CommittedOffset(p.committed_offset, p.committed_leader_epoch, p.committed_metadata, wall)
-    error = group_coordinator_error(core, ctx, req.group_id) or _member_error(core, req)
-    if error == ErrorCode.NONE and offsets:
-        error = core.txns.txn_offset_commit(req.transactional_id, req.producer_id, req.producer_epoch, req.group_id,
-                                            offsets, version)
+    error = group_coordinator_error(core, ctx, req.group_id) or ErrorCode.NONE
+    if error == ErrorCode.NONE and offsets:  # Kafka's order: the transaction verification, then the member
+        error = core.txns.check_txn_offset_commit(req.transactional_id, req.producer_id, req.producer_epoch,
+                                                  req.group_id, version)
         if error == ErrorCode.PRODUCER_FENCED:
             error = ErrorCode.INVALID_PRODUCER_EPOCH
+        error = error or _member_error(core, req)
+        if error == ErrorCode.NONE:
+            core.txns.txn_offset_commit(req.transactional_id, req.group_id, offsets)
     for tp in offsets:
         errors[tp] = error
     resp = TResp()

@@ -259,9 +259,10 @@ class TransactionCoordinator:
 
     # -- TxnOffsetCommit ----------------------------------------------------------------------
 
-    def txn_offset_commit(self, transactional_id: str, pid: int, epoch: int, group_id: str,
-                          offsets: dict[TopicPartition, CommittedOffset], version: int) -> ErrorCode:
-        """Keep ``offsets`` pending under the producer until its transaction ends."""
+    def check_txn_offset_commit(self, transactional_id: str, pid: int, epoch: int, group_id: str,
+                                version: int) -> ErrorCode:
+        """The verification Kafka's group coordinator asks before a TxnOffsetCommit: the group's offsets
+        partition must be in the producer's ongoing transaction (v5, transaction version 2, adds it)."""
         meta = self.txns.get(transactional_id)
         if meta is None or meta.producer_id != pid:
             return ErrorCode.INVALID_PRODUCER_ID_MAPPING
@@ -270,17 +271,19 @@ class TransactionCoordinator:
         if meta.state in PREPARING:
             return ErrorCode.CONCURRENT_TRANSACTIONS
         tp = self.offsets_partition(group_id)
-        if meta.state != TxnState.ONGOING or tp not in meta.partitions:
-            if version >= 5:  # transaction version 2: TxnOffsetCommit adds the offsets itself
-                error = self.add_partitions(transactional_id, pid, epoch, [tp])
-                if error != ErrorCode.NONE:
-                    return error
-            else:
-                return ErrorCode.TRANSACTION_ABORTABLE if version >= 4 else ErrorCode.INVALID_TXN_STATE
+        if meta.state == TxnState.ONGOING and tp in meta.partitions:
+            return ErrorCode.NONE
+        if version >= 5:
+            return self.add_partitions(transactional_id, pid, epoch, [tp])
+        return ErrorCode.TRANSACTION_ABORTABLE if version >= 4 else ErrorCode.INVALID_TXN_STATE
+
+    def txn_offset_commit(self, transactional_id: str, group_id: str,
+                          offsets: dict[TopicPartition, CommittedOffset]) -> None:
+        """Keep ``offsets`` pending under the producer until its transaction ends (checked before)."""
+        meta = self.txns[transactional_id]
         meta.offsets.setdefault(group_id, {}).update(offsets)
         self._persist(meta)
-        self.core.offsets.add_pending(pid, group_id, offsets)
-        return ErrorCode.NONE
+        self.core.offsets.add_pending(meta.producer_id, group_id, offsets)
 
     # -- EndTxn -------------------------------------------------------------------------------
 
@@ -367,6 +370,7 @@ class TransactionCoordinator:
         for group_id, committed in meta.offsets.items():  # restored after a restart: back into the store
             offsets.add_pending(meta.producer_id, group_id, committed)
         offsets.complete_transaction(meta.producer_id, commit)
+        meta.last_producer_epoch = meta.producer_epoch  # as Kafka's prepareComplete
         if meta.next_producer_id != NO_PRODUCER_ID:
             meta.last_producer_id, meta.producer_id = meta.producer_id, meta.next_producer_id
             meta.producer_epoch, meta.next_producer_id = 0, NO_PRODUCER_ID

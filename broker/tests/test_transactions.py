@@ -218,7 +218,7 @@ def test_add_partitions_v4_batches_transactions_and_verifies() -> None:
     resp = call(core, 24, 4, req)
     codes = {r.transactional_id: [p.partition_error_code for t in r.topic_results for p in t.results_by_partition]
              for r in resp.results_by_transaction}
-    assert codes == {TID: [0, 0], "txn-b": [ErrorCode.INVALID_TXN_STATE] * 2}  # verify only: not added
+    assert codes == {TID: [0, 0], "txn-b": [ErrorCode.TRANSACTION_ABORTABLE] * 2}  # verify only: not added
     resp = call(core, 24, 5, APReq(transactions=[txn(TID, pid, epoch, True, topics),
                                                  txn("txn-b", pid_b, epoch_b, True, topics)]))
     codes = {r.transactional_id: [p.partition_error_code for t in r.topic_results for p in t.results_by_partition]
