@@ -12,6 +12,10 @@ sends the consumed offsets to the transaction for a group id, then commits or ab
 - the group's committed offset is where the last committed transaction left it (the
   aborted transactions' offsets were dropped).
 
+The group variants subscribe with a real consumer group and send its metadata (member
+id, generation: KIP-447), which the group coordinator checks. Each test also checks the
+transaction API versions each client used against CLIENTS.md.
+
 A zombie test: a second producer with the same transactional id fences the first one
 mid-transaction; the first one's commit fails as fenced, its records are aborted, the
 second one's commit is visible.
@@ -35,7 +39,7 @@ from kafka import TopicPartition as KpTP
 from kafka.structs import OffsetAndMetadata as KpOffset
 
 from broker.testing import RunningBroker
-from compat_tests.kafka.conftest import WAIT, TopicName, create_topic, stored_batches, value_for
+from compat_tests.kafka.conftest import WAIT, ApiLog, TopicName, create_topic, stored_batches, value_for
 
 INPUT_RECORDS = 12
 CHUNK = 3
@@ -104,6 +108,12 @@ def committed_offset(broker: RunningBroker, group: str, topic: str) -> int | Non
     return broker.call(read)
 
 
+def txn_versions(api_log: ApiLog) -> dict[int, set[int]]:
+    """Versions of InitProducerId, AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit the client used
+    (as CLIENTS.md records them)."""
+    return {k: v for k, v in api_log.by_key().items() if k in (22, 24, 25, 26, 28)}
+
+
 def check_outcome(broker: RunningBroker, values: list[bytes], out_topic: str, in_topic: str, group: str,
                   own_read_committed: Callable[[], list[Out]] | None = None) -> None:
     bootstrap = broker.bootstrap_servers
@@ -122,7 +132,8 @@ def check_outcome(broker: RunningBroker, values: list[bytes], out_topic: str, in
 # -- confluent-kafka (librdkafka): AddPartitionsToTxn v0, AddOffsetsToTxn v0, TxnOffsetCommit v3, EndTxn v1 ----
 
 
-def test_confluent_consume_transform_produce(kafka_broker: RunningBroker, topic_name: TopicName) -> None:
+def test_confluent_consume_transform_produce(kafka_broker: RunningBroker, topic_name: TopicName,
+                                             api_log: ApiLog) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     in_topic, out_topic, group = topic_name("in"), topic_name("out"), topic_name("group")
     values = fill_input(bootstrap, in_topic)
@@ -157,6 +168,7 @@ def test_confluent_consume_transform_produce(kafka_broker: RunningBroker, topic_
     finally:
         consumer.close()
     check_outcome(kafka_broker, values, out_topic, in_topic, group)
+    assert txn_versions(api_log) == {22: {4}, 24: {0}, 25: {0}, 26: {1}, 28: {3}}
 
 
 def test_confluent_zombie_producer_is_fenced(kafka_broker: RunningBroker, topic_name: TopicName) -> None:
@@ -225,7 +237,8 @@ def kp_read(bootstrap: str, topic: str, isolation: str) -> list[Out]:
         consumer.close()
 
 
-def test_kafka_python_consume_transform_produce(kafka_broker: RunningBroker, topic_name: TopicName) -> None:
+def test_kafka_python_consume_transform_produce(kafka_broker: RunningBroker, topic_name: TopicName,
+                                                api_log: ApiLog) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     in_topic, out_topic, group = topic_name("in"), topic_name("out"), topic_name("group")
     values = fill_input(bootstrap, in_topic)
@@ -261,6 +274,7 @@ def test_kafka_python_consume_transform_produce(kafka_broker: RunningBroker, top
     check_outcome(kafka_broker, values, out_topic, in_topic, group,
                   lambda: kp_read(bootstrap, out_topic, "read_committed"))
     assert kp_read(bootstrap, out_topic, "read_uncommitted") == expected_outputs(values)[1]
+    assert txn_versions(api_log) == {22: {4}, 24: {3}, 25: {3}, 26: {3}, 28: {3}}
 
 
 def test_kafka_python_zombie_producer_is_fenced(kafka_broker: RunningBroker, topic_name: TopicName) -> None:
@@ -315,7 +329,8 @@ async def aio_read(bootstrap: str, topic: str, isolation: str) -> list[Out]:
         await consumer.stop()
 
 
-def test_aiokafka_consume_transform_produce(kafka_broker: RunningBroker, topic_name: TopicName) -> None:
+def test_aiokafka_consume_transform_produce(kafka_broker: RunningBroker, topic_name: TopicName,
+                                            api_log: ApiLog) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     in_topic, out_topic, group = topic_name("in"), topic_name("out"), topic_name("group")
     values = fill_input(bootstrap, in_topic)
@@ -357,3 +372,89 @@ def test_aiokafka_consume_transform_produce(kafka_broker: RunningBroker, topic_n
     check_outcome(kafka_broker, values, out_topic, in_topic, group,
                   lambda: asyncio.run(aio_read(bootstrap, out_topic, "read_committed")))
     assert asyncio.run(aio_read(bootstrap, out_topic, "read_uncommitted")) == expected_outputs(values)[1]
+    assert txn_versions(api_log) == {22: {0}, 24: {0}, 25: {0}, 26: {0}, 28: {0}}
+
+
+# -- with a real consumer group (subscribe): KIP-447 member id and generation in TxnOffsetCommit v3 ------------
+
+
+def test_confluent_consume_transform_produce_in_a_consumer_group(kafka_broker: RunningBroker, topic_name: TopicName,
+                                                                 api_log: ApiLog) -> None:
+    bootstrap = kafka_broker.bootstrap_servers
+    in_topic, out_topic, group = topic_name("in"), topic_name("out"), topic_name("group")
+    values = fill_input(bootstrap, in_topic)
+    create_topic(bootstrap, out_topic, OUT_PARTITIONS)
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False,
+                         "auto.offset.reset": "earliest", "fetch.wait.max.ms": 20, "session.timeout.ms": 6000})
+    producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": topic_name("tid"), "linger.ms": 1})
+    try:
+        producer.init_transactions(WAIT)
+        consumer.subscribe([in_topic])
+        consumed: list[Any] = []
+        deadline = time.monotonic() + WAIT
+        while len(consumed) < INPUT_RECORDS and time.monotonic() < deadline:
+            msg = consumer.poll(0.1)
+            if msg is not None:
+                assert msg.error() is None, msg.error()
+                consumed.append(msg)
+        assert [m.value() for m in consumed] == values
+        for chunk, commit in enumerate(COMMITS):
+            producer.begin_transaction()
+            for m in consumed[chunk * CHUNK:(chunk + 1) * CHUNK]:
+                partition, key, value = transform(m.offset(), m.value())
+                producer.produce(out_topic, value=value, key=key, partition=partition)
+            assert producer.flush(WAIT) == 0
+            next_offset = consumed[(chunk + 1) * CHUNK - 1].offset() + 1
+            # the group metadata carries the member id and generation the coordinator checks (KIP-447)
+            producer.send_offsets_to_transaction([CkTP(in_topic, 0, next_offset)],
+                                                 consumer.consumer_group_metadata(), WAIT)
+            if commit:
+                producer.commit_transaction(WAIT)
+            else:
+                producer.abort_transaction(WAIT)
+        committed = consumer.committed([CkTP(in_topic, 0)], timeout=WAIT)
+        assert committed[0].offset == 9  # read back by the group member itself (OffsetFetch)
+    finally:
+        consumer.close()
+    check_outcome(kafka_broker, values, out_topic, in_topic, group)
+    assert txn_versions(api_log) == {22: {4}, 24: {0}, 25: {0}, 26: {1}, 28: {3}}
+    assert all(r.member_id and r.generation_id >= 0 for r in api_log.requests(28))  # KIP-447 fields
+
+
+def test_kafka_python_consume_transform_produce_in_a_consumer_group(kafka_broker: RunningBroker, topic_name: TopicName,
+                                                                    api_log: ApiLog) -> None:
+    bootstrap = kafka_broker.bootstrap_servers
+    in_topic, out_topic, group = topic_name("in"), topic_name("out"), topic_name("group")
+    values = fill_input(bootstrap, in_topic)
+    create_topic(bootstrap, out_topic, OUT_PARTITIONS)
+    consumer = KafkaConsumer(in_topic, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
+                             auto_offset_reset="earliest", fetch_max_wait_ms=20)
+    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id=topic_name("tid"), linger_ms=1)
+    try:
+        producer.init_transactions()
+        consumed: list[Any] = []
+        deadline = time.monotonic() + WAIT
+        while len(consumed) < INPUT_RECORDS and time.monotonic() < deadline:
+            for msgs in consumer.poll(timeout_ms=100).values():
+                consumed.extend(msgs)
+        assert [m.value for m in consumed] == values
+        tp = KpTP(in_topic, 0)
+        for chunk, commit in enumerate(COMMITS):
+            producer.begin_transaction()
+            for m in consumed[chunk * CHUNK:(chunk + 1) * CHUNK]:
+                partition, key, value = transform(m.offset, m.value)
+                producer.send(out_topic, value=value, key=key, partition=partition)
+            producer.flush(WAIT)
+            next_offset = consumed[(chunk + 1) * CHUNK - 1].offset + 1
+            producer.send_offsets_to_transaction({tp: KpOffset(next_offset, "", -1)}, consumer.group_metadata())
+            if commit:
+                producer.commit_transaction()
+            else:
+                producer.abort_transaction()
+        assert consumer.committed(tp) == 9
+    finally:
+        consumer.close()
+        producer.close(timeout=WAIT)
+    check_outcome(kafka_broker, values, out_topic, in_topic, group)
+    assert txn_versions(api_log) == {22: {4}, 24: {3}, 25: {3}, 26: {3}, 28: {3}}
+    assert all(r.member_id and r.generation_id >= 0 for r in api_log.requests(28))  # KIP-447 fields
