@@ -398,6 +398,8 @@ class TransactionCoordinator:
         plog.advance_high_watermark()
         plog.maybe_flush(self.core.now_ms)
         self.core.producers.end_transaction(pid, epoch, topic, index, commit, base, coordinator_epoch, wall)
+        if not commit:  # aborted transactions wholly below the log start (retention, DeleteRecords) are no news
+            self.core.producers.forget_partition(topic, index, plog.log_start_offset)
 
     # -- Describe/ListTransactions ------------------------------------------------------------
 

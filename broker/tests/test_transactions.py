@@ -339,7 +339,8 @@ def test_a_transaction_past_its_timeout_is_aborted_and_its_producer_fenced() -> 
 
 
 def test_an_idle_transactional_id_expires() -> None:
-    core = make_core(transactional_id_expiration_ms=10_000, transaction_abort_timed_out_transaction_cleanup_interval_ms=1000)
+    core = make_core(transactional_id_expiration_ms=10_000,
+                     transaction_abort_timed_out_transaction_cleanup_interval_ms=1000)
     init(core)
     core.tick(NOW + 5000)
     assert core.txns.get(TID) is not None
@@ -540,3 +541,37 @@ def test_control_batches_are_skipped_by_the_internal_replay_and_marker_shape() -
     assert header.is_control and header.is_transactional and header.base_offset == offset
     assert list(core.internal.records(GROUP_TOPIC)) == []  # the marker is no coordinator record
     assert core.offsets.fetch("g", ("t", 0)) is None
+
+
+def test_a_parked_read_committed_fetch_wakes_when_the_transaction_commits() -> None:
+    from broker.core import Pending
+
+    core = make_core()
+    _, pid, epoch = init(core)
+    add(core, pid, epoch, [("t", 0)])
+    produce(core, txn_batch([b"a"], pid, epoch, 0))
+    req = FetchRequest(max_wait_ms=500, min_bytes=1, max_bytes=1 << 20, isolation_level=1, topics=[
+        FetchRequest.FetchTopic(topic="t", partitions=[FetchRequest.FetchPartition(
+            partition=0, fetch_offset=0, partition_max_bytes=1 << 20)])])
+    parked = call(core, 1, 11, req)
+    assert isinstance(parked, Pending)
+    assert parked.poll(NOW + 10, False) is None  # nothing new: still waiting
+    end(core, pid, epoch, True)
+    woken = parked.poll(NOW + 20, False)
+    assert woken is not None
+    pd = woken.responses[0].partitions[0]
+    assert data_offsets(pd) == [0] and pd.last_stable_offset == 2
+
+
+def test_aborted_transactions_below_the_log_start_are_forgotten() -> None:
+    core = make_core()
+    _, pid, epoch = init(core)
+    for i in range(2):
+        add(core, pid, epoch, [("t", 0)])
+        produce(core, txn_batch([b"x"], pid, epoch, i))
+        end(core, pid, epoch, False)
+        if i == 0:
+            core.cluster.partition("t", 0).log.delete_before(2)  # type: ignore[union-attr]
+    aborted = fetch(core, 2, committed=True).aborted_transactions
+    assert [(a.producer_id, a.first_offset) for a in aborted] == [(pid, 2)]
+    assert len(core.producers.partitions[("t", 0)].aborted) == 1
