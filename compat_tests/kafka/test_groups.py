@@ -161,13 +161,17 @@ def confluent_member(name: str, bootstrap: str, topic: str, group: str, strategy
     consumer.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke)
 
     def poll() -> list[Consumed]:
-        out = []
+        out: list[Consumed] = []
         for msg in consumer.consume(num_messages=5, timeout=0.1):
-            if msg.error() is None:
-                out.append((msg.partition(), msg.offset(), msg.value()))
+            partition, offset, value = msg.partition(), msg.offset(), msg.value()
+            if msg.error() is None and partition is not None and offset is not None and value is not None:
+                out.append((partition, offset, value))
         return out
 
-    return Member(name, poll, lambda: consumer.commit(asynchronous=False), consumer.close,
+    def commit() -> None:
+        consumer.commit(asynchronous=False)
+
+    return Member(name, poll, commit, consumer.close,
                   lambda: {tp.partition for tp in consumer.assignment()})
 
 
@@ -360,3 +364,38 @@ def test_aiokafka_members_split_and_take_over(broker: RunningBroker, topic_name:
     assert sorted(got) == sorted(first | second)  # once each
     assert {p for p, _, v in consumed["a"] if v in second} == set(range(PARTITIONS))
     assert committed(bootstrap, group, topic) == end_offsets(bootstrap, topic)
+
+
+def test_kafkajs_members_split_a_topic_with_their_own_assigner(broker: RunningBroker, topic_name: TopicName) -> None:
+    driver = ensure_node_modules()
+    bootstrap, group, topic = broker.bootstrap_servers, topic_name("group"), topic_name()
+    create_topic(bootstrap, topic, PARTITIONS)
+    api_log = ApiLog(broker)
+    count = 60
+    spec = {"brokers": [bootstrap], "topic": topic, "groupId": group, "members": 2, "expect": count,
+            "timeoutMs": int(WAIT * 1000)}
+    proc = subprocess.Popen(["node", str(driver), "group-consume", json.dumps(spec)], cwd=driver.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        split = json.loads(proc.stdout.readline())  # blocks until the two members share the partitions
+        assert split["step"] == "split", (split, proc.stderr.read() if proc.stderr else "")
+        shares = [set(a) for a in split["result"].values()]
+        assert len(shares) == 2 and shares[0] | shares[1] == set(range(PARTITIONS)) and not shares[0] & shares[1]
+        values = produce(bootstrap, topic, "kjs", count)
+        stdout, stderr = proc.communicate(timeout=WAIT * 2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, (stdout, stderr)
+    steps = {s["step"]: s["result"] for s in map(json.loads, stdout.splitlines())}
+    got = steps["consumed"]
+    assert sorted(c["value"].encode() for c in got) == sorted(values)  # every record once
+    by_member = {m: {c["partition"] for c in got if c["member"] == int(m)} for m in split["result"]}
+    assert by_member == {m: set(a) for m, a in split["result"].items()}  # each member read its own share
+    assert committed(bootstrap, group, topic) == end_offsets(bootstrap, topic)
+    assert {p.name for j in api_log.requests(11) for p in j.protocols} == {"RoundRobinAssigner"}
+    assert {j["groupProtocol"] for j in steps["joins"]} == {"RoundRobinAssigner"}
+    used = api_log.by_key()
+    assert (used[11], used[14]) == ({5}, {3}) and used[13] <= {3}

@@ -3,9 +3,13 @@
 //   node driver.js produce '<json spec>'   one producer per send: {brokers, topic, sends: [{acks, compression,
 //                                           idempotent, messages: [{partition, key, value, timestamp, headers}]}]}
 //   node driver.js admin '<json spec>'     the admin steps below: {brokers, topic, other, records}
+//   node driver.js group-consume '<json spec>'   {brokers, topic, groupId, members, expect, timeoutMs}: `members`
+//                                           consumers of one group read `topic` from the beginning, each committing
+//                                           every record after processing it; prints a `split` step once every
+//                                           member holds a share of the partitions, and when `expect` records are
+//                                           in, all disconnect (LeaveGroup)
 //
-// Every step prints one JSON line {step, ...}; errors print {step, error: {name, type, code}}. kafkajs can
-// only consume through a consumer group, which the broker does not have yet, so it only produces here.
+// Every step prints one JSON line {step, ...}; errors print {step, error: {name, type, code}}.
 'use strict'
 
 const { Kafka, CompressionTypes, CompressionCodecs, logLevel } = require('kafkajs')
@@ -128,7 +132,51 @@ async function admin(spec) {
   await admin.disconnect()
 }
 
-const scenarios = { produce, admin }
+async function groupConsume(spec) {
+  const kafka = client(spec)
+  const consumed = []
+  const joins = []
+  const latest = new Map()
+  let split = false
+  let done
+  const allIn = new Promise(resolve => { done = resolve })
+  const consumers = []
+  for (let i = 0; i < spec.members; i++) {
+    const consumer = kafka.consumer({ groupId: spec.groupId, sessionTimeout: 6000, heartbeatInterval: 500,
+                                      maxWaitTimeInMs: 100, retry: { retries: 5 } })
+    consumer.on(consumer.events.GROUP_JOIN, e => {
+      const assignment = e.payload.memberAssignment[spec.topic] || []
+      joins.push({ member: i, groupProtocol: e.payload.groupProtocol, isLeader: e.payload.isLeader, assignment })
+      latest.set(i, assignment)
+      const shares = [...latest.values()]
+      const owned = shares.flat()
+      if (!split && latest.size === spec.members && shares.every(a => a.length > 0) &&
+          new Set(owned).size === owned.length) {
+        split = true
+        out({ step: 'split', result: Object.fromEntries(latest) })
+      }
+    })
+    await consumer.connect()
+    await consumer.subscribe({ topics: [spec.topic], fromBeginning: true })
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ topic, partition, message }) => {
+        consumed.push({ member: i, partition, offset: Number(message.offset), value: message.value.toString() })
+        await consumer.commitOffsets([{ topic, partition, offset: String(Number(message.offset) + 1) }])
+        if (consumed.length >= spec.expect) done()
+      },
+    })
+    consumers.push(consumer)
+  }
+  const timer = setTimeout(done, spec.timeoutMs)
+  await allIn
+  clearTimeout(timer)
+  for (const consumer of consumers) await consumer.disconnect()
+  out({ step: 'joins', result: joins })
+  out({ step: 'consumed', result: consumed })
+}
+
+const scenarios = { produce, admin, 'group-consume': groupConsume }
 
 async function main() {
   const [scenario, json] = process.argv.slice(2)
