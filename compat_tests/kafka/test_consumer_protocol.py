@@ -1,0 +1,208 @@
+"""KIP-848 consumer groups driven by confluent-kafka/librdkafka with ``group.protocol=consumer``.
+
+librdkafka 2.16 speaks only ConsumerGroupHeartbeat v1 in this mode (no
+JoinGroup/SyncGroup): the broker assigns partitions (topic ids) and the client
+reconciles. One member consumes a whole multi-partition topic; a second member
+joins and the partitions are split; the first leaves and the second takes
+everything over. Every record is processed exactly once across the members
+(each commits synchronously after processing, so a partition handed over
+resumes at the committed offset), the committed offsets end at the partitions'
+ends, and after every heartbeat the broker checks that no partition is held
+(assigned or still being revoked) by two members at once. The heartbeat
+interval is 500 ms so that the handovers, which take a few heartbeats, are quick.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import confluent_kafka
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from broker.state.consumer_groups import ConsumerGroupCoordinator
+from broker.testing import RunningBroker
+from compat_tests.kafka.conftest import WAIT, ApiLog, RawKafka, TopicName, create_topic, wait_for
+from wire.kafka.messages.offset_fetch import OffsetFetchRequest
+
+PARTITIONS = 6
+HEARTBEAT_MS = 500
+Consumed = tuple[int, int, bytes]  # (partition, offset, value)
+
+
+@pytest.fixture
+def broker(kafka_broker_factory: Callable[..., RunningBroker]) -> RunningBroker:
+    return kafka_broker_factory(group_consumer_heartbeat_interval_ms=HEARTBEAT_MS, num_partitions=PARTITIONS)
+
+
+class HoldingCheck:
+    """Wraps the broker's heartbeat handling: after each heartbeat, every partition must be held by at most one
+    member of the group (assigned, or assigned and still being revoked). Violations are collected."""
+
+    def __init__(self, broker: RunningBroker) -> None:
+        core = broker.server.core
+        assert core is not None
+        self.violations: list[str] = []
+        self.beats = 0
+        coordinator: ConsumerGroupCoordinator = core.consumer_groups
+        heartbeat = coordinator.heartbeat
+
+        def checked(*args: Any, **kwargs: Any) -> Any:
+            resp = heartbeat(*args, **kwargs)
+            self.beats += 1
+            for group in coordinator.groups.values():
+                holder: dict[tuple[Any, int], str] = {}
+                for member in group.members.values():
+                    for part in (member.assigned, member.pending_revocation):
+                        for tid, ps in part.items():
+                            for p in ps:
+                                other = holder.setdefault((tid, p), member.member_id)
+                                if other != member.member_id:
+                                    self.violations.append(f"{group.group_id}: partition {p} of {tid} held by "
+                                                           f"{other} and {member.member_id}")
+            return resp
+
+        coordinator.heartbeat = checked  # type: ignore[method-assign]
+
+
+class Member:
+    """A confluent-kafka consumer in the group that processes and commits each record synchronously."""
+
+    def __init__(self, bootstrap: str, group: str, topic: str, name: str) -> None:
+        self.name = name
+        self.consumer = confluent_kafka.Consumer({
+            "bootstrap.servers": bootstrap, "group.id": group, "group.protocol": "consumer",
+            "client.id": name, "auto.offset.reset": "earliest", "enable.auto.commit": False,
+        })
+        self.owned: set[int] = set()
+        self.consumed: list[Consumed] = []
+        self.consumer.subscribe([topic], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked)
+
+    def _assigned(self, consumer: Any, partitions: list[confluent_kafka.TopicPartition]) -> None:
+        self.owned |= {tp.partition for tp in partitions}
+
+    def _revoked(self, consumer: Any, partitions: list[confluent_kafka.TopicPartition]) -> None:
+        self.owned -= {tp.partition for tp in partitions}
+
+    def poll(self, timeout: float = 0.1) -> None:
+        msg = self.consumer.poll(timeout)
+        if msg is None or msg.error() is not None:
+            return
+        self.consumed.append((msg.partition(), msg.offset(), msg.value()))
+        self.commit(msg)
+
+    def commit(self, msg: Any) -> None:
+        """Commit past ``msg``; a commit racing a new member epoch (STALE_MEMBER_EPOCH) is retried."""
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                self.consumer.commit(message=msg, asynchronous=False)
+                return
+            except confluent_kafka.KafkaException as ex:
+                if ex.args[0].code() != confluent_kafka.KafkaError.STALE_MEMBER_EPOCH or time.monotonic() > deadline:
+                    raise
+                self.consumer.poll(0.05)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def produce(bootstrap: str, topic: str, tag: str, count: int) -> set[bytes]:
+    producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap})
+    values = {f"{tag}-{i:04d}".encode() for i in range(count)}
+    for i, value in enumerate(sorted(values)):
+        producer.produce(topic, value=value, partition=i % PARTITIONS)
+    assert producer.flush(WAIT) == 0
+    return values
+
+
+def poll_until(members: list[Member], done: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not done():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}: owned "
+                                 f"{ {m.name: sorted(m.owned) for m in members} }")
+        for m in members:
+            m.poll(0.05)
+
+
+def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    with RawKafka.to(bootstrap) as raw:
+        req = OffsetFetchRequest(groups=[OffsetFetchRequest.OffsetFetchRequestGroup(
+            group_id=group, topics=[OffsetFetchRequest.OffsetFetchRequestTopics(topic, list(range(PARTITIONS)))])])
+        resp = raw.request(9, 8, req)
+    (g,) = resp.groups
+    assert g.error_code == 0, g
+    return {p.partition_index: p.committed_offset for t in g.topics for p in t.partitions}
+
+
+def test_members_split_and_hand_over_partitions_with_the_consumer_protocol(broker: RunningBroker,
+                                                                           topic_name: TopicName) -> None:
+    bootstrap = broker.bootstrap_servers
+    api_log = ApiLog(broker)
+    topic, group = topic_name(), "kip848-split"
+    create_topic(bootstrap, topic, partitions=PARTITIONS)
+    check = HoldingCheck(broker)
+    all_values = produce(bootstrap, topic, "first", 60)
+
+    one = Member(bootstrap, group, topic, "one")
+    two: Member | None = None
+    try:
+        poll_until([one], lambda: len(one.consumed) >= 60 and one.owned == set(range(PARTITIONS)),
+                   "the only member to consume everything")
+
+        two = Member(bootstrap, group, topic, "two")
+        members = [one, two]
+        all_values |= produce(bootstrap, topic, "second", 60)
+        poll_until(members, lambda: one.owned and two.owned and not one.owned & two.owned
+                   and one.owned | two.owned == set(range(PARTITIONS))
+                   and len(one.consumed) + len(two.consumed) >= 120, "the partitions to be split")
+        assert (len(one.owned), len(two.owned)) == (3, 3)  # the uniform assignor balances them
+
+        one.close()
+        members = [two]
+        all_values |= produce(bootstrap, topic, "third", 30)
+        poll_until(members, lambda: two.owned == set(range(PARTITIONS))
+                   and len(one.consumed) + len(two.consumed) >= 150, "the remaining member to take over")
+    finally:
+        if two is not None:
+            two.close()
+
+    consumed = one.consumed + two.consumed
+    assert sorted(v for _, _, v in consumed) == sorted(all_values)  # each record exactly once
+    assert len({(p, o) for p, o, _ in consumed}) == len(consumed)
+    ends: dict[int, int] = {}
+    for p, o, _ in consumed:
+        ends[p] = max(ends.get(p, 0), o + 1)
+    assert committed(bootstrap, group, topic) == ends
+    assert check.beats > 0 and check.violations == []
+    used = api_log.by_key()
+    assert used.get(68) == {1} and 11 not in used and 14 not in used  # ConsumerGroupHeartbeat v1, no JoinGroup
+    assert 9 in used.get(8, set())  # OffsetCommit v9 with the member epoch
+
+
+def test_admin_describes_a_consumer_protocol_group(broker: RunningBroker, topic_name: TopicName) -> None:
+    bootstrap = broker.bootstrap_servers
+    topic, group = topic_name(), "kip848-describe"
+    create_topic(bootstrap, topic, partitions=PARTITIONS)
+    member = Member(bootstrap, group, topic, "solo")
+    try:
+        poll_until([member], lambda: member.owned == set(range(PARTITIONS)), "the assignment")
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+
+        def describe() -> Any:
+            desc = admin.describe_consumer_groups([group])[group].result(WAIT)
+            return desc if str(desc.state).endswith("STABLE") else None
+
+        desc = wait_for(describe, what="a stable group")
+        assert desc.group_id == group and not desc.is_simple_consumer_group
+        assert str(desc.type).endswith("CONSUMER")
+        (m,) = desc.members
+        assert m.client_id == "solo"
+        assert {tp.partition for tp in m.assignment.topic_partitions} == set(range(PARTITIONS))
+        listed = admin.list_consumer_groups().result(WAIT)
+        assert group in {g.group_id for g in listed.valid}
+    finally:
+        member.close()
