@@ -1,6 +1,7 @@
 """Transactions with real clients: consume-transform-produce loops, read_committed vs read_uncommitted, zombies.
 
-Each client (confluent-kafka/librdkafka, kafka-python, aiokafka) reads an input topic
+Each client (confluent-kafka/librdkafka, kafka-python, aiokafka), against one broker and
+a three-broker cluster (coordinators and partition leaders on different brokers), reads an input topic
 by assign() (consumer groups are not needed for this), and per chunk of input records
 begins a transaction, produces transformed records to a two-partition output topic,
 sends the consumed offsets to the transaction for a group id, then commits or aborts
@@ -132,8 +133,11 @@ def check_outcome(broker: RunningBroker, values: list[bytes], out_topic: str, in
 # -- confluent-kafka (librdkafka): AddPartitionsToTxn v0, AddOffsetsToTxn v0, TxnOffsetCommit v3, EndTxn v1 ----
 
 
-def test_confluent_consume_transform_produce(kafka_broker: RunningBroker, topic_name: TopicName,
-                                             api_log: ApiLog) -> None:
+@pytest.mark.parametrize("brokers", [1, 3])
+def test_confluent_consume_transform_produce(
+        kafka_broker_factory: Callable[..., RunningBroker], topic_name: TopicName, brokers: int) -> None:
+    kafka_broker = kafka_broker_factory(brokers=brokers)
+    api_log = ApiLog(kafka_broker)
     bootstrap = kafka_broker.bootstrap_servers
     in_topic, out_topic, group = topic_name("in"), topic_name("out"), topic_name("group")
     values = fill_input(bootstrap, in_topic)
@@ -237,8 +241,11 @@ def kp_read(bootstrap: str, topic: str, isolation: str) -> list[Out]:
         consumer.close()
 
 
-def test_kafka_python_consume_transform_produce(kafka_broker: RunningBroker, topic_name: TopicName,
-                                                api_log: ApiLog) -> None:
+@pytest.mark.parametrize("brokers", [1, 3])
+def test_kafka_python_consume_transform_produce(
+        kafka_broker_factory: Callable[..., RunningBroker], topic_name: TopicName, brokers: int) -> None:
+    kafka_broker = kafka_broker_factory(brokers=brokers)
+    api_log = ApiLog(kafka_broker)
     bootstrap = kafka_broker.bootstrap_servers
     in_topic, out_topic, group = topic_name("in"), topic_name("out"), topic_name("group")
     values = fill_input(bootstrap, in_topic)
@@ -329,8 +336,11 @@ async def aio_read(bootstrap: str, topic: str, isolation: str) -> list[Out]:
         await consumer.stop()
 
 
-def test_aiokafka_consume_transform_produce(kafka_broker: RunningBroker, topic_name: TopicName,
-                                            api_log: ApiLog) -> None:
+@pytest.mark.parametrize("brokers", [1, 3])
+def test_aiokafka_consume_transform_produce(
+        kafka_broker_factory: Callable[..., RunningBroker], topic_name: TopicName, brokers: int) -> None:
+    kafka_broker = kafka_broker_factory(brokers=brokers)
+    api_log = ApiLog(kafka_broker)
     bootstrap = kafka_broker.bootstrap_servers
     in_topic, out_topic, group = topic_name("in"), topic_name("out"), topic_name("group")
     values = fill_input(bootstrap, in_topic)
@@ -378,8 +388,8 @@ def test_aiokafka_consume_transform_produce(kafka_broker: RunningBroker, topic_n
 # -- with a real consumer group (subscribe): KIP-447 member id and generation in TxnOffsetCommit v3 ------------
 
 
-def test_confluent_consume_transform_produce_in_a_consumer_group(kafka_broker: RunningBroker, topic_name: TopicName,
-                                                                 api_log: ApiLog) -> None:
+def test_confluent_consume_transform_produce_in_a_consumer_group(
+        kafka_broker: RunningBroker, topic_name: TopicName, api_log: ApiLog) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     in_topic, out_topic, group = topic_name("in"), topic_name("out"), topic_name("group")
     values = fill_input(bootstrap, in_topic)
@@ -421,8 +431,8 @@ def test_confluent_consume_transform_produce_in_a_consumer_group(kafka_broker: R
     assert all(r.member_id and r.generation_id >= 0 for r in api_log.requests(28))  # KIP-447 fields
 
 
-def test_kafka_python_consume_transform_produce_in_a_consumer_group(kafka_broker: RunningBroker, topic_name: TopicName,
-                                                                    api_log: ApiLog) -> None:
+def test_kafka_python_consume_transform_produce_in_a_consumer_group(
+        kafka_broker: RunningBroker, topic_name: TopicName, api_log: ApiLog) -> None:
     bootstrap = kafka_broker.bootstrap_servers
     in_topic, out_topic, group = topic_name("in"), topic_name("out"), topic_name("group")
     values = fill_input(bootstrap, in_topic)
