@@ -19,7 +19,8 @@ transaction API versions each client used against CLIENTS.md.
 
 A zombie test: a second producer with the same transactional id fences the first one
 mid-transaction; the first one's commit fails as fenced, its records are aborted, the
-second one's commit is visible.
+second one's commit is visible. A restart from the data dir: the committed transaction stays
+visible, the in-flight one is aborted, the transactional id carries on.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -468,3 +470,35 @@ def test_kafka_python_consume_transform_produce_in_a_consumer_group(
     check_outcome(kafka_broker, values, out_topic, in_topic, group)
     assert txn_versions(api_log) == {22: {4}, 24: {3}, 25: {3}, 26: {3}, 28: {3}}
     assert all(r.member_id and r.generation_id >= 0 for r in api_log.requests(28))  # KIP-447 fields
+
+
+# -- durability: a broker restarted from its data dir ---------------------------------------------------
+
+
+def test_transactions_survive_a_broker_restart(kafka_broker_factory: Callable[..., RunningBroker],
+                                               topic_name: TopicName, tmp_path: Path) -> None:
+    """A committed transaction stays visible, an in-flight one is aborted at start-up (its records stored but
+    never visible to read_committed), and the transactional id carries on under a bumped epoch."""
+    broker = kafka_broker_factory(data_dir=tmp_path, flush_messages=1)
+    topic, tid = topic_name("out"), topic_name("tid")
+    create_topic(broker.bootstrap_servers, topic)
+    first = KafkaProducer(bootstrap_servers=broker.bootstrap_servers, transactional_id=tid, linger_ms=1)
+    first.init_transactions()
+    first.begin_transaction()
+    first.send(topic, value=b"committed", partition=0)
+    first.commit_transaction()
+    first.begin_transaction()
+    first.send(topic, value=b"in flight", partition=0).get(WAIT)
+    broker.stop()
+    first.close(timeout=0)
+
+    again = kafka_broker_factory(data_dir=tmp_path, flush_messages=1)
+    bootstrap = again.bootstrap_servers
+    assert [v for _, _, v in _ck_read_one(bootstrap, topic, "read_committed")] == [b"committed"]
+    assert [v for _, _, v in _ck_read_one(bootstrap, topic, "read_uncommitted")] == [b"committed", b"in flight"]
+    successor = Producer({"bootstrap.servers": bootstrap, "transactional.id": tid})
+    successor.init_transactions(WAIT)
+    successor.begin_transaction()
+    successor.produce(topic, value=b"after restart", partition=0)
+    successor.commit_transaction(WAIT)
+    assert [v for _, _, v in _ck_read_one(bootstrap, topic, "read_committed")] == [b"committed", b"after restart"]
