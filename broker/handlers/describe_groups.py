@@ -41,7 +41,7 @@ def _not_found(group_id: str, message: str, version: int) -> DescribeGroupsRespo
 def describe_one(core: BrokerCore, ctx: RequestContext, group_id: str, version: int) -> DescribeGroupsResponse_DescribedGroup:
     if not core.groups.is_coordinator(group_id, ctx.node_id):
         return DResp.DescribedGroup(group_id=group_id, error_code=ErrorCode.NOT_COORDINATOR)
-    group = core.groups.get(group_id)
+    group = core.groups.live(group_id)
     if group is None:
         if core.groups.consumer_protocol_group(group_id) is not None:
             return _not_found(group_id, f"Group {group_id} is not a classic group.", version)

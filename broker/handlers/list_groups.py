@@ -28,11 +28,12 @@ Listed = tuple[str, str, str, str]  # (group id, protocol type, state, group typ
 def all_groups(core: BrokerCore) -> list[Listed]:
     """Every group known to this process: classic, KIP-848, and those with only committed offsets."""
     seen: dict[str, Listed] = {}
-    for group in core.groups.groups.values():
-        seen[group.group_id] = (group.group_id, group.protocol_type or "", group.state, CLASSIC)
     listing = getattr(core.consumer_groups, "listing", None)
     for cg in (listing() if listing is not None else []):
-        seen.setdefault(cg.group_id, (cg.group_id, cg.protocol_type, cg.state, cg.group_type))
+        seen[cg.group_id] = (cg.group_id, cg.protocol_type, cg.state, cg.group_type)
+    for group in core.groups.groups.values():
+        if group.group_id not in seen or not group.is_empty:  # an Empty classic group yields to a KIP-848 one
+            seen[group.group_id] = (group.group_id, group.protocol_type or "", group.state, CLASSIC)
     for group_id in core.offsets.groups():
         seen.setdefault(group_id, (group_id, "", EMPTY, CLASSIC))
     return list(seen.values())

@@ -434,7 +434,10 @@ class GroupCoordinator:
     def tick(self, now_ms: int) -> None:
         ran = False
         while (action := self.timers.pop_due(now_ms)) is not None:
-            action()
+            try:
+                action()
+            except Exception:  # a bug in one deadline must not stop the broker's deadline task
+                log.exception("group coordinator deadline failed")
             ran = True
         if ran:
             self.core.appended()
@@ -488,6 +491,29 @@ class GroupCoordinator:
         getter = getattr(self.core.consumer_groups, "get", None)
         return None if getter is None else getter(group_id)
 
+    def live(self, group_id: str) -> ClassicGroup | None:
+        """The classic group of this id, unless a consumer-protocol group has taken the id over: an Empty
+        classic group is replaced when a KIP-848 member creates a group of the same id (as Kafka converts it)."""
+        group = self.groups.get(group_id)
+        if group is not None and group.is_empty and self.consumer_protocol_group(group_id) is not None:
+            return None
+        return group
+
+    def _consumer_group_blocks_join(self, group_id: str) -> bool:
+        """A classic JoinGroup to a consumer-protocol group: an empty one gives the id back to the classic
+        protocol (Kafka 4.0 deletes it and creates a classic group); a non-empty one refuses the member."""
+        consumer_group = self.consumer_protocol_group(group_id)
+        if consumer_group is None or self.live(group_id) is not None:
+            return False
+        delete_consumer_group = getattr(self.core.consumer_groups, "delete_group", None)
+        if not getattr(consumer_group, "is_empty", False) or delete_consumer_group is None:
+            return True
+        delete_consumer_group(group_id)
+        shadowed = self.groups.get(group_id)
+        if shadowed is not None:  # an Empty classic group the consumer group had taken over: start afresh
+            self._remove_group(shadowed)
+        return False
+
     # -- JoinGroup ---------------------------------------------------------------------------------
 
     def join(self, node_id: int, group_id: str, member_id: str, group_instance_id: str | None, protocol_type: str,
@@ -501,13 +527,17 @@ class GroupCoordinator:
             reply.complete(JoinResult(ErrorCode.INVALID_SESSION_TIMEOUT, member_id=member_id))
         elif not self.is_coordinator(group_id, node_id):
             reply.complete(JoinResult(ErrorCode.NOT_COORDINATOR))
-        elif group_id not in self.groups and self.consumer_protocol_group(group_id) is not None:
-            # Kafka 4.0 would admit a classic member into a consumer-protocol group (online migration); this
-            # broker does not mix the protocols in one group
+        elif self._consumer_group_blocks_join(group_id):
+            # Kafka 4.0 would admit a classic member into a non-empty consumer-protocol group (online
+            # migration); this broker does not mix the protocols in one group
             reply.complete(JoinResult(ErrorCode.INCONSISTENT_GROUP_PROTOCOL, member_id=UNKNOWN_MEMBER_ID))
         else:
             if version == 0:
                 rebalance_timeout_ms = session_timeout_ms
+            unique: dict[str, bytes] = {}
+            for name, metadata in protocols:  # one entry per protocol name, as Kafka's keyed collection
+                unique.setdefault(name, metadata)
+            protocols = list(unique.items())
             request = _JoinRequest(group_id, member_id, group_instance_id, protocol_type, protocols,
                                    session_timeout_ms, rebalance_timeout_ms, version, client_id, client_host)
             self._join(request, reply)
@@ -932,7 +962,7 @@ class GroupCoordinator:
     def delete(self, group_id: str) -> ErrorCode:
         """DeleteGroups for one group coordinated here: only an Empty group (or one with only offsets) goes,
         with its committed offsets."""
-        group = self.groups.get(group_id)
+        group = self.live(group_id)
         if group is not None:
             if group.state == DEAD:
                 return ErrorCode.GROUP_ID_NOT_FOUND
@@ -950,6 +980,9 @@ class GroupCoordinator:
                 return ErrorCode.NON_EMPTY_GROUP  # the KIP-848 coordinator cannot delete groups yet
             self.core.offsets.delete_group(group_id)
             delete_consumer_group(group_id)
+            shadowed = self.groups.get(group_id)
+            if shadowed is not None:
+                self._remove_group(shadowed)
             return ErrorCode.NONE
         if self.core.offsets.has_offsets(group_id):
             self.core.offsets.delete_group(group_id)

@@ -462,3 +462,29 @@ def test_groups_are_restored_from_the_internal_log(tmp_path: Path) -> None:
     assert b not in g.members and g.state == "PreparingRebalance"
     again_static = join(again, "static", instance="inst", now=100_000 + SESSION)
     assert isinstance(again_static, Pending) or again_static.error_code == 0
+
+
+def test_consumer_protocol_groups_share_the_id_space() -> None:
+    from broker.tests.test_consumer_groups import hb
+
+    core = group_core()
+    core.cluster.create_topic("t", 2, 1)
+    assert hb(core, "m1", 0, ["t"], group="kip848").error == 0
+    # a classic member cannot join a consumer-protocol group with members (Kafka 4.0 would migrate it)
+    refused = join(core, "kip848")
+    assert (refused.error_code, refused.member_id) == (ErrorCode.INCONSISTENT_GROUP_PROTOCOL, "")
+    assert heartbeat(core, "m1", 1, group="kip848") == ErrorCode.UNKNOWN_MEMBER_ID
+    v5, v6 = (core.handle(ctx(15, v), DescribeGroupsRequest(groups=["kip848"]), 0).groups[0] for v in (5, 6))
+    assert (v5.error_code, v5.group_state) == (0, "Dead")
+    assert (v6.error_code, v6.error_message) == (ErrorCode.GROUP_ID_NOT_FOUND, "Group kip848 is not a classic group.")
+    listed = core.handle(ctx(16, 5), ListGroupsRequest(), 0).groups
+    assert [(x.group_id, x.protocol_type, x.group_type) for x in listed] == [("kip848", "consumer", "consumer")]
+    assert [x.group_id for x in core.handle(ctx(16, 5), ListGroupsRequest(types_filter=["classic"]), 0).groups] == []
+    deleted = core.handle(ctx(42, 2), DeleteGroupsRequest(groups_names=["kip848"]), 0).results[0]
+    assert deleted.error_code == ErrorCode.NON_EMPTY_GROUP
+    # once the consumer group is empty, a classic JoinGroup takes the id over (Kafka deletes the empty group)
+    assert hb(core, "m1", -1, group="kip848").error == 0
+    taken = first_member(core, "kip848")
+    assert taken.generation_id == 1 and core.consumer_groups.get("kip848") is None
+    # and the other way round: a KIP-848 member may not take a classic group that has members
+    assert hb(core, "m2", 0, ["t"], group="kip848").error == ErrorCode.GROUP_ID_NOT_FOUND
