@@ -272,9 +272,65 @@ Assignor = Callable[[list[MemberSpec], TopicsById, dict[str, Assignment]], dict[
 
 def uniform_assignor(members: list[MemberSpec], topics: TopicsById,
                      current: dict[str, Assignment]) -> dict[str, Assignment]:
-    """Balanced and sticky (Kafka's "uniform" goals): members keep the partitions they had where they still
-    subscribe; free partitions go to the least loaded eligible member; then partitions move from a member to
-    an eligible one with at least two fewer, until no such move remains (balance over stickiness)."""
+    """Kafka's "uniform" assignor: balanced first, then sticky. Homogeneous subscriptions follow Kafka's
+    UniformHomogeneousAssignmentBuilder; heterogeneous ones a balanced sticky greedy of our own."""
+    if not members:
+        return {}
+    subscribed = members[0].topics & topics.keys()
+    if all(m.topics & topics.keys() == subscribed for m in members):
+        return _uniform_homogeneous(members, topics, current, subscribed)
+    return _uniform_heterogeneous(members, topics, current)
+
+
+def _uniform_homogeneous(members: list[MemberSpec], topics: TopicsById, current: dict[str, Assignment],
+                         subscribed: frozenset[uuid.UUID]) -> dict[str, Assignment]:
+    """Every member has a quota (total // members, the first total % members one more); each keeps its previous
+    partitions up to its quota, and the partitions left over fill the members below quota, in order."""
+    ordered = sorted(members, key=lambda m: m.member_id)
+    order = sorted(subscribed, key=lambda t: topics[t][0])
+    held = {(tid, p) for m in ordered for tid, ps in current.get(m.member_id, {}).items() if tid in subscribed
+            for p in ps if p < topics[tid][1]}
+    unassigned = [(tid, p) for tid in order for p in range(topics[tid][1]) if (tid, p) not in held]
+    total = sum(topics[t][1] for t in subscribed)
+    quota_min, extra = divmod(total, len(ordered))
+    out: dict[str, Assignment] = {}
+    unfilled: list[tuple[str, int]] = []
+    taken: set[tuple[uuid.UUID, int]] = set()
+    for m in ordered:
+        quota = quota_min + (1 if extra > 0 else 0)
+        extra -= 1 if extra > 0 else 0
+        kept: Assignment = {}
+        for tid in sorted(current.get(m.member_id, {}), key=lambda t: topics[t][0] if t in topics else ""):
+            if tid not in subscribed:
+                continue
+            for p in sorted(current[m.member_id][tid]):
+                if p >= topics[tid][1] or (tid, p) in taken:
+                    continue
+                if quota > 0:
+                    kept.setdefault(tid, set()).add(p)
+                    taken.add((tid, p))
+                    quota -= 1
+                else:
+                    unassigned.append((tid, p))
+        out[m.member_id] = kept
+        if quota > 0:
+            unfilled.append((m.member_id, quota))
+    index = 0
+    for member_id, quota in unfilled:
+        for _ in range(quota):
+            if index >= len(unassigned):
+                break
+            tid, p = unassigned[index]
+            index += 1
+            out[member_id].setdefault(tid, set()).add(p)
+    return out
+
+
+def _uniform_heterogeneous(members: list[MemberSpec], topics: TopicsById,
+                           current: dict[str, Assignment]) -> dict[str, Assignment]:
+    """Members keep the partitions they had where they still subscribe; free partitions (of the topics with the
+    fewest subscribers first) go to the least loaded eligible member; then partitions move from a member to an
+    eligible one with at least two fewer, until no such move remains (balance over stickiness)."""
     out: dict[str, Assignment] = {m.member_id: {} for m in members}
     count = {m.member_id: 0 for m in members}
     owner: dict[tuple[uuid.UUID, int], str] = {}
@@ -322,11 +378,13 @@ def uniform_assignor(members: list[MemberSpec], topics: TopicsById,
 
 def range_assignor(members: list[MemberSpec], topics: TopicsById,
                    current: dict[str, Assignment]) -> dict[str, Assignment]:
-    """Contiguous ranges per topic: the subscribed members in order of instance id (else member id) each take
-    partitions // members, the first partitions % members one more, so co-partitioned topics line up."""
+    """Contiguous ranges per topic (Kafka's server-side RangeAssignor): the subscribed members, static ones first by
+    instance id, then dynamic ones by member id, each take partitions // members, the first partitions % members
+    one more, so co-partitioned topics line up and static members keep their ranges across restarts."""
     out: dict[str, Assignment] = {m.member_id: {} for m in members}
     for tid in sorted(topics, key=lambda t: topics[t][0]):
-        subscribed = sorted((m for m in members if tid in m.topics), key=lambda m: (m.instance_id or m.member_id))
+        subscribed = sorted((m for m in members if tid in m.topics),
+                            key=lambda m: (0, m.instance_id) if m.instance_id is not None else (1, m.member_id))
         if not subscribed:
             continue
         n = topics[tid][1]

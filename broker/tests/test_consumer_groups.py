@@ -297,9 +297,12 @@ def test_assignors_uniform_and_range() -> None:
     # heterogeneous subscriptions: each topic goes only to its subscribers
     hetero = uniform_assignor([MemberSpec("m0", None, frozenset({t1})), MemberSpec("m1", None, both)], topics, {})
     assert hetero["m0"].keys() <= {t1} and hetero["m1"][t2] == {0, 1, 2}
-    # range orders by instance id when there is one
-    static = range_assignor([MemberSpec("zz", "i0", both), MemberSpec("aa", "i1", both)], topics, {})
-    assert static["zz"][t1] == {0, 1}
+    # range puts static members first (by instance id), then dynamic ones (by member id)
+    static = range_assignor([MemberSpec("aa", None, both), MemberSpec("zz", "i9", both), MemberSpec("yy", "i1", both)],
+                            topics, {})
+    assert (static["yy"][t1], static["zz"][t1], static["aa"][t1]) == ({0}, {1}, {2})
+    # uniform with one subscription for all: contiguous quotas, as Kafka's homogeneous builder
+    assert uniform_assignor(members, topics, {}) == {"m0": {t1: {0, 1, 2}}, "m1": {t2: {0, 1, 2}}}
 
 
 def test_the_range_assignor_is_chosen_by_server_assignor() -> None:
