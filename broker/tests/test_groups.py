@@ -488,3 +488,57 @@ def test_consumer_protocol_groups_share_the_id_space() -> None:
     assert taken.generation_id == 1 and core.consumer_groups.get("kip848") is None
     # and the other way round: a KIP-848 member may not take a classic group that has members
     assert hb(core, "m2", 0, ["t"], group="kip848").error == ErrorCode.GROUP_ID_NOT_FOUND
+
+
+def test_members_that_never_sync_are_removed_after_the_rebalance_timeout() -> None:
+    core = group_core()
+    a, b, _ = stable_pair(core)
+    leader = join(core, member=a, now=1000)
+    follower = join(core, member=b, now=1000)
+    assert ready(leader).generation_id == ready(follower).generation_id == 3
+    parked = sync(core, b, 3, now=1000)  # the leader never sends its assignment
+    assert ready(parked) is None
+    for now in range(4000, 1000 + REBALANCE, 3000):
+        assert heartbeat(core, b, 3, now=now) == 0  # both stay alive; only the missing SyncGroup counts
+        assert heartbeat(core, a, 3, now=now) == 0
+        core.tick(now)
+    core.tick(1000 + REBALANCE)
+    group = core.groups.get("g")
+    assert set(group.members) == {b} and group.state == "PreparingRebalance"
+    assert ready(parked).error_code == ErrorCode.REBALANCE_IN_PROGRESS
+    assert heartbeat(core, a, 3, now=1000 + REBALANCE) == ErrorCode.UNKNOWN_MEMBER_ID
+
+
+def test_coordinator_routing_for_describe_list_and_delete() -> None:
+    core = group_core(brokers=3, offsets_topic_num_partitions=3)
+    groups = {}
+    for name in ("g1", "g2", "g3", "g4", "g5"):
+        node = core.internal.coordinator(GROUP_TOPIC, name)
+        groups[name] = node
+        required = join(core, name, node_id=node)
+        join(core, name, member=required.member_id, node_id=node)
+    core.tick(0)
+    for node in (1, 2, 3):
+        listed = core.handle(ctx(16, 4, node), ListGroupsRequest(), 0).groups
+        assert sorted(x.group_id for x in listed) == sorted(g for g, n in groups.items() if n == node)
+        assert {x.group_state for x in listed} <= {"CompletingRebalance"}
+    elsewhere = next(n for n in (1, 2, 3) if n != groups["g1"])
+    described = core.handle(ctx(15, 5, elsewhere), DescribeGroupsRequest(groups=["g1"]), 0).groups[0]
+    assert (described.error_code, described.group_state) == (ErrorCode.NOT_COORDINATOR, "")
+    deleted = core.handle(ctx(42, 2, elsewhere), DeleteGroupsRequest(groups_names=["g1"]), 0).results[0]
+    assert deleted.error_code == ErrorCode.NOT_COORDINATOR
+    left = core.handle(ctx(13, 3, elsewhere), LeaveGroupRequest(group_id="g1", members=[
+        LeaveGroupRequest.MemberIdentity(member_id="x")]), 0)
+    assert (left.error_code, left.members) == (ErrorCode.NOT_COORDINATOR, [])
+
+
+def test_an_empty_group_without_offsets_is_cleaned_up() -> None:
+    core = group_core(offsets_retention_check_interval_ms=1000)
+    core.cluster.create_topic("t", 1, 1)
+    for name in ("bare", "kept"):
+        resp = first_member(core, name)
+        core.handle(ctx(13, 3), LeaveGroupRequest(group_id=name, members=[
+            LeaveGroupRequest.MemberIdentity(member_id=resp.member_id)]), 0)
+    core.offsets.commit("kept", {("t", 0): CommittedOffset(1)})
+    core.tick(1000)
+    assert core.groups.get("bare") is None and core.groups.get("kept") is not None
