@@ -647,7 +647,7 @@ class ConsumerGroupCoordinator:
         if req.subscribed_topic_names is not None:
             member.subscribed_topic_names = sorted(set(req.subscribed_topic_names))
         if req.subscribed_topic_regex is not None:
-            member.subscribed_topic_regex = req.subscribed_topic_regex or None
+            member.subscribed_topic_regex = req.subscribed_topic_regex  # librdkafka sends "" for none
         member.client_id = client_id
         member.client_host = client_host
 

@@ -70,21 +70,27 @@ class HoldingCheck:
 class Member:
     """A confluent-kafka consumer in the group that processes and commits each record synchronously."""
 
-    def __init__(self, bootstrap: str, group: str, topic: str, name: str) -> None:
+    def __init__(self, bootstrap: str, group: str, topic: str, name: str, instance: str | None = None) -> None:
         self.name = name
-        self.consumer = confluent_kafka.Consumer({
+        conf: dict[str, Any] = {
             "bootstrap.servers": bootstrap, "group.id": group, "group.protocol": "consumer",
             "client.id": name, "auto.offset.reset": "earliest", "enable.auto.commit": False,
-        })
+        }
+        if instance is not None:
+            conf["group.instance.id"] = instance
+        self.consumer = confluent_kafka.Consumer(conf)
         self.owned: set[int] = set()
+        self.owned_topics: set[tuple[str, int]] = set()
         self.consumed: list[Consumed] = []
         self.consumer.subscribe([topic], on_assign=self._assigned, on_revoke=self._revoked, on_lost=self._revoked)
 
     def _assigned(self, consumer: Any, partitions: list[confluent_kafka.TopicPartition]) -> None:
         self.owned |= {tp.partition for tp in partitions}
+        self.owned_topics |= {(tp.topic, tp.partition) for tp in partitions}
 
     def _revoked(self, consumer: Any, partitions: list[confluent_kafka.TopicPartition]) -> None:
         self.owned -= {tp.partition for tp in partitions}
+        self.owned_topics -= {(tp.topic, tp.partition) for tp in partitions}
 
     def poll(self, timeout: float = 0.1) -> None:
         msg = self.consumer.poll(timeout)
@@ -204,5 +210,70 @@ def test_admin_describes_a_consumer_protocol_group(broker: RunningBroker, topic_
         assert {tp.partition for tp in m.assignment.topic_partitions} == set(range(PARTITIONS))
         listed = admin.list_consumer_groups().result(WAIT)
         assert group in {g.group_id for g in listed.valid}
+    finally:
+        member.close()
+
+
+def group_state(broker: RunningBroker, group: str) -> tuple[int, dict[str, tuple[str | None, set[int]]]]:
+    """(group epoch, member id -> (instance id, assigned partitions)), read inside the broker's thread."""
+    def read() -> tuple[int, dict[str, tuple[str | None, set[int]]]]:
+        core = broker.server.core
+        assert core is not None
+        g = core.consumer_groups.get(group)
+        assert g is not None
+        return g.group_epoch, {m.member_id: (m.instance_id, {p for ps in m.assigned.values() for p in ps})
+                               for m in g.members.values()}
+    return broker.call(read)
+
+
+def test_a_static_member_restarts_without_a_rebalance(broker: RunningBroker, topic_name: TopicName) -> None:
+    bootstrap = broker.bootstrap_servers
+    topic, group = topic_name(), "kip848-static"
+    create_topic(bootstrap, topic, partitions=PARTITIONS)
+    static = Member(bootstrap, group, topic, "static", instance="inst-1")
+    dynamic = Member(bootstrap, group, topic, "dynamic")
+    try:
+        poll_until([static, dynamic], lambda: len(static.owned) == 3 and len(dynamic.owned) == 3,
+                   "the partitions to be split")
+        kept = set(static.owned)
+        epoch, members = group_state(broker, group)
+        static.close()  # a static member leaves with epoch -2: it keeps its partitions, nobody rebalances
+
+        def left_temporarily() -> bool:
+            def read() -> bool:
+                core = broker.server.core
+                assert core is not None
+                g = core.consumer_groups.get(group)
+                return g is not None and any(m.member_epoch == -2 for m in g.members.values())
+            return broker.call(read)
+
+        wait_for(left_temporarily, what="the static member's leave (epoch -2)")
+        after_leave = group_state(broker, group)
+        assert after_leave[0] == epoch and len(after_leave[1]) == 2
+        restarted = Member(bootstrap, group, topic, "static-again", instance="inst-1")
+        try:
+            poll_until([restarted, dynamic], lambda: restarted.owned == kept, "the same partitions back")
+            epoch_after, members_after = group_state(broker, group)
+            assert epoch_after == epoch  # no rebalance at all
+            assert {iid: ps for iid, ps in members_after.values()} == {iid: ps for iid, ps in members.values()}
+            assert dynamic.owned == set(range(PARTITIONS)) - kept
+        finally:
+            restarted.close()
+    finally:
+        dynamic.close()
+
+
+def test_a_regex_subscription_follows_new_matching_topics(broker: RunningBroker, topic_name: TopicName) -> None:
+    bootstrap = broker.bootstrap_servers
+    prefix = topic_name("rx")
+    first, later, other = f"{prefix}-a", f"{prefix}-b", topic_name("other")
+    for name in (first, other):
+        create_topic(bootstrap, name, partitions=2)
+    member = Member(bootstrap, "kip848-regex", f"^{prefix.replace('.', '[.]')}-.*", "rx")
+    try:
+        poll_until([member], lambda: member.owned_topics == {(first, 0), (first, 1)}, "the matching topic")
+        create_topic(bootstrap, later, partitions=3)
+        poll_until([member], lambda: member.owned_topics == {(first, 0), (first, 1)} | {(later, p) for p in range(3)},
+                   "the new matching topic")
     finally:
         member.close()
