@@ -84,6 +84,7 @@ def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, 
         return out
     log_append_time = partition_config(core, topic_name, "message.timestamp.type") == "LogAppendTime"
     first_base = -1
+    appended = False
     for batch in batches:
         h = batch.header
         if h.producer_id != NO_PRODUCER_ID:
@@ -92,14 +93,13 @@ def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, 
                                                version)
             else:
                 code = core.producers.check_transactional(h.producer_id, topic_name, index, False)
+            duplicate = None
+            if code == ErrorCode.NONE:
+                code, duplicate = core.producers.check(h.producer_id, h.producer_epoch, topic_name, index,
+                                                       h.base_sequence, h.records_count)
             if code != ErrorCode.NONE:
                 out.error_code = code
-                return out
-            code, duplicate = core.producers.check(h.producer_id, h.producer_epoch, topic_name, index,
-                                                   h.base_sequence, h.records_count)
-            if code != ErrorCode.NONE:
-                out.error_code = code
-                return out
+                break
             if duplicate is not None:
                 first_base = duplicate.base_offset if first_base < 0 else first_base
                 continue
@@ -109,14 +109,18 @@ def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, 
             set_log_append_time(data, core.wall_ms())
             header = RecordBatch(data).header  # its max timestamp changed
         base, last = log_.append(data, header, partition.leader_epoch)
+        appended = True
         if h.producer_id != NO_PRODUCER_ID:
             core.producers.record(h.producer_id, h.producer_epoch, topic_name, index, h.base_sequence,
                                   h.records_count, base, last, h.is_transactional, header.max_timestamp)
         if first_base < 0:
             first_base = base
-    log_.advance_high_watermark()
-    log_.maybe_flush(core.now_ms)
-    core.appended()
+    if appended:  # (batches before a refused one stay appended: make them visible)
+        log_.advance_high_watermark()
+        log_.maybe_flush(core.now_ms)
+        core.appended()
+    if out.error_code:
+        return out
     out.base_offset = first_base
     if log_append_time:
         out.log_append_time_ms = core.wall_ms()
