@@ -28,7 +28,7 @@ def list_transactions(core: BrokerCore, ctx: RequestContext, req: ListTransactio
     if req.state_filters and not states:
         return resp  # only unknown states asked for: nothing matches
     duration = req.duration_filter if version >= 1 else -1
-    for meta in core.txns.list(ctx.node_id, states, set(req.producer_id_filters), duration):
+    for meta in core.txns.list_transactions(ctx.node_id, states, set(req.producer_id_filters), duration):
         resp.transaction_states.append(LResp.TransactionState(meta.transactional_id, meta.producer_id,
                                                               meta.state.value))
     return resp

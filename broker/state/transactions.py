@@ -403,8 +403,8 @@ class TransactionCoordinator:
 
     # -- Describe/ListTransactions ------------------------------------------------------------
 
-    def list(self, node_id: int, states: set[TxnState], producer_ids: set[int],
-             duration_ms: int) -> list[TransactionMetadata]:
+    def list_transactions(self, node_id: int, states: set[TxnState], producer_ids: set[int],
+                          duration_ms: int) -> list[TransactionMetadata]:
         wall = self.core.wall_ms()
         out = []
         for tid, meta in sorted(self.txns.items()):
