@@ -213,11 +213,10 @@ class ConsumerGroup:
             return None
         return next((m for m in self.members.values() if m.instance_id == instance_id), None)
 
-    def partition_epoch(self, topic_id: uuid.UUID, partition: int, skip: str | None = None) -> int:
-        """The epoch of the member currently holding (or still revoking) this partition, else -1."""
+    def partition_epoch(self, topic_id: uuid.UUID, partition: int) -> int:
+        """The epoch of the member currently holding (or still revoking) this partition, else -1 (the member
+        being reconciled counts too: a partition it is still revoking is not handed back to it yet)."""
         for m in self.members.values():
-            if m.member_id == skip:
-                continue
             if partition in m.assigned.get(topic_id, ()) or partition in m.pending_revocation.get(topic_id, ()):
                 return m.member_epoch
         return -1
@@ -443,7 +442,7 @@ def _next_assignment(group: ConsumerGroup, member: ConsumerGroupMember, epoch: i
         keep = have & want
         give_up = have - keep
         new = want - keep
-        blocked = {p for p in new if group.partition_epoch(tid, p, skip=member.member_id) != -1}
+        blocked = {p for p in new if group.partition_epoch(tid, p) != -1}
         if blocked:
             unreleased = True
             new -= blocked

@@ -17,6 +17,9 @@ from wire.kafka.codec import decode_response, encode_response
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.consumer_group_describe import ConsumerGroupDescribeRequest
 from wire.kafka.messages.consumer_group_heartbeat import ConsumerGroupHeartbeatRequest
+from wire.kafka.messages.delete_groups import DeleteGroupsRequest
+from wire.kafka.messages.join_group import JoinGroupRequest
+from wire.kafka.messages.list_groups import ListGroupsRequest
 from wire.kafka.messages.offset_commit import OffsetCommitRequest
 
 HB = ConsumerGroupHeartbeatRequest
@@ -417,3 +420,41 @@ def test_groups_are_rebuilt_from_the_internal_log(tmp_path: Path) -> None:
     assert hb(again, "m1", 1, owned={"t": kept}, instance="i1").epoch == 2
     assert hb(again, "m2", 2, owned={}).assignment == {"t": {0, 1} - kept}
     assert after.state == "Stable"
+
+
+def test_a_classic_group_of_the_same_id_is_not_a_consumer_group() -> None:
+    core = make_core()
+    core.cluster.create_topic("t", 1, 1)
+    protocols = [JoinGroupRequest.JoinGroupRequestProtocol("range", b"")]
+    join = JoinGroupRequest(group_id="classic", session_timeout_ms=10000, rebalance_timeout_ms=10000, member_id="",
+                            protocol_type="consumer", protocols=protocols)
+    core.handle(ctx(11, 3), join, 0)  # v3: the member is added at once, the group is rebalancing
+    classic = core.groups.get("classic")
+    assert classic is not None and not classic.is_empty
+    refused = hb(core, "m", 0, ["t"], group="classic")
+    assert (refused.error, refused.message) == (ErrorCode.GROUP_ID_NOT_FOUND, "Group classic is not a consumer group")
+    assert core.consumer_groups.get("classic") is None
+    described = core.handle(ctx(69, 0), ConsumerGroupDescribeRequest(group_ids=["classic"]), 0).groups[0]
+    assert (described.error_code, described.error_message) == (
+        ErrorCode.GROUP_ID_NOT_FOUND, "Group classic is not a consumer group.")
+
+
+def test_delete_groups_removes_an_empty_consumer_group_with_its_offsets() -> None:
+    core = make_core()
+    core.cluster.create_topic("t", 1, 1)
+    hb(core, "m1", 0, ["t"])
+    assert commit_v9(core, "m1", 1) == 0
+
+    def delete() -> int:
+        resp = core.handle(ctx(42, 2), DeleteGroupsRequest(groups_names=["g"]), 0)
+        return int(resp.results[0].error_code)
+
+    assert delete() == ErrorCode.NON_EMPTY_GROUP
+    listed = core.handle(ctx(16, 5), ListGroupsRequest(types_filter=["consumer"]), 0)
+    assert [(g.group_id, g.protocol_type, g.group_state, g.group_type) for g in listed.groups] == [
+        ("g", "consumer", "Stable", "consumer")]
+    hb(core, "m1", -1)
+    assert delete() == ErrorCode.NONE
+    assert core.consumer_groups.get("g") is None and core.offsets.fetch("g", ("t", 0)) is None
+    listed = core.handle(ctx(16, 5), ListGroupsRequest(), 0)
+    assert "g" not in {g.group_id for g in listed.groups}
