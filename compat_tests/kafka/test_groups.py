@@ -20,7 +20,9 @@ from typing import Any
 
 import confluent_kafka
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from confluent_kafka import ConsumerGroupState, ConsumerGroupType
+from confluent_kafka.admin import AdminClient
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 from kafka.coordinator.assignors.range import RangePartitionAssignor
@@ -399,3 +401,58 @@ def test_kafkajs_members_split_a_topic_with_their_own_assigner(broker: RunningBr
     assert {j["groupProtocol"] for j in steps["joins"]} == {"RoundRobinAssigner"}
     used = api_log.by_key()
     assert (used[11], used[14]) == ({5}, {3}) and used[13] <= {3}
+
+
+def test_admin_clients_list_describe_and_delete_a_classic_group_across_three_brokers(
+        kafka_broker_factory: Callable[..., RunningBroker], topic_name: TopicName) -> None:
+    cluster = kafka_broker_factory(brokers=3, group_initial_rebalance_delay_ms=0, num_partitions=PARTITIONS)
+    bootstrap, group, topic = cluster.bootstrap_servers, topic_name("group"), topic_name()
+    create_topic(bootstrap, topic, PARTITIONS)
+    values = produce(bootstrap, topic, "admin", 12)
+    members = [kafka_python_member("kp", bootstrap, topic, group).start(),
+               confluent_member("ck", bootstrap, topic, group).start()]
+    wait_for(lambda: all(len(m.owned) == PARTITIONS // 2 for m in members), what="the partitions split 3/3")
+    wait_consumed(members, values, "the records")
+    kp_admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="kp-admin")
+    ck_admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        # kafka-python asks every broker (ListGroups v5); only the coordinator lists the group
+        listed = [g for g in kp_admin.list_groups() if g["group_id"] == group]
+        assert listed == [{"group_id": group, "protocol_type": "consumer", "group_state": "Stable",
+                           "group_type": "classic"}]
+        assert [g["group_id"] for g in kp_admin.list_groups(states_filter=["Stable"]) if g["group_id"] == group]
+        assert not [g for g in kp_admin.list_groups(types_filter=["consumer"]) if g["group_id"] == group]
+        described = kp_admin.describe_groups([group])[group]
+        assert (described["error"], described["group_state"], described["protocol_type"],
+                described["protocol_data"]) == (None, "Stable", "consumer", "range")
+        assert {m["client_id"] for m in described["members"]} == {"kp", "ck"}
+        assert all(m["member_metadata"]["topics"] == [topic] for m in described["members"])
+        assigned = {p for m in described["members"] for t in m["member_assignment"]["assigned_partitions"]
+                    for p in t["partitions"]}
+        assert assigned == set(range(PARTITIONS))
+        assert kp_admin.delete_groups([group]) == {group: "NonEmptyGroupError"}
+        # librdkafka: ListGroups v5 to every broker, DescribeGroups v5 at the coordinator
+        ck_listed = [g for g in ck_admin.list_consumer_groups().result(WAIT).valid if g.group_id == group]
+        assert [(g.is_simple_consumer_group, g.state, g.type) for g in ck_listed] == [
+            (False, ConsumerGroupState.STABLE, ConsumerGroupType.CLASSIC)]
+        ck_described = ck_admin.describe_consumer_groups([group])[group].result(WAIT)
+        assert (ck_described.state, ck_described.partition_assignor, ck_described.is_simple_consumer_group) == (
+            ConsumerGroupState.STABLE, "range", False)
+        assert sorted(m.client_id for m in ck_described.members) == ["ck", "kp"]
+        for m in members:
+            m.leave()
+        assert wait_for(lambda: describe_at_coordinator(kp_admin, group) == "Empty", what="the group to be Empty")
+        assert kp_admin.delete_groups([group]) == {group: "OK"}
+        assert not [g for g in kp_admin.list_groups() if g["group_id"] == group]
+        gone = kp_admin.describe_groups([group])[group]
+        assert gone["group_state"] == "Dead" and gone["error"] is not None  # v6: GROUP_ID_NOT_FOUND
+        core = cluster.server.core
+        assert core is not None and not core.offsets.has_offsets(group)  # the committed offsets went too
+    finally:
+        kp_admin.close()
+        for m in members:
+            m.stop.set()
+
+
+def describe_at_coordinator(admin: Any, group: str) -> str:
+    return str(admin.describe_groups([group])[group]["group_state"])
