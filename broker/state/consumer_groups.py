@@ -213,10 +213,13 @@ class ConsumerGroup:
             return None
         return next((m for m in self.members.values() if m.instance_id == instance_id), None)
 
-    def partition_epoch(self, topic_id: uuid.UUID, partition: int) -> int:
-        """The epoch of the member currently holding (or still revoking) this partition, else -1 (the member
-        being reconciled counts too: a partition it is still revoking is not handed back to it yet)."""
+    def partition_epoch(self, topic_id: uuid.UUID, partition: int, skip: str | None = None) -> int:
+        """The epoch of the member currently holding (or still revoking) this partition, else -1; ``skip``: a
+        member whose own holdings do not count (a partition it is revoking may go straight back to it, as in
+        Kafka's later CurrentAssignmentBuilder: only one member can hold a partition)."""
         for m in self.members.values():
+            if m.member_id == skip:
+                continue
             if partition in m.assigned.get(topic_id, ()) or partition in m.pending_revocation.get(topic_id, ()):
                 return m.member_epoch
         return -1
@@ -420,7 +423,7 @@ def reconcile(group: ConsumerGroup, member: ConsumerGroupMember, target_epoch: i
     elif member.state == UNREVOKED_PARTITIONS:
         if _owns_any(owned, member.pending_revocation):
             return
-        _next_assignment(group, member, member.member_epoch + 1, target_epoch, target, owned)
+        _next_assignment(group, member, min(member.member_epoch + 1, target_epoch), target_epoch, target, owned)
     elif member.state == UNRELEASED_PARTITIONS:
         _next_assignment(group, member, member.member_epoch, target_epoch, target, owned)
     else:  # an unknown state: fence the member unless it already gave everything up
@@ -442,7 +445,7 @@ def _next_assignment(group: ConsumerGroup, member: ConsumerGroupMember, epoch: i
         keep = have & want
         give_up = have - keep
         new = want - keep
-        blocked = {p for p in new if group.partition_epoch(tid, p) != -1}
+        blocked = {p for p in new if group.partition_epoch(tid, p, skip=member.member_id) != -1}
         if blocked:
             unreleased = True
             new -= blocked
