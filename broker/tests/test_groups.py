@@ -542,3 +542,55 @@ def test_an_empty_group_without_offsets_is_cleaned_up() -> None:
     core.offsets.commit("kept", {("t", 0): CommittedOffset(1)})
     core.tick(1000)
     assert core.groups.get("bare") is None and core.groups.get("kept") is not None
+
+
+def test_random_member_behaviour_keeps_the_group_consistent() -> None:
+    """Seeded random joins, syncs, heartbeats, leaves, static restarts and silences over time: nothing raises,
+    and the group's state always agrees with its members."""
+    import random
+
+    rng = random.Random(848)
+    core = group_core(group_initial_rebalance_delay_ms=200)
+    known: dict[str, tuple[str | None, int]] = {}  # member id -> (instance id, last generation seen)
+    parked: list[tuple[str, str | None, Any]] = []
+    now = 0
+    for _ in range(3000):
+        now += rng.choice((0, 1, 50, 400, 3000))
+        action = rng.random()
+        instance = rng.choice((None, None, "s1", "s2"))
+        if action < 0.2 or not known:
+            member = rng.choice([*known, ""]) if known else ""
+            inst = known[member][0] if member else instance
+            protocols = rng.choice((RANGE, [("roundrobin", b"r"), ("range", b"x")]))
+            result = join(core, member=member, instance=inst, protocols=protocols, now=now, session=6000,
+                          rebalance=rng.choice((6000, 9000)))
+            parked.append(("join", inst, result))
+        elif action < 0.4:
+            member = rng.choice(list(known))
+            parked.append(("sync", known[member][0], sync(core, member, known[member][1], instance=known[member][0],
+                                                          now=now, assignments={m: b"x" for m in known})))
+        elif action < 0.75:
+            member = rng.choice(list(known))
+            heartbeat(core, member, known[member][1], instance=known[member][0], now=now)
+        elif action < 0.8:
+            member = rng.choice(list(known))
+            core.handle(ctx(13, 3), LeaveGroupRequest(group_id="g", members=[
+                LeaveGroupRequest.MemberIdentity(member_id=member, group_instance_id=known.pop(member)[0])]), now)
+        core.tick(now)
+        still = []
+        for kind, inst, result in parked:
+            resp = ready(result, now)
+            if resp is None:
+                still.append((kind, inst, result))
+            elif kind == "join" and resp.member_id:
+                known[resp.member_id] = (inst, resp.generation_id)
+        parked = still
+        group = core.groups.get("g")
+        assert group is not None
+        if group.state in ("Stable", "CompletingRebalance"):
+            assert group.members and group.leader_id in group.members and group.protocol_name is not None
+        if group.state == "Empty":
+            assert not group.members
+        assert set(group.static_members.values()) <= set(group.members)
+        assert sum(group.supported_protocols.values()) == sum(len(m.protocols) for m in group.members.values())
+    assert core.next_deadline() is not None
