@@ -36,8 +36,9 @@ of Kafka 4.0, ``group.protocol=consumer`` in the clients); classic groups
 The whole group is persisted as one ``"cgroup"`` record (key
 ``{"t": "cgroup", "g": group_id}``) in ``__consumer_offsets`` whenever it
 changes, and a tombstone when it is deleted; ``_restore`` rebuilds groups from
-those records on start-up (members get a fresh session timeout, as Kafka
-reschedules them on coordinator load).
+those records on start-up (members get a fresh session timeout, and members
+still revoking a fresh rebalance timeout, as Kafka reschedules them on
+coordinator load). A heartbeat that changes nothing writes nothing.
 """
 
 from __future__ import annotations
@@ -844,10 +845,15 @@ class ConsumerGroupCoordinator:
         group = ConsumerGroup.from_json(group_id, value)
         self.groups[group_id] = group
         self._persisted[group_id] = value
-        deadline = self.core.now_ms + self.core.config.group_consumer_session_timeout_ms
+        now = self.core.now_ms
+        deadline = now + self.core.config.group_consumer_session_timeout_ms
         for member in group.members.values():
             member.session_deadline_ms = deadline
             self._schedule(deadline, group_id, member.member_id, "session")
+            if member.state == UNREVOKED_PARTITIONS:  # as Kafka's onLoaded: the revocation clock starts again
+                member.rebalance_deadline_ms = now + max(0, member.rebalance_timeout_ms)
+                member.rebalance_epoch = member.member_epoch
+                self._schedule(member.rebalance_deadline_ms, group_id, member.member_id, "rebalance")
 
 
 def describe_assignment(core: BrokerCore, assignment: Iterable[tuple[uuid.UUID, set[int]]]) -> list[tuple[uuid.UUID, str, list[int]]]:

@@ -100,7 +100,9 @@ def test_a_member_joins_and_gets_every_partition_with_the_group_epoch() -> None:
     assert joined.assignment == {"t": {0, 1, 2}}
     g = core.consumer_groups.get("g")
     assert g is not None and (g.group_epoch, g.assignment_epoch, g.state) == (1, 1, "Stable")
+    written = core.internal.partition_of(GROUP_TOPIC, "g").log.next_offset
     steady = hb(core, "m1", 1, owned={"t": {0, 1, 2}})
+    assert core.internal.partition_of(GROUP_TOPIC, "g").log.next_offset == written  # nothing changed, nothing written
     assert (steady.error, steady.epoch, steady.assignment) == (0, 1, None)  # nothing changed: no assignment
     full = hb(core, "m1", 1, ["t"], owned={"t": {0, 1, 2}}, rto=300000)
     assert full.assignment == {"t": {0, 1, 2}}  # a full request always gets it
@@ -396,7 +398,7 @@ def test_offset_commits_need_the_current_member_epoch() -> None:
 def test_groups_are_rebuilt_from_the_internal_log(tmp_path: Path) -> None:
     core = make_core(data_dir=tmp_path, offsets_topic_num_partitions=3)
     core.cluster.create_topic("t", 2, 1)
-    hb(core, "m1", 0, ["t"], instance="i1", assignor="range")
+    hb(core, "m1", 0, ["t"], instance="i1", assignor="range", rto=5000)
     hb(core, "m2", 0, ["t"])
     hb(core, "m1", 1, owned={"t": {0, 1}}, instance="i1")
     core.consumer_groups.delete("gone")  # unknown: nothing written
@@ -414,7 +416,7 @@ def test_groups_are_rebuilt_from_the_internal_log(tmp_path: Path) -> None:
     assert again.consumer_groups.get("gone") is None
     assert (after.group_epoch, after.assignment_epoch, after.state) == (2, 2, "Reconciling")
     assert after.members["m1"].state == "unrevoked_partitions" and after.members["m1"].instance_id == "i1"
-    assert again.next_deadline() is not None
+    assert again.consumer_groups.next_deadline() == again.now_ms + 5000  # m1 is still revoking: rto 5000 below
     # the members carry on where they were
     kept = {p for ps in after.members["m1"].assigned.values() for p in ps}
     assert hb(again, "m1", 1, owned={"t": kept}, instance="i1").epoch == 2
