@@ -8,20 +8,26 @@ everything over. Every record is processed exactly once across the members
 (each commits synchronously after processing, so a partition handed over
 resumes at the committed offset), the committed offsets end at the partitions'
 ends, and after every heartbeat the broker checks that no partition is held
-(assigned or still being revoked) by two members at once. The heartbeat
-interval is 500 ms so that the handovers, which take a few heartbeats, are quick.
+(assigned or still being revoked) by two members at once. Also: the admin
+client describes and lists the group (ConsumerGroupDescribe); a static member
+(group.instance.id) restarts without a rebalance; a regex subscription
+("^prefix-.*") picks up a topic created later; the group survives a broker
+restart over the same data directory. The heartbeat interval is 500 ms so that
+the handovers, which take a few heartbeats, are quick.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import confluent_kafka
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from broker.config import BrokerConfig
 from broker.state.consumer_groups import ConsumerGroupCoordinator
 from broker.testing import RunningBroker
 from compat_tests.kafka.conftest import WAIT, ApiLog, RawKafka, TopicName, create_topic, wait_for
@@ -277,3 +283,42 @@ def test_a_regex_subscription_follows_new_matching_topics(broker: RunningBroker,
                    "the new matching topic")
     finally:
         member.close()
+
+
+def test_a_consumer_protocol_group_survives_a_broker_restart(tmp_path: Path, topic_name: TopicName) -> None:
+    """The group is rebuilt from ``__consumer_offsets`` by a new broker on the same port and data directory: the
+    member keeps its id, epoch and partitions (no rebalance) and carries on after its committed offsets."""
+    def start(port: int) -> RunningBroker:
+        return RunningBroker(BrokerConfig(port=port, data_dir=tmp_path, offsets_topic_num_partitions=5,
+                                          group_consumer_heartbeat_interval_ms=HEARTBEAT_MS)).start()
+
+    first = start(0)
+    bootstrap = first.bootstrap_servers
+    port = int(bootstrap.rpartition(":")[2])
+    topic, group = topic_name(), "kip848-restart"
+    member: Member | None = None
+    try:
+        create_topic(bootstrap, topic, partitions=PARTITIONS)
+        before = produce(bootstrap, topic, "before", 30)
+        member = Member(bootstrap, group, topic, "durable")
+        m = member
+        poll_until([m], lambda: len(m.consumed) >= 30 and m.owned == set(range(PARTITIONS)), "everything")
+        state_before = group_state(first, group)
+    finally:
+        first.stop()
+    assert member is not None
+    second = start(port)
+    try:
+        assert group_state(second, group) == state_before  # rebuilt from the log, before any client spoke
+        after = produce(bootstrap, topic, "after", 30)
+        m = member
+        poll_until([m], lambda: len(m.consumed) >= 60, "the records produced after the restart")
+        assert sorted(v for _, _, v in m.consumed) == sorted(before | after)  # nothing twice, nothing lost
+        assert group_state(second, group) == state_before  # same member, same epoch, same partitions
+        assert m.owned == set(range(PARTITIONS))
+        member.close()
+        member = None
+    finally:
+        if member is not None:
+            member.close()
+        second.stop()
