@@ -50,13 +50,13 @@ def group_coordinator_error(core: BrokerCore, ctx: RequestContext, group_id: str
 
 
 def group_commit_error(core: BrokerCore, group_id: str, member_id: str, generation_or_epoch: int,
-                       group_instance_id: str | None, version_ok_for_consumer_group: bool) -> ErrorCode:
-    """Who may commit offsets for ``group_id``: the classic group's generation rules, or a KIP-848 group's
-    member epoch rules (whose members must use OffsetCommit v9+ unless the commit is transactional)."""
+                       group_instance_id: str | None, version: int) -> ErrorCode:
+    """Who may commit offsets for ``group_id`` with OffsetCommit ``version``: the classic group's generation
+    rules, or a KIP-848 group's member epoch rules (whose members must use OffsetCommit v9+)."""
     consumer_group = core.consumer_groups.get(group_id)
     if consumer_group is not None:
         error = core.consumer_groups.validate_offset_commit(group_id, member_id, generation_or_epoch)
-        if error == ErrorCode.NONE and generation_or_epoch >= 0 and not version_ok_for_consumer_group:
+        if error == ErrorCode.NONE and generation_or_epoch >= 0 and version < 9:
             return ErrorCode.UNSUPPORTED_VERSION
         return error
-    return core.groups.validate_commit(group_id, member_id, generation_or_epoch, group_instance_id)
+    return core.groups.validate_commit(group_id, member_id, generation_or_epoch, group_instance_id, version=version)

@@ -14,10 +14,12 @@ from wire.kafka.messages.api_versions import ApiVersionsRequest, ApiVersionsResp
 if TYPE_CHECKING:
     from broker.core import BrokerCore, RequestContext
 
-# Feature levels consistent with what is implemented: classic groups only (group.version 0),
-# transactions v0 (no KIP-890), and a KRaft-era metadata.version that Kafka 4.0 also reports.
-SUPPORTED_FEATURES = {"metadata.version": (1, 25), "transaction.version": (0, 0), "group.version": (0, 0)}
-FINALIZED_FEATURES = {"metadata.version": 25}
+# Feature levels consistent with what is implemented, finalized as a new Kafka 4.0 cluster finalizes
+# them: group.version 1 (the KIP-848 consumer protocol, ConsumerGroupHeartbeat), transaction.version 2
+# (KIP-890: EndTxn v5 bumps the epoch, Produce v12 / TxnOffsetCommit v5 add partitions to the transaction
+# themselves), and a KRaft-era metadata.version that Kafka 4.0 also reports.
+SUPPORTED_FEATURES = {"metadata.version": (1, 25), "transaction.version": (0, 2), "group.version": (0, 1)}
+FINALIZED_FEATURES = {"metadata.version": 25, "transaction.version": 2, "group.version": 1}
 FINALIZED_EPOCH = 1
 
 

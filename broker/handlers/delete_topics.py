@@ -30,5 +30,6 @@ def delete_topics(core: BrokerCore, ctx: RequestContext, req: DeleteTopicsReques
         res.name, res.topic_id = topic.name, topic.topic_id if version >= 6 else ZERO_UUID
         cluster.delete_topic(topic)
         core.offsets.delete_topic(topic.name)  # as Kafka's coordinator drops offsets of deleted partitions
+        core.producers.drop_topic(topic.name)  # open transactions there must not hold back a re-created topic
     core.appended()  # wake parked fetches so they see the topic gone
     return resp

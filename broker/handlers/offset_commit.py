@@ -43,7 +43,7 @@ def offset_commit(core: BrokerCore, ctx: RequestContext, req: OffsetCommitReques
     group_error = group_coordinator_error(core, ctx, req.group_id)
     if group_error is None and version >= 1:
         group_error = group_commit_error(core, req.group_id, req.member_id, req.generation_id_or_member_epoch,
-                                         req.group_instance_id, version >= 9) or None
+                                         req.group_instance_id, version) or None
     resp = OResp()
     accepted: dict[TopicPartition, CommittedOffset] = {}
     now = core.wall_ms()

@@ -185,3 +185,16 @@ def test_committed_offsets_survive_a_restart_from_the_internal_log(tmp_path: Pat
     assert fetch_v8(again, "g", [("t", [0, 1])])[1] == {("t", 0): (8, 3, "m", 0), ("t", 1): (6, 3, "m", 0)}
     assert again.offsets.fetch("other", ("t", 1)) is None  # the tombstone was replayed too
     assert again.offsets.groups() == ["g"]
+
+
+def test_commit_checks_the_committer_against_the_group() -> None:
+    core = make_core()
+    core.cluster.create_topic("t", 1, 1)
+    # an unknown group: a member's commit (a generation, a member id) has no group to belong to
+    assert commit(core, "ghost", {("t", 0): 1}, version=9, generation=3, member="m-1") == {
+        ("t", 0): ErrorCode.GROUP_ID_NOT_FOUND}
+    assert commit(core, "ghost", {("t", 0): 1}, version=8, generation=3, member="m-1") == {
+        ("t", 0): ErrorCode.ILLEGAL_GENERATION}
+    assert core.offsets.fetch("ghost", ("t", 0)) is None
+    # v0 carries no generation at all: a plain commit
+    assert commit(core, "ghost", {("t", 0): 2}, version=0) == {("t", 0): 0}

@@ -8,7 +8,8 @@
   broker that does not lead the partition) closes the connection, as Kafka
   does so the producer refreshes its metadata.
 * Bytes after a complete request body are ignored (librdkafka sends some);
-  FindCoordinator answers COORDINATOR_NOT_AVAILABLE until coordinators exist.
+  FindCoordinator names this broker for groups and transactional ids at every
+  version (batched keys from v4), INVALID_REQUEST for other key types.
 * Three brokers in one process: Produce, Fetch, ListOffsets, DeleteRecords and
   OffsetForLeaderEpoch for a partition sent to a non-leader answer
   NOT_LEADER_OR_FOLLOWER (6); sent to the leader they succeed.
@@ -22,7 +23,7 @@ import pytest
 
 from broker.testing import RunningBroker
 from compat_tests.kafka.conftest import (
-    BASE_TS, RawKafka, Rec, TopicName, broker_address, create_topic, decode, leaders, stored_records,
+    BASE_TS, RawKafka, Rec, TopicName, broker_address, create_topic, decode, host_port, leaders, stored_records,
 )
 from wire.kafka.headers import RequestHeader
 from wire.kafka.messages.api_versions import ApiVersionsRequest
@@ -175,16 +176,19 @@ def test_bytes_after_a_request_body_are_ignored(bootstrap: str, topic_name: Topi
         assert correlation_id == 9 and [t.name for t in resp.topics] == [topic]
 
 
-def test_find_coordinator_answers_coordinator_not_available(bootstrap: str) -> None:
-    """No group or transaction coordinator exists yet; the API is advertised because librdkafka only produces
-    LZ4 when it is (its feature map dates LZ4 by FindCoordinator)."""
+def test_find_coordinator_names_the_coordinator_at_every_version(bootstrap: str) -> None:
+    """Groups (key type 0) and transactional ids (1) are coordinated by this one broker; share groups (2) are
+    not enabled and other key types are invalid: INVALID_REQUEST with node -1, as Kafka answers."""
+    host, port = host_port(bootstrap)
     with RawKafka.to(bootstrap) as raw:
         for version in (0, 1, 2, 3):
-            for key_type in ((0,) if version == 0 else (0, 1, 9)):
+            for key_type in ((0,) if version == 0 else (0, 1, 2, 9)):
                 resp = raw.request(10, version, FindCoordinatorRequest(key="g", key_type=key_type))
-                want = 15 if key_type in (0, 1) else 42  # COORDINATOR_NOT_AVAILABLE, INVALID_REQUEST
-                assert (resp.error_code, resp.node_id, resp.host, resp.port) == (want, -1, "", -1)
+                if key_type in (0, 1):
+                    assert (resp.error_code, resp.node_id, resp.host, resp.port) == (0, 1, host, port)
+                else:
+                    assert (resp.error_code, resp.node_id, resp.host, resp.port) == (42, -1, "", -1)
         for version in (4, 5, 6):
             resp = raw.request(10, version, FindCoordinatorRequest(key_type=1, coordinator_keys=["a", "b"]))
             assert [(c.key, c.error_code, c.node_id, c.port) for c in resp.coordinators] == [
-                ("a", 15, -1, -1), ("b", 15, -1, -1)]
+                ("a", 0, 1, port), ("b", 0, 1, port)]
