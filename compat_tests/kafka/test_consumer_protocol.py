@@ -29,8 +29,10 @@ from confluent_kafka.admin import AdminClient
 
 from broker.config import BrokerConfig
 from broker.state.consumer_groups import ConsumerGroupCoordinator
+from broker.state.internal import GROUP_TOPIC
 from broker.testing import RunningBroker
-from compat_tests.kafka.conftest import WAIT, ApiLog, RawKafka, TopicName, create_topic, wait_for
+from compat_tests.kafka.conftest import WAIT, ApiLog, RawKafka, TopicName, broker_address, create_topic, wait_for
+from wire.kafka.messages.find_coordinator import FindCoordinatorRequest
 from wire.kafka.messages.offset_fetch import OffsetFetchRequest
 
 PARTITIONS = 6
@@ -41,6 +43,13 @@ Consumed = tuple[int, int, bytes]  # (partition, offset, value)
 @pytest.fixture
 def broker(kafka_broker_factory: Callable[..., RunningBroker]) -> RunningBroker:
     return kafka_broker_factory(group_consumer_heartbeat_interval_ms=HEARTBEAT_MS, num_partitions=PARTITIONS)
+
+
+@pytest.fixture(params=[1, 3], ids=["one-broker", "three-brokers"])
+def brokers(request: pytest.FixtureRequest, kafka_broker_factory: Callable[..., RunningBroker]) -> RunningBroker:
+    """One broker, or three (the group's coordinator and the partitions' leaders spread over them)."""
+    return kafka_broker_factory(group_consumer_heartbeat_interval_ms=HEARTBEAT_MS, num_partitions=PARTITIONS,
+                                brokers=request.param)
 
 
 class HoldingCheck:
@@ -141,7 +150,11 @@ def poll_until(members: list[Member], done: Callable[[], bool], what: str) -> No
 
 
 def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
+    """The group's committed offsets, asked of its coordinator (FindCoordinator first)."""
     with RawKafka.to(bootstrap) as raw:
+        found = raw.request(10, 3, FindCoordinatorRequest(key=group, key_type=0))
+    assert found.error_code == 0, found
+    with RawKafka(*broker_address(bootstrap, found.node_id)) as raw:
         req = OffsetFetchRequest(groups=[OffsetFetchRequest.OffsetFetchRequestGroup(
             group_id=group, topics=[OffsetFetchRequest.OffsetFetchRequestTopics(topic, list(range(PARTITIONS)))])])
         resp = raw.request(9, 8, req)
@@ -150,11 +163,12 @@ def committed(bootstrap: str, group: str, topic: str) -> dict[int, int]:
     return {p.partition_index: p.committed_offset for t in g.topics for p in t.partitions}
 
 
-def test_members_split_and_hand_over_partitions_with_the_consumer_protocol(broker: RunningBroker,
+def test_members_split_and_hand_over_partitions_with_the_consumer_protocol(brokers: RunningBroker,
                                                                            topic_name: TopicName) -> None:
+    broker = brokers
     bootstrap = broker.bootstrap_servers
     api_log = ApiLog(broker)
-    topic, group = topic_name(), "kip848-split"
+    topic, group = topic_name(), "kip848-handover"
     create_topic(bootstrap, topic, partitions=PARTITIONS)
     check = HoldingCheck(broker)
     all_values = produce(bootstrap, topic, "first", 60)
@@ -190,6 +204,10 @@ def test_members_split_and_hand_over_partitions_with_the_consumer_protocol(broke
         ends[p] = max(ends.get(p, 0), o + 1)
     assert committed(bootstrap, group, topic) == ends
     assert check.beats > 0 and check.violations == []
+    if len(broker.config.node_ids) > 1:  # the clients found a coordinator other than the first broker
+        core = broker.server.core
+        assert core is not None
+        assert broker.call(core.internal.coordinator, GROUP_TOPIC, group) != 1
     used = api_log.by_key()
     assert used.get(68) == {1} and 11 not in used and 14 not in used  # ConsumerGroupHeartbeat v1, no JoinGroup
     assert 9 in used.get(8, set())  # OffsetCommit v9 with the member epoch
