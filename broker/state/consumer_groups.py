@@ -587,6 +587,16 @@ class ConsumerGroupCoordinator:
             group = ConsumerGroup(group_id)
         return group
 
+    def _drop_empty_classic_group(self, group_id: str) -> None:
+        """Kafka deletes an Empty classic group of this id (its offsets stay) when a consumer group takes the id;
+        done through the classic coordinator's ``drop_empty_group`` when it offers one."""
+        classic = getattr(self.core, "groups", None)
+        if classic is None or not hasattr(classic, "get") or classic.get(group_id) is None:
+            return
+        drop_empty = getattr(classic, "drop_empty_group", None)
+        if drop_empty is not None:
+            drop_empty(group_id)
+
     def _heartbeat(self, req: ConsumerGroupHeartbeatRequest, client_id: str,
                    client_host: str) -> ConsumerGroupHeartbeatResponse:
         now = self.core.now_ms
@@ -666,7 +676,9 @@ class ConsumerGroupCoordinator:
         if bump:
             group.group_epoch += 1
             log.info("group %s: epoch %d", group.group_id, group.group_epoch)
-        self.groups[group.group_id] = group
+        if group.group_id not in self.groups:
+            self.groups[group.group_id] = group
+            self._drop_empty_classic_group(group.group_id)
 
         # 2. a new target assignment when the group epoch moved past it
         if group.group_epoch > group.assignment_epoch:
