@@ -135,6 +135,33 @@ def check_outcome(broker: RunningBroker, values: list[bytes], out_topic: str, in
 # -- confluent-kafka (librdkafka): AddPartitionsToTxn v0, AddOffsetsToTxn v0, TxnOffsetCommit v3, EndTxn v1 ----
 
 
+def ck_transform_loop(consumer: Consumer, producer: Producer, values: list[bytes], in_topic: str,
+                      out_topic: str) -> None:
+    """Read the input, then per chunk: a transaction with its transformed records and the consumer's next
+    offset, committed or aborted as COMMITS says."""
+    consumed: list[Any] = []
+    deadline = time.monotonic() + WAIT
+    while len(consumed) < INPUT_RECORDS and time.monotonic() < deadline:
+        msg = consumer.poll(0.1)
+        if msg is not None:
+            assert msg.error() is None, msg.error()
+            consumed.append(msg)
+    assert [m.value() for m in consumed] == values
+    for chunk, commit in enumerate(COMMITS):
+        producer.begin_transaction()
+        for m in consumed[chunk * CHUNK:(chunk + 1) * CHUNK]:
+            partition, key, value = transform(m.offset(), m.value())
+            producer.produce(out_topic, value=value, key=key, partition=partition)
+        assert producer.flush(WAIT) == 0  # on the broker before the end (an abort would purge unsent ones)
+        next_offset = consumed[(chunk + 1) * CHUNK - 1].offset() + 1
+        producer.send_offsets_to_transaction([CkTP(in_topic, 0, next_offset)],
+                                             consumer.consumer_group_metadata(), WAIT)
+        if commit:
+            producer.commit_transaction(WAIT)
+        else:
+            producer.abort_transaction(WAIT)
+
+
 @pytest.mark.parametrize("brokers", [1, 3])
 def test_confluent_consume_transform_produce(
         kafka_broker_factory: Callable[..., RunningBroker], topic_name: TopicName, brokers: int) -> None:
@@ -150,27 +177,7 @@ def test_confluent_consume_transform_produce(
     try:
         producer.init_transactions(WAIT)
         consumer.assign([CkTP(in_topic, 0, 0)])
-        consumed: list[Any] = []
-        deadline = time.monotonic() + WAIT
-        while len(consumed) < INPUT_RECORDS and time.monotonic() < deadline:
-            msg = consumer.poll(0.1)
-            if msg is not None:
-                assert msg.error() is None, msg.error()
-                consumed.append(msg)
-        assert [m.value() for m in consumed] == values
-        for chunk, commit in enumerate(COMMITS):
-            producer.begin_transaction()
-            for m in consumed[chunk * CHUNK:(chunk + 1) * CHUNK]:
-                partition, key, value = transform(m.offset(), m.value())
-                producer.produce(out_topic, value=value, key=key, partition=partition)
-            assert producer.flush(WAIT) == 0  # on the broker before the end (an abort would purge unsent ones)
-            next_offset = consumed[(chunk + 1) * CHUNK - 1].offset() + 1
-            producer.send_offsets_to_transaction([CkTP(in_topic, 0, next_offset)],
-                                                 consumer.consumer_group_metadata(), WAIT)
-            if commit:
-                producer.commit_transaction(WAIT)
-            else:
-                producer.abort_transaction(WAIT)
+        ck_transform_loop(consumer, producer, values, in_topic, out_topic)
     finally:
         consumer.close()
     check_outcome(kafka_broker, values, out_topic, in_topic, group)
@@ -402,28 +409,8 @@ def test_confluent_consume_transform_produce_in_a_consumer_group(
     try:
         producer.init_transactions(WAIT)
         consumer.subscribe([in_topic])
-        consumed: list[Any] = []
-        deadline = time.monotonic() + WAIT
-        while len(consumed) < INPUT_RECORDS and time.monotonic() < deadline:
-            msg = consumer.poll(0.1)
-            if msg is not None:
-                assert msg.error() is None, msg.error()
-                consumed.append(msg)
-        assert [m.value() for m in consumed] == values
-        for chunk, commit in enumerate(COMMITS):
-            producer.begin_transaction()
-            for m in consumed[chunk * CHUNK:(chunk + 1) * CHUNK]:
-                partition, key, value = transform(m.offset(), m.value())
-                producer.produce(out_topic, value=value, key=key, partition=partition)
-            assert producer.flush(WAIT) == 0
-            next_offset = consumed[(chunk + 1) * CHUNK - 1].offset() + 1
-            # the group metadata carries the member id and generation the coordinator checks (KIP-447)
-            producer.send_offsets_to_transaction([CkTP(in_topic, 0, next_offset)],
-                                                 consumer.consumer_group_metadata(), WAIT)
-            if commit:
-                producer.commit_transaction(WAIT)
-            else:
-                producer.abort_transaction(WAIT)
+        # the group metadata sent with the offsets carries the member id and generation (KIP-447)
+        ck_transform_loop(consumer, producer, values, in_topic, out_topic)
         committed = consumer.committed([CkTP(in_topic, 0)], timeout=WAIT)
         assert committed[0].offset == 9  # read back by the group member itself (OffsetFetch)
     finally:
