@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from broker.core import BrokerCore
 from broker.state.consumer_groups import MemberSpec, range_assignor, uniform_assignor
 from broker.state.internal import GROUP_TOPIC
@@ -460,3 +462,96 @@ def test_delete_groups_removes_an_empty_consumer_group_with_its_offsets() -> Non
     assert core.consumer_groups.get("g") is None and core.offsets.fetch("g", ("t", 0)) is None
     listed = core.handle(ctx(16, 5), ListGroupsRequest(), 0)
     assert "g" not in {g.group_id for g in listed.groups}
+
+
+@dataclass
+class SimClient:
+    """A well-behaved consumer: reports what it owns, takes what it is given, rejoins when told to."""
+
+    member_id: str
+    epoch: int = 0
+    owned: Owned | None = None  # None: not in the group (must join)
+    slow: Owned | None = None  # an assignment whose revocations this client has not carried out yet
+
+
+@pytest.mark.parametrize("assignor", ["uniform", "range"])
+def test_random_membership_churn_never_shares_a_partition_and_converges(assignor: str) -> None:
+    """Members join, leave, expire and revoke late while partitions are added, in a seeded random order: after
+    every step no partition is held twice (on the coordinator, and by the members themselves); once the churn
+    stops the group becomes Stable with every partition owned exactly once, balanced."""
+    import random
+
+    rng = random.Random(848)
+    core = make_core(group_consumer_session_timeout_ms=SESSION_MS)
+    core.cluster.create_topic("a", 5, 1)
+    core.cluster.create_topic("b", 3, 1)
+    now = 0
+    clients: list[SimClient] = []
+    ids = iter(range(10**6))
+
+    def beat(c: SimClient) -> None:
+        if c.owned is None:
+            got = hb(core, c.member_id, 0, ["a", "b"], now=now, assignor=assignor)
+        else:
+            got = hb(core, c.member_id, c.epoch, owned=c.owned, now=now)
+        if got.error in (ErrorCode.UNKNOWN_MEMBER_ID, ErrorCode.FENCED_MEMBER_EPOCH):
+            c.owned, c.epoch, c.slow = None, 0, None  # lost: give everything up and rejoin
+            return
+        assert got.error == 0, got
+        c.epoch = got.epoch
+        if c.owned is None:
+            c.owned = {}
+        if got.assignment is not None:  # take new partitions at once; give up revoked ones now or a beat later
+            target = got.assignment
+            for topic, ps in target.items():
+                c.owned.setdefault(topic, set()).update(ps)
+            if rng.random() < 0.5:
+                c.owned = {t: ps & target.get(t, set()) for t, ps in c.owned.items() if ps & target.get(t, set())}
+                c.slow = None
+            else:
+                c.slow = target
+        elif c.slow is not None:
+            c.owned = {t: ps & c.slow.get(t, set()) for t, ps in c.owned.items() if ps & c.slow.get(t, set())}
+            c.slow = None
+
+    for _ in range(600):
+        action = rng.random()
+        if action < 0.12 or not clients:
+            clients.append(SimClient(f"m{next(ids)}"))
+        elif action < 0.18:
+            c = clients.pop(rng.randrange(len(clients)))
+            if c.owned is not None:
+                hb(core, c.member_id, -1, now=now)
+        elif action < 0.2:
+            now += SESSION_MS // 3  # some members may miss their sessions
+            core.tick(now)
+        elif action < 0.21:
+            topic = core.cluster.topics["a"]
+            core.cluster.add_partitions(topic, len(topic.partitions) + 1)
+        else:
+            beat(rng.choice(clients))
+        if core.consumer_groups.get("g") is not None:
+            assert_exclusive(core)
+            # what live members believe they own is theirs on the coordinator too
+            server = held(core)
+            claimed: dict[tuple[str, int], str] = {}
+            for c in clients:
+                if c.owned is not None and c.member_id in server:
+                    for topic, ps in c.owned.items():
+                        assert ps <= server[c.member_id].get(topic, set())
+                        for p in ps:  # and no two live members hold a partition at the same time
+                            assert claimed.setdefault((topic, p), c.member_id) == c.member_id
+    # calm: everyone heartbeats until the group is stable
+    live = clients or [SimClient("last")]
+    for _ in range(20):
+        for c in live:
+            beat(c)
+        if state(core) == "Stable" and all(c.owned is not None for c in live):
+            break
+    assert state(core) == "Stable"
+    total = {(t, p) for t in ("a", "b") for p in range(len(core.cluster.topics[t].partitions))}
+    owned = [(t, p) for c in live for t, ps in (c.owned or {}).items() for p in ps]
+    assert sorted(owned) == sorted(total)  # every partition exactly once
+    sizes = [sum(len(ps) for ps in (c.owned or {}).values()) for c in live]
+    if assignor == "uniform":
+        assert max(sizes) - min(sizes) <= 1
