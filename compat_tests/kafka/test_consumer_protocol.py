@@ -12,7 +12,8 @@ ends, and after every heartbeat the broker checks that no partition is held
 client describes and lists the group (ConsumerGroupDescribe); a static member
 (group.instance.id) restarts without a rebalance; a regex subscription
 ("^prefix-.*") picks up a topic created later; the group survives a broker
-restart over the same data directory. The heartbeat interval is 500 ms so that
+restart over the same data directory; group.remote.assignor=range picks the
+range assignor. The heartbeat interval is 500 ms so that
 the handovers, which take a few heartbeats, are quick.
 """
 
@@ -85,7 +86,8 @@ class HoldingCheck:
 class Member:
     """A confluent-kafka consumer in the group that processes and commits each record synchronously."""
 
-    def __init__(self, bootstrap: str, group: str, topic: str, name: str, instance: str | None = None) -> None:
+    def __init__(self, bootstrap: str, group: str, topic: str, name: str, instance: str | None = None,
+                 assignor: str | None = None) -> None:
         self.name = name
         conf: dict[str, Any] = {
             "bootstrap.servers": bootstrap, "group.id": group, "group.protocol": "consumer",
@@ -93,6 +95,8 @@ class Member:
         }
         if instance is not None:
             conf["group.instance.id"] = instance
+        if assignor is not None:
+            conf["group.remote.assignor"] = assignor  # sent as ServerAssignor
         self.consumer = confluent_kafka.Consumer(conf)
         self.owned: set[int] = set()
         self.owned_topics: set[tuple[str, int]] = set()
@@ -340,3 +344,23 @@ def test_a_consumer_protocol_group_survives_a_broker_restart(tmp_path: Path, top
         if member is not None:
             member.close()
         second.stop()
+
+
+def test_the_range_assignor_chosen_by_the_client(broker: RunningBroker, topic_name: TopicName) -> None:
+    bootstrap = broker.bootstrap_servers
+    topic, group = topic_name(), "kip848-range"
+    create_topic(bootstrap, topic, partitions=PARTITIONS)
+    members = [Member(bootstrap, group, topic, f"r{i}", assignor="range") for i in range(2)]
+    try:
+        poll_until(members, lambda: all(len(m.owned) == 3 for m in members), "the partitions to be split")
+        assert sorted(sorted(m.owned) for m in members) == [[0, 1, 2], [3, 4, 5]]  # contiguous ranges
+
+        def read() -> str | None:
+            core = broker.server.core
+            assert core is not None
+            g = core.consumer_groups.get(group)
+            return None if g is None else g.preferred_assignor("uniform")
+        assert broker.call(read) == "range"
+    finally:
+        for m in members:
+            m.close()
