@@ -233,7 +233,7 @@ class ConsumerGroup:
                 counts[m.server_assignor] = counts.get(m.server_assignor, 0) + 1
         if not counts:
             return default
-        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+        return min(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0]
 
     def to_json(self) -> JsonObject:
         return {"epoch": self.group_epoch, "aepoch": self.assignment_epoch,
