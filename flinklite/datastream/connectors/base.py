@@ -1,0 +1,79 @@
+"""Owns the connector contract: a `Source` makes one `SourceReader` per subtask (readers poll
+without blocking and report which split each record came from, so watermarks can be tracked
+per split/partition); a `Sink` makes one `SinkWriter` per subtask. Also DeliveryGuarantee."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Any
+
+
+class DeliveryGuarantee(Enum):
+    EXACTLY_ONCE = 0
+    AT_LEAST_ONCE = 1
+    NONE = 2
+
+
+class Boundedness(Enum):
+    BOUNDED = 0
+    CONTINUOUS_UNBOUNDED = 1
+
+
+class SourceReader:
+    def poll(self, max_records: int, now: int) -> list[tuple[Any, Any, int | None]]:
+        """Up to max_records (split id, value, timestamp or None), without blocking."""
+        raise NotImplementedError
+
+    def is_finished(self) -> bool:
+        raise NotImplementedError
+
+    def split_ids(self) -> list[Any]:
+        return [0]
+
+    def next_ready_at(self, now: int) -> int | None:
+        """When (processing time) new data is expected, if the reader knows; None: unknown."""
+        return None
+
+    def wait_for_data(self, timeout_ms: int) -> None:
+        """Block up to timeout_ms for data (a real clock only); default: do nothing."""
+
+    def snapshot(self) -> Any:
+        return None
+
+    def restore(self, state: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Source:
+    """A source connector: from_source(source, watermark_strategy, name)."""
+
+    def create_reader(self, subtask_index: int, parallelism: int) -> SourceReader:
+        raise NotImplementedError
+
+    def get_boundedness(self) -> Boundedness:
+        return Boundedness.BOUNDED
+
+    def fixed_parallelism(self) -> int | None:
+        """Sources that cannot run in parallel (from_collection) say 1."""
+        return None
+
+
+class SinkWriter:
+    def write(self, value: Any, timestamp: int | None) -> None:
+        raise NotImplementedError
+
+    def flush(self, end_of_input: bool) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class Sink:
+    """A sink connector: sink_to(sink)."""
+
+    def create_writer(self, subtask_index: int, parallelism: int) -> SinkWriter:
+        raise NotImplementedError

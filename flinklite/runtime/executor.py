@@ -1,0 +1,384 @@
+"""Owns running a job: it expands the graph into operator subtasks, wires their outputs
+(partitioners, side outputs, per-channel watermark valves with idleness), and drives the job
+from one thread: poll every source subtask in turn, fire due processing-time timers, call the
+watermark generators every auto-watermark interval, and wait on the clock only when nothing
+is ready. End of a bounded source: Long.MAX_VALUE watermark, then end of input downstream;
+pending processing-time timers are not fired at the end (as in Flink, where the timer service
+is quiesced when a bounded job finishes).
+
+Deterministic given the clock: rebalance starts at channel 0 (Flink starts at a random one),
+sources are polled round-robin in graph order, timers fire in (timestamp, registration) order."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Callable, Iterable, TextIO
+
+from flinklite.common.watermark_strategy import LONG_MAX, LONG_MIN
+from flinklite.errors import InvalidProgramError, JobExecutionError
+from flinklite.graph import StreamRef, Transformation
+from flinklite.operators.base import Operator, OperatorContext, Output
+from flinklite.operators.io import SourceOperator
+from flinklite.runtime.clock import Clock, SystemClock
+from flinklite.state.backend import InMemoryKeyedStateBackend, KeyedStateBackend
+from flinklite.state.keygroups import default_max_parallelism, key_group_for, key_group_range
+
+SOURCE_BATCH = 256
+
+
+class _Channel:
+    __slots__ = ("watermark", "idle", "ended")
+
+    def __init__(self) -> None:
+        self.watermark = LONG_MIN
+        self.idle = False
+        self.ended = False
+
+
+class Subtask:
+    """One parallel instance of a transformation: its operator plus input-channel bookkeeping."""
+
+    def __init__(self, transformation: Transformation, index: int, parallelism: int, operator: Operator) -> None:
+        self.transformation = transformation
+        self.index = index
+        self.parallelism = parallelism
+        self.operator = operator
+        self.channels: dict[Any, _Channel] = {}
+        self.current_watermark = LONG_MIN
+        self.output_idle = False
+        self.ended = False
+        self.records_in = 0
+        self.output: RoutedOutput = None  # type: ignore[assignment]
+
+    @property
+    def name(self) -> str:
+        return self.transformation.name
+
+    def add_channel(self, channel: Any) -> None:
+        self.channels[channel] = _Channel()
+
+    def on_watermark(self, channel: Any, watermark: int) -> None:
+        state = self.channels[channel]
+        if watermark > state.watermark:
+            state.watermark = watermark
+        state.idle = False
+        self._recompute()
+
+    def on_idle(self, channel: Any, idle: bool) -> None:
+        self.channels[channel].idle = idle
+        self._recompute()
+
+    def on_end(self, channel: Any) -> None:
+        state = self.channels[channel]
+        state.ended = True
+        state.idle = False
+        state.watermark = LONG_MAX
+        self._recompute()
+        if all(c.ended for c in self.channels.values()) and not self.ended:
+            self.ended = True
+            self.operator.end_input()
+            self.output.end()
+
+    def _recompute(self) -> None:
+        active = [c.watermark for c in self.channels.values() if not c.idle]
+        if not active:
+            if not self.output_idle:
+                self.output_idle = True
+                self.operator.process_idle(True)
+            return
+        if self.output_idle:
+            self.output_idle = False
+            self.operator.process_idle(False)
+        combined = min(active)
+        if combined > self.current_watermark:
+            self.current_watermark = combined
+            self.operator.process_watermark(combined)
+
+
+class _Route:
+    """Records of one output (main or a tag) to one downstream input."""
+
+    __slots__ = ("mode", "targets", "input_index", "key_selector", "max_parallelism", "next", "channel")
+
+    def __init__(self, mode: str, targets: list[Subtask], input_index: int,
+                 key_selector: Callable[[Any], Any] | None, max_parallelism: int, channel: Any) -> None:
+        self.mode = mode
+        self.targets = targets
+        self.input_index = input_index
+        self.key_selector = key_selector
+        self.max_parallelism = max_parallelism
+        self.next = 0
+        self.channel = channel
+
+
+class RoutedOutput(Output):
+    def __init__(self, subtask: Subtask) -> None:
+        self.subtask = subtask
+        self.routes: dict[str | None, list[_Route]] = {}
+        self.records_out = 0
+
+    def add_route(self, tag: str | None, route: _Route) -> None:
+        self.routes.setdefault(tag, []).append(route)
+
+    def _send(self, routes: list[_Route], value: Any, timestamp: int | None) -> None:
+        for route in routes:
+            mode = route.mode
+            if mode == "forward":
+                target = route.targets[self_index(self.subtask, route)]
+                target.records_in += 1
+                target.operator.process_element(value, timestamp, None, route.input_index)
+            elif mode == "hash":
+                key = route.key_selector(value)  # type: ignore[misc]
+                targets = route.targets
+                group = key_group_for(key, route.max_parallelism)
+                target = targets[group * len(targets) // route.max_parallelism]
+                target.records_in += 1
+                target.operator.process_element(value, timestamp, key, route.input_index)
+            elif mode == "rebalance":
+                target = route.targets[route.next]
+                route.next = (route.next + 1) % len(route.targets)
+                target.records_in += 1
+                target.operator.process_element(value, timestamp, None, route.input_index)
+            elif mode == "global":
+                target = route.targets[0]
+                target.records_in += 1
+                target.operator.process_element(value, timestamp, None, route.input_index)
+            else:  # broadcast
+                for target in route.targets:
+                    target.records_in += 1
+                    target.operator.process_element(value, timestamp, None, route.input_index)
+
+    def collect(self, value: Any, timestamp: int | None) -> None:
+        self.records_out += 1
+        routes = self.routes.get(None)
+        if routes:
+            self._send(routes, value, timestamp)
+
+    def collect_side(self, tag_id: str, value: Any, timestamp: int | None) -> None:
+        routes = self.routes.get(tag_id)
+        if routes:
+            self._send(routes, value, timestamp)
+
+    def _all_targets(self) -> Iterable[tuple[Subtask, Any]]:
+        for routes in self.routes.values():
+            for route in routes:
+                for target in route.targets:
+                    yield target, route.channel
+
+    def emit_watermark(self, watermark: int) -> None:
+        for target, channel in self._all_targets():
+            target.on_watermark(channel, watermark)
+
+    def mark_idle(self) -> None:
+        for target, channel in self._all_targets():
+            target.on_idle(channel, True)
+
+    def mark_active(self) -> None:
+        for target, channel in self._all_targets():
+            target.on_idle(channel, False)
+
+    def end(self) -> None:
+        for target, channel in self._all_targets():
+            target.on_end(channel)
+
+
+def self_index(subtask: Subtask, route: _Route) -> int:
+    return subtask.index
+
+
+class JobExecutor:
+    """Runs a job graph to completion (bounded sources) or until stopped."""
+
+    def __init__(self, sinks: list[Transformation], default_parallelism: int, clock: Clock | None = None,
+                 auto_watermark_interval_ms: int = 200, max_parallelism: int = -1,
+                 progress_interval_s: float | None = None, progress_stream: TextIO | None = None,
+                 state_backend_factory: Callable[[int, range], KeyedStateBackend] | None = None) -> None:
+        if not sinks:
+            raise InvalidProgramError("No operators defined in streaming topology. Cannot execute: "
+                                      "add a sink (print(), sink_to(), add_sink(), execute_and_collect())")
+        self.clock = clock or SystemClock()
+        self.auto_watermark_interval_ms = auto_watermark_interval_ms
+        self.progress_interval_s = progress_interval_s
+        self.progress_stream = progress_stream or sys.stderr
+        self.state_backend_factory = state_backend_factory or (
+            lambda max_p, groups: InMemoryKeyedStateBackend(max_p, groups))
+        self.transformations = _topological(sinks)
+        self.subtasks: dict[Transformation, list[Subtask]] = {}
+        self._stopped = False
+        self._build(default_parallelism, max_parallelism)
+
+    # -- building ----------------------------------------------------------------------------
+    def _parallelism(self, t: Transformation, default: int) -> int:
+        return t.parallelism if t.parallelism is not None else default
+
+    def _build(self, default_parallelism: int, max_parallelism: int) -> None:
+        now = self.clock.now
+        for t in self.transformations:
+            p = self._parallelism(t, default_parallelism)
+            max_p = t.max_parallelism or (max_parallelism if max_parallelism > 0 else default_max_parallelism(p))
+            subtasks = []
+            for index in range(p):
+                operator = t.make_operator()
+                subtask = Subtask(t, index, p, operator)
+                subtask.output = RoutedOutput(subtask)
+                backend = self.state_backend_factory(max_p, key_group_range(index, p, max_p)) if t.keyed else None
+                operator.setup(OperatorContext(t.name, index, p, max_p, subtask.output, now, backend))
+                subtasks.append(subtask)
+            self.subtasks[t] = subtasks
+        for t in self.transformations:
+            downstream = self.subtasks[t]
+            p = len(downstream)
+            max_p = downstream[0].operator.ctx.max_parallelism
+            for input_index, refs in enumerate(t.inputs):
+                for edge_number, ref in enumerate(refs):
+                    upstream = self.subtasks[ref.transformation]
+                    mode = _mode(ref, len(upstream), p)
+                    for up in upstream:
+                        channel = (input_index, edge_number, up.index)
+                        for target in downstream:
+                            target.add_channel(channel)
+                        targets = downstream
+                        up.output.add_route(ref.tag, _Route(mode, targets, input_index, ref.key_selector, max_p, channel))
+        self.sources = [s for t in self.transformations if t.is_source for s in self.subtasks[t]]
+
+    # -- running -----------------------------------------------------------------------------
+    def all_subtasks(self) -> list[Subtask]:
+        return [s for t in self.transformations for s in self.subtasks[t]]
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def run(self) -> None:
+        try:
+            self._run()
+        except JobExecutionError:
+            raise
+        except InvalidProgramError:
+            raise
+        except Exception as exc:
+            raise JobExecutionError(f"Job execution failed: {type(exc).__name__}: {exc}") from exc
+
+    def _run(self) -> None:
+        clock = self.clock
+        for t in reversed(self.transformations):
+            for subtask in self.subtasks[t]:
+                subtask.operator.open()
+        periodic = [s for s in self.all_subtasks() if s.operator.wants_periodic_watermarks]
+        interval = self.auto_watermark_interval_ms
+        next_periodic = clock.now() + interval if interval > 0 and periodic else None
+        active = list(self.sources)
+        started = time.monotonic()
+        next_progress = started + self.progress_interval_s if self.progress_interval_s else None
+        subtasks = self.all_subtasks()
+        while active and not self._stopped:
+            progressed = False
+            now = clock.now()
+            for subtask in list(active):
+                source = subtask.operator
+                assert isinstance(source, SourceOperator)
+                if source.poll(SOURCE_BATCH, now):
+                    progressed = True
+                if source.finished:
+                    active.remove(subtask)
+                    source.finish_source()
+                    subtask.ended = True
+                    subtask.output.end()
+            now = clock.now()
+            for subtask in subtasks:
+                if not subtask.ended or subtask.operator.ctx.timers._proc_heap:
+                    deadline = subtask.operator.ctx.timers.next_processing_deadline()
+                    if deadline is not None and deadline <= now and not subtask.ended:
+                        subtask.operator.on_processing_time(now)
+            if next_periodic is not None and now >= next_periodic:
+                for subtask in periodic:
+                    if not subtask.ended:
+                        subtask.operator.emit_periodic_watermark(now)
+                next_periodic = now + interval
+            if next_progress is not None and time.monotonic() >= next_progress:
+                self.print_progress(time.monotonic() - started)
+                next_progress = time.monotonic() + (self.progress_interval_s or 0)
+            if not active or progressed:
+                continue
+            deadlines = [d for d in (s.operator.ctx.timers.next_processing_deadline()
+                                     for s in subtasks if not s.ended) if d is not None]
+            if next_periodic is not None:
+                deadlines.append(next_periodic)
+            for subtask in active:
+                ready = subtask.operator.reader.next_ready_at(now)  # type: ignore[attr-defined]
+                if ready is not None:
+                    deadlines.append(ready)
+            if clock.is_manual:
+                if not deadlines:
+                    raise JobExecutionError("the job waits for input that will never come: its sources are not "
+                                            "finished and nothing is scheduled on the manual clock")
+                clock.wait_until(max(min(deadlines), now))
+            else:
+                wait_ms = max(0, min(deadlines) - now) if deadlines else 50
+                wait_ms = min(wait_ms, 50)
+                waited = False
+                for subtask in active:
+                    reader = subtask.operator.reader  # type: ignore[attr-defined]
+                    if hasattr(reader, "wait_for_data") and type(reader).wait_for_data is not _base_wait:
+                        reader.wait_for_data(wait_ms)
+                        waited = True
+                        break
+                if not waited:
+                    clock.wait_until(now + wait_ms)
+        for subtask in subtasks:
+            subtask.operator.close()
+        if self.progress_interval_s and time.monotonic() - started >= self.progress_interval_s:
+            self.print_progress(time.monotonic() - started)
+
+    def print_progress(self, elapsed_s: float) -> None:
+        lines = [f"[flinklite] {elapsed_s:.1f}s"]
+        for t in self.transformations:
+            subtasks = self.subtasks[t]
+            records_in = sum(s.records_in for s in subtasks)
+            records_out = sum(s.output.records_out for s in subtasks)
+            lines.append(f"  {t.name} (x{len(subtasks)}): in {records_in:,} out {records_out:,}")
+        self.progress_stream.write("\n".join(lines) + "\n")
+        self.progress_stream.flush()
+
+    def snapshot(self) -> dict[str, dict[int, Any]]:
+        """Every operator subtask's state, by transformation uid (or id) and subtask index."""
+        return {(t.uid or str(t.id)): {s.index: s.operator.snapshot() for s in self.subtasks[t]}
+                for t in self.transformations}
+
+    def metrics(self) -> dict[str, tuple[int, int]]:
+        return {t.name: (sum(s.records_in for s in self.subtasks[t]),
+                         sum(s.output.records_out for s in self.subtasks[t])) for t in self.transformations}
+
+
+def _mode(ref: StreamRef, upstream_parallelism: int, downstream_parallelism: int) -> str:
+    mode = ref.partitioning
+    if mode == "default":
+        return "forward" if upstream_parallelism == downstream_parallelism else "rebalance"
+    if mode == "forward" and upstream_parallelism != downstream_parallelism:
+        raise InvalidProgramError("forward() needs the same parallelism on both sides "
+                                  f"({upstream_parallelism} != {downstream_parallelism})")
+    if mode == "shuffle":
+        return "rebalance"
+    return mode
+
+
+def _topological(sinks: list[Transformation]) -> list[Transformation]:
+    order: list[Transformation] = []
+    seen: set[int] = set()
+
+    def visit(t: Transformation) -> None:
+        if t.id in seen:
+            return
+        seen.add(t.id)
+        for up in t.upstream():
+            visit(up)
+        order.append(t)
+
+    for sink in sinks:
+        visit(sink)
+    return order
+
+
+from flinklite.datastream.connectors.base import SourceReader  # noqa: E402
+
+_base_wait = SourceReader.wait_for_data

@@ -1,0 +1,1 @@
+"""Owns keyed state storage (backends, key groups, state handles)."""
