@@ -44,6 +44,7 @@ class BrokerConfig:
     group_consumer_heartbeat_interval_ms: int = 5000  # KIP-848 (group.consumer.*)
     group_consumer_session_timeout_ms: int = 45000
     group_consumer_assignors: str = "uniform,range"
+    group_consumer_max_size: int = 2**31 - 1
     flush_messages: int = 2**63 - 1  # log.flush.interval.messages: 1 = fsync every append before acking
     flush_ms: int = 2**63 - 1  # log.flush.interval.ms
     retention_check_interval_ms: int = 300000  # log.retention.check.interval.ms: how often the log cleaner runs
@@ -60,7 +61,7 @@ INT_KEYS = {name.replace("_", "."): name for name in (
     "group_max_size", "offsets_topic_num_partitions", "offsets_retention_minutes",
     "offsets_retention_check_interval_ms", "transaction_state_log_num_partitions", "transaction_max_timeout_ms",
     "transaction_abort_timed_out_transaction_cleanup_interval_ms", "transactional_id_expiration_ms",
-    "group_consumer_heartbeat_interval_ms", "group_consumer_session_timeout_ms")}
+    "group_consumer_heartbeat_interval_ms", "group_consumer_session_timeout_ms", "group_consumer_max_size")}
 
 
 def _bool(value: str) -> bool:

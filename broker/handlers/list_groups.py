@@ -28,8 +28,7 @@ Listed = tuple[str, str, str, str]  # (group id, protocol type, state, group typ
 def all_groups(core: BrokerCore) -> list[Listed]:
     """Every group known to this process: classic, KIP-848, and those with only committed offsets."""
     seen: dict[str, Listed] = {}
-    listing = getattr(core.consumer_groups, "listing", None)
-    for cg in (listing() if listing is not None else []):
+    for cg in core.consumer_groups.listing():
         seen[cg.group_id] = (cg.group_id, cg.protocol_type, cg.state, cg.group_type)
     for group in core.groups.groups.values():
         if group.group_id not in seen or not group.is_empty:  # an Empty classic group yields to a KIP-848 one

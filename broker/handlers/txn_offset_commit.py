@@ -29,13 +29,10 @@ MAX_METADATA = 4096  # offset.metadata.max.bytes
 
 
 def _member_error(core: BrokerCore, req: TxnOffsetCommitRequest) -> ErrorCode:
-    """The group coordinator's commit check: a KIP-848 group's member epoch rules (when that coordinator
-    offers them), else the classic group's generation rules for a transactional commit."""
-    consumer_groups = core.consumer_groups
-    getter = getattr(consumer_groups, "get", None)
-    validate = getattr(consumer_groups, "validate_offset_commit", None)
-    if getter is not None and validate is not None and getter(req.group_id) is not None:
-        return ErrorCode(validate(req.group_id, req.member_id, req.generation_id))
+    """The group coordinator's commit check: a KIP-848 group's member epoch rules, else the classic group's
+    generation rules for a transactional commit."""
+    if core.consumer_groups.get(req.group_id) is not None:
+        return core.consumer_groups.validate_offset_commit(req.group_id, req.member_id, req.generation_id)
     return core.groups.validate_commit(req.group_id, req.member_id, req.generation_id, req.group_instance_id,
                                        transactional=True)
 

@@ -577,9 +577,8 @@ class ConsumerGroupCoordinator:
 
     def _group_for(self, group_id: str, create: bool) -> ConsumerGroup:
         group = self.groups.get(group_id)
-        classic = getattr(self.core, "groups", None)
-        classic_group = classic.get(group_id) if classic is not None and hasattr(classic, "get") else None
-        if group is None and classic_group is not None and not getattr(classic_group, "is_empty", True):
+        classic_group = self.core.groups.get(group_id)
+        if group is None and classic_group is not None and not classic_group.is_empty:
             raise GroupError(ErrorCode.GROUP_ID_NOT_FOUND, f"Group {group_id} is not a consumer group")
         if group is None:
             if not create:
@@ -588,14 +587,8 @@ class ConsumerGroupCoordinator:
         return group
 
     def _drop_empty_classic_group(self, group_id: str) -> None:
-        """Kafka deletes an Empty classic group of this id (its offsets stay) when a consumer group takes the id;
-        done through the classic coordinator's ``drop_empty_group`` when it offers one."""
-        classic = getattr(self.core, "groups", None)
-        if classic is None or not hasattr(classic, "get") or classic.get(group_id) is None:
-            return
-        drop_empty = getattr(classic, "drop_empty_group", None)
-        if drop_empty is not None:
-            drop_empty(group_id)
+        """Kafka deletes an Empty classic group of this id (its offsets stay) when a consumer group takes the id."""
+        self.core.groups.drop_empty_group(group_id)
 
     def _heartbeat(self, req: ConsumerGroupHeartbeatRequest, client_id: str,
                    client_host: str) -> ConsumerGroupHeartbeatResponse:
@@ -604,7 +597,7 @@ class ConsumerGroupCoordinator:
         group = self._group_for(req.group_id, joining)
         member_id = req.member_id or new_member_id()
         owned = assignment_from_request(req.topic_partitions)
-        max_size = getattr(self.core.config, "group_consumer_max_size", 2**31 - 1)
+        max_size = self.core.config.group_consumer_max_size
         if len(group.members) >= max_size and member_id not in group.members:
             raise GroupError(ErrorCode.GROUP_MAX_SIZE_REACHED, "The consumer group has reached its maximum "
                              f"capacity of {max_size} members.")

@@ -488,8 +488,7 @@ class GroupCoordinator:
 
     def consumer_protocol_group(self, group_id: str) -> Any:
         """The KIP-848 group of this id, if the consumer group coordinator has one."""
-        getter = getattr(self.core.consumer_groups, "get", None)
-        return None if getter is None else getter(group_id)
+        return self.core.consumer_groups.get(group_id)
 
     def live(self, group_id: str) -> ClassicGroup | None:
         """The classic group of this id, unless a consumer-protocol group has taken the id over: an Empty
@@ -505,10 +504,9 @@ class GroupCoordinator:
         consumer_group = self.consumer_protocol_group(group_id)
         if consumer_group is None or self.live(group_id) is not None:
             return False
-        delete_consumer_group = getattr(self.core.consumer_groups, "delete_group", None)
-        if not getattr(consumer_group, "is_empty", False) or delete_consumer_group is None:
+        if not consumer_group.is_empty:
             return True
-        delete_consumer_group(group_id)
+        self.core.consumer_groups.delete_group(group_id)
         shadowed = self.groups.get(group_id)
         if shadowed is not None:  # an Empty classic group the consumer group had taken over: start afresh
             self._remove_group(shadowed)
@@ -973,13 +971,10 @@ class GroupCoordinator:
             return ErrorCode.NONE
         consumer_group = self.consumer_protocol_group(group_id)
         if consumer_group is not None:
-            if not getattr(consumer_group, "is_empty", False):
+            if not consumer_group.is_empty:
                 return ErrorCode.NON_EMPTY_GROUP
-            delete_consumer_group = getattr(self.core.consumer_groups, "delete_group", None)
-            if delete_consumer_group is None:
-                return ErrorCode.NON_EMPTY_GROUP  # the KIP-848 coordinator cannot delete groups yet
             self.core.offsets.delete_group(group_id)
-            delete_consumer_group(group_id)
+            self.core.consumer_groups.delete_group(group_id)
             shadowed = self.groups.get(group_id)
             if shadowed is not None:
                 self._remove_group(shadowed)
@@ -988,6 +983,13 @@ class GroupCoordinator:
             self.core.offsets.delete_group(group_id)
             return ErrorCode.NONE
         return ErrorCode.GROUP_ID_NOT_FOUND
+
+    def drop_empty_group(self, group_id: str) -> None:
+        """A KIP-848 group takes this id over: an Empty classic group of it goes (tombstone written), its
+        committed offsets stay, as Kafka converts the group."""
+        group = self.groups.get(group_id)
+        if group is not None and group.is_empty:
+            self._remove_group(group)
 
     def _remove_group(self, group: ClassicGroup) -> None:
         """Forget ``group`` (Dead) and write its tombstone."""

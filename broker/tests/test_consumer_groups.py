@@ -555,3 +555,26 @@ def test_random_membership_churn_never_shares_a_partition_and_converges(assignor
     sizes = [sum(len(ps) for ps in (c.owned or {}).values()) for c in live]
     if assignor == "uniform":
         assert max(sizes) - min(sizes) <= 1
+
+
+def test_an_empty_classic_group_is_taken_over_by_a_consumer_group_keeping_its_offsets() -> None:
+    from broker.state.offsets import CommittedOffset
+    from wire.kafka.messages.leave_group import LeaveGroupRequest
+
+    core = make_core()
+    core.cluster.create_topic("t", 1, 1)
+    protocols = [JoinGroupRequest.JoinGroupRequestProtocol("range", b"")]
+    join = JoinGroupRequest(group_id="g", session_timeout_ms=10000, rebalance_timeout_ms=10000, member_id="",
+                            protocol_type="consumer", protocols=protocols)
+    core.handle(ctx(11, 3), join, 0)
+    (member_id,) = core.groups.get("g").members  # type: ignore[union-attr]
+    core.handle(ctx(13, 1), LeaveGroupRequest(group_id="g", member_id=member_id), 0)
+    core.tick(3000)  # the initial rebalance delay ends the join phase: no members, so the group is Empty
+    core.offsets.commit("g", {("t", 0): CommittedOffset(5)})
+    classic = core.groups.get("g")
+    assert classic is not None and classic.is_empty
+    assert hb(core, "m", 0, ["t"], now=3000).error == 0  # the consumer protocol takes the id over
+    assert core.groups.get("g") is None  # the Empty classic group is gone (a tombstone written)
+    listed = core.handle(ctx(16, 5), ListGroupsRequest(), 0)
+    assert [(g.group_id, g.group_type) for g in listed.groups] == [("g", "consumer")]
+    assert core.offsets.fetch("g", ("t", 0)) == CommittedOffset(5)  # its offsets stay
