@@ -104,7 +104,7 @@ class _WindowContext(Trigger.OnMergeContext, ProcessWindowFunction.Context):
 
     def __init__(self, operator: WindowOperator) -> None:
         self.operator = operator
-        self.window: Any = None
+        self.current_window: Any = None
         self.merged_windows: list[Any] = []
 
     # Trigger.TriggerContext
@@ -120,19 +120,19 @@ class _WindowContext(Trigger.OnMergeContext, ProcessWindowFunction.Context):
         return backend.get_current_key()
 
     def register_processing_time_timer(self, time: int) -> None:
-        self.operator.ctx.timers.register_processing_time_timer(self._key(), self.window, time)
+        self.operator.ctx.timers.register_processing_time_timer(self._key(), self.current_window, time)
 
     def register_event_time_timer(self, time: int) -> None:
-        self.operator.ctx.timers.register_event_time_timer(self._key(), self.window, time)
+        self.operator.ctx.timers.register_event_time_timer(self._key(), self.current_window, time)
 
     def delete_processing_time_timer(self, time: int) -> None:
-        self.operator.ctx.timers.delete_processing_time_timer(self._key(), self.window, time)
+        self.operator.ctx.timers.delete_processing_time_timer(self._key(), self.current_window, time)
 
     def delete_event_time_timer(self, time: int) -> None:
-        self.operator.ctx.timers.delete_event_time_timer(self._key(), self.window, time)
+        self.operator.ctx.timers.delete_event_time_timer(self._key(), self.current_window, time)
 
     def get_partitioned_state(self, state_descriptor: Any) -> Any:
-        return _NamespacedStateStore(self.operator, self.window)._get(state_descriptor)
+        return _NamespacedStateStore(self.operator, self.current_window)._get(state_descriptor)
 
     def merge_partitioned_state(self, state_descriptor: Any) -> None:
         backend = self.operator.ctx.state_backend
@@ -149,19 +149,22 @@ class _WindowContext(Trigger.OnMergeContext, ProcessWindowFunction.Context):
             handle.clear()
             if values is None or values == []:
                 continue
-            handle.set_current_namespace(self.window)
+            handle.set_current_namespace(self.current_window)
             if isinstance(state_descriptor, ReducingStateDescriptor):
                 handle.add(values)
             elif isinstance(state_descriptor, ListStateDescriptor):
                 handle.add_all(values)
             elif isinstance(state_descriptor, AggregatingStateDescriptor):
-                current = backend.get(state_descriptor.name, self.window)
+                current = backend.get(state_descriptor.name, self.current_window)
                 merged_acc = values if current is None else state_descriptor.agg_function.merge(current, values)
-                backend.put(state_descriptor.name, self.window, merged_acc)
+                backend.put(state_descriptor.name, self.current_window, merged_acc)
             elif isinstance(state_descriptor, ValueStateDescriptor):
                 raise InvalidProgramError("ValueState cannot be merged; use ReducingState in a merging trigger")
 
     # ProcessWindowFunction.Context
+    def window(self) -> Any:
+        return self.current_window
+
     def current_processing_time(self) -> int:
         return self.operator.ctx.clock()
 
@@ -169,13 +172,13 @@ class _WindowContext(Trigger.OnMergeContext, ProcessWindowFunction.Context):
         return self.operator.ctx.current_watermark
 
     def window_state(self) -> KeyedStateStore:
-        return _NamespacedStateStore(self.operator, self.window)
+        return _NamespacedStateStore(self.operator, self.current_window)
 
     def global_state(self) -> KeyedStateStore:
         return _NamespacedStateStore(self.operator, None)
 
     def output(self, output_tag: Any, value: Any) -> None:
-        self.operator.ctx.output.collect_side(output_tag.tag_id, value, self.window.max_timestamp())
+        self.operator.ctx.output.collect_side(output_tag.tag_id, value, self.current_window.max_timestamp())
 
 
 def _call_window_function(function: Any) -> Callable[[Any, _WindowContext, list[Any]], Any]:
@@ -184,7 +187,7 @@ def _call_window_function(function: Any) -> Callable[[Any, _WindowContext, list[
     if isinstance(function, ProcessWindowFunction):
         return lambda key, ctx, elements: function.process(key, ctx, elements)
     if isinstance(function, WindowFunction):
-        return lambda key, ctx, elements: function.apply(key, ctx.window, elements)
+        return lambda key, ctx, elements: function.apply(key, ctx.current_window, elements)
     raise InvalidProgramError(f"a window function must be a ProcessWindowFunction or WindowFunction, not {function!r}")
 
 
@@ -244,7 +247,7 @@ class WindowOperator(Operator):
         cleanup = self._cleanup_time(window)
         if cleanup == LONG_MAX:
             return
-        self.wctx.window = window
+        self.wctx.current_window = window
         if self.event_time:
             self.wctx.register_event_time_timer(cleanup)
         else:
@@ -254,7 +257,7 @@ class WindowOperator(Operator):
         cleanup = self._cleanup_time(window)
         if cleanup == LONG_MAX:
             return
-        self.wctx.window = window
+        self.wctx.current_window = window
         if self.event_time:
             self.wctx.delete_event_time_timer(cleanup)
         else:
@@ -264,14 +267,14 @@ class WindowOperator(Operator):
         elements = self.contents.elements(contents)
         if self.evictor is not None:
             elements = self.evictor.evict_before(elements)
-        self.wctx.window = window
+        self.wctx.current_window = window
         emit_results(self.ctx.output, self.call_window_function(key, self.wctx, elements), window.max_timestamp())
 
     def _clear_all_state(self, window: Any, sessions: list[Any] | None) -> None:
         backend = self.ctx.state_backend
         assert backend is not None
         backend.remove(CONTENTS, window)
-        self.wctx.window = window
+        self.wctx.current_window = window
         self.trigger.clear(window, self.wctx)
         if isinstance(self.window_function, ProcessWindowFunction):
             self.window_function.clear(self.wctx)
@@ -301,11 +304,11 @@ class WindowOperator(Operator):
             if combined is not None:
                 backend.put(CONTENTS, merged, combined)
             others = [m for m in old if m != merged]
-            self.wctx.window = merged
+            self.wctx.current_window = merged
             self.wctx.merged_windows = others
             self.trigger.on_merge(merged, self.wctx)
             for member in others:
-                self.wctx.window = member
+                self.wctx.current_window = member
                 self.trigger.clear(member, self.wctx)
                 self._delete_cleanup_timer(member)
             for member in old:
@@ -339,7 +342,7 @@ class WindowOperator(Operator):
             skipped = False
             contents = self.contents.add(backend.get(CONTENTS, window), value)
             backend.put(CONTENTS, window, contents)
-            self.wctx.window = window
+            self.wctx.current_window = window
             result = self.trigger.on_element(value, timestamp, window, self.wctx)
             if result.is_fire():
                 self._fire(key, window, contents)
@@ -366,7 +369,7 @@ class WindowOperator(Operator):
             sessions = list(backend.get(SESSIONS, None) or [])
             if window not in sessions:
                 return
-        self.wctx.window = window
+        self.wctx.current_window = window
         contents = backend.get(CONTENTS, window)
         if event_time:
             result = self.trigger.on_event_time(timestamp, window, self.wctx)
