@@ -1,0 +1,459 @@
+"""Owns the Kafka connectors (pyflink.datastream.connectors.kafka), on kafka-python.
+
+KafkaSource assigns partitions itself, as Flink's enumerator does (no group membership):
+partition p of topic t goes to reader ((t.hashCode() * 31 & 0x7FFFFFFF) % n + p) % n. Each
+reader seeks to its starting offsets (earliest, latest, committed offsets of the group id, or
+the first offset at a timestamp), tracks the next offset per partition (its snapshot), reports
+each record's partition so watermarks are generated per partition, and stops at the stopping
+offsets when bounded. Offsets are not committed (Flink commits only on checkpoints).
+
+KafkaSink writes with at-least-once (acks=all, flushed and checked at the end of input) or
+NONE; EXACTLY_ONCE (transactions on checkpoints) comes with checkpoints."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+from typing import Any, Callable
+
+from flinklite.common.serialization import DeserializationSchema, SerializationSchema
+from flinklite.datastream.connectors.base import (Boundedness, DeliveryGuarantee, Sink, SinkWriter, Source,
+                                                  SourceReader)
+from flinklite.errors import InvalidProgramError, JobExecutionError, UnsupportedFeatureError
+from flinklite.state.keygroups import java_hash_code
+
+__all__ = ["DeliveryGuarantee", "KafkaOffsetResetStrategy", "KafkaOffsetsInitializer", "KafkaRecordSerializationSchema",
+           "KafkaSink", "KafkaSource", "KafkaTopicPartition"]
+
+
+class KafkaTopicPartition:
+    def __init__(self, topic: str, partition: int) -> None:
+        self.topic = topic
+        self.partition = partition
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KafkaTopicPartition) and (self.topic, self.partition) == (other.topic, other.partition)
+
+    def __hash__(self) -> int:
+        return hash((self.topic, self.partition))
+
+    def __repr__(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+
+class KafkaOffsetResetStrategy(Enum):
+    LATEST = 0
+    EARLIEST = 1
+    NONE = 2
+
+
+class KafkaOffsetsInitializer:
+    """Where a partition starts (or stops)."""
+
+    def __init__(self, kind: str, timestamp: int | None = None,
+                 reset: KafkaOffsetResetStrategy = KafkaOffsetResetStrategy.NONE,
+                 offsets: dict[KafkaTopicPartition, int] | None = None) -> None:
+        self.kind = kind
+        self.timestamp = timestamp
+        self.reset = reset
+        self.specific = offsets or {}
+
+    @staticmethod
+    def earliest() -> KafkaOffsetsInitializer:
+        return KafkaOffsetsInitializer("earliest")
+
+    @staticmethod
+    def latest() -> KafkaOffsetsInitializer:
+        return KafkaOffsetsInitializer("latest")
+
+    @staticmethod
+    def committed_offsets(offset_reset_strategy: KafkaOffsetResetStrategy = KafkaOffsetResetStrategy.NONE
+                          ) -> KafkaOffsetsInitializer:
+        return KafkaOffsetsInitializer("committed", reset=offset_reset_strategy)
+
+    @staticmethod
+    def timestamp(timestamp: int) -> KafkaOffsetsInitializer:
+        return KafkaOffsetsInitializer("timestamp", timestamp=timestamp)
+
+    @staticmethod
+    def offsets(offsets: dict[KafkaTopicPartition, int],
+                offset_reset_strategy: KafkaOffsetResetStrategy = KafkaOffsetResetStrategy.EARLIEST
+                ) -> KafkaOffsetsInitializer:
+        return KafkaOffsetsInitializer("specific", reset=offset_reset_strategy, offsets=offsets)
+
+    def resolve(self, consumer: Any, partitions: list[Any], group_id: str | None) -> dict[Any, int]:
+        """Offsets per kafka-python TopicPartition."""
+        if not partitions:
+            return {}
+        if self.kind == "earliest":
+            return dict(consumer.beginning_offsets(partitions))
+        if self.kind == "latest":
+            return dict(consumer.end_offsets(partitions))
+        if self.kind == "timestamp":
+            found = consumer.offsets_for_times({tp: self.timestamp for tp in partitions})
+            ends = consumer.end_offsets(partitions)
+            return {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in partitions}
+        result: dict[Any, int] = {}
+        missing = []
+        for tp in partitions:
+            if self.kind == "specific":
+                offset = self.specific.get(KafkaTopicPartition(tp.topic, tp.partition))
+            else:
+                if not group_id:
+                    raise InvalidProgramError("committed_offsets() needs set_group_id(...) on the KafkaSource")
+                offset = consumer.committed(tp)
+            if offset is None:
+                missing.append(tp)
+            else:
+                result[tp] = offset
+        if missing:
+            if self.reset == KafkaOffsetResetStrategy.NONE:
+                raise JobExecutionError(f"no committed offset for {missing} in group {group_id!r} and the "
+                                        "offset reset strategy is NONE")
+            fallback = (consumer.beginning_offsets(missing) if self.reset == KafkaOffsetResetStrategy.EARLIEST
+                        else consumer.end_offsets(missing))
+            result.update(fallback)
+        return result
+
+
+class KafkaSource(Source):
+    def __init__(self, builder: KafkaSourceBuilder) -> None:
+        self.bootstrap_servers = builder._bootstrap_servers
+        self.topics = list(builder._topics)
+        self.topic_pattern = builder._topic_pattern
+        self.partitions = list(builder._partitions)
+        self.group_id = builder._group_id
+        self.starting = builder._starting
+        self.stopping = builder._stopping
+        self.deserializer = builder._deserializer
+        self.properties = dict(builder._properties)
+
+    @staticmethod
+    def builder() -> KafkaSourceBuilder:
+        return KafkaSourceBuilder()
+
+    def get_boundedness(self) -> Boundedness:
+        return Boundedness.BOUNDED if self.stopping is not None else Boundedness.CONTINUOUS_UNBOUNDED
+
+    def create_reader(self, subtask_index: int, parallelism: int) -> SourceReader:
+        return KafkaSourceReader(self, subtask_index, parallelism)
+
+
+def split_owner(topic: str, partition: int, readers: int) -> int:
+    """Flink's KafkaSourceEnumerator.getSplitOwner."""
+    start = ((java_hash_code(topic) * 31) & 0x7FFFFFFF) % readers
+    return (start + partition) % readers
+
+
+class KafkaSourceReader(SourceReader):
+    def __init__(self, source: KafkaSource, subtask_index: int, parallelism: int) -> None:
+        from kafka import KafkaConsumer, TopicPartition
+
+        self.source = source
+        config: dict[str, Any] = {"bootstrap_servers": source.bootstrap_servers, "enable_auto_commit": False,
+                                  "group_id": source.group_id, "auto_offset_reset": "earliest"}
+        for key, value in source.properties.items():
+            config[key.replace(".", "_")] = value
+        self.consumer = KafkaConsumer(**config)
+        topics = list(source.topics)
+        if source.topic_pattern is not None:
+            pattern = re.compile(source.topic_pattern)
+            topics = sorted(t for t in self.consumer.topics() if pattern.fullmatch(t))
+        all_partitions = [TopicPartition(p.topic, p.partition) for p in source.partitions]
+        for topic in topics:
+            ids = self.consumer.partitions_for_topic(topic)
+            if ids is None:
+                raise JobExecutionError(f"KafkaSource: topic {topic!r} does not exist")
+            all_partitions.extend(TopicPartition(topic, p) for p in sorted(ids))
+        self.partitions = [tp for tp in all_partitions if split_owner(tp.topic, tp.partition, parallelism) == subtask_index]
+        self.consumer.assign(self.partitions)
+        self.next_offsets: dict[Any, int] = source.starting.resolve(self.consumer, self.partitions, source.group_id)
+        for tp, offset in self.next_offsets.items():
+            self.consumer.seek(tp, offset)
+        self.stop_offsets: dict[Any, int] | None = None
+        if source.stopping is not None:
+            self.stop_offsets = source.stopping.resolve(self.consumer, self.partitions, source.group_id)
+        self.done: set[Any] = set()
+        self._check_done()
+        self.buffer: list[tuple[Any, Any, int | None]] = []
+        self.deserialize = source.deserializer.deserialize
+
+    def split_ids(self) -> list[Any]:
+        return [f"{tp.topic}-{tp.partition}" for tp in self.partitions]
+
+    def _check_done(self) -> None:
+        if self.stop_offsets is None:
+            return
+        for tp in self.partitions:
+            if tp not in self.done and self.next_offsets.get(tp, 0) >= self.stop_offsets[tp]:
+                self.done.add(tp)
+        paused = [tp for tp in self.done]
+        if paused:
+            self.consumer.pause(*paused)
+
+    def _fetch(self, timeout_ms: int, max_records: int) -> None:
+        if len(self.done) == len(self.partitions):
+            return
+        batches = self.consumer.poll(timeout_ms=timeout_ms, max_records=max_records)
+        for tp, records in batches.items():
+            stop = self.stop_offsets[tp] if self.stop_offsets is not None else None
+            for record in records:
+                if stop is not None and record.offset >= stop:
+                    break
+                self.buffer.append((f"{tp.topic}-{tp.partition}", self.deserialize(record.value), record.timestamp))
+                self.next_offsets[tp] = record.offset + 1
+        if self.stop_offsets is not None:
+            for tp in self.partitions:
+                if tp not in self.done:
+                    position = self.consumer.position(tp)
+                    if position is not None and position > self.next_offsets.get(tp, 0) and not batches.get(tp):
+                        self.next_offsets[tp] = position  # skipped control records / markers
+        self._check_done()
+
+    def poll(self, max_records: int, now: int) -> list[tuple[Any, Any, int | None]]:
+        if not self.buffer:
+            self._fetch(0, max_records)
+        out, self.buffer = self.buffer[:max_records], self.buffer[max_records:]
+        return out
+
+    def wait_for_data(self, timeout_ms: int) -> None:
+        if not self.buffer:
+            self._fetch(max(timeout_ms, 1), 500)
+
+    def is_finished(self) -> bool:
+        return self.stop_offsets is not None and not self.buffer and len(self.done) == len(self.partitions)
+
+    def snapshot(self) -> Any:
+        return {f"{tp.topic}-{tp.partition}": offset for tp, offset in self.next_offsets.items()}
+
+    def restore(self, state: Any) -> None:
+        if not state:
+            return
+        for tp in self.partitions:
+            offset = state.get(f"{tp.topic}-{tp.partition}")
+            if offset is not None:
+                self.next_offsets[tp] = offset
+                self.consumer.seek(tp, offset)
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+class KafkaSourceBuilder:
+    def __init__(self) -> None:
+        self._bootstrap_servers: str | None = None
+        self._topics: list[str] = []
+        self._topic_pattern: str | None = None
+        self._partitions: set[KafkaTopicPartition] = set()
+        self._group_id: str | None = None
+        self._starting = KafkaOffsetsInitializer.earliest()
+        self._stopping: KafkaOffsetsInitializer | None = None
+        self._deserializer: DeserializationSchema | None = None
+        self._properties: dict[str, Any] = {}
+
+    def set_bootstrap_servers(self, bootstrap_servers: str) -> KafkaSourceBuilder:
+        self._bootstrap_servers = bootstrap_servers
+        return self
+
+    def set_topics(self, *topics: str) -> KafkaSourceBuilder:
+        self._topics = list(topics)
+        return self
+
+    def set_topic_pattern(self, topic_pattern: str) -> KafkaSourceBuilder:
+        self._topic_pattern = topic_pattern
+        return self
+
+    def set_partitions(self, partitions: set[KafkaTopicPartition]) -> KafkaSourceBuilder:
+        self._partitions = set(partitions)
+        return self
+
+    def set_group_id(self, group_id: str) -> KafkaSourceBuilder:
+        self._group_id = group_id
+        return self
+
+    def set_client_id_prefix(self, prefix: str) -> KafkaSourceBuilder:
+        self._properties["client.id"] = prefix
+        return self
+
+    def set_starting_offsets(self, starting_offsets_initializer: KafkaOffsetsInitializer) -> KafkaSourceBuilder:
+        self._starting = starting_offsets_initializer
+        return self
+
+    def set_bounded(self, stopping_offsets_initializer: KafkaOffsetsInitializer) -> KafkaSourceBuilder:
+        self._stopping = stopping_offsets_initializer
+        return self
+
+    def set_unbounded(self, stopping_offsets_initializer: KafkaOffsetsInitializer) -> KafkaSourceBuilder:
+        raise UnsupportedFeatureError("set_unbounded with stopping offsets is not supported; use set_bounded")
+
+    def set_value_only_deserializer(self, deserialization_schema: DeserializationSchema) -> KafkaSourceBuilder:
+        self._deserializer = deserialization_schema
+        return self
+
+    def set_property(self, key: str, value: str) -> KafkaSourceBuilder:
+        if key == "group.id":
+            self._group_id = value
+        elif key == "bootstrap.servers":
+            self._bootstrap_servers = value
+        else:
+            self._properties[key] = value
+        return self
+
+    def set_properties(self, props: dict[str, str]) -> KafkaSourceBuilder:
+        for key, value in props.items():
+            self.set_property(key, value)
+        return self
+
+    def build(self) -> KafkaSource:
+        if not self._bootstrap_servers:
+            raise InvalidProgramError("KafkaSource needs set_bootstrap_servers(...)")
+        if not (self._topics or self._topic_pattern or self._partitions):
+            raise InvalidProgramError("KafkaSource needs set_topics(...), set_topic_pattern(...) or set_partitions(...)")
+        if self._deserializer is None:
+            raise InvalidProgramError("KafkaSource needs set_value_only_deserializer(...) (e.g. SimpleStringSchema())")
+        return KafkaSource(self)
+
+
+class KafkaRecordSerializationSchema:
+    def __init__(self, topic: str | None, topic_selector: Callable[[Any], str] | None,
+                 value_schema: SerializationSchema, key_schema: SerializationSchema | None,
+                 key_selector: Callable[[Any], Any] | None = None) -> None:
+        self.topic = topic
+        self.topic_selector = topic_selector
+        self.value_schema = value_schema
+        self.key_schema = key_schema
+
+    @staticmethod
+    def builder() -> KafkaRecordSerializationSchemaBuilder:
+        return KafkaRecordSerializationSchemaBuilder()
+
+    def serialize(self, value: Any) -> tuple[str, bytes | None, bytes]:
+        topic = self.topic if self.topic is not None else self.topic_selector(value)  # type: ignore[misc]
+        key = self.key_schema.serialize(value) if self.key_schema is not None else None
+        return topic, key, self.value_schema.serialize(value)
+
+
+class KafkaRecordSerializationSchemaBuilder:
+    def __init__(self) -> None:
+        self._topic: str | None = None
+        self._topic_selector: Callable[[Any], str] | None = None
+        self._value: SerializationSchema | None = None
+        self._key: SerializationSchema | None = None
+
+    def set_topic(self, topic: str) -> KafkaRecordSerializationSchemaBuilder:
+        self._topic = topic
+        return self
+
+    def set_topic_selector(self, topic_selector: Any) -> KafkaRecordSerializationSchemaBuilder:
+        self._topic_selector = topic_selector.apply if hasattr(topic_selector, "apply") else topic_selector
+        return self
+
+    def set_key_serialization_schema(self, key_serialization_schema: SerializationSchema) -> KafkaRecordSerializationSchemaBuilder:
+        self._key = key_serialization_schema
+        return self
+
+    def set_value_serialization_schema(self, value_serialization_schema: SerializationSchema) -> KafkaRecordSerializationSchemaBuilder:
+        self._value = value_serialization_schema
+        return self
+
+    def build(self) -> KafkaRecordSerializationSchema:
+        if self._topic is None and self._topic_selector is None:
+            raise InvalidProgramError("KafkaRecordSerializationSchema needs set_topic(...) or set_topic_selector(...)")
+        if self._value is None:
+            raise InvalidProgramError("KafkaRecordSerializationSchema needs set_value_serialization_schema(...)")
+        return KafkaRecordSerializationSchema(self._topic, self._topic_selector, self._value, self._key)
+
+
+class KafkaSink(Sink):
+    def __init__(self, builder: KafkaSinkBuilder) -> None:
+        self.bootstrap_servers = builder._bootstrap_servers
+        self.serializer = builder._serializer
+        self.guarantee = builder._guarantee
+        self.properties = dict(builder._properties)
+
+    @staticmethod
+    def builder() -> KafkaSinkBuilder:
+        return KafkaSinkBuilder()
+
+    def create_writer(self, subtask_index: int, parallelism: int) -> SinkWriter:
+        return KafkaSinkWriter(self)
+
+
+class KafkaSinkWriter(SinkWriter):
+    def __init__(self, sink: KafkaSink) -> None:
+        from kafka import KafkaProducer
+
+        config: dict[str, Any] = {"bootstrap_servers": sink.bootstrap_servers,
+                                  "acks": "all" if sink.guarantee == DeliveryGuarantee.AT_LEAST_ONCE else 1}
+        for key, value in sink.properties.items():
+            config[key.replace(".", "_")] = value
+        self.producer = KafkaProducer(**config)
+        self.serializer = sink.serializer
+        self.guarantee = sink.guarantee
+        self.pending: list[Any] = []
+
+    def write(self, value: Any, timestamp: int | None) -> None:
+        assert self.serializer is not None
+        topic, key, payload = self.serializer.serialize(value)
+        future = self.producer.send(topic, key=key, value=payload,
+                                    timestamp_ms=timestamp if timestamp is not None and timestamp >= 0 else None)
+        if self.guarantee == DeliveryGuarantee.AT_LEAST_ONCE:
+            self.pending.append(future)
+            if len(self.pending) >= 10_000:
+                self._check(flush=False)
+
+    def _check(self, flush: bool) -> None:
+        if flush:
+            self.producer.flush()
+        still = []
+        for future in self.pending:
+            if future.is_done:
+                if future.failed():
+                    raise JobExecutionError(f"KafkaSink: a record was not acknowledged: {future.exception!r}")
+            else:
+                still.append(future)
+        self.pending = still
+
+    def flush(self, end_of_input: bool) -> None:
+        self.producer.flush()
+        self._check(flush=True)
+
+    def close(self) -> None:
+        self.producer.close()
+
+
+class KafkaSinkBuilder:
+    def __init__(self) -> None:
+        self._bootstrap_servers: str | None = None
+        self._serializer: KafkaRecordSerializationSchema | None = None
+        self._guarantee = DeliveryGuarantee.NONE
+        self._properties: dict[str, Any] = {}
+
+    def set_bootstrap_servers(self, bootstrap_servers: str) -> KafkaSinkBuilder:
+        self._bootstrap_servers = bootstrap_servers
+        return self
+
+    def set_record_serializer(self, record_serializer: KafkaRecordSerializationSchema) -> KafkaSinkBuilder:
+        self._serializer = record_serializer
+        return self
+
+    def set_delivery_guarantee(self, delivery_guarantee: DeliveryGuarantee) -> KafkaSinkBuilder:
+        if delivery_guarantee == DeliveryGuarantee.EXACTLY_ONCE:
+            raise UnsupportedFeatureError("DeliveryGuarantee.EXACTLY_ONCE needs checkpoints, which flinklite does "
+                                          "not have yet; use AT_LEAST_ONCE")
+        self._guarantee = delivery_guarantee
+        return self
+
+    def set_transactional_id_prefix(self, transactional_id_prefix: str) -> KafkaSinkBuilder:
+        return self
+
+    def set_property(self, key: str, value: str) -> KafkaSinkBuilder:
+        self._properties[key] = value
+        return self
+
+    def build(self) -> KafkaSink:
+        if not self._bootstrap_servers:
+            raise InvalidProgramError("KafkaSink needs set_bootstrap_servers(...)")
+        if self._serializer is None:
+            raise InvalidProgramError("KafkaSink needs set_record_serializer(...)")
+        return KafkaSink(self)
