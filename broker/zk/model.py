@@ -1,0 +1,198 @@
+"""ZooKeeper mode's vocabulary: what ZooKeeper tells the broker core, and what the core asks to be written.
+
+The broker core stays sans-IO in ZooKeeper mode too. A bridge (``broker.zk.bridge``)
+runs kazoo in worker threads, turns znode contents and watch firings into the
+*events* below and feeds them to the core through the trio shell; the core (and
+the controller logic in ``broker.zk.controller`` when this broker is the
+controller) answers with *writes*, which the shell hands back to the bridge.
+Every value here is plain data: decoded znode contents, never JSON text (the
+JSON formats live in ``broker.zk.layout``).
+
+``ZkView`` is the core's picture of the cluster as ZooKeeper holds it; it is
+what the controller decides from.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+
+# -- znode contents, decoded ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BrokerRegistration:
+    """``/brokers/ids/<id>`` (v5): where a live broker listens."""
+
+    broker_id: int
+    host: str
+    port: int
+    rack: str | None = None
+    timestamp_ms: int = 0
+    listener: str = "PLAINTEXT"  # the listener name of ``host:port`` in ``endpoints``
+    features: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (min, max) supported
+
+
+@dataclass(frozen=True)
+class TopicAssignment:
+    """``/brokers/topics/<topic>`` (v3): partition -> ordered replicas (first = preferred leader)."""
+
+    name: str
+    topic_id: uuid.UUID
+    partitions: dict[int, list[int]]
+
+
+@dataclass(frozen=True)
+class PartitionState:
+    """``/brokers/topics/<topic>/partitions/<p>/state``; ``zk_version`` is the znode's version (the
+    partition epoch that conditional updates compare), -1 when not read from ZooKeeper."""
+
+    leader: int  # -1: no leader
+    leader_epoch: int
+    isr: list[int]
+    controller_epoch: int
+    zk_version: int = -1
+
+
+# -- events: ZooKeeper -> core --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ClusterIdKnown:
+    cluster_id: str
+
+
+@dataclass(frozen=True)
+class BrokersChanged:
+    """The full set of live brokers (children of ``/brokers/ids`` and their data)."""
+
+    brokers: dict[int, BrokerRegistration]
+
+
+@dataclass(frozen=True)
+class ControllerChanged:
+    """``/controller`` holder (None while nobody holds it) and ``/controller_epoch`` (value and znode
+    version: the controller's writes are fenced on that version)."""
+
+    controller_id: int | None
+    controller_epoch: int
+    controller_epoch_version: int = -1
+
+
+@dataclass(frozen=True)
+class TopicsChanged:
+    """Every topic's assignment and configs (``/brokers/topics/*``, ``/config/topics/*``); a topic missing
+    here no longer exists."""
+
+    topics: dict[str, TopicAssignment]
+    configs: dict[str, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class PartitionStatesChanged:
+    """Current states of some partitions, (topic, partition) -> state (None: the state znode is gone)."""
+
+    states: dict[tuple[str, int], PartitionState | None]
+
+
+@dataclass(frozen=True)
+class DeletionsRequested:
+    """Children of ``/admin/delete_topics``: topics marked for deletion."""
+
+    topics: frozenset[str]
+
+
+@dataclass(frozen=True)
+class WriteFailed:
+    """A write could not be applied (a lost race: BadVersion, NodeExists, NoNode); ``write`` names it."""
+
+    write: ZkWrite
+    reason: str
+
+
+@dataclass(frozen=True)
+class SessionLost:
+    """The broker's ZooKeeper session expired: its registration (and /controller if held) are gone."""
+
+
+ZkEvent = (ClusterIdKnown | BrokersChanged | ControllerChanged | TopicsChanged | PartitionStatesChanged
+           | DeletionsRequested | WriteFailed | SessionLost)
+
+
+# -- writes: core -> ZooKeeper ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CreateTopic:
+    """Write ``/brokers/topics/<topic>`` and ``/config/topics/<topic>`` (as the admin path does); fails if
+    the topic exists."""
+
+    assignment: TopicAssignment
+    configs: dict[str, str]
+
+
+@dataclass(frozen=True)
+class AddPartitions:
+    """Rewrite ``/brokers/topics/<topic>`` with more partitions (same topic id)."""
+
+    assignment: TopicAssignment
+
+
+@dataclass(frozen=True)
+class SetTopicConfig:
+    """Write ``/config/topics/<topic>`` and a ``/config/changes/config_change_`` notification."""
+
+    topic: str
+    configs: dict[str, str]
+
+
+@dataclass(frozen=True)
+class MarkForDeletion:
+    """Create ``/admin/delete_topics/<topic>`` (the controller does the rest)."""
+
+    topic: str
+
+
+@dataclass(frozen=True)
+class SetPartitionStates:
+    """Controller or leader writes of partition states, each conditional on its ``zk_version`` (-1: create
+    the partition's znodes); one multi-op, so all or none. ``controller_epoch_version`` fences a
+    deposed controller (the multi checks ``/controller_epoch``'s version) unless it is -1 (a leader's
+    ISR change); ``isr_change`` also writes an ``/isr_change_notification`` entry."""
+
+    states: dict[tuple[str, int], PartitionState]
+    controller_epoch_version: int = -1
+    isr_change: bool = False
+
+
+@dataclass(frozen=True)
+class CompleteDeletion:
+    """The controller removes a deleted topic: its assignment, partitions, config and the marker."""
+
+    topic: str
+
+
+@dataclass(frozen=True)
+class ElectController:
+    """Try to become controller: create ephemeral ``/controller`` and bump ``/controller_epoch`` in one multi."""
+
+    broker_id: int
+
+
+ZkWrite = (CreateTopic | AddPartitions | SetTopicConfig | MarkForDeletion | SetPartitionStates | CompleteDeletion
+           | ElectController)
+
+
+# -- the core's picture --------------------------------------------------------------------------
+
+@dataclass
+class ZkView:
+    """What ZooKeeper says, as last heard: the controller decides from this."""
+
+    cluster_id: str | None = None
+    brokers: dict[int, BrokerRegistration] = field(default_factory=dict)
+    controller_id: int | None = None
+    controller_epoch: int = 0
+    controller_epoch_version: int = -1
+    topics: dict[str, TopicAssignment] = field(default_factory=dict)
+    configs: dict[str, dict[str, str]] = field(default_factory=dict)
+    states: dict[tuple[str, int], PartitionState] = field(default_factory=dict)
+    deletions: frozenset[str] = frozenset()
