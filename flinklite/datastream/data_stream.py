@@ -119,10 +119,7 @@ class DataStream:
         return self._add("Map", lambda: ops.MapOperator("Map", func, call), output_type, keyed=self._keyed())
 
     def flat_map(self, func: Any, output_type: TypeInformation | None = None) -> DataStream:
-        if isinstance(func, FlatMapFunction):
-            call = func.flat_map
-        else:
-            call = as_flat_map(func)
+        call: Callable[[Any], Any] = func.flat_map if isinstance(func, FlatMapFunction) else as_flat_map(func)
         return self._add("FlatMap", lambda: ops.FlatMapOperator("FlatMap", func, call), output_type,
                          keyed=self._keyed())
 
@@ -314,7 +311,7 @@ class KeyedStream(DataStream):
                 values[position] = pick(a[position], b[position])
                 return tuple(values)
             if isinstance(a, list):
-                return [*a[:position], pick(a[position], b[position]), *a[position + 1:]]  # type: ignore[misc,index]
+                return [*a[:position], pick(a[position], b[position]), *a[position + 1:]]  # type: ignore[misc,index,operator]
             return pick(a, b)
         return self._add(name, lambda: ops.KeyedReduceOperator(name, None, reducer), self._output_type, keyed=True)
 

@@ -343,7 +343,7 @@ class WindowOperator(Operator):
             contents = self.contents.add(backend.get(CONTENTS, window), value)
             backend.put(CONTENTS, window, contents)
             self.wctx.current_window = window
-            result = self.trigger.on_element(value, timestamp, window, self.wctx)
+            result = self.trigger.on_element(value, timestamp, window, self.wctx)  # type: ignore[arg-type]
             if result.is_fire():
                 self._fire(key, window, contents)
             if result.is_purge():

@@ -54,7 +54,7 @@ class KafkaOffsetsInitializer:
                  reset: KafkaOffsetResetStrategy = KafkaOffsetResetStrategy.NONE,
                  offsets: dict[KafkaTopicPartition, int] | None = None) -> None:
         self.kind = kind
-        self.timestamp = timestamp
+        self.timestamp_ms = timestamp
         self.reset = reset
         self.specific = offsets or {}
 
@@ -90,7 +90,7 @@ class KafkaOffsetsInitializer:
         if self.kind == "latest":
             return dict(consumer.end_offsets(partitions))
         if self.kind == "timestamp":
-            found = consumer.offsets_for_times({tp: self.timestamp for tp in partitions})
+            found = consumer.offsets_for_times({tp: self.timestamp_ms for tp in partitions})
             ends = consumer.end_offsets(partitions)
             return {tp: (found[tp].offset if found.get(tp) is not None else ends[tp]) for tp in partitions}
         result: dict[Any, int] = {}
@@ -176,6 +176,7 @@ class KafkaSourceReader(SourceReader):
         self.done: set[Any] = set()
         self._check_done()
         self.buffer: list[tuple[Any, Any, int | None]] = []
+        assert source.deserializer is not None
         self.deserialize = source.deserializer.deserialize
 
     def split_ids(self) -> list[Any]:
