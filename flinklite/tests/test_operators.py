@@ -441,10 +441,12 @@ def test_snapshot_and_restore_keyed_state_by_key_group() -> None:
     assert owner
 
 
-def test_key_groups_match_flink() -> None:
-    from flinklite.state.keygroups import java_hash_code, key_group_for, murmur_hash
+def test_key_groups_match_pyflink() -> None:
+    from flinklite.state.keygroups import java_hash_code, key_group_for, operator_index_for_key_group
 
     assert java_hash_code("hello") == 99162322
     assert java_hash_code(2**40) == 256
-    assert murmur_hash(0) >= 0
-    assert 0 <= key_group_for("any", 128) < 128
+    # Key groups PyFlink 2.3.0 assigns (KeyGroupRangeAssignment on its one-field key Row), max parallelism 128.
+    observed = {"apple": 107, "kiwi": 20, "fig": 57, "plum": 41, 0: 33, 1: 44, 2: 97, 3: 104, 4: 17}
+    assert {key: key_group_for(key, 128) for key in observed} == observed
+    assert [operator_index_for_key_group(observed[k], 2) for k in ("apple", "kiwi", 2)] == [1, 0, 1]
