@@ -75,6 +75,15 @@ class MapOperator(FunctionOperator):
         super().__init__(name, function)
         self.call = call
 
+    def open(self) -> None:
+        super().open()
+        if self.ctx.state_backend is None:
+            call, collect = self.call, self.ctx.output.collect
+
+            def process_unkeyed(value: Any, timestamp: int | None, key: Any, input_index: int) -> None:
+                collect(call(value), timestamp)
+            self.process_element = process_unkeyed  # type: ignore[method-assign]
+
     def process_element(self, value: Any, timestamp: int | None, key: Any, input_index: int) -> None:
         if key is not None and self.ctx.state_backend is not None:
             self.ctx.state_backend.set_current_key(key)

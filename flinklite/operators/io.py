@@ -238,12 +238,12 @@ class SinkFunctionWriter(SinkWriter):
 
     def __init__(self, function: Any) -> None:
         self.function = function
+        invoke = getattr(function, "invoke", None)
+        self.write = (lambda value, timestamp: invoke(value, timestamp)) if invoke else (  # type: ignore[method-assign]
+            lambda value, timestamp: function(value))
 
     def write(self, value: Any, timestamp: int | None) -> None:
-        if hasattr(self.function, "invoke"):
-            self.function.invoke(value, timestamp)
-        else:
-            self.function(value)
+        self.function(value)
 
 
 class SinkConnectorWriterFactory:

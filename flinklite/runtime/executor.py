@@ -97,19 +97,69 @@ class Subtask:
 
 
 class _Route:
-    """Records of one output (main or a tag) to one downstream input."""
-
-    __slots__ = ("mode", "targets", "input_index", "key_selector", "max_parallelism", "next", "channel")
+    """Records of one output (main or a tag) to one downstream input. `send` is built once per
+    partitioning mode so the per-record path is a single call."""
 
     def __init__(self, mode: str, targets: list[Subtask], input_index: int,
-                 key_selector: Callable[[Any], Any] | None, max_parallelism: int, channel: Any) -> None:
+                 key_selector: Callable[[Any], Any] | None, max_parallelism: int, channel: Any,
+                 upstream_index: int) -> None:
         self.mode = mode
         self.targets = targets
-        self.input_index = input_index
-        self.key_selector = key_selector
-        self.max_parallelism = max_parallelism
-        self.next = 0
         self.channel = channel
+        self._params = (mode, targets, input_index, key_selector, max_parallelism, upstream_index)
+        self.send = self._build(*self._params)
+
+    def rebuild(self) -> None:
+        """Re-binds to the targets' process_element (operators may specialise it in open())."""
+        self.send = self._build(*self._params)
+
+    @staticmethod
+    def _build(mode: str, targets: list[Subtask], input_index: int, key_selector: Callable[[Any], Any] | None,
+               max_parallelism: int, upstream_index: int) -> Callable[[Any, int | None], None]:
+        if mode == "forward":
+            target = targets[upstream_index]
+            process = target.operator.process_element
+
+            def forward(value: Any, timestamp: int | None) -> None:
+                target.records_in += 1
+                process(value, timestamp, None, input_index)
+            return forward
+        if mode == "hash":
+            assert key_selector is not None
+            select = key_selector
+            count = len(targets)
+            processes = [t.operator.process_element for t in targets]
+
+            def by_key(value: Any, timestamp: int | None) -> None:
+                key = select(value)
+                index = key_group_for(key, max_parallelism) * count // max_parallelism
+                targets[index].records_in += 1
+                processes[index](value, timestamp, key, input_index)
+            return by_key
+        if mode == "rebalance":
+            state = [0]
+            count = len(targets)
+
+            def round_robin(value: Any, timestamp: int | None) -> None:
+                index = state[0]
+                state[0] = (index + 1) % count
+                target = targets[index]
+                target.records_in += 1
+                target.operator.process_element(value, timestamp, None, input_index)
+            return round_robin
+        if mode == "global":
+            first = targets[0]
+
+            def to_first(value: Any, timestamp: int | None) -> None:
+                first.records_in += 1
+                first.operator.process_element(value, timestamp, None, input_index)
+            return to_first
+
+        def to_all(value: Any, timestamp: int | None) -> None:
+            for target in targets:
+                target.records_in += 1
+                target.operator.process_element(value, timestamp, None, input_index)
+        return to_all
 
 
 class RoutedOutput(Output):
@@ -117,48 +167,29 @@ class RoutedOutput(Output):
         self.subtask = subtask
         self.routes: dict[str | None, list[_Route]] = {}
         self.records_out = 0
+        self._main: list[Callable[[Any, int | None], None]] = []
 
     def add_route(self, tag: str | None, route: _Route) -> None:
         self.routes.setdefault(tag, []).append(route)
+        if tag is None:
+            self._main.append(route.send)
 
-    def _send(self, routes: list[_Route], value: Any, timestamp: int | None) -> None:
-        for route in routes:
-            mode = route.mode
-            if mode == "forward":
-                target = route.targets[self_index(self.subtask, route)]
-                target.records_in += 1
-                target.operator.process_element(value, timestamp, None, route.input_index)
-            elif mode == "hash":
-                key = route.key_selector(value)  # type: ignore[misc]
-                targets = route.targets
-                group = key_group_for(key, route.max_parallelism)
-                target = targets[group * len(targets) // route.max_parallelism]
-                target.records_in += 1
-                target.operator.process_element(value, timestamp, key, route.input_index)
-            elif mode == "rebalance":
-                target = route.targets[route.next]
-                route.next = (route.next + 1) % len(route.targets)
-                target.records_in += 1
-                target.operator.process_element(value, timestamp, None, route.input_index)
-            elif mode == "global":
-                target = route.targets[0]
-                target.records_in += 1
-                target.operator.process_element(value, timestamp, None, route.input_index)
-            else:  # broadcast
-                for target in route.targets:
-                    target.records_in += 1
-                    target.operator.process_element(value, timestamp, None, route.input_index)
+    def rebuild(self) -> None:
+        for routes in self.routes.values():
+            for route in routes:
+                route.rebuild()
+        self._main = [route.send for route in self.routes.get(None, [])]
 
     def collect(self, value: Any, timestamp: int | None) -> None:
         self.records_out += 1
-        routes = self.routes.get(None)
-        if routes:
-            self._send(routes, value, timestamp)
+        for send in self._main:
+            send(value, timestamp)
 
     def collect_side(self, tag_id: str, value: Any, timestamp: int | None) -> None:
         routes = self.routes.get(tag_id)
         if routes:
-            self._send(routes, value, timestamp)
+            for route in routes:
+                route.send(value, timestamp)
 
     def _all_targets(self) -> Iterable[tuple[Subtask, Any]]:
         for routes in self.routes.values():
@@ -181,10 +212,6 @@ class RoutedOutput(Output):
     def end(self) -> None:
         for target, channel in self._all_targets():
             target.on_end(channel)
-
-
-def self_index(subtask: Subtask, route: _Route) -> int:
-    return subtask.index
 
 
 class JobExecutor:
@@ -238,8 +265,8 @@ class JobExecutor:
                         channel = (input_index, edge_number, up.index)
                         for target in downstream:
                             target.add_channel(channel)
-                        targets = downstream
-                        up.output.add_route(ref.tag, _Route(mode, targets, input_index, ref.key_selector, max_p, channel))
+                        up.output.add_route(ref.tag, _Route(mode, downstream, input_index, ref.key_selector, max_p,
+                                                            channel, up.index))
         self.sources = [s for t in self.transformations if t.is_source for s in self.subtasks[t]]
 
     # -- running -----------------------------------------------------------------------------
@@ -264,6 +291,8 @@ class JobExecutor:
         for t in reversed(self.transformations):
             for subtask in self.subtasks[t]:
                 subtask.operator.open()
+        for subtask in self.all_subtasks():
+            subtask.output.rebuild()
         periodic = [s for s in self.all_subtasks() if s.operator.wants_periodic_watermarks]
         interval = self.auto_watermark_interval_ms
         next_periodic = clock.now() + interval if interval > 0 and periodic else None
@@ -286,9 +315,9 @@ class JobExecutor:
                     subtask.output.end()
             now = clock.now()
             for subtask in subtasks:
-                if not subtask.ended or subtask.operator.ctx.timers._proc_heap:
+                if not subtask.ended and subtask.operator.ctx.timers._proc_heap:
                     deadline = subtask.operator.ctx.timers.next_processing_deadline()
-                    if deadline is not None and deadline <= now and not subtask.ended:
+                    if deadline is not None and deadline <= now:
                         subtask.operator.on_processing_time(now)
             if next_periodic is not None and now >= next_periodic:
                 for subtask in periodic:
