@@ -322,7 +322,7 @@ class ContinuousEventTimeTrigger(Trigger):
         fire_time = ctx.get_partitioned_state(self._fire_time)
         if fire_time.value() is None:
             start = timestamp - (timestamp % self.interval)
-            next_fire = start + self.interval
+            next_fire = min(start + self.interval, window.max_timestamp())
             ctx.register_event_time_timer(next_fire)
             fire_time.update(next_fire)
         return TriggerResult.CONTINUE
@@ -332,9 +332,9 @@ class ContinuousEventTimeTrigger(Trigger):
             return TriggerResult.FIRE
         fire_time = ctx.get_partitioned_state(self._fire_time)
         if fire_time.value() == time:
-            fire_time.clear()
-            fire_time.update(time + self.interval)
-            ctx.register_event_time_timer(time + self.interval)
+            next_fire = min(time + self.interval, window.max_timestamp())
+            fire_time.update(next_fire)
+            ctx.register_event_time_timer(next_fire)
             return TriggerResult.FIRE
         return TriggerResult.CONTINUE
 
