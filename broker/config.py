@@ -29,12 +29,14 @@ class BrokerConfig:
     log_segment_bytes: int = 1 << 30
     log_cleanup_policy: str = "delete"
     cluster_id: str = "wiretwin-cluster-0001"
-    zookeeper_connect: str | None = None  # reserved for the ZooKeeper-mode issue
+    zookeeper_connect: str | None = None  # HOST:PORT[,HOST:PORT...][/chroot]: ZooKeeper mode (one broker per process)
     group_initial_rebalance_delay_ms: int = 3000  # the fixtures set 0
     group_min_session_timeout_ms: int = 6000
     group_max_session_timeout_ms: int = 1800000
     group_max_size: int = 2**31 - 1
     offsets_topic_num_partitions: int = 50
+    internal_topics_replication_factor: int = 3  # ZooKeeper mode (offsets.topic / transaction.state.log), at most the live brokers
+    zookeeper_session_timeout_ms: int = 18000
     offsets_retention_minutes: int = 10080
     offsets_retention_check_interval_ms: int = 600000
     transaction_state_log_num_partitions: int = 50
@@ -61,7 +63,8 @@ INT_KEYS = {name.replace("_", "."): name for name in (
     "group_max_size", "offsets_topic_num_partitions", "offsets_retention_minutes",
     "offsets_retention_check_interval_ms", "transaction_state_log_num_partitions", "transaction_max_timeout_ms",
     "transaction_abort_timed_out_transaction_cleanup_interval_ms", "transactional_id_expiration_ms",
-    "group_consumer_heartbeat_interval_ms", "group_consumer_session_timeout_ms", "group_consumer_max_size")}
+    "group_consumer_heartbeat_interval_ms", "group_consumer_session_timeout_ms", "group_consumer_max_size",
+    "zookeeper_session_timeout_ms")}
 
 
 def _bool(value: str) -> bool:
@@ -109,6 +112,8 @@ def parse_properties(text: str, cfg: BrokerConfig | None = None) -> BrokerConfig
             cfg.log_cleanup_policy = value
         elif key == "zookeeper.connect":
             cfg.zookeeper_connect = value
+        elif key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor"):
+            cfg.internal_topics_replication_factor = int(value)
         elif key == "log.flush.interval.messages":
             cfg.flush_messages = int(value)
         elif key == "log.flush.interval.ms":
@@ -133,6 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--brokers", type=int, help="brokers in this process (default 1)")
     p.add_argument("--broker-id", type=int, help="node id of the first broker (default 1)")
     p.add_argument("--data-dir", type=Path, help="keep logs here (log.dirs); default: memory only")
+    p.add_argument("--zookeeper", metavar="HOST:PORT[/CHROOT]",
+                   help="keep cluster metadata in ZooKeeper (zookeeper.connect); one broker per process")
     p.add_argument("--num-partitions", type=int, help="partitions of auto-created topics (default 1)")
     p.add_argument("--no-auto-create", action="store_true", default=None, help="auto.create.topics.enable=false")
     p.add_argument("--message-max-bytes", type=int, help="largest accepted batch (default 1048588)")
@@ -155,6 +162,10 @@ def from_args(argv: list[str] | None = None) -> BrokerConfig:
         cfg.first_node_id = args.broker_id
     if args.data_dir is not None:
         cfg.data_dir = args.data_dir
+    if args.zookeeper is not None:
+        cfg.zookeeper_connect = args.zookeeper
+    if cfg.zookeeper_connect and cfg.brokers != 1:
+        raise SystemExit("ZooKeeper mode runs one broker per process: --brokers must be 1")
     if args.num_partitions is not None:
         cfg.num_partitions = args.num_partitions
     if args.no_auto_create:

@@ -30,6 +30,7 @@ from broker.state.internal import InternalLogs
 from broker.state.offsets import OffsetStore
 from broker.state.producers import ProducerTable
 from broker.state.transactions import TransactionCoordinator
+from broker.zk.metadata import ZkMetadata
 from wire.kafka._message import Message
 from wire.kafka.headers import RequestHeader
 
@@ -94,6 +95,7 @@ class BrokerCore:
     consumer_groups: ConsumerGroupCoordinator = field(init=False)
     txns: TransactionCoordinator = field(init=False)
     scheduled_ms: int | None = None  # the earliest deadline a handler added since the shell last looked
+    zk: ZkMetadata | None = field(init=False)  # ZooKeeper mode: the view of ZooKeeper and writes to it
     next_offsets_expiry_ms: int = field(init=False)  # when committed offsets are next checked for retention
 
     def __post_init__(self) -> None:
@@ -101,6 +103,7 @@ class BrokerCore:
         self.next_clean_ms = self.now_ms + self.config.retention_check_interval_ms
         self.next_offsets_expiry_ms = self.now_ms + self.config.offsets_retention_check_interval_ms
         self._load_cluster()
+        self.zk = ZkMetadata(self) if self.config.zookeeper_connect else None
         self.internal = InternalLogs(self)
         self.offsets = OffsetStore(self.internal)
         self.groups = GroupCoordinator(self)

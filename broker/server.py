@@ -24,6 +24,7 @@ import logging
 import math
 import time
 
+
 import trio
 
 from broker.config import BrokerConfig
@@ -31,9 +32,11 @@ from broker.connection import BrokerConnection, Close, Incoming, Reply
 from broker.core import BrokerCore, CloseConnection, Pending
 from broker.faults import error_response
 from broker.state.cluster import BrokerInfo
+from broker.zk.model import Bridge, BridgeFactory, ZkEvent, ZkWrite
 from wire.errors import EncodeError
 from wire.kafka._message import Message
 from zkserver.faults import FaultPlan
+
 
 log = logging.getLogger("broker")
 
@@ -46,8 +49,10 @@ def now_ms() -> int:
 
 
 class BrokerServer:
-    def __init__(self, config: BrokerConfig | None = None) -> None:
+    def __init__(self, config: BrokerConfig | None = None, bridge_factory: BridgeFactory | None = None) -> None:
+        """``bridge_factory`` replaces the kazoo bridge in ZooKeeper mode (tests use an in-memory one)."""
         self.config = config or BrokerConfig()
+        self.bridge_factory = bridge_factory
         self.core: BrokerCore | None = None
         self.ports: list[int] = []
         self.faults = FaultPlan()
@@ -57,6 +62,8 @@ class BrokerServer:
         self._wake = trio.Event()  # set to make the deadline task look at the core's deadline again
         self._nursery: trio.Nursery | None = None
         self._brokers: dict[int, tuple[trio.CancelScope, trio.Event]] = {}  # node id -> (its scope, done) while up
+        self._bridge: Bridge | None = None  # ZooKeeper mode
+        self._zk_writes: trio.MemorySendChannel[ZkWrite] | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -75,6 +82,8 @@ class BrokerServer:
                 self._cancel = scope
                 async with trio.open_nursery() as nursery:
                     self._nursery = nursery
+                    if self.core.zk is not None:
+                        await nursery.start(self._run_zookeeper, brokers[0])
                     for node_id, group in zip(self.config.node_ids, listeners):
                         await nursery.start(self._run_broker, node_id, group)
                     nursery.start_soon(self._deadlines)
@@ -84,7 +93,73 @@ class BrokerServer:
                 for listener in group:
                     with trio.CancelScope(shield=True):
                         await listener.aclose()
+            if self._bridge is not None:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(self._bridge.stop)
             self.core.close()
+
+    # -- ZooKeeper mode: the kazoo bridge's events into the core, the core's writes out to it -------
+
+    async def _run_zookeeper(self, me: BrokerInfo, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+                             ) -> None:
+        """Register in ZooKeeper and follow it; started (readiness) once the cluster id, the brokers and the
+        topics have been heard, so the first requests already see the whole cluster."""
+        from broker.zk.model import BrokerRegistration
+
+        assert self.core is not None and self.config.zookeeper_connect is not None
+        token = trio.lowlevel.current_trio_token()
+        send, receive = trio.open_memory_channel[ZkWrite](math.inf)
+        self._zk_writes = send
+        ready = trio.Event()
+
+        def deliver(event: ZkEvent) -> None:  # from kazoo's threads
+            try:
+                trio.from_thread.run_sync(self._on_zk_event, event, ready, trio_token=token)
+            except trio.RunFinishedError:
+                pass
+
+        advertised = self.config.advertised_host or me.host
+        registration = BrokerRegistration(me.node_id, advertised, me.port, me.rack, int(time.time() * 1000))
+        factory = self.bridge_factory
+        if factory is None:
+            from broker.zk.bridge import ZkBridge
+            factory = ZkBridge  # type: ignore[assignment]
+        self._bridge = factory(self.config.zookeeper_connect, me.node_id, registration,
+                               self.config.zookeeper_session_timeout_ms, deliver)
+        await trio.to_thread.run_sync(self._bridge.start)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._write_to_zookeeper, receive)
+            await ready.wait()
+            task_status.started()
+
+    def _on_zk_event(self, event: ZkEvent, ready: trio.Event) -> None:
+        core = self.core
+        assert core is not None and core.zk is not None
+        try:
+            core.zk.apply(event)
+        except Exception:  # a bug here must not take the broker down; the next snapshot reconciles again
+            log.exception("applying %s from ZooKeeper failed", type(event).__name__)
+        self._flush_zk_writes()
+        if core.zk.ready:
+            ready.set()
+        self._notify_data()
+        self.wake()
+
+    def _flush_zk_writes(self) -> None:
+        """Hand the writes a request queued (topic administration) to the writer task."""
+        if self.core is not None and self.core.zk is not None and self.core.zk.outbox:
+            assert self._zk_writes is not None
+            for write in self.core.zk.take_writes():
+                self._zk_writes.send_nowait(write)
+
+    async def _write_to_zookeeper(self, receive: trio.MemoryReceiveChannel[ZkWrite]) -> None:
+        assert self._bridge is not None
+        bridge = self._bridge
+        async for write in receive:
+            try:
+                await trio.to_thread.run_sync(bridge.apply, write)
+            except Exception:
+                log.exception("ZooKeeper write %s failed", type(write).__name__)
 
     def stop(self) -> None:
         if self._cancel is not None:
@@ -213,6 +288,8 @@ class BrokerServer:
                         if core.scheduled_ms is not None:
                             core.take_scheduled()
                             self.wake()
+                        if core.zk is not None:
+                            self._flush_zk_writes()
                     if rule is not None and rule.action == "lose_reply":
                         log.info("lose_reply rule for API key %d: executed; closing instead of answering",
                                  event.ctx.header.api_key)
@@ -246,6 +323,8 @@ class BrokerServer:
             self.core.tick(now_ms())
             if self.core.data_version != before:
                 self._notify_data()
+            if self.core.zk is not None:
+                self._flush_zk_writes()
 
     def wake(self) -> None:
         """Make the deadline task re-read the core's deadline (after changing it from outside)."""

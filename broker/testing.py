@@ -16,14 +16,16 @@ import trio
 
 from broker.config import BrokerConfig
 from broker.server import BrokerServer
+from broker.zk.model import BridgeFactory
 
 R = TypeVar("R")
 
 
 class RunningBroker:
-    def __init__(self, config: BrokerConfig | None = None) -> None:
+    def __init__(self, config: BrokerConfig | None = None, bridge_factory: BridgeFactory | None = None) -> None:
+        """``bridge_factory``: ZooKeeper mode against an in-memory ZooKeeper (``broker.zk.memory``)."""
         self.config = dataclasses.replace(config) if config is not None else BrokerConfig(port=0)
-        self.server = BrokerServer(self.config)
+        self.server = BrokerServer(self.config, bridge_factory)
         self._thread: threading.Thread | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._error: BaseException | None = None

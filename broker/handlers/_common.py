@@ -23,9 +23,14 @@ def topic_name_error(name: str | None) -> ErrorCode | None:
 
 
 def auto_create(core: BrokerCore, name: str) -> Topic | None:
+    """Create a topic a client asked for (auto.create.topics.enable). In ZooKeeper mode the creation is
+    written to ZooKeeper and the topic exists only once it comes back: None until then."""
     if not core.config.auto_create_topics or topic_name_error(name) is not None:
         return None
     replication = min(core.config.default_replication_factor, len(core.cluster.brokers))
+    if core.zk is not None:
+        core.zk.request_topic(name, core.config.num_partitions, replication)
+        return None
     return core.cluster.create_topic(name, core.config.num_partitions, replication)
 
 

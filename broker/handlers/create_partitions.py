@@ -1,12 +1,19 @@
-"""CreatePartitions (37): grow a topic's partition count, optionally with explicit assignments."""
+"""CreatePartitions (37): grow a topic's partition count, optionally with explicit assignments.
+
+In ZooKeeper mode the topic's assignment is rewritten in ZooKeeper and the answer
+waits (up to timeout_ms) until the new partitions have leaders.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from broker.core import Pending
 from broker.handlers import handles
 from wire.kafka.error_codes import ErrorCode
-from wire.kafka.messages.create_partitions import CreatePartitionsRequest, CreatePartitionsResponse
+from wire.kafka.messages.create_partitions import (
+    CreatePartitionsRequest, CreatePartitionsResponse, CreatePartitionsResponse_CreatePartitionsTopicResult,
+)
 
 if TYPE_CHECKING:
     from broker.core import BrokerCore, RequestContext
@@ -14,8 +21,9 @@ if TYPE_CHECKING:
 
 @handles(37)
 def create_partitions(core: BrokerCore, ctx: RequestContext, req: CreatePartitionsRequest,
-                      version: int) -> CreatePartitionsResponse:
+                      version: int) -> CreatePartitionsResponse | Pending:
     resp = CreatePartitionsResponse()
+    waiting: list[tuple[CreatePartitionsResponse_CreatePartitionsTopicResult, str, int]] = []
     for t in req.topics:
         res = CreatePartitionsResponse.CreatePartitionsTopicResult(t.name)
         resp.results.append(res)
@@ -37,6 +45,26 @@ def create_partitions(core: BrokerCore, ctx: RequestContext, req: CreatePartitio
             res.error_code = ErrorCode.INVALID_REPLICA_ASSIGNMENT
             res.error_message = f"Increasing the number of partitions by {t.count - current} but {len(assignments)} assignments provided."
             continue
-        if not req.validate_only:
+        if req.validate_only:
+            continue
+        if core.zk is not None:
+            core.zk.add_partitions(topic, t.count, assignments)
+            waiting.append((res, t.name, t.count))
+        else:
             core.cluster.add_partitions(topic, t.count, assignments)
-    return resp
+    if not waiting:
+        return resp
+    zk = core.zk
+    assert zk is not None
+
+    def poll(now_ms: int, expired: bool) -> CreatePartitionsResponse | None:
+        left = [(res, name, count) for res, name, count in waiting
+                if not zk.topic_ready(name) or len(core.cluster.topics[name].partitions) < count]
+        if left and not expired:
+            return None
+        for res, name, _ in left:
+            res.error_code = ErrorCode.REQUEST_TIMED_OUT
+            res.error_message = f"Timed out waiting for the new partitions of {name}."
+        return resp
+
+    return Pending(core.now_ms + max(0, req.timeout_ms), poll)

@@ -1,14 +1,24 @@
-"""CreateTopics (19): validate_only, configs, explicit assignments, Kafka's error codes per topic."""
+"""CreateTopics (19): validate_only, configs, explicit assignments, Kafka's error codes per topic.
+
+In ZooKeeper mode a topic is created by writing its assignment to ZooKeeper;
+the answer waits (``Pending``, up to the request's timeout_ms) until the topic
+has come back with a leader for every partition, as Kafka's purgatory does;
+past the timeout the topic answers REQUEST_TIMED_OUT.
+"""
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
+from broker.core import Pending
 from broker.handlers import handles
 from broker.handlers._common import topic_name_error
 from broker.state.configs import topic_config_error
 from wire.kafka.error_codes import ErrorCode
-from wire.kafka.messages.create_topics import CreateTopicsRequest, CreateTopicsResponse
+from wire.kafka.messages.create_topics import (
+    CreateTopicsRequest, CreateTopicsResponse, CreateTopicsResponse_CreatableTopicResult,
+)
 
 if TYPE_CHECKING:
     from broker.core import BrokerCore, RequestContext
@@ -17,8 +27,10 @@ CResp = CreateTopicsResponse
 
 
 @handles(19)
-def create_topics(core: BrokerCore, ctx: RequestContext, req: CreateTopicsRequest, version: int) -> CreateTopicsResponse:
+def create_topics(core: BrokerCore, ctx: RequestContext, req: CreateTopicsRequest,
+                  version: int) -> CreateTopicsResponse | Pending:
     resp = CResp()
+    waiting: list[tuple[CreateTopicsResponse_CreatableTopicResult, uuid.UUID]] = []
     cluster = core.cluster
     seen: set[str] = set()
     for t in req.topics:
@@ -59,7 +71,31 @@ def create_topics(core: BrokerCore, ctx: RequestContext, req: CreateTopicsReques
         res.replication_factor = len(assignments[0]) if assignments else replication
         if req.validate_only:
             continue
+        res.configs = [CResp.CreatableTopicConfigs(k, v, False, 1, False) for k, v in sorted(configs.items())]
+        if core.zk is not None:
+            res.topic_id = core.zk.create_topic(t.name, partitions, replication, configs, assignments or None)
+            waiting.append((res, res.topic_id))
+            continue
         topic = cluster.create_topic(t.name, partitions, replication, configs, assignments or None)
         res.topic_id = topic.topic_id
-        res.configs = [CResp.CreatableTopicConfigs(k, v, False, 1, False) for k, v in sorted(configs.items())]
-    return resp
+    if not waiting:
+        return resp
+    zk = core.zk
+    assert zk is not None
+
+    def poll(now_ms: int, expired: bool) -> CreateTopicsResponse | None:
+        pending = []
+        for res, topic_id in waiting:
+            existing = cluster.topics.get(res.name)
+            if existing is not None and existing.topic_id != topic_id:  # another creation won the race
+                res.error_code, res.error_message = ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{res.name}' already exists."
+            elif not zk.topic_ready(res.name, topic_id):
+                pending.append(res)
+        if pending and not expired:
+            return None
+        for res in pending:
+            res.error_code = ErrorCode.REQUEST_TIMED_OUT
+            res.error_message = f"Timed out waiting for the creation of topic {res.name} to complete."
+        return resp
+
+    return Pending(core.now_ms + max(0, req.timeout_ms), poll)

@@ -1,12 +1,20 @@
-"""DeleteTopics (20): by name (v0-5) or by name or id (v6+)."""
+"""DeleteTopics (20): by name (v0-5) or by name or id (v6+).
+
+In ZooKeeper mode the topic is marked in ``/admin/delete_topics`` and the answer
+waits (up to timeout_ms, then REQUEST_TIMED_OUT) until the controller has
+removed it and ZooKeeper no longer lists it.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from broker.core import Pending
 from broker.handlers import handles
 from wire.kafka.error_codes import ErrorCode
-from wire.kafka.messages.delete_topics import DeleteTopicsRequest, DeleteTopicsResponse
+from wire.kafka.messages.delete_topics import (
+    DeleteTopicsRequest, DeleteTopicsResponse, DeleteTopicsResponse_DeletableTopicResult,
+)
 from wire.primitives import ZERO_UUID
 
 if TYPE_CHECKING:
@@ -16,8 +24,10 @@ DResp = DeleteTopicsResponse
 
 
 @handles(20)
-def delete_topics(core: BrokerCore, ctx: RequestContext, req: DeleteTopicsRequest, version: int) -> DeleteTopicsResponse:
+def delete_topics(core: BrokerCore, ctx: RequestContext, req: DeleteTopicsRequest,
+                  version: int) -> DeleteTopicsResponse | Pending:
     resp = DResp()
+    waiting: list[tuple[DeleteTopicsResponse_DeletableTopicResult, str]] = []
     cluster = core.cluster
     wanted = [(t.name, t.topic_id) for t in req.topics] if version >= 6 else [(n, ZERO_UUID) for n in req.topic_names]
     for name, topic_id in wanted:
@@ -28,8 +38,25 @@ def delete_topics(core: BrokerCore, ctx: RequestContext, req: DeleteTopicsReques
             res.error_code = ErrorCode.UNKNOWN_TOPIC_ID if name is None else ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
             continue
         res.name, res.topic_id = topic.name, topic.topic_id if version >= 6 else ZERO_UUID
+        if core.zk is not None:
+            core.zk.mark_for_deletion(topic.name)
+            waiting.append((res, topic.name))
+            continue
         cluster.delete_topic(topic)
         core.offsets.delete_topic(topic.name)  # as Kafka's coordinator drops offsets of deleted partitions
         core.producers.drop_topic(topic.name)  # open transactions there must not hold back a re-created topic
     core.appended()  # wake parked fetches so they see the topic gone
-    return resp
+    if not waiting:
+        return resp
+    cluster_topics = cluster.topics
+
+    def poll(now_ms: int, expired: bool) -> DeleteTopicsResponse | None:
+        left = [(res, name) for res, name in waiting if name in cluster_topics]
+        if left and not expired:
+            return None
+        for res, name in left:
+            res.error_code = ErrorCode.REQUEST_TIMED_OUT
+            res.error_message = f"Timed out waiting for the deletion of topic {name} to complete."
+        return resp
+
+    return Pending(core.now_ms + max(0, req.timeout_ms), poll)

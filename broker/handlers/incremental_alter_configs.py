@@ -50,6 +50,8 @@ def apply_topic_configs(core: BrokerCore, topic: Topic, configs: dict[str, str])
     """Replace a topic's overrides and let the cluster persist them (the --data-dir metadata file)."""
     topic.configs = dict(configs)
     core.cluster._changed()
+    if core.zk is not None:  # ZooKeeper mode: /config/topics/<topic> and a change notification
+        core.zk.set_topic_configs(topic.name, configs)
 
 
 def broker_error(ctx: RequestContext, core: BrokerCore, name: str, keys: list[str]) -> Outcome:

@@ -20,7 +20,8 @@ MResp = MetadataResponse
 def _topic(topic: Topic) -> MetadataResponse_MetadataResponseTopic:
     return MResp.MetadataResponseTopic(
         error_code=0, name=topic.name, topic_id=topic.topic_id, is_internal=topic.internal,
-        partitions=[MResp.MetadataResponsePartition(0, p.index, p.leader, p.leader_epoch, list(p.replicas), p.isr, [])
+        partitions=[MResp.MetadataResponsePartition(ErrorCode.LEADER_NOT_AVAILABLE if p.leader < 0 else 0, p.index,
+                                                    p.leader, p.leader_epoch, list(p.replicas), list(p.isr), [])
                     for p in topic.partitions],
     )
 
@@ -58,6 +59,10 @@ def metadata(core: BrokerCore, ctx: RequestContext, req: MetadataRequest, versio
         topic = cluster.topics.get(name)
         if topic is None and allow_auto:
             topic = auto_create(core, name)
+            if topic is None and core.zk is not None and name in core.zk.auto_creating:
+                # being created in ZooKeeper: Kafka answers LEADER_NOT_AVAILABLE and the client asks again
+                resp.topics.append(MResp.MetadataResponseTopic(ErrorCode.LEADER_NOT_AVAILABLE, name))
+                continue
         if topic is None:
             resp.topics.append(MResp.MetadataResponseTopic(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name))
         else:

@@ -29,10 +29,12 @@ class Partition:
     replicas: list[int]
     leader_epoch: int = 0
     log: PartitionLog = field(default_factory=PartitionLog)
+    isr: list[int] = field(default_factory=list)  # in-sync replicas; in one process, every replica
+    local: bool = True  # this process keeps the partition's log (ZooKeeper mode: only as a replica)
 
-    @property
-    def isr(self) -> list[int]:
-        return list(self.replicas)
+    def __post_init__(self) -> None:
+        if not self.isr:
+            self.isr = list(self.replicas)
 
 
 @dataclass
@@ -59,9 +61,13 @@ class Cluster:
         self.log_factory: LogFactory = log_factory or (lambda topic, index: PartitionLog())
         self.on_change = on_change
         self.on_delete = on_delete
+        self.elected_controller: int | None = None  # ZooKeeper mode: the /controller holder (-1: none)
 
     @property
     def controller_id(self) -> int:
+        """In one process the lowest broker id; in ZooKeeper mode whoever holds /controller (-1: nobody)."""
+        if self.elected_controller is not None:
+            return self.elected_controller
         return min(self.brokers)
 
     def assign(self, partitions: int, replication: int) -> list[tuple[int, list[int]]]:
@@ -118,6 +124,7 @@ class Cluster:
             raise KeyError(f"no broker {new_leader}")
         if new_leader not in partition.replicas:
             partition.replicas.append(new_leader)
+            partition.isr.append(new_leader)
         partition.leader = new_leader
         partition.leader_epoch += 1
         self._changed()

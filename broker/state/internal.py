@@ -13,7 +13,10 @@ for its type.
 
 The topics are created on first use (as Kafka creates them on the first
 FindCoordinator), with ``offsets.topic.num.partitions`` and
-``transaction.state.log.num.partitions`` partitions.
+``transaction.state.log.num.partitions`` partitions. In ZooKeeper mode the
+creation is a write to ZooKeeper; until the topic comes back from there, its
+keys have no coordinator (-1), which FindCoordinator answers with
+COORDINATOR_NOT_AVAILABLE, as Kafka does while it creates the topic.
 """
 
 from __future__ import annotations
@@ -64,29 +67,47 @@ class InternalLogs:
     def __init__(self, core: BrokerCore) -> None:
         self.core = core
         self.restorers: dict[str, Restorer] = {}
+        self._requested: set[str] = set()  # ZooKeeper mode: creations asked for
 
     def partition_count(self, topic: str) -> int:
         cfg = self.core.config
         return cfg.offsets_topic_num_partitions if topic == GROUP_TOPIC else cfg.transaction_state_log_num_partitions
 
-    def topic(self, name: str) -> Topic:
-        """The internal topic, created now if it does not exist yet."""
+    def topic(self, name: str) -> Topic | None:
+        """The internal topic, created now if it does not exist yet (in ZooKeeper mode: asked for, and None
+        until ZooKeeper reports it)."""
         existing = self.core.cluster.topics.get(name)
         if existing is not None:
             return existing
+        configs = {"cleanup.policy": "compact", "compression.type": "producer"}
+        zk = self.core.zk
+        if zk is not None:
+            if name not in self._requested:
+                self._requested.add(name)
+                replication = min(self.core.config.internal_topics_replication_factor, max(1, len(zk.view.brokers)))
+                zk.create_topic(name, self.partition_count(name), replication, configs)
+            return None
         replication = min(self.core.config.default_replication_factor, len(self.core.cluster.brokers))
-        return self.core.cluster.create_topic(name, self.partition_count(name), replication,
-                                              {"cleanup.policy": "compact", "compression.type": "producer"},
-                                              internal=True)
+        return self.core.cluster.create_topic(name, self.partition_count(name), replication, configs, internal=True)
+
+    def partition_index(self, topic: str, key: str) -> int:
+        return partition_for(key, self.partition_count(topic))
 
     def partition_of(self, topic: str, key: str) -> Partition:
-        """The partition of ``topic`` whose leader coordinates ``key``."""
+        """The partition of ``topic`` whose leader coordinates ``key`` (the topic must exist: callers have
+        found this broker to be the key's coordinator)."""
         t = self.topic(topic)
+        if t is None:
+            raise RuntimeError(f"{topic} does not exist yet; no coordinator for {key!r}")
         return t.partitions[partition_for(key, len(t.partitions))]
 
     def coordinator(self, topic: str, key: str) -> int:
-        """Node id of the coordinator for ``key`` (a group id in GROUP_TOPIC, a transactional id in TXN_TOPIC)."""
-        return self.partition_of(topic, key).leader
+        """Node id of the coordinator for ``key`` (a group id in GROUP_TOPIC, a transactional id in TXN_TOPIC);
+        -1 while there is none (the topic is being created, or the partition has no leader)."""
+        t = self.topic(topic)
+        if t is None:
+            return -1
+        return t.partitions[partition_for(key, len(t.partitions))].leader
 
     def write(self, topic: str, coordinator_key: str, records: list[tuple[JsonObject, JsonObject | None]]) -> None:
         """Append ``records`` (key, value or None for a tombstone) as one batch to the partition that
@@ -109,12 +130,15 @@ class InternalLogs:
             raise RuntimeError(f"restorer for {record_type!r} registered twice")
         self.restorers[record_type] = restorer
 
-    def records(self, topic: str) -> Iterator[tuple[JsonObject, JsonObject | None, int]]:
-        """Every record of ``topic``, partition by partition, oldest first: (key, value, timestamp)."""
+    def records(self, topic: str, only: int | None = None) -> Iterator[tuple[JsonObject, JsonObject | None, int]]:
+        """Every record of ``topic`` (or of its partition ``only``), partition by partition, oldest first:
+        (key, value, timestamp)."""
         t = self.core.cluster.topics.get(topic)
         if t is None:
             return
         for partition in t.partitions:
+            if only is not None and partition.index != only:
+                continue
             plog = partition.log
             data = plog.read(plog.log_start_offset, 1 << 62, upper=plog.next_offset)
             try:
@@ -140,9 +164,16 @@ class InternalLogs:
     def replay(self) -> None:
         """Rebuild the coordinators' state from the internal logs (start-up with ``--data-dir``)."""
         for topic in INTERNAL_TOPICS:
-            for key, value, timestamp in self.records(topic):
-                restorer = self.restorers.get(str(key.get("t")))
-                if restorer is None:
-                    log.warning("%s: record of unknown type %r skipped", topic, key.get("t"))
-                    continue
-                restorer(key, value, timestamp)
+            self._restore(topic, self.records(topic))
+
+    def replay_partition(self, topic: str, index: int) -> None:
+        """Load one internal partition's records: this broker just became its leader (ZooKeeper mode)."""
+        self._restore(topic, self.records(topic, only=index))
+
+    def _restore(self, topic: str, records: Iterator[tuple[JsonObject, JsonObject | None, int]]) -> None:
+        for key, value, timestamp in records:
+            restorer = self.restorers.get(str(key.get("t")))
+            if restorer is None:
+                log.warning("%s: record of unknown type %r skipped", topic, key.get("t"))
+                continue
+            restorer(key, value, timestamp)

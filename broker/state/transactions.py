@@ -225,7 +225,8 @@ class TransactionCoordinator:
         return self.add_partitions(transactional_id, pid, epoch, [self.offsets_partition(group_id)])
 
     def offsets_partition(self, group_id: str) -> TopicPartition:
-        return GROUP_TOPIC, self.core.internal.partition_of(GROUP_TOPIC, group_id).index
+        self.core.internal.topic(GROUP_TOPIC)  # exists (or is being created) for the marker to land in
+        return GROUP_TOPIC, self.core.internal.partition_index(GROUP_TOPIC, group_id)
 
     def verify_partitions(self, transactional_id: str, pid: int, epoch: int,
                           partitions: list[TopicPartition]) -> dict[TopicPartition, ErrorCode]:

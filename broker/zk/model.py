@@ -15,7 +15,9 @@ what the controller decides from.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 # -- znode contents, decoded ---------------------------------------------------------------------
@@ -196,3 +198,21 @@ class ZkView:
     configs: dict[str, dict[str, str]] = field(default_factory=dict)
     states: dict[tuple[str, int], PartitionState] = field(default_factory=dict)
     deletions: frozenset[str] = frozenset()
+
+
+# -- the bridge's shape -----------------------------------------------------------------------------
+
+class Bridge(Protocol):
+    """What the trio shell needs of a bridge to ZooKeeper (``broker.zk.bridge.ZkBridge``, or an in-memory
+    stand-in in tests). ``start`` and ``apply`` block (the shell calls them from worker threads); events go to
+    the ``deliver`` callable the bridge was made with, from any thread."""
+
+    def start(self) -> None: ...
+
+    def apply(self, write: ZkWrite) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+# (connect string, broker id, registration, session timeout ms, deliver) -> bridge
+BridgeFactory = Callable[[str, int, BrokerRegistration, int, Callable[[ZkEvent], None]], Bridge]

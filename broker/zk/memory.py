@@ -1,0 +1,159 @@
+"""An in-memory stand-in for ZooKeeper's side of ZooKeeper mode, for brokers that share one process.
+
+``MemoryZooKeeper`` holds what Kafka keeps in ZooKeeper, as decoded values
+(``broker.zk.model``), and gives each broker a ``MemoryBridge`` with the same
+shape as the kazoo bridge: ``start`` registers the broker (its "session"),
+``apply`` performs a write with ZooKeeper's conditional semantics (a stale
+version or an existing node is a lost race, reported as ``WriteFailed``),
+``stop`` ends the session (its registration and, if held, ``/controller`` go).
+Every change is delivered to every started bridge as the same snapshot events
+the kazoo bridge sends. It lets tests run a controller, failover and
+replication between brokers in one process, in milliseconds; the kazoo bridge
+is tested against real ZooKeeper servers separately.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import replace
+
+from broker.zk.model import (
+    AddPartitions, BrokerRegistration, BrokersChanged, ClusterIdKnown, CompleteDeletion, ControllerChanged,
+    CreateTopic, DeletionsRequested, ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged,
+    SetPartitionStates, SetTopicConfig, TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkWrite,
+)
+
+
+class MemoryZooKeeper:
+    def __init__(self, cluster_id: str = "wiretwin-memory-zk") -> None:
+        self.lock = threading.RLock()
+        self.cluster_id = cluster_id
+        self.brokers: dict[int, BrokerRegistration] = {}
+        self.controller_id: int | None = None
+        self.controller_epoch = 0
+        self.controller_epoch_version = 0
+        self.topics: dict[str, TopicAssignment] = {}
+        self.configs: dict[str, dict[str, str]] = {}
+        self.states: dict[tuple[str, int], PartitionState] = {}
+        self.deletions: set[str] = set()
+        self.isr_notifications = 0
+        self.bridges: list[MemoryBridge] = []
+
+    def bridge(self, connect: str, broker_id: int, registration: BrokerRegistration, session_timeout_ms: int,
+               deliver: Callable[[ZkEvent], None]) -> MemoryBridge:
+        """A ``BridgeFactory`` (``BrokerServer(config, bridge_factory=zk.bridge)``)."""
+        return MemoryBridge(self, broker_id, registration, deliver)
+
+    # -- snapshots -------------------------------------------------------------------------------
+
+    def snapshot(self) -> list[ZkEvent]:
+        with self.lock:
+            return [
+                ClusterIdKnown(self.cluster_id),
+                BrokersChanged(dict(self.brokers)),
+                ControllerChanged(self.controller_id, self.controller_epoch, self.controller_epoch_version),
+                TopicsChanged(dict(self.topics), {k: dict(v) for k, v in self.configs.items()}),
+                PartitionStatesChanged({k: v for k, v in self.states.items()}),
+                DeletionsRequested(frozenset(self.deletions)),
+            ]
+
+    def _broadcast(self) -> None:
+        events = self.snapshot()
+        for bridge in list(self.bridges):
+            for event in events:
+                bridge.deliver(event)
+
+    # -- sessions --------------------------------------------------------------------------------
+
+    def register(self, bridge: MemoryBridge) -> None:
+        with self.lock:
+            if bridge.broker_id in self.brokers:
+                raise RuntimeError(f"/brokers/ids/{bridge.broker_id} exists: another session holds it")
+            self.brokers[bridge.broker_id] = bridge.registration
+            self.bridges.append(bridge)
+        self._broadcast()
+
+    def expire(self, broker_id: int) -> None:
+        """End a broker's session: its ephemeral registration and ``/controller`` (if it held it) go."""
+        with self.lock:
+            self.brokers.pop(broker_id, None)
+            self.bridges = [b for b in self.bridges if b.broker_id != broker_id]
+            if self.controller_id == broker_id:
+                self.controller_id = None
+        self._broadcast()
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def apply(self, write: ZkWrite) -> str | None:
+        """Perform ``write``; the reason it lost a race, or None."""
+        with self.lock:
+            reason = self._apply(write)
+        if reason is None:
+            self._broadcast()
+        return reason
+
+    def _apply(self, write: ZkWrite) -> str | None:
+        if isinstance(write, ElectController):
+            if self.controller_id is not None:
+                return "NodeExists: /controller"
+            self.controller_id = write.broker_id
+            self.controller_epoch += 1
+            self.controller_epoch_version += 1
+        elif isinstance(write, CreateTopic):
+            name = write.assignment.name
+            if name in self.topics:
+                return f"NodeExists: /brokers/topics/{name}"
+            self.topics[name] = write.assignment
+            self.configs[name] = dict(write.configs)
+        elif isinstance(write, AddPartitions):
+            if write.assignment.name not in self.topics:
+                return f"NoNode: /brokers/topics/{write.assignment.name}"
+            self.topics[write.assignment.name] = write.assignment
+        elif isinstance(write, SetTopicConfig):
+            self.configs[write.topic] = dict(write.configs)
+        elif isinstance(write, MarkForDeletion):
+            self.deletions.add(write.topic)
+        elif isinstance(write, SetPartitionStates):
+            if write.controller_epoch_version >= 0 and write.controller_epoch_version != self.controller_epoch_version:
+                return "BadVersion: /controller_epoch"
+            for key, state in write.states.items():
+                current = self.states.get(key)
+                if state.zk_version < 0 and current is not None:
+                    return f"NodeExists: {key[0]}-{key[1]} state"
+                if state.zk_version >= 0 and (current is None or current.zk_version != state.zk_version):
+                    return f"BadVersion: {key[0]}-{key[1]} state"
+            for key, state in write.states.items():
+                self.states[key] = replace(state, zk_version=state.zk_version + 1)
+            if write.isr_change:
+                self.isr_notifications += 1
+        elif isinstance(write, CompleteDeletion):
+            self.topics.pop(write.topic, None)
+            self.configs.pop(write.topic, None)
+            self.deletions.discard(write.topic)
+            for key in [k for k in self.states if k[0] == write.topic]:
+                del self.states[key]
+        return None
+
+
+class MemoryBridge:
+    def __init__(self, zk: MemoryZooKeeper, broker_id: int, registration: BrokerRegistration,
+                 deliver: Callable[[ZkEvent], None]) -> None:
+        self.zk = zk
+        self.broker_id = broker_id
+        self.registration = registration
+        self.deliver = deliver
+        self.id = uuid.uuid4()
+
+    def start(self) -> None:
+        self.zk.register(self)
+
+    def apply(self, write: ZkWrite) -> None:
+        reason = self.zk.apply(write)
+        if reason is not None:
+            self.deliver(WriteFailed(write, reason))
+
+    def stop(self) -> None:
+        if any(b is self for b in self.zk.bridges):
+            self.zk.expire(self.broker_id)

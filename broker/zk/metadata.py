@@ -1,0 +1,228 @@
+"""ZooKeeper mode inside the core: apply what ZooKeeper says to the cluster, queue what must be written.
+
+``ZkMetadata`` belongs to a ``BrokerCore`` whose config has ``zookeeper_connect``
+(one broker per process). Events from the bridge (``broker.zk.model``) update
+its ``ZkView`` and are reconciled into the core's ``Cluster``: the live brokers
+and their addresses, the controller, the cluster id, every topic with its
+assignment, configs and partition states (leader, leader epoch, ISR). This
+broker keeps a log only for partitions it is a replica of; other partitions are
+known for Metadata but hold no data here. Topics that vanish from ZooKeeper are
+deleted locally, with their logs.
+
+Writes go to ``outbox`` (the shell hands them to the bridge, in order):
+topic administration from the handlers (``create_topic``, ``add_partitions``,
+``set_topic_configs``, ``mark_for_deletion``), ``/controller`` elections when
+nobody holds it, and, while this broker is the controller, the writes
+``broker.zk.controller`` decides from the view.
+
+Coordinator state follows partition leadership: when this broker becomes the
+leader of a partition of ``__consumer_offsets`` or ``__transaction_state``, that
+partition's records are replayed into the coordinators, as Kafka loads a
+coordinator partition on election.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+from broker.state.cluster import BrokerInfo, Partition, Topic
+from broker.state.internal import INTERNAL_TOPICS
+from broker.state.log import PartitionLog
+from broker.zk.model import (
+    AddPartitions, BrokersChanged, ClusterIdKnown, ControllerChanged, CreateTopic, DeletionsRequested,
+    ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged, SessionLost, SetTopicConfig,
+    TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkView, ZkWrite,
+)
+
+if TYPE_CHECKING:
+    from broker.core import BrokerCore
+
+log = logging.getLogger("broker.zk")
+
+
+class ZkMetadata:
+    def __init__(self, core: BrokerCore) -> None:
+        self.core = core
+        self.node_id = core.config.node_ids[0]
+        self.view = ZkView()
+        self.outbox: list[ZkWrite] = []
+        self.ready = False  # cluster id, brokers and topics have all been heard once
+        self._heard: set[str] = set()
+        self._election_asked = False
+        self._sent: set[str] = set()  # controller writes already queued for the current view (by repr)
+        self._led_internal: set[tuple[str, int]] = set()
+        self.auto_creating: set[str] = set()  # topics auto-created by Metadata, not yet back from ZooKeeper
+
+    # -- events ------------------------------------------------------------------------------
+
+    def apply(self, event: ZkEvent) -> None:
+        view = self.view
+        if isinstance(event, ClusterIdKnown):
+            view.cluster_id = event.cluster_id
+            self.core.cluster.cluster_id = event.cluster_id
+            self._heard.add("cluster")
+        elif isinstance(event, BrokersChanged):
+            view.brokers = dict(event.brokers)
+            self._heard.add("brokers")
+        elif isinstance(event, ControllerChanged):
+            view.controller_id = event.controller_id
+            view.controller_epoch = event.controller_epoch
+            view.controller_epoch_version = event.controller_epoch_version
+            self._election_asked = False
+        elif isinstance(event, TopicsChanged):
+            view.topics = dict(event.topics)
+            view.configs = {name: dict(c) for name, c in event.configs.items()}
+            self.auto_creating -= set(view.topics)
+            view.states = {k: s for k, s in view.states.items() if k[0] in view.topics}
+            self._heard.add("topics")
+        elif isinstance(event, PartitionStatesChanged):
+            for key, state in event.states.items():
+                if state is None:
+                    view.states.pop(key, None)
+                else:
+                    view.states[key] = state
+        elif isinstance(event, DeletionsRequested):
+            view.deletions = event.topics
+        elif isinstance(event, WriteFailed):
+            log.info("ZooKeeper write lost a race (%s): %s", type(event.write).__name__, event.reason)
+            if isinstance(event.write, CreateTopic):
+                self.auto_creating.discard(event.write.assignment.name)
+        elif isinstance(event, SessionLost):
+            log.warning("ZooKeeper session lost: re-registering")
+            view.controller_id = None
+        self._sent.clear()  # the view moved: decisions may be made again
+        self.ready = self.ready or {"cluster", "brokers", "topics"} <= self._heard
+        if self.ready:
+            self._reconcile()
+            self._control()
+        self.core.data_version += 1  # parked requests (CreateTopics, fetches) look again
+
+    # -- reconcile the cluster with the view ----------------------------------------------------
+
+    def _reconcile(self) -> None:
+        cluster = self.core.cluster
+        view = self.view
+        own = cluster.brokers.get(self.node_id)
+        brokers = {i: BrokerInfo(i, r.host, r.port, r.rack) for i, r in view.brokers.items()}
+        if own is not None:
+            brokers.setdefault(self.node_id, own)
+        cluster.brokers = brokers
+        cluster.elected_controller = view.controller_id if view.controller_id is not None else -1
+        for name in [n for n in cluster.topics if n not in view.topics]:
+            self._delete_locally(name)
+        for name, assignment in view.topics.items():
+            topic = cluster.topics.get(name)
+            if topic is not None and topic.topic_id != assignment.topic_id:  # deleted and created again
+                self._delete_locally(name)
+                topic = None
+            if topic is None:
+                topic = Topic(name, assignment.topic_id, [], dict(view.configs.get(name, {})), name in INTERNAL_TOPICS)
+                cluster.topics[name] = topic
+                cluster.by_id[topic.topic_id] = topic
+            topic.configs = dict(view.configs.get(name, topic.configs))
+            for index in sorted(assignment.partitions):
+                self._reconcile_partition(topic, index, assignment.partitions[index])
+        cluster._changed()
+        self._follow_internal_leadership()
+
+    def _delete_locally(self, name: str) -> None:
+        """ZooKeeper no longer has the topic: its logs, committed offsets and producer state go."""
+        cluster = self.core.cluster
+        cluster.delete_topic(cluster.topics[name])
+        self.core.offsets.delete_topic(name)
+        self.core.producers.drop_topic(name)
+
+    def _reconcile_partition(self, topic: Topic, index: int, replicas: list[int]) -> None:
+        state = self.view.states.get((topic.name, index))
+        while len(topic.partitions) <= index:
+            topic.partitions.append(Partition(len(topic.partitions), -1, [], log=PartitionLog(), local=False))
+        partition = topic.partitions[index]
+        partition.replicas = list(replicas)
+        if state is None:
+            partition.leader, partition.isr = -1, list(replicas)
+        else:
+            partition.leader, partition.leader_epoch, partition.isr = state.leader, state.leader_epoch, list(state.isr)
+        if self.node_id in replicas and not partition.local:
+            partition.log = self.core.cluster.log_factory(topic.name, index)
+            partition.local = True
+
+    def _follow_internal_leadership(self) -> None:
+        led = {(t, p.index) for t in INTERNAL_TOPICS if (topic := self.core.cluster.topics.get(t)) is not None
+               for p in topic.partitions if p.leader == self.node_id}
+        for topic_name, index in sorted(led - self._led_internal):
+            log.info("now coordinator for %s-%d: loading its records", topic_name, index)
+            self.core.internal.replay_partition(topic_name, index)
+        self._led_internal = led
+
+    # -- the controller ----------------------------------------------------------------------------
+
+    def _control(self) -> None:
+        view = self.view
+        if view.controller_id is None:
+            if not self._election_asked:
+                self._election_asked = True
+                self.outbox.append(ElectController(self.node_id))
+            return
+        if view.controller_id != self.node_id:
+            return
+        from broker.zk import controller as zk_controller
+
+        for write in zk_controller.decide(view, self.node_id):
+            key = repr(write)
+            if key not in self._sent:
+                self._sent.add(key)
+                self.outbox.append(write)
+
+    def take_writes(self) -> list[ZkWrite]:
+        out, self.outbox = self.outbox, []
+        return out
+
+    # -- topic administration from the handlers ---------------------------------------------------
+
+    def create_topic(self, name: str, partitions: int, replication: int, configs: dict[str, str],
+                     assignments: list[list[int]] | None = None) -> uuid.UUID:
+        """Write a new topic's assignment (computed over the live brokers unless given); it exists once
+        ZooKeeper reports it back. Returns the topic id it will have."""
+        if not assignments:
+            from broker.zk import controller as zk_controller
+
+            assignments = zk_controller.assign_replicas(sorted(self.view.brokers), partitions, replication)
+        topic_id = uuid.uuid4()
+        self.outbox.append(CreateTopic(TopicAssignment(name, topic_id, dict(enumerate(assignments))), dict(configs)))
+        return topic_id
+
+    def request_topic(self, name: str, partitions: int, replication: int) -> None:
+        """Auto-creation: ask once for a topic with the defaults (again only after that write failed)."""
+        if name not in self.auto_creating:
+            self.auto_creating.add(name)
+            self.create_topic(name, partitions, replication, {})
+
+    def add_partitions(self, topic: Topic, total: int, assignments: list[list[int]] | None = None) -> None:
+        current = {p.index: list(p.replicas) for p in topic.partitions}
+        extra = total - len(current)
+        if not assignments:
+            from broker.zk import controller as zk_controller
+
+            replication = len(topic.partitions[0].replicas) if topic.partitions else 1
+            assignments = zk_controller.assign_replicas(sorted(self.view.brokers), extra, replication)
+        for offset, replicas in enumerate(assignments):
+            current[len(topic.partitions) + offset] = list(replicas)
+        self.outbox.append(AddPartitions(TopicAssignment(topic.name, topic.topic_id, current)))
+
+    def set_topic_configs(self, topic: str, configs: dict[str, str]) -> None:
+        self.outbox.append(SetTopicConfig(topic, dict(configs)))
+
+    def mark_for_deletion(self, topic: str) -> None:
+        self.outbox.append(MarkForDeletion(topic))
+
+    def topic_ready(self, name: str, topic_id: uuid.UUID | None = None) -> bool:
+        """The topic exists here with a leader for every partition (what CreateTopics waits for)."""
+        topic = self.core.cluster.topics.get(name)
+        if topic is None or (topic_id is not None and topic.topic_id != topic_id) or not topic.partitions:
+            return False
+        return all(p.leader >= 0 for p in topic.partitions)
+
+
+__all__ = ["PartitionState", "ZkMetadata"]
