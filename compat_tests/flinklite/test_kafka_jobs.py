@@ -144,3 +144,57 @@ def test_starting_offsets_latest_timestamp_and_committed(kafka_broker: RunningBr
     assert run(KafkaOffsetsInitializer.committed_offsets(), "flink-group") == ["e6", "e7", "e8", "e9"]
     fallback = KafkaOffsetsInitializer.committed_offsets(KafkaOffsetResetStrategy.EARLIEST)
     assert len(run(fallback, "other-group")) == 10
+
+
+def test_unbounded_source_live_watermarks_with_an_idle_partition(kafka_broker: RunningBroker) -> None:
+    """An unbounded job on the real clock: partition 1 never gets a record, so windows only close
+    because with_idleness marks it idle; then the job is stopped from outside."""
+    import threading
+    import time
+
+    from flinklite.testing import CollectSink
+
+    bootstrap = kafka_broker.bootstrap_servers
+    make_topics(bootstrap, "live", partitions=2)
+    env = StreamExecutionEnvironment.get_execution_environment()
+    strategy = WatermarkStrategy.for_monotonous_timestamps().with_idleness(Duration.of_millis(300))
+    source = (KafkaSource.builder().set_bootstrap_servers(bootstrap).set_topics("live")
+              .set_starting_offsets(KafkaOffsetsInitializer.earliest())
+              .set_value_only_deserializer(SimpleStringSchema()).build())
+    sink = CollectSink()
+    env.from_source(source, strategy, "live").key_by(lambda v: v.split(":")[0]) \
+        .window(TumblingEventTimeWindows.of(Time.seconds(1))).process(CountWindow(), Types.STRING()).sink_to(sink)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            env.execute("live")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    job = threading.Thread(target=run, daemon=True)
+    job.start()
+    stop_producing = threading.Event()
+
+    def keep_producing() -> None:  # partition 0 stays active: a record every 100 ms, 200 ms of event time apart
+        producer = KafkaProducer(bootstrap_servers=bootstrap)
+        for i in range(100):
+            if stop_producing.is_set():
+                break
+            producer.send("live", value=f"k:{i}".encode(), partition=0, timestamp_ms=200 * i)
+            producer.flush()
+            time.sleep(0.1)
+        producer.close()
+
+    feeder = threading.Thread(target=keep_producing, daemon=True)
+    feeder.start()
+    deadline = time.monotonic() + 20
+    while len(sink.values) < 2 and time.monotonic() < deadline and not errors:
+        time.sleep(0.05)
+    assert env.last_executor is not None
+    env.last_executor.stop()
+    stop_producing.set()
+    job.join(10)
+    feeder.join(10)
+    assert not errors, errors
+    assert sink.values[:2] == ["k@0=5", "k@1000=5"]

@@ -29,7 +29,9 @@ class SessionSummary(KeyedProcessFunction):
         self.total.add(value[3])
         if self.deadline.value() is not None:
             ctx.timer_service().delete_event_time_timer(self.deadline.value())
-        deadline = ctx.timestamp() + 2000
+        # Past the last event time, so timers fire on the end-of-input watermark in both runtimes
+        # whenever Flink happens to emit its periodic watermarks.
+        deadline = ctx.timestamp() + 10000
         self.deadline.update(deadline)
         ctx.timer_service().register_event_time_timer(deadline)
         yield "seen %s %s at %d" % (ctx.get_current_key(), value[1], ctx.timestamp())
