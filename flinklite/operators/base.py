@@ -131,6 +131,20 @@ class Operator:
     def __init__(self, name: str) -> None:
         self.name = name
         self.ctx: OperatorContext = None  # type: ignore[assignment]
+        self.periodic_interval_ms = 0
+        self.next_periodic_at = LONG_MAX
+
+    def start_periodic_watermarks(self, interval_ms: int, now: int) -> None:
+        """The executor turns on periodic emission (interval > 0) for watermark generators."""
+        self.periodic_interval_ms = interval_ms
+        self.next_periodic_at = now + interval_ms if interval_ms > 0 else LONG_MAX
+
+    def maybe_emit_periodic(self, now: int) -> None:
+        """Emits when the interval has elapsed. Called between polls by the executor, and before
+        each record by the generators themselves, as Flink's mailbox runs its timer between records."""
+        if now >= self.next_periodic_at:
+            self.next_periodic_at = now + self.periodic_interval_ms
+            self.emit_periodic_watermark(now)
 
     def setup(self, ctx: OperatorContext) -> None:
         self.ctx = ctx

@@ -72,7 +72,10 @@ class SourceOperator(Operator):
                 output.collect(value, timestamp)
         else:
             assigner = self.assigner
+            clock = self.ctx.clock if self.periodic_interval_ms > 0 else None
             for split, value, timestamp in records:
+                if clock is not None:
+                    self.maybe_emit_periodic(clock())
                 if assigner is not None:
                     timestamp = assigner.extract_timestamp(value, LONG_MIN if timestamp is None else timestamp)
                 generator, split_output = self._generator(split)
@@ -148,6 +151,8 @@ class TimestampsAndWatermarksOperator(Operator):
         self.generator = self.strategy.create_watermark_generator()
 
     def process_element(self, value: Any, timestamp: int | None, key: Any, input_index: int) -> None:
+        if self.periodic_interval_ms > 0:
+            self.maybe_emit_periodic(self.ctx.clock())
         if self.assigner is not None:
             timestamp = self.assigner.extract_timestamp(value, LONG_MIN if timestamp is None else timestamp)
         self.generator.on_event(LONG_MIN if timestamp is None else timestamp, self._split)

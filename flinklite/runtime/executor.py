@@ -295,7 +295,12 @@ class JobExecutor:
             subtask.output.rebuild()
         periodic = [s for s in self.all_subtasks() if s.operator.wants_periodic_watermarks]
         interval = self.auto_watermark_interval_ms
-        next_periodic = clock.now() + interval if interval > 0 and periodic else None
+        if interval > 0:
+            started_at = clock.now()
+            for subtask in periodic:
+                subtask.operator.start_periodic_watermarks(interval, started_at)
+        else:
+            periodic = []
         active = list(self.sources)
         started = time.monotonic()
         next_progress = started + self.progress_interval_s if self.progress_interval_s else None
@@ -319,11 +324,9 @@ class JobExecutor:
                     deadline = subtask.operator.ctx.timers.next_processing_deadline()
                     if deadline is not None and deadline <= now:
                         subtask.operator.on_processing_time(now)
-            if next_periodic is not None and now >= next_periodic:
-                for subtask in periodic:
-                    if not subtask.ended:
-                        subtask.operator.emit_periodic_watermark(now)
-                next_periodic = now + interval
+            for subtask in periodic:
+                if not subtask.ended:
+                    subtask.operator.maybe_emit_periodic(now)
             if next_progress is not None and time.monotonic() >= next_progress:
                 self.print_progress(time.monotonic() - started)
                 next_progress = time.monotonic() + (self.progress_interval_s or 0)
@@ -331,8 +334,7 @@ class JobExecutor:
                 continue
             deadlines = [d for d in (s.operator.ctx.timers.next_processing_deadline()
                                      for s in subtasks if not s.ended) if d is not None]
-            if next_periodic is not None:
-                deadlines.append(next_periodic)
+            deadlines.extend(s.operator.next_periodic_at for s in periodic if not s.ended)
             for subtask in active:
                 ready = subtask.operator.reader.next_ready_at(now)  # type: ignore[attr-defined]
                 if ready is not None:
