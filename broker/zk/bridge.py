@@ -1,0 +1,504 @@
+"""The kazoo side of ZooKeeper mode: one broker's session, its watches, and the writes it performs.
+
+``ZkBridge`` owns a kazoo client (threading handler) and everything that
+touches ZooKeeper for one broker; the broker core never sees kazoo. It:
+
+* ``start()`` (blocking; the trio shell calls it from a worker thread): creates
+  the chroot of ``zookeeper.connect`` if missing (as Kafka does), opens the
+  session, makes sure Kafka's persistent paths exist, reads or creates
+  ``/cluster/id``, registers the ephemeral ``/brokers/ids/<id>`` (v5 JSON) and
+  delivers a first full snapshot (``ClusterIdKnown``, ``BrokersChanged``,
+  ``ControllerChanged``, ``TopicsChanged``, ``PartitionStatesChanged``,
+  ``DeletionsRequested``) with every watch armed;
+* then follows ZooKeeper: kazoo's watch callbacks and session-state listener
+  only mark what became stale; one refresher thread of the bridge re-reads it
+  (re-arming the one-shot watches) and delivers the new snapshot through
+  ``deliver``. A lost session is delivered as ``SessionLost``; when kazoo has a
+  new session the broker registers again and everything is read again;
+* ``apply(write)`` (blocking, any thread) performs one ``ZkWrite`` the way
+  Kafka's ``KafkaZkClient``/``AdminZkClient`` does; a lost race (NodeExists,
+  BadVersion, NoNode, a fenced controller) is delivered as ``WriteFailed``.
+  The resulting changes come back through the watches like anyone else's;
+* ``stop()`` closes the session, so the ephemerals go at once.
+
+The JSON and the paths are ``broker.zk.layout``'s; this module only moves bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import (
+    BadVersionError, KazooException, NodeExistsError, NoNodeError, NotEmptyError, RolledBackError,
+)
+from kazoo.handlers.threading import SequentialThreadingHandler
+from kazoo.protocol.states import KazooState, WatchedEvent
+
+from broker.zk import layout
+from broker.zk.model import (
+    AddPartitions, BrokerRegistration, BrokersChanged, ClusterIdKnown, CompleteDeletion, ControllerChanged,
+    CreateTopic, DeletionsRequested, ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged,
+    SessionLost, SetPartitionStates, SetTopicConfig, TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkWrite,
+)
+
+log = logging.getLogger("broker.zk.bridge")
+
+# what a watch or a state change marks stale; the refresher re-reads these in this order
+_CONTROLLER = "controller"
+_BROKERS = "brokers"
+_TOPICS = "topics"
+_DELETIONS = "deletions"
+_LOST = "lost"
+_CONNECTED = "connected"
+_STOP = "stop"
+_ALL = (_BROKERS, _CONTROLLER, _TOPICS, _DELETIONS)
+
+Marker = str | tuple[str, int]  # a name above, or (topic, partition) for one partition state
+
+
+class BrokerIdInUseError(RuntimeError):
+    """``/brokers/ids/<id>`` belongs to another live session (another broker with our id)."""
+
+
+class WriteLost(Exception):
+    """A write lost a race; the message says how (the ``reason`` of ``WriteFailed``)."""
+
+
+class ZkBridge:
+    def __init__(self, connect: str, broker_id: int, registration: BrokerRegistration, session_timeout_ms: int,
+                 deliver: Callable[[ZkEvent], None], *, cluster_id: str | None = None,
+                 connection_timeout_ms: int | None = None, registration_wait_ms: int | None = None,
+                 clock_ms: Callable[[], int] = lambda: int(time.time() * 1000)) -> None:
+        """``connect`` is ``zookeeper.connect`` (``host:port[,host:port...][/chroot]``). ``cluster_id`` is used
+        only when ``/cluster/id`` has to be created. ``registration_wait_ms`` (default: the session timeout)
+        is how long to wait for a stale registration of this broker id (a previous session not yet expired)
+        to go before failing as Kafka does."""
+        self.hosts, self.chroot = layout.split_connect(connect)
+        self.broker_id = broker_id
+        self.registration = registration
+        self.session_timeout_ms = session_timeout_ms
+        self.deliver = deliver
+        self.configured_cluster_id = cluster_id
+        self.connection_timeout_s = (connection_timeout_ms or max(session_timeout_ms, 10_000)) / 1000
+        self.registration_wait_s = (registration_wait_ms if registration_wait_ms is not None
+                                    else session_timeout_ms) / 1000
+        self.clock_ms = clock_ms
+        self.cluster_id: str | None = None
+        self.client: KazooClient | None = None
+        self._marks: queue.SimpleQueue[Marker] = queue.SimpleQueue()
+        self._watchers: dict[Marker, Callable[[WatchedEvent], None]] = {}
+        self._known_states: set[tuple[str, int]] = set()
+        self._sessions: list[int] = []  # ids of this bridge's sessions, newest last
+        self._session_lost = False
+        self._refresher: threading.Thread | None = None
+        self._stopped = False
+
+    # -- life cycle ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.chroot:
+            self._ensure_chroot()
+        client = KazooClient(
+            hosts=self.hosts + self.chroot, timeout=self.session_timeout_ms / 1000,
+            handler=SequentialThreadingHandler(),
+            connection_retry={"max_tries": -1, "delay": 0.05, "backoff": 2, "max_delay": 1.0},
+            command_retry={"max_tries": 5, "delay": 0.05, "backoff": 2, "max_delay": 1.0,
+                           "ignore_expire": False},
+        )
+        self.client = client
+        client.start(timeout=self.connection_timeout_s)
+        self._sessions.append(client.client_id[0])
+        for path in layout.PERSISTENT_PATHS:
+            client.ensure_path(path)
+        self.cluster_id = self._cluster_id()
+        self._register()
+        client.add_listener(self._on_session_state)
+        self.deliver(ClusterIdKnown(self.cluster_id))
+        self._refresh(set(_ALL))
+        self._refresher = threading.Thread(target=self._refresh_loop, name=f"zk-bridge-{self.broker_id}",
+                                           daemon=True)
+        self._refresher.start()
+
+    def stop(self) -> None:
+        """Close the session (its ephemerals go at once) and stop delivering."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._marks.put(_STOP)
+        if self._refresher is not None and self._refresher is not threading.current_thread():
+            self._refresher.join(timeout=10)
+        client = self.client
+        if client is not None:
+            try:
+                client.stop()
+            finally:
+                client.close()
+
+    def _ensure_chroot(self) -> None:
+        """Kafka creates the chroot path itself before using it."""
+        bootstrap = KazooClient(hosts=self.hosts, timeout=self.session_timeout_ms / 1000,
+                                handler=SequentialThreadingHandler())
+        bootstrap.start(timeout=self.connection_timeout_s)
+        try:
+            bootstrap.ensure_path(self.chroot)
+        finally:
+            bootstrap.stop()
+            bootstrap.close()
+
+    def _zk(self) -> KazooClient:
+        assert self.client is not None, "ZkBridge.start() first"
+        return self.client
+
+    def _cluster_id(self) -> str:
+        """Read ``/cluster/id`` or create it (with the configured id, else a new Kafka Uuid)."""
+        client = self._zk()
+        try:
+            data, _ = client.get(layout.CLUSTER_ID)
+            return layout.decode_cluster_id(data)
+        except NoNodeError:
+            pass
+        new_id = self.configured_cluster_id or layout.uuid_to_kafka(layout.new_kafka_uuid())
+        try:
+            client.create(layout.CLUSTER_ID, layout.encode_cluster_id(new_id), makepath=True)
+            return new_id
+        except NodeExistsError:  # another broker created it first
+            data, _ = client.get(layout.CLUSTER_ID)
+            return layout.decode_cluster_id(data)
+
+    def _register(self) -> None:
+        """Kafka's checked ephemeral create of ``/brokers/ids/<id>``: a node of one of our own earlier
+        sessions is replaced; one of another session is waited for (it goes when that session expires) up to
+        ``registration_wait_ms``, then registration fails with Kafka's message."""
+        client = self._zk()
+        path = layout.broker_path(self.broker_id)
+        data = layout.encode_broker(self.registration)
+        deadline = time.monotonic() + self.registration_wait_s
+        while True:
+            try:
+                client.create(path, data, ephemeral=True, makepath=True)
+                return
+            except NodeExistsError:
+                pass
+            gone = threading.Event()
+            stat = client.exists(path, watch=lambda _event: gone.set())
+            if stat is None:
+                continue
+            session = client.client_id[0]
+            owner = stat.ephemeralOwner
+            if owner == session:
+                return
+            if owner in self._sessions:  # ours, from a session that expired (ZOOKEEPER-2985): re-create
+                try:
+                    client.delete(path)
+                except NoNodeError:
+                    pass
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not gone.wait(remaining):
+                raise BrokerIdInUseError(
+                    f"Error while creating ephemeral at {path}, node already exists and owner "
+                    f"'0x{owner:x}' does not match current session '0x{session:x}'")
+
+    # -- watches and the refresher ------------------------------------------------------------------
+
+    def _mark(self, marker: Marker) -> None:
+        self._marks.put(marker)
+
+    def _watcher(self, marker: Marker) -> Callable[[WatchedEvent], None]:
+        """One callable per marker, so kazoo (which keeps a set of watchers per path) never piles them up."""
+        watcher = self._watchers.get(marker)
+        if watcher is None:
+            def watcher(_event: WatchedEvent, marker: Marker = marker) -> None:
+                self._mark(marker)
+            self._watchers[marker] = watcher
+        return watcher
+
+    def _on_session_state(self, state: str) -> None:
+        """kazoo's connection thread: never block here, only mark."""
+        if state == KazooState.LOST:
+            self._mark(_LOST)
+        elif state == KazooState.CONNECTED:
+            self._mark(_CONNECTED)
+
+    def _refresh_loop(self) -> None:
+        while True:
+            pending = {self._marks.get()}
+            while True:  # take everything marked meanwhile: one read per stale thing
+                try:
+                    pending.add(self._marks.get_nowait())
+                except queue.Empty:
+                    break
+            if _STOP in pending or self._stopped:
+                return
+            try:
+                if _LOST in pending:
+                    self._session_lost = True
+                    self.deliver(SessionLost())
+                if _CONNECTED in pending:
+                    self._on_connected()
+                    pending |= set(_ALL)
+                    self._known_states = set()  # read every state again (a new session has no watches)
+                if self._zk().state == KazooState.CONNECTED:
+                    self._refresh(pending)
+            except KazooException as exc:  # connection trouble: the state listener marks everything again
+                log.info("ZooKeeper refresh interrupted (%s); will read again on reconnection", exc)
+            except Exception:
+                log.exception("ZooKeeper refresh failed")
+
+    def _on_connected(self) -> None:
+        client = self._zk()
+        session = client.client_id[0] if client.client_id else None
+        if session is not None and session not in self._sessions:
+            self._sessions.append(session)
+        if self._session_lost:
+            self._session_lost = False
+            log.info("new ZooKeeper session 0x%x: registering broker %d again", session or 0, self.broker_id)
+            self._register()
+
+    def _refresh(self, pending: set[Marker]) -> None:
+        if _BROKERS in pending:
+            self.deliver(BrokersChanged(self._read_brokers()))
+        if _CONTROLLER in pending:
+            self.deliver(self._read_controller())
+        states: dict[tuple[str, int], PartitionState | None] = {}
+        if _TOPICS in pending:
+            topics, configs = self._read_topics()
+            self.deliver(TopicsChanged(topics, configs))
+            keys = {(name, p) for name, a in topics.items() for p in a.partitions}
+            known, self._known_states = self._known_states, keys
+            for key in sorted(known - keys):
+                states[key] = None
+            for key in sorted(keys - known):
+                if key not in pending:  # a state marked by its own watch is read below
+                    states[key] = self._read_state(key)
+        for marker in sorted((m for m in pending if isinstance(m, tuple)), key=repr):
+            if marker in self._known_states:
+                states[marker] = self._read_state(marker)
+        if states:
+            self.deliver(PartitionStatesChanged(states))
+        if _DELETIONS in pending:
+            children = self._zk().get_children(layout.DELETE_TOPICS, watch=self._watcher(_DELETIONS))
+            self.deliver(DeletionsRequested(frozenset(children)))
+
+    def _get_watched(self, path: str, marker: Marker) -> tuple[bytes, Any] | None:
+        """Data and stat of ``path`` with a data watch, or None with an exists watch (so its creation is seen)."""
+        client = self._zk()
+        watcher = self._watcher(marker)
+        while True:
+            try:
+                data, stat = client.get(path, watch=watcher)
+                return data, stat
+            except NoNodeError:
+                if client.exists(path, watch=watcher) is None:
+                    return None
+
+    def _read_brokers(self) -> dict[int, BrokerRegistration]:
+        client = self._zk()
+        brokers: dict[int, BrokerRegistration] = {}
+        for child in client.get_children(layout.BROKER_IDS, watch=self._watcher(_BROKERS)):
+            try:
+                broker_id = int(child)
+            except ValueError:
+                continue
+            try:
+                data, _ = client.get(layout.broker_path(broker_id), watch=self._watcher(_BROKERS))
+            except NoNodeError:
+                continue  # went away meanwhile: the children watch has fired
+            try:
+                brokers[broker_id] = layout.decode_broker(broker_id, data)
+            except layout.LayoutError as exc:
+                log.warning("ignoring unreadable broker registration: %s", exc)
+        return brokers
+
+    def _read_controller(self) -> ControllerChanged:
+        found = self._get_watched(layout.CONTROLLER, _CONTROLLER)
+        controller_id = None
+        if found is not None:
+            try:
+                controller_id = layout.decode_controller(found[0])
+            except layout.LayoutError as exc:
+                log.warning("unreadable %s: %s", layout.CONTROLLER, exc)
+        epoch = self._get_watched(layout.CONTROLLER_EPOCH, _CONTROLLER)
+        if epoch is None:
+            return ControllerChanged(controller_id, 0, -1)
+        return ControllerChanged(controller_id, layout.decode_controller_epoch(epoch[0]), epoch[1].version)
+
+    def _read_topics(self) -> tuple[dict[str, TopicAssignment], dict[str, dict[str, str]]]:
+        client = self._zk()
+        watcher = self._watcher(_TOPICS)
+        topics: dict[str, TopicAssignment] = {}
+        for name in sorted(client.get_children(layout.TOPICS, watch=watcher)):
+            try:
+                data, _ = client.get(layout.topic_path(name), watch=watcher)
+                topics[name] = layout.decode_topic(name, data)
+            except NoNodeError:
+                continue
+            except layout.LayoutError as exc:
+                log.warning("ignoring unreadable topic: %s", exc)
+        configs: dict[str, dict[str, str]] = {}
+        for name in sorted(client.get_children(layout.CONFIG_TOPICS, watch=watcher)):
+            try:
+                data, _ = client.get(layout.topic_config_path(name), watch=watcher)
+            except NoNodeError:
+                continue
+            if name in topics:
+                try:
+                    configs[name] = layout.decode_config(data)
+                except layout.LayoutError as exc:
+                    log.warning("ignoring unreadable config of %s: %s", name, exc)
+        return topics, configs
+
+    def _read_state(self, key: tuple[str, int]) -> PartitionState | None:
+        path = layout.partition_state_path(*key)
+        found = self._get_watched(path, key)
+        if found is None:
+            return None
+        try:
+            return layout.decode_partition_state(found[0], found[1].version, path)
+        except layout.LayoutError as exc:
+            log.warning("ignoring unreadable partition state: %s", exc)
+            return None
+
+    # -- writes -------------------------------------------------------------------------------------------
+
+    def apply(self, write: ZkWrite) -> None:
+        """Perform one write; a lost race is delivered as ``WriteFailed`` (never raised)."""
+        try:
+            self._apply(write)
+        except WriteLost as lost:
+            self.deliver(WriteFailed(write, str(lost)))
+        except (NodeExistsError, BadVersionError, NoNodeError, NotEmptyError) as exc:
+            self.deliver(WriteFailed(write, f"{type(exc).__name__}: {exc}"))
+        except KazooException as exc:  # connection loss, expired session, ...
+            self.deliver(WriteFailed(write, f"{type(exc).__name__}: {exc}"))
+
+    def _apply(self, write: ZkWrite) -> None:
+        if isinstance(write, CreateTopic):
+            self._create_topic(write)
+        elif isinstance(write, AddPartitions):
+            self._zk().set(layout.topic_path(write.assignment.name), layout.encode_topic(write.assignment))
+        elif isinstance(write, SetTopicConfig):
+            self._set_topic_config(write)
+        elif isinstance(write, MarkForDeletion):
+            client = self._zk()
+            if client.exists(layout.topic_path(write.topic)) is None:
+                raise WriteLost(f"UnknownTopicOrPartition: topic {write.topic} does not exist")
+            try:
+                client.create(layout.delete_topic_path(write.topic), b"", makepath=True)
+            except NodeExistsError:
+                raise WriteLost(f"TopicAlreadyMarkedForDeletion: topic {write.topic} is already marked for deletion")
+        elif isinstance(write, SetPartitionStates):
+            self._set_partition_states(write)
+        elif isinstance(write, CompleteDeletion):
+            self._complete_deletion(write.topic)
+        elif isinstance(write, ElectController):
+            self._elect(write.broker_id)
+        else:  # pragma: no cover - the union is closed
+            raise TypeError(f"not a ZooKeeper write: {write!r}")
+
+    def _set_config(self, path: str, configs: dict[str, str]) -> None:
+        """``setOrCreateEntityConfigs``: set, or create when missing."""
+        client = self._zk()
+        data = layout.encode_config(configs)
+        try:
+            client.set(path, data)
+        except NoNodeError:
+            try:
+                client.create(path, data, makepath=True)
+            except NodeExistsError:
+                client.set(path, data)
+
+    def _create_topic(self, write: CreateTopic) -> None:
+        """``AdminZkClient.createTopicWithAssignment``: refuse an existing (or to-be-deleted) topic, write the
+        config, then the assignment (whose creation is what the controller reacts to)."""
+        client = self._zk()
+        name = write.assignment.name
+        if client.exists(layout.topic_path(name)) is not None:
+            raise WriteLost(f"TopicExists: topic '{name}' already exists")
+        if client.exists(layout.delete_topic_path(name)) is not None:
+            raise WriteLost(f"TopicExists: topic '{name}' is marked for deletion")
+        self._set_config(layout.topic_config_path(name), write.configs)
+        try:
+            client.create(layout.topic_path(name), layout.encode_topic(write.assignment), makepath=True)
+        except NodeExistsError:
+            raise WriteLost(f"TopicExists: topic '{name}' already exists")
+
+    def _set_topic_config(self, write: SetTopicConfig) -> None:
+        """``AdminZkClient.changeTopicConfig``: the topic must exist; config, then a v2 change notification."""
+        client = self._zk()
+        if client.exists(layout.topic_path(write.topic)) is None:
+            raise WriteLost(f"UnknownTopicOrPartition: topic {write.topic} does not exist")
+        self._set_config(layout.topic_config_path(write.topic), write.configs)
+        client.create(layout.CONFIG_CHANGE_PREFIX, layout.encode_config_change(f"topics/{write.topic}"),
+                      sequence=True, makepath=True)
+
+    def _set_partition_states(self, write: SetPartitionStates) -> None:
+        """One multi: the controller-epoch check (unless -1), then each state created (version -1) or set on its
+        version, plus the ISR-change notification. Parents of new states are created first, as Kafka's
+        ``createTopicPartitions`` does, but only for a topic that still exists."""
+        client = self._zk()
+        for topic, partition in sorted({k for k, s in write.states.items() if s.zk_version < 0}):
+            if client.exists(layout.topic_path(topic)) is None:
+                raise WriteLost(f"NoNode: {layout.topic_path(topic)}")
+            for path in (layout.partitions_path(topic), layout.partition_path(topic, partition)):
+                try:
+                    client.create(path, b"")
+                except NodeExistsError:
+                    pass
+        txn = client.transaction()
+        if write.controller_epoch_version >= 0:
+            txn.check(layout.CONTROLLER_EPOCH, write.controller_epoch_version)
+        ops: list[str] = ["/controller_epoch"] if write.controller_epoch_version >= 0 else []
+        for (topic, partition), state in sorted(write.states.items()):
+            path = layout.partition_state_path(topic, partition)
+            data = layout.encode_partition_state(state)
+            if state.zk_version < 0:
+                txn.create(path, data)
+            else:
+                txn.set_data(path, data, version=state.zk_version)
+            ops.append(path)
+        if write.isr_change:
+            txn.create(layout.ISR_CHANGE_PREFIX, layout.encode_isr_change(sorted(write.states)), sequence=True)
+            ops.append(layout.ISR_CHANGE_PREFIX)
+        results = txn.commit()
+        for path, result in zip(ops, results):
+            if isinstance(result, Exception) and not isinstance(result, RolledBackError):
+                raise WriteLost(f"{type(result).__name__}: {path}"
+                                + (" (fenced: the controller epoch moved)" if path == "/controller_epoch" else ""))
+
+    def _complete_deletion(self, topic: str) -> None:
+        """``TopicDeletionManager.completeDeleteTopic``: the topic subtree (states first), its config, the marker."""
+        client = self._zk()
+        for path in (layout.topic_path(topic), layout.topic_config_path(topic), layout.delete_topic_path(topic)):
+            try:
+                client.delete(path, recursive=True)
+            except NoNodeError:
+                pass
+
+    def _elect(self, broker_id: int) -> None:
+        """``registerControllerAndIncrementControllerEpoch``: read (or create with 0) ``/controller_epoch``, then
+        one multi creating the ephemeral ``/controller`` and setting the epoch + 1 on the version read."""
+        client = self._zk()
+        try:
+            data, stat = client.get(layout.CONTROLLER_EPOCH)
+        except NoNodeError:
+            try:
+                client.create(layout.CONTROLLER_EPOCH, layout.encode_controller_epoch(0))
+            except NodeExistsError:
+                pass
+            data, stat = client.get(layout.CONTROLLER_EPOCH)
+        epoch, version = layout.decode_controller_epoch(data), stat.version
+        txn = client.transaction()
+        txn.create(layout.CONTROLLER, layout.encode_controller(broker_id, self.clock_ms()), ephemeral=True)
+        txn.set_data(layout.CONTROLLER_EPOCH, layout.encode_controller_epoch(epoch + 1), version=version)
+        results = txn.commit()
+        failures = [r for r in results if isinstance(r, Exception) and not isinstance(r, RolledBackError)]
+        if failures:
+            raise WriteLost(f"ControllerMoved: {type(failures[0]).__name__} while electing broker {broker_id} "
+                            f"(epoch {epoch} -> {epoch + 1})")

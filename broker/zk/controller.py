@@ -1,0 +1,186 @@
+"""The ZooKeeper-mode controller's decisions, as pure functions of a ``ZkView``.
+
+Whichever broker holds ``/controller`` calls ``decide(view, broker_id)`` after
+every change of its view and sends the writes it returns; the function is
+level-triggered (it looks at the state, not at what just happened), so running
+it again on the same view gives the same writes and, once they are back in the
+view, none. No kazoo, no I/O, no clock. What it decides, following Kafka 3.9's
+``KafkaController`` (unclean leader election disabled, its default):
+
+* a topic without an id (written by an old tool: v1/v2 JSON) gets one
+  (``AddPartitions`` rewriting the znode with the same partitions), as Kafka's
+  controller does for topics without ids;
+* a partition with no state znode yet (new topic, or partitions added) gets its
+  initial state: leader = first live replica in assignment order, ISR = the
+  live replicas, leader epoch 0 (no state while no replica is live);
+* a partition whose leader is not live (broker gone) or is -1 elects the first
+  replica in assignment order that is live and in the ISR (a broker coming back
+  in the ISR thus takes over a leaderless partition); the ISR shrinks to its
+  live members; with nobody to elect the leader is -1 and the ISR keeps one
+  member (Kafka never empties it); leader epoch + 1;
+* a partition whose live leader has dead ISR members: the ISR shrinks, leader
+  epoch + 1 (Kafka's ``removeReplicasFromIsr`` bumps the epoch too);
+* a topic marked in ``/admin/delete_topics`` is not touched any more and is
+  removed (``CompleteDeletion``: states, partitions, assignment, config,
+  marker); a marker for a topic that does not exist is removed too.
+
+Every ``SetPartitionStates`` is one write per topic, conditional on each
+state's znode version and fenced by ``view.controller_epoch_version``.
+``preferred_leader_writes`` is Kafka's auto leader rebalance (the core runs it
+on a timer, ``leader.imbalance.check.interval.seconds``, default 300 s).
+``assign_replicas`` is ``AdminUtils.assignReplicasToBrokers`` (rack-unaware).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+
+from broker.zk.layout import NO_TOPIC_ID, new_kafka_uuid
+from broker.zk.model import (
+    AddPartitions, CompleteDeletion, PartitionState, SetPartitionStates, TopicAssignment, ZkView, ZkWrite,
+)
+
+LEADER_IMBALANCE_PER_BROKER_PERCENTAGE = 10  # leader.imbalance.per.broker.percentage
+LEADER_IMBALANCE_CHECK_INTERVAL_MS = 300_000  # leader.imbalance.check.interval.seconds = 300
+NO_LEADER = -1
+
+
+class AssignmentError(ValueError):
+    """Kafka's InvalidPartitionsException / InvalidReplicationFactorException, with Kafka's messages."""
+
+
+def decide(view: ZkView, broker_id: int, *,
+           new_topic_id: Callable[[], uuid.UUID] = new_kafka_uuid) -> list[ZkWrite]:
+    """The writes the controller ``broker_id`` makes for ``view`` (none unless it holds ``/controller``)."""
+    if view.controller_id != broker_id:
+        return []
+    live = set(view.brokers)
+    writes: list[ZkWrite] = []
+    for topic in sorted(view.deletions):
+        writes.append(CompleteDeletion(topic))
+    for name in sorted(view.topics):
+        if name in view.deletions:
+            continue
+        assignment = view.topics[name]
+        if assignment.topic_id == NO_TOPIC_ID:
+            writes.append(AddPartitions(replace(assignment, topic_id=new_topic_id())))
+        states: dict[tuple[str, int], PartitionState] = {}
+        for index in sorted(assignment.partitions):
+            key = (name, index)
+            replicas = assignment.partitions[index]
+            current = view.states.get(key)
+            new = (initial_state(replicas, live, view.controller_epoch) if current is None
+                   else after_liveness_change(current, replicas, live, view.controller_epoch))
+            if new is not None:
+                states[key] = new
+        if states:
+            writes.append(SetPartitionStates(states, view.controller_epoch_version))
+    return writes
+
+
+def initial_state(replicas: Sequence[int], live: set[int], controller_epoch: int) -> PartitionState | None:
+    """A new partition's first state (the znode is created: ``zk_version`` -1), or None while no replica is
+    live (Kafka leaves such a partition in NewPartition, without a state znode)."""
+    live_replicas = [r for r in replicas if r in live]
+    if not live_replicas:
+        return None
+    return PartitionState(live_replicas[0], 0, live_replicas, controller_epoch, zk_version=-1)
+
+
+def after_liveness_change(state: PartitionState, replicas: Sequence[int], live: set[int],
+                          controller_epoch: int) -> PartitionState | None:
+    """The state after brokers came or went (None: nothing to change). Conditional on the state's version."""
+    live_isr = [r for r in state.isr if r in live]
+    if state.leader != NO_LEADER and state.leader in live:
+        if live_isr == list(state.isr):
+            return None
+        leader, isr = state.leader, live_isr  # the live leader is in its own ISR, so this is never empty
+    else:
+        electable = [r for r in replicas if r in live and r in state.isr]
+        if electable:
+            leader, isr = electable[0], live_isr
+        else:  # offline: Kafka removes dead replicas from the ISR one by one but never the last one
+            leader = NO_LEADER
+            isr = [state.leader] if state.leader in state.isr else list(state.isr[:1])
+            if state.leader == NO_LEADER and isr and len(state.isr) == 1:
+                return None
+            if leader == state.leader and isr == list(state.isr):
+                return None
+    return PartitionState(leader, state.leader_epoch + 1, isr, controller_epoch, zk_version=state.zk_version)
+
+
+def preferred_leader_writes(view: ZkView, broker_id: int, *,
+                            imbalance_percentage: int = LEADER_IMBALANCE_PER_BROKER_PERCENTAGE) -> list[ZkWrite]:
+    """Kafka's auto leader rebalance: for each broker whose share of partitions it is the preferred (first)
+    replica of but does not lead exceeds ``imbalance_percentage``, move leadership of those partitions back
+    to it when it is live and in the ISR (leader epoch + 1, ISR unchanged)."""
+    if view.controller_id != broker_id:
+        return []
+    live = set(view.brokers)
+    preferred_of: dict[int, list[tuple[str, int]]] = {}
+    for name, assignment in view.topics.items():
+        if name in view.deletions:
+            continue
+        for index, replicas in assignment.partitions.items():
+            if replicas and (name, index) in view.states:
+                preferred_of.setdefault(replicas[0], []).append((name, index))
+    by_topic: dict[str, dict[tuple[str, int], PartitionState]] = {}
+    for preferred in sorted(preferred_of):
+        keys = preferred_of[preferred]
+        imbalanced = [k for k in keys if view.states[k].leader != preferred]
+        if preferred not in live or not imbalanced or len(imbalanced) * 100 <= imbalance_percentage * len(keys):
+            continue
+        for key in sorted(imbalanced):
+            state = view.states[key]
+            if preferred in state.isr:
+                by_topic.setdefault(key[0], {})[key] = replace(
+                    state, leader=preferred, leader_epoch=state.leader_epoch + 1,
+                    controller_epoch=view.controller_epoch)
+    return [SetPartitionStates(states, view.controller_epoch_version) for _, states in sorted(by_topic.items())]
+
+
+def assign_replicas(brokers: Iterable[int], partitions: int, replication: int, *,
+                    start_index: int | None = None, start_partition: int = 0,
+                    rng: random.Random | None = None) -> list[list[int]]:
+    """``AdminUtils.assignReplicasToBrokers`` without racks: partition ``start_partition + i`` gets the
+    broker at ``(partition + start_index) % n`` as first replica, the followers shifted by
+    ``nextReplicaShift`` (which grows by one every ``n`` partitions) so that each round differs.
+    ``start_index`` (also the first shift) is random unless given, as Kafka's ``fixedStartIndex``;
+    ``rng`` makes the random choice reproducible. Returns the replica lists of the new partitions in order."""
+    broker_list = list(brokers)
+    if partitions <= 0:
+        raise AssignmentError("Number of partitions must be larger than 0.")
+    if replication <= 0:
+        raise AssignmentError("Replication factor must be larger than 0.")
+    if replication > len(broker_list):
+        raise AssignmentError(f"Replication factor: {replication} larger than available brokers: {len(broker_list)}.")
+    n = len(broker_list)
+    chooser = rng if rng is not None else random.Random()
+    first_index = start_index if start_index is not None and start_index >= 0 else chooser.randrange(n)
+    shift = start_index if start_index is not None and start_index >= 0 else chooser.randrange(n)
+    out: list[list[int]] = []
+    partition = max(0, start_partition)
+    for _ in range(partitions):
+        if partition > 0 and partition % n == 0:
+            shift += 1
+        first = (partition + first_index) % n
+        replicas = [broker_list[first]]
+        for j in range(replication - 1):
+            replicas.append(broker_list[(first + 1 + (shift + j) % (n - 1)) % n])
+        out.append(replicas)
+        partition += 1
+    return out
+
+
+def start_index_for_new_partitions(brokers: Sequence[int], existing_partition0: Sequence[int]) -> int:
+    """Kafka's start index when adding partitions: the position of the first broker whose id is at least the
+    first replica of partition 0 (0 if none)."""
+    if not existing_partition0:
+        return 0
+    for position, broker in enumerate(brokers):
+        if broker >= existing_partition0[0]:
+            return position
+    return 0
