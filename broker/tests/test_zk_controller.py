@@ -1,0 +1,210 @@
+"""``broker.zk.controller``: the controller's decisions as scenario tables over ``ZkView``s, and Kafka's
+rack-unaware replica assignment (against the examples in AdminUtils' own documentation)."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+import pytest
+
+from broker.zk import controller
+from broker.zk.layout import NO_TOPIC_ID
+from broker.zk.model import (
+    AddPartitions, BrokerRegistration, CompleteDeletion, PartitionState, SetPartitionStates, TopicAssignment,
+    ZkView, ZkWrite,
+)
+
+ME = 1
+TID = uuid.UUID(int=7)
+
+
+def view(live: list[int], topics: dict[str, dict[int, list[int]]],
+         states: dict[tuple[str, int], PartitionState] | None = None, *, controller_id: int | None = ME,
+         deletions: frozenset[str] = frozenset(), epoch: int = 4, epoch_version: int = 3) -> ZkView:
+    return ZkView(
+        cluster_id="c", brokers={b: BrokerRegistration(b, "h", 9000 + b) for b in live},
+        controller_id=controller_id, controller_epoch=epoch, controller_epoch_version=epoch_version,
+        topics={name: TopicAssignment(name, TID, parts) for name, parts in topics.items()},
+        states=dict(states or {}), deletions=deletions)
+
+
+def st(leader: int, leader_epoch: int, isr: list[int], version: int = 0, controller_epoch: int = 4) -> PartitionState:
+    return PartitionState(leader, leader_epoch, isr, controller_epoch, zk_version=version)
+
+
+def only_states(writes: list[ZkWrite]) -> dict[tuple[str, int], PartitionState]:
+    out: dict[tuple[str, int], PartitionState] = {}
+    for write in writes:
+        assert isinstance(write, SetPartitionStates)
+        assert write.controller_epoch_version == 3  # fenced on /controller_epoch's version
+        out.update(write.states)
+    return out
+
+
+# -- not the controller ----------------------------------------------------------------------------
+
+def test_only_the_controller_decides() -> None:
+    v = view([1, 2], {"t": {0: [1, 2]}}, controller_id=2)
+    assert controller.decide(v, ME) == []
+    v.controller_id = None
+    assert controller.decide(v, ME) == []
+
+
+# -- new partitions ----------------------------------------------------------------------------------
+
+NEW_PARTITIONS = [
+    # live brokers, assignment, expected state (None: no state yet)
+    ([1, 2, 3], [2, 3, 1], st(2, 0, [2, 3, 1], version=-1)),
+    ([1, 3], [2, 3, 1], st(3, 0, [3, 1], version=-1)),      # first *live* replica leads, ISR = live replicas
+    ([1], [2, 3], None),                                    # no live replica: no state (Kafka: stays NewPartition)
+    ([1, 2, 3], [3], st(3, 0, [3], version=-1)),
+]
+
+
+@pytest.mark.parametrize(("live", "replicas", "expected"), NEW_PARTITIONS)
+def test_initial_state(live: list[int], replicas: list[int], expected: PartitionState | None) -> None:
+    writes = controller.decide(view(live, {"t": {0: replicas}}), ME)
+    assert only_states(writes).get(("t", 0)) == expected
+
+
+def test_one_write_per_topic_for_missing_states_only() -> None:
+    v = view([1, 2], {"a": {0: [1, 2], 1: [2, 1]}, "b": {0: [2]}}, {("a", 0): st(1, 0, [1, 2])})
+    writes = controller.decide(v, ME)
+    assert writes == [SetPartitionStates({("a", 1): st(2, 0, [2, 1], version=-1)}, 3),
+                      SetPartitionStates({("b", 0): st(2, 0, [2], version=-1)}, 3)]
+
+
+# -- brokers going and coming ----------------------------------------------------------------------------
+
+LIVENESS = [
+    # (live brokers, replicas, current state, expected new state or None for "no write")
+    ("steady", [1, 2, 3], [1, 2, 3], st(1, 5, [1, 2, 3], 7), None),
+    ("leader dies: first live ISR member in assignment order",
+     [1, 3], [2, 3, 1], st(2, 5, [1, 2, 3], 7), st(3, 6, [1, 3], 7)),
+    ("leader dies, assignment order beats ISR order",
+     [1, 3], [2, 1, 3], st(2, 5, [3, 1, 2], 7), st(1, 6, [3, 1], 7)),
+    ("follower dies: ISR shrinks, epoch bumps (Kafka's removeReplicasFromIsr)",
+     [1, 2], [1, 2, 3], st(1, 5, [1, 2, 3], 7), st(1, 6, [1, 2], 7)),
+    ("dead replica outside the ISR: nothing", [1, 2], [1, 2, 3], st(1, 5, [1, 2], 7), None),
+    ("leader dies, live replica not in ISR: no unclean election, ISR keeps one",
+     [1, 3], [2, 3], st(2, 5, [2], 7), st(-1, 6, [2], 7)),
+    ("all ISR dead: leader -1, ISR keeps the old leader", [1], [2, 3], st(2, 5, [3, 2], 7), st(-1, 6, [2], 7)),
+    ("offline and already minimal: nothing", [1], [2, 3], st(-1, 6, [2], 7), None),
+    ("ISR member comes back: it leads", [1, 2], [3, 2], st(-1, 6, [2], 7), st(2, 7, [2], 7)),
+    ("non-ISR replica comes back: still offline", [1, 3], [3, 2], st(-1, 6, [2], 7), None),
+    ("leaderless with a live ISR member: elect it", [1, 2, 3], [1, 2, 3], st(-1, 2, [3, 2], 1),
+     st(2, 3, [3, 2], 1)),
+]
+
+
+@pytest.mark.parametrize(("name", "live", "replicas", "state", "expected"), LIVENESS, ids=[c[0] for c in LIVENESS])
+def test_liveness(name: str, live: list[int], replicas: list[int], state: PartitionState,
+                  expected: PartitionState | None) -> None:
+    v = view(live, {"t": {0: replicas}}, {("t", 0): state})
+    writes = controller.decide(v, ME)
+    if expected is None:
+        assert writes == []
+    else:
+        # conditional on the version read; stamped with the current controller epoch
+        assert only_states(writes) == {("t", 0): PartitionState(expected.leader, expected.leader_epoch, expected.isr,
+                                                                4, zk_version=state.zk_version)}
+
+
+def test_decisions_are_idempotent_once_applied() -> None:
+    """Level-triggered: applying the decided states (as ZooKeeper would, version + 1) leaves nothing to do."""
+    v = view([1, 3], {"t": {0: [2, 3, 1], 1: [2, 1], 2: [2]}, "n": {0: [3, 1]}},
+             {("t", 0): st(2, 5, [2, 3, 1], 1), ("t", 1): st(1, 0, [1, 2], 4), ("t", 2): st(2, 1, [2], 2)})
+    for _ in range(2):
+        for key, state in only_states(controller.decide(v, ME)).items():
+            v.states[key] = PartitionState(state.leader, state.leader_epoch, state.isr, state.controller_epoch,
+                                           zk_version=state.zk_version + 1)
+    assert controller.decide(v, ME) == []
+    assert v.states[("t", 0)].leader == 3 and v.states[("t", 1)].isr == [1]
+    assert v.states[("t", 2)].leader == -1 and v.states[("n", 0)] == PartitionState(3, 0, [3, 1], 4, 0)
+
+
+# -- deletion and topic ids ------------------------------------------------------------------------------
+
+def test_deletion_completes_and_the_topic_is_left_alone() -> None:
+    v = view([1], {"gone": {0: [2]}, "kept": {0: [1]}}, {("kept", 0): st(1, 0, [1])},
+             deletions=frozenset({"gone", "never-existed"}))
+    assert controller.decide(v, ME) == [CompleteDeletion("gone"), CompleteDeletion("never-existed")]
+
+
+def test_topic_without_id_gets_one() -> None:
+    v = view([1], {}, {})
+    v.topics["old"] = TopicAssignment("old", NO_TOPIC_ID, {0: [1]})
+    new_id = uuid.UUID(int=42)
+    writes = controller.decide(v, ME, new_topic_id=lambda: new_id)
+    assert writes[0] == AddPartitions(TopicAssignment("old", new_id, {0: [1]}))
+    assert only_states(writes[1:]) == {("old", 0): st(1, 0, [1], version=-1)}
+
+
+# -- preferred leader rebalance ------------------------------------------------------------------------
+
+def test_preferred_leader_rebalance() -> None:
+    states = {("t", 0): st(2, 3, [1, 2], 5), ("t", 1): st(2, 1, [2, 1], 1), ("t", 2): st(3, 0, [3], 0),
+              ("t", 3): st(3, 0, [3, 1], 0)}
+    v = view([1, 2, 3], {"t": {0: [1, 2], 1: [2, 1], 2: [1, 3], 3: [1, 3]}}, states)
+    writes = controller.preferred_leader_writes(v, ME)
+    # broker 1 prefers t-0, t-2, t-3 and leads none; t-2's ISR lacks it
+    assert only_states(writes) == {("t", 0): st(1, 4, [1, 2], 5), ("t", 3): st(1, 1, [3, 1], 0)}
+    assert controller.preferred_leader_writes(v, 2) == []  # not the controller
+    v.brokers.pop(1)
+    assert controller.preferred_leader_writes(v, ME) == []  # the preferred leader is not live
+
+
+def test_rebalance_threshold() -> None:
+    """10% by default: 1 of 10 partitions off its preferred leader is not an imbalance, 2 of 10 is."""
+    topics = {"t": {p: [1, 2] for p in range(10)}}
+    states = {("t", p): st(1, 0, [1, 2]) for p in range(10)}
+    states[("t", 0)] = st(2, 1, [1, 2])
+    assert controller.preferred_leader_writes(view([1, 2], topics, states), ME) == []
+    states[("t", 1)] = st(2, 1, [1, 2])
+    assert set(only_states(controller.preferred_leader_writes(view([1, 2], topics, states), ME))) == \
+        {("t", 0), ("t", 1)}
+
+
+# -- replica assignment -------------------------------------------------------------------------------
+
+def test_assignment_matches_kafkas_documented_example() -> None:
+    """AdminUtils' javadoc: 5 brokers, 10 partitions, 3 replicas, start index 0."""
+    assert controller.assign_replicas([0, 1, 2, 3, 4], 10, 3, start_index=0) == [
+        [0, 1, 2], [1, 2, 3], [2, 3, 4], [3, 4, 0], [4, 0, 1],
+        [0, 2, 3], [1, 3, 4], [2, 4, 0], [3, 0, 1], [4, 1, 2],
+    ]
+    # "if there is another partition to assign (partition #6 of a 6-broker cluster) 6 -> 0,4,2"
+    six = controller.assign_replicas([0, 1, 2, 3, 4, 5], 7, 3, start_index=0)
+    assert six[0] == [0, 1, 2] and six[6] == [0, 2, 3]
+
+
+def test_assignment_spread_and_seeded_start() -> None:
+    brokers = [1, 2, 3]
+    first = controller.assign_replicas(brokers, 6, 2, rng=random.Random(5))
+    assert first == controller.assign_replicas(brokers, 6, 2, rng=random.Random(5))  # deterministic with a seed
+    for replicas in first:
+        assert len(set(replicas)) == 2 and set(replicas) <= set(brokers)
+    leaders = [r[0] for r in first]
+    assert sorted(leaders) == [1, 1, 2, 2, 3, 3]  # leaders round-robin
+    starts = {controller.assign_replicas(brokers, 1, 1, rng=random.Random(seed))[0][0] for seed in range(50)}
+    assert starts == {1, 2, 3}  # the start is random without a fixed index
+
+
+def test_assignment_for_added_partitions() -> None:
+    brokers = [0, 1, 2, 3, 4]
+    whole = controller.assign_replicas(brokers, 10, 3, start_index=0)
+    start = controller.start_index_for_new_partitions(brokers, whole[0])
+    added = controller.assign_replicas(brokers, 4, 3, start_index=start, start_partition=6)
+    assert [r[0] for r in added] == [r[0] for r in whole[6:10]]  # leaders continue the round-robin
+    assert added == [[1, 2, 3], [2, 3, 4], [3, 4, 0], [4, 0, 1]]  # the shift restarts (as in Kafka)
+
+
+@pytest.mark.parametrize(("brokers", "partitions", "replication", "message"), [
+    ([1], 0, 1, "Number of partitions must be larger than 0."),
+    ([1], 1, 0, "Replication factor must be larger than 0."),
+    ([1, 2], 1, 3, "Replication factor: 3 larger than available brokers: 2."),
+])
+def test_assignment_errors(brokers: list[int], partitions: int, replication: int, message: str) -> None:
+    with pytest.raises(controller.AssignmentError, match=message.replace(".", r"\.")):
+        controller.assign_replicas(brokers, partitions, replication)
