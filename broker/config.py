@@ -50,6 +50,10 @@ class BrokerConfig:
     flush_messages: int = 2**63 - 1  # log.flush.interval.messages: 1 = fsync every append before acking
     flush_ms: int = 2**63 - 1  # log.flush.interval.ms
     retention_check_interval_ms: int = 300000  # log.retention.check.interval.ms: how often the log cleaner runs
+    # replication between brokers (ZooKeeper mode): a follower not caught up for this long leaves the ISR
+    replica_lag_time_max_ms: int = 30000
+    replica_fetch_wait_max_ms: int = 500  # a follower's Fetch max_wait_ms
+    replica_fetch_backoff_ms: int = 1000  # a follower's pause after a failed fetch (connection error)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -64,7 +68,8 @@ INT_KEYS = {name.replace("_", "."): name for name in (
     "offsets_retention_check_interval_ms", "transaction_state_log_num_partitions", "transaction_max_timeout_ms",
     "transaction_abort_timed_out_transaction_cleanup_interval_ms", "transactional_id_expiration_ms",
     "group_consumer_heartbeat_interval_ms", "group_consumer_session_timeout_ms", "group_consumer_max_size",
-    "zookeeper_session_timeout_ms")}
+    "zookeeper_session_timeout_ms", "replica_lag_time_max_ms", "replica_fetch_wait_max_ms",
+    "replica_fetch_backoff_ms")}
 
 
 def _bool(value: str) -> bool:

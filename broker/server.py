@@ -84,6 +84,8 @@ class BrokerServer:
                     self._nursery = nursery
                     if self.core.zk is not None:
                         await nursery.start(self._run_zookeeper, brokers[0])
+                        from broker.replication.fetcher import run_fetchers
+                        nursery.start_soon(run_fetchers, self)  # followers replicate; leaders check their ISR
                     for node_id, group in zip(self.config.node_ids, listeners):
                         await nursery.start(self._run_broker, node_id, group)
                     nursery.start_soon(self._deadlines)

@@ -67,7 +67,7 @@ def _update_session(core: BrokerCore, session: FetchSession, req: FetchRequest, 
 
 
 def _read_one(core: BrokerCore, ctx: RequestContext, sp: SessionPartition, room: int, first: bool,
-              read_committed: bool, version: int) -> FetchResponse_PartitionData:
+              read_committed: bool, version: int, replica: bool = False) -> FetchResponse_PartitionData:
     pd = FResp.PartitionData(partition_index=sp.partition, high_watermark=-1, last_stable_offset=-1,
                              log_start_offset=-1, records=b"")
     topic = core.cluster.topics.get(sp.topic)
@@ -89,7 +89,7 @@ def _read_one(core: BrokerCore, ctx: RequestContext, sp: SessionPartition, room:
     if not plog.log_start_offset <= sp.fetch_offset <= plog.next_offset:
         pd.error_code = ErrorCode.OFFSET_OUT_OF_RANGE
         return pd
-    upper = lso if read_committed else plog.high_watermark
+    upper = plog.next_offset if replica else lso if read_committed else plog.high_watermark
     data = plog.read(sp.fetch_offset, max(room, 0), upper=upper, first_whole=first) if room > 0 or first else b""
     if read_committed and data and core.producers.has_aborted(sp.topic, sp.partition):
         aborted = core.producers.aborted_between(sp.topic, sp.partition, sp.fetch_offset, _end_offset(data))
@@ -123,7 +123,7 @@ def _mark_sent(sent: Sent) -> None:
 
 
 def _read(core: BrokerCore, ctx: RequestContext, req: FetchRequest, version: int, parts: list[SessionPartition],
-          session: FetchSession | None, incremental: bool) -> tuple[FetchResponse, int, Sent]:
+          session: FetchSession | None, incremental: bool, replica: bool = False) -> tuple[FetchResponse, int, Sent]:
     resp = FResp(session_id=session.id if session is not None else 0)
     sent: Sent = []
     total = 0
@@ -131,7 +131,7 @@ def _read(core: BrokerCore, ctx: RequestContext, req: FetchRequest, version: int
     by_topic: dict[str, FetchResponse_FetchableTopicResponse] = {}
     for sp in parts:
         room = min(sp.max_bytes, budget - total) if version >= 3 else sp.max_bytes
-        pd = _read_one(core, ctx, sp, room, total == 0, req.isolation_level == 1, version)
+        pd = _read_one(core, ctx, sp, room, total == 0, req.isolation_level == 1, version, replica)
         total += len(pd.records or b"")
         news = (pd.error_code != 0 or bool(pd.records) or pd.high_watermark != sp.last_hw
                 or pd.last_stable_offset != sp.last_lso or pd.log_start_offset != sp.last_log_start)
@@ -177,7 +177,13 @@ def fetch(core: BrokerCore, ctx: RequestContext, req: FetchRequest, version: int
             incremental = True
     else:
         parts = _wanted(core, req, version)
-    resp, total, sent = _read(core, ctx, req, version, parts, session, incremental)
+    replica_id = req.replica_state.replica_id if version >= 15 else req.replica_id
+    replica = replica_id >= 0 and core.zk is not None
+    if replica:
+        fenced = _follower_fetched(core, ctx, req, version, replica_id)
+        if fenced:
+            return fenced
+    resp, total, sent = _read(core, ctx, req, version, parts, session, incremental, replica)
     if total >= req.min_bytes or req.max_wait_ms <= 0 or _has_errors(resp):
         _mark_sent(sent)
         return resp
@@ -189,13 +195,59 @@ def fetch(core: BrokerCore, ctx: RequestContext, req: FetchRequest, version: int
         if not expired and core.data_version == seen:
             return None
         seen = core.data_version
-        again, got, sent_now = _read(core, ctx, req, version, parts, session, incremental)
+        again, got, sent_now = _read(core, ctx, req, version, parts, session, incremental, replica)
         if expired or got >= req.min_bytes or _has_errors(again):
             _mark_sent(sent_now)
             return again
         return None
 
     return Pending(deadline, poll)
+
+
+def _follower_fetched(core: BrokerCore, ctx: RequestContext, req: FetchRequest, version: int,
+                      replica_id: int) -> FetchResponse | None:
+    """A follower's Fetch (ZooKeeper mode): check its view of the leader epoch, record its fetch offsets (its
+    log end offsets), which may move the ISR and the high watermark. A response when every partition is
+    answered with an epoch error, else None (the read goes on; epoch errors are answered per partition)."""
+    from broker.replication.leader import replication
+
+    rep = replication(core)
+    errors: dict[tuple[str, int], int] = {}
+    moved = False
+    for t in req.topics:
+        topic = core.cluster.by_id.get(t.topic_id) if version >= 13 else core.cluster.topics.get(t.topic)
+        if topic is None:
+            continue
+        for p in t.partitions:
+            if not 0 <= p.partition < len(topic.partitions):
+                continue
+            partition = topic.partitions[p.partition]
+            if partition.leader != ctx.node_id:
+                continue
+            if p.current_leader_epoch >= 0 and p.current_leader_epoch != partition.leader_epoch:
+                errors[(topic.name, p.partition)] = (ErrorCode.FENCED_LEADER_EPOCH
+                                                     if p.current_leader_epoch < partition.leader_epoch
+                                                     else ErrorCode.UNKNOWN_LEADER_EPOCH)
+                continue
+            moved = rep.follower_fetched((topic.name, p.partition), partition, replica_id, p.fetch_offset,
+                                         core.now_ms) or moved
+    if moved:
+        core.appended()  # acks=all producers and consumers parked on the high watermark look again
+    if not errors:
+        return None
+    resp = FResp()
+    for t in req.topics:
+        name = t.topic
+        if version >= 13:
+            topic = core.cluster.by_id.get(t.topic_id)
+            name = topic.name if topic is not None else ""
+        out = FResp.FetchableTopicResponse(topic=name, topic_id=t.topic_id if version >= 13 else ZERO_UUID)
+        for p in t.partitions:
+            out.partitions.append(FResp.PartitionData(
+                partition_index=p.partition, error_code=errors.get((name, p.partition), ErrorCode.NONE),
+                high_watermark=-1, last_stable_offset=-1, log_start_offset=-1, records=b""))
+        resp.responses.append(out)
+    return resp
 
 
 def _has_errors(resp: FetchResponse) -> bool:

@@ -1,8 +1,11 @@
 """OffsetForLeaderEpoch (23): the end offset of a leader epoch, so clients can detect log truncation (KIP-320).
 
-Every partition here has had one leader epoch since its log began, so the epoch
-history is a single entry: the current epoch ends at the log end offset, an
-older one at 0, a newer one is unknown (-1, -1). The caller's
+The epoch history is the log's (``PartitionLog.epochs``, from the partition leader
+epochs its batches carry) with the current leader epoch as its latest entry,
+answered as Kafka's LeaderEpochFileCache.endOffsetFor: the current epoch ends at
+the log end offset; an older one as the largest epoch at or below it, ending where
+the next higher epoch starts; a newer one is unknown (-1, -1). A follower (replica
+id >= 0, ZooKeeper mode) truncates to this after a leader change. The caller's
 ``current_leader_epoch`` is checked first: older than ours is FENCED_LEADER_EPOCH,
 newer is UNKNOWN_LEADER_EPOCH.
 """
@@ -41,8 +44,6 @@ def offset_for_leader_epoch(core: BrokerCore, ctx: RequestContext, req: OffsetFo
                 res.error_code = ErrorCode.FENCED_LEADER_EPOCH
             elif p.current_leader_epoch > current:
                 res.error_code = ErrorCode.UNKNOWN_LEADER_EPOCH
-            elif p.leader_epoch == current:
-                res.leader_epoch, res.end_offset = current, partition.log.next_offset
-            elif p.leader_epoch < current:
-                res.leader_epoch, res.end_offset = p.leader_epoch, 0
+            else:
+                res.leader_epoch, res.end_offset = partition.log.end_offset_for_epoch(p.leader_epoch, current)
     return resp

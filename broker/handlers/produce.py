@@ -24,9 +24,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from broker.core import CloseConnection
+from dataclasses import dataclass
+
+from broker.core import CloseConnection, Pending
 from broker.handlers import handles
 from broker.handlers._common import leader_error
+from broker.state.configs import topic_config
 from wire.errors import DecodeError, UnsupportedVersionError
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.legacy_records import up_convert
@@ -44,7 +47,8 @@ PResp = ProduceResponse
 
 
 def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, records: bytes | None,
-            version: int, transactional_id: str | None = None) -> ProduceResponse_PartitionProduceResponse:
+            version: int, transactional_id: str | None = None, acks: int = 1,
+            waits: list[Wait] | None = None) -> ProduceResponse_PartitionProduceResponse:
     out = PResp.PartitionProduceResponse(index=index, base_offset=-1)
     partition = core.cluster.partition(topic_name, index)
     if partition is None:
@@ -82,8 +86,16 @@ def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, 
         log.info("corrupt batch for %s-%d from %s: %s", topic_name, index, ctx.client_id, exc)
         out.error_code = ErrorCode.CORRUPT_MESSAGE
         return out
+    if core.zk is not None and acks == -1:
+        min_isr = _min_insync_replicas(core, topic_name)
+        if len(partition.isr) < min_isr:
+            out.error_code = ErrorCode.NOT_ENOUGH_REPLICAS
+            out.error_message = (f"The size of the current ISR {partition.isr} is insufficient to satisfy the "
+                                 f"min.isr requirement of {min_isr} for partition {topic_name}-{index}")
+            return out
     log_append_time = partition_config(core, topic_name, "message.timestamp.type") == "LogAppendTime"
     first_base = -1
+    required = -1  # the offset the high watermark must reach before acks=all is answered
     appended = False
     for batch in batches:
         h = batch.header
@@ -102,6 +114,7 @@ def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, 
                 break
             if duplicate is not None:
                 first_base = duplicate.base_offset if first_base < 0 else first_base
+                required = max(required, duplicate.last_offset + 1)
                 continue
         data = bytearray(batch.buffer)  # the one copy: its base offset is patched in place
         header = h
@@ -109,6 +122,7 @@ def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, 
             set_log_append_time(data, core.wall_ms())
             header = RecordBatch(data).header  # its max timestamp changed
         base, last = log_.append(data, header, partition.leader_epoch)
+        required = max(required, last + 1)
         appended = True
         if h.producer_id != NO_PRODUCER_ID:
             core.producers.record(h.producer_id, h.producer_epoch, topic_name, index, h.base_sequence,
@@ -116,15 +130,62 @@ def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, 
         if first_base < 0:
             first_base = base
     if appended:  # (batches before a refused one stay appended: make them visible)
-        log_.advance_high_watermark()
+        if core.zk is None:  # one process: the replicas share this log
+            log_.advance_high_watermark()
+        else:  # ZooKeeper mode: the high watermark moves as the ISR replicates (at once without followers)
+            from broker.replication.leader import replication
+
+            replication(core).maybe_advance_hw((topic_name, index), partition, core.now_ms)
         log_.maybe_flush(core.now_ms)
         core.appended()
     if out.error_code:
         return out
+    if waits is not None and required > log_.high_watermark:
+        waits.append(Wait(out, topic_name, index, partition.leader_epoch, required))
     out.base_offset = first_base
     if log_append_time:
         out.log_append_time_ms = core.wall_ms()
     return out
+
+
+@dataclass
+class Wait:
+    """An acks=all partition answer held until the high watermark reaches ``required``."""
+
+    out: ProduceResponse_PartitionProduceResponse
+    topic: str
+    index: int
+    leader_epoch: int
+    required: int
+
+
+def _min_insync_replicas(core: BrokerCore, topic_name: str) -> int:
+    from broker.handlers.describe_configs import broker_settings
+
+    topic = core.cluster.topics.get(topic_name)
+    try:
+        return int(topic_config("min.insync.replicas", topic.configs if topic else {}, broker_settings(core)).value)
+    except ValueError:
+        return 1
+
+
+def _settle(core: BrokerCore, ctx: RequestContext, wait: Wait, expired: bool) -> bool:
+    """Whether an acks=all answer is decided (its error code set when it failed), as Kafka's
+    Partition.checkEnoughReplicasReachOffset: done once the high watermark reaches the appended offsets
+    (NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR has meanwhile shrunk below min.insync.replicas),
+    NOT_LEADER_OR_FOLLOWER once leadership moved, REQUEST_TIMED_OUT at the deadline."""
+    partition = core.cluster.partition(wait.topic, wait.index)
+    if partition is None or partition.leader != ctx.node_id or partition.leader_epoch != wait.leader_epoch:
+        wait.out.error_code = ErrorCode.NOT_LEADER_OR_FOLLOWER
+        return True
+    if partition.log.high_watermark >= wait.required:
+        if len(partition.isr) < _min_insync_replicas(core, wait.topic):
+            wait.out.error_code = ErrorCode.NOT_ENOUGH_REPLICAS_AFTER_APPEND
+        return True
+    if expired:
+        wait.out.error_code = ErrorCode.REQUEST_TIMED_OUT
+        return True
+    return False
 
 
 def partition_config(core: BrokerCore, topic_name: str, key: str) -> str | None:
@@ -134,9 +195,10 @@ def partition_config(core: BrokerCore, topic_name: str, key: str) -> str | None:
 
 @handles(0)
 def produce(core: BrokerCore, ctx: RequestContext, req: ProduceRequest,
-            version: int) -> ProduceResponse | CloseConnection | None:
+            version: int) -> ProduceResponse | CloseConnection | Pending | None:
     resp = PResp()
     bad_acks = req.acks not in (-1, 0, 1)
+    waits: list[Wait] | None = [] if core.zk is not None and req.acks == -1 else None
     for topic in req.topic_data:
         parts = []
         for pdata in topic.partition_data:
@@ -145,12 +207,22 @@ def produce(core: BrokerCore, ctx: RequestContext, req: ProduceRequest,
                                                             base_offset=-1))
             else:
                 parts.append(_append(core, ctx, topic.name, pdata.index, pdata.records, version,
-                                     req.transactional_id))
+                                     req.transactional_id, req.acks, waits))
         resp.responses.append(PResp.TopicProduceResponse(topic.name, parts))
     if req.acks == 0:
         # no response; but a failure closes the connection, so the producer notices and refreshes its metadata
         failed = [f"{t.name}-{p.index}: {ErrorCode(p.error_code).name}" for t in resp.responses
                   for p in t.partition_responses if p.error_code]
         return CloseConnection("acks=0 produce failed: " + ", ".join(failed)) if failed else None
+    if waits:  # ZooKeeper mode, acks=all: answer once the ISR has the records
+        pending = waits
+
+        def poll(now_ms: int, expired: bool) -> ProduceResponse | None:
+            nonlocal pending
+            pending = [w for w in pending if not _settle(core, ctx, w, expired)]
+            return None if pending else resp
+
+        if poll(core.now_ms, False) is None:
+            return Pending(core.now_ms + max(0, req.timeout_ms), poll)
     return resp
 

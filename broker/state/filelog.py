@@ -207,6 +207,7 @@ class FileLog(PartitionLog):
                 log.warning("%s: unreadable log start offset checkpoint, ignored", checkpoint)
         self.log_start_offset = min(self.log_start_offset, self.next_offset)
         self._drop_below_start()
+        self.rebuild_epochs()
         self.high_watermark = self.next_offset
 
     def _open_segment(self, base_offset: int) -> None:
@@ -223,6 +224,15 @@ class FileLog(PartitionLog):
 
     def append(self, data: bytearray, header: object, leader_epoch: int) -> tuple[int, int]:
         base, last = super().append(data, header, leader_epoch)  # type: ignore[arg-type]
+        self._write_last(base, last)
+        return base, last
+
+    def _store_replica(self, stored: StoredBatch, leader_epoch: int) -> None:
+        super()._store_replica(stored, leader_epoch)
+        self._write_last(stored.base_offset, stored.last_offset)
+
+    def _write_last(self, base: int, last: int) -> None:
+        """Write the batch just stored (offsets base..last) to the active segment, rolling as needed."""
         if self._file is None or self._segment_size >= self.segment_bytes or self._roll_pending:
             if self._file is None and self._seg_bases and not self._roll_pending:
                 self._open_segment(self._seg_bases[-1])
@@ -240,7 +250,30 @@ class FileLog(PartitionLog):
         self._unflushed += last - base + 1
         if self.policy.every_append or self._unflushed >= self.policy.messages:
             self.flush()
-        return base, last
+
+    def truncate_to(self, offset: int) -> None:
+        """Truncate the segment files too: segments starting at or after the new log end go, the one holding
+        it is cut at the first removed batch and its index rewritten."""
+        if offset >= self.next_offset:
+            return
+        super().truncate_to(offset)
+        end = self.next_offset
+        self.close()
+        gone = [b for b in self._seg_bases if b >= end]
+        self._seg_bases = [b for b in self._seg_bases if b < end]
+        for base in gone:
+            self._path(base).unlink(missing_ok=True)
+            self._path(base).with_suffix(".index").unlink(missing_ok=True)
+        if self._seg_bases:
+            base = self._seg_bases[-1]
+            batches = [b for b in self.batches if b.base_offset >= base]
+            with open(self._path(base), "r+b") as f:
+                f.truncate(sum(len(b.data) for b in batches))
+                os.fsync(f.fileno())
+            self._write_index(base, batches)
+        else:  # nothing left to say where the log ends: an empty segment at the new end does
+            self._open_segment(end)
+            self.flush()
 
     def maybe_flush(self, now_ms: int) -> None:
         if self._unflushed and now_ms - self._last_flush_ms >= self.policy.interval_ms:

@@ -36,6 +36,9 @@ class PartitionLog:
     size_bytes: int = 0
     # the compactor's mark: (last offset of the cleanable part, tombstones kept) after its last pass
     cleaned: tuple[int, bool] | None = None
+    # the leader epoch history (Kafka's leader-epoch-checkpoint), from the batches' partition leader epochs:
+    # (epoch, start offset of its first batch), epochs increasing
+    epochs: list[tuple[int, int]] = field(default_factory=list)
 
     def append(self, data: bytearray, header: BatchHeader, leader_epoch: int) -> tuple[int, int]:
         """Store one validated v2 batch at the log end; return (base offset, last offset)."""
@@ -46,11 +49,98 @@ class PartitionLog:
         last = base + count_span - 1
         stored = StoredBatch(base, last, header.max_timestamp, data, header.producer_id,
                              header.is_transactional, header.is_control)
-        self.batches.append(stored)
-        self._bases.append(base)
-        self.next_offset = last + 1
-        self.size_bytes += len(stored.data)
+        self._store(stored, leader_epoch)
         return base, last
+
+    def _store(self, stored: StoredBatch, leader_epoch: int) -> None:
+        self.batches.append(stored)
+        self._bases.append(stored.base_offset)
+        self.next_offset = stored.last_offset + 1
+        self.size_bytes += len(stored.data)
+        if not self.epochs or leader_epoch > self.epochs[-1][0]:
+            self.epochs.append((leader_epoch, stored.base_offset))
+
+    # -- replication: a follower's copy of the leader's log ---------------------------------------
+
+    def append_replica(self, data: bytes | bytearray) -> list[StoredBatch]:
+        """Append v2 batches fetched from the leader verbatim: their base offsets and partition leader
+        epochs are kept. Batches entirely below the log end offset (already held) are skipped; a batch that
+        overlaps the log end or is not a v2 batch raises ValueError. Returns the batches stored."""
+        from wire.kafka.records import RecordBatch, split_entries
+
+        out: list[StoredBatch] = []
+        for entry in split_entries(bytes(data), allow_truncated_tail=True):  # a fetch may end mid-batch
+            if len(entry) < 61 or entry[16] != 2:
+                raise ValueError("replica data must be v2 record batches")
+            batch = RecordBatch(entry)
+            batch.validate()  # the CRC, as a follower checks what it appends (DecodeError otherwise)
+            h = batch.header
+            last = h.base_offset + h.last_offset_delta
+            if last < self.next_offset:
+                continue
+            if h.base_offset < self.next_offset:
+                raise ValueError(f"batch {h.base_offset}-{last} overlaps the log end offset {self.next_offset}")
+            stored = StoredBatch(h.base_offset, last, h.max_timestamp, bytes(entry), h.producer_id,
+                                 h.is_transactional, h.is_control)
+            self._store_replica(stored, h.partition_leader_epoch)
+            out.append(stored)
+        return out
+
+    def _store_replica(self, stored: StoredBatch, leader_epoch: int) -> None:
+        """Store one fetched batch (durable logs also write it to their segment)."""
+        self._store(stored, leader_epoch)
+
+    def truncate_to(self, offset: int) -> None:
+        """Remove every batch that holds ``offset`` or later (a batch straddling it goes whole, as Kafka's
+        LogSegment.truncateTo); the log end offset moves back, the high watermark no further than it."""
+        if offset >= self.next_offset:
+            return
+        keep = bisect.bisect_left(self._bases, offset)
+        if keep > 0 and self.batches[keep - 1].last_offset >= offset:
+            keep -= 1
+        new_end = self.batches[keep].base_offset if keep < len(self.batches) else offset
+        new_end = max(min(new_end, offset), self.log_start_offset)
+        for batch in self.batches[keep:]:
+            self.size_bytes -= len(batch.data)
+        del self.batches[keep:]
+        del self._bases[keep:]
+        self.next_offset = new_end
+        self.high_watermark = min(self.high_watermark, new_end)
+        self.epochs = [(e, start) for e, start in self.epochs if start < new_end]
+        if self.cleaned is not None and self.cleaned[0] >= new_end:
+            self.cleaned = None
+
+    def rebuild_epochs(self) -> None:
+        """The leader epoch history from the stored batches' headers (after recovery or rewriting)."""
+        self.epochs = []
+        for batch in self.batches:
+            epoch = int.from_bytes(batch.data[12:16], "big", signed=True)
+            if not self.epochs or epoch > self.epochs[-1][0]:
+                self.epochs.append((epoch, batch.base_offset))
+
+    @property
+    def latest_epoch(self) -> int:
+        """The leader epoch of the newest batch (-1: none)."""
+        return self.epochs[-1][0] if self.epochs else -1
+
+    def end_offset_for_epoch(self, epoch: int, current_epoch: int | None = None) -> tuple[int, int]:
+        """(epoch, end offset) as Kafka's LeaderEpochFileCache.endOffsetFor answers a follower: the largest
+        epoch <= ``epoch`` in the history and the start offset of the next higher one (the log end offset
+        for the latest epoch); (-1, -1) for an epoch newer than any. ``current_epoch`` (a leader's epoch,
+        which may have no batch yet) counts as the latest epoch, starting at the log end."""
+        history = list(self.epochs)
+        if current_epoch is not None and (not history or current_epoch > history[-1][0]):
+            history.append((current_epoch, self.next_offset))
+        if epoch < 0 or not history:
+            return -1, -1
+        if epoch == history[-1][0]:
+            return epoch, self.next_offset
+        higher = next((k for k, (e, _) in enumerate(history) if e > epoch), None)
+        if higher is None:
+            return -1, -1
+        if higher == 0:
+            return epoch, history[0][1]
+        return history[higher - 1][0], history[higher][1]
 
     def maybe_flush(self, now_ms: int) -> None:
         """Durable logs flush here when their interval has passed; memory logs have nothing to do."""
@@ -145,3 +235,4 @@ class PartitionLog:
             self.size_bytes += len(data)
         self.batches = kept
         self._bases = [b.base_offset for b in kept]
+        self.rebuild_epochs()

@@ -1,0 +1,1 @@
+"""Replication between brokers in ZooKeeper mode: the leader's ISR and high watermark, the followers' fetchers."""
