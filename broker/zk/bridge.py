@@ -275,8 +275,10 @@ class ZkBridge:
             for key in sorted(known - keys):
                 states[key] = None
             for key in sorted(keys - known):
-                if key not in pending:  # a state marked by its own watch is read below
-                    states[key] = self._read_state(key)
+                if key not in pending:  # (a state marked by its own watch is read below)
+                    state = self._read_state(key)  # arms the watch; a partition without a state yet is not news
+                    if state is not None:
+                        states[key] = state
         for marker in sorted((m for m in pending if isinstance(m, tuple)), key=repr):
             if marker in self._known_states:
                 states[marker] = self._read_state(marker)

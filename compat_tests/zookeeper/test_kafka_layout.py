@@ -1,0 +1,444 @@
+"""The kazoo bridge (``broker.zk.bridge``) against our ZooKeeper and against Debian's real ZooKeeper.
+
+Every scenario runs on both targets (``zk_target``) under its own chroot, which
+the bridge creates as Kafka does. After each operation an independent kazoo
+client reads the znodes back and compares them with Kafka's documented JSON
+(``broker.zk.layout`` is checked byte for byte against golden strings in
+``broker/tests/test_zk_layout.py``; here the literal JSON is spelled out where
+it matters). Waits are bounded waits on delivered events, never sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import pytest
+from kazoo.client import KazooClient
+
+from broker.zk import controller, layout
+from broker.zk.bridge import BrokerIdInUseError, ZkBridge
+from broker.zk.model import (
+    AddPartitions, BrokerRegistration, BrokersChanged, ClusterIdKnown, CompleteDeletion, ControllerChanged,
+    CreateTopic, DeletionsRequested, ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged,
+    SessionLost, SetPartitionStates, SetTopicConfig, TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkView,
+)
+from compat_tests.zookeeper.conftest import ZkTarget
+
+WAIT = 15.0
+SESSION_MS = 4000
+E = TypeVar("E")
+
+
+class Recorder:
+    """The ``deliver`` of one bridge: every event, with a bounded wait for one that matches."""
+
+    def __init__(self) -> None:
+        self.events: list[ZkEvent] = []
+        self.cond = threading.Condition()
+        self.view = ZkView()
+
+    def __call__(self, event: ZkEvent) -> None:
+        with self.cond:
+            self.events.append(event)
+            apply_to_view(self.view, event)
+            self.cond.notify_all()
+
+    def wait(self, kind: type[E], check: Callable[[E], bool] = lambda _e: True, *, after: int = 0) -> E:
+        """The first event of ``kind`` (from index ``after`` on) passing ``check``."""
+        found: list[E] = []
+
+        def seen() -> bool:
+            for event in self.events[after:]:
+                if isinstance(event, kind) and check(event):
+                    found.append(event)
+                    return True
+            return False
+
+        with self.cond:
+            if not self.cond.wait_for(seen, WAIT):
+                raise AssertionError(f"no {kind.__name__} matching; got {self.events[after:]!r}")
+        return found[0]
+
+    def wait_view(self, check: Callable[[ZkView], bool], what: str) -> ZkView:
+        with self.cond:
+            if not self.cond.wait_for(lambda: check(self.view), WAIT):
+                raise AssertionError(f"view never showed {what}: {self.view!r}")
+            return self.view
+
+    def mark(self) -> int:
+        with self.cond:
+            return len(self.events)
+
+
+def apply_to_view(view: ZkView, event: ZkEvent) -> None:
+    """What the core does with the events, reduced to the view (as ``ZkMetadata.apply``)."""
+    if isinstance(event, ClusterIdKnown):
+        view.cluster_id = event.cluster_id
+    elif isinstance(event, BrokersChanged):
+        view.brokers = dict(event.brokers)
+    elif isinstance(event, ControllerChanged):
+        view.controller_id, view.controller_epoch = event.controller_id, event.controller_epoch
+        view.controller_epoch_version = event.controller_epoch_version
+    elif isinstance(event, TopicsChanged):
+        view.topics, view.configs = dict(event.topics), dict(event.configs)
+        view.states = {k: s for k, s in view.states.items() if k[0] in view.topics}
+    elif isinstance(event, PartitionStatesChanged):
+        for key, state in event.states.items():
+            if state is None:
+                view.states.pop(key, None)
+            else:
+                view.states[key] = state
+    elif isinstance(event, DeletionsRequested):
+        view.deletions = event.topics
+
+
+class Cluster:
+    """Bridges and a reader client under one fresh chroot of the target."""
+
+    def __init__(self, target: ZkTarget) -> None:
+        self.target = target
+        self.chroot = f"/kafka-{uuid.uuid4().hex[:8]}"
+        self.connect = target.hosts + self.chroot
+        self.bridges: list[ZkBridge] = []
+        self._reader: KazooClient | None = None
+
+    def bridge(self, broker_id: int, *, start: bool = True, **kwargs: Any) -> tuple[ZkBridge, Recorder]:
+        recorder = Recorder()
+        registration = BrokerRegistration(broker_id, "127.0.0.1", 19090 + broker_id, None, 1700000000000 + broker_id)
+        bridge = ZkBridge(self.connect, broker_id, registration, SESSION_MS, recorder, **kwargs)
+        self.bridges.append(bridge)
+        if start:
+            bridge.start()
+        return bridge, recorder
+
+    @property
+    def zk(self) -> KazooClient:
+        """An independent kazoo client inside the chroot (reads what the bridges wrote)."""
+        if self._reader is None:
+            self._reader = self.target.client(hosts=self.connect)
+        return self._reader
+
+    def holder(self) -> KazooClient:
+        """Another session, in a chroot made ready by hand, with ``/brokers/ids`` created."""
+        self.target.client().ensure_path(self.chroot)
+        client = self.target.client(hosts=self.connect)
+        client.ensure_path("/brokers/ids")
+        return client
+
+    def data(self, path: str) -> bytes:
+        return self.zk.get(path)[0]
+
+    def json(self, path: str) -> Any:
+        return json.loads(self.data(path))
+
+    def close(self) -> None:
+        for bridge in self.bridges:
+            bridge.stop()
+
+
+@pytest.fixture
+def cluster(zk_target: ZkTarget) -> Iterator[Cluster]:
+    c = Cluster(zk_target)
+    yield c
+    c.close()
+
+
+def elect(bridge: ZkBridge, recorder: Recorder, broker_id: int) -> ControllerChanged:
+    mark = recorder.mark()
+    bridge.apply(ElectController(broker_id))
+    return recorder.wait(ControllerChanged, lambda e: e.controller_id == broker_id, after=mark)
+
+
+def run_controller(bridge: ZkBridge, recorder: Recorder, broker_id: int, until: Callable[[ZkView], bool],
+                   what: str) -> ZkView:
+    """Drive ``controller.decide`` over the recorder's view (as the core does) until ``until`` holds."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        with recorder.cond:
+            view = recorder.view
+            if until(view):
+                return view
+            writes = controller.decide(view, broker_id)
+            seen = len(recorder.events)
+        for write in writes:
+            bridge.apply(write)
+        with recorder.cond:  # wait for the next event (our writes coming back, or anything else)
+            if not recorder.cond.wait_for(lambda: len(recorder.events) > seen or until(recorder.view),
+                                          max(0.0, deadline - time.monotonic())):
+                raise AssertionError(f"controller never reached {what}: {recorder.view!r}")
+
+
+# -- start-up ----------------------------------------------------------------------------------------
+
+def test_start_creates_chroot_persistent_paths_cluster_id_and_registration(cluster: Cluster) -> None:
+    bridge, events = cluster.bridge(1, cluster_id="configured-id-000000000")
+    for path in layout.PERSISTENT_PATHS:
+        assert cluster.zk.exists(path) is not None, path
+    assert cluster.json("/cluster/id") == {"version": "1", "id": "configured-id-000000000"}
+    assert cluster.data("/cluster/id") == b'{"version":"1","id":"configured-id-000000000"}'
+    data, stat = cluster.zk.get("/brokers/ids/1")
+    assert data == (b'{"features":{},"listener_security_protocol_map":{"PLAINTEXT":"PLAINTEXT"},'
+                    b'"endpoints":["PLAINTEXT://127.0.0.1:19091"],"jmx_port":-1,"port":19091,"host":"127.0.0.1",'
+                    b'"version":5,"timestamp":"1700000000001"}')
+    assert stat.ephemeralOwner == bridge.client.client_id[0]  # type: ignore[union-attr]
+    assert events.wait(ClusterIdKnown).cluster_id == "configured-id-000000000"
+    assert events.wait(BrokersChanged).brokers == {1: bridge.registration}
+    assert events.wait(ControllerChanged) == ControllerChanged(None, 0, -1)
+    assert events.wait(TopicsChanged) == TopicsChanged({}, {})
+    assert events.wait(DeletionsRequested) == DeletionsRequested(frozenset())
+    # a second broker keeps the existing cluster id (its configured one is only for creating)
+    _, second = cluster.bridge(2, cluster_id="another-id-000000000000")
+    assert second.wait(ClusterIdKnown).cluster_id == "configured-id-000000000"
+    assert set(events.wait(BrokersChanged, lambda e: len(e.brokers) == 2).brokers) == {1, 2}
+
+
+def test_generated_cluster_id_is_a_kafka_uuid(cluster: Cluster) -> None:
+    bridge, events = cluster.bridge(1)
+    cluster_id = events.wait(ClusterIdKnown).cluster_id
+    assert len(cluster_id) == 22 and layout.uuid_to_kafka(layout.uuid_from_kafka(cluster_id)) == cluster_id
+    assert cluster.json("/cluster/id") == {"version": "1", "id": cluster_id}
+
+
+def test_registration_of_a_live_id_fails_as_kafka_does(cluster: Cluster) -> None:
+    holder = cluster.holder()
+    holder.create("/brokers/ids/1", b"{}", ephemeral=True)
+    bridge, _ = cluster.bridge(1, start=False, registration_wait_ms=300)
+    with pytest.raises(BrokerIdInUseError, match=r"Error while creating ephemeral at /brokers/ids/1, node already "
+                                                 r"exists and owner '0x[0-9a-f]+' does not match current session"):
+        bridge.start()
+    bridge.stop()
+
+
+def test_registration_waits_for_a_previous_session_to_go(cluster: Cluster) -> None:
+    holder = cluster.holder()
+    holder.create("/brokers/ids/1", b"{}", ephemeral=True)
+    bridge, events = cluster.bridge(1, start=False, registration_wait_ms=int(WAIT * 1000))
+    closer = threading.Thread(target=holder.stop)  # the old session ends while the bridge waits (or before)
+    closer.start()
+    bridge.start()
+    closer.join()
+    assert cluster.data("/brokers/ids/1") == layout.encode_broker(bridge.registration)
+    assert events.wait(BrokersChanged).brokers == {1: bridge.registration}
+
+
+# -- the controller election -------------------------------------------------------------------------------
+
+def test_election_race_has_one_winner_and_bumps_the_epoch_once(cluster: Cluster) -> None:
+    b1, e1 = cluster.bridge(1)
+    b2, e2 = cluster.bridge(2)
+    barrier = threading.Barrier(2)
+
+    def run(bridge: ZkBridge, broker_id: int) -> None:
+        barrier.wait()
+        bridge.apply(ElectController(broker_id))
+
+    threads = [threading.Thread(target=run, args=(b, i)) for b, i in ((b1, 1), (b2, 2))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    controller_json = cluster.json("/controller")
+    winner = controller_json["brokerid"]
+    assert winner in (1, 2)
+    assert set(controller_json) == {"version", "brokerid", "timestamp", "kraftControllerEpoch"}
+    assert controller_json["version"] == 2 and controller_json["kraftControllerEpoch"] == -1
+    assert isinstance(controller_json["timestamp"], str)
+    epoch_data, epoch_stat = cluster.zk.get("/controller_epoch")
+    assert epoch_data == b"1" and epoch_stat.version == 1  # created with "0", set once
+    loser_events = e2 if winner == 1 else e1
+    assert isinstance(loser_events.wait(WriteFailed).write, ElectController)
+    for events in (e1, e2):
+        assert events.wait(ControllerChanged, lambda e: e.controller_id is not None) == \
+            ControllerChanged(winner, 1, 1)
+    (cluster.zk.get("/controller")[1].ephemeralOwner ==
+     (b1 if winner == 1 else b2).client.client_id[0])  # type: ignore[union-attr]
+
+
+def test_closing_a_session_removes_its_ephemerals_and_others_see_it(cluster: Cluster) -> None:
+    b1, e1 = cluster.bridge(1)
+    b2, e2 = cluster.bridge(2)
+    elect(b1, e1, 1)
+    e2.wait(ControllerChanged, lambda e: e.controller_id == 1)
+    mark = e2.mark()
+    b1.stop()
+    assert cluster.zk.exists("/brokers/ids/1") is None and cluster.zk.exists("/controller") is None
+    assert e2.wait(BrokersChanged, lambda e: 1 not in e.brokers, after=mark).brokers == {2: b2.registration}
+    assert e2.wait(ControllerChanged, lambda e: e.controller_id is None, after=mark) == ControllerChanged(None, 1, 1)
+    changed = elect(b2, e2, 2)  # the survivor takes over: epoch 2
+    assert changed == ControllerChanged(2, 2, 2) and cluster.data("/controller_epoch") == b"2"
+
+
+def test_session_expiry_delivers_session_lost_then_registers_again(cluster: Cluster) -> None:
+    b1, e1 = cluster.bridge(1)
+    elect(b1, e1, 1)
+    client = b1.client
+    assert client is not None
+    session_id, password = client.client_id
+    mark = e1.mark()
+    # expire the session from outside (works on any ZooKeeper): take it over with its id and password, close it
+    thief = KazooClient(hosts=cluster.connect, client_id=(session_id, password), timeout=SESSION_MS / 1000)
+    thief.start(timeout=WAIT)
+    thief.stop()
+    thief.close()
+    e1.wait(SessionLost, after=mark)
+    registered = e1.wait(BrokersChanged, lambda e: 1 in e.brokers, after=mark)
+    assert registered.brokers[1] == b1.registration
+    _, stat = cluster.zk.get("/brokers/ids/1")
+    assert stat.ephemeralOwner != session_id and stat.ephemeralOwner == client.client_id[0]
+    assert cluster.zk.exists("/controller") is None  # the controller went with the old session
+    assert elect(b1, e1, 1).controller_epoch == 2
+
+
+# -- topics, states, configs, deletion -------------------------------------------------------------------
+
+def test_create_topic_config_states_and_conditional_updates(cluster: Cluster) -> None:
+    b1, e1 = cluster.bridge(1)
+    topic_id = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    assignment = TopicAssignment("t", topic_id, {0: [1, 2], 1: [2, 1]})
+    b1.apply(CreateTopic(assignment, {"retention.ms": "1000", "cleanup.policy": "compact"}))
+    assert cluster.data("/brokers/topics/t") == (
+        b'{"partitions":{"0":[1,2],"1":[2,1]},"removing_replicas":{},"topic_id":"EjRWeBI0VngSNFZ4EjRWeA",'
+        b'"adding_replicas":{},"version":3}')
+    assert cluster.data("/config/topics/t") == \
+        b'{"version":1,"config":{"cleanup.policy":"compact","retention.ms":"1000"}}'
+    topics = e1.wait(TopicsChanged, lambda e: "t" in e.topics)
+    assert topics.topics["t"] == assignment
+    assert topics.configs["t"] == {"retention.ms": "1000", "cleanup.policy": "compact"}
+    # creating it again loses
+    b1.apply(CreateTopic(assignment, {}))
+    assert "TopicExists" in e1.wait(WriteFailed, lambda e: isinstance(e.write, CreateTopic)).reason
+    assert cluster.json("/config/topics/t")["config"] == {"retention.ms": "1000", "cleanup.policy": "compact"}
+
+    epoch = elect(b1, e1, 1)
+    first = PartitionState(1, 0, [1, 2], epoch.controller_epoch)
+    b1.apply(SetPartitionStates({("t", 0): first}, epoch.controller_epoch_version))
+    state_path = "/brokers/topics/t/partitions/0/state"
+    data, stat = cluster.zk.get(state_path)
+    assert data == b'{"controller_epoch":1,"leader":1,"version":1,"leader_epoch":0,"isr":[1,2]}'
+    assert stat.version == 0
+    assert cluster.zk.get("/brokers/topics/t/partitions")[0] == b""
+    assert e1.wait(PartitionStatesChanged, lambda e: e.states.get(("t", 0)) is not None).states[("t", 0)] == \
+        PartitionState(1, 0, [1, 2], 1, zk_version=0)
+
+    # a stale zk_version loses and changes nothing
+    mark = e1.mark()
+    stale = PartitionState(2, 1, [2], 1, zk_version=5)
+    b1.apply(SetPartitionStates({("t", 0): stale}, epoch.controller_epoch_version))
+    failed = e1.wait(WriteFailed, after=mark)
+    assert failed.write == SetPartitionStates({("t", 0): stale}, epoch.controller_epoch_version)
+    assert "BadVersion" in failed.reason
+    assert cluster.zk.get(state_path)[1].version == 0
+    # a deposed controller (wrong /controller_epoch version) is fenced
+    b1.apply(SetPartitionStates({("t", 0): PartitionState(2, 1, [2], 1, zk_version=0)}, 0))
+    assert "/controller_epoch" in e1.wait(WriteFailed, after=mark + 1).reason
+    assert cluster.zk.get(state_path)[1].version == 0
+
+    # the right version wins; a leader's ISR change also leaves a notification
+    b1.apply(SetPartitionStates({("t", 0): PartitionState(1, 0, [1], 1, zk_version=0)}, isr_change=True))
+    assert cluster.data(state_path) == b'{"controller_epoch":1,"leader":1,"version":1,"leader_epoch":0,"isr":[1]}'
+    assert cluster.zk.get(state_path)[1].version == 1
+    notifications = cluster.zk.get_children("/isr_change_notification")
+    assert len(notifications) == 1 and notifications[0].startswith("isr_change_")
+    assert len(notifications[0]) == len("isr_change_") + 10
+    assert cluster.json("/isr_change_notification/" + notifications[0]) == \
+        {"version": 1, "partitions": [{"topic": "t", "partition": 0}]}
+    assert e1.wait(PartitionStatesChanged, lambda e: e.states.get(("t", 0)) is not None
+                   and e.states[("t", 0)].zk_version == 1).states[("t", 0)].isr == [1]
+
+    # more partitions: same id, rewritten assignment
+    b1.apply(AddPartitions(TopicAssignment("t", topic_id, {0: [1, 2], 1: [2, 1], 2: [1, 2]})))
+    assert cluster.json("/brokers/topics/t")["partitions"] == {"0": [1, 2], "1": [2, 1], "2": [1, 2]}
+    assert len(e1.wait(TopicsChanged, lambda e: "t" in e.topics and len(e.topics["t"].partitions) == 3).topics["t"].partitions) == 3
+
+
+def test_topic_config_change_writes_a_notification(cluster: Cluster) -> None:
+    b1, e1 = cluster.bridge(1)
+    b1.apply(CreateTopic(TopicAssignment("t", layout.new_kafka_uuid(), {0: [1]}), {}))
+    assert cluster.data("/config/topics/t") == b'{"version":1,"config":{}}'
+    b1.apply(SetTopicConfig("t", {"retention.ms": "5"}))
+    assert cluster.data("/config/topics/t") == b'{"version":1,"config":{"retention.ms":"5"}}'
+    changes = cluster.zk.get_children("/config/changes")
+    assert [c[:len("config_change_")] for c in changes] == ["config_change_"]
+    assert cluster.data("/config/changes/" + changes[0]) == b'{"version":2,"entity_path":"topics/t"}'
+    assert e1.wait(TopicsChanged, lambda e: e.configs.get("t") == {"retention.ms": "5"})
+    b1.apply(SetTopicConfig("nope", {"a": "b"}))
+    assert "UnknownTopicOrPartition" in e1.wait(WriteFailed, lambda e: isinstance(e.write, SetTopicConfig)).reason
+
+
+def test_a_topic_written_directly_comes_alive_through_the_controller(cluster: Cluster) -> None:
+    """As old tools did: only ``/brokers/topics/<t>`` in v1 JSON. The controller gives it an id and states."""
+    b1, e1 = cluster.bridge(1)
+    b2, e2 = cluster.bridge(2)
+    elect(b1, e1, 1)
+    cluster.zk.create("/brokers/topics/legacy", b'{"version":1,"partitions":{"1":[2,1],"0":[1,2]}}')
+    seen = e2.wait(TopicsChanged, lambda e: "legacy" in e.topics).topics["legacy"]
+    assert seen == TopicAssignment("legacy", layout.NO_TOPIC_ID, {0: [1, 2], 1: [2, 1]})
+    view = run_controller(b1, e1, 1, lambda v: len([k for k in v.states if k[0] == "legacy"]) == 2
+                          and v.topics["legacy"].topic_id != layout.NO_TOPIC_ID, "legacy topic alive")
+    topic_id = view.topics["legacy"].topic_id
+    assert cluster.json("/brokers/topics/legacy") == {
+        "version": 3, "topic_id": layout.uuid_to_kafka(topic_id), "partitions": {"0": [1, 2], "1": [2, 1]},
+        "adding_replicas": {}, "removing_replicas": {}}
+    assert cluster.json("/brokers/topics/legacy/partitions/0/state") == \
+        {"controller_epoch": 1, "leader": 1, "version": 1, "leader_epoch": 0, "isr": [1, 2]}
+    assert cluster.json("/brokers/topics/legacy/partitions/1/state") == \
+        {"controller_epoch": 1, "leader": 2, "version": 1, "leader_epoch": 0, "isr": [2, 1]}
+    # the other broker follows
+    e2.wait_view(lambda v: v.states.get(("legacy", 1)) == PartitionState(2, 0, [2, 1], 1, 0), "the states")
+
+
+def test_controller_moves_leadership_when_a_broker_goes_and_comes_back(cluster: Cluster) -> None:
+    b1, e1 = cluster.bridge(1)
+    b2, e2 = cluster.bridge(2)
+    elect(b1, e1, 1)
+    b1.apply(CreateTopic(TopicAssignment("t", layout.new_kafka_uuid(), {0: [2, 1], 1: [1, 2]}), {}))
+    run_controller(b1, e1, 1, lambda v: len(v.states) == 2, "initial states")
+    assert cluster.json("/brokers/topics/t/partitions/0/state")["leader"] == 2
+    b2.stop()  # broker 2 goes
+    run_controller(b1, e1, 1, lambda v: 2 not in v.brokers and all(2 not in s.isr for s in v.states.values()),
+                   "broker 2 out of every ISR")
+    assert cluster.json("/brokers/topics/t/partitions/0/state") == \
+        {"controller_epoch": 1, "leader": 1, "version": 1, "leader_epoch": 1, "isr": [1]}
+    assert cluster.json("/brokers/topics/t/partitions/1/state") == \
+        {"controller_epoch": 1, "leader": 1, "version": 1, "leader_epoch": 1, "isr": [1]}
+    assert cluster.zk.get("/brokers/topics/t/partitions/0/state")[1].version == 1
+
+
+def test_deletion_marker_and_complete_deletion(cluster: Cluster) -> None:
+    b1, e1 = cluster.bridge(1)
+    elect(b1, e1, 1)
+    b1.apply(CreateTopic(TopicAssignment("doomed", layout.new_kafka_uuid(), {0: [1], 1: [1]}), {"a": "b"}))
+    run_controller(b1, e1, 1, lambda v: len(v.states) == 2, "states")
+    b1.apply(MarkForDeletion("doomed"))
+    assert cluster.zk.exists("/admin/delete_topics/doomed") is not None
+    assert e1.wait(DeletionsRequested, lambda e: e.topics == frozenset({"doomed"}))
+    mark = e1.mark()
+    b1.apply(MarkForDeletion("doomed"))
+    assert "TopicAlreadyMarkedForDeletion" in e1.wait(
+        WriteFailed, lambda e: isinstance(e.write, MarkForDeletion), after=mark).reason
+    mark = e1.mark()
+    b1.apply(CompleteDeletion("doomed"))
+    for path in ("/brokers/topics/doomed", "/config/topics/doomed", "/admin/delete_topics/doomed"):
+        assert cluster.zk.exists(path) is None, path
+    assert e1.wait(TopicsChanged, lambda e: "doomed" not in e.topics, after=mark)
+    e1.wait(PartitionStatesChanged, lambda e: e.states.get(("doomed", 0), 0) is None, after=mark)
+    e1.wait(PartitionStatesChanged, lambda e: e.states.get(("doomed", 1), 0) is None, after=mark)
+    assert e1.wait(DeletionsRequested, lambda e: not e.topics, after=mark)
+    # the controller's own loop does the same from the marker
+    b1.apply(CreateTopic(TopicAssignment("again", layout.new_kafka_uuid(), {0: [1]}), {}))
+    run_controller(b1, e1, 1, lambda v: ("again", 0) in v.states, "states")
+    b1.apply(MarkForDeletion("again"))
+    run_controller(b1, e1, 1, lambda v: "again" not in v.topics and not v.deletions, "deletion")
+    assert cluster.zk.exists("/brokers/topics/again") is None
+
+
+def test_states_for_a_deleted_topic_are_not_recreated(cluster: Cluster) -> None:
+    b1, e1 = cluster.bridge(1)
+    b1.apply(SetPartitionStates({("ghost", 0): PartitionState(1, 0, [1], 0)}))
+    assert "NoNode" in e1.wait(WriteFailed).reason
+    assert cluster.zk.exists("/brokers/topics/ghost") is None
