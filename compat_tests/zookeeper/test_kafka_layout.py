@@ -255,8 +255,9 @@ def test_election_race_has_one_winner_and_bumps_the_epoch_once(cluster: Cluster)
     for events in (e1, e2):
         assert events.wait(ControllerChanged, lambda e: e.controller_id is not None) == \
             ControllerChanged(winner, 1, 1)
-    (cluster.zk.get("/controller")[1].ephemeralOwner ==
-     (b1 if winner == 1 else b2).client.client_id[0])  # type: ignore[union-attr]
+    winner_client = (b1 if winner == 1 else b2).client
+    assert winner_client is not None
+    assert cluster.zk.get("/controller")[1].ephemeralOwner == winner_client.client_id[0]
 
 
 def test_closing_a_session_removes_its_ephemerals_and_others_see_it(cluster: Cluster) -> None:
@@ -347,8 +348,8 @@ def test_create_topic_config_states_and_conditional_updates(cluster: Cluster) ->
     assert len(notifications[0]) == len("isr_change_") + 10
     assert cluster.json("/isr_change_notification/" + notifications[0]) == \
         {"version": 1, "partitions": [{"topic": "t", "partition": 0}]}
-    assert e1.wait(PartitionStatesChanged, lambda e: e.states.get(("t", 0)) is not None
-                   and e.states[("t", 0)].zk_version == 1).states[("t", 0)].isr == [1]
+    updated = PartitionState(1, 0, [1], 1, zk_version=1)
+    e1.wait(PartitionStatesChanged, lambda e: e.states.get(("t", 0)) == updated)
 
     # more partitions: same id, rewritten assignment
     b1.apply(AddPartitions(TopicAssignment("t", topic_id, {0: [1, 2], 1: [2, 1], 2: [1, 2]})))
