@@ -24,6 +24,8 @@ class StreamRef:
     tag: str | None = None
     partitioning: str = "default"  # default | forward | rebalance | hash | global | broadcast | shuffle
     key_selector: Callable[[Any], Any] | None = None
+    tag_type: TypeInformation | None = None  # the side output's type (its OutputTag's)
+    key_hash: Callable[[Any], int] | None = None  # how PyFlink hashes this key_by's keys (by key_type)
 
 
 @dataclass(eq=False)
@@ -38,11 +40,20 @@ class Transformation:
     keyed: bool = False
     is_source: bool = False
     is_sink: bool = False
+    converts_input: bool = False  # a sink outside PyFlink's Python chain: records arrive typed
     uid: str | None = None
     id: int = field(default_factory=lambda: next(_ids))
 
     def __hash__(self) -> int:
         return self.id
+
+    def key_hash(self) -> Callable[[Any], int] | None:
+        """The key hash of a keyed transformation's inputs (the same for every input)."""
+        for refs in self.inputs:
+            for ref in refs:
+                if ref.key_hash is not None:
+                    return ref.key_hash
+        return None
 
     def upstream(self) -> list[Transformation]:
         return [ref.transformation for refs in self.inputs for ref in refs]

@@ -19,6 +19,7 @@ from flinklite.datastream.output_tag import OutputTag
 from flinklite.datastream.window import CountEvictor, CountSlidingWindowAssigner, CountTumblingWindowAssigner, Trigger, WindowAssigner
 from flinklite.errors import InvalidProgramError
 from flinklite.graph import StreamRef, Transformation
+from flinklite.state.keygroups import key_hash_for
 from flinklite.operators import functions as ops
 from flinklite.operators.io import (CollectWriter, PrintWriter, SinkConnectorWriterFactory, SinkFunctionWriter,
                                     SinkOperator, TimestampsAndWatermarksOperator, stdout)
@@ -115,17 +116,17 @@ class DataStream:
         return False
 
     def map(self, func: Any, output_type: TypeInformation | None = None) -> DataStream:
-        call = as_map(func)
-        return self._add("Map", lambda: ops.MapOperator("Map", func, call), output_type, keyed=self._keyed())
+        as_map(func)  # checks it now, at build time
+        return self._add("Map", lambda: ops.MapOperator("Map", func, as_map), output_type, keyed=self._keyed())
 
     def flat_map(self, func: Any, output_type: TypeInformation | None = None) -> DataStream:
-        call: Callable[[Any], Any] = func.flat_map if isinstance(func, FlatMapFunction) else as_flat_map(func)
-        return self._add("FlatMap", lambda: ops.FlatMapOperator("FlatMap", func, call), output_type,
+        as_flat_map(func)
+        return self._add("FlatMap", lambda: ops.FlatMapOperator("FlatMap", func, as_flat_map), output_type,
                          keyed=self._keyed())
 
     def filter(self, func: Any) -> DataStream:
-        call = as_filter(func)
-        return self._add("Filter", lambda: ops.FilterOperator("Filter", func, call), self._output_type,
+        as_filter(func)
+        return self._add("Filter", lambda: ops.FilterOperator("Filter", func, as_filter), self._output_type,
                          keyed=self._keyed())
 
     def process(self, func: ProcessFunction, output_type: TypeInformation | None = None) -> DataStream:
@@ -135,7 +136,8 @@ class DataStream:
 
     def key_by(self, key_selector: Any, key_type: TypeInformation | None = None) -> KeyedStream:
         selector = as_key_selector(key_selector)
-        refs = [StreamRef(ref.transformation, ref.tag, "hash", selector) for ref in self._refs]
+        key_hash = key_hash_for(key_type)
+        refs = [StreamRef(ref.transformation, ref.tag, "hash", selector, ref.tag_type, key_hash) for ref in self._refs]
         return KeyedStream(self._env, refs, self._output_type, selector)
 
     def union(self, *streams: DataStream) -> DataStream:
@@ -155,7 +157,8 @@ class DataStream:
         return ConnectedStreams(self, ds)
 
     def _repartition(self, mode: str) -> DataStream:
-        return DataStream(self._env, [StreamRef(r.transformation, r.tag, mode) for r in self._refs], self._output_type)
+        return DataStream(self._env, [StreamRef(r.transformation, r.tag, mode, None, r.tag_type) for r in self._refs],
+                          self._output_type)
 
     def rebalance(self) -> DataStream:
         return self._repartition("rebalance")
@@ -179,7 +182,8 @@ class DataStream:
         if not isinstance(output_tag, OutputTag):
             raise InvalidProgramError("get_side_output takes an OutputTag")
         t = self._own("get_side_output")
-        return DataStream(self._env, [StreamRef(t, output_tag.tag_id)], output_tag.type_info)
+        return DataStream(self._env, [StreamRef(t, output_tag.tag_id, tag_type=output_tag.type_info)],
+                          output_tag.type_info)
 
     def assign_timestamps_and_watermarks(self, watermark_strategy: WatermarkStrategy) -> DataStream:
         if not isinstance(watermark_strategy, WatermarkStrategy):
@@ -196,9 +200,10 @@ class DataStream:
         return AllWindowedStream(self, assigner)
 
     # -- sinks ---------------------------------------------------------------------------------
-    def _sink(self, name: str, make_writer: Callable[[int, int], Any], parallelism: int | None = None) -> DataStreamSink:
+    def _sink(self, name: str, make_writer: Callable[[int, int], Any], parallelism: int | None = None,
+              converts_input: bool = True) -> DataStreamSink:
         t = Transformation(name=name, make_operator=lambda: SinkOperator(name, make_writer), inputs=[self._refs],
-                           is_sink=True, parallelism=parallelism)
+                           is_sink=True, parallelism=parallelism, converts_input=converts_input)
         self._env._register(t, sink=True)
         return DataStreamSink(t)
 
@@ -208,7 +213,9 @@ class DataStream:
         def make(index: int, parallelism: int) -> PrintWriter:
             return PrintWriter(type_info, sink_identifier, index, parallelism, stdout)
 
-        return self._sink("Print to Std. Out", make)
+        # print() renders by type itself (PyFlink maps rows and untyped values to strings inside
+        # the Python chain), so its input is not converted on the way.
+        return self._sink("Print to Std. Out", make, converts_input=False)
 
     def sink_to(self, sink: Sink) -> DataStreamSink:
         if not isinstance(sink, Sink):
@@ -299,8 +306,8 @@ class KeyedStream(DataStream):
                          keyed=True)
 
     def reduce(self, func: Any) -> DataStream:
-        call = as_reduce(func)
-        return self._add("Keyed Reduce", lambda: ops.KeyedReduceOperator("Keyed Reduce", func, call),
+        as_reduce(func)
+        return self._add("Keyed Reduce", lambda: ops.KeyedReduceOperator("Keyed Reduce", func, as_reduce),
                          self._output_type, keyed=True)
 
     def _aggregate_field(self, position: int | str, pick: Callable[[Any, Any], Any], name: str) -> DataStream:
@@ -313,7 +320,7 @@ class KeyedStream(DataStream):
             if isinstance(a, list):
                 return [*a[:position], pick(a[position], b[position]), *a[position + 1:]]  # type: ignore[misc,index,operator]
             return pick(a, b)
-        return self._add(name, lambda: ops.KeyedReduceOperator(name, None, reducer), self._output_type, keyed=True)
+        return self._add(name, lambda: ops.KeyedReduceOperator(name, reducer, as_reduce), self._output_type, keyed=True)
 
     def sum(self, position_to_sum: int | str = 0) -> DataStream:
         return self._aggregate_field(position_to_sum, lambda x, y: x + y, "Keyed Sum")
@@ -338,7 +345,7 @@ class KeyedStream(DataStream):
         return DataStream(self._env, self._values_refs(), self._output_type).union(*streams)
 
     def _values_refs(self) -> list[StreamRef]:
-        return [StreamRef(r.transformation, r.tag) for r in self._refs]
+        return [StreamRef(r.transformation, r.tag, tag_type=r.tag_type) for r in self._refs]
 
     def connect(self, ds: DataStream) -> ConnectedStreams:
         return ConnectedStreams(self, ds)
@@ -398,8 +405,16 @@ class WindowedStream:
         lateness, late_tag, evictor = self._allowed_lateness, self._late_tag, self._evictor
 
         def make() -> WindowOperator:
-            return WindowOperator(name, assigner, trigger, contents, window_function, lateness, late_tag,
-                                  evictor, user_functions)
+            # Each subtask gets its own copies of the user's functions (see per_subtask_copy).
+            copies = {id(f): ops.per_subtask_copy(f) for f in user_functions}
+            own_contents = WindowContents(contents.kind,
+                                          reduce=contents.reduce and as_reduce(copies.get(id(contents.reduce_source),
+                                                                                          contents.reduce_source)),
+                                          aggregate=copies.get(id(contents.aggregate), contents.aggregate),
+                                          reduce_source=contents.reduce_source)
+            own_window_function = copies.get(id(window_function), window_function)
+            return WindowOperator(name, assigner, trigger, own_contents, own_window_function, lateness, late_tag,
+                                  evictor, list(copies.values()))
 
         return self._keyed_stream._add(name, make, output_type, keyed=True)
 
@@ -408,7 +423,8 @@ class WindowedStream:
         reduce = as_reduce(reduce_function)
         if window_function is not None and not isinstance(window_function, (ProcessWindowFunction, WindowFunction)):
             window_function = as_window_function(window_function)
-        return self._build("Window(Reduce)", WindowContents("reduce", reduce=reduce), window_function,
+        return self._build("Window(Reduce)", WindowContents("reduce", reduce=reduce, reduce_source=reduce_function),
+                           window_function,
                            output_type or (self._keyed_stream._output_type if window_function is None else None),
                            [f for f in (reduce_function, window_function) if f is not None])
 

@@ -4,12 +4,13 @@ and execute(), which hands the graph to the single-threaded executor."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from typing import Any, Callable, Iterable
 
 from flinklite.common.execution_config import Configuration, ExecutionConfig
-from flinklite.common.typeinfo import TypeInformation, Types
+from flinklite.common.typeinfo import PickledBytesTypeInfo, TypeInformation, Types
 from flinklite.common.watermark_strategy import WatermarkStrategy
 from flinklite.datastream.connectors.base import Source, SourceReader
 from flinklite.datastream.data_stream import DataStream
@@ -18,6 +19,14 @@ from flinklite.graph import StreamRef, Transformation
 from flinklite.operators.io import SourceOperator
 from flinklite.runtime.clock import Clock, SystemClock
 from flinklite.runtime.executor import JobExecutor
+
+
+def _available_processors() -> int:
+    """The CPUs this process may run on (the JVM's availableProcessors, which PyFlink uses)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class RuntimeExecutionMode:
@@ -55,8 +64,11 @@ class JobExecutionResult:
 class CollectionSource(Source):
     """from_collection: a non-parallel bounded source of a Python collection."""
 
-    def __init__(self, collection: Iterable[Any]) -> None:
-        self.collection = list(collection)
+    def __init__(self, collection: Iterable[Any], type_info: TypeInformation | None = None) -> None:
+        values = list(collection)
+        if type_info is not None and not isinstance(type_info, PickledBytesTypeInfo):
+            values = [type_info.from_python(value) for value in values]
+        self.collection = values
 
     def fixed_parallelism(self) -> int | None:
         return 1
@@ -94,7 +106,8 @@ class StreamExecutionEnvironment:
     _defaults: dict[str, Any] = {}
 
     def __init__(self) -> None:
-        self._parallelism = int(self._defaults.get("parallelism", 1))
+        # Like PyFlink's local environment: one subtask per CPU unless told otherwise.
+        self._parallelism = int(self._defaults.get("parallelism", _available_processors()))
         self._config = ExecutionConfig()
         self._transformations: list[Transformation] = []
         self._sinks: list[Transformation] = []
@@ -188,7 +201,7 @@ class StreamExecutionEnvironment:
     def from_collection(self, collection: Iterable[Any], type_info: TypeInformation | None = None) -> DataStream:
         if isinstance(collection, (str, bytes)) or not hasattr(collection, "__iter__"):
             raise InvalidProgramError("from_collection takes a list (or other iterable) of elements")
-        return self._source("Collection Source", CollectionSource(collection), None, type_info)
+        return self._source("Collection Source", CollectionSource(collection, type_info), None, type_info)
 
     def from_source(self, source: Source, watermark_strategy: WatermarkStrategy, source_name: str,
                     type_info: TypeInformation | None = None) -> DataStream:

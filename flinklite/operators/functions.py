@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any, Callable
 
 from flinklite.datastream.functions import (CoFlatMapFunction, CoMapFunction, CoProcessFunction, Function,
@@ -54,12 +55,23 @@ class StreamingRuntimeContext(RuntimeContext):
         return self._state(state_descriptor)
 
 
+def per_subtask_copy(function: Any) -> Any:
+    """Each subtask gets its own copy of a user function object, as Flink deserializes one per
+    subtask (functions keep state handles on self in open()). Plain callables are shared."""
+    if isinstance(function, Function):
+        try:
+            return copy.deepcopy(function)
+        except Exception:  # noqa: BLE001 - an uncopyable function is shared, as before
+            return function
+    return function
+
+
 class FunctionOperator(Operator):
     """An operator wrapping one user function object (opened and closed with the operator)."""
 
     def __init__(self, name: str, function: Any) -> None:
         super().__init__(name)
-        self.function = function
+        self.function = per_subtask_copy(function)
 
     def open(self) -> None:
         if isinstance(self.function, Function):
@@ -71,9 +83,9 @@ class FunctionOperator(Operator):
 
 
 class MapOperator(FunctionOperator):
-    def __init__(self, name: str, function: Any, call: Callable[[Any], Any]) -> None:
+    def __init__(self, name: str, function: Any, adapt: Callable[[Any], Callable[[Any], Any]]) -> None:
         super().__init__(name, function)
-        self.call = call
+        self.call = adapt(self.function)
 
     def open(self) -> None:
         super().open()
@@ -91,9 +103,9 @@ class MapOperator(FunctionOperator):
 
 
 class FlatMapOperator(FunctionOperator):
-    def __init__(self, name: str, function: Any, call: Callable[[Any], Any]) -> None:
+    def __init__(self, name: str, function: Any, adapt: Callable[[Any], Callable[[Any], Any]]) -> None:
         super().__init__(name, function)
-        self.call = call
+        self.call = adapt(self.function)
 
     def process_element(self, value: Any, timestamp: int | None, key: Any, input_index: int) -> None:
         if key is not None and self.ctx.state_backend is not None:
@@ -102,9 +114,9 @@ class FlatMapOperator(FunctionOperator):
 
 
 class FilterOperator(FunctionOperator):
-    def __init__(self, name: str, function: Any, call: Callable[[Any], Any]) -> None:
+    def __init__(self, name: str, function: Any, adapt: Callable[[Any], Callable[[Any], Any]]) -> None:
         super().__init__(name, function)
-        self.call = call
+        self.call = adapt(self.function)
 
     def process_element(self, value: Any, timestamp: int | None, key: Any, input_index: int) -> None:
         if key is not None and self.ctx.state_backend is not None:
@@ -118,9 +130,9 @@ class KeyedReduceOperator(FunctionOperator):
 
     keyed = True
 
-    def __init__(self, name: str, function: Any, call: Callable[[Any, Any], Any]) -> None:
+    def __init__(self, name: str, function: Any, adapt: Callable[[Any], Callable[[Any, Any], Any]]) -> None:
         super().__init__(name, function)
-        self.call = call
+        self.call = adapt(self.function)
         self._descriptor = ValueStateDescriptor("_reduce_state")
 
     def open(self) -> None:

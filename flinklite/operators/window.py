@@ -29,10 +29,11 @@ class WindowContents:
     """How a window's contents grow and merge: reduce, aggregate or list."""
 
     def __init__(self, kind: str, reduce: Callable[[Any, Any], Any] | None = None,
-                 aggregate: AggregateFunction | None = None) -> None:
+                 aggregate: AggregateFunction | None = None, reduce_source: Any = None) -> None:
         self.kind = kind
         self.reduce = reduce
         self.aggregate = aggregate
+        self.reduce_source = reduce_source  # the user's ReduceFunction (or callable) behind `reduce`
 
     def add(self, current: Any, value: Any) -> Any:
         if self.kind == "reduce":

@@ -15,6 +15,7 @@ import sys
 import time
 from typing import Any, Callable, Iterable, TextIO
 
+from flinklite.common.typeinfo import PickledBytesTypeInfo
 from flinklite.common.watermark_strategy import LONG_MAX, LONG_MIN
 from flinklite.errors import InvalidProgramError, JobExecutionError
 from flinklite.graph import StreamRef, Transformation
@@ -22,7 +23,7 @@ from flinklite.operators.base import Operator, OperatorContext, Output
 from flinklite.operators.io import SourceOperator
 from flinklite.runtime.clock import Clock, SystemClock
 from flinklite.state.backend import InMemoryKeyedStateBackend, KeyedStateBackend
-from flinklite.state.keygroups import default_max_parallelism, key_group_for, key_group_range
+from flinklite.state.keygroups import default_max_parallelism, key_group_for, key_group_range, pickled_key_hash
 
 SOURCE_BATCH = 256
 
@@ -102,20 +103,32 @@ class _Route:
 
     def __init__(self, mode: str, targets: list[Subtask], input_index: int,
                  key_selector: Callable[[Any], Any] | None, max_parallelism: int, channel: Any,
-                 upstream_index: int) -> None:
+                 upstream_index: int, convert: Callable[[Any], Any] | None = None,
+                 key_hash: Callable[[Any], int] = pickled_key_hash) -> None:
         self.mode = mode
         self.targets = targets
         self.channel = channel
-        self._params = (mode, targets, input_index, key_selector, max_parallelism, upstream_index)
-        self.send = self._build(*self._params)
+        self._params = (mode, targets, input_index, key_selector, max_parallelism, upstream_index, key_hash)
+        self.convert = convert
+        self.send = self._with_conversion(self._build(*self._params))
 
     def rebuild(self) -> None:
         """Re-binds to the targets' process_element (operators may specialise it in open())."""
-        self.send = self._build(*self._params)
+        self.send = self._with_conversion(self._build(*self._params))
+
+    def _with_conversion(self, send: Callable[[Any, int | None], None]) -> Callable[[Any, int | None], None]:
+        convert = self.convert
+        if convert is None:
+            return send
+
+        def converted(value: Any, timestamp: int | None) -> None:
+            send(convert(value), timestamp)
+        return converted
 
     @staticmethod
     def _build(mode: str, targets: list[Subtask], input_index: int, key_selector: Callable[[Any], Any] | None,
-               max_parallelism: int, upstream_index: int) -> Callable[[Any, int | None], None]:
+               max_parallelism: int, upstream_index: int,
+               key_hash: Callable[[Any], int]) -> Callable[[Any, int | None], None]:
         if mode == "forward":
             target = targets[upstream_index]
             process = target.operator.process_element
@@ -132,7 +145,7 @@ class _Route:
 
             def by_key(value: Any, timestamp: int | None) -> None:
                 key = select(value)
-                index = key_group_for(key, max_parallelism) * count // max_parallelism
+                index = key_group_for(key, max_parallelism, key_hash) * count // max_parallelism
                 targets[index].records_in += 1
                 processes[index](value, timestamp, key, input_index)
             return by_key
@@ -220,7 +233,8 @@ class JobExecutor:
     def __init__(self, sinks: list[Transformation], default_parallelism: int, clock: Clock | None = None,
                  auto_watermark_interval_ms: int = 200, max_parallelism: int = -1,
                  progress_interval_s: float | None = None, progress_stream: TextIO | None = None,
-                 state_backend_factory: Callable[[int, range], KeyedStateBackend] | None = None) -> None:
+                 state_backend_factory: Callable[[int, range, Callable[[Any], int]], KeyedStateBackend] | None = None
+                 ) -> None:
         if not sinks:
             raise InvalidProgramError("No operators defined in streaming topology. Cannot execute: "
                                       "add a sink (print(), sink_to(), add_sink(), execute_and_collect())")
@@ -229,8 +243,14 @@ class JobExecutor:
         self.progress_interval_s = progress_interval_s
         self.progress_stream = progress_stream or sys.stderr
         self.state_backend_factory = state_backend_factory or (
-            lambda max_p, groups: InMemoryKeyedStateBackend(max_p, groups))
+            lambda max_p, groups, key_hash: InMemoryKeyedStateBackend(max_p, groups, key_hash))
         self.transformations = _topological(sinks)
+        self._side_output_types: dict[tuple[int, str], Any] = {}
+        for t in self.transformations:
+            for refs in t.inputs:
+                for ref in refs:
+                    if ref.tag is not None and ref.tag_type is not None:
+                        self._side_output_types[(ref.transformation.id, ref.tag)] = ref.tag_type
         self.subtasks: dict[Transformation, list[Subtask]] = {}
         self._stopped = False
         self._build(default_parallelism, max_parallelism)
@@ -249,7 +269,8 @@ class JobExecutor:
                 operator = t.make_operator()
                 subtask = Subtask(t, index, p, operator)
                 subtask.output = RoutedOutput(subtask)
-                backend = self.state_backend_factory(max_p, key_group_range(index, p, max_p)) if t.keyed else None
+                backend = (self.state_backend_factory(max_p, key_group_range(index, p, max_p),
+                                                      t.key_hash() or pickled_key_hash) if t.keyed else None)
                 operator.setup(OperatorContext(t.name, index, p, max_p, subtask.output, now, backend))
                 subtasks.append(subtask)
             self.subtasks[t] = subtasks
@@ -261,12 +282,22 @@ class JobExecutor:
                 for edge_number, ref in enumerate(refs):
                     upstream = self.subtasks[ref.transformation]
                     mode = _mode(ref, len(upstream), p)
+                    output_type = ref.transformation.output_type if ref.tag is None else None
+                    if ref.tag is not None:
+                        output_type = self._side_output_types.get((ref.transformation.id, ref.tag))
+                    convert = None
+                    # Where PyFlink serializes a record with its type: leaving a chain of Python
+                    # operators (a key_by or a change of parallelism), or entering a Java sink.
+                    if (mode != "forward" or t.converts_input) and output_type is not None \
+                            and not isinstance(output_type, PickledBytesTypeInfo):
+                        convert = output_type.from_python
                     for up in upstream:
                         channel = (input_index, edge_number, up.index)
                         for target in downstream:
                             target.add_channel(channel)
                         up.output.add_route(ref.tag, _Route(mode, downstream, input_index, ref.key_selector, max_p,
-                                                            channel, up.index))
+                                                            channel, up.index, convert,
+                                                            ref.key_hash or pickled_key_hash))
         self.sources = [s for t in self.transformations if t.is_source for s in self.subtasks[t]]
 
     # -- running -----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from flinklite.datastream.state import (AggregatingState, AggregatingStateDescri
                                         ReducingStateDescriptor, StateDescriptor, StateTtlConfig, ValueState,
                                         ValueStateDescriptor)
 from flinklite.errors import InvalidProgramError, StateAccessError
-from flinklite.state.keygroups import DEFAULT_MAX_PARALLELISM, key_group_for
+from flinklite.state.keygroups import DEFAULT_MAX_PARALLELISM, key_group_for, pickled_key_hash
 
 _NO_KEY = object()
 Table = Dict[int, Dict[Tuple[Any, Any], Any]]
@@ -56,8 +56,10 @@ class KeyedStateBackend:
 class InMemoryKeyedStateBackend(KeyedStateBackend):
     """Heap state, like Flink's HashMapStateBackend."""
 
-    def __init__(self, max_parallelism: int = DEFAULT_MAX_PARALLELISM, key_groups: range | None = None) -> None:
+    def __init__(self, max_parallelism: int = DEFAULT_MAX_PARALLELISM, key_groups: range | None = None,
+                 key_hash: Callable[[Any], int] = pickled_key_hash) -> None:
         self.max_parallelism = max_parallelism
+        self.key_hash = key_hash
         self.key_groups = key_groups if key_groups is not None else range(max_parallelism)
         self._tables: dict[str, Table] = {}
         self._current_key: Any = _NO_KEY
@@ -68,7 +70,7 @@ class InMemoryKeyedStateBackend(KeyedStateBackend):
     def set_current_key(self, key: Any) -> None:
         if key is not self._current_key:
             self._current_key = key
-            self._current_group = key_group_for(key, self.max_parallelism)
+            self._current_group = key_group_for(key, self.max_parallelism, self.key_hash)
 
     def get_current_key(self) -> Any:
         if self._current_key is _NO_KEY:
@@ -179,6 +181,10 @@ class _Ttl:
         return self.enabled and stored[1] + self.ttl_ms <= self.clock()
 
 
+def _identity(value: Any) -> Any:
+    return value
+
+
 class _StateHandle:
     def __init__(self, backend: KeyedStateBackend, descriptor: StateDescriptor, clock: Callable[[], int]) -> None:
         self.backend = backend
@@ -186,6 +192,9 @@ class _StateHandle:
         self.name = descriptor.name
         self.namespace: Any = None
         self.ttl = _Ttl(descriptor.ttl_config, clock)
+        # Values are kept as the Python objects given: PyFlink's Python worker caches state
+        # objects, so a FLOAT state reads back unrounded (observed on PyFlink's state_access example).
+        self.typed = _identity
 
     def set_current_namespace(self, namespace: Any) -> None:
         self.namespace = namespace
@@ -212,7 +221,7 @@ class ValueStateHandle(_StateHandle, ValueState[Any]):
         if value is None:
             self.clear()
         else:
-            self.backend.put(self.name, self.namespace, self.ttl.wrap(value))
+            self.backend.put(self.name, self.namespace, self.ttl.wrap(self.typed(value)))
 
 
 class ListStateHandle(_StateHandle, ListState[Any]):
@@ -238,6 +247,7 @@ class ListStateHandle(_StateHandle, ListState[Any]):
     def add(self, value: Any) -> None:
         if value is None:
             raise InvalidProgramError(f"ListState {self.name!r}: add(None) is not allowed")
+        value = self.typed(value)
         stored = self.backend.get(self.name, self.namespace)
         if stored is None:
             self.backend.put(self.name, self.namespace, [self.ttl.wrap(value)])
@@ -257,6 +267,10 @@ class ListStateHandle(_StateHandle, ListState[Any]):
 
 
 class MapStateHandle(_StateHandle, MapState[Any, Any]):
+    def __init__(self, backend: KeyedStateBackend, descriptor: MapStateDescriptor, clock: Callable[[], int]) -> None:
+        super().__init__(backend, descriptor, clock)
+        self.typed_key = _identity
+
     def _map(self, create: bool) -> dict[Any, Any] | None:
         stored = self.backend.get(self.name, self.namespace)
         if stored is None and create:
@@ -277,12 +291,12 @@ class MapStateHandle(_StateHandle, MapState[Any, Any]):
 
     def get(self, key: Any) -> Any:
         mapping = self._map(False)
-        return None if mapping is None else self._read(mapping, key)
+        return None if mapping is None else self._read(mapping, self.typed_key(key))
 
     def put(self, key: Any, value: Any) -> None:
         mapping = self._map(True)
         assert mapping is not None
-        mapping[key] = self.ttl.wrap(value)
+        mapping[self.typed_key(key)] = self.ttl.wrap(self.typed(value))
 
     def put_all(self, dict_value: Dict[Any, Any]) -> None:
         for key, value in dict_value.items():
@@ -291,7 +305,7 @@ class MapStateHandle(_StateHandle, MapState[Any, Any]):
     def remove(self, key: Any) -> None:
         mapping = self._map(False)
         if mapping is not None:
-            mapping.pop(key, None)
+            mapping.pop(self.typed_key(key), None)
             if not mapping:
                 self.clear()
 
@@ -342,7 +356,7 @@ class ReducingStateHandle(_StateHandle, ReducingState[Any]):
     def add(self, value: Any) -> None:
         current = self.get()
         self.backend.put(self.name, self.namespace,
-                         self.ttl.wrap(value if current is None else self.reduce(current, value)))
+                         self.ttl.wrap(self.typed(value if current is None else self.reduce(current, value))))
 
 
 class AggregatingStateHandle(_StateHandle, AggregatingState[Any, Any]):

@@ -2,18 +2,20 @@
 key as Flink sees it, Flink's murmur finaliser, modulo the max parallelism (128 by default),
 then `key_group * parallelism // max_parallelism`.
 
-PyFlink's key_by hands Java a one-field Row holding the key (typed by key_type), and that
-Row's hashCode is 62 + the key's own hashCode (31 for None): measured on PyFlink 2.3.0's
-org.apache.flink.types.Row, and checked end to end by the parallel_keyed differential job,
-whose "N> " prefixes match. Strings, ints, floats, bools and tuples hash as their Java
-counterparts (String, Integer/Long, Double, Boolean, TupleN); other objects fall back to
-Python's hash() (PyFlink without key_type hashes pickled bytes, which is not reproducible)."""
+PyFlink's key_by hands Java a one-field Row holding the key, and that Row's hashCode is 62 +
+the field's hashCode (measured on PyFlink 2.3.0's org.apache.flink.types.Row). With a key_type
+the field is the Java value (String, Integer, Long, Float, Double, Boolean, TupleN hash as in
+Java); without one it is the pickled key, a byte[] hashed by content (Arrays.hashCode), and
+cloudpickle gives pickle protocol 5's bytes for plain values, so that is reproducible too.
+Checked against PyFlink's own KeyGroupRangeAssignment for both cases and end to end by the
+parallel_keyed differential job and PyFlink's example jobs, whose "N> " prefixes match."""
 
 from __future__ import annotations
 
 import struct
+import pickle
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 DEFAULT_MAX_PARALLELISM = 128
 _MASK = 0xFFFFFFFF
@@ -84,23 +86,54 @@ def murmur_hash(code: int) -> int:
     return 0
 
 
-def pyflink_key_hash(key: Any) -> int:
-    """hashCode of the one-field Row PyFlink partitions by."""
+def typed_key_hash(key: Any) -> int:
+    """hashCode of PyFlink's one-field key Row when key_by got a key_type (STRING, INT, ...)."""
     if key is None:
         return 31
     return _to_int32(62 + java_hash_code(key))
 
 
+def pickled_key_hash(key: Any) -> int:
+    """hashCode of PyFlink's key Row without a key_type: the key is pickled (cloudpickle, which
+    gives pickle protocol 5's bytes for plain values) and the Row hashes the byte[] by content."""
+    return _to_int32(62 + java_hash_code(pickle.dumps(key, protocol=5)))
+
+
+def float_key_hash(key: Any) -> int:
+    bits = struct.unpack(">i", struct.pack(">f", key))[0]
+    return 31 if key is None else _to_int32(62 + bits)
+
+
+def long_key_hash(key: Any) -> int:
+    if key is None:
+        return 31
+    unsigned = key & 0xFFFFFFFFFFFFFFFF
+    return _to_int32(62 + (unsigned ^ (unsigned >> 32)))
+
+
+def key_hash_for(key_type: Any) -> Callable[[Any], int]:
+    """The key hash PyFlink's partitioning applies for a key_by with this key_type."""
+    name = getattr(key_type, "name", "PICKLED_BYTE_ARRAY")
+    if key_type is None or name == "PICKLED_BYTE_ARRAY":
+        return pickled_key_hash
+    if name == "FLOAT":
+        return float_key_hash
+    if name == "LONG":
+        return long_key_hash
+    return typed_key_hash
+
+
 @lru_cache(maxsize=1 << 16)
-def _cached_key_group(key: Any, max_parallelism: int) -> int:
-    return murmur_hash(pyflink_key_hash(key)) % max_parallelism
+def _cached_key_group(key: Any, max_parallelism: int, key_hash: Callable[[Any], int]) -> int:
+    return murmur_hash(key_hash(key)) % max_parallelism
 
 
-def key_group_for(key: Any, max_parallelism: int = DEFAULT_MAX_PARALLELISM) -> int:
+def key_group_for(key: Any, max_parallelism: int = DEFAULT_MAX_PARALLELISM,
+                  key_hash: Callable[[Any], int] = pickled_key_hash) -> int:
     try:
-        return _cached_key_group(key, max_parallelism)
+        return _cached_key_group(key, max_parallelism, key_hash)
     except TypeError:  # unhashable key: compute without the cache
-        return murmur_hash(pyflink_key_hash(key)) % max_parallelism
+        return murmur_hash(key_hash(key)) % max_parallelism
 
 
 def operator_index_for_key_group(key_group: int, parallelism: int,

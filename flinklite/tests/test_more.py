@@ -182,8 +182,10 @@ JOB = textwrap.dedent("""
 def test_run_script_and_cli(tmp_path: Path) -> None:
     script = tmp_path / "job.py"
     script.write_text(JOB)
-    assert run_script(str(script), ["a", "b"]).printed == ["A", "B"]
-    done = subprocess.run([sys.executable, "-m", "flinklite", "run", "--progress", "0.000001", str(script), "x"],
+    assert run_script(str(script), ["a", "b"], parallelism=1).printed == ["A", "B"]
+    # Without set_parallelism a job gets one subtask per CPU, as PyFlink's local environment does.
+    assert sorted(run_script(str(script), ["a", "b"], parallelism=2).printed) == ["1> A", "2> B"]
+    done = subprocess.run([sys.executable, "-m", "flinklite", "run", "-p", "1", "--progress", "0.000001", str(script), "x"],
                           capture_output=True, text=True, cwd=str(REPO), timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == ["X"]

@@ -443,11 +443,16 @@ def test_snapshot_and_restore_keyed_state_by_key_group() -> None:
 
 
 def test_key_groups_match_pyflink() -> None:
-    from flinklite.state.keygroups import java_hash_code, key_group_for, operator_index_for_key_group
+    from flinklite.state.keygroups import (java_hash_code, key_group_for, operator_index_for_key_group,
+                                           pickled_key_hash, typed_key_hash)
 
     assert java_hash_code("hello") == 99162322
     assert java_hash_code(2**40) == 256
-    # Key groups PyFlink 2.3.0 assigns (KeyGroupRangeAssignment on its one-field key Row), max parallelism 128.
+    # Key groups PyFlink 2.3.0 assigns (KeyGroupRangeAssignment on its one-field key Row), max parallelism 128:
+    # key_by(..., Types.STRING() / Types.INT()) ...
     observed = {"apple": 107, "kiwi": 20, "fig": 57, "plum": 41, 0: 33, 1: 44, 2: 97, 3: 104, 4: 17}
-    assert {key: key_group_for(key, 128) for key in observed} == observed
+    assert {key: key_group_for(key, 128, typed_key_hash) for key in observed} == observed
+    # ... and key_by without key_type (the key travels pickled).
+    pickled = {"Alice": 51, "Bob": 10, 1: 38, ("a", 2): 15, 2.5: 65}
+    assert {key: key_group_for(key, 128, pickled_key_hash) for key in pickled} == pickled
     assert [operator_index_for_key_group(observed[k], 2) for k in ("apple", "kiwi", 2)] == [1, 0, 1]

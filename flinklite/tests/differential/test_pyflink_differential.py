@@ -49,6 +49,22 @@ def test_same_output_as_pyflink(job: str, tmp_path: Path) -> None:
     assert sorted(ours) == sorted(theirs)
 
 
+# PyFlink's own example jobs (shipped in apache-flink 2.3.0) whose output does not depend on
+# timing or on a rebalance's random first channel: they run unchanged but for the import.
+EXAMPLES = ["basic_operations.py", "state_access.py", "event_time_timer.py"]
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_pyflink_shipped_examples_print_the_same(example: str, tmp_path: Path) -> None:
+    found = sorted(PYFLINK_VENV.glob(f"lib/python*/site-packages/pyflink/examples/datastream/{example}"))
+    if not found:
+        pytest.skip(f"no PyFlink venv at {PYFLINK_VENV} (./run-tests creates it)")
+    theirs = [line for line in run_pyflink(found[0]) if "> " in line or line.startswith("(")]
+    ours = run_flinklite(found[0], tmp_path)
+    assert ours, "the job printed nothing"
+    assert sorted(ours) == sorted(theirs)
+
+
 @pytest.mark.slow
 def test_lateness_matches_a_pyflink_run_with_watermarks_between_records(tmp_path: Path) -> None:
     """jobs/lateness.py needs a watermark between every two records. flinklite emits one there
