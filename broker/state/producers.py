@@ -87,6 +87,7 @@ class ProducerTable:
     partitions: dict[TopicPartition, PartitionTxns] = field(default_factory=dict)
     id_file: Path | None = None  # with a data dir: where the end of the reserved id block is kept
     block_end: int = 0
+    id_limit: int = 1 << 62  # ids this table hands out stay below this (ZooKeeper mode: a range per broker)
 
     # -- producer ids ---------------------------------------------------------------------------
 
@@ -100,6 +101,12 @@ class ProducerTable:
                 saved = 0
             self.next_id = max(self.next_id, saved)
         self.block_end = self.next_id  # the next allocation reserves a fresh block
+
+    def use_range(self, first: int, limit: int) -> None:
+        """Hand out ids only from [first, limit): brokers in separate processes then never hand out the same
+        id (ZooKeeper mode gives each broker id its own range)."""
+        self.next_id = max(self.next_id, first)
+        self.id_limit = limit
 
     def allocate(self) -> int:
         """A new producer id (epoch 0 is registered for it)."""
@@ -122,7 +129,7 @@ class ProducerTable:
             return
         if epoch > self.epochs.get(producer_id, -1):
             self.epochs[producer_id] = epoch
-        if producer_id >= self.next_id:
+        if self.next_id <= producer_id < self.id_limit:
             self.next_id = producer_id + 1
 
     def init_producer(self, transactional_id: str | None = None, producer_id: int = -1,
@@ -137,8 +144,8 @@ class ProducerTable:
               count: int) -> tuple[ErrorCode, BatchMeta | None]:
         """(NONE, None) to append; (NONE, meta) for a duplicate of ``meta``; or an error."""
         current = self.epochs.get(producer_id)
-        if current is None:
-            return ErrorCode.UNKNOWN_PRODUCER_ID, None
+        if current is None:  # never seen here (another broker handed it out): its state starts now, as Kafka 2.5+
+            return ErrorCode.NONE, None
         if epoch < current:
             return ErrorCode.INVALID_PRODUCER_EPOCH, None
         state = self.states.get((producer_id, topic, partition))

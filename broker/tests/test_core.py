@@ -89,8 +89,11 @@ def test_idempotent_retries_are_acknowledged_once_and_gaps_refused() -> None:
     assert core.cluster.partition("t", 0).log.next_offset == 2
     gap = produce(core, "t", batch([b"c"], pid, epoch, 5))
     assert gap.responses[0].partition_responses[0].error_code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
-    unknown = produce(core, "t", batch([b"c"], 999_999, 0, 0))
-    assert unknown.responses[0].partition_responses[0].error_code == ErrorCode.UNKNOWN_PRODUCER_ID
+    # a producer id this broker never handed out (another broker did): accepted, its state starts here
+    unknown = produce(core, "t", batch([b"c"], 999_999, 0, 7))
+    assert unknown.responses[0].partition_responses[0].error_code == 0
+    again = produce(core, "t", batch([b"c"], 999_999, 0, 7))
+    assert again.responses[0].partition_responses[0].base_offset == unknown.responses[0].partition_responses[0].base_offset
 
 
 def test_long_poll_waits_for_data_or_deadline() -> None:

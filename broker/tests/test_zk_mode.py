@@ -1,0 +1,95 @@
+"""ZooKeeper mode with several broker processes' worth of brokers in one process, over an in-memory ZooKeeper.
+
+Each ``RunningBroker`` is a separate core and shell (as a separate process would
+be), sharing only ``MemoryZooKeeper``: the controller election, topic creation
+through ZooKeeper, Metadata naming every live broker and the elected
+controller, and controller failover when the controller's session ends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+
+from broker.config import BrokerConfig
+from broker.testing import RunningBroker
+from broker.zk.memory import MemoryZooKeeper
+
+WAIT = 15.0
+
+
+def wait_for(check: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def zk_cluster() -> Iterator[tuple[MemoryZooKeeper, dict[int, RunningBroker]]]:
+    zk = MemoryZooKeeper()
+    brokers = {n: RunningBroker(BrokerConfig(port=0, first_node_id=n, zookeeper_connect="memory",
+                                             group_initial_rebalance_delay_ms=0), bridge_factory=zk.bridge).start()
+               for n in (1, 2, 3)}
+    yield zk, brokers
+    for broker in brokers.values():
+        broker.stop()
+
+
+def test_brokers_register_and_one_controller_is_elected(zk_cluster: tuple[MemoryZooKeeper, dict[int, RunningBroker]]
+                                                        ) -> None:
+    zk, brokers = zk_cluster
+    assert sorted(zk.brokers) == [1, 2, 3]
+    controller = wait_for(lambda: zk.controller_id, "a controller")
+    assert zk.controller_epoch == 1  # one election, won once
+    for broker in brokers.values():
+        cluster = broker.call(lambda b=broker: b.server.core.cluster)  # type: ignore[union-attr]
+        assert sorted(cluster.brokers) == [1, 2, 3]
+        assert wait_for(lambda c=cluster: c.controller_id == controller, "the controller known everywhere")
+
+
+def test_topics_created_through_any_broker_are_led_across_the_cluster(
+        zk_cluster: tuple[MemoryZooKeeper, dict[int, RunningBroker]]) -> None:
+    zk, brokers = zk_cluster
+    bootstrap = ",".join(b.bootstrap_servers for b in brokers.values())
+    admin = KafkaAdminClient(bootstrap_servers=brokers[2].bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic("spread", 3, 1)])
+    finally:
+        admin.close()
+    assignment = zk.topics["spread"].partitions
+    assert sorted(assignment) == [0, 1, 2] and sorted(r[0] for r in assignment.values()) == [1, 2, 3]
+    assert all(zk.states[("spread", p)].leader == assignment[p][0] for p in range(3))
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    for p in range(3):
+        producer.send("spread", value=b"v%d" % p, partition=p).get(timeout=WAIT)
+    producer.close()
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=3000)
+    consumer.assign([TopicPartition("spread", p) for p in range(3)])
+    got = sorted((m.partition, m.value) for m in consumer)
+    consumer.close()
+    assert got == [(0, b"v0"), (1, b"v1"), (2, b"v2")]
+
+
+def test_the_controller_fails_over_when_its_session_ends(
+        zk_cluster: tuple[MemoryZooKeeper, dict[int, RunningBroker]]) -> None:
+    zk, brokers = zk_cluster
+    first = wait_for(lambda: zk.controller_id, "a controller")
+    brokers[first].stop()
+    second = wait_for(lambda: zk.controller_id not in (None, first) and zk.controller_id, "a new controller")
+    assert second != first and zk.controller_epoch == 2
+    assert first not in zk.brokers
+    admin = KafkaAdminClient(bootstrap_servers=brokers[second].bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic("after", 2, 1)])  # the new controller gives it leaders
+    finally:
+        admin.close()
+    assert all(zk.states[("after", p)].leader in zk.brokers for p in range(2))
