@@ -443,3 +443,96 @@ def test_states_for_a_deleted_topic_are_not_recreated(cluster: Cluster) -> None:
     b1.apply(SetPartitionStates({("ghost", 0): PartitionState(1, 0, [1], 0)}))
     assert "NoNode" in e1.wait(WriteFailed).reason
     assert cluster.zk.exists("/brokers/topics/ghost") is None
+
+
+# -- whole brokers (the core and its trio shell) on the bridge -------------------------------------------
+
+def wait_data(zk: KazooClient, path: str, check: Callable[[bytes | None], bool], what: str) -> bytes | None:
+    """Block (bounded) until ``path``'s data (None: no znode) passes ``check``, on a kazoo data watch."""
+    done = threading.Event()
+    seen: list[bytes | None] = []
+
+    def watch(data: bytes | None, _stat: Any) -> bool:
+        if check(data):
+            seen.append(data)
+            done.set()
+            return False
+        return True
+
+    zk.DataWatch(path, watch)
+    if not done.wait(WAIT):
+        raise AssertionError(f"{path} never showed {what}")
+    return seen[0]
+
+
+def test_brokers_keep_their_metadata_in_zookeeper(cluster: Cluster) -> None:
+    """Two brokers on one chroot: CreateTopics, a topic written by an old tool, DeleteTopics and a controller
+    failover, each read back from the znodes; the legacy topic takes records like any other."""
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+    from kafka.admin import NewTopic
+
+    from broker.config import BrokerConfig
+    from broker.testing import RunningBroker
+
+    brokers = {n: RunningBroker(BrokerConfig(port=0, first_node_id=n, zookeeper_connect=cluster.connect,
+                                             zookeeper_session_timeout_ms=SESSION_MS,
+                                             group_initial_rebalance_delay_ms=0)).start() for n in (1, 2)}
+    admin = None
+    try:
+        zk = cluster.zk
+        assert sorted(zk.get_children("/brokers/ids")) == ["1", "2"]
+        for n, broker in brokers.items():
+            registration = json.loads(zk.get(f"/brokers/ids/{n}")[0])
+            assert registration["version"] == 5 and registration["endpoints"] == \
+                [f"PLAINTEXT://{broker.bootstrap_servers}"]
+        first = json.loads(wait_data(zk, "/controller", lambda d: d is not None, "a controller") or b"")
+        assert first["brokerid"] in (1, 2) and zk.get("/controller_epoch")[0] == b"1"
+
+        admin = KafkaAdminClient(bootstrap_servers=brokers[1].bootstrap_servers, request_timeout_ms=15000)
+        admin.create_topics([NewTopic("made", 3, 2, topic_configs={"retention.ms": "60000"})])
+        made = json.loads(zk.get("/brokers/topics/made")[0])
+        assert set(made) == {"version", "partitions", "adding_replicas", "removing_replicas", "topic_id"}
+        assert made["version"] == 3 and sorted(made["partitions"]) == ["0", "1", "2"]
+        assert all(sorted(r) == [1, 2] for r in made["partitions"].values())
+        assert zk.get("/config/topics/made")[0] == b'{"version":1,"config":{"retention.ms":"60000"}}'
+        for p, replicas in made["partitions"].items():
+            state = json.loads(zk.get(f"/brokers/topics/made/partitions/{p}/state")[0])
+            assert state == {"controller_epoch": 1, "leader": replicas[0], "version": 1, "leader_epoch": 0,
+                             "isr": replicas}
+
+        zk.create("/brokers/topics/legacy", b'{"version":1,"partitions":{"0":[1,2]}}')
+        state = wait_data(zk, "/brokers/topics/legacy/partitions/0/state", lambda d: d is not None, "a state")
+        assert json.loads(state or b"") == \
+            {"controller_epoch": 1, "leader": 1, "version": 1, "leader_epoch": 0, "isr": [1, 2]}
+        legacy = json.loads(wait_data(zk, "/brokers/topics/legacy", lambda d: b"topic_id" in (d or b""), "an id")
+                            or b"")
+        assert legacy["version"] == 3 and legacy["partitions"] == {"0": [1, 2]}
+        producer = KafkaProducer(bootstrap_servers=brokers[2].bootstrap_servers, acks=1)
+        producer.send("legacy", b"hello", partition=0).get(timeout=WAIT)
+        producer.close()
+        consumer = KafkaConsumer(bootstrap_servers=brokers[2].bootstrap_servers, consumer_timeout_ms=int(WAIT * 1000))
+        consumer.assign([TopicPartition("legacy", 0)])
+        consumer.seek_to_beginning()
+        assert next(iter(consumer)).value == b"hello"
+        consumer.close()
+
+        admin.delete_topics(["made"])
+        wait_data(zk, "/brokers/topics/made", lambda d: d is None, "deletion")
+        assert zk.exists("/config/topics/made") is None and zk.get_children("/admin/delete_topics") == []
+
+        old = first["brokerid"]
+        survivor = 3 - old
+        brokers.pop(old).stop()
+        moved = json.loads(wait_data(zk, "/controller", lambda d: d is not None and
+                                     json.loads(d)["brokerid"] == survivor, "the survivor as controller") or b"")
+        assert moved["brokerid"] == survivor and zk.get("/controller_epoch")[0] == b"2"
+        after = json.loads(wait_data(zk, "/brokers/topics/legacy/partitions/0/state",
+                                     lambda d: d is not None and json.loads(d)["isr"] == [survivor], "the ISR shrink")
+                           or b"")
+        assert after == {"controller_epoch": 2, "leader": survivor, "version": 1,
+                         "leader_epoch": 1, "isr": [survivor]}
+    finally:
+        if admin is not None:
+            admin.close()
+        for broker in brokers.values():
+            broker.stop()
