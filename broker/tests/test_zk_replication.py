@@ -1,0 +1,220 @@
+"""Replication between brokers in ZooKeeper mode: three RunningBrokers (each its own core and shell, as separate
+processes would be) over ``MemoryZooKeeper``, driven by confluent-kafka and kafka-python.
+
+Followers replicate over the Kafka protocol; acks=all is answered once the ISR has the records; a leader stopped
+while a producer runs loses no acknowledged record once leadership moves to an in-sync replica; a restarted broker
+truncates its divergent tail (OffsetForLeaderEpoch) and catches up. Leadership moves by the controller
+(``broker.zk.controller``) when the stopped broker's session ends.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import Producer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+from broker.config import BrokerConfig
+from broker.testing import RunningBroker
+from broker.zk.memory import MemoryZooKeeper
+from broker.zk.model import CreateTopic, PartitionState, TopicAssignment
+
+WAIT = 30.0
+
+
+def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Cluster:
+    def __init__(self, root: Path, lag_ms: int = 3000) -> None:
+        self.zk = MemoryZooKeeper()
+        self.root = root
+        self.lag_ms = lag_ms
+        self.brokers: dict[int, RunningBroker] = {}
+
+    def start(self, node_id: int) -> RunningBroker:
+        config = BrokerConfig(port=0, first_node_id=node_id, zookeeper_connect="memory", data_dir=self.root / str(node_id),
+                              group_initial_rebalance_delay_ms=0, replica_lag_time_max_ms=self.lag_ms,
+                              replica_fetch_wait_max_ms=100, replica_fetch_backoff_ms=50)
+        broker = RunningBroker(config, bridge_factory=self.zk.bridge).start()
+        self.brokers[node_id] = broker
+        return broker
+
+    def stop(self, node_id: int) -> None:
+        """Stop a broker; its ZooKeeper session ends with it (as a killed process's session expires)."""
+        self.brokers.pop(node_id).stop()
+        self.zk.expire(node_id)
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(b.bootstrap_servers for b in self.brokers.values())
+
+    def create_topic(self, name: str, layout: dict[int, list[int]]) -> None:
+        """Write the topic's assignment; the controller gives its partitions their first states. Wait until every
+        broker knows every partition's leader."""
+        assert self.zk.apply(CreateTopic(TopicAssignment(name, uuid.uuid4(), layout), {})) is None
+        wait_for(lambda: all((name, p) in self.zk.states for p in layout), f"{name}: states from the controller")
+        for broker in self.brokers.values():
+            def led(b: RunningBroker = broker) -> bool:
+                def read() -> bool:
+                    assert b.server.core is not None
+                    parts = [b.server.core.cluster.partition(name, i) for i in layout]
+                    return all(p is not None and p.leader >= 0 for p in parts)
+                return b.call(read)
+            wait_for(led, f"{name} known to every broker")
+
+    def new_leader(self, topic: str, partition: int, dead: int) -> PartitionState:
+        """Wait for the controller to move leadership away from ``dead``: the state it wrote."""
+        def moved() -> PartitionState | None:
+            state = self.zk.states[(topic, partition)]
+            return state if state.leader not in (dead, -1) and state.leader in self.zk.brokers else None
+        state: PartitionState = wait_for(moved, f"{topic}-{partition}: a new leader")
+        return state
+
+    def log_of(self, node_id: int, topic: str, partition: int) -> list[tuple[int, bytes]]:
+        broker = self.brokers[node_id]
+
+        def read() -> list[tuple[int, bytes]]:
+            assert broker.server.core is not None
+            p = broker.server.core.cluster.partition(topic, partition)
+            return [] if p is None else [(b.base_offset, bytes(b.data)) for b in p.log.batches]
+        return broker.call(read)
+
+    def offsets(self, node_id: int, topic: str, partition: int) -> tuple[int, int]:
+        """(log end offset, high watermark) on a broker."""
+        broker = self.brokers[node_id]
+
+        def read() -> tuple[int, int]:
+            assert broker.server.core is not None
+            p = broker.server.core.cluster.partition(topic, partition)
+            assert p is not None
+            return p.log.next_offset, p.log.high_watermark
+        return broker.call(read)
+
+    def replicas_identical(self, topic: str, partition: int) -> bool:
+        logs = [self.log_of(n, topic, partition) for n in sorted(self.brokers)]
+        return bool(logs[0]) and all(lg == logs[0] for lg in logs)
+
+    def close(self) -> None:
+        for broker in self.brokers.values():
+            broker.stop()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path) -> Iterator[Cluster]:
+    c = Cluster(tmp_path)
+    for n in (1, 2, 3):
+        c.start(n)
+    wait_for(lambda: c.zk.controller_id is not None, "a controller")
+    yield c
+    c.close()
+
+
+def consume_values(bootstrap: str, topic: str, partition: int, count: int) -> list[bytes]:
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=5000,
+                             enable_auto_commit=False)
+    consumer.assign([TopicPartition(topic, partition)])
+    out: list[bytes] = []
+    deadline = time.monotonic() + WAIT
+    while len(out) < count and time.monotonic() < deadline:
+        for records in consumer.poll(timeout_ms=500).values():
+            out.extend(r.value for r in records)
+    consumer.close()
+    return out
+
+
+def test_acks_all_from_both_clients_is_replicated_to_every_follower(cluster: Cluster) -> None:
+    cluster.create_topic("rep", {0: [1, 2, 3], 1: [2, 3, 1]})
+    confluent = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "enable.idempotence": True,
+                          "linger.ms": 5})
+    errors: list[object] = []
+    for i in range(200):
+        confluent.produce("rep", value=b"c%d" % i, partition=i % 2,
+                          on_delivery=lambda err, msg: errors.append(err) if err else None)
+    assert confluent.flush(WAIT) == 0 and errors == []
+    kp = KafkaProducer(bootstrap_servers=cluster.bootstrap, acks="all", linger_ms=5)
+    futures = [kp.send("rep", value=b"k%d" % i, partition=i % 2) for i in range(200)]
+    metas = [f.get(timeout=WAIT) for f in futures]
+    kp.close()
+    assert all(m.offset >= 0 for m in metas)
+    for p in (0, 1):
+        # acknowledged with acks=all: already on every in-sync replica; the followers' HW catches up after
+        assert wait_for(lambda: cluster.replicas_identical("rep", p), f"rep-{p} identical on all replicas")
+        assert len(cluster.log_of(1, "rep", p)) > 1
+        leo = cluster.offsets(1, "rep", p)[0]
+        assert leo == 200
+
+        def everywhere(p: int = p, leo: int = leo) -> bool:
+            return all(cluster.offsets(n, "rep", p) == (leo, leo) for n in (1, 2, 3))
+        wait_for(everywhere, "high watermarks everywhere")
+        got = consume_values(cluster.bootstrap, "rep", p, 200)
+        assert got == [b"c%d" % i for i in range(p, 200, 2)] + [b"k%d" % i for i in range(p, 200, 2)]
+    assert cluster.zk.states[("rep", 0)].isr == [1, 2, 3]  # nobody fell out
+
+
+def test_a_leader_stopped_while_producing_loses_no_acknowledged_record_and_rejoins_after_truncating(
+        cluster: Cluster) -> None:
+    cluster.create_topic("ha", {0: [1, 2, 3]})
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "enable.idempotence": True,
+                         "linger.ms": 2, "message.timeout.ms": 60000, "retry.backoff.ms": 50,
+                         "topic.metadata.refresh.interval.ms": 500})
+    acked: list[bytes] = []
+    failed: list[object] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def report(err: object, msg: Any) -> None:
+        with lock:
+            if err is None:
+                acked.append(msg.value())
+            else:
+                failed.append(err)
+
+    def run() -> None:
+        i = 0
+        while not stop.is_set():
+            producer.produce("ha", value=b"v%05d" % i, partition=0, on_delivery=report)
+            producer.poll(0.002)
+            i += 1
+        producer.flush(WAIT * 2)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    wait_for(lambda: len(acked) >= 300, "acknowledgements from the first leader")
+    # the leader keeps a divergent tail: records its followers never get (their fetches are dropped), acks=1
+    cluster.brokers[1].drop_next(1, 1_000_000)
+    before = cluster.offsets(1, "ha", 0)[0]
+    divergent = KafkaProducer(bootstrap_servers=cluster.brokers[1].bootstrap_servers, acks=1)
+    for i in range(5):
+        divergent.send("ha", value=b"divergent%d" % i, partition=0).get(timeout=WAIT)
+    divergent.close()
+    assert cluster.offsets(1, "ha", 0)[0] > before
+    cluster.stop(1)  # the leader goes while the producer runs; its session ends
+    state = cluster.new_leader("ha", 0, dead=1)
+    assert state.leader in (2, 3) and state.leader_epoch >= 1 and 1 not in state.isr
+    acked_at_kill = len(acked)
+    wait_for(lambda: len(acked) >= acked_at_kill + 300, "acknowledgements from the new leader")
+    stop.set()
+    worker.join(WAIT * 3)
+    assert not worker.is_alive() and failed == []
+    # every acknowledged record is there exactly once, in order, and nothing of the divergent tail
+    got = consume_values(cluster.bootstrap, "ha", 0, len(acked))
+    assert got == acked
+    # the old leader comes back with the same data dir: it truncates its divergent tail and catches up
+    cluster.start(1)
+    assert wait_for(lambda: cluster.replicas_identical("ha", 0), "the restarted broker caught up")
+    assert not any(b"divergent" in data for _, data in cluster.log_of(1, "ha", 0))
+    wait_for(lambda: 1 in cluster.zk.states[("ha", 0)].isr, "the restarted broker back in the ISR")
