@@ -40,7 +40,7 @@ def run_flinklite(script: Path, tmp_path: Path) -> list[str]:
     return done.stdout.splitlines()
 
 
-@pytest.mark.parametrize("job", ["windows", "state_timers", "connected_join", "parallel_keyed"])
+@pytest.mark.parametrize("job", ["windows", "state_timers", "connected_join", "parallel_keyed", "processing_time_end"])
 def test_same_output_as_pyflink(job: str, tmp_path: Path) -> None:
     script = JOBS / f"{job}.py"
     ours = run_flinklite(script, tmp_path)
