@@ -253,6 +253,8 @@ class JobExecutor:
                         self._side_output_types[(ref.transformation.id, ref.tag)] = ref.tag_type
         self.subtasks: dict[Transformation, list[Subtask]] = {}
         self._stopped = False
+        self._until_ms: int | None = None
+        self._restore_from: dict[str, dict[int, Any]] | None = None
         self._build(default_parallelism, max_parallelism)
 
     # -- building ----------------------------------------------------------------------------
@@ -307,7 +309,12 @@ class JobExecutor:
     def stop(self) -> None:
         self._stopped = True
 
-    def run(self) -> None:
+    def run(self, until_ms: int | None = None, restore_from: dict[str, dict[int, Any]] | None = None) -> None:
+        """Runs to the end of input (or until the clock reaches `until_ms`, leaving the job's
+        state for snapshot()); `restore_from` is a snapshot() of the same job, possibly taken
+        at another parallelism: keyed state and timers are split by key group."""
+        self._until_ms = until_ms
+        self._restore_from = restore_from
         try:
             self._run()
         except JobExecutionError:
@@ -324,6 +331,8 @@ class JobExecutor:
                 subtask.operator.open()
         for subtask in self.all_subtasks():
             subtask.output.rebuild()
+        if self._restore_from is not None:
+            self._restore(self._restore_from)
         periodic = [s for s in self.all_subtasks() if s.operator.wants_periodic_watermarks]
         interval = self.auto_watermark_interval_ms
         if interval > 0:
@@ -336,7 +345,8 @@ class JobExecutor:
         started = time.monotonic()
         next_progress = started + self.progress_interval_s if self.progress_interval_s else None
         subtasks = self.all_subtasks()
-        while active and not self._stopped:
+        until = self._until_ms
+        while active and not self._stopped and (until is None or clock.now() < until):
             progressed = False
             now = clock.now()
             for subtask in list(active):
@@ -402,10 +412,46 @@ class JobExecutor:
         self.progress_stream.write("\n".join(lines) + "\n")
         self.progress_stream.flush()
 
+    def _state_key(self, position: int, t: Transformation) -> str:
+        return t.uid or f"{position}:{t.name}"
+
     def snapshot(self) -> dict[str, dict[int, Any]]:
-        """Every operator subtask's state, by transformation uid (or id) and subtask index."""
-        return {(t.uid or str(t.id)): {s.index: s.operator.snapshot() for s in self.subtasks[t]}
-                for t in self.transformations}
+        """Every operator subtask's state, by transformation (its uid, or its position and name
+        in the graph) and subtask index."""
+        return {self._state_key(i, t): {s.index: s.operator.snapshot() for s in self.subtasks[t]}
+                for i, t in enumerate(self.transformations)}
+
+    def _restore(self, snapshot: dict[str, dict[int, Any]]) -> None:
+        for position, t in enumerate(self.transformations):
+            old = snapshot.get(self._state_key(position, t))
+            if not old:
+                continue
+            keyed: dict[int, Any] = {}
+            readers: dict[Any, Any] = {}
+            event: list[Any] = []
+            processing: list[Any] = []
+            for state in old.values():
+                keyed.update(state.get("keyed", {}))
+                reader = state.get("reader")
+                if isinstance(reader, dict):
+                    readers.update(reader)
+                event.extend(state.get("timers", {}).get("event", []))
+                processing.extend(state.get("timers", {}).get("processing", []))
+            for subtask in self.subtasks[t]:
+                backend = subtask.operator.ctx.state_backend
+                if backend is not None:
+                    assert isinstance(backend, InMemoryKeyedStateBackend)
+                    groups = backend.key_groups
+
+                    def mine(entry: Any, groups: range = groups, backend: InMemoryKeyedStateBackend = backend) -> bool:
+                        return key_group_for(entry[1], backend.max_parallelism, backend.key_hash) in groups
+                    timers = {"event": [e for e in event if mine(e)], "processing": [e for e in processing if mine(e)]}
+                else:
+                    timers = {"event": event, "processing": processing} if len(self.subtasks[t]) == 1 else {}
+                state = {"keyed": keyed, "timers": timers}
+                if readers or any("reader" in s for s in old.values()):
+                    state["reader"] = readers or old.get(subtask.index, {}).get("reader")
+                subtask.operator.restore(state)
 
     def metrics(self) -> dict[str, tuple[int, int]]:
         return {t.name: (sum(s.records_in for s in self.subtasks[t]),
