@@ -136,9 +136,16 @@ def test_topic_without_id_gets_one() -> None:
     v = view([1], {}, {})
     v.topics["old"] = TopicAssignment("old", NO_TOPIC_ID, {0: [1]})
     new_id = uuid.UUID(int=42)
-    writes = controller.decide(v, ME, new_topic_id=lambda: new_id)
+    writes = controller.decide(v, ME, new_topic_id=lambda _view, _assignment: new_id)
     assert writes[0] == AddPartitions(TopicAssignment("old", new_id, {0: [1]}))
     assert only_states(writes[1:]) == {("old", 0): st(1, 0, [1], version=-1)}
+    # by default the id is the same each time the controller decides on the same view, and new otherwise
+    again = [controller.decide(v, ME)[0] for _ in range(2)]
+    assert again[0] == again[1] and isinstance(again[0], AddPartitions)
+    assert again[0].assignment.topic_id not in (NO_TOPIC_ID, new_id)
+    v.controller_epoch += 1
+    other = controller.decide(v, ME)[0]
+    assert isinstance(other, AddPartitions) and other.assignment.topic_id != again[0].assignment.topic_id
 
 
 # -- preferred leader rebalance ------------------------------------------------------------------------

@@ -19,6 +19,12 @@ touches ZooKeeper for one broker; the broker core never sees kazoo. It:
   Kafka's ``KafkaZkClient``/``AdminZkClient`` does; a lost race (NodeExists,
   BadVersion, NoNode, a fenced controller) is delivered as ``WriteFailed``.
   The resulting changes come back through the watches like anyone else's;
+* keeps the notification queues short as Kafka's brokers do: while this broker
+  is the controller it consumes ``/isr_change_notification`` entries (the
+  states themselves are watched directly), and every broker purges
+  ``/config/changes`` entries older than 15 minutes;
+* ``allocate_producer_id_block()`` claims the next block of producer ids in
+  ``/latest_producer_id_block`` (Kafka's ``ZkProducerIdManager``);
 * ``stop()`` closes the session, so the ephemerals go at once.
 
 The JSON and the paths are ``broker.zk.layout``'s; this module only moves bytes.
@@ -54,10 +60,15 @@ _CONTROLLER = "controller"
 _BROKERS = "brokers"
 _TOPICS = "topics"
 _DELETIONS = "deletions"
+_ISR_CHANGES = "isr_changes"  # the controller's housekeeping of /isr_change_notification
+_CONFIG_CHANGES = "config_changes"  # every broker's purge of old /config/changes notifications
 _LOST = "lost"
 _CONNECTED = "connected"
 _STOP = "stop"
-_ALL = (_BROKERS, _CONTROLLER, _TOPICS, _DELETIONS)
+_ALL = (_BROKERS, _CONTROLLER, _TOPICS, _DELETIONS, _ISR_CHANGES, _CONFIG_CHANGES)
+
+CONFIG_CHANGE_EXPIRATION_MS = 15 * 60 * 1000  # ZkNodeChangeNotificationListener's changeExpirationMs
+PRODUCER_ID_BLOCK_SIZE = 1000  # ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE
 
 Marker = str | tuple[str, int]  # a name above, or (topic, partition) for one partition state
 
@@ -96,6 +107,7 @@ class ZkBridge:
         self._known_states: set[tuple[str, int]] = set()
         self._sessions: list[int] = []  # ids of this bridge's sessions, newest last
         self._session_lost = False
+        self._is_controller = False
         self._refresher: threading.Thread | None = None
         self._stopped = False
 
@@ -112,12 +124,18 @@ class ZkBridge:
                            "ignore_expire": False},
         )
         self.client = client
-        client.start(timeout=self.connection_timeout_s)
-        self._sessions.append(client.client_id[0])
-        for path in layout.PERSISTENT_PATHS:
-            client.ensure_path(path)
-        self.cluster_id = self._cluster_id()
-        self._register()
+        try:
+            client.start(timeout=self.connection_timeout_s)
+            self._sessions.append(client.client_id[0])
+            for path in layout.PERSISTENT_PATHS:
+                client.ensure_path(path)
+            self.cluster_id = self._cluster_id()
+            self._register()
+        except BaseException:
+            self._stopped = True
+            client.stop()
+            client.close()
+            raise
         client.add_listener(self._on_session_state)
         self.deliver(ClusterIdKnown(self.cluster_id))
         self._refresh(set(_ALL))
@@ -265,7 +283,11 @@ class ZkBridge:
         if _BROKERS in pending:
             self.deliver(BrokersChanged(self._read_brokers()))
         if _CONTROLLER in pending:
-            self.deliver(self._read_controller())
+            changed = self._read_controller()
+            was_controller, self._is_controller = self._is_controller, changed.controller_id == self.broker_id
+            if self._is_controller and not was_controller:
+                pending.add(_ISR_CHANGES)
+            self.deliver(changed)
         states: dict[tuple[str, int], PartitionState | None] = {}
         if _TOPICS in pending:
             topics, configs = self._read_topics()
@@ -287,6 +309,34 @@ class ZkBridge:
         if _DELETIONS in pending:
             children = self._zk().get_children(layout.DELETE_TOPICS, watch=self._watcher(_DELETIONS))
             self.deliver(DeletionsRequested(frozenset(children)))
+        if _ISR_CHANGES in pending and self._is_controller:
+            self._consume_isr_changes()
+        if _CONFIG_CHANGES in pending:
+            self._purge_config_changes()
+
+    def _consume_isr_changes(self) -> None:
+        """Kafka's controller reads ``/isr_change_notification`` entries, refreshes the partitions they name and
+        deletes them. Our brokers watch every partition state already, so consuming is deleting."""
+        client = self._zk()
+        for child in sorted(client.get_children(layout.ISR_CHANGES, watch=self._watcher(_ISR_CHANGES))):
+            if child.startswith("isr_change_"):
+                try:
+                    client.delete(f"{layout.ISR_CHANGES}/{child}")
+                except NoNodeError:
+                    pass
+
+    def _purge_config_changes(self) -> None:
+        """``ZkNodeChangeNotificationListener.purgeObsoleteNotifications``: entries older than 15 minutes go."""
+        client = self._zk()
+        cutoff = self.clock_ms() - CONFIG_CHANGE_EXPIRATION_MS
+        for child in sorted(client.get_children(layout.CONFIG_CHANGES, watch=self._watcher(_CONFIG_CHANGES))):
+            path = f"{layout.CONFIG_CHANGES}/{child}"
+            stat = client.exists(path)
+            if stat is not None and stat.ctime < cutoff:
+                try:
+                    client.delete(path)
+                except NoNodeError:
+                    pass
 
     def _get_watched(self, path: str, marker: Marker) -> tuple[bytes, Any] | None:
         """Data and stat of ``path`` with a data watch, or None with an exists watch (so its creation is seen)."""
@@ -366,6 +416,34 @@ class ZkBridge:
         except layout.LayoutError as exc:
             log.warning("ignoring unreadable partition state: %s", exc)
             return None
+
+    # -- producer ids ---------------------------------------------------------------------------------------
+
+    def allocate_producer_id_block(self, block_size: int = PRODUCER_ID_BLOCK_SIZE) -> tuple[int, int]:
+        """Claim the next ``block_size`` producer ids for this broker (blocking): read
+        ``/latest_producer_id_block``, write the block after it conditionally on the version read (or create
+        it from 0), retry when another broker won. Returns (first id, last id)."""
+        client = self._zk()
+        while True:
+            try:
+                data, stat = client.get(layout.PRODUCER_ID_BLOCK)
+            except NoNodeError:
+                data, stat = b"", None
+            if data:
+                _, _, last_end = layout.decode_producer_id_block(data)
+                first = last_end + 1
+            else:
+                first = 0
+            last = first + block_size - 1
+            encoded = layout.encode_producer_id_block(self.broker_id, first, last)
+            try:
+                if stat is None:
+                    client.create(layout.PRODUCER_ID_BLOCK, encoded, makepath=True)
+                else:
+                    client.set(layout.PRODUCER_ID_BLOCK, encoded, version=stat.version)
+                return first, last
+            except (BadVersionError, NodeExistsError):
+                continue
 
     # -- writes -------------------------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 
-from broker.zk.layout import NO_TOPIC_ID, new_kafka_uuid
+from broker.zk.layout import NO_TOPIC_ID, new_kafka_uuid, uuid_to_kafka
 from broker.zk.model import (
     AddPartitions, CompleteDeletion, PartitionState, SetPartitionStates, TopicAssignment, ZkView, ZkWrite,
 )
@@ -52,8 +52,20 @@ class AssignmentError(ValueError):
     """Kafka's InvalidPartitionsException / InvalidReplicationFactorException, with Kafka's messages."""
 
 
+def topic_id_for_legacy_topic(view: ZkView, assignment: TopicAssignment) -> uuid.UUID:
+    """The id the controller gives a topic written without one. Kafka draws a random one; ours is derived from
+    the cluster, the controller epoch and the topic, so that deciding again on the same view asks for the same
+    id (the core may send the write more than once before it comes back); never zero, never starting "-"."""
+    seed = f"{view.cluster_id}/{view.controller_epoch}/{assignment.name}/{sorted(assignment.partitions.items())}"
+    for attempt in range(1000):
+        candidate = uuid.uuid5(uuid.NAMESPACE_URL, f"wiretwin-topic-id:{seed}:{attempt}")
+        if candidate.int != 0 and not uuid_to_kafka(candidate).startswith("-"):
+            return candidate
+    return new_kafka_uuid()  # pragma: no cover - 1000 misses in a row cannot happen in practice
+
+
 def decide(view: ZkView, broker_id: int, *,
-           new_topic_id: Callable[[], uuid.UUID] = new_kafka_uuid) -> list[ZkWrite]:
+           new_topic_id: Callable[[ZkView, TopicAssignment], uuid.UUID] = topic_id_for_legacy_topic) -> list[ZkWrite]:
     """The writes the controller ``broker_id`` makes for ``view`` (none unless it holds ``/controller``)."""
     if view.controller_id != broker_id:
         return []
@@ -66,7 +78,7 @@ def decide(view: ZkView, broker_id: int, *,
             continue
         assignment = view.topics[name]
         if assignment.topic_id == NO_TOPIC_ID:
-            writes.append(AddPartitions(replace(assignment, topic_id=new_topic_id())))
+            writes.append(AddPartitions(replace(assignment, topic_id=new_topic_id(view, assignment))))
         states: dict[tuple[str, int], PartitionState] = {}
         for index in sorted(assignment.partitions):
             key = (name, index)

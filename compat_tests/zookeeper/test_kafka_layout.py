@@ -339,15 +339,10 @@ def test_create_topic_config_states_and_conditional_updates(cluster: Cluster) ->
     assert "/controller_epoch" in e1.wait(WriteFailed, after=mark + 1).reason
     assert cluster.zk.get(state_path)[1].version == 0
 
-    # the right version wins; a leader's ISR change also leaves a notification
-    b1.apply(SetPartitionStates({("t", 0): PartitionState(1, 0, [1], 1, zk_version=0)}, isr_change=True))
+    # the right version wins
+    b1.apply(SetPartitionStates({("t", 0): PartitionState(1, 0, [1], 1, zk_version=0)}))
     assert cluster.data(state_path) == b'{"controller_epoch":1,"leader":1,"version":1,"leader_epoch":0,"isr":[1]}'
     assert cluster.zk.get(state_path)[1].version == 1
-    notifications = cluster.zk.get_children("/isr_change_notification")
-    assert len(notifications) == 1 and notifications[0].startswith("isr_change_")
-    assert len(notifications[0]) == len("isr_change_") + 10
-    assert cluster.json("/isr_change_notification/" + notifications[0]) == \
-        {"version": 1, "partitions": [{"topic": "t", "partition": 0}]}
     updated = PartitionState(1, 0, [1], 1, zk_version=1)
     e1.wait(PartitionStatesChanged, lambda e: e.states.get(("t", 0)) == updated)
 
@@ -355,6 +350,70 @@ def test_create_topic_config_states_and_conditional_updates(cluster: Cluster) ->
     b1.apply(AddPartitions(TopicAssignment("t", topic_id, {0: [1, 2], 1: [2, 1], 2: [1, 2]})))
     assert cluster.json("/brokers/topics/t")["partitions"] == {"0": [1, 2], "1": [2, 1], "2": [1, 2]}
     assert len(e1.wait(TopicsChanged, lambda e: "t" in e.topics and len(e.topics["t"].partitions) == 3).topics["t"].partitions) == 3
+
+
+def wait_children(zk: KazooClient, path: str, check: Callable[[list[str]], bool], what: str) -> list[str]:
+    """Block (bounded) until the children of ``path`` pass ``check``, on a kazoo children watch."""
+    done = threading.Event()
+    seen: list[list[str]] = []
+
+    def watch(children: list[str]) -> bool:
+        if check(children):
+            seen.append(children)
+            done.set()
+            return False
+        return True
+
+    zk.ChildrenWatch(path, watch)
+    if not done.wait(WAIT):
+        raise AssertionError(f"{path} never had {what}")
+    return seen[0]
+
+
+def test_isr_change_notification_is_written_and_the_controller_consumes_it(cluster: Cluster) -> None:
+    b1, e1 = cluster.bridge(1)
+    b1.apply(CreateTopic(TopicAssignment("t", layout.new_kafka_uuid(), {0: [1, 2], 3: [1]}), {}))
+    b1.apply(SetPartitionStates({("t", 0): PartitionState(1, 0, [1, 2], 0), ("t", 3): PartitionState(1, 0, [1], 0)}))
+    # a leader's ISR change (not fenced by the controller epoch) also leaves a notification
+    b1.apply(SetPartitionStates({("t", 0): PartitionState(1, 0, [1], 0, zk_version=0)}, isr_change=True))
+    notifications = cluster.zk.get_children("/isr_change_notification")
+    assert len(notifications) == 1 and notifications[0] == "isr_change_0000000000"
+    assert cluster.data("/isr_change_notification/isr_change_0000000000") == \
+        b'{"version":1,"partitions":[{"topic":"t","partition":0}]}'
+    elect(b1, e1, 1)  # nobody consumed it while there was no controller; the new controller does
+    wait_children(cluster.zk, "/isr_change_notification", lambda c: c == [], "no notifications")
+
+
+def test_old_config_change_notifications_are_purged(cluster: Cluster) -> None:
+    b1, _ = cluster.bridge(1)
+    b1.apply(CreateTopic(TopicAssignment("t", layout.new_kafka_uuid(), {0: [1]}), {}))
+    b1.apply(SetTopicConfig("t", {"a": "1"}))
+    assert len(cluster.zk.get_children("/config/changes")) == 1  # fresh: kept
+    sixteen_minutes_later = lambda: int(time.time() * 1000) + 16 * 60 * 1000  # noqa: E731
+    cluster.bridge(2, clock_ms=sixteen_minutes_later)
+    wait_children(cluster.zk, "/config/changes", lambda c: c == [], "the old notification purged")
+
+
+def test_producer_id_blocks_are_disjoint(cluster: Cluster) -> None:
+    b1, _ = cluster.bridge(1)
+    b2, _ = cluster.bridge(2)
+    assert b1.allocate_producer_id_block() == (0, 999)
+    assert cluster.data("/latest_producer_id_block") == b'{"version":1,"broker":1,"block_start":"0","block_end":"999"}'
+    blocks: list[tuple[int, int]] = []
+    barrier = threading.Barrier(2)
+
+    def claim(bridge: ZkBridge) -> None:
+        barrier.wait()
+        for _ in range(5):
+            blocks.append(bridge.allocate_producer_id_block())
+
+    threads = [threading.Thread(target=claim, args=(b,)) for b in (b1, b2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(blocks) == [(1000 * i, 1000 * i + 999) for i in range(1, 11)]
+    assert cluster.json("/latest_producer_id_block")["block_end"] == "10999"
 
 
 def test_topic_config_change_writes_a_notification(cluster: Cluster) -> None:
