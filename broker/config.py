@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, help="keep logs here (log.dirs); default: memory only")
     p.add_argument("--zookeeper", metavar="HOST:PORT[/CHROOT]",
                    help="keep cluster metadata in ZooKeeper (zookeeper.connect); one broker per process")
+    p.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                   help="a server.properties key, as kafka-server-start's --override (repeatable)")
     p.add_argument("--num-partitions", type=int, help="partitions of auto-created topics (default 1)")
     p.add_argument("--no-auto-create", action="store_true", default=None, help="auto.create.topics.enable=false")
     p.add_argument("--message-max-bytes", type=int, help="largest accepted batch (default 1048588)")
@@ -157,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
 def from_args(argv: list[str] | None = None) -> BrokerConfig:
     args = build_parser().parse_args(argv)
     cfg = parse_properties(args.properties.read_text()) if args.properties else BrokerConfig()
+    if args.override:
+        cfg = parse_properties("\n".join(args.override), cfg)
     if args.host is not None:
         cfg.host = args.host
     if args.port is not None:

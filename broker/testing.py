@@ -8,9 +8,12 @@ Fault controls (the ``zkserver.faults`` model, keyed by Kafka API key) are threa
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import trio
 
@@ -129,3 +132,100 @@ class RunningBroker:
     @property
     def bootstrap_servers(self) -> str:
         return self.server.bootstrap_servers
+
+
+class BrokerProcess:
+    """One broker in its own process (``python -m broker``), for ZooKeeper-mode clusters: ``kill`` is a
+    kill -9 (no clean shutdown, its ZooKeeper session left to expire), ``restart`` comes back on the same
+    port and data dir."""
+
+    def __init__(self, broker_id: int, zookeeper: str, data_dir: Path, port: int = 0,
+                 overrides: dict[str, str] | None = None) -> None:
+        self.broker_id = broker_id
+        self.zookeeper = zookeeper
+        self.data_dir = data_dir
+        self.port = port
+        self.overrides = dict(overrides or {})
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"broker-{broker_id}.log"
+
+    def start(self, timeout: float = 30.0) -> BrokerProcess:
+        cmd = [sys.executable, "-m", "broker", "--zookeeper", self.zookeeper, "--broker-id", str(self.broker_id),
+               "--port", str(self.port), "--data-dir", str(self.data_dir)]
+        for key, value in self.overrides.items():
+            cmd += ["--override", f"{key}={value}"]
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as err:
+            self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+        assert self.proc.stdout is not None
+        line = _read_line(self.proc.stdout, timeout)
+        if not line.startswith("listening "):
+            self.kill()
+            raise RuntimeError(f"broker {self.broker_id} did not start ({line!r}): "
+                               f"{self.log_path.read_text(errors='replace')[-3000:]}")
+        self.port = int(line.split()[1].rsplit(":", 1)[1])
+        return self
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """kill -9: no clean shutdown; the broker's ZooKeeper session expires after its timeout."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM: a clean shutdown (its registration leaves ZooKeeper at once)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def restart(self) -> BrokerProcess:
+        self.stop()
+        return self.start()
+
+
+def _read_line(stream: IO[bytes], timeout: float) -> str:
+    """The first line of ``stream``, or "" if it does not come within ``timeout`` seconds."""
+    result: list[bytes] = []
+    reader = threading.Thread(target=lambda: result.append(stream.readline()), daemon=True)
+    reader.start()
+    reader.join(timeout)
+    return result[0].decode(errors="replace").strip() if result else ""
+
+
+class ZkKafkaCluster:
+    """A ZooKeeper-compatible server plus broker processes in ZooKeeper mode (the ``kafka_zk_cluster`` fixture)."""
+
+    def __init__(self, zookeeper: str, root: Path, broker_ids: list[int], overrides: dict[str, str] | None = None
+                 ) -> None:
+        self.zookeeper = zookeeper
+        self.brokers = {i: BrokerProcess(i, zookeeper, root / f"broker-{i}", overrides=overrides) for i in broker_ids}
+
+    def start(self) -> ZkKafkaCluster:
+        for broker in self.brokers.values():
+            broker.start()
+        return self
+
+    def stop(self) -> None:
+        for broker in self.brokers.values():
+            broker.stop()
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return ",".join(b.bootstrap_servers for b in self.brokers.values() if b.running)
+
+    def kill(self, broker_id: int) -> None:
+        self.brokers[broker_id].kill()
+
+    def restart(self, broker_id: int) -> None:
+        self.brokers[broker_id].restart()
