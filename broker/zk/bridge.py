@@ -44,7 +44,9 @@ from kazoo.exceptions import (
     BadVersionError, KazooException, NodeExistsError, NoNodeError, NotEmptyError, RolledBackError,
 )
 from kazoo.handlers.threading import SequentialThreadingHandler
+from kazoo.protocol.serialization import Create
 from kazoo.protocol.states import KazooState, WatchedEvent
+from kazoo.security import OPEN_ACL_UNSAFE
 
 from broker.zk import layout
 from broker.zk.model import (
@@ -128,7 +130,7 @@ class ZkBridge:
             client.start(timeout=self.connection_timeout_s)
             self._sessions.append(client.client_id[0])
             for path in layout.PERSISTENT_PATHS:
-                client.ensure_path(path)
+                self._ensure_null_path(client, path)
             self.cluster_id = self._cluster_id()
             self._register()
         except BaseException:
@@ -164,10 +166,34 @@ class ZkBridge:
                                 handler=SequentialThreadingHandler())
         bootstrap.start(timeout=self.connection_timeout_s)
         try:
-            bootstrap.ensure_path(self.chroot)
+            self._ensure_null_path(bootstrap, self.chroot)
         finally:
             bootstrap.stop()
             bootstrap.close()
+
+    def _create_null(self, client: KazooClient, path: str) -> None:
+        """Create a persistent znode with *null* data, as Kafka's ``createRecursive`` does for the znodes that
+        carry none (``/brokers/ids``, ``.../partitions/<p>``, deletion markers, ...). kazoo's public ``create``
+        always sends bytes (an empty array, not null), so this sends kazoo's own ``Create`` request through
+        its request queue (kazoo 2.x); without that internal API it falls back to empty data."""
+        call = getattr(client, "_call", None)
+        if call is None:
+            client.create(path, b"")
+            return
+        result = client.handler.async_result()
+        call(Create((client.chroot or "") + path, None, client.default_acl or OPEN_ACL_UNSAFE, 0), result)
+        result.get(timeout=self.connection_timeout_s)
+
+    def _ensure_null_path(self, client: KazooClient, path: str) -> None:
+        """``makeSurePersistentPathExists``: every missing component of ``path`` created with null data."""
+        parts = [p for p in path.split("/") if p]
+        for depth in range(1, len(parts) + 1):
+            current = "/" + "/".join(parts[:depth])
+            if client.exists(current) is None:
+                try:
+                    self._create_null(client, current)
+                except NodeExistsError:
+                    pass
 
     def _zk(self) -> KazooClient:
         assert self.client is not None, "ZkBridge.start() first"
@@ -182,8 +208,9 @@ class ZkBridge:
         except NoNodeError:
             pass
         new_id = self.configured_cluster_id or layout.uuid_to_kafka(layout.new_kafka_uuid())
+        self._ensure_null_path(client, layout.CLUSTER)
         try:
-            client.create(layout.CLUSTER_ID, layout.encode_cluster_id(new_id), makepath=True)
+            client.create(layout.CLUSTER_ID, layout.encode_cluster_id(new_id))
             return new_id
         except NodeExistsError:  # another broker created it first
             data, _ = client.get(layout.CLUSTER_ID)
@@ -470,7 +497,7 @@ class ZkBridge:
             if client.exists(layout.topic_path(write.topic)) is None:
                 raise WriteLost(f"UnknownTopicOrPartition: topic {write.topic} does not exist")
             try:
-                client.create(layout.delete_topic_path(write.topic), b"", makepath=True)
+                self._create_null(client, layout.delete_topic_path(write.topic))
             except NodeExistsError:
                 raise WriteLost(f"TopicAlreadyMarkedForDeletion: topic {write.topic} is already marked for deletion")
         elif isinstance(write, SetPartitionStates):
@@ -528,7 +555,7 @@ class ZkBridge:
                 raise WriteLost(f"NoNode: {layout.topic_path(topic)}")
             for path in (layout.partitions_path(topic), layout.partition_path(topic, partition)):
                 try:
-                    client.create(path, b"")
+                    self._create_null(client, path)
                 except NodeExistsError:
                     pass
         txn = client.transaction()

@@ -177,8 +177,9 @@ def run_controller(bridge: ZkBridge, recorder: Recorder, broker_id: int, until: 
 
 def test_start_creates_chroot_persistent_paths_cluster_id_and_registration(cluster: Cluster) -> None:
     bridge, events = cluster.bridge(1, cluster_id="configured-id-000000000")
-    for path in layout.PERSISTENT_PATHS:
-        assert cluster.zk.exists(path) is not None, path
+    for path in (*layout.PERSISTENT_PATHS, "/brokers", "/config", "/admin", "/cluster"):
+        assert cluster.zk.get(path)[0] is None, path  # null data, as Kafka creates them (not b"")
+    assert cluster.target.client().get(cluster.chroot)[0] is None
     assert cluster.json("/cluster/id") == {"version": "1", "id": "configured-id-000000000"}
     assert cluster.data("/cluster/id") == b'{"version":"1","id":"configured-id-000000000"}'
     data, stat = cluster.zk.get("/brokers/ids/1")
@@ -322,7 +323,8 @@ def test_create_topic_config_states_and_conditional_updates(cluster: Cluster) ->
     data, stat = cluster.zk.get(state_path)
     assert data == b'{"controller_epoch":1,"leader":1,"version":1,"leader_epoch":0,"isr":[1,2]}'
     assert stat.version == 0
-    assert cluster.zk.get("/brokers/topics/t/partitions")[0] == b""
+    assert cluster.zk.get("/brokers/topics/t/partitions")[0] is None
+    assert cluster.zk.get("/brokers/topics/t/partitions/0")[0] is None
     assert e1.wait(PartitionStatesChanged, lambda e: e.states.get(("t", 0)) is not None).states[("t", 0)] == \
         PartitionState(1, 0, [1, 2], 1, zk_version=0)
 
@@ -475,7 +477,7 @@ def test_deletion_marker_and_complete_deletion(cluster: Cluster) -> None:
     b1.apply(CreateTopic(TopicAssignment("doomed", layout.new_kafka_uuid(), {0: [1], 1: [1]}), {"a": "b"}))
     run_controller(b1, e1, 1, lambda v: len(v.states) == 2, "states")
     b1.apply(MarkForDeletion("doomed"))
-    assert cluster.zk.exists("/admin/delete_topics/doomed") is not None
+    assert cluster.zk.get("/admin/delete_topics/doomed")[0] is None
     assert e1.wait(DeletionsRequested, lambda e: e.topics == frozenset({"doomed"}))
     mark = e1.mark()
     b1.apply(MarkForDeletion("doomed"))
