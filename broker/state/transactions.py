@@ -391,12 +391,23 @@ class TransactionCoordinator:
         partition = self.core.cluster.partition(topic, index)
         if partition is None:  # the topic was deleted meanwhile
             return
+        node_id = self.core.config.node_ids[0]
+        if self.core.zk is not None and (partition.leader != node_id or not partition.local):
+            # led by another broker process: Kafka sends it WriteTxnMarkers, which is not built yet
+            log.warning("transaction marker for %s-%d not written: broker %d leads it (WriteTxnMarkers between "
+                        "brokers is not supported)", topic, index, partition.leader)
+            return
         wall = self.core.wall_ms()
         data = bytearray(build_end_txn_marker(commit=commit, producer_id=pid, producer_epoch=epoch,
                                               coordinator_epoch=coordinator_epoch, timestamp=wall))
         plog = partition.log
         base, _ = plog.append(data, RecordBatch(data).header, partition.leader_epoch)
-        plog.advance_high_watermark()
+        if self.core.zk is None:  # one process: the replicas share this log
+            plog.advance_high_watermark()
+        else:  # ZooKeeper mode: the high watermark moves as the ISR replicates
+            from broker.replication.leader import replication
+
+            replication(self.core).maybe_advance_hw((topic, index), partition, self.core.now_ms)
         plog.maybe_flush(self.core.now_ms)
         self.core.producers.end_transaction(pid, epoch, topic, index, commit, base, coordinator_epoch, wall)
         if not commit:  # aborted transactions wholly below the log start (retention, DeleteRecords) are no news
