@@ -231,7 +231,7 @@ class ZkBridge:
             except NodeExistsError:
                 pass
             gone = threading.Event()
-            stat = client.exists(path, watch=lambda _event: gone.set())
+            stat = client.exists(path, watch=lambda _event, gone=gone: gone.set())
             if stat is None:
                 continue
             session = client.client_id[0]
@@ -334,7 +334,7 @@ class ZkBridge:
         if states:
             self.deliver(PartitionStatesChanged(states))
         if _DELETIONS in pending:
-            children = self._zk().get_children(layout.DELETE_TOPICS, watch=self._watcher(_DELETIONS))
+            children = self._children(layout.DELETE_TOPICS, _DELETIONS)
             self.deliver(DeletionsRequested(frozenset(children)))
         if _ISR_CHANGES in pending and self._is_controller:
             self._consume_isr_changes()
@@ -345,7 +345,7 @@ class ZkBridge:
         """Kafka's controller reads ``/isr_change_notification`` entries, refreshes the partitions they name and
         deletes them. Our brokers watch every partition state already, so consuming is deleting."""
         client = self._zk()
-        for child in sorted(client.get_children(layout.ISR_CHANGES, watch=self._watcher(_ISR_CHANGES))):
+        for child in sorted(self._children(layout.ISR_CHANGES, _ISR_CHANGES)):
             if child.startswith("isr_change_"):
                 try:
                     client.delete(f"{layout.ISR_CHANGES}/{child}")
@@ -356,7 +356,7 @@ class ZkBridge:
         """``ZkNodeChangeNotificationListener.purgeObsoleteNotifications``: entries older than 15 minutes go."""
         client = self._zk()
         cutoff = self.clock_ms() - CONFIG_CHANGE_EXPIRATION_MS
-        for child in sorted(client.get_children(layout.CONFIG_CHANGES, watch=self._watcher(_CONFIG_CHANGES))):
+        for child in sorted(self._children(layout.CONFIG_CHANGES, _CONFIG_CHANGES)):
             path = f"{layout.CONFIG_CHANGES}/{child}"
             stat = client.exists(path)
             if stat is not None and stat.ctime < cutoff:
@@ -364,6 +364,18 @@ class ZkBridge:
                     client.delete(path)
                 except NoNodeError:
                     pass
+
+    def _children(self, path: str, marker: Marker) -> list[str]:
+        """Children of ``path`` with a children watch; a missing ``path`` (someone deleted a persistent path) has
+        none, and an exists watch tells when it is back."""
+        client = self._zk()
+        watcher = self._watcher(marker)
+        while True:
+            try:
+                return list(client.get_children(path, watch=watcher))
+            except NoNodeError:
+                if client.exists(path, watch=watcher) is None:
+                    return []
 
     def _get_watched(self, path: str, marker: Marker) -> tuple[bytes, Any] | None:
         """Data and stat of ``path`` with a data watch, or None with an exists watch (so its creation is seen)."""
@@ -380,7 +392,7 @@ class ZkBridge:
     def _read_brokers(self) -> dict[int, BrokerRegistration]:
         client = self._zk()
         brokers: dict[int, BrokerRegistration] = {}
-        for child in client.get_children(layout.BROKER_IDS, watch=self._watcher(_BROKERS)):
+        for child in self._children(layout.BROKER_IDS, _BROKERS):
             try:
                 broker_id = int(child)
             except ValueError:
@@ -412,7 +424,7 @@ class ZkBridge:
         client = self._zk()
         watcher = self._watcher(_TOPICS)
         topics: dict[str, TopicAssignment] = {}
-        for name in sorted(client.get_children(layout.TOPICS, watch=watcher)):
+        for name in sorted(self._children(layout.TOPICS, _TOPICS)):
             try:
                 data, _ = client.get(layout.topic_path(name), watch=watcher)
                 topics[name] = layout.decode_topic(name, data)
@@ -421,7 +433,7 @@ class ZkBridge:
             except layout.LayoutError as exc:
                 log.warning("ignoring unreadable topic: %s", exc)
         configs: dict[str, dict[str, str]] = {}
-        for name in sorted(client.get_children(layout.CONFIG_TOPICS, watch=watcher)):
+        for name in sorted(self._children(layout.CONFIG_TOPICS, _TOPICS)):
             try:
                 data, _ = client.get(layout.topic_config_path(name), watch=watcher)
             except NoNodeError:

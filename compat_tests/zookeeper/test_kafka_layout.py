@@ -391,7 +391,7 @@ def test_old_config_change_notifications_are_purged(cluster: Cluster) -> None:
     b1.apply(CreateTopic(TopicAssignment("t", layout.new_kafka_uuid(), {0: [1]}), {}))
     b1.apply(SetTopicConfig("t", {"a": "1"}))
     assert len(cluster.zk.get_children("/config/changes")) == 1  # fresh: kept
-    sixteen_minutes_later = lambda: int(time.time() * 1000) + 16 * 60 * 1000  # noqa: E731
+    sixteen_minutes_later = lambda: int(time.time() * 1000) + 16 * 60 * 1000
     cluster.bridge(2, clock_ms=sixteen_minutes_later)
     wait_children(cluster.zk, "/config/changes", lambda c: c == [], "the old notification purged")
 
