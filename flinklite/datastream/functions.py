@@ -205,8 +205,11 @@ class AllWindowFunction(Function, Generic[IN, OUT, W]):
         raise NotImplementedError
 
 
+W2 = TypeVar("W2")
+
+
 class ProcessWindowFunction(Function, Generic[IN, OUT, KEY, W]):
-    class Context:
+    class Context(Generic[W2]):
         def window(self) -> Any:
             raise NotImplementedError
 
@@ -230,7 +233,7 @@ class ProcessWindowFunction(Function, Generic[IN, OUT, KEY, W]):
 
 
 class ProcessAllWindowFunction(Function, Generic[IN, OUT, W]):
-    class Context(ProcessWindowFunction.Context):
+    class Context(ProcessWindowFunction.Context[W2]):
         pass
 
     def process(self, context: ProcessAllWindowFunction.Context, elements: Iterable[Any]) -> Iterable[Any]:

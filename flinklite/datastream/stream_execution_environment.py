@@ -12,7 +12,7 @@ from typing import Any, Callable, Iterable
 from flinklite.common.execution_config import Configuration, ExecutionConfig
 from flinklite.common.typeinfo import PickledBytesTypeInfo, TypeInformation, Types
 from flinklite.common.watermark_strategy import WatermarkStrategy
-from flinklite.datastream.connectors.base import Source, SourceReader
+from flinklite.datastream.connectors.base import Boundedness, Source, SourceReader
 from flinklite.datastream.data_stream import DataStream
 from flinklite.errors import InvalidProgramError
 from flinklite.graph import StreamRef, Transformation
@@ -115,6 +115,7 @@ class StreamExecutionEnvironment:
         self._progress_interval_s: float | None = self._defaults.get("progress_interval_s")
         self._on_executed: list[Callable[[JobExecutionResult], None]] = list(self._defaults.get("on_executed", []))
         self.last_executor: JobExecutor | None = None
+        self._batch = False
 
     @staticmethod
     def get_execution_environment(configuration: Configuration | None = None) -> StreamExecutionEnvironment:
@@ -143,8 +144,12 @@ class StreamExecutionEnvironment:
         return self._config
 
     def set_runtime_mode(self, execution_mode: Any) -> StreamExecutionEnvironment:
-        if str(getattr(execution_mode, "name", execution_mode)) == "BATCH":
-            raise InvalidProgramError("flinklite runs streaming jobs only (RuntimeExecutionMode.STREAMING)")
+        """BATCH (bounded sources only): no periodic watermarks, every event-time window and timer
+        fires at the end of input, and rolling reduce/sum/min/max emit one final value per key."""
+        mode = str(getattr(execution_mode, "name", execution_mode))
+        if mode not in ("STREAMING", "BATCH", "AUTOMATIC"):
+            raise InvalidProgramError("set_runtime_mode takes RuntimeExecutionMode.STREAMING, BATCH or AUTOMATIC")
+        self._batch = mode == "BATCH"
         return self
 
     def enable_checkpointing(self, interval: int, mode: Any = None) -> StreamExecutionEnvironment:
@@ -195,6 +200,7 @@ class StreamExecutionEnvironment:
         t = Transformation(name=name, make_operator=lambda: SourceOperator(name, source, strategy), inputs=[],
                            output_type=type_info or Types.PICKLED_BYTE_ARRAY(), is_source=True,
                            parallelism=fixed, fixed_parallelism=fixed is not None)
+        t.unbounded = source.get_boundedness() == Boundedness.CONTINUOUS_UNBOUNDED  # type: ignore[attr-defined]
         self._register(t)
         return DataStream(self, [StreamRef(t)], t.output_type, t)
 
@@ -215,10 +221,14 @@ class StreamExecutionEnvironment:
     # -- running -------------------------------------------------------------------------------
     def execute(self, job_name: str | None = None) -> JobExecutionResult:
         sinks, self._sinks, self._transformations = self._sinks, [], []
+        if self._batch:
+            for t in self._all_upstream(sinks):
+                if t.is_source and getattr(t, "unbounded", False):
+                    raise InvalidProgramError(f"RuntimeExecutionMode.BATCH needs bounded sources; {t.name} is not")
         executor = JobExecutor(sinks, self._parallelism, clock=self._clock,
-                               auto_watermark_interval_ms=self._config.get_auto_watermark_interval(),
+                               auto_watermark_interval_ms=0 if self._batch else self._config.get_auto_watermark_interval(),
                                max_parallelism=self._config.get_max_parallelism(),
-                               progress_interval_s=self._progress_interval_s)
+                               progress_interval_s=self._progress_interval_s, batch=self._batch)
         self.last_executor = executor
         started = time.monotonic()
         executor.run()
@@ -227,6 +237,17 @@ class StreamExecutionEnvironment:
         for observer in self._on_executed:
             observer(result)
         return result
+
+    @staticmethod
+    def _all_upstream(sinks: list[Transformation]) -> list[Transformation]:
+        seen: dict[int, Transformation] = {}
+        stack = list(sinks)
+        while stack:
+            t = stack.pop()
+            if t.id not in seen:
+                seen[t.id] = t
+                stack.extend(t.upstream())
+        return list(seen.values())
 
     def execute_async(self, job_name: str | None = None) -> JobExecutionResult:
         return self.execute(job_name)

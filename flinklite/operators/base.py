@@ -52,6 +52,7 @@ class OperatorContext:
         self.state_backend = state_backend
         self.current_watermark = LONG_MIN
         self.timers = InternalTimerService(self)
+        self.batch = False  # RuntimeExecutionMode.BATCH
 
 
 class InternalTimerService:

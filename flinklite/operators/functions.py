@@ -147,7 +147,18 @@ class KeyedReduceOperator(FunctionOperator):
         current = self._state.value()
         result = value if current is None else self.call(current, value)
         self._state.update(result)
-        self.ctx.output.collect(result, timestamp)
+        if not self.ctx.batch:
+            self.ctx.output.collect(result, timestamp)
+
+    def end_input(self) -> None:
+        """In BATCH mode the reduce emits once per key, at the end."""
+        if not self.ctx.batch:
+            return
+        backend = self.ctx.state_backend
+        assert backend is not None
+        for key in backend.keys(self._descriptor.name, None):
+            backend.set_current_key(key)
+            self.ctx.output.collect(self._state.value(), None)
 
 
 class _ProcessContext(KeyedProcessFunction.OnTimerContext, KeyedCoProcessFunction.OnTimerContext):

@@ -233,12 +233,14 @@ class JobExecutor:
     def __init__(self, sinks: list[Transformation], default_parallelism: int, clock: Clock | None = None,
                  auto_watermark_interval_ms: int = 200, max_parallelism: int = -1,
                  progress_interval_s: float | None = None, progress_stream: TextIO | None = None,
+                 batch: bool = False,
                  state_backend_factory: Callable[[int, range, Callable[[Any], int]], KeyedStateBackend] | None = None
                  ) -> None:
         if not sinks:
             raise InvalidProgramError("No operators defined in streaming topology. Cannot execute: "
                                       "add a sink (print(), sink_to(), add_sink(), execute_and_collect())")
         self.clock = clock or SystemClock()
+        self.batch = batch
         self.auto_watermark_interval_ms = auto_watermark_interval_ms
         self.progress_interval_s = progress_interval_s
         self.progress_stream = progress_stream or sys.stderr
@@ -273,7 +275,9 @@ class JobExecutor:
                 subtask.output = RoutedOutput(subtask)
                 backend = (self.state_backend_factory(max_p, key_group_range(index, p, max_p),
                                                       t.key_hash() or pickled_key_hash) if t.keyed else None)
-                operator.setup(OperatorContext(t.name, index, p, max_p, subtask.output, now, backend))
+                context = OperatorContext(t.name, index, p, max_p, subtask.output, now, backend)
+                context.batch = self.batch
+                operator.setup(context)
                 subtasks.append(subtask)
             self.subtasks[t] = subtasks
         for t in self.transformations:

@@ -233,3 +233,30 @@ def test_stop_snapshot_and_restore_at_another_parallelism() -> None:
     executor(3, second, 1000).run(restore_from=snapshot)
     assert first.values and second.values
     assert sorted(map(str, first.values + second.values)) == sorted(map(str, whole.values))
+
+
+def test_batch_mode_reduce_emits_final_values_and_file_connectors(tmp_path: Path) -> None:
+    from flinklite.common import Encoder
+    from flinklite.datastream import RuntimeExecutionMode
+    from flinklite.datastream.connectors.file_system import FileSink, FileSource, OutputFileConfig, StreamFormat
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.txt").write_text("to be or\nnot to be\n")
+    (tmp_path / "in" / "b.txt").write_text("be quick\n")
+
+    def build(env: StreamExecutionEnvironment) -> Any:
+        env.set_runtime_mode(RuntimeExecutionMode.BATCH)
+        source = FileSource.for_record_stream_format(StreamFormat.text_line_format(), str(tmp_path / "in")).build()
+        counts = env.from_source(source, WatermarkStrategy.for_monotonous_timestamps(), "files") \
+            .flat_map(lambda line: line.split()).map(lambda w: (w, 1)).key_by(lambda t: t[0]) \
+            .reduce(lambda a, b: (a[0], a[1] + b[1]))
+        counts.sink_to(FileSink.for_row_format(str(tmp_path / "out"), Encoder.simple_string_encoder())
+                       .with_output_file_config(OutputFileConfig.builder().with_part_prefix("wc")
+                                                .with_part_suffix(".txt").build()).build())
+        return counts
+
+    out = run_job(build, parallelism=2).collected
+    assert sorted(out) == [("be", 3), ("not", 1), ("or", 1), ("quick", 1), ("to", 2)]
+    written = sorted(line for f in (tmp_path / "out").iterdir() for line in f.read_text().splitlines())
+    assert written == sorted(str(t) for t in out)
+    assert sorted(f.name for f in (tmp_path / "out").iterdir()) == ["wc-0-0.txt", "wc-1-0.txt"]
