@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from broker.handlers import handles
@@ -17,13 +18,17 @@ if TYPE_CHECKING:
 MResp = MetadataResponse
 
 
-def _topic(topic: Topic) -> MetadataResponse_MetadataResponseTopic:
-    return MResp.MetadataResponseTopic(
-        error_code=0, name=topic.name, topic_id=topic.topic_id, is_internal=topic.internal,
-        partitions=[MResp.MetadataResponsePartition(ErrorCode.LEADER_NOT_AVAILABLE if p.leader < 0 else 0, p.index,
-                                                    p.leader, p.leader_epoch, list(p.replicas), list(p.isr), [])
-                    for p in topic.partitions],
-    )
+def _topic(topic: Topic, live: Collection[int]) -> MetadataResponse_MetadataResponseTopic:
+    """A leader that is not a live broker (ZooKeeper mode: its session ended, before the controller has moved
+    leadership) is reported as -1 with LEADER_NOT_AVAILABLE, as Kafka's metadata cache does."""
+    partitions = []
+    for p in topic.partitions:
+        leader = p.leader if p.leader in live else -1
+        partitions.append(MResp.MetadataResponsePartition(ErrorCode.LEADER_NOT_AVAILABLE if leader < 0 else 0,
+                                                          p.index, leader, p.leader_epoch, list(p.replicas),
+                                                          list(p.isr), []))
+    return MResp.MetadataResponseTopic(error_code=0, name=topic.name, topic_id=topic.topic_id,
+                                       is_internal=topic.internal, partitions=partitions)
 
 
 @handles(3)
@@ -39,7 +44,7 @@ def metadata(core: BrokerCore, ctx: RequestContext, req: MetadataRequest, versio
     # v0: an empty list means all topics; v1+: null means all, empty means none
     everything = req.topics is None or (version == 0 and not req.topics)
     if everything:
-        resp.topics = [_topic(t) for t in cluster.topics.values() if not t.internal or version > 0]
+        resp.topics = [_topic(t, cluster.brokers) for t in cluster.topics.values() if not t.internal or version > 0]
         return resp
     allow_auto = req.allow_auto_topic_creation if version >= 4 else True
     for wanted in req.topics or []:
@@ -49,7 +54,7 @@ def metadata(core: BrokerCore, ctx: RequestContext, req: MetadataRequest, versio
             if topic is None:
                 resp.topics.append(MResp.MetadataResponseTopic(ErrorCode.UNKNOWN_TOPIC_ID, None, wanted.topic_id))
             else:
-                resp.topics.append(_topic(topic))
+                resp.topics.append(_topic(topic, cluster.brokers))
             continue
         error = topic_name_error(name)
         if error is not None:
@@ -66,5 +71,5 @@ def metadata(core: BrokerCore, ctx: RequestContext, req: MetadataRequest, versio
         if topic is None:
             resp.topics.append(MResp.MetadataResponseTopic(ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, name))
         else:
-            resp.topics.append(_topic(topic))
+            resp.topics.append(_topic(topic, cluster.brokers))
     return resp

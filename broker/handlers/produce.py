@@ -24,12 +24,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import bisect
 from dataclasses import dataclass
 
 from broker.core import CloseConnection, Pending
 from broker.handlers import handles
 from broker.handlers._common import leader_error
 from broker.state.configs import topic_config
+from broker.state.log import PartitionLog
 from wire.errors import DecodeError, UnsupportedVersionError
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.legacy_records import up_convert
@@ -145,11 +147,19 @@ def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, 
     if out.error_code:
         return out
     if waits is not None and required > log_.high_watermark:
-        waits.append(Wait(out, topic_name, index, partition.leader_epoch, required))
+        waits.append(Wait(out, topic_name, index, _epoch_at(log_, required - 1), required))
     out.base_offset = first_base
     if log_append_time:
         out.log_append_time_ms = core.wall_ms()
     return out
+
+
+def _epoch_at(plog: PartitionLog, offset: int) -> int | None:
+    """The partition leader epoch of the batch holding ``offset`` (None: no such batch any more)."""
+    i = bisect.bisect_right(plog._bases, offset) - 1
+    if i < 0 or i >= len(plog.batches) or plog.batches[i].last_offset < offset:
+        return None
+    return int.from_bytes(plog.batches[i].data[12:16], "big", signed=True)
 
 
 @dataclass
@@ -159,7 +169,7 @@ class Wait:
     out: ProduceResponse_PartitionProduceResponse
     topic: str
     index: int
-    leader_epoch: int
+    leader_epoch: int | None  # of the batch holding required - 1 when the wait began
     required: int
 
 
@@ -179,7 +189,10 @@ def _settle(core: BrokerCore, ctx: RequestContext, wait: Wait, expired: bool) ->
     (NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR has meanwhile shrunk below min.insync.replicas),
     NOT_LEADER_OR_FOLLOWER once leadership moved, REQUEST_TIMED_OUT at the deadline."""
     partition = core.cluster.partition(wait.topic, wait.index)
-    if partition is None or partition.leader != ctx.node_id or partition.leader_epoch != wait.leader_epoch:
+    if (partition is None or partition.leader != ctx.node_id
+            or _epoch_at(partition.log, wait.required - 1) != wait.leader_epoch):
+        # no longer the leader, or the records were truncated away meanwhile (a new leader epoch with this
+        # broker still leading, e.g. after a dead follower left the ISR, keeps the wait going)
         wait.out.error_code = ErrorCode.NOT_LEADER_OR_FOLLOWER
         return True
     if partition.log.high_watermark >= wait.required:

@@ -227,8 +227,15 @@ def test_acks_all_times_out_and_fails_when_leadership_moves() -> None:
     assert isinstance(pending, Pending)
     timed_out: Any = pending.poll(1000, True)
     assert timed_out.responses[0].partition_responses[0].error_code == ErrorCode.REQUEST_TIMED_OUT
+    # a new leader epoch with this broker still leading (the controller dropped a dead follower) keeps waiting
     pending = produce(core, [b"b"], now=1000)
-    set_state(core, PartitionState(2, 1, [2, 3], 1, zk_version=1))
+    set_state(core, PartitionState(1, 1, [1, 2], 1, zk_version=1))
+    assert pending.poll(1005, False) is None
+    follower_fetch(core, 2, 2, 1006, epoch=1)
+    assert pending.poll(1007, False).responses[0].partition_responses[0].error_code == 0
+    # leadership moves away: NOT_LEADER_OR_FOLLOWER at once
+    pending = produce(core, [b"c"], now=1010)
+    set_state(core, PartitionState(2, 2, [2], 1, zk_version=2))
     moved = pending.poll(1010, False)
     assert moved.responses[0].partition_responses[0].error_code == ErrorCode.NOT_LEADER_OR_FOLLOWER
 

@@ -165,31 +165,53 @@ def test_acks_all_from_both_clients_is_replicated_to_every_follower(cluster: Clu
     assert cluster.zk.states[("rep", 0)].isr == [1, 2, 3]  # nobody fell out
 
 
+@pytest.mark.parametrize("client", ["confluent", "kafka-python"])
 def test_a_leader_stopped_while_producing_loses_no_acknowledged_record_and_rejoins_after_truncating(
-        cluster: Cluster) -> None:
+        cluster: Cluster, client: str) -> None:
     cluster.create_topic("ha", {0: [1, 2, 3]})
-    producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "enable.idempotence": True,
-                         "linger.ms": 2, "message.timeout.ms": 60000, "retry.backoff.ms": 50,
-                         "topic.metadata.refresh.interval.ms": 500})
     acked: list[bytes] = []
     failed: list[object] = []
     lock = threading.Lock()
     stop = threading.Event()
 
-    def report(err: object, msg: Any) -> None:
+    def record(value: bytes | None, err: object = None) -> None:
         with lock:
             if err is None:
-                acked.append(msg.value())
+                assert value is not None
+                acked.append(value)
             else:
                 failed.append(err)
 
-    def run() -> None:
-        i = 0
-        while not stop.is_set():
-            producer.produce("ha", value=b"v%05d" % i, partition=0, on_delivery=report)
-            producer.poll(0.002)
-            i += 1
-        producer.flush(WAIT * 2)
+    if client == "confluent":
+        producer = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "enable.idempotence": True,
+                             "linger.ms": 2, "message.timeout.ms": 60000, "retry.backoff.ms": 50,
+                             "topic.metadata.refresh.interval.ms": 500})
+
+        def run() -> None:
+            i = 0
+            while not stop.is_set():
+                producer.produce("ha", value=b"v%05d" % i, partition=0,
+                                 on_delivery=lambda err, msg: record(msg.value(), err))
+                producer.poll(0.002)
+                i += 1
+            producer.flush(WAIT * 2)
+    else:
+        kp = KafkaProducer(bootstrap_servers=cluster.bootstrap, acks="all", enable_idempotence=True, linger_ms=2,
+                           retries=1000, retry_backoff_ms=50, request_timeout_ms=20000, delivery_timeout_ms=60000,
+                           metadata_max_age_ms=500)
+
+        def run() -> None:
+            i = 0
+            while not stop.is_set():
+                value = b"v%05d" % i
+                future = kp.send("ha", value=value, partition=0)
+                future.add_callback(lambda _meta, v=value: record(v))
+                future.add_errback(lambda exc: record(None, exc))
+                i += 1
+                if i % 20 == 0:
+                    kp.flush(WAIT * 2)  # paces the loop: at most 20 records in flight
+            kp.flush(WAIT * 2)
+            kp.close()
 
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
