@@ -198,3 +198,41 @@ def test_unbounded_source_live_watermarks_with_an_idle_partition(kafka_broker: R
     feeder.join(10)
     assert not errors, errors
     assert sink.values[:2] == ["k@0=5", "k@1000=5"]
+
+
+def test_topic_pattern_source_and_sink_with_keys_and_topic_selector(kafka_broker: RunningBroker) -> None:
+    bootstrap = kafka_broker.bootstrap_servers
+    make_topics(bootstrap, "metrics-cpu", "metrics-mem", "other", "high", "low", partitions=2)
+    produce(bootstrap, "metrics-cpu", [("cpu 91", 0, 1), ("cpu 12", 1, 2)])
+    produce(bootstrap, "metrics-mem", [("mem 75", 0, 3)])
+    produce(bootstrap, "other", [("ignored 99", 0, 4)])
+
+    env = StreamExecutionEnvironment.get_execution_environment().set_parallelism(2)
+    source = (KafkaSource.builder().set_bootstrap_servers(bootstrap).set_topic_pattern("metrics-.*")
+              .set_starting_offsets(KafkaOffsetsInitializer.earliest()).set_bounded(KafkaOffsetsInitializer.latest())
+              .set_value_only_deserializer(SimpleStringSchema()).build())
+    serializer = (KafkaRecordSerializationSchema.builder()
+                  .set_topic_selector(lambda line: "high" if int(line.split()[1]) > 50 else "low")
+                  .set_key_serialization_schema(KeyOfLine()).set_value_serialization_schema(SimpleStringSchema())
+                  .build())
+    sink = KafkaSink.builder().set_bootstrap_servers(bootstrap).set_record_serializer(serializer).build()
+    env.from_source(source, WatermarkStrategy.no_watermarks(), "metrics").sink_to(sink)
+    env.execute("route metrics")
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "check", "enable.auto.commit": False})
+    found: dict[str, list[tuple[bytes, str]]] = {"high": [], "low": []}
+    for topic in found:
+        consumer.assign([TopicPartition(topic, p, 0) for p in range(2)])
+        total = sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in range(2))
+        while len(found[topic]) < total:
+            message = consumer.poll(5)
+            assert message is not None and message.error() is None
+            found[topic].append((message.key(), message.value().decode()))
+    consumer.close()
+    assert sorted(found["high"]) == [(b"cpu", "cpu 91"), (b"mem", "mem 75")]
+    assert found["low"] == [(b"cpu", "cpu 12")]
+
+
+class KeyOfLine(SimpleStringSchema):
+    def serialize(self, value: Any) -> bytes:
+        return str(value).split()[0].encode()
