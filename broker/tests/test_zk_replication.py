@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import NotEnoughReplicasError
 
 from broker.config import BrokerConfig
 from broker.testing import RunningBroker
 from broker.zk.memory import MemoryZooKeeper
-from broker.zk.model import CreateTopic, PartitionState, TopicAssignment
+from broker.zk.model import CreateTopic, PartitionState, SetTopicConfig, TopicAssignment
 
 WAIT = 30.0
 
@@ -240,3 +241,32 @@ def test_a_leader_stopped_while_producing_loses_no_acknowledged_record_and_rejoi
     assert wait_for(lambda: cluster.replicas_identical("ha", 0), "the restarted broker caught up")
     assert not any(b"divergent" in data for _, data in cluster.log_of(1, "ha", 0))
     wait_for(lambda: 1 in cluster.zk.states[("ha", 0)].isr, "the restarted broker back in the ISR")
+
+
+def test_the_leader_shrinks_and_expands_the_isr_in_zookeeper_and_enforces_min_insync_replicas(tmp_path: Path) -> None:
+    c = Cluster(tmp_path, lag_ms=300)
+    try:
+        for n in (1, 2, 3):
+            c.start(n)
+        c.create_topic("isr", {0: [1, 2, 3]})
+        assert c.zk.apply(SetTopicConfig("isr", {"min.insync.replicas": "2"})) is None
+        kp = KafkaProducer(bootstrap_servers=c.bootstrap, acks="all", retries=0)
+        kp.send("isr", value=b"before", partition=0).get(timeout=WAIT)
+        notifications = c.zk.isr_notifications
+        # the followers' fetches stop reaching the leader: after replica.lag.time.max.ms it drops them
+        c.brokers[1].drop_next(1, 1_000_000)
+        kp.send("isr", value=b"unreplicated", partition=0)  # appended at the leader only: LEO moves past them
+        wait_for(lambda: c.zk.states[("isr", 0)].isr == [1], "the leader shrinking the ISR to itself")
+        assert c.zk.isr_notifications > notifications
+        assert c.zk.states[("isr", 0)].leader_epoch == 0  # a leader's ISR change keeps the epoch
+        with pytest.raises(NotEnoughReplicasError):
+            kp.send("isr", value=b"refused", partition=0).get(timeout=WAIT)
+        # fetches get through again: the followers catch up and rejoin
+        c.brokers[1].clear_faults()
+        wait_for(lambda: c.zk.states[("isr", 0)].isr == [1, 2, 3], "the followers back in the ISR")
+        kp.send("isr", value=b"after", partition=0).get(timeout=WAIT)
+        kp.close()
+        assert wait_for(lambda: c.replicas_identical("isr", 0), "identical replicas")
+        assert consume_values(c.bootstrap, "isr", 0, 3) == [b"before", b"unreplicated", b"after"]
+    finally:
+        c.close()
