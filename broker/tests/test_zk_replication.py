@@ -270,3 +270,30 @@ def test_the_leader_shrinks_and_expands_the_isr_in_zookeeper_and_enforces_min_in
         assert consume_values(c.bootstrap, "isr", 0, 3) == [b"before", b"unreplicated", b"after"]
     finally:
         c.close()
+
+
+def test_committed_offsets_survive_the_group_coordinator_stopping(cluster: Cluster) -> None:
+    """__consumer_offsets is replicated like any topic: when the coordinator's broker goes, the new leader of the
+    group's partition has the committed offsets."""
+    from broker.state.internal import GROUP_TOPIC, partition_for
+    from kafka.structs import OffsetAndMetadata
+
+    cluster.create_topic("work", {0: [1, 2, 3]})
+    consumer = KafkaConsumer(bootstrap_servers=cluster.bootstrap, group_id="g1", enable_auto_commit=False)
+    tp = TopicPartition("work", 0)
+    consumer.assign([tp])
+    consumer.commit({tp: OffsetAndMetadata(42, "meta", -1)})
+    consumer.close()
+    wait_for(lambda: GROUP_TOPIC in cluster.zk.topics, "__consumer_offsets")
+    index = partition_for("g1", len(cluster.zk.topics[GROUP_TOPIC].partitions))
+    coordinator = cluster.zk.states[(GROUP_TOPIC, index)].leader
+    assert wait_for(lambda: cluster.replicas_identical(GROUP_TOPIC, index), "the offsets replicated")
+    cluster.stop(coordinator)
+    state = cluster.new_leader(GROUP_TOPIC, index, dead=coordinator)
+    assert state.leader != coordinator
+    again = KafkaConsumer(bootstrap_servers=cluster.bootstrap, group_id="g1", enable_auto_commit=False)
+    try:
+        committed = wait_for(lambda: again.committed(tp), "the committed offset from the new coordinator")
+    finally:
+        again.close()
+    assert committed == 42
