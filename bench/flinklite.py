@@ -59,7 +59,7 @@ def bytewax_window(n: int) -> int:
     out: list[Any] = []
     flow = Dataflow("window_count")
     stream = op.input("in", flow, TestingSource(data, batch_size=256))
-    clock = win.EventClock(lambda e: e[1], wait_for_system_duration=timedelta(0))
+    clock: Any = win.EventClock(lambda e: e[1], wait_for_system_duration=timedelta(0))
     windower = win.TumblingWindower(length=timedelta(seconds=1), align_to=epoch)
     counted = win.count_window("count", stream, clock, windower, lambda e: e[0])
     op.output("out", counted.down, TestingSink(out))
