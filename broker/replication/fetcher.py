@@ -57,6 +57,7 @@ FETCH_VERSION = 12
 OFFSET_FOR_LEADER_EPOCH_VERSION = 4
 PARTITION_MAX_BYTES = 1 << 20
 FETCH_MAX_BYTES = 10 << 20
+COALESCE_S = 0.005  # the follower manager looks at the cluster at most this often
 
 
 def now_ms() -> int:
@@ -100,11 +101,22 @@ def truncate(core: BrokerCore, key: Key, partition: Partition, offset: int) -> N
     if offset < plog.next_offset:
         log.info("%s-%d: truncating from %d to %d", key[0], key[1], plog.next_offset, offset)
         plog.truncate_to(offset)
-        table = core.producers
-        for k in [k for k in table.states if k[1] == key[0] and k[2] == key[1]]:
-            del table.states[k]
-        table.partitions.pop(key, None)
-        table.rebuild(key[0], key[1], plog.batches)
+        _rebuild_producers(core, key, partition)
+
+
+def _rebuild_producers(core: BrokerCore, key: Key, partition: Partition) -> None:
+    table = core.producers
+    for k in [k for k in table.states if k[1] == key[0] and k[2] == key[1]]:
+        del table.states[k]
+    table.partitions.pop(key, None)
+    table.rebuild(key[0], key[1], partition.log.batches)
+
+
+def reset(core: BrokerCore, key: Key, partition: Partition, offset: int) -> None:
+    """Start a followed log over, empty, at the leader's log start offset (Kafka's truncateFullyAndStartAt)."""
+    log.info("%s-%d: behind the leader's log start: restarting the log at %d", key[0], key[1], offset)
+    partition.log.reset_to(offset)
+    _rebuild_producers(core, key, partition)
 
 
 def apply_fetched(core: BrokerCore, key: Key, partition: Partition, high_watermark: int, log_start_offset: int,
@@ -302,7 +314,10 @@ class ReplicaFetcher:
                         f.truncated = False
                         f.retry_at = trio.current_time() + self.backoff
                 elif code == ErrorCode.OFFSET_OUT_OF_RANGE:
-                    f.truncated = False
+                    if 0 <= p.log.next_offset < pd.log_start_offset:  # the leader deleted what we lack
+                        reset(self.core, key, p, pd.log_start_offset)
+                    else:  # ahead of the leader's log end: truncate again
+                        f.truncated = False
                 else:
                     log.info("%s-%d: Fetch from %d: %s", key[0], key[1], self.leader_id, ErrorCode(code).name)
                     f.retry_at = trio.current_time() + self.backoff
@@ -342,3 +357,5 @@ async def run_fetchers(server: BrokerServer) -> None:
             data = server._data
             with trio.move_on_at(next_check):
                 await data.wait()
+            # appends wake this loop too, and only cluster changes matter here: take a burst of them as one
+            await trio.sleep(COALESCE_S)

@@ -275,6 +275,17 @@ class FileLog(PartitionLog):
             self._open_segment(end)
             self.flush()
 
+    def reset_to(self, offset: int) -> None:
+        super().reset_to(offset)
+        self.close()
+        for base in self._seg_bases:
+            self._path(base).unlink(missing_ok=True)
+            self._path(base).with_suffix(".index").unlink(missing_ok=True)
+        self._seg_bases = []
+        self._open_segment(offset)
+        self.flush()
+        self._save_start()
+
     def maybe_flush(self, now_ms: int) -> None:
         if self._unflushed and now_ms - self._last_flush_ms >= self.policy.interval_ms:
             self.flush()

@@ -110,6 +110,16 @@ class PartitionLog:
         if self.cleaned is not None and self.cleaned[0] >= new_end:
             self.cleaned = None
 
+    def reset_to(self, offset: int) -> None:
+        """Drop the whole log and start it empty at ``offset`` (a follower behind the leader's log start
+        offset, as Kafka's truncateFullyAndStartAt)."""
+        self.batches.clear()
+        self._bases.clear()
+        self.size_bytes = 0
+        self.epochs = []
+        self.cleaned = None
+        self.log_start_offset = self.next_offset = self.high_watermark = offset
+
     def rebuild_epochs(self) -> None:
         """The leader epoch history from the stored batches' headers (after recovery or rewriting)."""
         self.epochs = []

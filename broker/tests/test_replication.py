@@ -321,3 +321,16 @@ def test_a_follower_core_follows_truncates_and_tracks_the_leader_high_watermark(
     assert p.log.next_offset == 4 and p.log.high_watermark == 2
     truncate(core, (T, 0), p, 3)
     assert p.log.next_offset == 3 and p.log.high_watermark == 2
+
+
+def test_reset_to_starts_an_empty_log_at_an_offset(tmp_path: Path) -> None:
+    mem = leader_log([(0, 3)])
+    mem.reset_to(10)
+    assert (mem.batches, mem.log_start_offset, mem.next_offset, mem.high_watermark, mem.epochs) == ([], 10, 10, 10, [])
+    flog = FileLog(tmp_path / "t-0", FlushPolicy())
+    flog.append_replica(raw(leader_log([(0, 3)])))
+    flog.reset_to(10)
+    flog.append_replica(batch([b"x"], base=10, epoch=2))
+    flog.close()
+    again = FileLog(tmp_path / "t-0", FlushPolicy())
+    assert (again.log_start_offset, again.next_offset, [b.base_offset for b in again.batches]) == (10, 11, [10])

@@ -297,3 +297,27 @@ def test_committed_offsets_survive_the_group_coordinator_stopping(cluster: Clust
     finally:
         again.close()
     assert committed == 42
+
+
+def test_a_follower_behind_the_leaders_log_start_starts_over_there(cluster: Cluster) -> None:
+    from kafka import KafkaAdminClient
+
+    cluster.create_topic("gone", {0: [1, 2, 3]})
+    kp = KafkaProducer(bootstrap_servers=cluster.bootstrap, acks="all")
+    for i in range(5):
+        kp.send("gone", value=b"a%d" % i, partition=0).get(timeout=WAIT)
+    wait_for(lambda: cluster.replicas_identical("gone", 0), "replicated")
+    cluster.stop(3)
+    wait_for(lambda: 3 not in cluster.zk.states[("gone", 0)].isr, "3 out of the ISR")
+    for i in range(5):
+        kp.send("gone", value=b"b%d" % i, partition=0).get(timeout=WAIT)
+    kp.close()
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap)
+    try:
+        admin.delete_records({TopicPartition("gone", 0): 8})
+    finally:
+        admin.close()
+    cluster.start(3)  # its log ends at 5, the leader's starts at 8
+    assert wait_for(lambda: cluster.offsets(3, "gone", 0) == (10, 10), "3 caught up from the leader's log start")
+    assert cluster.log_of(3, "gone", 0) == [(o, d) for o, d in cluster.log_of(1, "gone", 0) if o >= 8]
+    wait_for(lambda: 3 in cluster.zk.states[("gone", 0)].isr, "3 back in the ISR")
