@@ -127,8 +127,8 @@ def apply_fetched(core: BrokerCore, key: Key, partition: Partition, high_waterma
     if stored:
         core.producers.rebuild(key[0], key[1], stored)
         plog.maybe_flush(core.now_ms)
-    if high_watermark >= 0:
-        plog.advance_high_watermark(max(plog.high_watermark, min(high_watermark, plog.next_offset)))
+    if high_watermark >= 0:  # the leader's, capped at what we hold (it may move back: a restarted
+        plog.advance_high_watermark(min(high_watermark, plog.next_offset))  # follower's recovered HW is its LEO)
     if 0 <= plog.log_start_offset < log_start_offset <= plog.high_watermark:
         plog.delete_before(log_start_offset)
     return len(stored)

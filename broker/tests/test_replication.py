@@ -334,3 +334,18 @@ def test_reset_to_starts_an_empty_log_at_an_offset(tmp_path: Path) -> None:
     flog.close()
     again = FileLog(tmp_path / "t-0", FlushPolicy())
     assert (again.log_start_offset, again.next_offset, [b.base_offset for b in again.batches]) == (10, 11, [10])
+
+
+def test_fetch_v15_names_the_replica_in_replica_state() -> None:
+    core = zk_core()
+    produce(core, [b"a"], acks=1)
+    req = FetchRequest(replica_state=FetchRequest.ReplicaState(replica_id=2, replica_epoch=-1), max_wait_ms=0,
+                       min_bytes=1, max_bytes=1 << 20, isolation_level=0, session_epoch=-1,
+                       topics=[FetchRequest.FetchTopic(topic_id=core.cluster.topics[T].topic_id, partitions=[
+                           FetchRequest.FetchPartition(partition=0, current_leader_epoch=0, fetch_offset=0,
+                                                       partition_max_bytes=1 << 20)])])
+    resp: Any = core.handle(ctx(1, 15), req, 0)
+    part = resp.responses[0].partitions[0]
+    assert part.error_code == 0 and part.records and part.high_watermark == 0  # above the HW: a replica
+    rep = replication(core)
+    assert rep.led[(T, 0)].followers[2].log_end_offset == 0
