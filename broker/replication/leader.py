@@ -199,10 +199,7 @@ class Replication:
 
 
 def replication(core: BrokerCore) -> Replication:
-    """The core's leader-side replication state (made on first use)."""
-    rep = getattr(core, "_replication", None)
-    if rep is None:
-        rep = Replication(core)
-        setattr(core, "_replication", rep)
-    assert isinstance(rep, Replication)
-    return rep
+    """The core's leader-side replication state (ZooKeeper mode only: it lives in ``core.zk``)."""
+    if core.zk is None:
+        raise RuntimeError("replication runs in ZooKeeper mode only")
+    return core.zk.replication

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from broker.state.cluster import BrokerInfo, Partition, Topic
 from broker.state.internal import INTERNAL_TOPICS
+from broker.replication.leader import Replication
 from broker.state.log import PartitionLog
 from broker.zk.model import (
     AddPartitions, BrokersChanged, ClusterIdKnown, ControllerChanged, CreateTopic, DeletionsRequested,
@@ -53,6 +54,7 @@ class ZkMetadata:
         self._election_asked = False
         self._sent: set[str] = set()  # controller writes already queued for the current view (by repr)
         self._led_internal: set[tuple[str, int]] = set()
+        self.replication = Replication(core)  # the leader side: followers' positions, ISR, high watermarks
         self.auto_creating: set[str] = set()  # topics auto-created by Metadata, not yet back from ZooKeeper
 
     # -- events ------------------------------------------------------------------------------
