@@ -48,7 +48,13 @@ def create_partitions(core: BrokerCore, ctx: RequestContext, req: CreatePartitio
         if req.validate_only:
             continue
         if core.zk is not None:
-            core.zk.add_partitions(topic, t.count, assignments)
+            from broker.zk.controller import AssignmentError
+
+            try:
+                core.zk.add_partitions(topic, t.count, assignments)
+            except AssignmentError as exc:  # more replicas than live brokers
+                res.error_code, res.error_message = ErrorCode.INVALID_REPLICATION_FACTOR, str(exc)
+                continue
             waiting.append((res, t.name, t.count))
         else:
             core.cluster.add_partitions(topic, t.count, assignments)

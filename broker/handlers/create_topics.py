@@ -73,7 +73,13 @@ def create_topics(core: BrokerCore, ctx: RequestContext, req: CreateTopicsReques
             continue
         res.configs = [CResp.CreatableTopicConfigs(k, v, False, 1, False) for k, v in sorted(configs.items())]
         if core.zk is not None:
-            res.topic_id = core.zk.create_topic(t.name, partitions, replication, configs, assignments or None)
+            from broker.zk.controller import AssignmentError
+
+            try:
+                res.topic_id = core.zk.create_topic(t.name, partitions, replication, configs, assignments or None)
+            except AssignmentError as exc:  # the live brokers changed since the check above
+                res.error_code, res.error_message = ErrorCode.INVALID_REPLICATION_FACTOR, str(exc)
+                continue
             waiting.append((res, res.topic_id))
             continue
         topic = cluster.create_topic(t.name, partitions, replication, configs, assignments or None)

@@ -214,6 +214,7 @@ class ReplicaFetcher:
         return self.conn
 
     async def _round(self) -> None:
+        await trio.lowlevel.checkpoint()  # a round that finds nothing to send must still let other tasks run
         conn = await self._connection()
         now = trio.current_time()
         ready = {k: f for k, f in self.partitions.items() if f.retry_at <= now}
@@ -237,7 +238,9 @@ class ReplicaFetcher:
         asked: dict[Key, tuple[Followed, int]] = {}
         for key, f in todo.items():
             p = self._partition(key, f)
-            if p is None:
+            if p is None:  # no longer followed from this leader (deleted, or leadership moved): forget it
+                if self.partitions.get(key) is f:
+                    del self.partitions[key]
                 continue
             epoch = p.log.latest_epoch
             if epoch < 0:  # nothing to truncate
@@ -275,7 +278,9 @@ class ReplicaFetcher:
         sent: dict[Key, Followed] = {}
         for key, f in ready.items():
             p = self._partition(key, f)
-            if p is None:
+            if p is None:  # no longer followed from this leader: forget it
+                if self.partitions.get(key) is f:
+                    del self.partitions[key]
                 continue
             plog = p.log
             by_topic.setdefault(key[0], []).append(FR.FetchPartition(

@@ -115,6 +115,14 @@ class InternalLogs:
         if not records:
             return
         partition = self.partition_of(topic, coordinator_key)
+        zk = self.core.zk
+        if zk is not None and (partition.leader != zk.node_id or not partition.local):
+            # ZooKeeper mode: only the partition's leader writes; state held for a partition this broker does
+            # not lead (replayed at start-up, or left from before it lost leadership) is stale, and writing it
+            # into a follower's log would make that log diverge from the leader's
+            log.debug("%s-%d: not the leader; %d coordinator records not written", topic, partition.index,
+                      len(records))
+            return
         builder = BatchBuilder()
         now = self.core.wall_ms()
         for key, value in records:

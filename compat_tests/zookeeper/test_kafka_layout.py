@@ -550,14 +550,12 @@ def test_brokers_keep_their_metadata_in_zookeeper(cluster: Cluster) -> None:
         assert first["brokerid"] in (1, 2) and zk.get("/controller_epoch")[0] == b"1"
 
         admin = KafkaAdminClient(bootstrap_servers=brokers[1].bootstrap_servers, request_timeout_ms=15000)
-        # replication factor 1: deleting a replicated topic can starve a follower broker's trio loop
-        # (broker/replication/fetcher.py: _truncate returns without a checkpoint when none of the partitions
-        # to truncate is followed any more, and run() spins); raise it to 2 once that is fixed
-        admin.create_topics([NewTopic("made", 3, 1, topic_configs={"retention.ms": "60000"})])
+        # replication factor 2: the follower drops the deleted topic's partitions from its fetcher
+        admin.create_topics([NewTopic("made", 3, 2, topic_configs={"retention.ms": "60000"})])
         made = json.loads(zk.get("/brokers/topics/made")[0])
         assert set(made) == {"version", "partitions", "adding_replicas", "removing_replicas", "topic_id"}
         assert made["version"] == 3 and sorted(made["partitions"]) == ["0", "1", "2"]
-        assert all(len(r) == 1 for r in made["partitions"].values())
+        assert all(len(r) == 2 for r in made["partitions"].values())
         assert zk.get("/config/topics/made")[0] == b'{"version":1,"config":{"retention.ms":"60000"}}'
         for p, replicas in made["partitions"].items():
             state = json.loads(zk.get(f"/brokers/topics/made/partitions/{p}/state")[0])
