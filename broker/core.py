@@ -113,7 +113,8 @@ class BrokerCore:
         self.consumer_groups = ConsumerGroupCoordinator(self)
         self.txns = TransactionCoordinator(self)
         self.internal.replay()
-        self.txns.recover()  # finish the transactions that were in flight (markers) once their state is back
+        if self.zk is None:  # (ZooKeeper mode: per partition, as this broker becomes its leader)
+            self.txns.recover()  # finish the transactions that were in flight (markers) once their state is back
 
     def _load_cluster(self) -> None:
         root = self.config.data_dir

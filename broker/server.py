@@ -32,6 +32,7 @@ from broker.connection import BrokerConnection, Close, Incoming, Reply
 from broker.core import BrokerCore, CloseConnection, Pending
 from broker.faults import error_response
 from broker.state.cluster import BrokerInfo
+from broker.state.transactions import RemoteMarker
 from broker.zk.model import Bridge, BridgeFactory, ZkEvent, ZkWrite
 from wire.errors import EncodeError
 from wire.kafka._message import Message
@@ -64,6 +65,7 @@ class BrokerServer:
         self._brokers: dict[int, tuple[trio.CancelScope, trio.Event]] = {}  # node id -> (its scope, done) while up
         self._bridge: Bridge | None = None  # ZooKeeper mode
         self._zk_writes: trio.MemorySendChannel[ZkWrite] | None = None
+        self._markers: trio.MemorySendChannel[RemoteMarker] | None = None  # transaction markers for other brokers
 
     @property
     def bootstrap_servers(self) -> str:
@@ -129,8 +131,11 @@ class BrokerServer:
         self._bridge = factory(self.config.zookeeper_connect, me.node_id, registration,
                                self.config.zookeeper_session_timeout_ms, deliver)
         await trio.to_thread.run_sync(self._bridge.start)
+        marker_send, marker_receive = trio.open_memory_channel[RemoteMarker](math.inf)
+        self._markers = marker_send
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._write_to_zookeeper, receive)
+            nursery.start_soon(self._send_txn_markers, marker_receive)
             await ready.wait()
             task_status.started()
 
@@ -153,6 +158,60 @@ class BrokerServer:
             assert self._zk_writes is not None
             for write in self.core.zk.take_writes():
                 self._zk_writes.send_nowait(write)
+        if self.core is not None and self.core.txns.remote_markers and self._markers is not None:
+            for marker in self.core.txns.take_remote_markers():
+                self._markers.send_nowait(marker)
+
+    async def _send_txn_markers(self, receive: trio.MemoryReceiveChannel[RemoteMarker]) -> None:
+        """Transaction markers for partitions other broker processes lead go to them by WriteTxnMarkers, one
+        at a time, retried (to the leader of the moment) until written; the transaction completes when the
+        last one is (``TransactionCoordinator.marker_written``)."""
+        from broker.replication.client import KafkaConnection, ProtocolError
+        from wire.errors import DecodeError
+        from wire.kafka.messages.write_txn_markers import WriteTxnMarkersRequest as WTM
+        from wire.kafka.messages.write_txn_markers import WriteTxnMarkersResponse
+
+        core = self.core
+        assert core is not None and self._markers is not None
+        me = core.config.node_ids[0]
+        connections: dict[int, KafkaConnection] = {}
+        async for marker in receive:
+            partition = core.cluster.partition(marker.topic, marker.partition)
+            leader = -1 if partition is None else partition.leader
+            written = partition is None  # a deleted topic needs no marker
+            if not written and leader == me:
+                core.txns.retry_marker(marker)  # leadership came here: written locally
+                written = True
+            elif not written and leader in core.cluster.brokers:
+                request = WTM(markers=[WTM.WritableTxnMarker(
+                    marker.producer_id, marker.producer_epoch, marker.committed,
+                    [WTM.WritableTxnMarkerTopic(marker.topic, [marker.partition])], marker.coordinator_epoch)])
+                try:
+                    conn = connections.get(leader)
+                    if conn is None:
+                        broker = core.cluster.brokers[leader]
+                        conn = connections[leader] = await KafkaConnection.open(broker.host, broker.port,
+                                                                                f"txn-markers-{me}")
+                    response = await conn.request(27, 1, request)
+                    assert isinstance(response, WriteTxnMarkersResponse)
+                    codes = [p.error_code for m in response.markers for t in m.topics for p in t.partitions]
+                    written = codes == [0]
+                    if not written:
+                        log.info("WriteTxnMarkers to broker %d for %s-%d: error %s; retrying", leader, marker.topic,
+                                 marker.partition, codes)
+                except (OSError, trio.BrokenResourceError, trio.ClosedResourceError, DecodeError, ProtocolError) as exc:
+                    log.info("WriteTxnMarkers to broker %d: %s; retrying", leader, exc)
+                    gone = connections.pop(leader, None)
+                    if gone is not None:
+                        with trio.CancelScope(shield=True):
+                            await gone.aclose()
+            if written:
+                core.txns.marker_written(marker)
+                self._notify_data()
+                self._flush_zk_writes()
+            else:
+                await trio.sleep(max(0.001, core.config.replica_fetch_backoff_ms / 1000))
+                self._markers.send_nowait(marker)
 
     async def _write_to_zookeeper(self, receive: trio.MemoryReceiveChannel[ZkWrite]) -> None:
         assert self._bridge is not None

@@ -60,7 +60,7 @@ def txn_offset_commit(core: BrokerCore, ctx: RequestContext, req: TxnOffsetCommi
             error = ErrorCode.INVALID_PRODUCER_EPOCH
         error = error or _member_error(core, req)
         if error == ErrorCode.NONE:
-            core.txns.txn_offset_commit(req.transactional_id, req.group_id, offsets)
+            core.txns.txn_offset_commit(req.transactional_id, req.group_id, offsets, req.producer_id)
     for tp in offsets:
         errors[tp] = error
     resp = TResp()

@@ -106,6 +106,20 @@ class TransactionMetadata:
 
 
 @dataclass
+class RemoteMarker:
+    """A transaction marker for a partition another broker process leads (ZooKeeper mode): the shell sends
+    it there with WriteTxnMarkers and calls ``TransactionCoordinator.marker_written`` once it is written."""
+
+    transactional_id: str
+    topic: str
+    partition: int
+    producer_id: int
+    producer_epoch: int
+    committed: bool
+    coordinator_epoch: int
+
+
+@dataclass
 class InitResult:
     error: ErrorCode
     producer_id: int = NO_PRODUCER_ID
@@ -118,6 +132,8 @@ class TransactionCoordinator:
         self.txns: dict[str, TransactionMetadata] = {}
         self.by_producer: dict[int, str] = {}  # producer id -> transactional id
         self.next_check_ms = core.now_ms + self.interval_ms
+        self.remote_markers: list[RemoteMarker] = []  # to send (ZooKeeper mode); the shell takes them
+        self.awaiting: dict[str, set[TopicPartition]] = {}  # transactional id -> remote markers not yet written
         core.internal.register("txn", self._restore)
         if core.config.data_dir is not None:
             core.producers.attach(core.config.data_dir)
@@ -244,7 +260,11 @@ class TransactionCoordinator:
     def check_produce(self, transactional_id: str | None, pid: int, epoch: int, tp: TopicPartition,
                       version: int) -> ErrorCode:
         """May this transactional batch be appended? (The partition leader's verification with the
-        coordinator, KIP-890 part 1; Produce v12 with transaction version 2 adds the partition itself.)"""
+        coordinator, KIP-890 part 1; Produce v12 with transaction version 2 adds the partition itself.)
+        In ZooKeeper mode a transaction coordinated by another broker process is not verified (the
+        inter-broker verification is not built), as brokers before KIP-890 did not verify."""
+        if self.coordinated_elsewhere(transactional_id):
+            return ErrorCode.NONE
         meta = self.txns.get(transactional_id) if transactional_id else self.for_producer(pid)
         if meta is None or meta.producer_id != pid:
             return ErrorCode.INVALID_PRODUCER_ID_MAPPING
@@ -263,7 +283,10 @@ class TransactionCoordinator:
     def check_txn_offset_commit(self, transactional_id: str, pid: int, epoch: int, group_id: str,
                                 version: int) -> ErrorCode:
         """The verification Kafka's group coordinator asks before a TxnOffsetCommit: the group's offsets
-        partition must be in the producer's ongoing transaction (v5, transaction version 2, adds it)."""
+        partition must be in the producer's ongoing transaction (v5, transaction version 2, adds it). Not
+        verified when another broker process coordinates the transaction (ZooKeeper mode)."""
+        if self.coordinated_elsewhere(transactional_id):
+            return ErrorCode.NONE
         meta = self.txns.get(transactional_id)
         if meta is None or meta.producer_id != pid:
             return ErrorCode.INVALID_PRODUCER_ID_MAPPING
@@ -279,8 +302,13 @@ class TransactionCoordinator:
         return ErrorCode.TRANSACTION_ABORTABLE if version >= 4 else ErrorCode.INVALID_TXN_STATE
 
     def txn_offset_commit(self, transactional_id: str, group_id: str,
-                          offsets: dict[TopicPartition, CommittedOffset]) -> None:
-        """Keep ``offsets`` pending under the producer until its transaction ends (checked before)."""
+                          offsets: dict[TopicPartition, CommittedOffset], producer_id: int) -> None:
+        """Keep ``offsets`` pending under the producer until its transaction ends (checked before). When
+        another broker coordinates the transaction, they wait in this group coordinator's store for the
+        marker that broker sends (WriteTxnMarkers)."""
+        if self.coordinated_elsewhere(transactional_id):
+            self.core.offsets.add_pending(producer_id, group_id, offsets)
+            return
         meta = self.txns[transactional_id]
         meta.offsets.setdefault(group_id, {}).update(offsets)
         self._persist(meta)
@@ -367,6 +395,12 @@ class TransactionCoordinator:
         meta.state = TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT
         self._persist(meta)
         self._write_markers(meta, commit)
+        if self.awaiting.get(meta.transactional_id):
+            return  # completed by marker_written once the other brokers have their markers (Kafka's way too)
+        self._finish(meta, commit)
+
+    def _finish(self, meta: TransactionMetadata, commit: bool) -> None:
+        """Every marker is written: the offsets are committed (or dropped) and the transaction is complete."""
         offsets = self.core.offsets
         for group_id, committed in meta.offsets.items():  # restored after a restart: back into the store
             offsets.add_pending(meta.producer_id, group_id, committed)
@@ -384,19 +418,62 @@ class TransactionCoordinator:
     def _write_markers(self, meta: TransactionMetadata, commit: bool) -> None:
         coordinator_epoch = self.coordinator_epoch(meta.transactional_id)
         for topic, index in meta.partitions:
+            if self._led_elsewhere(topic, index):
+                self.awaiting.setdefault(meta.transactional_id, set()).add((topic, index))
+                self.remote_markers.append(RemoteMarker(meta.transactional_id, topic, index, meta.producer_id,
+                                                        meta.producer_epoch, commit, coordinator_epoch))
+                continue
             self.write_marker(topic, index, meta.producer_id, meta.producer_epoch, commit, coordinator_epoch)
 
+    def _led_elsewhere(self, topic: str, index: int) -> bool:
+        """ZooKeeper mode: another broker process leads this partition (its marker goes by WriteTxnMarkers)."""
+        partition = self.core.cluster.partition(topic, index)
+        return (self.core.zk is not None and partition is not None
+                and partition.leader != self.core.config.node_ids[0])
+
+    def coordinated_elsewhere(self, transactional_id: str | None) -> bool:
+        """ZooKeeper mode: another broker process coordinates this transactional id."""
+        if self.core.zk is None or not transactional_id:
+            return False
+        return not self.is_coordinator(self.core.config.node_ids[0], transactional_id)
+
+    def take_remote_markers(self) -> list[RemoteMarker]:
+        out, self.remote_markers = self.remote_markers, []
+        return out
+
+    def marker_written(self, marker: RemoteMarker) -> None:
+        """Another broker wrote ``marker``; the transaction completes once all its markers are written."""
+        waiting = self.awaiting.get(marker.transactional_id)
+        if waiting is None:
+            return
+        waiting.discard((marker.topic, marker.partition))
+        meta = self.txns.get(marker.transactional_id)
+        if waiting or meta is None or meta.state not in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
+            return
+        del self.awaiting[marker.transactional_id]
+        self._finish(meta, meta.state == TxnState.PREPARE_COMMIT)
+
+    def retry_marker(self, marker: RemoteMarker) -> None:
+        """Sending ``marker`` failed (its leader moved, or a connection error): try again, to the leader now,
+        which may be this broker."""
+        if marker.transactional_id not in self.awaiting:
+            return
+        if self._led_elsewhere(marker.topic, marker.partition):
+            self.remote_markers.append(marker)
+            return
+        self.write_marker(marker.topic, marker.partition, marker.producer_id, marker.producer_epoch,
+                          marker.committed, marker.coordinator_epoch)
+        self.marker_written(marker)
+
     def write_marker(self, topic: str, index: int, pid: int, epoch: int, commit: bool,
-                     coordinator_epoch: int) -> None:
+                     coordinator_epoch: int) -> bool:
+        """Append a COMMIT/ABORT marker to a partition this broker leads; False when it does not lead it."""
         partition = self.core.cluster.partition(topic, index)
         if partition is None:  # the topic was deleted meanwhile
-            return
+            return True
         node_id = self.core.config.node_ids[0]
         if self.core.zk is not None and (partition.leader != node_id or not partition.local):
-            # led by another broker process: Kafka sends it WriteTxnMarkers, which is not built yet
-            log.warning("transaction marker for %s-%d not written: broker %d leads it (WriteTxnMarkers between "
-                        "brokers is not supported)", topic, index, partition.leader)
-            return
+            return False  # led by another broker process: the marker goes there (WriteTxnMarkers)
         wall = self.core.wall_ms()
         data = bytearray(build_end_txn_marker(commit=commit, producer_id=pid, producer_epoch=epoch,
                                               coordinator_epoch=coordinator_epoch, timestamp=wall))
@@ -412,6 +489,7 @@ class TransactionCoordinator:
         self.core.producers.end_transaction(pid, epoch, topic, index, commit, base, coordinator_epoch, wall)
         if not commit:  # aborted transactions wholly below the log start (retention, DeleteRecords) are no news
             self.core.producers.forget_partition(topic, index, plog.log_start_offset)
+        return True
 
     # -- Describe/ListTransactions ------------------------------------------------------------
 
@@ -478,9 +556,13 @@ class TransactionCoordinator:
         for pid in (meta.last_producer_id, meta.next_producer_id):
             self.core.producers.seen(pid, 0)
 
-    def recover(self) -> None:
-        """After the internal logs are replayed: finish in-flight transactions, abort orphaned ones."""
+    def recover(self, partition: int | None = None) -> None:
+        """After the internal logs are replayed: finish in-flight transactions, abort orphaned ones. In
+        ZooKeeper mode this runs per ``__transaction_state`` partition as this broker becomes its leader, and
+        orphans are left alone (another broker may coordinate them)."""
         for tid, meta in list(self.txns.items()):
+            if partition is not None and self.core.internal.partition_index(TXN_TOPIC, tid) != partition:
+                continue
             if meta.state == TxnState.ONGOING:
                 log.info("recovery: transaction %s was ongoing: aborted", tid)
                 self._fence_and_abort(meta)
@@ -490,6 +572,9 @@ class TransactionCoordinator:
             elif meta.state == TxnState.PREPARE_COMMIT:
                 log.info("recovery: transaction %s was committing: commit completed", tid)
                 self._complete(meta, True)
+        if self.core.zk is not None:
+            self.core.appended()
+            return
         producers = self.core.producers
         for (topic, index), txns in list(producers.partitions.items()):
             for pid, first in list(txns.open.items()):

@@ -28,7 +28,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from broker.state.cluster import BrokerInfo, Partition, Topic
-from broker.state.internal import INTERNAL_TOPICS
+from broker.state.internal import INTERNAL_TOPICS, TXN_TOPIC
 from broker.replication.leader import Replication
 from broker.state.log import PartitionLog
 from broker.zk.model import (
@@ -156,6 +156,8 @@ class ZkMetadata:
         for topic_name, index in sorted(led - self._led_internal):
             log.info("now coordinator for %s-%d: loading its records", topic_name, index)
             self.core.internal.replay_partition(topic_name, index)
+            if topic_name == TXN_TOPIC:  # in-flight transactions of that partition are finished now
+                self.core.txns.recover(partition=index)
         self._led_internal = led
 
     # -- the controller ----------------------------------------------------------------------------

@@ -128,3 +128,52 @@ def test_acks_all_records_survive_leader_kills(kafka_zk_cluster: ZkKafkaCluster)
     consumer.commit(asynchronous=False)
     consumer.close()
     assert got == acked  # every acknowledged record once, in order (one partition, idempotent producers)
+
+
+def test_transactions_across_broker_processes(kafka_zk_cluster: ZkKafkaCluster) -> None:
+    """A transaction whose partitions are led by three different processes, its coordinator on one of them:
+    markers reach the others by WriteTxnMarkers; read_committed sees the committed transaction only, and
+    the offsets sent with it land in the group (whose coordinator may be yet another broker)."""
+    from confluent_kafka import TopicPartition as CkTP
+
+    cluster = kafka_zk_cluster
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic("txn-out", 3, 1), NewTopic("txn-in", 1, 1)])
+    finally:
+        admin.close()
+    zk = KazooClient(hosts=cluster.zookeeper)
+    zk.start(timeout=10)
+    try:
+        leaders = {leader_of(zk, "txn-out", p) for p in range(3)}
+    finally:
+        zk.stop()
+        zk.close()
+    assert leaders == {1, 2, 3}  # one partition on each process
+    producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "transactional.id": "spread-tx"})
+    producer.init_transactions(WAIT)
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": "txn-group",
+                         "enable.auto.commit": False})
+    for commit, tag in ((True, b"kept"), (False, b"dropped"), (True, b"kept2")):
+        producer.begin_transaction()
+        for p in range(3):
+            producer.produce("txn-out", value=tag + b"-%d" % p, partition=p)
+        producer.send_offsets_to_transaction([CkTP("txn-in", 0, 7)], consumer.consumer_group_metadata(), WAIT)
+        if commit:
+            producer.commit_transaction(WAIT)
+        else:
+            producer.abort_transaction(WAIT)
+    committed = consumer.committed([CkTP("txn-in", 0)], timeout=WAIT)
+    consumer.close()
+    assert committed[0].offset == 7
+    reader = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": "txn-reader",
+                       "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
+    reader.assign([CkTP("txn-out", p, 0) for p in range(3)])
+    got: list[bytes] = []
+    deadline = time.monotonic() + WAIT
+    while len(got) < 6 and time.monotonic() < deadline:
+        msg = reader.poll(0.2)
+        if msg is not None and msg.error() is None:
+            got.append(msg.value())
+    reader.close()
+    assert sorted(got) == sorted([b"kept-%d" % p for p in range(3)] + [b"kept2-%d" % p for p in range(3)])
