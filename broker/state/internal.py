@@ -109,11 +109,14 @@ class InternalLogs:
             return -1
         return t.partitions[partition_for(key, len(t.partitions))].leader
 
-    def write(self, topic: str, coordinator_key: str, records: list[tuple[JsonObject, JsonObject | None]]) -> None:
+    def write(self, topic: str, coordinator_key: str, records: list[tuple[JsonObject, JsonObject | None]]
+              ) -> int | None:
         """Append ``records`` (key, value or None for a tombstone) as one batch to the partition that
-        coordinates ``coordinator_key``, and make them visible (high watermark) and durable per flush policy."""
+        coordinates ``coordinator_key``, and make them visible (high watermark) and durable per flush policy.
+        Returns the batch's last offset (None when nothing was written); in ZooKeeper mode the high watermark
+        passes it once the partition's ISR has the batch."""
         if not records:
-            return
+            return None
         partition = self.partition_of(topic, coordinator_key)
         zk = self.core.zk
         if zk is not None and (partition.leader != zk.node_id or not partition.local):
@@ -122,16 +125,22 @@ class InternalLogs:
             # into a follower's log would make that log diverge from the leader's
             log.debug("%s-%d: not the leader; %d coordinator records not written", topic, partition.index,
                       len(records))
-            return
+            return None
         builder = BatchBuilder()
         now = self.core.wall_ms()
         for key, value in records:
             builder.append(None if value is None else encode_json(value), encode_json(key), timestamp=now)
         data = bytearray(builder.build())
         plog = partition.log
-        plog.append(data, RecordBatch(data).header, partition.leader_epoch)
-        plog.advance_high_watermark()
+        _, last = plog.append(data, RecordBatch(data).header, partition.leader_epoch)
+        if self.core.zk is None:
+            plog.advance_high_watermark()
+        else:  # the high watermark follows the ISR, as for any partition
+            from broker.replication.leader import replication
+
+            replication(self.core).maybe_advance_hw((topic, partition.index), partition, self.core.now_ms)
         plog.maybe_flush(self.core.now_ms)
+        return last
 
     def register(self, record_type: str, restorer: Restorer) -> None:
         if record_type in self.restorers:

@@ -54,12 +54,14 @@ class OffsetStore:
 
     # -- committed offsets ------------------------------------------------------------
 
-    def commit(self, group: str, offsets: dict[TopicPartition, CommittedOffset]) -> None:
-        """Persist and apply ``offsets`` for ``group`` (one batch in the group's internal partition)."""
+    def commit(self, group: str, offsets: dict[TopicPartition, CommittedOffset]) -> int | None:
+        """Persist and apply ``offsets`` for ``group`` (one batch in the group's internal partition); returns
+        the batch's last offset in that partition (None if nothing was written)."""
         if not offsets:
-            return
-        self.internal.write(GROUP_TOPIC, group, [(_key(group, tp), o.to_json()) for tp, o in offsets.items()])
+            return None
+        last = self.internal.write(GROUP_TOPIC, group, [(_key(group, tp), o.to_json()) for tp, o in offsets.items()])
         self.committed.setdefault(group, {}).update(offsets)
+        return last
 
     def fetch(self, group: str, tp: TopicPartition) -> CommittedOffset | None:
         return self.committed.get(group, {}).get(tp)
