@@ -37,6 +37,8 @@ class BrokerConfig:
     offsets_topic_num_partitions: int = 50
     internal_topics_replication_factor: int = 3  # ZooKeeper mode (offsets.topic / transaction.state.log), at most the live brokers
     zookeeper_session_timeout_ms: int = 18000
+    auto_leader_rebalance_enable: bool = True  # ZooKeeper mode: the controller moves leadership back to
+    leader_imbalance_check_interval_seconds: int = 300  # preferred replicas that lost it, this often
     offsets_retention_minutes: int = 10080
     offsets_retention_check_interval_ms: int = 600000
     transaction_state_log_num_partitions: int = 50
@@ -69,7 +71,7 @@ INT_KEYS = {name.replace("_", "."): name for name in (
     "transaction_abort_timed_out_transaction_cleanup_interval_ms", "transactional_id_expiration_ms",
     "group_consumer_heartbeat_interval_ms", "group_consumer_session_timeout_ms", "group_consumer_max_size",
     "zookeeper_session_timeout_ms", "replica_lag_time_max_ms", "replica_fetch_wait_max_ms",
-    "replica_fetch_backoff_ms")}
+    "replica_fetch_backoff_ms", "leader_imbalance_check_interval_seconds")}
 
 
 def _bool(value: str) -> bool:
@@ -117,6 +119,8 @@ def parse_properties(text: str, cfg: BrokerConfig | None = None) -> BrokerConfig
             cfg.log_cleanup_policy = value
         elif key == "zookeeper.connect":
             cfg.zookeeper_connect = value
+        elif key == "auto.leader.rebalance.enable":
+            cfg.auto_leader_rebalance_enable = _bool(value)
         elif key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor"):
             cfg.internal_topics_replication_factor = int(value)
         elif key == "log.flush.interval.messages":

@@ -177,8 +177,8 @@ class BrokerCore:
     def next_deadline(self) -> int | None:
         """When ``tick`` has work next (core time, ms): the log cleaner or a coordinator's deadline."""
         due = [self.next_clean_ms, self.next_offsets_expiry_ms]
-        for service in (self.groups, self.consumer_groups, self.txns):
-            at = service.next_deadline()
+        for service in (self.groups, self.consumer_groups, self.txns, self.zk):
+            at = service.next_deadline() if service is not None else None
             if at is not None:
                 due.append(at)
         return min(due)
@@ -187,8 +187,9 @@ class BrokerCore:
         """Run what is due at ``now_ms``: the coordinators' deadlines (rebalances, session expiry,
         transaction timeouts), and the log cleaner once its check interval has passed."""
         self.now_ms = now_ms
-        for service in (self.groups, self.consumer_groups, self.txns):
-            service.tick(now_ms)
+        for service in (self.groups, self.consumer_groups, self.txns, self.zk):
+            if service is not None:
+                service.tick(now_ms)
         if now_ms >= self.next_offsets_expiry_ms:
             self.next_offsets_expiry_ms = now_ms + max(1, self.config.offsets_retention_check_interval_ms)
             self.expire_offsets()

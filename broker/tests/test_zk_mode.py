@@ -93,3 +93,34 @@ def test_the_controller_fails_over_when_its_session_ends(
     finally:
         admin.close()
     assert all(zk.states[("after", p)].leader in zk.brokers for p in range(2))
+
+
+def test_the_controller_gives_leadership_back_to_the_preferred_replica() -> None:
+    """auto.leader.rebalance.enable: after a broker comes back and catches up, the partitions it is the
+    preferred (first) replica of are led by it again, with a new leader epoch."""
+    zk = MemoryZooKeeper()
+
+    def start(n: int) -> RunningBroker:
+        return RunningBroker(BrokerConfig(port=0, first_node_id=n, zookeeper_connect="memory",
+                                          leader_imbalance_check_interval_seconds=1, replica_lag_time_max_ms=500,
+                                          replica_fetch_backoff_ms=20), bridge_factory=zk.bridge).start()
+
+    brokers = {n: start(n) for n in (1, 2, 3)}
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=brokers[1].bootstrap_servers)
+        try:
+            admin.create_topics([NewTopic("pref", 3, 3)])
+        finally:
+            admin.close()
+        preferred = {p: zk.topics["pref"].partitions[p][0] for p in range(3)}
+        victim = preferred[0]
+        brokers[victim].stop()
+        wait_for(lambda: zk.states[("pref", 0)].leader not in (-1, victim), "leadership to move")
+        moved_epoch = zk.states[("pref", 0)].leader_epoch
+        brokers[victim] = start(victim)
+        wait_for(lambda: victim in zk.states[("pref", 0)].isr, "the restarted replica back in the ISR")
+        wait_for(lambda: zk.states[("pref", 0)].leader == victim, "leadership back on the preferred replica")
+        assert zk.states[("pref", 0)].leader_epoch > moved_epoch
+    finally:
+        for broker in brokers.values():
+            broker.stop()

@@ -56,6 +56,7 @@ class ZkMetadata:
         self._led_internal: set[tuple[str, int]] = set()
         self.replication = Replication(core)  # the leader side: followers' positions, ISR, high watermarks
         self.auto_creating: set[str] = set()  # topics auto-created by Metadata, not yet back from ZooKeeper
+        self.next_rebalance_ms = core.now_ms + self._rebalance_interval_ms
 
     # -- events ------------------------------------------------------------------------------
 
@@ -178,6 +179,25 @@ class ZkMetadata:
             if key not in self._sent:
                 self._sent.add(key)
                 self.outbox.append(write)
+
+    @property
+    def _rebalance_interval_ms(self) -> int:
+        return max(1, self.core.config.leader_imbalance_check_interval_seconds) * 1000
+
+    def next_deadline(self) -> int | None:
+        """When the controller checks for partitions led by a replica other than their preferred one."""
+        return self.next_rebalance_ms if self.core.config.auto_leader_rebalance_enable else None
+
+    def tick(self, now_ms: int) -> None:
+        """Kafka's auto leader rebalance (auto.leader.rebalance.enable, leader.imbalance.check.interval.seconds):
+        the controller gives leadership back to preferred replicas that are live and in sync."""
+        if not self.core.config.auto_leader_rebalance_enable or now_ms < self.next_rebalance_ms:
+            return
+        self.next_rebalance_ms = now_ms + self._rebalance_interval_ms
+        if self.ready and self.view.controller_id == self.node_id:
+            from broker.zk import controller as zk_controller
+
+            self.outbox.extend(zk_controller.preferred_leader_writes(self.view, self.node_id))
 
     def take_writes(self) -> list[ZkWrite]:
         out, self.outbox = self.outbox, []
