@@ -127,7 +127,8 @@ class BrokerCore:
         self.cluster = Cluster(
             cluster_id, self.brokers,
             log_factory=lambda topic, index: FileLog(topic_dir(root, topic, index), policy,
-                                                     self.config.log_segment_bytes),
+                                                     self.config.log_segment_bytes,
+                                                     checkpointed_hw=bool(self.config.zookeeper_connect)),
             on_delete=lambda topic: _remove_dirs(root, topic),
         )
         topics = saved.get("topics", []) if saved else []

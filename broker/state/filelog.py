@@ -46,6 +46,7 @@ log = logging.getLogger("broker.filelog")
 
 METADATA_FILE = "__wiretwin_metadata.json"
 START_FILE = "log-start-offset"  # the log start offset moved by DeleteRecords or retention
+HW_FILE = "high-watermark"  # ZooKeeper mode: the high watermark, checkpointed (Kafka's replication-offset-checkpoint)
 CLEAN_SHUTDOWN_FILE = ".wiretwin_cleanshutdown"
 INDEX_INTERVAL_BYTES = 4096  # index.interval.bytes
 _SEGMENT = re.compile(r"^(\d{20})\.log$")
@@ -89,7 +90,11 @@ class FlushPolicy:
 class FileLog(PartitionLog):
     """A PartitionLog whose appends also go to segment files, recovered on start."""
 
-    def __init__(self, directory: Path, policy: FlushPolicy, segment_bytes: int = 1 << 30) -> None:
+    def __init__(self, directory: Path, policy: FlushPolicy, segment_bytes: int = 1 << 30,
+                 checkpointed_hw: bool = False) -> None:
+        """``checkpointed_hw`` (ZooKeeper mode, where followers may not have what the leader appended): the
+        high watermark comes back from its checkpoint, not from the log end."""
+        self.checkpointed_hw = checkpointed_hw
         super().__init__()
         self.dir = directory
         self.policy = policy
@@ -209,6 +214,9 @@ class FileLog(PartitionLog):
         self._drop_below_start()
         self.rebuild_epochs()
         self.high_watermark = self.next_offset
+        if self.checkpointed_hw:  # records above the checkpoint may never have reached the other replicas
+            saved = self._read_offset(self.dir / HW_FILE)
+            self.high_watermark = max(self.log_start_offset, min(saved if saved is not None else 0, self.next_offset))
 
     def _open_segment(self, base_offset: int) -> None:
         self.close()
@@ -323,6 +331,8 @@ class FileLog(PartitionLog):
             self._index.close()
             self._index = None
         if clean:
+            if self.checkpointed_hw:
+                self.checkpoint_high_watermark(sync=True)
             (self.dir / CLEAN_SHUTDOWN_FILE).touch()
 
     # -- the log cleaner's primitives ---------------------------------------------------------
@@ -350,6 +360,26 @@ class FileLog(PartitionLog):
             first = self.batches[spans[-1][0]]
             if wall_ms - first.max_timestamp > segment_ms:
                 self._roll_pending = True
+
+    @staticmethod
+    def _read_offset(path: Path) -> int | None:
+        try:
+            return int(path.read_text().strip())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            log.warning("%s: unreadable checkpoint, ignored", path)
+            return None
+
+    def checkpoint_high_watermark(self, sync: bool = False) -> None:
+        """Write the high watermark checkpoint (atomically; fsynced when ``sync``)."""
+        tmp = self.dir / (HW_FILE + ".tmp")
+        with open(tmp, "w") as f:
+            f.write(str(self.high_watermark))
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, self.dir / HW_FILE)
 
     def _save_start(self) -> None:
         tmp = self.dir / (START_FILE + ".tmp")

@@ -123,3 +123,24 @@ def test_a_moved_leaders_epoch_survives_a_restart(tmp_path: Path) -> None:
     first.close()
     p = core().cluster.partition("m", 0)
     assert p is not None and (p.leader, p.leader_epoch) == (1, 2)
+
+
+def test_zookeeper_mode_logs_restore_the_checkpointed_high_watermark_not_the_log_end(tmp_path: Path) -> None:
+    """Records above the high watermark may never have reached the other replicas: after a restart they stay
+    invisible until the ISR has them again (replication moves the watermark), as with Kafka's checkpoint."""
+    directory = tmp_path / "t-0"
+    plog = FileLog(directory, FlushPolicy(messages=1), checkpointed_hw=True)
+    for i in range(4):
+        append(plog, b"v%d" % i)
+    assert plog.next_offset == 4
+    plog.high_watermark = 2  # only two are replicated
+    plog.checkpoint_high_watermark()
+    crashed = FileLog(directory, FlushPolicy(), checkpointed_hw=True)  # no close: a crash
+    assert (crashed.next_offset, crashed.high_watermark) == (4, 2)
+    crashed.high_watermark = 3
+    crashed.close(clean=True)  # a clean shutdown checkpoints the current high watermark
+    assert FileLog(directory, FlushPolicy(), checkpointed_hw=True).high_watermark == 3
+    assert FileLog(directory, FlushPolicy()).high_watermark == 4  # one process: the log end, as before
+    fresh = FileLog(tmp_path / "u-0", FlushPolicy(messages=1), checkpointed_hw=True)
+    append(fresh, b"x")
+    assert FileLog(tmp_path / "u-0", FlushPolicy(), checkpointed_hw=True).high_watermark == 0  # no checkpoint yet

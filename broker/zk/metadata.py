@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from broker.state.cluster import BrokerInfo, Partition, Topic
 from broker.state.internal import INTERNAL_TOPICS, TXN_TOPIC
 from broker.replication.leader import Replication
+from broker.state.filelog import FileLog
 from broker.state.log import PartitionLog
 from broker.zk.model import (
     AddPartitions, BrokersChanged, ClusterIdKnown, ControllerChanged, CreateTopic, DeletionsRequested,
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from broker.core import BrokerCore
 
 log = logging.getLogger("broker.zk")
+
+HW_CHECKPOINT_INTERVAL_MS = 5000  # replica.high.watermark.checkpoint.interval.ms
 
 
 class ZkMetadata:
@@ -57,6 +60,7 @@ class ZkMetadata:
         self.replication = Replication(core)  # the leader side: followers' positions, ISR, high watermarks
         self.auto_creating: set[str] = set()  # topics auto-created by Metadata, not yet back from ZooKeeper
         self.next_rebalance_ms = core.now_ms + self._rebalance_interval_ms
+        self.next_hw_checkpoint_ms = core.now_ms + HW_CHECKPOINT_INTERVAL_MS
 
     # -- events ------------------------------------------------------------------------------
 
@@ -185,12 +189,21 @@ class ZkMetadata:
         return max(1, self.core.config.leader_imbalance_check_interval_seconds) * 1000
 
     def next_deadline(self) -> int | None:
-        """When the controller checks for partitions led by a replica other than their preferred one."""
-        return self.next_rebalance_ms if self.core.config.auto_leader_rebalance_enable else None
+        """The next high-watermark checkpoint, or the controller's next preferred-leader check."""
+        if not self.core.config.auto_leader_rebalance_enable:
+            return self.next_hw_checkpoint_ms
+        return min(self.next_rebalance_ms, self.next_hw_checkpoint_ms)
 
     def tick(self, now_ms: int) -> None:
         """Kafka's auto leader rebalance (auto.leader.rebalance.enable, leader.imbalance.check.interval.seconds):
-        the controller gives leadership back to preferred replicas that are live and in sync."""
+        the controller gives leadership back to preferred replicas that are live and in sync. Also checkpoints
+        every local partition's high watermark (replica.high.watermark.checkpoint.interval.ms)."""
+        if now_ms >= self.next_hw_checkpoint_ms:
+            self.next_hw_checkpoint_ms = now_ms + HW_CHECKPOINT_INTERVAL_MS
+            for topic in self.core.cluster.topics.values():
+                for partition in topic.partitions:
+                    if partition.local and isinstance(partition.log, FileLog):
+                        partition.log.checkpoint_high_watermark()
         if not self.core.config.auto_leader_rebalance_enable or now_ms < self.next_rebalance_ms:
             return
         self.next_rebalance_ms = now_ms + self._rebalance_interval_ms
