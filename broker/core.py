@@ -104,9 +104,8 @@ class BrokerCore:
         self.next_offsets_expiry_ms = self.now_ms + self.config.offsets_retention_check_interval_ms
         self._load_cluster()
         self.zk = ZkMetadata(self) if self.config.zookeeper_connect else None
-        if self.zk is not None:  # each broker its own producer id range (Kafka claims blocks in ZooKeeper)
-            node = self.config.node_ids[0]
-            self.producers.use_range(node << 32, (node + 1) << 32)
+        if self.zk is not None:  # producer ids come in blocks claimed in /latest_producer_id_block
+            self.producers.use_range(0, 0)
         self.internal = InternalLogs(self)
         self.offsets = OffsetStore(self.internal)
         self.groups = GroupCoordinator(self)

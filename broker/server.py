@@ -154,6 +154,8 @@ class BrokerServer:
 
     def _flush_zk_writes(self) -> None:
         """Hand the writes a request queued (topic administration) to the writer task."""
+        if self.core is not None and self.core.zk is not None:
+            self.core.zk.claim_producer_ids()  # a handler may have used up half the block
         if self.core is not None and self.core.zk is not None and self.core.zk.outbox:
             assert self._zk_writes is not None
             for write in self.core.zk.take_writes():

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from broker.handlers import handles
+from broker.state.producers import ProducerIdsExhausted
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.init_producer_id import InitProducerIdRequest, InitProducerIdResponse
 
@@ -31,12 +32,16 @@ def init_producer_id(core: BrokerCore, ctx: RequestContext, req: InitProducerIdR
                      version: int) -> InitProducerIdResponse:
     if (req.producer_id == -1) != (req.producer_epoch == -1):  # an id without an epoch, or the reverse
         return InitProducerIdResponse(error_code=ErrorCode.INVALID_REQUEST, producer_id=-1, producer_epoch=-1)
-    if req.transactional_id is None:
-        pid, epoch = core.producers.init_producer(None, req.producer_id, req.producer_epoch)
-        return InitProducerIdResponse(error_code=0, producer_id=pid, producer_epoch=epoch)
-    if req.transactional_id and not core.txns.is_coordinator(ctx.node_id, req.transactional_id):
-        return InitProducerIdResponse(error_code=ErrorCode.NOT_COORDINATOR, producer_id=-1, producer_epoch=-1)
-    result = core.txns.init_producer_id(req.transactional_id, req.transaction_timeout_ms, req.producer_id,
-                                        req.producer_epoch)
+    try:
+        if req.transactional_id is None:
+            pid, epoch = core.producers.init_producer(None, req.producer_id, req.producer_epoch)
+            return InitProducerIdResponse(error_code=0, producer_id=pid, producer_epoch=epoch)
+        if req.transactional_id and not core.txns.is_coordinator(ctx.node_id, req.transactional_id):
+            return InitProducerIdResponse(error_code=ErrorCode.NOT_COORDINATOR, producer_id=-1, producer_epoch=-1)
+        result = core.txns.init_producer_id(req.transactional_id, req.transaction_timeout_ms, req.producer_id,
+                                            req.producer_epoch)
+    except ProducerIdsExhausted:  # ZooKeeper mode, between two id blocks: Kafka's retriable answer
+        return InitProducerIdResponse(error_code=ErrorCode.COORDINATOR_LOAD_IN_PROGRESS, producer_id=-1,
+                                      producer_epoch=-1)
     return InitProducerIdResponse(error_code=fenced_error(result.error, version, 4),
                                   producer_id=result.producer_id, producer_epoch=result.producer_epoch)

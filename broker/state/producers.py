@@ -79,6 +79,10 @@ class PartitionTxns:
     aborted: list[AbortedTxn] = field(default_factory=list)
 
 
+class ProducerIdsExhausted(RuntimeError):
+    """ZooKeeper mode: every claimed block of producer ids is used up (a new one is being claimed)."""
+
+
 @dataclass
 class ProducerTable:
     next_id: int = 1000
@@ -87,7 +91,8 @@ class ProducerTable:
     partitions: dict[TopicPartition, PartitionTxns] = field(default_factory=dict)
     id_file: Path | None = None  # with a data dir: where the end of the reserved id block is kept
     block_end: int = 0
-    id_limit: int = 1 << 62  # ids this table hands out stay below this (ZooKeeper mode: a range per broker)
+    id_limit: int = 1 << 62  # ids this table hands out stay below this (ZooKeeper mode: the current block's end)
+    blocks: deque[tuple[int, int]] = field(default_factory=deque)  # ZooKeeper mode: claimed blocks not yet used
 
     # -- producer ids ---------------------------------------------------------------------------
 
@@ -102,6 +107,23 @@ class ProducerTable:
             self.next_id = max(self.next_id, saved)
         self.block_end = self.next_id  # the next allocation reserves a fresh block
 
+    def add_block(self, first: int, last: int) -> None:
+        """ZooKeeper mode: a block of ids this broker claimed; used once the current one runs out."""
+        self.blocks.append((first, last))
+        if self.next_id >= self.id_limit:
+            self._next_block()
+
+    def _next_block(self) -> bool:
+        if not self.blocks:
+            return False
+        first, last = self.blocks.popleft()
+        self.next_id, self.id_limit = first, last + 1
+        return True
+
+    def ids_left(self) -> int:
+        """Ids left in the current block and the claimed ones after it."""
+        return max(0, self.id_limit - self.next_id) + sum(last - first + 1 for first, last in self.blocks)
+
     def use_range(self, first: int, limit: int) -> None:
         """Hand out ids only from [first, limit): brokers in separate processes then never hand out the same
         id (ZooKeeper mode gives each broker id its own range)."""
@@ -110,6 +132,8 @@ class ProducerTable:
 
     def allocate(self) -> int:
         """A new producer id (epoch 0 is registered for it)."""
+        if self.next_id >= self.id_limit and not self._next_block():
+            raise ProducerIdsExhausted("no producer id block claimed yet")
         pid = self.next_id
         self.next_id += 1
         if self.id_file is not None and self.next_id > self.block_end:

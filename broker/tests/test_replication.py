@@ -21,6 +21,7 @@ from broker.state.cluster import BrokerInfo, Partition
 from broker.state.filelog import FileLog, FlushPolicy
 from broker.state.log import PartitionLog
 from broker.zk.model import (
+    ClaimProducerIds, ProducerIdsClaimed,
     BrokerRegistration, BrokersChanged, ClusterIdKnown, ControllerChanged, PartitionState, PartitionStatesChanged,
     SetPartitionStates, TopicAssignment, TopicsChanged,
 )
@@ -158,6 +159,8 @@ def zk_core(isr: list[int] | None = None, lag_ms: int = 1000, min_isr: str | Non
     configs = {"min.insync.replicas": min_isr} if min_isr else {}
     core.zk.apply(TopicsChanged({T: TopicAssignment(T, uuid.uuid4(), {0: [1, 2, 3]})}, {T: configs}))
     set_state(core, PartitionState(1, 0, isr or [1, 2, 3], 1, zk_version=0))
+    core.zk.apply(ProducerIdsClaimed(0, 999))  # the block claimed at start-up
+    assert core.zk.take_writes() == [ClaimProducerIds(1)]
     return core
 
 

@@ -50,6 +50,7 @@ from kazoo.security import OPEN_ACL_UNSAFE
 
 from broker.zk import layout
 from broker.zk.model import (
+    ClaimProducerIds, ProducerIdsClaimed,
     AddPartitions, BrokerRegistration, BrokersChanged, ClusterIdKnown, CompleteDeletion, ControllerChanged,
     CreateTopic, DeletionsRequested, ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged,
     SessionLost, SetPartitionStates, SetTopicConfig, TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkWrite,
@@ -70,7 +71,7 @@ _STOP = "stop"
 _ALL = (_BROKERS, _CONTROLLER, _TOPICS, _DELETIONS, _ISR_CHANGES, _CONFIG_CHANGES)
 
 CONFIG_CHANGE_EXPIRATION_MS = 15 * 60 * 1000  # ZkNodeChangeNotificationListener's changeExpirationMs
-PRODUCER_ID_BLOCK_SIZE = 1000  # ProducerIdsBlock.PRODUCER_ID_BLOCK_SIZE
+PRODUCER_ID_BLOCK_SIZE = layout.PRODUCER_ID_BLOCK_SIZE
 
 Marker = str | tuple[str, int]  # a name above, or (topic, partition) for one partition state
 
@@ -498,6 +499,10 @@ class ZkBridge:
             self.deliver(WriteFailed(write, f"{type(exc).__name__}: {exc}"))
 
     def _apply(self, write: ZkWrite) -> None:
+        if isinstance(write, ClaimProducerIds):
+            first, last = self.allocate_producer_id_block()
+            self.deliver(ProducerIdsClaimed(first, last))
+            return
         if isinstance(write, CreateTopic):
             self._create_topic(write)
         elif isinstance(write, AddPartitions):

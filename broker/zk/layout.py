@@ -36,6 +36,8 @@ from broker.zk.model import BrokerRegistration, PartitionState, TopicAssignment
 
 # -- paths ------------------------------------------------------------------------------------------
 
+PRODUCER_ID_BLOCK_SIZE = 1000  # ids a broker claims at a time in /latest_producer_id_block (ProducerIdsBlock)
+
 CLUSTER = "/cluster"
 CLUSTER_ID = "/cluster/id"
 CONTROLLER = "/controller"

@@ -19,8 +19,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 
+from broker.zk.layout import PRODUCER_ID_BLOCK_SIZE
 from broker.zk.model import (
-    AddPartitions, BrokerRegistration, BrokersChanged, ClusterIdKnown, CompleteDeletion, ControllerChanged,
+    AddPartitions, ClaimProducerIds, ProducerIdsClaimed, BrokerRegistration, BrokersChanged, ClusterIdKnown, CompleteDeletion, ControllerChanged,
     CreateTopic, DeletionsRequested, ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged,
     SetPartitionStates, SetTopicConfig, TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkWrite,
 )
@@ -39,6 +40,7 @@ class MemoryZooKeeper:
         self.states: dict[tuple[str, int], PartitionState] = {}
         self.deletions: set[str] = set()
         self.isr_notifications = 0
+        self.producer_id_block_end = -1  # /latest_producer_id_block's block_end
         self.bridges: list[MemoryBridge] = []
 
     def bridge(self, connect: str, broker_id: int, registration: BrokerRegistration, session_timeout_ms: int,
@@ -150,6 +152,12 @@ class MemoryBridge:
         self.zk.register(self)
 
     def apply(self, write: ZkWrite) -> None:
+        if isinstance(write, ClaimProducerIds):
+            with self.zk.lock:
+                first = self.zk.producer_id_block_end + 1
+                self.zk.producer_id_block_end = first + PRODUCER_ID_BLOCK_SIZE - 1
+            self.deliver(ProducerIdsClaimed(first, first + PRODUCER_ID_BLOCK_SIZE - 1))
+            return
         reason = self.zk.apply(write)
         if reason is not None:
             self.deliver(WriteFailed(write, reason))

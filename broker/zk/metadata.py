@@ -32,8 +32,9 @@ from broker.state.internal import INTERNAL_TOPICS, TXN_TOPIC
 from broker.replication.leader import Replication
 from broker.state.filelog import FileLog
 from broker.state.log import PartitionLog
+from broker.zk.layout import PRODUCER_ID_BLOCK_SIZE
 from broker.zk.model import (
-    AddPartitions, BrokersChanged, ClusterIdKnown, ControllerChanged, CreateTopic, DeletionsRequested,
+    AddPartitions, ClaimProducerIds, ProducerIdsClaimed, BrokersChanged, ClusterIdKnown, ControllerChanged, CreateTopic, DeletionsRequested,
     ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged, SessionLost, SetTopicConfig,
     TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkView, ZkWrite,
 )
@@ -59,6 +60,7 @@ class ZkMetadata:
         self._led_internal: set[tuple[str, int]] = set()
         self.replication = Replication(core)  # the leader side: followers' positions, ISR, high watermarks
         self.auto_creating: set[str] = set()  # topics auto-created by Metadata, not yet back from ZooKeeper
+        self._claiming = False  # a producer id block is being claimed
         self.next_rebalance_ms = core.now_ms + self._rebalance_interval_ms
         self.next_hw_checkpoint_ms = core.now_ms + HW_CHECKPOINT_INTERVAL_MS
 
@@ -96,14 +98,19 @@ class ZkMetadata:
             log.info("ZooKeeper write lost a race (%s): %s", type(event.write).__name__, event.reason)
             if isinstance(event.write, CreateTopic):
                 self.auto_creating.discard(event.write.assignment.name)
+        elif isinstance(event, ProducerIdsClaimed):
+            self.core.producers.add_block(event.first, event.last)
+            self._claiming = False
+            self._heard.add("producer_ids")
         elif isinstance(event, SessionLost):
             log.warning("ZooKeeper session lost: re-registering")
             view.controller_id = None
         self._sent.clear()  # the view moved: decisions may be made again
-        self.ready = self.ready or {"cluster", "brokers", "topics"} <= self._heard
-        if self.ready:
+        if {"cluster", "brokers", "topics"} <= self._heard:
             self._reconcile()
             self._control()
+            self.claim_producer_ids()
+        self.ready = self.ready or {"cluster", "brokers", "topics", "producer_ids"} <= self._heard
         self.core.data_version += 1  # parked requests (CreateTopics, fetches) look again
 
     # -- reconcile the cluster with the view ----------------------------------------------------
@@ -183,6 +190,12 @@ class ZkMetadata:
             if key not in self._sent:
                 self._sent.add(key)
                 self.outbox.append(write)
+
+    def claim_producer_ids(self) -> None:
+        """Claim the next block of producer ids when fewer than half a block is left (and once at start)."""
+        if not self._claiming and self.core.producers.ids_left() < PRODUCER_ID_BLOCK_SIZE // 2:
+            self._claiming = True
+            self.outbox.append(ClaimProducerIds(self.node_id))
 
     @property
     def _rebalance_interval_ms(self) -> int:

@@ -112,12 +112,20 @@ class WriteFailed:
 
 
 @dataclass(frozen=True)
+class ProducerIdsClaimed:
+    """A block of producer ids this broker claimed in ``/latest_producer_id_block`` (first..last, inclusive)."""
+
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
 class SessionLost:
     """The broker's ZooKeeper session expired: its registration (and /controller if held) are gone."""
 
 
 ZkEvent = (ClusterIdKnown | BrokersChanged | ControllerChanged | TopicsChanged | PartitionStatesChanged
-           | DeletionsRequested | WriteFailed | SessionLost)
+           | DeletionsRequested | WriteFailed | SessionLost | ProducerIdsClaimed)
 
 
 # -- writes: core -> ZooKeeper ---------------------------------------------------------------------
@@ -179,8 +187,15 @@ class ElectController:
     broker_id: int
 
 
+@dataclass(frozen=True)
+class ClaimProducerIds:
+    """Claim the next block of producer ids in ``/latest_producer_id_block`` (answered by ProducerIdsClaimed)."""
+
+    broker_id: int
+
+
 ZkWrite = (CreateTopic | AddPartitions | SetTopicConfig | MarkForDeletion | SetPartitionStates | CompleteDeletion
-           | ElectController)
+           | ElectController | ClaimProducerIds)
 
 
 # -- the core's picture --------------------------------------------------------------------------

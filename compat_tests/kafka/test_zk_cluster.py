@@ -22,6 +22,7 @@ from confluent_kafka import Consumer, Producer
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
 
 from broker.testing import ZkKafkaCluster
 
@@ -39,9 +40,11 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
 
 
 def znode(zk: KazooClient, path: str) -> Any:
-    if not zk.exists(path):
+    """The znode's JSON, or None while it does not exist (it may go between any two reads)."""
+    try:
+        return json.loads(zk.get(path)[0])
+    except NoNodeError:
         return None
-    return json.loads(zk.get(path)[0])
 
 
 def test_controller_failover(kafka_zk_cluster: ZkKafkaCluster) -> None:
@@ -51,6 +54,9 @@ def test_controller_failover(kafka_zk_cluster: ZkKafkaCluster) -> None:
         first = wait_for(lambda: znode(zk, "/controller"), "a controller")["brokerid"]
         epoch = int(zk.get("/controller_epoch")[0])
         assert sorted(int(i) for i in zk.get_children("/brokers/ids")) == [1, 2, 3]
+        block = znode(zk, "/latest_producer_id_block")  # each broker claimed its first block of 1000 ids
+        assert block["version"] == 1 and block["broker"] in (1, 2, 3)
+        assert (block["block_start"], block["block_end"]) == ("2000", "2999")  # strings, as Kafka writes them
         kafka_zk_cluster.kill(first)  # kill -9: the ephemerals go when the session expires
         second = wait_for(lambda: (c := znode(zk, "/controller")) and c["brokerid"] != first and c["brokerid"],
                           "another controller")
