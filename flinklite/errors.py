@@ -17,7 +17,11 @@ class StateAccessError(FlinkliteError):
 
 
 class JobExecutionError(FlinkliteError):
-    """A user function raised while the job ran; the original exception is the cause."""
+    """A user function raised while the job ran; the original exception is the cause.
+    `task_failure`: a task failed (a restart strategy may restart the job), rather than the
+    job being unable to run at all."""
+
+    task_failure = False
 
 
 class UnsupportedFeatureError(InvalidProgramError):

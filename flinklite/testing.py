@@ -16,10 +16,12 @@ from typing import Any, Callable, Iterable
 
 from flinklite.datastream.connectors.base import Sink, SinkWriter, Source, SourceReader
 from flinklite.datastream.data_stream import DataStream
+from flinklite.datastream.functions import MapFunction
 from flinklite.datastream.stream_execution_environment import JobExecutionResult, StreamExecutionEnvironment
 from flinklite.runtime.clock import Clock, ManualClock, SystemClock
 
-__all__ = ["CollectSink", "JobOutput", "ManualClock", "Record", "SystemClock", "TestSource", "run_job", "run_script"]
+__all__ = ["CollectSink", "FailAfter", "JobOutput", "ManualClock", "Record", "SystemClock", "TestSource", "run_job",
+           "run_script"]
 
 
 @dataclass(frozen=True)
@@ -136,11 +138,34 @@ class _CollectWriter(SinkWriter):
             self.sink.by_subtask.setdefault(self.subtask_index, []).append(value)
 
 
+class FailAfter(MapFunction):
+    """An identity map that injects task failures: it raises once it has seen `records` records
+    in total (over every attempt of the job), `times` times, each after `records` more records
+    than the failure before. Copies of it (one per subtask, one per restart) share the count."""
+
+    def __init__(self, records: int, times: int = 1) -> None:
+        self.records = records
+        self.times = times
+        self.seen = 0
+        self.failures = 0
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FailAfter:
+        return self
+
+    def map(self, value: Any) -> Any:
+        self.seen += 1
+        if self.failures < self.times and self.seen >= self.records * (self.failures + 1):
+            self.failures += 1
+            raise RuntimeError(f"injected failure {self.failures} after {self.seen} records")
+        return value
+
+
 @dataclass
 class JobOutput:
     printed: list[str] = field(default_factory=list)
     collected: list[Any] = field(default_factory=list)
     results: list[JobExecutionResult] = field(default_factory=list)
+    env: StreamExecutionEnvironment | None = None  # run_job's: its last_coordinator, restarts
 
 
 def run_job(build: Callable[[StreamExecutionEnvironment], Any], *, parallelism: int = 1, clock: Clock | None = None,
@@ -152,7 +177,7 @@ def run_job(build: Callable[[StreamExecutionEnvironment], Any], *, parallelism: 
     env.set_clock(clock if clock is not None else ManualClock())
     if auto_watermark_interval_ms is not None:
         env.get_config().set_auto_watermark_interval(auto_watermark_interval_ms)
-    output = JobOutput()
+    output = JobOutput(env=env)
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         stream = build(env)

@@ -1,5 +1,6 @@
 """Owns pyflink.datastream's public names (the DataStream API)."""
 
+from flinklite.datastream.checkpoint_config import CheckpointConfig
 from flinklite.datastream.connectors.base import DeliveryGuarantee, Sink, SinkWriter, Source, SourceReader
 from flinklite.datastream.data_stream import (AllWindowedStream, CloseableIterator, ConnectedStreams, DataStream,
                                               DataStreamSink, KeyedStream, WindowedStream)
@@ -21,7 +22,7 @@ from flinklite.datastream.window import (CountSlidingWindowAssigner, CountTumbli
                                          TumblingProcessingTimeWindows, WindowAssigner)
 
 __all__ = [
-    "AggregateFunction", "AllWindowFunction", "AllWindowedStream", "CloseableIterator", "CoFlatMapFunction",
+    "AggregateFunction", "AllWindowFunction", "AllWindowedStream", "CheckpointConfig", "CloseableIterator", "CoFlatMapFunction",
     "CoMapFunction", "CoProcessFunction", "ConnectedStreams", "CountSlidingWindowAssigner",
     "CountTumblingWindowAssigner", "CountTrigger", "DataStream", "DataStreamSink", "DeliveryGuarantee",
     "EventTimeSessionWindows", "EventTimeTrigger", "FilterFunction", "FlatMapFunction", "GlobalWindows",

@@ -17,6 +17,9 @@ from flinklite.datastream.data_stream import DataStream
 from flinklite.errors import InvalidProgramError
 from flinklite.graph import StreamRef, Transformation
 from flinklite.operators.io import SourceOperator
+from flinklite.datastream.checkpoint_config import CheckpointConfig
+from flinklite.errors import JobExecutionError
+from flinklite.runtime.checkpoint import CheckpointCoordinator, CheckpointStorage, NoRestart, RestartSettings
 from flinklite.runtime.clock import Clock, SystemClock
 from flinklite.runtime.executor import JobExecutor
 
@@ -37,8 +40,8 @@ class RuntimeExecutionMode:
 
 class JobExecutionResult:
     def __init__(self, job_name: str, net_runtime_ms: int, metrics: dict[str, tuple[int, int]],
-                 executor: JobExecutor) -> None:
-        self._job_id = uuid.uuid4().hex
+                 executor: JobExecutor, job_id: str | None = None) -> None:
+        self._job_id = job_id or uuid.uuid4().hex
         self.job_name = job_name
         self._net_runtime_ms = net_runtime_ms
         self.metrics = metrics
@@ -116,10 +119,32 @@ class StreamExecutionEnvironment:
         self._on_executed: list[Callable[[JobExecutionResult], None]] = list(self._defaults.get("on_executed", []))
         self.last_executor: JobExecutor | None = None
         self._batch = False
+        self._checkpoint_config = CheckpointConfig()
+        self._restart = RestartSettings()
+        self.last_coordinator: CheckpointCoordinator | None = None
+        self.restarts = 0  # of the last executed job
+        configuration = self._defaults.get("configuration")
+        if configuration is not None:
+            self.configure(configuration)
 
     @staticmethod
     def get_execution_environment(configuration: Configuration | None = None) -> StreamExecutionEnvironment:
-        return StreamExecutionEnvironment()
+        env = StreamExecutionEnvironment()
+        if configuration is not None:
+            env.configure(configuration)
+        return env
+
+    def configure(self, configuration: Configuration | dict[str, str]) -> StreamExecutionEnvironment:
+        """Applies Flink configuration keys: `execution.checkpointing.interval`,
+        `execution.checkpointing.dir` (or `state.checkpoints.dir`),
+        `execution.checkpointing.num-retained` and `restart-strategy.*`."""
+        conf = configuration.to_dict() if isinstance(configuration, Configuration) else dict(configuration)
+        self._checkpoint_config.settings.update_from(conf)
+        self._restart.update_from(conf)
+        return self
+
+    def get_checkpoint_config(self) -> CheckpointConfig:
+        return self._checkpoint_config
 
     # -- settings ------------------------------------------------------------------------------
     def set_parallelism(self, parallelism: int) -> StreamExecutionEnvironment:
@@ -153,7 +178,9 @@ class StreamExecutionEnvironment:
         return self
 
     def enable_checkpointing(self, interval: int, mode: Any = None) -> StreamExecutionEnvironment:
-        # Checkpoints are the next issue; operators already snapshot/restore their state.
+        """A checkpoint every `interval` ms of processing time (aligned barriers: exactly-once
+        state; `mode` AT_LEAST_ONCE is accepted and checkpoints the same way)."""
+        self._checkpoint_config.set_checkpoint_interval(interval)
         return self
 
     def set_stream_time_characteristic(self, characteristic: Any) -> StreamExecutionEnvironment:
@@ -225,15 +252,44 @@ class StreamExecutionEnvironment:
             for t in self._all_upstream(sinks):
                 if t.is_source and getattr(t, "unbounded", False):
                     raise InvalidProgramError(f"RuntimeExecutionMode.BATCH needs bounded sources; {t.name} is not")
-        executor = JobExecutor(sinks, self._parallelism, clock=self._clock,
-                               auto_watermark_interval_ms=0 if self._batch else self._config.get_auto_watermark_interval(),
-                               max_parallelism=self._config.get_max_parallelism(),
-                               progress_interval_s=self._progress_interval_s, batch=self._batch)
-        self.last_executor = executor
+        settings = self._checkpoint_config.settings
+        checkpointing = settings.enabled and not self._batch
+        job_id = uuid.uuid4().hex
+        coordinator = None
+        if checkpointing:
+            storage = CheckpointStorage(settings.directory, job_id) if settings.directory else None
+            coordinator = CheckpointCoordinator(settings, storage)
+        self.last_coordinator = coordinator
+        restart = self._restart.create(checkpointing)
+        self.restarts = 0
         started = time.monotonic()
-        executor.run()
+        while True:
+            executor = JobExecutor(sinks, self._parallelism, clock=self._clock,
+                                   auto_watermark_interval_ms=0 if self._batch else self._config.get_auto_watermark_interval(),
+                                   max_parallelism=self._config.get_max_parallelism(),
+                                   progress_interval_s=self._progress_interval_s, batch=self._batch,
+                                   checkpoint_coordinator=coordinator)
+            self.last_executor = executor
+            latest = coordinator.latest() if coordinator is not None else None
+            try:
+                executor.run(restore_from=latest.operators if latest is not None else None)
+                break
+            except JobExecutionError as exc:
+                if not exc.task_failure:
+                    raise
+                now = self._clock.now()
+                restart_at = restart.on_failure(now)
+                if restart_at is None:
+                    if isinstance(restart, NoRestart) and not checkpointing:
+                        raise
+                    raise JobExecutionError(f"{exc} (recovery is suppressed by {restart!r})") from exc.__cause__
+                self.restarts += 1
+                while self._clock.now() < restart_at:  # the restart delay, on the job's clock
+                    self._clock.wait_until(restart_at)
+                    if self._clock.is_manual and self._clock.now() < restart_at:
+                        break
         result = JobExecutionResult(job_name or "Flink Streaming Job", int((time.monotonic() - started) * 1000),
-                                    executor.metrics(), executor)
+                                    executor.metrics(), executor, job_id)
         for observer in self._on_executed:
             observer(result)
         return result

@@ -193,6 +193,9 @@ class Operator:
     def close(self) -> None:
         pass
 
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        """Every task has acknowledged checkpoint `checkpoint_id` and it is stored."""
+
     def snapshot(self) -> dict[str, Any]:
         """This subtask's state: keyed state by key group, timers, and operator extras."""
         state: dict[str, Any] = {"timers": self.ctx.timers.snapshot(), "watermark": self.ctx.current_watermark}

@@ -47,6 +47,7 @@ class SourceOperator(Operator):
         self._emitted = LONG_MIN
         self._idle = False
         self.finished = False
+        self.checkpointed_positions: dict[int, Any] = {}  # checkpoint id -> reader snapshot
 
     def open(self) -> None:
         self.reader = self.source.create_reader(self.ctx.subtask_index, self.ctx.parallelism)
@@ -132,6 +133,13 @@ class SourceOperator(Operator):
     def restore(self, snapshot: dict[str, Any]) -> None:
         super().restore(snapshot)
         self.reader.restore(snapshot.get("reader"))
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        position = self.checkpointed_positions.pop(checkpoint_id, None)
+        for older in [i for i in self.checkpointed_positions if i < checkpoint_id]:
+            del self.checkpointed_positions[older]  # subsumed
+        if position is not None:
+            self.reader.notify_checkpoint_complete(checkpoint_id, position)
 
 
 class TimestampsAndWatermarksOperator(Operator):

@@ -6,6 +6,13 @@ is ready. End of a bounded source: Long.MAX_VALUE watermark, then end of input d
 pending processing-time timers are not fired at the end (as in Flink, where the timer service
 is quiesced when a bounded job finishes).
 
+Checkpoints (with a CheckpointCoordinator): when one is due, each source subtask snapshots its
+position and emits a barrier just before its next poll; a subtask with several input channels
+snapshots once the barrier has arrived on every channel that has not ended, holding back records,
+watermarks and end-of-input arriving meanwhile on channels that delivered it, then forwards the
+barrier and processes what it held. Every subtask acknowledges with its snapshot(); subtasks
+that have finished acknowledge at once with their final state.
+
 Deterministic given the clock: rebalance starts at channel 0 (Flink starts at a random one),
 sources are polled round-robin in graph order, timers fire in (timestamp, registration) order."""
 
@@ -21,6 +28,7 @@ from flinklite.errors import InvalidProgramError, JobExecutionError
 from flinklite.graph import StreamRef, Transformation
 from flinklite.operators.base import Operator, OperatorContext, Output
 from flinklite.operators.io import SourceOperator
+from flinklite.runtime.checkpoint import CheckpointCoordinator, CompletedCheckpoint
 from flinklite.runtime.clock import Clock, SystemClock
 from flinklite.state.backend import InMemoryKeyedStateBackend, KeyedStateBackend
 from flinklite.state.keygroups import default_max_parallelism, key_group_for, key_group_range, pickled_key_hash
@@ -51,6 +59,12 @@ class Subtask:
         self.ended = False
         self.records_in = 0
         self.output: RoutedOutput = None  # type: ignore[assignment]
+        # Checkpoint barrier alignment: channels whose barrier arrived (their later input is
+        # held back until the barrier has arrived on every channel), and what they delivered since.
+        self.blocked: set[Any] = set()
+        self.held: list[tuple[Any, ...]] = []
+        self.aligning: int | None = None
+        self.on_aligned: Callable[[Subtask, int], None] | None = None
 
     @property
     def name(self) -> str:
@@ -60,6 +74,9 @@ class Subtask:
         self.channels[channel] = _Channel()
 
     def on_watermark(self, channel: Any, watermark: int) -> None:
+        if channel in self.blocked:
+            self.held.append(("watermark", channel, watermark))
+            return
         state = self.channels[channel]
         if watermark > state.watermark:
             state.watermark = watermark
@@ -67,19 +84,62 @@ class Subtask:
         self._recompute()
 
     def on_idle(self, channel: Any, idle: bool) -> None:
+        if channel in self.blocked:
+            self.held.append(("idle", channel, idle))
+            return
         self.channels[channel].idle = idle
         self._recompute()
 
     def on_end(self, channel: Any) -> None:
+        if channel in self.blocked:
+            self.held.append(("end", channel))
+            return
         state = self.channels[channel]
         state.ended = True
         state.idle = False
         state.watermark = LONG_MAX
         self._recompute()
+        if self.aligning is not None:
+            self.check_aligned()  # an ended input no longer owes a barrier
         if all(c.ended for c in self.channels.values()) and not self.ended:
             self.ended = True
             self.operator.end_input()
             self.output.end()
+
+    def on_barrier(self, channel: Any, checkpoint_id: int) -> None:
+        """A checkpoint barrier on one input channel. Once it has arrived on every channel that
+        has not ended, the operator snapshots (through `on_aligned`), the barrier goes
+        downstream, and the input held back meanwhile is processed in arrival order."""
+        if self.aligning is None:
+            self.aligning = checkpoint_id
+        elif self.aligning != checkpoint_id:
+            raise AssertionError(f"{self.name}: barrier {checkpoint_id} during alignment of {self.aligning}")
+        self.blocked.add(channel)
+        self.check_aligned()
+
+    def check_aligned(self) -> None:
+        if self.aligning is None:
+            return
+        if any(c not in self.blocked and not state.ended for c, state in self.channels.items()):
+            return
+        checkpoint_id, self.aligning = self.aligning, None
+        assert self.on_aligned is not None
+        self.on_aligned(self, checkpoint_id)
+        self.output.emit_barrier(checkpoint_id)
+        self.blocked.clear()
+        held, self.held = self.held, []
+        for item in held:
+            kind = item[0]
+            if kind == "record":
+                _, value, timestamp, key, input_index = item
+                self.records_in += 1
+                self.operator.process_element(value, timestamp, key, input_index)
+            elif kind == "watermark":
+                self.on_watermark(item[1], item[2])
+            elif kind == "idle":
+                self.on_idle(item[1], item[2])
+            else:
+                self.on_end(item[1])
 
     def _recompute(self) -> None:
         active = [c.watermark for c in self.channels.values() if not c.idle]
@@ -110,11 +170,50 @@ class _Route:
         self.channel = channel
         self._params = (mode, targets, input_index, key_selector, max_parallelism, upstream_index, key_hash)
         self.convert = convert
-        self.send = self._with_conversion(self._build(*self._params))
+        self.guarded = False
+        self._next = [0]  # rebalance: the next target
+        self.send = self._with_conversion(self._build(*self._params, self._next))
 
-    def rebuild(self) -> None:
-        """Re-binds to the targets' process_element (operators may specialise it in open())."""
-        self.send = self._with_conversion(self._build(*self._params))
+    def rebuild(self, guarded: bool = False) -> None:
+        """Re-binds to the targets' process_element (operators may specialise it in open());
+        `guarded` while a checkpoint is aligning: records to a blocked channel are held back."""
+        self.guarded = guarded
+        if guarded:
+            self.send = self._with_conversion(self._build_guarded(*self._params, self._next))
+        else:
+            self.send = self._with_conversion(self._build(*self._params, self._next))
+
+    def _build_guarded(self, mode: str, targets: list[Subtask], input_index: int,
+                       key_selector: Callable[[Any], Any] | None, max_parallelism: int, upstream_index: int,
+                       key_hash: Callable[[Any], int], state: list[int]) -> Callable[[Any, int | None], None]:
+        channel = self.channel
+        count = len(targets)
+
+        def deliver(target: Subtask, value: Any, timestamp: int | None, key: Any) -> None:
+            if channel in target.blocked:
+                target.held.append(("record", value, timestamp, key, input_index))
+            else:
+                target.records_in += 1
+                target.operator.process_element(value, timestamp, key, input_index)
+
+        def send(value: Any, timestamp: int | None) -> None:
+            if mode == "forward":
+                deliver(targets[upstream_index], value, timestamp, None)
+            elif mode == "hash":
+                assert key_selector is not None
+                key = key_selector(value)
+                deliver(targets[key_group_for(key, max_parallelism, key_hash) * count // max_parallelism],
+                        value, timestamp, key)
+            elif mode == "rebalance":
+                index = state[0]
+                state[0] = (index + 1) % count
+                deliver(targets[index], value, timestamp, None)
+            elif mode == "global":
+                deliver(targets[0], value, timestamp, None)
+            else:
+                for target in targets:
+                    deliver(target, value, timestamp, None)
+        return send
 
     def _with_conversion(self, send: Callable[[Any, int | None], None]) -> Callable[[Any, int | None], None]:
         convert = self.convert
@@ -128,7 +227,7 @@ class _Route:
     @staticmethod
     def _build(mode: str, targets: list[Subtask], input_index: int, key_selector: Callable[[Any], Any] | None,
                max_parallelism: int, upstream_index: int,
-               key_hash: Callable[[Any], int]) -> Callable[[Any, int | None], None]:
+               key_hash: Callable[[Any], int], state: list[int]) -> Callable[[Any, int | None], None]:
         if mode == "forward":
             target = targets[upstream_index]
             process = target.operator.process_element
@@ -150,7 +249,6 @@ class _Route:
                 processes[index](value, timestamp, key, input_index)
             return by_key
         if mode == "rebalance":
-            state = [0]
             count = len(targets)
 
             def round_robin(value: Any, timestamp: int | None) -> None:
@@ -187,10 +285,10 @@ class RoutedOutput(Output):
         if tag is None:
             self._main.append(route.send)
 
-    def rebuild(self) -> None:
+    def rebuild(self, guarded: bool = False) -> None:
         for routes in self.routes.values():
             for route in routes:
-                route.rebuild()
+                route.rebuild(guarded)
         self._main = [route.send for route in self.routes.get(None, [])]
 
     def collect(self, value: Any, timestamp: int | None) -> None:
@@ -226,6 +324,13 @@ class RoutedOutput(Output):
         for target, channel in self._all_targets():
             target.on_end(channel)
 
+    def emit_barrier(self, checkpoint_id: int) -> None:
+        seen: set[tuple[int, Any]] = set()
+        for target, channel in self._all_targets():
+            if (id(target), channel) not in seen:  # one barrier per channel, even for several tags
+                seen.add((id(target), channel))
+                target.on_barrier(channel, checkpoint_id)
+
 
 class JobExecutor:
     """Runs a job graph to completion (bounded sources) or until stopped."""
@@ -234,8 +339,8 @@ class JobExecutor:
                  auto_watermark_interval_ms: int = 200, max_parallelism: int = -1,
                  progress_interval_s: float | None = None, progress_stream: TextIO | None = None,
                  batch: bool = False,
-                 state_backend_factory: Callable[[int, range, Callable[[Any], int]], KeyedStateBackend] | None = None
-                 ) -> None:
+                 state_backend_factory: Callable[[int, range, Callable[[Any], int]], KeyedStateBackend] | None = None,
+                 checkpoint_coordinator: CheckpointCoordinator | None = None) -> None:
         if not sinks:
             raise InvalidProgramError("No operators defined in streaming topology. Cannot execute: "
                                       "add a sink (print(), sink_to(), add_sink(), execute_and_collect())")
@@ -257,6 +362,8 @@ class JobExecutor:
         self._stopped = False
         self._until_ms: int | None = None
         self._restore_from: dict[str, dict[int, Any]] | None = None
+        self.coordinator = checkpoint_coordinator
+        self.completed_checkpoints: list[CompletedCheckpoint] = []
         self._build(default_parallelism, max_parallelism)
 
     # -- building ----------------------------------------------------------------------------
@@ -321,12 +428,65 @@ class JobExecutor:
         self._restore_from = restore_from
         try:
             self._run()
-        except JobExecutionError:
-            raise
-        except InvalidProgramError:
+        except (JobExecutionError, InvalidProgramError):
+            self._close_quietly()
             raise
         except Exception as exc:
-            raise JobExecutionError(f"Job execution failed: {type(exc).__name__}: {exc}") from exc
+            self._close_quietly()
+            error = JobExecutionError(f"Job execution failed: {type(exc).__name__}: {exc}")
+            error.task_failure = True
+            raise error from exc
+
+    def _close_quietly(self) -> None:
+        """A failed attempt still releases its resources (Kafka consumers and producers)."""
+        for subtask in self.all_subtasks():
+            try:
+                subtask.operator.close()
+            except Exception:  # noqa: BLE001 - the original failure is what is reported
+                pass
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def _trigger_checkpoint(self, now: int) -> int:
+        """Starts a checkpoint: every subtask must acknowledge; subtasks that have already
+        finished acknowledge at once with their final state; routes start holding back records
+        on channels whose barrier has arrived."""
+        coordinator = self.coordinator
+        assert coordinator is not None
+        tasks = [(self._state_key(i, t), s.index) for i, t in enumerate(self.transformations) for s in self.subtasks[t]]
+        checkpoint_id = coordinator.trigger(now, tasks)
+        for subtask in self.all_subtasks():
+            subtask.on_aligned = self._acknowledge
+        for subtask in self.all_subtasks():
+            if subtask.ended:
+                self._acknowledge(subtask, checkpoint_id)
+            else:
+                subtask.output.rebuild(guarded=True)
+        return checkpoint_id
+
+    def _inject_barrier(self, source: Subtask, checkpoint_id: int) -> None:
+        source.aligning = checkpoint_id
+        source.check_aligned()  # a source has no input channels: it snapshots and emits at once
+
+    def _acknowledge(self, subtask: Subtask, checkpoint_id: int) -> None:
+        assert self.coordinator is not None
+        position = self.transformations.index(subtask.transformation)
+        state = subtask.operator.snapshot()
+        if isinstance(subtask.operator, SourceOperator):
+            subtask.operator.checkpointed_positions[checkpoint_id] = state.get("reader")
+        completed = self.coordinator.acknowledge(checkpoint_id, self._state_key(position, subtask.transformation),
+                                                 subtask.index, state)
+        if completed is not None:
+            self.completed_checkpoints.append(completed)
+            for other in self.all_subtasks():
+                other.operator.notify_checkpoint_complete(checkpoint_id)
+
+    def _end_alignment(self) -> None:
+        assert self.coordinator is not None
+        if self.coordinator.pending is not None:
+            raise AssertionError(f"checkpoint {self.coordinator.pending.checkpoint_id} did not complete: "
+                                 f"no acknowledgement from {sorted(self.coordinator.pending.waiting)}")
+        for subtask in self.all_subtasks():
+            subtask.output.rebuild(guarded=False)
 
     def _run(self) -> None:
         clock = self.clock
@@ -346,6 +506,9 @@ class JobExecutor:
         else:
             periodic = []
         active = list(self.sources)
+        coordinator = self.coordinator
+        if coordinator is not None:
+            coordinator.start(clock.now())
         started = time.monotonic()
         next_progress = started + self.progress_interval_s if self.progress_interval_s else None
         subtasks = self.all_subtasks()
@@ -353,9 +516,14 @@ class JobExecutor:
         while active and not self._stopped and (until is None or clock.now() < until):
             progressed = False
             now = clock.now()
+            checkpoint_id = None
+            if coordinator is not None and coordinator.is_due(now):
+                checkpoint_id = self._trigger_checkpoint(now)
             for subtask in list(active):
                 source = subtask.operator
                 assert isinstance(source, SourceOperator)
+                if checkpoint_id is not None:
+                    self._inject_barrier(subtask, checkpoint_id)
                 if source.poll(SOURCE_BATCH, now):
                     progressed = True
                 if source.finished:
@@ -363,6 +531,8 @@ class JobExecutor:
                     source.finish_source()
                     subtask.ended = True
                     subtask.output.end()
+            if checkpoint_id is not None:
+                self._end_alignment()
             now = clock.now()
             for subtask in subtasks:
                 if not subtask.ended and subtask.operator.ctx.timers._proc_heap:
@@ -384,6 +554,8 @@ class JobExecutor:
                 ready = subtask.operator.reader.next_ready_at(now)  # type: ignore[attr-defined]
                 if ready is not None:
                     deadlines.append(ready)
+            if coordinator is not None and coordinator.next_due is not None and deadlines:
+                deadlines.append(coordinator.next_due)
             if clock.is_manual:
                 if not deadlines:
                     raise JobExecutionError("the job waits for input that will never come: its sources are not "

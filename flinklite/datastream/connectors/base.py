@@ -43,6 +43,9 @@ class SourceReader:
     def restore(self, state: Any) -> None:
         pass
 
+    def notify_checkpoint_complete(self, checkpoint_id: int, position: Any) -> None:
+        """A checkpoint holding `position` (this reader's snapshot() then) has completed."""
+
     def close(self) -> None:
         pass
 

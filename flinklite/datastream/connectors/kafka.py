@@ -145,6 +145,11 @@ def split_owner(topic: str, partition: int, readers: int) -> int:
     return (start + partition) % readers
 
 
+# KafkaSource settings that are not consumer configuration.
+_SOURCE_ONLY_PROPERTIES = {"commit.offsets.on.checkpoint", "partition.discovery.interval.ms",
+                           "register.consumer.metrics", "client.id.prefix"}
+
+
 class KafkaSourceReader(SourceReader):
     def __init__(self, source: KafkaSource, subtask_index: int, parallelism: int) -> None:
         from kafka import KafkaConsumer, TopicPartition
@@ -153,7 +158,8 @@ class KafkaSourceReader(SourceReader):
         config: dict[str, Any] = {"bootstrap_servers": source.bootstrap_servers, "enable_auto_commit": False,
                                   "group_id": source.group_id, "auto_offset_reset": "earliest"}
         for key, value in source.properties.items():
-            config[key.replace(".", "_")] = value
+            if key not in _SOURCE_ONLY_PROPERTIES:
+                config[key.replace(".", "_")] = value
         self.consumer = KafkaConsumer(**config)
         topics = list(source.topics)
         if source.topic_pattern is not None:
@@ -176,6 +182,7 @@ class KafkaSourceReader(SourceReader):
         self.done: set[Any] = set()
         self._check_done()
         self.buffer: list[tuple[Any, Any, int | None]] = []
+        self.buffer_offsets: list[tuple[Any, int]] = []  # (partition, offset) of each buffered record
         assert source.deserializer is not None
         self.deserialize = source.deserializer.deserialize
 
@@ -202,6 +209,7 @@ class KafkaSourceReader(SourceReader):
                 if stop is not None and record.offset >= stop:
                     break
                 self.buffer.append((f"{tp.topic}-{tp.partition}", self.deserialize(record.value), record.timestamp))
+                self.buffer_offsets.append((tp, record.offset))
                 self.next_offsets[tp] = record.offset + 1
         if self.stop_offsets is not None:
             for tp in self.partitions:
@@ -215,6 +223,7 @@ class KafkaSourceReader(SourceReader):
         if not self.buffer:
             self._fetch(0, max_records)
         out, self.buffer = self.buffer[:max_records], self.buffer[max_records:]
+        self.buffer_offsets = self.buffer_offsets[max_records:]
         return out
 
     def wait_for_data(self, timeout_ms: int) -> None:
@@ -225,7 +234,12 @@ class KafkaSourceReader(SourceReader):
         return self.stop_offsets is not None and not self.buffer and len(self.done) == len(self.partitions)
 
     def snapshot(self) -> Any:
-        return {f"{tp.topic}-{tp.partition}": offset for tp, offset in self.next_offsets.items()}
+        """Per partition, the offset of the next record not yet emitted (fetched but buffered
+        records are read again after a restore)."""
+        emitted = dict(self.next_offsets)
+        for tp, offset in reversed(self.buffer_offsets):
+            emitted[tp] = offset
+        return {f"{tp.topic}-{tp.partition}": offset for tp, offset in emitted.items()}
 
     def restore(self, state: Any) -> None:
         if not state:
@@ -235,6 +249,21 @@ class KafkaSourceReader(SourceReader):
             if offset is not None:
                 self.next_offsets[tp] = offset
                 self.consumer.seek(tp, offset)
+        self._check_done()
+
+    def notify_checkpoint_complete(self, checkpoint_id: int, position: Any) -> None:
+        """Like Flink's KafkaSource: a completed checkpoint's offsets are committed to the
+        consumer group (for monitoring; recovery uses the checkpoint), unless there is no group
+        or `commit.offsets.on.checkpoint` is false."""
+        from kafka.structs import OffsetAndMetadata
+
+        if not self.source.group_id or not position \
+                or str(self.source.properties.get("commit.offsets.on.checkpoint", "true")).lower() == "false":
+            return
+        offsets = {tp: OffsetAndMetadata(position[f"{tp.topic}-{tp.partition}"], "", -1)
+                   for tp in self.partitions if f"{tp.topic}-{tp.partition}" in position}
+        if offsets:
+            self.consumer.commit(offsets)
 
     def close(self) -> None:
         self.consumer.close()

@@ -1,0 +1,285 @@
+"""Owns checkpoints and restarts as logic objects with explicit time (nothing here sleeps or
+reads a clock; the executor passes "now"):
+
+- `CheckpointSettings` / `RestartSettings`: Flink's configuration keys
+  (`execution.checkpointing.interval`, `execution.checkpointing.dir` or its older alias
+  `state.checkpoints.dir`, `execution.checkpointing.num-retained`, `restart-strategy.*`).
+- `CheckpointStorage`: Flink's directory layout, `<dir>/<job id>/chk-<id>/_metadata`. A
+  checkpoint is written into a temporary directory and renamed into place, so a reader sees a
+  whole checkpoint or none; retained checkpoints beyond the configured count are deleted.
+- `CheckpointCoordinator`: when the next checkpoint is due, which tasks must acknowledge a
+  pending checkpoint, and completing it (written, older ones pruned) once every task has.
+- `RestartStrategy`: none, fixed-delay and failure-rate, deciding whether and when a failed
+  job restarts.
+
+The metadata file is flinklite's own format (a pickle with a version header), not Flink's."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import re
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flinklite.errors import InvalidProgramError
+
+METADATA = "_metadata"
+_MAGIC = b"FLKCHK1\n"
+_DURATION = re.compile(r"^\s*(\d+)\s*([a-z]*)\s*$")
+_UNITS = {"": 1, "ms": 1, "milli": 1, "millis": 1, "millisecond": 1, "milliseconds": 1,
+          "s": 1000, "sec": 1000, "secs": 1000, "second": 1000, "seconds": 1000,
+          "min": 60_000, "m": 60_000, "minute": 60_000, "minutes": 60_000,
+          "h": 3_600_000, "hour": 3_600_000, "hours": 3_600_000, "d": 86_400_000, "day": 86_400_000, "days": 86_400_000}
+
+
+def parse_duration_ms(value: Any) -> int:
+    """Flink's duration forms: `500 ms`, `10 s`, `1 min`, `2h`; a bare number is milliseconds."""
+    if isinstance(value, int):
+        return value
+    match = _DURATION.match(str(value).lower())
+    if not match or match.group(2) not in _UNITS:
+        raise InvalidProgramError(f"cannot parse duration {value!r} (e.g. '500 ms', '10 s', '1 min')")
+    return int(match.group(1)) * _UNITS[match.group(2)]
+
+
+@dataclass
+class CheckpointSettings:
+    interval_ms: int | None = None  # None: checkpointing disabled
+    directory: str | None = None
+    num_retained: int = 1
+
+    def update_from(self, conf: Mapping[str, str]) -> None:
+        if "execution.checkpointing.interval" in conf:
+            self.interval_ms = parse_duration_ms(conf["execution.checkpointing.interval"])
+        directory = conf.get("execution.checkpointing.dir", conf.get("state.checkpoints.dir"))
+        if directory:
+            self.directory = directory.removeprefix("file://")
+        if "execution.checkpointing.num-retained" in conf:
+            self.num_retained = int(conf["execution.checkpointing.num-retained"])
+            if self.num_retained < 1:
+                raise InvalidProgramError("execution.checkpointing.num-retained must be at least 1")
+
+    @property
+    def enabled(self) -> bool:
+        return self.interval_ms is not None and self.interval_ms > 0
+
+
+@dataclass
+class RestartSettings:
+    """`restart-strategy.type`: none (off, disable), fixed-delay (fixeddelay) or failure-rate
+    (failurerate). Unset with checkpointing enabled: fixed-delay with unlimited attempts and a
+    1 s delay (Flink 1.x's default; Flink 2's exponential-delay is not implemented)."""
+
+    type: str | None = None
+    attempts: int = 1
+    delay_ms: int = 1000
+    max_failures_per_interval: int = 1
+    failure_rate_interval_ms: int = 60_000
+
+    def update_from(self, conf: Mapping[str, str]) -> None:
+        kind = conf.get("restart-strategy.type", conf.get("restart-strategy"))
+        if kind is not None:
+            normal = kind.strip().lower()
+            aliases = {"none": "none", "off": "none", "disable": "none", "fixed-delay": "fixed-delay",
+                       "fixeddelay": "fixed-delay", "failure-rate": "failure-rate", "failurerate": "failure-rate"}
+            if normal not in aliases:
+                raise InvalidProgramError(f"restart-strategy.type {kind!r} is not supported "
+                                          "(none, fixed-delay, failure-rate)")
+            self.type = aliases[normal]
+        if "restart-strategy.fixed-delay.attempts" in conf:
+            self.attempts = int(conf["restart-strategy.fixed-delay.attempts"])
+        if "restart-strategy.fixed-delay.delay" in conf:
+            self.delay_ms = parse_duration_ms(conf["restart-strategy.fixed-delay.delay"])
+        if "restart-strategy.failure-rate.max-failures-per-interval" in conf:
+            self.max_failures_per_interval = int(conf["restart-strategy.failure-rate.max-failures-per-interval"])
+        if "restart-strategy.failure-rate.failure-rate-interval" in conf:
+            self.failure_rate_interval_ms = parse_duration_ms(conf["restart-strategy.failure-rate.failure-rate-interval"])
+        if "restart-strategy.failure-rate.delay" in conf:
+            self.delay_ms = parse_duration_ms(conf["restart-strategy.failure-rate.delay"])
+
+    def create(self, checkpointing: bool) -> RestartStrategy:
+        kind = self.type or ("fixed-delay" if checkpointing else "none")
+        if kind == "none":
+            return NoRestart()
+        if kind == "fixed-delay":
+            attempts = self.attempts if self.type else 2**31 - 1
+            return FixedDelayRestart(attempts, self.delay_ms)
+        return FailureRateRestart(self.max_failures_per_interval, self.failure_rate_interval_ms, self.delay_ms)
+
+
+class RestartStrategy:
+    def on_failure(self, now: int) -> int | None:
+        """Records a failure at `now`; returns when to restart, or None to give up."""
+        raise NotImplementedError
+
+
+class NoRestart(RestartStrategy):
+    def on_failure(self, now: int) -> int | None:
+        return None
+
+    def __repr__(self) -> str:
+        return "NoRestartBackoffTimeStrategy"
+
+
+class FixedDelayRestart(RestartStrategy):
+    def __init__(self, attempts: int, delay_ms: int) -> None:
+        self.attempts = attempts
+        self.delay_ms = delay_ms
+        self.restarts = 0
+
+    def on_failure(self, now: int) -> int | None:
+        if self.restarts >= self.attempts:
+            return None
+        self.restarts += 1
+        return now + self.delay_ms
+
+    def __repr__(self) -> str:
+        return f"FixedDelayRestartBackoffTimeStrategy(maxNumberRestartAttempts={self.attempts}, " \
+               f"backoffTimeMS={self.delay_ms})"
+
+
+class FailureRateRestart(RestartStrategy):
+    """Gives up once more than `max_failures` failures fall within `interval_ms`."""
+
+    def __init__(self, max_failures: int, interval_ms: int, delay_ms: int) -> None:
+        self.max_failures = max_failures
+        self.interval_ms = interval_ms
+        self.delay_ms = delay_ms
+        self.failures: list[int] = []
+
+    def on_failure(self, now: int) -> int | None:
+        self.failures = [t for t in self.failures if now - t < self.interval_ms] + [now]
+        if len(self.failures) > self.max_failures:
+            return None
+        return now + self.delay_ms
+
+    def __repr__(self) -> str:
+        return f"FailureRateRestartBackoffTimeStrategy(failuresIntervalMS={self.interval_ms}, " \
+               f"backoffTimeMS={self.delay_ms}, maxFailuresPerInterval={self.max_failures})"
+
+
+@dataclass
+class CompletedCheckpoint:
+    checkpoint_id: int
+    timestamp: int
+    operators: dict[str, dict[int, Any]]  # the executor's snapshot() shape
+    path: str | None = None
+
+
+class CheckpointStorage:
+    """`<directory>/<job id>/chk-<id>/_metadata`, written atomically."""
+
+    def __init__(self, directory: str, job_id: str) -> None:
+        self.job_dir = os.path.join(directory, job_id)
+
+    def write(self, checkpoint: CompletedCheckpoint) -> str:
+        os.makedirs(self.job_dir, exist_ok=True)
+        final = os.path.join(self.job_dir, f"chk-{checkpoint.checkpoint_id}")
+        temp = os.path.join(self.job_dir, f".chk-{checkpoint.checkpoint_id}.inprogress")
+        shutil.rmtree(temp, ignore_errors=True)
+        os.makedirs(temp)
+        payload = {"checkpoint_id": checkpoint.checkpoint_id, "timestamp": checkpoint.timestamp,
+                   "operators": checkpoint.operators}
+        with open(os.path.join(temp, METADATA), "wb") as f:
+            f.write(_MAGIC)
+            pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.flush()
+            os.fsync(f.fileno())
+        shutil.rmtree(final, ignore_errors=True)
+        os.rename(temp, final)
+        return final
+
+    def discard(self, checkpoint_id: int) -> None:
+        shutil.rmtree(os.path.join(self.job_dir, f"chk-{checkpoint_id}"), ignore_errors=True)
+
+    def completed_ids(self) -> list[int]:
+        if not os.path.isdir(self.job_dir):
+            return []
+        ids = []
+        for name in os.listdir(self.job_dir):
+            match = re.fullmatch(r"chk-(\d+)", name)
+            if match and os.path.isfile(os.path.join(self.job_dir, name, METADATA)):
+                ids.append(int(match.group(1)))
+        return sorted(ids)
+
+
+def load_checkpoint(path: str) -> CompletedCheckpoint:
+    """Reads a `chk-<id>` directory (or its `_metadata` file)."""
+    metadata = path if os.path.basename(path) == METADATA else os.path.join(path, METADATA)
+    with open(metadata, "rb") as f:
+        if f.read(len(_MAGIC)) != _MAGIC:
+            raise InvalidProgramError(f"{metadata} is not a flinklite checkpoint")
+        payload = pickle.load(f)
+    return CompletedCheckpoint(payload["checkpoint_id"], payload["timestamp"], payload["operators"],
+                               os.path.dirname(metadata))
+
+
+@dataclass
+class PendingCheckpoint:
+    checkpoint_id: int
+    timestamp: int
+    waiting: set[Any]
+    acks: dict[str, dict[int, Any]] = field(default_factory=dict)
+
+
+class CheckpointCoordinator:
+    """Triggers a checkpoint every `interval_ms` of processing time (one at a time), collects
+    each task's acknowledgement (its snapshot) and completes the checkpoint when all are in.
+    Lives across restarts of a job: checkpoint ids keep counting and the latest completed
+    checkpoint is what a restart resumes from."""
+
+    def __init__(self, settings: CheckpointSettings, storage: CheckpointStorage | None) -> None:
+        assert settings.interval_ms is not None
+        self.interval_ms = settings.interval_ms
+        self.num_retained = settings.num_retained
+        self.storage = storage
+        self.next_id = 1
+        self.next_due: int | None = None
+        self.pending: PendingCheckpoint | None = None
+        self.completed: list[CompletedCheckpoint] = []  # oldest first, at most num_retained
+
+    def start(self, now: int) -> None:
+        """A (re)started job: the first checkpoint is due one interval from now."""
+        self.pending = None
+        self.next_due = now + self.interval_ms
+
+    def is_due(self, now: int) -> bool:
+        return self.pending is None and self.next_due is not None and now >= self.next_due
+
+    def trigger(self, now: int, tasks: list[tuple[str, int]]) -> int:
+        """Starts checkpoint `next_id`, expecting an acknowledgement from each (task key, subtask)."""
+        checkpoint_id = self.next_id
+        self.next_id += 1
+        self.pending = PendingCheckpoint(checkpoint_id, now, set(tasks))
+        self.next_due = now + self.interval_ms
+        return checkpoint_id
+
+    def acknowledge(self, checkpoint_id: int, task: str, subtask: int, state: Any) -> CompletedCheckpoint | None:
+        pending = self.pending
+        if pending is None or pending.checkpoint_id != checkpoint_id:
+            return None  # late acknowledgement of an aborted checkpoint
+        if (task, subtask) not in pending.waiting:
+            raise AssertionError(f"unexpected acknowledgement from {task}#{subtask} for checkpoint {checkpoint_id}")
+        pending.waiting.discard((task, subtask))
+        pending.acks.setdefault(task, {})[subtask] = state
+        if pending.waiting:
+            return None
+        self.pending = None
+        completed = CompletedCheckpoint(checkpoint_id, pending.timestamp, pending.acks)
+        if self.storage is not None:
+            completed.path = self.storage.write(completed)
+        self.completed.append(completed)
+        while len(self.completed) > self.num_retained:
+            dropped = self.completed.pop(0)
+            if self.storage is not None:
+                self.storage.discard(dropped.checkpoint_id)
+        return completed
+
+    def abort_pending(self) -> None:
+        self.pending = None
+
+    def latest(self) -> CompletedCheckpoint | None:
+        return self.completed[-1] if self.completed else None
