@@ -110,3 +110,29 @@ def test_kafka_job_recovers_from_its_checkpoint_with_exactly_once_counts(
     committed = {f"words-{p}": consumer.committed(KTopicPartition("words", p)) for p in range(3)}
     consumer.close()
     assert committed == offsets
+
+
+def test_kafka_reader_snapshot_excludes_fetched_but_unemitted_records(kafka_broker: RunningBroker) -> None:
+    bootstrap = kafka_broker.bootstrap_servers
+    make_topics(bootstrap, "buffered", partitions=1)
+    produce(bootstrap, "buffered", [(f"v{i}", 0, 1000 + i) for i in range(400)])
+    reader = kafka_source(bootstrap, "buffered").create_reader(0, 1)
+    try:
+        emitted: list[Any] = []
+        for _ in range(100):
+            reader.wait_for_data(200)  # fetches up to 500 records into the reader's buffer
+            emitted.extend(reader.poll(100, 0))
+            if emitted:
+                break
+        assert len(emitted) == 100
+        assert reader.snapshot() == {"buffered-0": 100}  # not the fetch position
+        restored = kafka_source(bootstrap, "buffered").create_reader(0, 1)
+        restored.restore(reader.snapshot())
+        rest: list[Any] = []
+        while not restored.is_finished():
+            restored.wait_for_data(200)
+            rest.extend(restored.poll(500, 0))
+        restored.close()
+        assert [v for _, v, _ in emitted + rest] == [f"v{i}" for i in range(400)]
+    finally:
+        reader.close()
