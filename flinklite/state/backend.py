@@ -202,6 +202,16 @@ class _StateHandle:
     def clear(self) -> None:
         self.backend.remove(self.name, self.namespace)
 
+    def _stored(self) -> Any:
+        """The stored value (unwrapped from its TTL stamp), or None when absent or expired (then cleared)."""
+        stored = self.backend.get(self.name, self.namespace)
+        if stored is None or not self.ttl.enabled:
+            return stored
+        if self.ttl.expired(stored) and not self.ttl.return_expired:
+            self.clear()
+            return None
+        return stored[0]
+
 
 class ValueStateHandle(_StateHandle, ValueState[Any]):
     def value(self) -> Any:
@@ -345,13 +355,7 @@ class ReducingStateHandle(_StateHandle, ReducingState[Any]):
         self.reduce = as_reduce(descriptor.reduce_function)
 
     def get(self) -> Any:
-        stored = self.backend.get(self.name, self.namespace)
-        if stored is None or not self.ttl.enabled:
-            return stored
-        if self.ttl.expired(stored) and not self.ttl.return_expired:
-            self.clear()
-            return None
-        return stored[0]
+        return self._stored()
 
     def add(self, value: Any) -> None:
         current = self.get()
@@ -366,13 +370,7 @@ class AggregatingStateHandle(_StateHandle, AggregatingState[Any, Any]):
         self.function = descriptor.agg_function
 
     def _accumulator(self) -> Any:
-        stored = self.backend.get(self.name, self.namespace)
-        if stored is None or not self.ttl.enabled:
-            return stored
-        if self.ttl.expired(stored) and not self.ttl.return_expired:
-            self.clear()
-            return None
-        return stored[0]
+        return self._stored()
 
     def get(self) -> Any:
         accumulator = self._accumulator()
