@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from broker.state.cluster import Partition, Topic
 from wire.kafka.error_codes import ErrorCode
 
 if TYPE_CHECKING:
-    from broker.core import BrokerCore, RequestContext
+    from broker.core import BrokerCore, Pending, RequestContext
+    from wire.kafka._message import Message
+
+R = TypeVar("R")
+M = TypeVar("M", bound="Message")
 
 _LEGAL = re.compile(r"[a-zA-Z0-9._-]+")
 MAX_NAME = 249
@@ -65,3 +70,23 @@ def group_commit_error(core: BrokerCore, group_id: str, member_id: str, generati
             return ErrorCode.UNSUPPORTED_VERSION
         return error
     return core.groups.validate_commit(group_id, member_id, generation_or_epoch, group_instance_id, version=version)
+
+
+def when_zookeeper_reports(core: BrokerCore, timeout_ms: int, resp: M, waiting: list[R], done: Callable[[R], bool],
+                           what: str) -> Pending:
+    """ZooKeeper mode's topic administration: answer ``resp`` once ``done`` holds for every waiting per-topic
+    result (ZooKeeper has reported the change back), or after ``timeout_ms`` with REQUEST_TIMED_OUT for the
+    results still waiting, as Kafka's admin purgatory does. A result has ``name``, ``error_code`` and
+    ``error_message``; ``what`` names the change in the timeout message ("the creation of topic")."""
+    from broker.core import Pending
+
+    def poll(now_ms: int, expired: bool) -> M | None:
+        left: list[Any] = [r for r in waiting if not done(r)]
+        if left and not expired:
+            return None
+        for r in left:
+            r.error_code = ErrorCode.REQUEST_TIMED_OUT
+            r.error_message = f"Timed out waiting for {what} {r.name} to complete."
+        return resp
+
+    return Pending(core.now_ms + max(0, timeout_ms), poll)

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from broker.core import Pending
 from broker.handlers import handles
+from broker.handlers._common import when_zookeeper_reports
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.create_partitions import (
     CreatePartitionsRequest, CreatePartitionsResponse, CreatePartitionsResponse_CreatePartitionsTopicResult,
 )
 
 if TYPE_CHECKING:
-    from broker.core import BrokerCore, RequestContext
+    from broker.core import BrokerCore, Pending, RequestContext
 
 
 @handles(37)
@@ -62,15 +62,10 @@ def create_partitions(core: BrokerCore, ctx: RequestContext, req: CreatePartitio
         return resp
     zk = core.zk
     assert zk is not None
+    counts = {res.name: count for res, _, count in waiting}
 
-    def poll(now_ms: int, expired: bool) -> CreatePartitionsResponse | None:
-        left = [(res, name, count) for res, name, count in waiting
-                if not zk.topic_ready(name) or len(core.cluster.topics[name].partitions) < count]
-        if left and not expired:
-            return None
-        for res, name, _ in left:
-            res.error_code = ErrorCode.REQUEST_TIMED_OUT
-            res.error_message = f"Timed out waiting for the new partitions of {name}."
-        return resp
+    def grown(res: CreatePartitionsResponse_CreatePartitionsTopicResult) -> bool:
+        return zk.topic_ready(res.name) and len(core.cluster.topics[res.name].partitions) >= counts[res.name]
 
-    return Pending(core.now_ms + max(0, req.timeout_ms), poll)
+    return when_zookeeper_reports(core, req.timeout_ms, resp, [res for res, _, _ in waiting], grown,
+                                  "the new partitions of topic")

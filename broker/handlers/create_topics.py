@@ -11,9 +11,8 @@ from __future__ import annotations
 import uuid
 from typing import TYPE_CHECKING
 
-from broker.core import Pending
 from broker.handlers import handles
-from broker.handlers._common import topic_name_error
+from broker.handlers._common import topic_name_error, when_zookeeper_reports
 from broker.state.configs import topic_config_error
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.create_topics import (
@@ -21,7 +20,7 @@ from wire.kafka.messages.create_topics import (
 )
 
 if TYPE_CHECKING:
-    from broker.core import BrokerCore, RequestContext
+    from broker.core import BrokerCore, Pending, RequestContext
 
 CResp = CreateTopicsResponse
 
@@ -88,20 +87,14 @@ def create_topics(core: BrokerCore, ctx: RequestContext, req: CreateTopicsReques
         return resp
     zk = core.zk
     assert zk is not None
+    ids = {res.name: topic_id for res, topic_id in waiting}
 
-    def poll(now_ms: int, expired: bool) -> CreateTopicsResponse | None:
-        pending = []
-        for res, topic_id in waiting:
-            existing = cluster.topics.get(res.name)
-            if existing is not None and existing.topic_id != topic_id:  # another creation won the race
-                res.error_code, res.error_message = ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{res.name}' already exists."
-            elif not zk.topic_ready(res.name, topic_id):
-                pending.append(res)
-        if pending and not expired:
-            return None
-        for res in pending:
-            res.error_code = ErrorCode.REQUEST_TIMED_OUT
-            res.error_message = f"Timed out waiting for the creation of topic {res.name} to complete."
-        return resp
+    def created(res: CreateTopicsResponse_CreatableTopicResult) -> bool:
+        existing = cluster.topics.get(res.name)
+        if existing is not None and existing.topic_id != ids[res.name]:  # another creation won the race
+            res.error_code, res.error_message = ErrorCode.TOPIC_ALREADY_EXISTS, f"Topic '{res.name}' already exists."
+            return True
+        return zk.topic_ready(res.name, ids[res.name])
 
-    return Pending(core.now_ms + max(0, req.timeout_ms), poll)
+    return when_zookeeper_reports(core, req.timeout_ms, resp, [res for res, _ in waiting], created,
+                                  "the creation of topic")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from broker.core import Pending
 from broker.handlers import handles
+from broker.handlers._common import when_zookeeper_reports
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.delete_topics import (
     DeleteTopicsRequest, DeleteTopicsResponse, DeleteTopicsResponse_DeletableTopicResult,
@@ -18,7 +18,7 @@ from wire.kafka.messages.delete_topics import (
 from wire.primitives import ZERO_UUID
 
 if TYPE_CHECKING:
-    from broker.core import BrokerCore, RequestContext
+    from broker.core import BrokerCore, Pending, RequestContext
 
 DResp = DeleteTopicsResponse
 
@@ -48,15 +48,5 @@ def delete_topics(core: BrokerCore, ctx: RequestContext, req: DeleteTopicsReques
     core.appended()  # wake parked fetches so they see the topic gone
     if not waiting:
         return resp
-    cluster_topics = cluster.topics
-
-    def poll(now_ms: int, expired: bool) -> DeleteTopicsResponse | None:
-        left = [(res, name) for res, name in waiting if name in cluster_topics]
-        if left and not expired:
-            return None
-        for res, name in left:
-            res.error_code = ErrorCode.REQUEST_TIMED_OUT
-            res.error_message = f"Timed out waiting for the deletion of topic {name} to complete."
-        return resp
-
-    return Pending(core.now_ms + max(0, req.timeout_ms), poll)
+    return when_zookeeper_reports(core, req.timeout_ms, resp, [res for res, _ in waiting],
+                                  lambda res: res.name not in cluster.topics, "the deletion of topic")
