@@ -105,11 +105,7 @@ def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, 
             if h.is_transactional:
                 code = core.txns.check_produce(transactional_id, h.producer_id, h.producer_epoch, (topic_name, index),
                                                version)
-            else:
-                if core.zk is not None:
-                    # ZooKeeper mode: another broker may have given the producer its id; a partition leader
-                    # takes any id, as Kafka's do (its sequences are checked from here on)
-                    core.producers.seen(h.producer_id, h.producer_epoch)
+            else:  # (an id another broker handed out is accepted by ProducerTable.check, as Kafka's leaders do)
                 code = core.producers.check_transactional(h.producer_id, topic_name, index, False)
             duplicate = None
             if code == ErrorCode.NONE:
