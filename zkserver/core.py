@@ -18,7 +18,7 @@ Time: ``now`` is monotonic milliseconds; Stat times are wall-clock milliseconds,
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +77,9 @@ class Reply:
     body: Any = None  # a wire.zk response record, or None
 
 
+_Trigger = tuple[Callable[[str], set[int]], int, str, int, list[Acl]]  # a watch trigger held until a multi commits
+
+
 @dataclass
 class Outcome:
     """What one request (or tick) produced: the reply, events for any connection, connections to close."""
@@ -93,6 +96,7 @@ class ZkCore:
         self.wall_offset = wall_ms - now_ms
         self.tree = DataTree()
         self.watches = WatchManager()
+        self._deferred_triggers: list[_Trigger] | None = None  # set while a multi is being applied
         self.sessions = SessionTable(config.tick_time_ms)
         self.sessions.seed(wall_ms)
         self.clients: dict[int, Client] = {}
@@ -507,20 +511,24 @@ class ZkCore:
         self.tree.begin()
         sub_txns: list[T.Txn] = []
         bodies: list[Any] = []  # each op's result record, taken when it is applied (its Stat as of then)
-        events = Outcome()
         failed_at = -1
         failed_code = 0
-        for i, (op, sub) in enumerate(ops):
-            try:
-                sub_header = T.TxnHeader(client.session_id, xid, zxid, header.time, op)
-                txn = self._prep(client, op, sub, sub_header)
-            except ZkError as exc:
-                failed_at, failed_code = i, exc.code
-                break
-            sub_txns.append(txn)
-            bodies.append(self._response(op, txn, self._apply(sub_header, txn, events)))
+        deferred: list[_Trigger] = []
+        self._deferred_triggers = deferred
+        try:
+            for i, (op, sub) in enumerate(ops):
+                try:
+                    sub_header = T.TxnHeader(client.session_id, xid, zxid, header.time, op)
+                    txn = self._prep(client, op, sub, sub_header)
+                except ZkError as exc:
+                    failed_at, failed_code = i, exc.code
+                    break
+                sub_txns.append(txn)
+                bodies.append(self._response(op, txn, self._apply(sub_header, txn, out)))
+        finally:
+            self._deferred_triggers = None
         if failed_at >= 0:
-            self.tree.rollback()
+            self.tree.rollback()  # and the watches the applied ops would have fired stay set
             codes = [0] * failed_at + [failed_code] + [Code.RUNTIMEINCONSISTENCY] * (len(ops) - failed_at - 1)
             self._log(header, T.Multi([T.Error(c) for c in codes]))
             results = [(-1, c, R.ErrorResponse(c)) for c in codes]
@@ -528,7 +536,8 @@ class ZkCore:
             return
         self.tree.commit()
         self._log(header, T.Multi(sub_txns))
-        out.notifications.extend(events.notifications)
+        for trigger, etype, path, event_zxid, node_acl in deferred:
+            self._notify(out, trigger, etype, path, event_zxid, node_acl)
         results = []
         for (op, _), body in zip(ops, bodies):
             results.append((op if op != OpCode.createTTL and op != OpCode.createContainer else OpCode.create2, 0,
@@ -544,22 +553,22 @@ class ZkCore:
                      "ttl": ttl_owner(txn.ttl)}.get(txn.kind, 0)
             node = tree.create(txn.path, txn.data, txn.acl, owner, zxid, header.time)
             parent = parent_of(txn.path)
-            self._notify(out, self.watches.node_created(txn.path), EventType.NodeCreated, txn.path, zxid, node.acl)
-            self._notify(out, self.watches.children_changed(parent), EventType.NodeChildrenChanged, parent, zxid,
+            self._notify(out, self.watches.node_created, EventType.NodeCreated, txn.path, zxid, node.acl)
+            self._notify(out, self.watches.children_changed, EventType.NodeChildrenChanged, parent, zxid,
                          tree.nodes[parent].acl)
             return node
         if isinstance(txn, T.Delete):
             node = tree.delete(txn.path, zxid)
             parent = parent_of(txn.path)
             pnode = tree.nodes[parent]
-            self._notify(out, self.watches.node_deleted(txn.path), EventType.NodeDeleted, txn.path, zxid, node.acl)
-            self._notify(out, self.watches.children_changed(parent), EventType.NodeChildrenChanged, parent, zxid,
+            self._notify(out, self.watches.node_deleted, EventType.NodeDeleted, txn.path, zxid, node.acl)
+            self._notify(out, self.watches.children_changed, EventType.NodeChildrenChanged, parent, zxid,
                          pnode.acl)
             return None
         if isinstance(txn, T.SetData):
             node = tree.need(txn.path)
             tree.set_data(node, txn.data, txn.version, zxid, header.time, txn.path)
-            self._notify(out, self.watches.node_data_changed(txn.path), EventType.NodeDataChanged, txn.path, zxid,
+            self._notify(out, self.watches.node_data_changed, EventType.NodeDataChanged, txn.path, zxid,
                          node.acl)
             return node
         if isinstance(txn, T.SetACL):
@@ -585,8 +594,14 @@ class ZkCore:
             return None
         return None  # T.Error: nothing to apply
 
-    def _notify(self, out: Outcome, watchers: set[int], etype: int, path: str, zxid: int, node_acl: list[Acl]) -> None:
-        for watcher in watchers:
+    def _notify(self, out: Outcome, trigger: Callable[[str], set[int]], etype: int, path: str, zxid: int,
+                node_acl: list[Acl]) -> None:
+        """Fire (consume) the watches ``trigger`` selects on ``path`` and queue their events; inside a multi the
+        firing waits until the whole multi has committed, so a multi that fails part-way consumes no watch."""
+        if self._deferred_triggers is not None:
+            self._deferred_triggers.append((trigger, etype, path, zxid, node_acl))
+            return
+        for watcher in trigger(path):
             client = self.clients.get(watcher)
             if client is None:
                 continue

@@ -158,3 +158,30 @@ def test_create2_inside_multi_result(zk_target):
         assert (stat.czxid, stat.mzxid, stat.pzxid, stat.dataLength, stat.version) == (zxid, zxid, zxid, 3, 0)
     else:
         assert results == [(1, zk.chroot + "/tc/a")]
+
+
+def test_a_failed_multi_consumes_no_watch(zk_target):
+    """The ops before the failing one are rolled back, and so is everything they would have fired: the watcher
+    hears nothing, and its one-shot watches are still set for the next change that commits."""
+    watcher = zk_target.client()
+    writer = zk_target.client()
+    writer.create("/fw")
+    for name in ("a", "b"):
+        writer.create(f"/fw/{name}", b"0")
+    events = Events()
+    for name in ("a", "b"):
+        watcher.get(f"/fw/{name}", watch=events)
+    watcher.exists("/fw/new", watch=events)
+    t = writer.transaction()
+    t.set_data("/fw/a", b"1", version=0)
+    t.create("/fw/new")
+    t.set_data("/fw/b", b"1", version=9)  # BadVersion: the whole multi fails
+    assert [type(r) for r in t.commit()] == [RolledBackError, RolledBackError, BadVersionError]
+    t = writer.transaction()
+    t.set_data("/fw/a", b"2", version=0)
+    t.set_data("/fw/b", b"2", version=0)
+    t.create("/fw/new")
+    assert not any(isinstance(r, Exception) for r in t.commit())
+    got = events.wait_for(3)
+    assert sorted((e.type, e.path) for e in got) == [
+        (EventType.CHANGED, "/fw/a"), (EventType.CHANGED, "/fw/b"), (EventType.CREATED, "/fw/new")]

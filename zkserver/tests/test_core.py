@@ -118,6 +118,34 @@ def test_multi_is_atomic_with_per_op_results() -> None:
     assert mixed.reply.err == Code.MARSHALLINGERROR
 
 
+
+def test_a_multi_failing_part_way_fires_no_watch_and_leaves_them_set() -> None:
+    """Ops before the failing one were applied to the tree and rolled back: the watches they would have fired
+    must still be set (ZooKeeper fires watches only when a multi commits), and fire on the next real change."""
+    h = Harness()
+    writer, _ = h.connect()
+    watcher, _ = h.connect()
+    for path in ("/s0", "/s1", "/s2"):
+        h.create(writer, path)
+        h.req(watcher, OpCode.getData, R.GetDataRequest(path, True))
+    h.req(watcher, OpCode.exists, R.ExistsRequest("/fresh", True))
+    h.req(watcher, OpCode.getChildren, R.GetChildrenRequest("/", True))
+    failed = h.req(writer, OpCode.multi, [(OpCode.setData, R.SetDataRequest("/s0", b"a", 0)),
+                                          (OpCode.create, R.CreateRequest("/fresh", b"", OPEN, 0)),
+                                          (OpCode.setData, R.SetDataRequest("/s1", b"a", 0)),
+                                          (OpCode.setData, R.SetDataRequest("/s2", b"a", 5))])  # BadVersion
+    assert [e for _, e, _ in failed.reply.body] == [0, 0, 0, Code.BADVERSION]
+    assert failed.notifications == []
+    committed = h.req(writer, OpCode.multi, [(OpCode.setData, R.SetDataRequest(p, b"b", 0))
+                                             for p in ("/s0", "/s1", "/s2")]
+                      + [(OpCode.create, R.CreateRequest("/fresh", b"", OPEN, 0))])
+    assert [(n.client_id, n.type, n.path, n.zxid) for n in committed.notifications] == [
+        (watcher.id, EventType.NodeDataChanged, "/s0", committed.reply.zxid),
+        (watcher.id, EventType.NodeDataChanged, "/s1", committed.reply.zxid),
+        (watcher.id, EventType.NodeDataChanged, "/s2", committed.reply.zxid),
+        (watcher.id, EventType.NodeCreated, "/fresh", committed.reply.zxid),
+        (watcher.id, EventType.NodeChildrenChanged, "/", committed.reply.zxid)]
+
 def test_set_watches_fires_what_changed_and_rearms_the_rest() -> None:
     h = Harness()
     c, _ = h.connect()
