@@ -1,7 +1,8 @@
 """Owns pyflink.common's public names: time values, types, rows, schemas, watermark strategies
 and the execution config."""
 
-from flinklite.common.execution_config import Configuration, ExecutionConfig
+from flinklite.common.configuration import Configuration
+from flinklite.common.execution_config import ExecutionConfig
 from flinklite.common.serialization import (ByteArraySchema, DeserializationSchema, Encoder,
                                             SerializationSchema, SimpleStringSchema)
 from flinklite.common.time import Duration, Instant, Time

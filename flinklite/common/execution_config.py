@@ -1,7 +1,9 @@
-"""Owns ExecutionConfig (env.get_config()): the auto-watermark interval and max parallelism."""
+"""Owns ExecutionConfig (env.get_config()): the auto-watermark interval and max parallelism.
+(Configuration lives in flinklite.common.configuration.)"""
 
 from __future__ import annotations
 
+from flinklite.common.configuration import Configuration  # noqa: F401 - its older home
 from flinklite.errors import InvalidProgramError
 
 
@@ -25,27 +27,3 @@ class ExecutionConfig:
 
     def get_max_parallelism(self) -> int:
         return self._max_parallelism
-
-
-class Configuration:
-    """A string key/value configuration (accepted, mostly informative)."""
-
-    def __init__(self) -> None:
-        self._data: dict[str, str] = {}
-
-    def set_string(self, key: str, value: str) -> Configuration:
-        self._data[key] = value
-        return self
-
-    def get_string(self, key: str, default_value: str) -> str:
-        return self._data.get(key, default_value)
-
-    def set_integer(self, key: str, value: int) -> Configuration:
-        self._data[key] = str(value)
-        return self
-
-    def get_integer(self, key: str, default_value: int) -> int:
-        return int(self._data.get(key, default_value))
-
-    def to_dict(self) -> dict[str, str]:
-        return dict(self._data)

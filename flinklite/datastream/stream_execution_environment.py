@@ -1,15 +1,32 @@
 """Owns StreamExecutionEnvironment: job-wide settings (parallelism, max parallelism, the
 auto-watermark interval, the processing-time clock), the sources (from_collection, from_source)
-and execute(), which hands the graph to the single-threaded executor."""
+and execute(), which hands the graph to the single-threaded executor.
+
+Configuration layers, lowest precedence first (flinklite/common/configuration.py): the
+configuration directory (`$FLINK_CONF_DIR` or `run --conf-dir`), `-D key=value` from
+`python -m flinklite run`, `-p` (parallelism), then the job's own Configuration
+(`get_execution_environment(configuration)`, `configure`) and setters called in the job.
+execute() picks the job id (stable when `high-availability.cluster-id` is set), restores from
+`execution.state-recovery.path` (`run -s`) and, when enabled (`python -m flinklite run` does),
+serves the job's control endpoint (flinklite/runtime/control.py) while it runs."""
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 import uuid
 from typing import Any, Callable, Iterable
 
-from flinklite.common.execution_config import Configuration, ExecutionConfig
+from flinklite.common.configuration import (
+    Configuration,
+    HighAvailabilitySettings,
+    SavepointSettings,
+    layered_configuration,
+    merge_layers,
+    parse_duration_ms,
+)
+from flinklite.common.execution_config import ExecutionConfig
 from flinklite.common.typeinfo import PickledBytesTypeInfo, TypeInformation, Types
 from flinklite.common.watermark_strategy import WatermarkStrategy
 from flinklite.datastream.connectors.base import Boundedness, Source, SourceReader
@@ -19,7 +36,15 @@ from flinklite.graph import StreamRef, Transformation
 from flinklite.operators.io import SourceOperator
 from flinklite.datastream.checkpoint_config import CheckpointConfig
 from flinklite.errors import JobExecutionError
-from flinklite.runtime.checkpoint import CheckpointCoordinator, CheckpointStorage, NoRestart, RestartSettings
+from flinklite.runtime.checkpoint import (
+    CheckpointCoordinator,
+    CheckpointStorage,
+    CompletedCheckpoint,
+    NoRestart,
+    RestartSettings,
+    load_checkpoint,
+)
+from flinklite.runtime.control import ControlServer, JobControl, jobs_directory
 from flinklite.runtime.clock import Clock, SystemClock
 from flinklite.runtime.executor import JobExecutor
 
@@ -105,7 +130,9 @@ class StreamExecutionEnvironment:
     """Where a job is defined and run. get_execution_environment() makes a fresh one."""
 
     # Set by flinklite.testing / `python -m flinklite run` to configure environments a job
-    # script creates itself (clock, progress reporting, observers of finished jobs).
+    # script creates itself (clock, progress reporting, observers of finished jobs, the
+    # configuration directory "conf_dir", -D properties "dynamic", the control endpoint's jobs
+    # directory "control_dir").
     _defaults: dict[str, Any] = {}
 
     def __init__(self) -> None:
@@ -123,6 +150,15 @@ class StreamExecutionEnvironment:
         self._restart = RestartSettings()
         self.last_coordinator: CheckpointCoordinator | None = None
         self.restarts = 0  # of the last executed job
+        self.savepoint_settings = SavepointSettings()
+        self.high_availability = HighAvailabilitySettings()
+        self._job_name: str | None = None
+        self._control_dir: str | None = self._defaults.get("control_dir")
+        self._conf_layers: list[dict[str, str]] = []
+        for layer in layered_configuration(self._defaults.get("conf_dir"), self._defaults.get("dynamic")):
+            self._apply(layer)
+        if "parallelism" in self._defaults:
+            self._parallelism = int(self._defaults["parallelism"])
         configuration = self._defaults.get("configuration")
         if configuration is not None:
             self.configure(configuration)
@@ -135,12 +171,39 @@ class StreamExecutionEnvironment:
         return env
 
     def configure(self, configuration: Configuration | dict[str, str]) -> StreamExecutionEnvironment:
-        """Applies Flink configuration keys: `execution.checkpointing.interval`,
-        `execution.checkpointing.dir` (or `state.checkpoints.dir`),
-        `execution.checkpointing.num-retained` and `restart-strategy.*`."""
+        """Applies Flink configuration keys over the ones already in effect:
+        `execution.checkpointing.interval`, `.dir` (or `state.checkpoints.dir`), `.num-retained`,
+        `.savepoint-dir` (or `state.savepoints.dir`), `execution.state-recovery.path`,
+        `restart-strategy.*`, `parallelism.default`, `pipeline.max-parallelism`,
+        `pipeline.auto-watermark-interval`, `pipeline.name` and `high-availability.*`."""
         conf = configuration.to_dict() if isinstance(configuration, Configuration) else dict(configuration)
+        self._apply(conf)
+        return self
+
+    def _apply(self, conf: dict[str, str]) -> None:
+        self._conf_layers.append(conf)
         self._checkpoint_config.settings.update_from(conf)
         self._restart.update_from(conf)
+        self.savepoint_settings.update_from(conf)
+        self.high_availability.update_from(conf)
+        if "parallelism.default" in conf:
+            self.set_parallelism(int(conf["parallelism.default"]))
+        if "pipeline.max-parallelism" in conf:
+            self.set_max_parallelism(int(conf["pipeline.max-parallelism"]))
+        if "pipeline.auto-watermark-interval" in conf:
+            self._config.set_auto_watermark_interval(parse_duration_ms(conf["pipeline.auto-watermark-interval"]))
+        if conf.get("pipeline.name"):
+            self._job_name = conf["pipeline.name"]
+
+    def get_configuration(self) -> Configuration:
+        """The configuration in effect (file, -D and the job's own), as one Configuration."""
+        return Configuration.from_dict(merge_layers(self._conf_layers))
+
+    def enable_control_endpoint(self, jobs_dir: str | None = None) -> StreamExecutionEnvironment:
+        """Serve the job's control endpoint (savepoint, stop, status) while execute() runs,
+        registered in `jobs_dir` (default `$FLINKLITE_HOME/jobs`); `python -m flinklite run`
+        turns it on for every job."""
+        self._control_dir = jobs_dir or jobs_directory()
         return self
 
     def get_checkpoint_config(self) -> CheckpointConfig:
@@ -254,45 +317,76 @@ class StreamExecutionEnvironment:
                     raise InvalidProgramError(f"RuntimeExecutionMode.BATCH needs bounded sources; {t.name} is not")
         settings = self._checkpoint_config.settings
         checkpointing = settings.enabled and not self._batch
-        job_id = uuid.uuid4().hex
-        coordinator = None
-        if checkpointing:
-            storage = CheckpointStorage(settings.directory, job_id) if settings.directory else None
-            coordinator = CheckpointCoordinator(settings, storage)
-        self.last_coordinator = coordinator
+        job_name = job_name or self._job_name or "Flink Streaming Job"
+        job_id = self.high_availability.job_id_for(job_name) or uuid.uuid4().hex
+        storage = CheckpointStorage(settings.directory, job_id) if checkpointing and settings.directory else None
+        # Without periodic checkpoints the coordinator only takes savepoints.
+        coordinator = CheckpointCoordinator(settings if checkpointing else type(settings)(), storage, job_id)
+        self.last_coordinator = coordinator if checkpointing else None
+        restored: CompletedCheckpoint | None = None
+        if self.savepoint_settings.restore_path:
+            restored = load_checkpoint(self.savepoint_settings.restore_path)
+            self.savepoint_settings.restore_path = None  # the first job of the script resumes from it
+            coordinator.restore_from(restored)
         restart = self._restart.create(checkpointing)
         self.restarts = 0
         started = time.monotonic()
-        while True:
-            executor = JobExecutor(sinks, self._parallelism, clock=self._clock,
-                                   auto_watermark_interval_ms=0 if self._batch else self._config.get_auto_watermark_interval(),
-                                   max_parallelism=self._config.get_max_parallelism(),
-                                   progress_interval_s=self._progress_interval_s, batch=self._batch,
-                                   checkpoint_coordinator=coordinator)
-            self.last_executor = executor
-            latest = coordinator.latest() if coordinator is not None else None
-            try:
-                executor.run(restore_from=latest.operators if latest is not None else None)
-                break
-            except JobExecutionError as exc:
-                if not exc.task_failure:
-                    raise
-                now = self._clock.now()
-                restart_at = restart.on_failure(now)
-                if restart_at is None:
-                    if isinstance(restart, NoRestart) and not checkpointing:
+        control: JobControl | None = None
+        server: ControlServer | None = None
+        if self._control_dir is not None:
+            control = JobControl(job_id, job_name, self.savepoint_settings.directory)
+            server = ControlServer(control, self._control_dir).start()
+            sys.stderr.write(f"Job has been submitted with JobID {job_id}\n")
+            sys.stderr.flush()
+        try:
+            while True:
+                executor = JobExecutor(sinks, self._parallelism, clock=self._clock,
+                                       auto_watermark_interval_ms=0 if self._batch else self._config.get_auto_watermark_interval(),
+                                       max_parallelism=self._config.get_max_parallelism(),
+                                       progress_interval_s=self._progress_interval_s, batch=self._batch,
+                                       checkpoint_coordinator=coordinator, control=control)
+                self.last_executor = executor
+                if restored is not None and self.restarts == 0:
+                    self._check_restorable(executor, restored)
+                latest = coordinator.latest() or restored
+                if control is not None:
+                    control.state = "RUNNING"
+                    control.restarts = self.restarts
+                try:
+                    executor.run(restore_from=latest.operators if latest is not None else None)
+                    break
+                except JobExecutionError as exc:
+                    if not exc.task_failure:
                         raise
-                    raise JobExecutionError(f"{exc} (recovery is suppressed by {restart!r})") from exc.__cause__
-                self.restarts += 1
-                while self._clock.now() < restart_at:  # the restart delay, on the job's clock
-                    self._clock.wait_until(restart_at)
-                    if self._clock.is_manual and self._clock.now() < restart_at:
-                        break
-        result = JobExecutionResult(job_name or "Flink Streaming Job", int((time.monotonic() - started) * 1000),
+                    if control is not None:
+                        control.state = "RESTARTING"
+                    now = self._clock.now()
+                    restart_at = restart.on_failure(now)
+                    if restart_at is None:
+                        if isinstance(restart, NoRestart) and not checkpointing:
+                            raise
+                        raise JobExecutionError(f"{exc} (recovery is suppressed by {restart!r})") from exc.__cause__
+                    self.restarts += 1
+                    while self._clock.now() < restart_at:  # the restart delay, on the job's clock
+                        self._clock.wait_until(restart_at)
+                        if self._clock.is_manual and self._clock.now() < restart_at:
+                            break
+        finally:
+            if server is not None:
+                server.close("the job has ended")
+        result = JobExecutionResult(job_name, int((time.monotonic() - started) * 1000),
                                     executor.metrics(), executor, job_id)
         for observer in self._on_executed:
             observer(result)
         return result
+
+    def _check_restorable(self, executor: JobExecutor, restored: CompletedCheckpoint) -> None:
+        unmatched = executor.unmatched_state(restored.operators)
+        if unmatched and not self.savepoint_settings.allow_non_restored_state:
+            raise InvalidProgramError(
+                f"Failed to rollback to checkpoint/savepoint {restored.path}. Cannot map checkpoint/savepoint state "
+                f"for operator {unmatched[0]} to the new program, because the operator is not available in the new "
+                "program. If you want to allow to skip this, you can set the --allowNonRestoredState option on the CLI.")
 
     @staticmethod
     def _all_upstream(sinks: list[Transformation]) -> list[Transformation]:

@@ -7,8 +7,12 @@ reads a clock; the executor passes "now"):
 - `CheckpointStorage`: Flink's directory layout, `<dir>/<job id>/chk-<id>/_metadata`. A
   checkpoint is written into a temporary directory and renamed into place, so a reader sees a
   whole checkpoint or none; retained checkpoints beyond the configured count are deleted.
+  Savepoints: `<target dir>/savepoint-<first 6 hex of the job id>-<12 random hex>/_metadata`,
+  written the same way (`write_savepoint`); `load_checkpoint` reads either kind.
 - `CheckpointCoordinator`: when the next checkpoint is due, which tasks must acknowledge a
-  pending checkpoint, and completing it (written, older ones pruned) once every task has.
+  pending checkpoint (or savepoint), and completing it (written, older ones pruned) once every
+  task has. Savepoints share the checkpoint id counter but are not retained checkpoints: a
+  restart after a failure resumes from the latest checkpoint (Flink >= 1.15 does the same).
 - `RestartStrategy`: none, fixed-delay and failure-rate, deciding whether and when a failed
   job restarts.
 
@@ -19,32 +23,17 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import secrets
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flinklite.common.configuration import local_path, lookup, parse_duration_ms
 from flinklite.errors import InvalidProgramError
 
 METADATA = "_metadata"
 _MAGIC = b"FLKCHK1\n"
-_DURATION = re.compile(r"^\s*(\d+)\s*([a-z]*)\s*$")
-_UNITS = {"": 1, "ms": 1, "milli": 1, "millis": 1, "millisecond": 1, "milliseconds": 1,
-          "s": 1000, "sec": 1000, "secs": 1000, "second": 1000, "seconds": 1000,
-          "min": 60_000, "m": 60_000, "minute": 60_000, "minutes": 60_000,
-          "h": 3_600_000, "hour": 3_600_000, "hours": 3_600_000, "d": 86_400_000, "day": 86_400_000, "days": 86_400_000}
-
-
-def parse_duration_ms(value: Any) -> int:
-    """Flink's duration forms: `500 ms`, `10 s`, `1 min`, `2h`; a bare number is milliseconds."""
-    if isinstance(value, int):
-        return value
-    match = _DURATION.match(str(value).lower())
-    if not match or match.group(2) not in _UNITS:
-        raise InvalidProgramError(f"cannot parse duration {value!r} (e.g. '500 ms', '10 s', '1 min')")
-    return int(match.group(1)) * _UNITS[match.group(2)]
-
-
 @dataclass
 class CheckpointSettings:
     interval_ms: int | None = None  # None: checkpointing disabled
@@ -54,11 +43,12 @@ class CheckpointSettings:
     def update_from(self, conf: Mapping[str, str]) -> None:
         if "execution.checkpointing.interval" in conf:
             self.interval_ms = parse_duration_ms(conf["execution.checkpointing.interval"])
-        directory = conf.get("execution.checkpointing.dir", conf.get("state.checkpoints.dir"))
+        directory = lookup(conf, "execution.checkpointing.dir")
         if directory:
-            self.directory = directory.removeprefix("file://")
-        if "execution.checkpointing.num-retained" in conf:
-            self.num_retained = int(conf["execution.checkpointing.num-retained"])
+            self.directory = local_path(directory)
+        retained = lookup(conf, "execution.checkpointing.num-retained")
+        if retained is not None:
+            self.num_retained = int(retained)
             if self.num_retained < 1:
                 raise InvalidProgramError("execution.checkpointing.num-retained must be at least 1")
 
@@ -167,6 +157,42 @@ class CompletedCheckpoint:
     timestamp: int
     operators: dict[str, dict[int, Any]]  # the executor's snapshot() shape
     path: str | None = None
+    kind: str = "checkpoint"  # or "savepoint"
+    job_id: str | None = None
+    duration_ms: float | None = None  # wall time from trigger to completion (set by the executor)
+    size_bytes: int | None = None
+
+    @property
+    def is_savepoint(self) -> bool:
+        return self.kind == "savepoint"
+
+
+def _write_metadata(final: str, temp: str, checkpoint: CompletedCheckpoint) -> int:
+    """Writes `_metadata` into `temp`, then renames `temp` to `final`; returns its size."""
+    shutil.rmtree(temp, ignore_errors=True)
+    os.makedirs(temp)
+    payload = {"checkpoint_id": checkpoint.checkpoint_id, "timestamp": checkpoint.timestamp,
+               "operators": checkpoint.operators, "kind": checkpoint.kind, "job_id": checkpoint.job_id}
+    with open(os.path.join(temp, METADATA), "wb") as f:
+        f.write(_MAGIC)
+        pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
+        f.flush()
+        os.fsync(f.fileno())
+        size = f.tell()
+    shutil.rmtree(final, ignore_errors=True)
+    os.rename(temp, final)
+    return size
+
+
+def write_savepoint(target_directory: str, checkpoint: CompletedCheckpoint) -> str:
+    """Writes a savepoint as `<target>/savepoint-<job id[:6]>-<12 random hex>/_metadata`
+    (Flink's naming) and returns that directory."""
+    directory = os.path.abspath(local_path(target_directory))
+    os.makedirs(directory, exist_ok=True)
+    name = f"savepoint-{(checkpoint.job_id or '000000')[:6]}-{secrets.token_hex(6)}"
+    final = os.path.join(directory, name)
+    checkpoint.size_bytes = _write_metadata(final, os.path.join(directory, f".{name}.inprogress"), checkpoint)
+    return final
 
 
 class CheckpointStorage:
@@ -179,17 +205,7 @@ class CheckpointStorage:
         os.makedirs(self.job_dir, exist_ok=True)
         final = os.path.join(self.job_dir, f"chk-{checkpoint.checkpoint_id}")
         temp = os.path.join(self.job_dir, f".chk-{checkpoint.checkpoint_id}.inprogress")
-        shutil.rmtree(temp, ignore_errors=True)
-        os.makedirs(temp)
-        payload = {"checkpoint_id": checkpoint.checkpoint_id, "timestamp": checkpoint.timestamp,
-                   "operators": checkpoint.operators}
-        with open(os.path.join(temp, METADATA), "wb") as f:
-            f.write(_MAGIC)
-            pickle.dump(payload, f, protocol=pickle.HIGHEST_PROTOCOL)
-            f.flush()
-            os.fsync(f.fileno())
-        shutil.rmtree(final, ignore_errors=True)
-        os.rename(temp, final)
+        checkpoint.size_bytes = _write_metadata(final, temp, checkpoint)
         return final
 
     def discard(self, checkpoint_id: int) -> None:
@@ -207,14 +223,20 @@ class CheckpointStorage:
 
 
 def load_checkpoint(path: str) -> CompletedCheckpoint:
-    """Reads a `chk-<id>` directory (or its `_metadata` file)."""
+    """Reads a savepoint or `chk-<id>` directory (or its `_metadata` file); `file:` URIs too."""
+    path = local_path(path)
     metadata = path if os.path.basename(path) == METADATA else os.path.join(path, METADATA)
+    if not os.path.isfile(metadata):
+        raise InvalidProgramError(f"Cannot find meta data file '{METADATA}' in directory '{os.path.dirname(metadata)}'. "
+                                  "Please try to load the checkpoint/savepoint directly from the metadata file "
+                                  "instead of the directory.")
     with open(metadata, "rb") as f:
         if f.read(len(_MAGIC)) != _MAGIC:
-            raise InvalidProgramError(f"{metadata} is not a flinklite checkpoint")
+            raise InvalidProgramError(f"{metadata} is not a flinklite checkpoint or savepoint")
         payload = pickle.load(f)
     return CompletedCheckpoint(payload["checkpoint_id"], payload["timestamp"], payload["operators"],
-                               os.path.dirname(metadata))
+                               os.path.dirname(metadata), payload.get("kind", "checkpoint"), payload.get("job_id"),
+                               size_bytes=os.path.getsize(metadata))
 
 
 @dataclass
@@ -223,6 +245,7 @@ class PendingCheckpoint:
     timestamp: int
     waiting: set[Any]
     acks: dict[str, dict[int, Any]] = field(default_factory=dict)
+    savepoint_directory: str | None = None  # a savepoint: where it goes
 
 
 class CheckpointCoordinator:
@@ -231,30 +254,52 @@ class CheckpointCoordinator:
     Lives across restarts of a job: checkpoint ids keep counting and the latest completed
     checkpoint is what a restart resumes from."""
 
-    def __init__(self, settings: CheckpointSettings, storage: CheckpointStorage | None) -> None:
-        assert settings.interval_ms is not None
-        self.interval_ms = settings.interval_ms
+    HISTORY = 10
+
+    def __init__(self, settings: CheckpointSettings, storage: CheckpointStorage | None,
+                 job_id: str | None = None) -> None:
+        # interval None (or <= 0): no periodic checkpoints, savepoints only
+        self.interval_ms = settings.interval_ms if settings.enabled else None
         self.num_retained = settings.num_retained
         self.storage = storage
+        self.job_id = job_id
         self.next_id = 1
         self.next_due: int | None = None
         self.pending: PendingCheckpoint | None = None
         self.completed: list[CompletedCheckpoint] = []  # oldest first, at most num_retained
+        self.history: list[CompletedCheckpoint] = []  # the latest checkpoints and savepoints, oldest first
+        self.restored: CompletedCheckpoint | None = None  # the savepoint/checkpoint the job started from
+
+    def restore_from(self, checkpoint: CompletedCheckpoint) -> None:
+        """A job started from a savepoint or retained checkpoint: ids continue after its id."""
+        self.restored = checkpoint
+        self.next_id = max(self.next_id, checkpoint.checkpoint_id + 1)
 
     def start(self, now: int) -> None:
         """A (re)started job: the first checkpoint is due one interval from now."""
         self.pending = None
-        self.next_due = now + self.interval_ms
+        self.next_due = now + self.interval_ms if self.interval_ms is not None else None
 
     def is_due(self, now: int) -> bool:
         return self.pending is None and self.next_due is not None and now >= self.next_due
 
     def trigger(self, now: int, tasks: list[tuple[str, int]]) -> int:
         """Starts checkpoint `next_id`, expecting an acknowledgement from each (task key, subtask)."""
+        assert self.interval_ms is not None
         checkpoint_id = self.next_id
         self.next_id += 1
         self.pending = PendingCheckpoint(checkpoint_id, now, set(tasks))
         self.next_due = now + self.interval_ms
+        return checkpoint_id
+
+    def trigger_savepoint(self, now: int, tasks: list[tuple[str, int]], directory: str) -> int:
+        """Starts a savepoint into `directory` (same barriers and acknowledgements as a
+        checkpoint); the periodic schedule is left as it is."""
+        if self.pending is not None:
+            raise AssertionError(f"checkpoint {self.pending.checkpoint_id} is still pending")
+        checkpoint_id = self.next_id
+        self.next_id += 1
+        self.pending = PendingCheckpoint(checkpoint_id, now, set(tasks), savepoint_directory=directory)
         return checkpoint_id
 
     def acknowledge(self, checkpoint_id: int, task: str, subtask: int, state: Any) -> CompletedCheckpoint | None:
@@ -268,15 +313,29 @@ class CheckpointCoordinator:
         if pending.waiting:
             return None
         self.pending = None
-        completed = CompletedCheckpoint(checkpoint_id, pending.timestamp, pending.acks)
+        if pending.savepoint_directory is not None:
+            savepoint = CompletedCheckpoint(checkpoint_id, pending.timestamp, pending.acks, kind="savepoint",
+                                            job_id=self.job_id)
+            savepoint.path = write_savepoint(pending.savepoint_directory, savepoint)
+            self._remember(savepoint)
+            return savepoint
+        completed = CompletedCheckpoint(checkpoint_id, pending.timestamp, pending.acks, job_id=self.job_id)
         if self.storage is not None:
             completed.path = self.storage.write(completed)
+        self._remember(completed)
         self.completed.append(completed)
         while len(self.completed) > self.num_retained:
             dropped = self.completed.pop(0)
             if self.storage is not None:
                 self.storage.discard(dropped.checkpoint_id)
         return completed
+
+    def _remember(self, checkpoint: CompletedCheckpoint) -> None:
+        self.history.append(checkpoint)
+        del self.history[:-self.HISTORY]
+
+    def latest_savepoint(self) -> CompletedCheckpoint | None:
+        return next((c for c in reversed(self.history) if c.is_savepoint), None)
 
     def abort_pending(self) -> None:
         self.pending = None

@@ -13,14 +13,23 @@ watermarks and end-of-input arriving meanwhile on channels that delivered it, th
 barrier and processes what it held. Every subtask acknowledges with its snapshot(); subtasks
 that have finished acknowledge at once with their final state.
 
+Savepoints and the control endpoint (with a JobControl, flinklite/runtime/control.py): commands
+queued by the endpoint's thread are taken at the top of an iteration. A savepoint is a checkpoint
+triggered then: a barrier at every source before it polls again, the same alignment and
+acknowledgements, written to `<target>/savepoint-.../_metadata`. Stop-with-savepoint takes the
+savepoint, tells the operators it completed (sinks commit) and leaves the loop without polling
+again, so nothing is processed after the savepoint; its answer goes back once every operator is
+closed. Without periodic checkpoints a savepoint-only coordinator is used.
+
 Deterministic given the clock: rebalance starts at channel 0 (Flink starts at a random one),
 sources are polled round-robin in graph order, timers fire in (timestamp, registration) order."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
-from typing import Any, Callable, Iterable, TextIO
+from typing import TYPE_CHECKING, Any, Callable, Iterable, TextIO
 
 from flinklite.common.typeinfo import PickledBytesTypeInfo
 from flinklite.common.watermark_strategy import LONG_MAX, LONG_MIN
@@ -28,10 +37,13 @@ from flinklite.errors import InvalidProgramError, JobExecutionError
 from flinklite.graph import StreamRef, Transformation
 from flinklite.operators.base import Operator, OperatorContext, Output
 from flinklite.operators.io import SourceOperator
-from flinklite.runtime.checkpoint import CheckpointCoordinator, CompletedCheckpoint
+from flinklite.runtime.checkpoint import CheckpointCoordinator, CheckpointSettings, CompletedCheckpoint, local_path
 from flinklite.runtime.clock import Clock, SystemClock
 from flinklite.state.backend import InMemoryKeyedStateBackend, KeyedStateBackend
 from flinklite.state.keygroups import default_max_parallelism, key_group_for, key_group_range, pickled_key_hash
+
+if TYPE_CHECKING:
+    from flinklite.runtime.control import Command, JobControl
 
 SOURCE_BATCH = 256
 
@@ -340,7 +352,8 @@ class JobExecutor:
                  progress_interval_s: float | None = None, progress_stream: TextIO | None = None,
                  batch: bool = False,
                  state_backend_factory: Callable[[int, range, Callable[[Any], int]], KeyedStateBackend] | None = None,
-                 checkpoint_coordinator: CheckpointCoordinator | None = None) -> None:
+                 checkpoint_coordinator: CheckpointCoordinator | None = None,
+                 control: JobControl | None = None) -> None:
         if not sinks:
             raise InvalidProgramError("No operators defined in streaming topology. Cannot execute: "
                                       "add a sink (print(), sink_to(), add_sink(), execute_and_collect())")
@@ -364,6 +377,10 @@ class JobExecutor:
         self._restore_from: dict[str, dict[int, Any]] | None = None
         self.coordinator = checkpoint_coordinator
         self.completed_checkpoints: list[CompletedCheckpoint] = []
+        self.savepoints: list[CompletedCheckpoint] = []
+        self.control = control
+        self._triggered_at = 0.0  # perf_counter() when the pending checkpoint was triggered
+        self._stop_command: Command | None = None
         self._build(default_parallelism, max_parallelism)
 
     # -- building ----------------------------------------------------------------------------
@@ -439,6 +456,8 @@ class JobExecutor:
 
     def _close_quietly(self) -> None:
         """A failed attempt still releases its resources (Kafka consumers and producers)."""
+        if self._stop_command is not None:
+            self._stop_command.fail("the job failed while stopping with a savepoint")
         for subtask in self.all_subtasks():
             try:
                 subtask.operator.close()
@@ -452,8 +471,15 @@ class JobExecutor:
         on channels whose barrier has arrived."""
         coordinator = self.coordinator
         assert coordinator is not None
-        tasks = [(self._state_key(i, t), s.index) for i, t in enumerate(self.transformations) for s in self.subtasks[t]]
-        checkpoint_id = coordinator.trigger(now, tasks)
+        self._triggered_at = time.perf_counter()
+        checkpoint_id = coordinator.trigger(now, self._tasks())
+        self._begin_alignment(checkpoint_id)
+        return checkpoint_id
+
+    def _tasks(self) -> list[tuple[str, int]]:
+        return [(self._state_key(i, t), s.index) for i, t in enumerate(self.transformations) for s in self.subtasks[t]]
+
+    def _begin_alignment(self, checkpoint_id: int) -> None:
         for subtask in self.all_subtasks():
             subtask.on_aligned = self._acknowledge
         for subtask in self.all_subtasks():
@@ -461,7 +487,6 @@ class JobExecutor:
                 self._acknowledge(subtask, checkpoint_id)
             else:
                 subtask.output.rebuild(guarded=True)
-        return checkpoint_id
 
     def _inject_barrier(self, source: Subtask, checkpoint_id: int) -> None:
         source.aligning = checkpoint_id
@@ -476,9 +501,90 @@ class JobExecutor:
         completed = self.coordinator.acknowledge(checkpoint_id, self._state_key(position, subtask.transformation),
                                                  subtask.index, state)
         if completed is not None:
+            completed.duration_ms = (time.perf_counter() - self._triggered_at) * 1000
+            if completed.is_savepoint:
+                self.savepoints.append(completed)  # side effects are committed only by stop-with-savepoint
+                return
             self.completed_checkpoints.append(completed)
-            for other in self.all_subtasks():
-                other.operator.notify_checkpoint_complete(checkpoint_id)
+            self._notify_complete(checkpoint_id)
+
+    def _notify_complete(self, checkpoint_id: int) -> None:
+        for other in self.all_subtasks():
+            other.operator.notify_checkpoint_complete(checkpoint_id)
+
+    # -- savepoints and the control endpoint ---------------------------------------------------------
+    def take_savepoint(self, now: int, directory: str, active: list[Subtask], drain: bool = False) -> CompletedCheckpoint:
+        """A savepoint at this point of the loop: barriers at every running source (which do not
+        poll in between, so the savepoint holds exactly what was processed before it)."""
+        directory = os.path.abspath(local_path(directory))
+        os.makedirs(directory, exist_ok=True)  # fails here, before any barrier, if it cannot be made
+        if not os.access(directory, os.W_OK):
+            raise PermissionError(f"cannot write a savepoint into {directory}")
+        if self.coordinator is None:
+            self.coordinator = CheckpointCoordinator(CheckpointSettings(), None)
+        if drain:
+            for subtask in active:
+                subtask.operator.finish_source()  # type: ignore[attr-defined]  # MAX_WATERMARK first, as Flink's --drain
+        self._triggered_at = time.perf_counter()
+        checkpoint_id = self.coordinator.trigger_savepoint(now, self._tasks(), directory)
+        self._begin_alignment(checkpoint_id)
+        for subtask in active:
+            self._inject_barrier(subtask, checkpoint_id)
+        self._end_alignment()
+        savepoint = self.savepoints[-1]
+        assert savepoint.checkpoint_id == checkpoint_id
+        return savepoint
+
+    def _serve_commands(self, control: JobControl, active: list[Subtask]) -> bool:
+        """Answers the queued control commands; True when the job must stop now."""
+        for command in control.take():
+            if self._stop_command is not None:
+                command.fail("the job is stopping")
+                continue
+            if command.name == "status":
+                command.reply(**control.job_info(), **self.status())
+                continue
+            directory = command.request.get("target_directory") or control.savepoint_directory
+            if not directory:
+                command.fail("No savepoint directory configured. You can either specify a directory when triggering "
+                             "the savepoint or configure a cluster-wide default via key "
+                             "'execution.checkpointing.savepoint-dir'.")
+                continue
+            stopping = command.name == "stop"
+            try:
+                savepoint = self.take_savepoint(self.clock.now(), str(directory), active,
+                                                drain=stopping and bool(command.request.get("drain")))
+            except OSError as exc:
+                command.fail(f"the savepoint could not be written: {exc}")
+                continue
+            assert savepoint.path is not None
+            if not stopping:
+                command.reply(path="file:" + savepoint.path, checkpoint_id=savepoint.checkpoint_id)
+                continue
+            self._notify_complete(savepoint.checkpoint_id)
+            self._stop_command = command
+            self._stopped = True
+        return self._stop_command is not None
+
+    def status(self) -> dict[str, Any]:
+        """Operators with parallelism and records in/out, and the latest checkpoints/savepoints."""
+        operators = [{"name": t.name, "parallelism": len(self.subtasks[t]),
+                      "records_in": sum(s.records_in for s in self.subtasks[t]),
+                      "records_out": sum(s.output.records_out for s in self.subtasks[t])}
+                     for t in self.transformations]
+        coordinator = self.coordinator
+        history = coordinator.history if coordinator is not None else []
+        restored = coordinator.restored if coordinator is not None else None
+        return {"operators": operators,
+                "checkpointing_interval_ms": coordinator.interval_ms if coordinator is not None else None,
+                "checkpoints": [_describe(c) for c in history],
+                "restored_from": _describe(restored) if restored is not None else None}
+
+    def unmatched_state(self, snapshot: dict[str, dict[int, Any]]) -> list[str]:
+        """State keys of a snapshot that no operator of this job takes (Flink refuses such a
+        savepoint unless --allowNonRestoredState)."""
+        keys = {self._state_key(i, t) for i, t in enumerate(self.transformations)}
+        return sorted(key for key, subtasks in snapshot.items() if key not in keys and subtasks)
 
     def _end_alignment(self) -> None:
         assert self.coordinator is not None
@@ -513,7 +619,10 @@ class JobExecutor:
         next_progress = started + self.progress_interval_s if self.progress_interval_s else None
         subtasks = self.all_subtasks()
         until = self._until_ms
+        control = self.control
         while active and not self._stopped and (until is None or clock.now() < until):
+            if control is not None and control.pending and self._serve_commands(control, active):
+                break
             progressed = False
             now = clock.now()
             checkpoint_id = None
@@ -577,6 +686,10 @@ class JobExecutor:
             subtask.operator.close()
         if self.progress_interval_s and time.monotonic() - started >= self.progress_interval_s:
             self.print_progress(time.monotonic() - started)
+        if self._stop_command is not None:
+            savepoint = self.savepoints[-1]
+            assert savepoint.path is not None
+            self._stop_command.reply(path="file:" + savepoint.path, checkpoint_id=savepoint.checkpoint_id)
 
     def print_progress(self, elapsed_s: float) -> None:
         lines = [f"[flinklite] {elapsed_s:.1f}s"]
@@ -627,11 +740,19 @@ class JobExecutor:
                 state = {"keyed": keyed, "timers": timers}
                 if readers or any("reader" in s for s in old.values()):
                     state["reader"] = readers or old.get(subtask.index, {}).get("reader")
+                sinks = {index: s["sink"] for index, s in old.items() if s.get("sink") is not None}
+                if sinks:  # every previous subtask's sink state: the writer picks what is its own
+                    state["sink"] = sinks
                 subtask.operator.restore(state)
 
     def metrics(self) -> dict[str, tuple[int, int]]:
         return {t.name: (sum(s.records_in for s in self.subtasks[t]),
                          sum(s.output.records_out for s in self.subtasks[t])) for t in self.transformations}
+
+
+def _describe(checkpoint: CompletedCheckpoint) -> dict[str, Any]:
+    return {"id": checkpoint.checkpoint_id, "kind": checkpoint.kind, "timestamp": checkpoint.timestamp,
+            "path": checkpoint.path, "duration_ms": checkpoint.duration_ms, "size_bytes": checkpoint.size_bytes}
 
 
 def _mode(ref: StreamRef, upstream_parallelism: int, downstream_parallelism: int) -> str:
