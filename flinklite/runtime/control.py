@@ -231,15 +231,21 @@ class ControlServer:
                                             control.started_ms)
         self._thread = threading.Thread(target=self._accept, name=f"flinklite-control-{self.port}", daemon=True)
         self._closing = False
+        self._inflight = 0  # requests read whose answer is not sent yet
+        self._settled = threading.Condition()
 
     def start(self) -> ControlServer:
         self._thread.start()
         register(self.jobs_dir, self.registration)
         return self
 
-    def close(self, reason: str = "the job has ended") -> None:
+    def close(self, reason: str = "the job has ended", linger_s: float = 5.0) -> None:
+        """Unregisters, fails queued commands, and waits (up to `linger_s`) until the answers
+        already given (a stop's, typically) are sent, so the process may exit right after."""
         unregister(self.jobs_dir, self.registration)
         self.control.close(reason)
+        with self._settled:
+            self._settled.wait_for(lambda: self._inflight == 0, linger_s)
         self._closing = True
         try:
             self._socket.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
@@ -275,16 +281,23 @@ class ControlServer:
                     return
                 if not line:
                     return
+                with self._settled:
+                    self._inflight += 1
                 try:
-                    request = decode(line)
-                except ValueError as exc:
-                    answer: dict[str, Any] = {"ok": False, "error": f"malformed request: {exc}"}
-                else:
-                    answer = self.answer(request)
-                try:
-                    connection.sendall(encode(answer))
-                except OSError:
-                    return
+                    try:
+                        request = decode(line)
+                    except ValueError as exc:
+                        answer: dict[str, Any] = {"ok": False, "error": f"malformed request: {exc}"}
+                    else:
+                        answer = self.answer(request)
+                    try:
+                        connection.sendall(encode(answer))
+                    except OSError:
+                        return
+                finally:
+                    with self._settled:
+                        self._inflight -= 1
+                        self._settled.notify_all()
 
     def answer(self, request: dict[str, Any]) -> dict[str, Any]:
         if request.get("command") == "ping":
