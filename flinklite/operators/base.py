@@ -193,6 +193,10 @@ class Operator:
     def close(self) -> None:
         pass
 
+    def prepare_snapshot_pre_barrier(self, checkpoint_id: int) -> None:
+        """Flink's prepareSnapshotPreBarrier: called just before snapshot() for a checkpoint (a
+        two-phase-commit sink flushes and pre-commits here)."""
+
     def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
         """Every task has acknowledged checkpoint `checkpoint_id` and it is stored."""
 

@@ -1,7 +1,8 @@
 """Owns the edges of a job: the source operator (polls a reader, assigns timestamps, runs one
 watermark generator per split and emits their minimum, idle splits excluded), the
 timestamps-and-watermarks operator (assign_timestamps_and_watermarks), and the sink operators
-(print in PyFlink's format, collect, sink connectors, sink functions)."""
+(print in PyFlink's format, collect, sink connectors, sink functions; a sink writer's checkpoint
+state goes into the subtask's snapshot under "sink")."""
 
 from __future__ import annotations
 
@@ -199,6 +200,7 @@ class SinkOperator(Operator):
     def __init__(self, name: str, make_writer: Callable[[int, int], SinkWriter]) -> None:
         super().__init__(name)
         self.make_writer = make_writer
+        self._writer_state: Any = None  # the writer's snapshot_state for the checkpoint being taken
 
     def open(self) -> None:
         self.writer = self.make_writer(self.ctx.subtask_index, self.ctx.parallelism)
@@ -212,6 +214,23 @@ class SinkOperator(Operator):
 
     def close(self) -> None:
         self.writer.close()
+
+    def prepare_snapshot_pre_barrier(self, checkpoint_id: int) -> None:
+        self._writer_state = self.writer.snapshot_state(checkpoint_id)
+
+    def snapshot(self) -> dict[str, Any]:
+        state = super().snapshot()
+        if self._writer_state is not None:
+            state["sink"], self._writer_state = self._writer_state, None
+        return state
+
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        super().restore(snapshot)
+        if snapshot.get("sink"):
+            self.writer.restore_state(snapshot["sink"])
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        self.writer.notify_checkpoint_complete(checkpoint_id)
 
 
 class PrintWriter(SinkWriter):

@@ -495,6 +495,7 @@ class JobExecutor:
     def _acknowledge(self, subtask: Subtask, checkpoint_id: int) -> None:
         assert self.coordinator is not None
         position = self.transformations.index(subtask.transformation)
+        subtask.operator.prepare_snapshot_pre_barrier(checkpoint_id)
         state = subtask.operator.snapshot()
         if isinstance(subtask.operator, SourceOperator):
             subtask.operator.checkpointed_positions[checkpoint_id] = state.get("reader")

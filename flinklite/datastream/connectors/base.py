@@ -1,6 +1,8 @@
 """Owns the connector contract: a `Source` makes one `SourceReader` per subtask (readers poll
 without blocking and report which split each record came from, so watermarks can be tracked
-per split/partition); a `Sink` makes one `SinkWriter` per subtask. Also DeliveryGuarantee."""
+per split/partition); a `Sink` makes one `SinkWriter` per subtask, which takes part in
+checkpoints through snapshot_state / restore_state / notify_checkpoint_complete (two-phase
+commit sinks). Also DeliveryGuarantee."""
 
 from __future__ import annotations
 
@@ -70,6 +72,18 @@ class SinkWriter:
 
     def flush(self, end_of_input: bool) -> None:
         pass
+
+    def snapshot_state(self, checkpoint_id: int) -> Any:
+        """The barrier of `checkpoint_id` reached the sink (Flink's prepareCommit + snapshotState):
+        flush, pre-commit, and return what the checkpoint must hold (None: nothing)."""
+        return None
+
+    def restore_state(self, states: dict[int, Any]) -> None:
+        """A restart from a checkpoint: the `snapshot_state` of every subtask of the previous
+        attempt, by subtask index (the previous parallelism may differ)."""
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        """A checkpoint this writer snapshotted has completed (commit what it pre-committed)."""
 
     def close(self) -> None:
         pass
