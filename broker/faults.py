@@ -9,7 +9,7 @@ core when one is passed) so that a client can keep routing.
 
 Covered API keys: Produce (0), Fetch (1), ListOffsets (2), Metadata (3),
 DescribeConfigs (32), CreateTopics (19), DeleteTopics (20), InitProducerId (22),
-FindCoordinator (10). For any other API key ``error_response`` returns ``None``
+FindCoordinator (10), AddPartitionsToTxn (24), EndTxn (26). For any other API key ``error_response`` returns ``None``
 and the shell closes the connection instead (and logs that), which is also what
 it does for an acks=0 Produce, whose producer reads no response.
 """
@@ -19,8 +19,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from wire.kafka._message import Message
+from wire.kafka.messages.add_partitions_to_txn import AddPartitionsToTxnResponse
 from wire.kafka.messages.create_topics import CreateTopicsResponse
 from wire.kafka.messages.delete_topics import DeleteTopicsResponse
+from wire.kafka.messages.end_txn import EndTxnResponse
 from wire.kafka.messages.describe_configs import DescribeConfigsResponse
 from wire.kafka.messages.fetch import FetchResponse
 from wire.kafka.messages.find_coordinator import FindCoordinatorResponse
@@ -32,7 +34,7 @@ from wire.kafka.messages.produce import ProduceResponse
 if TYPE_CHECKING:
     from broker.core import BrokerCore
 
-COVERED = frozenset({0, 1, 2, 3, 10, 19, 20, 22, 32})
+COVERED = frozenset({0, 1, 2, 3, 10, 19, 20, 22, 24, 26, 32})
 
 
 def _produce(req: Any, version: int, error: int, core: BrokerCore | None) -> Message:
@@ -99,6 +101,20 @@ def _init_producer_id(req: Any, version: int, error: int, core: BrokerCore | Non
     return InitProducerIdResponse(error_code=error, producer_id=-1, producer_epoch=-1)
 
 
+def _add_partitions_to_txn(req: Any, version: int, error: int, core: BrokerCore | None) -> Message:
+    if version >= 4:  # the batched (broker) form: the error for the request as a whole
+        return AddPartitionsToTxnResponse(error_code=error)
+    return AddPartitionsToTxnResponse(results_by_topic_v3_and_below=[
+        AddPartitionsToTxnResponse.AddPartitionsToTxnTopicResult(name=t.name, results_by_partition=[
+            AddPartitionsToTxnResponse.AddPartitionsToTxnPartitionResult(partition_index=p, partition_error_code=error)
+            for p in t.partitions])
+        for t in req.v3_and_below_topics])
+
+
+def _end_txn(req: Any, version: int, error: int, core: BrokerCore | None) -> Message:
+    return EndTxnResponse(error_code=error, producer_id=-1, producer_epoch=-1)
+
+
 def _find_coordinator(req: Any, version: int, error: int, core: BrokerCore | None) -> Message:
     if version >= 4:
         return FindCoordinatorResponse(coordinators=[
@@ -116,7 +132,8 @@ def _describe_configs(req: Any, version: int, error: int, core: BrokerCore | Non
 
 
 _BUILDERS = {0: _produce, 1: _fetch, 2: _list_offsets, 3: _metadata, 10: _find_coordinator, 19: _create_topics,
-             20: _delete_topics, 22: _init_producer_id, 32: _describe_configs}
+             20: _delete_topics, 22: _init_producer_id, 24: _add_partitions_to_txn, 26: _end_txn,
+             32: _describe_configs}
 
 
 def error_response(api_key: int, version: int, request: Any, error: int,

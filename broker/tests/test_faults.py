@@ -18,9 +18,11 @@ from wire.framing import FrameBuffer, frame
 from wire.kafka.codec import decode_response, encode_request
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.headers import RequestHeader
+from wire.kafka.messages.add_partitions_to_txn import AddPartitionsToTxnRequest
 from wire.kafka.messages.create_topics import CreateTopicsRequest
 from wire.kafka.messages.delete_topics import DeleteTopicsRequest
 from wire.kafka.messages.describe_configs import DescribeConfigsRequest
+from wire.kafka.messages.end_txn import EndTxnRequest
 from wire.kafka.messages.fetch import FetchRequest
 from wire.kafka.messages.find_coordinator import FindCoordinatorRequest
 from wire.kafka.messages.init_producer_id import InitProducerIdRequest
@@ -50,6 +52,12 @@ REQUESTS: dict[int, Any] = {
                                                                         replication_factor=1)]),
     20: DeleteTopicsRequest(topics=[DeleteTopicsRequest.DeleteTopicState(name="t", topic_id=TID)], topic_names=["t"]),
     22: InitProducerIdRequest(transactional_id=None, transaction_timeout_ms=1000),
+    24: AddPartitionsToTxnRequest(
+        v3_and_below_transactional_id="x", v3_and_below_topics=[
+            AddPartitionsToTxnRequest.AddPartitionsToTxnTopic(name="t", partitions=[0, 1])],
+        transactions=[AddPartitionsToTxnRequest.AddPartitionsToTxnTransaction(transactional_id="x", topics=[
+            AddPartitionsToTxnRequest.AddPartitionsToTxnTopic(name="t", partitions=[0, 1])])]),
+    26: EndTxnRequest(transactional_id="x", producer_id=1, producer_epoch=0, committed=True),
     32: DescribeConfigsRequest(resources=[DescribeConfigsRequest.DescribeConfigsResource(
         resource_type=2, resource_name="t", configuration_keys=None)]),
 }
@@ -71,8 +79,11 @@ def _errors(api_key: int, resp: Any, version: int) -> list[int]:
         return [t.error_code for t in resp.topics]
     if api_key == 20:
         return [t.error_code for t in resp.responses]
-    if api_key == 22:
+    if api_key in (22, 26):
         return [resp.error_code]
+    if api_key == 24:
+        return [resp.error_code] if version >= 4 else [p.partition_error_code for t in resp.results_by_topic_v3_and_below
+                                                        for p in t.results_by_partition]
     return [r.error_code for r in resp.results]
 
 
