@@ -8,11 +8,15 @@ each record's partition so watermarks are generated per partition, and stops at 
 offsets when bounded. Offsets are not committed (Flink commits only on checkpoints).
 
 KafkaSink writes with at-least-once (acks=all, flushed and checked at the end of input) or
-NONE; EXACTLY_ONCE (transactions on checkpoints) comes with checkpoints."""
+NONE on kafka-python, or EXACTLY_ONCE: Kafka transactions per checkpoint and subtask, pre-committed
+on the barrier and committed when the checkpoint completes (`ExactlyOnceKafkaSinkWriter`; the
+decisions are in `kafka_transactions.py`, the transactional client in `kafka_txn_producer.py`)."""
 
 from __future__ import annotations
 
 import re
+import sys
+import time
 from enum import Enum
 from typing import Any, Callable
 
@@ -400,12 +404,15 @@ class KafkaSink(Sink):
         self.serializer = builder._serializer
         self.guarantee = builder._guarantee
         self.properties = dict(builder._properties)
+        self.transactional_id_prefix = builder._transactional_id_prefix
 
     @staticmethod
     def builder() -> KafkaSinkBuilder:
         return KafkaSinkBuilder()
 
     def create_writer(self, subtask_index: int, parallelism: int) -> SinkWriter:
+        if self.guarantee == DeliveryGuarantee.EXACTLY_ONCE:
+            return ExactlyOnceKafkaSinkWriter(self, subtask_index, parallelism)
         return KafkaSinkWriter(self)
 
 
@@ -452,12 +459,146 @@ class KafkaSinkWriter(SinkWriter):
         self.producer.close()
 
 
+class ExactlyOnceKafkaSinkWriter(SinkWriter):
+    """DeliveryGuarantee.EXACTLY_ONCE, as Flink's KafkaWriter + KafkaCommitter: records go into
+    the subtask's open transaction `<prefix>-<subtask>-<n>`; on a checkpoint's barrier they are
+    flushed and the transaction is pre-committed (left open, its producer id and epoch go into
+    the checkpoint) and the next one is opened; when the checkpoint completes it is committed.
+    A restored attempt first commits what its checkpoint pre-committed, then fences the later
+    ids of its prefix and subtask (lingering transactions of the failed attempt are aborted).
+    At the end of a bounded input everything commits. Needs checkpointing for anything to be
+    committed before the end of the input."""
+
+    def __init__(self, sink: KafkaSink, subtask_index: int, parallelism: int) -> None:
+        from flinklite.datastream.connectors.kafka_transactions import TransactionPlan
+        from flinklite.datastream.connectors.kafka_txn_producer import BlockingTransactionalProducer, ProducerSettings
+
+        assert sink.transactional_id_prefix and sink.bootstrap_servers and sink.serializer is not None
+        self.serializer = sink.serializer
+        self.plan = TransactionPlan(sink.transactional_id_prefix, subtask_index, parallelism)
+        props = sink.properties
+        settings = ProducerSettings(
+            sink.bootstrap_servers, client_id=str(props.get("client.id", f"{sink.transactional_id_prefix}-{subtask_index}")),
+            transaction_timeout_ms=int(props.get("transaction.timeout.ms", 900_000)),
+            request_timeout_s=int(props.get("request.timeout.ms", 30_000)) / 1000,
+            delivery_timeout_s=int(props.get("delivery.timeout.ms", 120_000)) / 1000,
+            retry_backoff_s=int(props.get("retry.backoff.ms", 20)) / 1000,
+            retry_backoff_max_s=int(props.get("retry.backoff.max.ms", 1000)) / 1000)
+        # the buffer goes out (one batch per partition, acks=all) once it holds batch.size bytes
+        self.batch_bytes = max(1, int(props.get("batch.size", 16384)))
+        self.producer = BlockingTransactionalProducer(settings)
+        self.buffer: list[tuple[str, bytes | None, bytes | None, int]] = []
+        self.buffered_bytes = 0
+        self.started = False
+        self.log: list[str] = []  # what the writer did at transaction boundaries (tests read it)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def restore_state(self, states: dict[int, Any]) -> None:
+        self.plan.restore(states)
+
+    def _start(self) -> None:
+        """Once restored (or not): commit what the restored checkpoint pre-committed, fence the
+        lingering transactions, open the first transaction."""
+        if self.started:
+            return
+        self.started = True
+        for committable in self.plan.to_commit_on_restore:
+            self._commit(committable.transactional_id, committable.producer_id, committable.epoch, "restored")
+        probe = self.plan.probe()
+        while (tid := probe.next_id()) is not None:
+            _, epoch = self.producer.init_producer_id(tid)
+            probe.observed(epoch)
+        self.log.extend(f"fenced {tid}" for tid in probe.fenced)
+        self.producer.begin(self.plan.first_transaction())
+
+    def _commit(self, transactional_id: str, producer_id: int, epoch: int, why: str) -> None:
+        from flinklite.datastream.connectors.kafka_txn_producer import KafkaTransactionError
+        from wire.kafka.error_codes import ErrorCode
+
+        try:
+            self.producer.end_transaction(transactional_id, producer_id, epoch, True)
+        except KafkaTransactionError as exc:
+            # As Flink's committer: a transaction that was fenced or aborted (for instance by the
+            # transaction timeout) cannot be committed any more; its records are lost. Failing the
+            # job would only fail again on the same checkpoint, so it is logged and dropped.
+            if exc.code not in (ErrorCode.PRODUCER_FENCED, ErrorCode.INVALID_PRODUCER_EPOCH,
+                                ErrorCode.INVALID_TXN_STATE, ErrorCode.INVALID_PRODUCER_ID_MAPPING):
+                raise
+            self.log.append(f"lost {transactional_id}: {exc}")
+            print(f"[flinklite] KafkaSink: transaction {transactional_id} (producer id {producer_id}, epoch {epoch}) "
+                  f"could not be committed and is lost: {exc}", file=sys.stderr)
+            return
+        self.log.append(f"committed {transactional_id} ({why})")
+
+    # -- records ------------------------------------------------------------------------------
+    def write(self, value: Any, timestamp: int | None) -> None:
+        if not self.started:
+            self._start()
+        topic, key, payload = self.serializer.serialize(value)
+        if timestamp is None or timestamp < 0:
+            timestamp = int(time.time() * 1000)
+        self.buffer.append((topic, key, payload, timestamp))
+        self.buffered_bytes += len(payload) + (len(key) if key else 0) + 16
+        if self.buffered_bytes >= self.batch_bytes:
+            self._send()
+
+    def _send(self) -> None:
+        if self.buffer:
+            records, self.buffer, self.buffered_bytes = self.buffer, [], 0
+            self.producer.send(records)
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def snapshot_state(self, checkpoint_id: int) -> Any:
+        if self.plan.finished:
+            return self.plan.state(checkpoint_id)
+        if not self.started:
+            self._start()
+        self._send()
+        precommitted = self.producer.precommit()
+        if precommitted is not None:
+            self.log.append(f"pre-committed {self.plan.id_of(self.plan.current or 0)} at checkpoint {checkpoint_id}")
+        following = self.plan.on_barrier(checkpoint_id, precommitted)
+        for tid in following[:-1]:
+            self.producer.init_producer_id(tid)  # ids skipped by a jump in checkpoint ids stay contiguous
+        self.producer.begin(following[-1])
+        return self.plan.state(checkpoint_id)
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        for committable in self.plan.on_checkpoint_complete(checkpoint_id):
+            self._commit(committable.transactional_id, committable.producer_id, committable.epoch,
+                         f"checkpoint {checkpoint_id}")
+
+    def flush(self, end_of_input: bool) -> None:
+        if not end_of_input or self.plan.finished:
+            return
+        if not self.started:
+            self._start()
+        self._send()
+        for committable in self.plan.on_end_of_input(self.producer.precommit()):
+            self._commit(committable.transactional_id, committable.producer_id, committable.epoch, "end of input")
+
+    def close(self) -> None:
+        """The open transaction was never pre-committed (no checkpoint holds it): abort it, best
+        effort (a failed attempt's next attempt fences it anyway). Pre-committed ones are left to
+        the checkpoint that holds them."""
+        txn = self.producer.txn
+        try:
+            if txn is not None and txn.records and not self.plan.finished:
+                self.producer.end_transaction(txn.transactional_id, txn.producer_id, txn.epoch, False)
+                self.log.append(f"aborted {txn.transactional_id} (close)")
+        except Exception as exc:  # noqa: BLE001 - closing after a failure: the next attempt fences it
+            self.log.append(f"abort of {txn.transactional_id if txn else None} failed at close: {exc}")
+        finally:
+            self.producer.close()
+
+
 class KafkaSinkBuilder:
     def __init__(self) -> None:
         self._bootstrap_servers: str | None = None
         self._serializer: KafkaRecordSerializationSchema | None = None
         self._guarantee = DeliveryGuarantee.NONE
         self._properties: dict[str, Any] = {}
+        self._transactional_id_prefix: str | None = None
 
     def set_bootstrap_servers(self, bootstrap_servers: str) -> KafkaSinkBuilder:
         self._bootstrap_servers = bootstrap_servers
@@ -468,13 +609,11 @@ class KafkaSinkBuilder:
         return self
 
     def set_delivery_guarantee(self, delivery_guarantee: DeliveryGuarantee) -> KafkaSinkBuilder:
-        if delivery_guarantee == DeliveryGuarantee.EXACTLY_ONCE:
-            raise UnsupportedFeatureError("DeliveryGuarantee.EXACTLY_ONCE needs checkpoints, which flinklite does "
-                                          "not have yet; use AT_LEAST_ONCE")
         self._guarantee = delivery_guarantee
         return self
 
     def set_transactional_id_prefix(self, transactional_id_prefix: str) -> KafkaSinkBuilder:
+        self._transactional_id_prefix = transactional_id_prefix
         return self
 
     def set_property(self, key: str, value: str) -> KafkaSinkBuilder:
@@ -486,4 +625,7 @@ class KafkaSinkBuilder:
             raise InvalidProgramError("KafkaSink needs set_bootstrap_servers(...)")
         if self._serializer is None:
             raise InvalidProgramError("KafkaSink needs set_record_serializer(...)")
+        if self._guarantee == DeliveryGuarantee.EXACTLY_ONCE and not self._transactional_id_prefix:
+            raise InvalidProgramError("EXACTLY_ONCE delivery guarantee requires a transactional id prefix to be set: "
+                                      "call set_transactional_id_prefix(...) with a prefix unique to this job")
         return KafkaSink(self)
