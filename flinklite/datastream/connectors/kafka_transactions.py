@@ -18,7 +18,7 @@ carries them out through `kafka_txn_producer.py`):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,7 +187,3 @@ class TransactionPlan:
         self.pending = []
         self.finished = True
         return ready
-
-
-def committed_ids(committables: Iterable[Committable]) -> list[str]:
-    return [c.transactional_id for c in committables]

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -157,7 +156,7 @@ class _Cluster:
             self.brokers[b.node_id] = (b.host, b.port)
         for t in resp.topics:
             if t.error_code != ErrorCode.NONE or t.name is None:
-                if t.error_code in METADATA_ERRORS or t.error_code == ErrorCode.LEADER_NOT_AVAILABLE:
+                if t.error_code in METADATA_ERRORS:
                     raise _Retry(f"metadata of {t.name}: {_error_name(t.error_code)}", t.error_code, metadata=True)
                 raise KafkaTransactionError(f"metadata of topic {t.name!r}: {_error_name(t.error_code)}", t.error_code)
             self.leaders[t.name] = {p.partition_index: p.leader_id for p in t.partitions}
@@ -453,7 +452,3 @@ class BlockingTransactionalProducer:
             except trio.RunFinishedError:
                 pass
         self._thread.join(timeout=10)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
