@@ -29,6 +29,7 @@ from flinklite.datastream.connectors.base import SinkWriter
 from flinklite.datastream.connectors.kafka import (ExactlyOnceKafkaSinkWriter, KafkaRecordSerializationSchema,
                                                    KafkaSink)
 from flinklite.datastream.state import ValueStateDescriptor
+from flinklite.errors import JobExecutionError
 from flinklite.testing import FailAfter
 from wire.kafka.error_codes import ErrorCode
 
@@ -349,3 +350,15 @@ def test_restored_writer_commits_its_checkpoint_and_fences_the_lingering_transac
     committed = read_committed(bootstrap, "counts")
     assert sorted(v for values in committed.values() for v in values) == [f"a{i}:1" for i in range(5)]
     assert read_uncommitted_count(bootstrap, "counts") == 15  # the aborted ones are still in the log
+
+
+def test_a_transaction_timeout_above_the_brokers_maximum_fails_the_job_with_the_setting_to_change(
+        kafka_broker: RunningBroker) -> None:
+    bootstrap = kafka_broker.bootstrap_servers
+    make_topics(bootstrap, "counts", partitions=PARTITIONS)
+    sink = exactly_once_sink(bootstrap, "counts", "too-long")
+    sink.properties["transaction.timeout.ms"] = str(24 * 3600 * 1000)  # the broker allows 15 minutes
+    env = StreamExecutionEnvironment.get_execution_environment().set_parallelism(1)
+    env.from_collection(["w1:1"]).sink_to(sink)
+    with pytest.raises(JobExecutionError, match="transaction.max.timeout.ms"):
+        env.execute("too long")

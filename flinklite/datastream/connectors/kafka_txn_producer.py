@@ -242,6 +242,11 @@ class TransactionalProducer:
                 address, 22, INIT_PRODUCER_ID_V,
                 InitProducerIdRequest(transactional_id=transactional_id,
                                       transaction_timeout_ms=self.settings.transaction_timeout_ms))
+            if resp.error_code == ErrorCode.INVALID_TRANSACTION_TIMEOUT:
+                raise KafkaTransactionError(
+                    f"InitProducerId {transactional_id}: INVALID_TRANSACTION_TIMEOUT: the sink's transaction.timeout.ms "
+                    f"({self.settings.transaction_timeout_ms}) is above the broker's transaction.max.timeout.ms; "
+                    "lower it with set_property('transaction.timeout.ms', ...)", resp.error_code)
             self._check(f"InitProducerId {transactional_id}", resp.error_code)
             return resp.producer_id, resp.producer_epoch
         return await self._retrying(f"InitProducerId {transactional_id}", attempt, transactional_id)
