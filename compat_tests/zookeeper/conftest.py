@@ -6,7 +6,8 @@
   tickTime 100 ms, every four-letter word allowed, TTL nodes enabled and a
   100 ms container/TTL check interval, with a data directory so ``restart()``
   keeps the tree and the sessions.
-* ``real``: ONE Debian ZooKeeper (3.8.0) for the whole run (session-scoped),
+* ``real``: ONE Debian ZooKeeper (3.8.0) for the whole run (session-scoped, the
+  ``real_zookeeper`` fixture of compat_tests/conftest.py, shared with other suites),
   tickTime 100 ms, 4lw ``*``, ``extendedTypesEnabled``, and the container
   check interval lowered to 100 ms through ``JAVA_TOOL_OPTIONS`` (it is a JVM
   system property, not a zoo.cfg key). Each test gets its own chroot
@@ -23,15 +24,11 @@ connection or restart in-process on demand).
 from __future__ import annotations
 
 import logging
-import os
 import re
-import shutil
 import socket
-import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,7 +38,7 @@ from kazoo.loggingsupport import BLATHER
 from kazoo.protocol.serialization import Watch
 from kazoo.protocol.states import KazooState
 
-from compat_tests.zookeeper import realzk
+from compat_tests.zookeeper.realzk import RealZooKeeperRun
 
 TICK_MS = 100
 CONTAINER_CHECK_MS = 100
@@ -141,50 +138,6 @@ class ZkTarget:
         self._clients.clear()
 
 
-# -- the real ZooKeeper, one for the whole run ----------------------------------------------------
-
-
-class _RealServer:
-    def __init__(self) -> None:
-        self.workdir = Path(tempfile.mkdtemp(prefix="realzk-"))
-        self.zk = realzk.RealZooKeeper(self.workdir, tick_ms=TICK_MS)
-        old = os.environ.get("JAVA_TOOL_OPTIONS")
-        os.environ["JAVA_TOOL_OPTIONS"] = (f"-Dznode.container.checkIntervalMs={CONTAINER_CHECK_MS} "
-                                           "-Dzookeeper.extendedTypesEnabled=true")
-        try:
-            self.zk.start()
-        finally:
-            if old is None:
-                os.environ.pop("JAVA_TOOL_OPTIONS", None)
-            else:
-                os.environ["JAVA_TOOL_OPTIONS"] = old
-        self.admin = KazooClient(hosts=self.zk.hosts, handler=SequentialThreadingHandler())
-        self.admin.start(timeout=WAIT)
-        self.version = self.admin.server_version()
-
-    def new_chroot(self) -> str:
-        chroot = f"/t-{uuid.uuid4()}"
-        self.admin.create(chroot)
-        return chroot
-
-    def stop(self) -> None:
-        try:
-            self.admin.stop()
-            self.admin.close()
-        finally:
-            self.zk.stop()
-            shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-@pytest.fixture(scope="session")
-def real_zookeeper() -> Iterator[_RealServer]:
-    if not realzk.available():
-        pytest.skip("Debian's zookeeper package (java + /usr/share/java/zookeeper.jar) is not installed")
-    server = _RealServer()
-    yield server
-    server.stop()
-
-
 # -- the fixture every scenario uses ----------------------------------------------------------------
 
 
@@ -221,7 +174,7 @@ def zk_target(request: pytest.FixtureRequest) -> Iterator[ZkTarget]:
             probe.close()
         target = ZkTarget("wiretwin", server.hosts, version, TICK_MS, server=server)
     else:
-        real: _RealServer = request.getfixturevalue("real_zookeeper")
+        real: RealZooKeeperRun = request.getfixturevalue("real_zookeeper")  # compat_tests/conftest.py
         chroot = real.new_chroot()
         target = ZkTarget("real", real.zk.hosts + chroot, real.version, TICK_MS, chroot=chroot)
     yield target

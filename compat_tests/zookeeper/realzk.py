@@ -12,8 +12,13 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+import uuid
 from pathlib import Path
+
+from kazoo.client import KazooClient
+from kazoo.handlers.threading import SequentialThreadingHandler
 
 from wire.framing import frame
 from wire.zk.protocol import OpCode, encode_request
@@ -114,3 +119,40 @@ class RealZooKeeper:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
             self.proc = None
+
+
+class RealZooKeeperRun:
+    """The one real ZooKeeper a test run shares (the ``real_zookeeper`` fixture): tickTime
+    ``tick_ms``, extended types on, the container check interval lowered through
+    ``JAVA_TOOL_OPTIONS`` (a JVM system property, not a zoo.cfg key), an admin client, and a
+    fresh chroot per test (``new_chroot()``)."""
+
+    def __init__(self, tick_ms: int = 100, container_check_ms: int = 100, wait: float = 10.0) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="realzk-"))
+        self.zk = RealZooKeeper(self.workdir, tick_ms=tick_ms)
+        old = os.environ.get("JAVA_TOOL_OPTIONS")
+        os.environ["JAVA_TOOL_OPTIONS"] = (f"-Dznode.container.checkIntervalMs={container_check_ms} "
+                                           "-Dzookeeper.extendedTypesEnabled=true")
+        try:
+            self.zk.start()
+        finally:
+            if old is None:
+                os.environ.pop("JAVA_TOOL_OPTIONS", None)
+            else:
+                os.environ["JAVA_TOOL_OPTIONS"] = old
+        self.admin = KazooClient(hosts=self.zk.hosts, handler=SequentialThreadingHandler())
+        self.admin.start(timeout=wait)
+        self.version = self.admin.server_version()
+
+    def new_chroot(self) -> str:
+        chroot = f"/t-{uuid.uuid4()}"
+        self.admin.create(chroot)
+        return chroot
+
+    def stop(self) -> None:
+        try:
+            self.admin.stop()
+            self.admin.close()
+        finally:
+            self.zk.stop()
+            shutil.rmtree(self.workdir, ignore_errors=True)
