@@ -27,7 +27,7 @@ import secrets
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from flinklite.common.configuration import local_path, lookup, parse_duration_ms
 from flinklite.errors import InvalidProgramError
@@ -239,6 +239,21 @@ def load_checkpoint(path: str) -> CompletedCheckpoint:
                                size_bytes=os.path.getsize(metadata))
 
 
+class CheckpointIdCounterHook(Protocol):
+    """Where checkpoint ids come from instead of the coordinator's own count (high
+    availability shares one counter across job-manager processes: flinklite/runtime/ha.py)."""
+
+    def get_and_increment(self) -> int: ...
+
+
+class CompletedCheckpointStoreHook(Protocol):
+    """Told of every completed checkpoint (written, `path` set when there is storage); returns
+    the ids of retained checkpoints it dropped (it keeps num-retained), whose data the
+    coordinator then discards (flinklite/runtime/ha.py)."""
+
+    def add(self, checkpoint: CompletedCheckpoint) -> list[int]: ...
+
+
 @dataclass
 class PendingCheckpoint:
     checkpoint_id: int
@@ -257,12 +272,15 @@ class CheckpointCoordinator:
     HISTORY = 10
 
     def __init__(self, settings: CheckpointSettings, storage: CheckpointStorage | None,
-                 job_id: str | None = None) -> None:
+                 job_id: str | None = None, *, id_counter: CheckpointIdCounterHook | None = None,
+                 completed_store: CompletedCheckpointStoreHook | None = None) -> None:
         # interval None (or <= 0): no periodic checkpoints, savepoints only
         self.interval_ms = settings.interval_ms if settings.enabled else None
         self.num_retained = settings.num_retained
         self.storage = storage
         self.job_id = job_id
+        self.id_counter = id_counter  # None: ids count from next_id in this object
+        self.completed_store = completed_store  # None: retention decided here
         self.next_id = 1
         self.next_due: int | None = None
         self.pending: PendingCheckpoint | None = None
@@ -286,8 +304,7 @@ class CheckpointCoordinator:
     def trigger(self, now: int, tasks: list[tuple[str, int]]) -> int:
         """Starts checkpoint `next_id`, expecting an acknowledgement from each (task key, subtask)."""
         assert self.interval_ms is not None
-        checkpoint_id = self.next_id
-        self.next_id += 1
+        checkpoint_id = self._take_id()
         self.pending = PendingCheckpoint(checkpoint_id, now, set(tasks))
         self.next_due = now + self.interval_ms
         return checkpoint_id
@@ -297,8 +314,7 @@ class CheckpointCoordinator:
         checkpoint); the periodic schedule is left as it is."""
         if self.pending is not None:
             raise AssertionError(f"checkpoint {self.pending.checkpoint_id} is still pending")
-        checkpoint_id = self.next_id
-        self.next_id += 1
+        checkpoint_id = self._take_id()
         self.pending = PendingCheckpoint(checkpoint_id, now, set(tasks), savepoint_directory=directory)
         return checkpoint_id
 
@@ -324,6 +340,13 @@ class CheckpointCoordinator:
             completed.path = self.storage.write(completed)
         self._remember(completed)
         self.completed.append(completed)
+        if self.completed_store is not None:
+            # The store decides what stays retained (it may hold an earlier process's checkpoints).
+            for dropped_id in self.completed_store.add(completed):
+                if self.storage is not None:
+                    self.storage.discard(dropped_id)
+            del self.completed[:-self.num_retained]
+            return completed
         while len(self.completed) > self.num_retained:
             dropped = self.completed.pop(0)
             if self.storage is not None:
@@ -336,6 +359,11 @@ class CheckpointCoordinator:
 
     def latest_savepoint(self) -> CompletedCheckpoint | None:
         return next((c for c in reversed(self.history) if c.is_savepoint), None)
+
+    def _take_id(self) -> int:
+        checkpoint_id = self.id_counter.get_and_increment() if self.id_counter is not None else self.next_id
+        self.next_id = max(self.next_id, checkpoint_id) + 1
+        return checkpoint_id
 
     def abort_pending(self) -> None:
         self.pending = None

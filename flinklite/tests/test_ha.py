@@ -1,0 +1,322 @@
+"""flinklite/runtime/ha.py: the pure decisions (configuration keys, znode names, latch order,
+retention, payload codecs), the standalone services, the CheckpointCoordinator hooks, and the
+ZooKeeper services against our zkserver (`zk_server`), including what needs the server's
+controls: expiring the leader's session, locks held by another session, nodes marked for
+deletion. compat_tests/flinklite/test_ha_zookeeper.py runs the layout and the multi-process
+scenarios against a real ZooKeeper as well."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kazoo.client import KazooClient
+
+from flinklite.errors import InvalidProgramError
+from flinklite.runtime.checkpoint import (
+    CheckpointCoordinator,
+    CheckpointSettings,
+    CheckpointStorage,
+    CompletedCheckpoint,
+)
+from flinklite.runtime.ha import (
+    DISPATCHER,
+    HaConfig,
+    JobResultStore,
+    LeaderInformation,
+    StandaloneHaServices,
+    ZooKeeperHaServices,
+    checkpoint_id_of,
+    checkpoint_node_name,
+    decode_counter,
+    decode_pointer,
+    encode_counter,
+    encode_pointer,
+    latch_node_prefix,
+    latch_order,
+    latch_predecessor,
+    random_file_name,
+    services_from_config,
+    subsumed,
+    zk_join,
+)
+from zkserver.testing import RunningZkServer
+
+WAIT = 20.0
+JOB = "00000000000000000000000000000abc"
+
+
+# -- pure ------------------------------------------------------------------------------------------
+
+
+def test_config_defaults_are_flinks() -> None:
+    config = HaConfig.from_conf({})
+    assert config.kind == "none"
+    assert (config.root, config.cluster_id, config.namespace) == ("/flink", "/default", "/flink/default")
+    assert (config.session_timeout_ms, config.connection_timeout_ms, config.retry_wait_ms,
+            config.max_retry_attempts) == (60_000, 15_000, 5_000, 3)
+    assert config.execution_plans_path == "/execution-plans"
+    assert isinstance(services_from_config({}), StandaloneHaServices)
+
+
+def test_config_keys_aliases_and_forms() -> None:
+    config = HaConfig.from_conf({
+        "high-availability": "ZooKeeper",  # the 1.x key, any case
+        "high-availability.zookeeper.quorum": "a:2181,b:2181",
+        "high-availability.zookeeper.path.root": "/ha/",
+        "high-availability.zookeeper.path.namespace": "cluster-7",  # the deprecated cluster-id key
+        "high-availability.zookeeper.storageDir": "file:///tmp/ha",
+        "high-availability.zookeeper.client.session-timeout": "2 s",
+        "high-availability.zookeeper.client.connection-timeout": "1500",
+        "high-availability.zookeeper.client.retry-wait": "100 ms",
+        "high-availability.zookeeper.client.max-retry-attempts": "7",
+        "high-availability.zookeeper.client.tolerate-suspended-connections": "true",
+        "high-availability.zookeeper.path.jobgraphs": "/jobgraphs",
+    })
+    assert config.kind == "zookeeper" and config.quorum == "a:2181,b:2181"
+    assert config.namespace == "/ha/cluster-7"
+    assert config.storage_dir == "/tmp/ha" and config.cluster_storage_dir == "/tmp/ha/cluster-7"
+    assert config.job_result_dir == "/tmp/ha/job-result-store/cluster-7"
+    assert (config.session_timeout_ms, config.connection_timeout_ms, config.retry_wait_ms,
+            config.max_retry_attempts, config.tolerate_suspended) == (2000, 1500, 100, 7, True)
+    assert config.execution_plans_path == "/jobgraphs"
+    # the newer key wins over its deprecated form
+    assert HaConfig.from_conf({"high-availability.cluster-id": "/new",
+                               "high-availability.zookeeper.path.namespace": "old"}).cluster_id == "/new"
+
+
+@pytest.mark.parametrize("conf, message", [
+    ({"high-availability.type": "kubernetes"}, "not supported"),
+    ({"high-availability.type": "zookeeper", "high-availability.storageDir": "/x"}, "quorum"),
+    ({"high-availability.type": "zookeeper", "high-availability.zookeeper.quorum": "h:1"}, "storageDir"),
+    ({"high-availability.type": "zookeeper", "high-availability.zookeeper.quorum": "h:1",
+      "high-availability.storageDir": "/x", "high-availability.zookeeper.client.acl": "creator"}, "acl"),
+])
+def test_config_errors(conf: dict[str, str], message: str) -> None:
+    with pytest.raises(InvalidProgramError, match=message):
+        HaConfig.from_conf(conf)
+
+
+def test_paths_names_and_codecs() -> None:
+    assert zk_join("/flink/", "/default") == zk_join("flink", "default") == "/flink/default"
+    assert checkpoint_node_name(42) == "0000000000000000042" and checkpoint_id_of("0000000000000000042") == 42
+    assert checkpoint_id_of("locks") is None and checkpoint_id_of("42") is None
+    assert encode_counter(1) == b"\x00\x00\x00\x01" and decode_counter(struct.pack(">i", 2**31 - 1)) == 2**31 - 1
+    with pytest.raises(OverflowError):
+        encode_counter(2**31)
+    with pytest.raises(ValueError):
+        decode_counter(b"42")  # kazoo's default Counter writes ASCII; ours is Curator's 4 bytes
+    assert latch_node_prefix("u-u-i-d") == "_c_u-u-i-d-latch-"
+    name = random_file_name("completedCheckpoint")
+    assert len(name) == len("completedCheckpoint") + 12 and int(name[-12:], 16) >= 0
+    assert decode_pointer(encode_pointer("/f", checkpointId=3)) == {"version": 1, "path": "/f", "checkpointId": 3}
+    with pytest.raises(ValueError):
+        decode_pointer(b'{"path": "/f"}')
+    info = LeaderInformation("flinklite://h:1/dispatcher", "0e0e")
+    assert LeaderInformation.decode(info.encode()) == info
+
+
+def test_latch_order_and_predecessor() -> None:
+    children = ["_c_b-latch-0000000007", "_c_a-latch-0000000003", "_c_c-latch-0000000012", "not-a-contender"]
+    assert latch_order(children) == ["_c_a-latch-0000000003", "_c_b-latch-0000000007", "_c_c-latch-0000000012"]
+    assert latch_predecessor(children, "_c_a-latch-0000000003") is None  # the leader
+    assert latch_predecessor(children, "_c_c-latch-0000000012") == "_c_b-latch-0000000007"  # no herd
+    # kazoo Lock/Election nodes count too: order is by sequence only
+    assert latch_predecessor(children + ["abc__lock__0000000005"], "_c_b-latch-0000000007") == "abc__lock__0000000005"
+    with pytest.raises(LookupError):
+        latch_predecessor(children, "_c_d-latch-0000000099")
+
+
+def test_retention() -> None:
+    assert subsumed([1, 2, 3], 1) == [1, 2]
+    assert subsumed([3, 1, 2], 2) == [1]
+    assert subsumed([1], 3) == []
+
+
+def test_job_result_store(tmp_path: Path) -> None:
+    store = JobResultStore(str(tmp_path), delete_on_commit=False)
+    assert not store.has_result(JOB)
+    store.create_dirty_result(JOB, "SUCCEEDED")
+    assert store.has_dirty(JOB) and os.path.exists(tmp_path / f"{JOB}_DIRTY.json")
+    store.mark_clean(JOB)
+    assert store.has_clean(JOB) and not store.has_dirty(JOB)
+    with open(tmp_path / f"{JOB}.json") as f:
+        assert json.load(f)["result"] == {"id": JOB, "application-status": "SUCCEEDED"}
+    assert JobResultStore(str(tmp_path), delete_on_commit=False).has_result(JOB)  # another process sees it
+
+
+# -- standalone and the coordinator hooks ---------------------------------------------------------
+
+
+def test_standalone_services() -> None:
+    services = StandaloneHaServices()
+    election = services.leader_election()
+    election.start()
+    assert election.await_leadership(0) and election.is_leader
+    assert election.session_id == "00000000-0000-0000-0000-000000000000"
+    assert services.leader_information(DISPATCHER) is not None
+    counter = services.checkpoint_id_counter(JOB)
+    assert [counter.get_and_increment() for _ in range(2)] == [1, 2]
+    store = services.completed_checkpoint_store(JOB, num_retained=2)
+    assert [store.add(CompletedCheckpoint(i, i, {}, f"/c/chk-{i}")) for i in (1, 2, 3)] == [[], [], [1]]
+    recovery = services.recover(JOB)
+    assert (recovery.latest_checkpoint_id, recovery.latest_checkpoint_path, recovery.next_checkpoint_id) == \
+        (3, "/c/chk-3", 4)
+    services.cleanup_job_data(JOB)
+    assert services.recover(JOB).latest_checkpoint_id is None
+
+
+def test_coordinator_takes_ids_from_the_counter_and_retention_from_the_store(tmp_path: Path) -> None:
+    services = StandaloneHaServices()
+    counter = services.checkpoint_id_counter(JOB)
+    counter.set_count(10)  # as if an earlier process had taken 1..9
+    store = services.completed_checkpoint_store(JOB, num_retained=2)
+    store.add(CompletedCheckpoint(9, 0, {}, str(tmp_path / JOB / "chk-9")))
+    storage = CheckpointStorage(str(tmp_path), JOB)
+    os.makedirs(tmp_path / JOB / "chk-9")
+    coordinator = CheckpointCoordinator(CheckpointSettings(interval_ms=10, num_retained=2), storage,
+                                        id_counter=counter, completed_store=store)
+    ids = []
+    for now in (0, 10):
+        checkpoint_id = coordinator.trigger(now, [("op", 0)])
+        assert coordinator.acknowledge(checkpoint_id, "op", 0, {"now": now}) is not None
+        ids.append(checkpoint_id)
+    assert ids == [10, 11] and counter.get() == 12
+    # the store dropped the earlier process's checkpoint 9 and the coordinator discarded its data
+    assert [p.checkpoint_id for p in store.checkpoints()] == [10, 11]
+    assert sorted(os.listdir(tmp_path / JOB)) == ["chk-10", "chk-11"]
+    assert coordinator.latest() is not None and coordinator.latest().checkpoint_id == 11  # type: ignore[union-attr]
+
+
+def test_coordinator_defaults_are_unchanged(tmp_path: Path) -> None:
+    coordinator = CheckpointCoordinator(CheckpointSettings(interval_ms=10, num_retained=1),
+                                        CheckpointStorage(str(tmp_path), JOB))
+    for now in (0, 10):
+        checkpoint_id = coordinator.trigger(now, [("op", 0)])
+        coordinator.acknowledge(checkpoint_id, "op", 0, {})
+    assert coordinator.next_id == 3 and os.listdir(tmp_path / JOB) == ["chk-2"]
+
+
+# -- ZooKeeper, on our server ------------------------------------------------------------------------
+
+
+def zk_conf(server: RunningZkServer, tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {"high-availability.type": "zookeeper", "high-availability.zookeeper.quorum": server.hosts,
+            "high-availability.storageDir": str(tmp_path / "ha"),
+            "high-availability.zookeeper.client.session-timeout": "2 s",
+            "high-availability.zookeeper.client.retry-wait": "100 ms", **extra}
+
+
+@pytest.fixture
+def reader(zk_server: RunningZkServer) -> Iterator[KazooClient]:
+    client = KazooClient(hosts=zk_server.hosts)
+    client.start(timeout=WAIT)
+    yield client
+    client.stop()
+    client.close()
+
+
+def test_election_in_one_process_fails_over_on_session_expiry(zk_server: RunningZkServer, tmp_path: Path,
+                                                               reader: KazooClient) -> None:
+    conf = zk_conf(zk_server, tmp_path)
+    first, second = services_from_config(conf), services_from_config(conf)
+    assert isinstance(first, ZooKeeperHaServices) and isinstance(second, ZooKeeperHaServices)
+    try:
+        revoked = threading.Event()
+        leading = first.leader_election({DISPATCHER: "first"}, on_revoked=revoked.set)
+        leading.start()
+        assert leading.await_leadership(WAIT)
+        standby = second.leader_election({DISPATCHER: "second"})
+        standby.start()
+        assert not standby.await_leadership(0.2)  # bounded check that it is waiting, not a sleep-for-sync
+
+        zk_server.expire_session(first.session_id)
+        assert revoked.wait(WAIT) and leading.revoked.is_set() and not leading.is_leader
+        assert standby.await_leadership(WAIT) and standby.is_leader
+        data, stat = reader.get("/flink/default/leader/dispatcher/connection_info")
+        assert json.loads(data)["address"] == "second" and stat.ephemeralOwner == second.session_id
+    finally:
+        first.close()
+        second.close()
+
+
+def test_connection_info_of_a_stale_session_is_replaced(zk_server: RunningZkServer, tmp_path: Path,
+                                                        reader: KazooClient) -> None:
+    """A new leader finds the previous leader's EPHEMERAL connection_info still there (its
+    session not expired yet): it deletes it and writes its own, as Flink does."""
+    reader.create("/flink/default/leader/dispatcher/connection_info", b"stale", ephemeral=True, makepath=True)
+    with services_from_config(zk_conf(zk_server, tmp_path)) as services:
+        assert isinstance(services, ZooKeeperHaServices)
+        election = services.leader_election({DISPATCHER: "new"})
+        election.start()
+        assert election.await_leadership(WAIT)
+        data, stat = reader.get("/flink/default/leader/dispatcher/connection_info")
+        assert json.loads(data)["address"] == "new" and stat.ephemeralOwner == services.session_id
+
+
+def test_a_checkpoint_locked_by_another_process_is_kept(zk_server: RunningZkServer, tmp_path: Path,
+                                                        reader: KazooClient) -> None:
+    conf = zk_conf(zk_server, tmp_path)
+    checkpoints = f"/flink/default/jobs/{JOB}/checkpoints"
+    with services_from_config(conf) as old, services_from_config(conf) as new:
+        old_store = old.completed_checkpoint_store(JOB, num_retained=5)
+        old_store.add(CompletedCheckpoint(1, 1, {}, "/c/chk-1"))
+        new_store = new.completed_checkpoint_store(JOB, num_retained=1)  # recovers and locks checkpoint 1
+        assert [p.checkpoint_id for p in new_store.checkpoints()] == [1]
+        assert len(reader.get_children(f"{checkpoints}/0000000000000000001/locks")) == 2
+        # checkpoint 2 subsumes 1, but the old process still holds 1: the node and its file stay
+        assert new_store.add(CompletedCheckpoint(2, 2, {}, "/c/chk-2")) == []
+        assert sorted(reader.get_children(checkpoints)) == ["0000000000000000001", "0000000000000000002"]
+        assert len(os.listdir(tmp_path / "ha" / "default")) == 2
+    with services_from_config(conf) as services:
+        assert services.recover(JOB).latest_checkpoint_id == 2
+
+
+def test_nodes_marked_for_deletion_and_corrupt_pointers_are_skipped(zk_server: RunningZkServer, tmp_path: Path,
+                                                                    reader: KazooClient) -> None:
+    conf = zk_conf(zk_server, tmp_path)
+    checkpoints = f"/flink/default/jobs/{JOB}/checkpoints"
+    with services_from_config(conf) as services:
+        store = services.completed_checkpoint_store(JOB, num_retained=5)
+        for i in (1, 2):
+            store.add(CompletedCheckpoint(i, i, {}, f"/c/chk-{i}"))
+    # checkpoint 3: its `locks` child is gone, a deletion cut short (marked for deletion)
+    reader.create(f"{checkpoints}/0000000000000000003", encode_pointer("/nowhere", checkpointId=3))
+    # checkpoint 4: a pointer nobody can read
+    reader.create(f"{checkpoints}/0000000000000000004/locks", b"", makepath=True)
+    reader.set(f"{checkpoints}/0000000000000000004", b"\xac\xed\x00\x05 java serialization")
+    with services_from_config(conf) as services:
+        recovery = services.recover(JOB)
+        assert (recovery.latest_checkpoint_id, recovery.latest_checkpoint_path) == (2, "/c/chk-2")
+        store = services.completed_checkpoint_store(JOB, num_retained=5)
+        assert [p.checkpoint_id for p in store.checkpoints()] == [1, 2]
+
+
+def test_cleanup_removes_a_finished_jobs_data(zk_server: RunningZkServer, tmp_path: Path,
+                                              reader: KazooClient) -> None:
+    with services_from_config(zk_conf(zk_server, tmp_path)) as services:
+        counter = services.checkpoint_id_counter(JOB)
+        counter.get_and_increment()
+        services.completed_checkpoint_store(JOB).add(CompletedCheckpoint(1, 1, {}, "/c/chk-1"))
+        services.execution_plan_store().put(JOB, {"script": "job.py"})
+        services.job_result_store().create_dirty_result(JOB, "SUCCEEDED")
+        services.cleanup_job_data(JOB)
+        services.job_result_store().mark_clean(JOB)
+        assert reader.get_children("/flink/default/jobs") == []
+        assert reader.get_children("/flink/default/execution-plans") == []
+        assert os.listdir(tmp_path / "ha" / "default") == []
+        recovery = services.recover(JOB)
+        assert recovery.latest_checkpoint_id is None and recovery.next_checkpoint_id == 1
+
+
+def test_recover_with_nothing_there(zk_server: RunningZkServer, tmp_path: Path, reader: KazooClient) -> None:
+    with services_from_config(zk_conf(zk_server, tmp_path)) as services:
+        recovery = services.recover(JOB)
+    assert (recovery.latest_checkpoint_id, recovery.latest_checkpoint_path, recovery.next_checkpoint_id,
+            recovery.execution_plan, recovery.finished) == (None, None, 1, None, False)
+    assert not reader.exists(f"/flink/default/jobs/{JOB}")  # looking creates nothing
