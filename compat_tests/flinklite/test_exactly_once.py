@@ -9,8 +9,13 @@ the aborted attempts' records as well."""
 
 from __future__ import annotations
 
+import os
 import random
+import signal
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -163,12 +168,15 @@ def read_committed(bootstrap: str, topic: str) -> dict[str, list[str]]:
             message = consumer.poll(10)
             assert message is not None, f"no end of partition after {sum(map(len, by_key.values()))} records " \
                                         "(a transaction left open?)"
-            if message.error() is not None:
-                assert message.error().code() == KafkaError._PARTITION_EOF, message.error()
-                at_end.add(message.partition())
+            error, partition, key, value = message.error(), message.partition(), message.key(), message.value()
+            assert partition is not None
+            if error is not None:
+                assert error.code() == KafkaError._PARTITION_EOF, error
+                at_end.add(partition)
                 continue
-            at_end.discard(message.partition())
-            by_key.setdefault(message.key().decode(), []).append(message.value().decode())
+            at_end.discard(partition)
+            assert key is not None and value is not None
+            by_key.setdefault(key.decode(), []).append(value.decode())
     finally:
         consumer.close()
     return by_key
@@ -362,3 +370,36 @@ def test_a_transaction_timeout_above_the_brokers_maximum_fails_the_job_with_the_
     env.from_collection(["w1:1"]).sink_to(sink)
     with pytest.raises(JobExecutionError, match="transaction.max.timeout.ms"):
         env.execute("too long")
+
+
+REPO = Path(__file__).resolve().parents[2]
+KILLED_JOB = str(REPO / "compat_tests" / "flinklite" / "jobs" / "exactly_once_counter.py")
+
+
+@pytest.mark.parametrize("seed", [SEED, SEED + 1])
+def test_kill_dash_nine_then_resume_from_the_retained_checkpoint(kafka_broker: RunningBroker, tmp_path: Path,
+                                                                  seed: int) -> None:
+    """`python -m flinklite run` is killed with SIGKILL at a seeded record (its open transaction
+    holds records already sent: small batches), then `run -s <latest chk>` resumes: it commits the
+    checkpoint's pre-committed transaction (if the dead process had not) by producer id and epoch,
+    fences what the dead process left open, and read_committed sees each result once."""
+    bootstrap = kafka_broker.bootstrap_servers
+    totals = write_input(bootstrap, "words")
+    kill_at = random.Random(seed).randint(700, 2000)
+    env = {**os.environ, "FLINKLITE_HOME": str(tmp_path / "home"), "PYTHONPATH": str(REPO)}
+    env.pop("FLINK_CONF_DIR", None)
+    checkpoints = tmp_path / "checkpoints"
+    args = ["--bootstrap", bootstrap, "--topic", "words", "--out", "counts", "--prefix", f"kill-{seed}",
+            "--checkpoints", str(checkpoints), "--batch-size", "300"]
+    cli = [sys.executable, "-m", "flinklite", "run", "--progress", "0"]
+    first = subprocess.run([*cli, KILLED_JOB, *args, "--kill-at", str(kill_at)], env=env, cwd=str(REPO),
+                           capture_output=True, timeout=120)
+    assert first.returncode == -signal.SIGKILL, first.stderr.decode()[-2000:]
+    assert open_transactions_block(bootstrap, "counts"), "the killed process left its transaction open"
+    retained = sorted(checkpoints.glob("*/chk-*"), key=lambda p: int(p.name.split("-")[1]))
+    assert retained, "no checkpoint completed before the kill"
+    second = subprocess.run([*cli, "-s", str(retained[-1]), KILLED_JOB, *args], env=env, cwd=str(REPO),
+                            capture_output=True, timeout=120)
+    assert second.returncode == 0, second.stderr.decode()[-2000:]
+    check(bootstrap, totals)
+    assert read_uncommitted_count(bootstrap, "counts") > RECORDS  # the dead process's records, aborted

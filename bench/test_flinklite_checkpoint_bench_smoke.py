@@ -1,0 +1,16 @@
+"""Smoke run of ``python -m bench.flinklite_checkpoint --quick``: the row prints with a checkpoint of about 1 MB."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_flinklite_checkpoint_bench_quick() -> None:
+    done = subprocess.run([sys.executable, "-m", "bench.flinklite_checkpoint", "--quick"], capture_output=True,
+                          text=True, cwd=str(Path(__file__).resolve().parents[1]), timeout=240)
+    assert done.returncode == 0, done.stderr
+    (row,) = [line for line in done.stdout.splitlines() if line.startswith("| ~1 MB")]
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert int(cells[3]) >= 1 and cells[4] == "1.0 MB"  # at least one checkpoint, of the whole state
