@@ -167,6 +167,23 @@ class CompletedCheckpoint:
         return self.kind == "savepoint"
 
 
+@dataclass
+class CheckpointStats:
+    """What status reports of a checkpoint or savepoint (no state: history stays small)."""
+
+    checkpoint_id: int
+    kind: str
+    timestamp: int
+    path: str | None
+    size_bytes: int | None
+    duration_ms: float | None = None
+
+    @staticmethod
+    def of(checkpoint: CompletedCheckpoint) -> CheckpointStats:
+        return CheckpointStats(checkpoint.checkpoint_id, checkpoint.kind, checkpoint.timestamp, checkpoint.path,
+                               checkpoint.size_bytes, checkpoint.duration_ms)
+
+
 def _write_metadata(final: str, temp: str, checkpoint: CompletedCheckpoint) -> int:
     """Writes `_metadata` into `temp`, then renames `temp` to `final`; returns its size."""
     shutil.rmtree(temp, ignore_errors=True)
@@ -285,12 +302,12 @@ class CheckpointCoordinator:
         self.next_due: int | None = None
         self.pending: PendingCheckpoint | None = None
         self.completed: list[CompletedCheckpoint] = []  # oldest first, at most num_retained
-        self.history: list[CompletedCheckpoint] = []  # the latest checkpoints and savepoints, oldest first
-        self.restored: CompletedCheckpoint | None = None  # the savepoint/checkpoint the job started from
+        self.history: list[CheckpointStats] = []  # the latest checkpoints and savepoints, oldest first
+        self.restored: CheckpointStats | None = None  # the savepoint/checkpoint the job started from
 
     def restore_from(self, checkpoint: CompletedCheckpoint) -> None:
         """A job started from a savepoint or retained checkpoint: ids continue after its id."""
-        self.restored = checkpoint
+        self.restored = CheckpointStats.of(checkpoint)
         self.next_id = max(self.next_id, checkpoint.checkpoint_id + 1)
 
     def start(self, now: int) -> None:
@@ -354,11 +371,14 @@ class CheckpointCoordinator:
         return completed
 
     def _remember(self, checkpoint: CompletedCheckpoint) -> None:
-        self.history.append(checkpoint)
+        self.history.append(CheckpointStats.of(checkpoint))
         del self.history[:-self.HISTORY]
 
-    def latest_savepoint(self) -> CompletedCheckpoint | None:
-        return next((c for c in reversed(self.history) if c.is_savepoint), None)
+    def record_duration(self, checkpoint_id: int, duration_ms: float) -> None:
+        """The executor's wall-clock measure of a completed checkpoint (trigger to written)."""
+        for stats in self.history:
+            if stats.checkpoint_id == checkpoint_id:
+                stats.duration_ms = duration_ms
 
     def _take_id(self) -> int:
         checkpoint_id = self.id_counter.get_and_increment() if self.id_counter is not None else self.next_id

@@ -37,7 +37,13 @@ from flinklite.errors import InvalidProgramError, JobExecutionError
 from flinklite.graph import StreamRef, Transformation
 from flinklite.operators.base import Operator, OperatorContext, Output
 from flinklite.operators.io import SourceOperator
-from flinklite.runtime.checkpoint import CheckpointCoordinator, CheckpointSettings, CompletedCheckpoint, local_path
+from flinklite.runtime.checkpoint import (
+    CheckpointCoordinator,
+    CheckpointSettings,
+    CheckpointStats,
+    CompletedCheckpoint,
+    local_path,
+)
 from flinklite.runtime.clock import Clock, SystemClock
 from flinklite.state.backend import InMemoryKeyedStateBackend, KeyedStateBackend
 from flinklite.state.keygroups import default_max_parallelism, key_group_for, key_group_range, pickled_key_hash
@@ -376,8 +382,8 @@ class JobExecutor:
         self._until_ms: int | None = None
         self._restore_from: dict[str, dict[int, Any]] | None = None
         self.coordinator = checkpoint_coordinator
-        self.completed_checkpoints: list[CompletedCheckpoint] = []
-        self.savepoints: list[CompletedCheckpoint] = []
+        self.checkpoint_stats: list[CheckpointStats] = []  # every checkpoint this attempt completed
+        self.last_savepoint: CompletedCheckpoint | None = None
         self.control = control
         self._triggered_at = 0.0  # perf_counter() when the pending checkpoint was triggered
         self._stop_command: Command | None = None
@@ -503,10 +509,11 @@ class JobExecutor:
                                                  subtask.index, state)
         if completed is not None:
             completed.duration_ms = (time.perf_counter() - self._triggered_at) * 1000
+            self.coordinator.record_duration(checkpoint_id, completed.duration_ms)
             if completed.is_savepoint:
-                self.savepoints.append(completed)  # side effects are committed only by stop-with-savepoint
+                self.last_savepoint = completed  # side effects are committed only by stop-with-savepoint
                 return
-            self.completed_checkpoints.append(completed)
+            self.checkpoint_stats.append(CheckpointStats.of(completed))
             self._notify_complete(checkpoint_id)
 
     def _notify_complete(self, checkpoint_id: int) -> None:
@@ -532,8 +539,8 @@ class JobExecutor:
         for subtask in active:
             self._inject_barrier(subtask, checkpoint_id)
         self._end_alignment()
-        savepoint = self.savepoints[-1]
-        assert savepoint.checkpoint_id == checkpoint_id
+        savepoint = self.last_savepoint
+        assert savepoint is not None and savepoint.checkpoint_id == checkpoint_id
         return savepoint
 
     def _serve_commands(self, control: JobControl, active: list[Subtask]) -> bool:
@@ -688,8 +695,8 @@ class JobExecutor:
         if self.progress_interval_s and time.monotonic() - started >= self.progress_interval_s:
             self.print_progress(time.monotonic() - started)
         if self._stop_command is not None:
-            savepoint = self.savepoints[-1]
-            assert savepoint.path is not None
+            savepoint = self.last_savepoint
+            assert savepoint is not None and savepoint.path is not None
             self._stop_command.reply(path="file:" + savepoint.path, checkpoint_id=savepoint.checkpoint_id)
 
     def print_progress(self, elapsed_s: float) -> None:
@@ -751,7 +758,7 @@ class JobExecutor:
                          sum(s.output.records_out for s in self.subtasks[t])) for t in self.transformations}
 
 
-def _describe(checkpoint: CompletedCheckpoint) -> dict[str, Any]:
+def _describe(checkpoint: CheckpointStats) -> dict[str, Any]:
     return {"id": checkpoint.checkpoint_id, "kind": checkpoint.kind, "timestamp": checkpoint.timestamp,
             "path": checkpoint.path, "duration_ms": checkpoint.duration_ms, "size_bytes": checkpoint.size_bytes}
 
