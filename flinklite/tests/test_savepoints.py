@@ -360,3 +360,37 @@ def test_cli_list_status_savepoint_and_stop_against_a_job_in_this_process(
     assert "Savepoint completed. Path: file:" + str(tmp_path / "sp") in capsys.readouterr().out
     job.join()
     assert registered_jobs(jobs_dir) == []
+
+
+def test_stop_with_drain_fires_event_time_windows_before_the_savepoint(tmp_path: Path) -> None:
+    from flinklite.common import Duration, Time
+    from flinklite.datastream.window import TumblingEventTimeWindows
+
+    def windowed(env: StreamExecutionEnvironment, sink: CollectSink) -> None:
+        strategy = WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(100)) \
+            .with_timestamp_assigner(lambda v, ts: v)
+        env.from_source(GatedSource(100, Gate(10)), WatermarkStrategy.no_watermarks(), "numbers") \
+            .assign_timestamps_and_watermarks(strategy).map(lambda v: (v % 2, 1)).key_by(lambda p: p[0]) \
+            .window(TumblingEventTimeWindows.of(Time.milliseconds(10))) \
+            .reduce(lambda a, b: (a[0], a[1] + b[1])).sink_to(sink)
+
+    results = {}
+    for drain in (False, True):
+        jobs_dir = str(tmp_path / f"jobs-{drain}")
+        sink = CollectSink()
+        env = StreamExecutionEnvironment.get_execution_environment().set_parallelism(1)
+        env.enable_control_endpoint(jobs_dir)
+        windowed(env, sink)
+        job = Running(env, jobs_dir)
+        with job.client() as client:
+            wait_for_records(client, 30)
+            path = client.request("stop", target_directory=str(tmp_path / "sp"), drain=drain)["path"]
+        job.join()
+        results[drain] = (sorted(sink.values), load_checkpoint(path))
+    assert results[False][0] == []  # the watermark is 100 s behind: no window has closed
+    assert results[True][0] == sorted([(0, 5), (1, 5)] * 3)  # MAX_WATERMARK closed all three windows
+
+    def window_state(checkpoint: Any) -> int:
+        (states,) = [s for key, s in checkpoint.operators.items() if "Window" in key]
+        return sum(len(group) for state in states.values() for group in state.get("keyed", {}).values())
+    assert window_state(results[False][1]) > 0 and window_state(results[True][1]) == 0
