@@ -41,7 +41,7 @@ from typing import Any
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import (
-    BadVersionError, KazooException, NodeExistsError, NoNodeError, NotEmptyError, RolledBackError,
+    BadVersionError, KazooException, NodeExistsError, NoNodeError, RolledBackError,
 )
 from kazoo.handlers.threading import SequentialThreadingHandler
 from kazoo.protocol.serialization import Create
@@ -488,15 +488,20 @@ class ZkBridge:
     # -- writes -------------------------------------------------------------------------------------------
 
     def apply(self, write: ZkWrite) -> None:
-        """Perform one write; a lost race is delivered as ``WriteFailed`` (never raised)."""
+        """Perform one write; a lost race is delivered as ``WriteFailed`` (never raised). The states a failed
+        ``SetPartitionStates`` named are read again, as Kafka's controller re-reads a partition state after a
+        BadVersion, so the next decision starts from what ZooKeeper holds."""
         try:
             self._apply(write)
+            return
         except WriteLost as lost:
-            self.deliver(WriteFailed(write, str(lost)))
-        except (NodeExistsError, BadVersionError, NoNodeError, NotEmptyError) as exc:
-            self.deliver(WriteFailed(write, f"{type(exc).__name__}: {exc}"))
-        except KazooException as exc:  # connection loss, expired session, ...
-            self.deliver(WriteFailed(write, f"{type(exc).__name__}: {exc}"))
+            reason = str(lost)
+        except KazooException as exc:  # a lost race (NodeExists, BadVersion, ...), connection loss, expiry
+            reason = f"{type(exc).__name__}: {exc}"
+        if isinstance(write, SetPartitionStates):
+            for key in write.states:
+                self._mark(key)
+        self.deliver(WriteFailed(write, reason))
 
     def _apply(self, write: ZkWrite) -> None:
         if isinstance(write, ClaimProducerIds):

@@ -183,3 +183,67 @@ def test_transactions_across_broker_processes(kafka_zk_cluster: ZkKafkaCluster) 
             got.append(msg.value())
     reader.close()
     assert sorted(got) == sorted([b"kept-%d" % p for p in range(3)] + [b"kept2-%d" % p for p in range(3)])
+
+
+def test_a_consumer_group_carries_on_when_its_coordinator_is_killed(kafka_zk_cluster: ZkKafkaCluster) -> None:
+    """The group's coordinator process is killed mid-stream: the __consumer_offsets partition (replicated on
+    all three brokers) gets a new leader, every live broker learns it through its watches, the new leader loads
+    the group's offsets, and the member goes on reading from its committed position: every record once."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    from broker.state.internal import GROUP_TOPIC, partition_for
+    from compat_tests.kafka.conftest import metadata
+
+    cluster = kafka_zk_cluster
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic("groupy", 1, 3)])
+    finally:
+        admin.close()
+    producer = KafkaProducer(bootstrap_servers=cluster.bootstrap_servers, acks="all")
+    values = [b"g-%03d" % i for i in range(40)]
+    for v in values:
+        producer.send("groupy", value=v, partition=0)
+    producer.flush(timeout=WAIT)
+    producer.close()
+    consumer = KafkaConsumer("groupy", bootstrap_servers=cluster.bootstrap_servers, group_id="survivors",
+                             auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=10,
+                             session_timeout_ms=6000, heartbeat_interval_ms=500, request_timeout_ms=8000)
+    seen: list[bytes] = []
+    index = partition_for("survivors", 50)
+    try:
+        deadline = time.monotonic() + WAIT
+        while len(seen) < 20 and time.monotonic() < deadline:
+            for msgs in consumer.poll(timeout_ms=200, max_records=20 - len(seen)).values():
+                seen.extend(m.value for m in msgs)
+        consumer.commit()
+        zk = KazooClient(hosts=cluster.zookeeper)
+        zk.start(timeout=10)
+        try:
+            coordinator = leader_of(zk, GROUP_TOPIC, index)
+            assert coordinator in (1, 2, 3)
+            cluster.kill(coordinator)
+            new = wait_for(lambda: (leader := leader_of(zk, GROUP_TOPIC, index)) not in (-1, coordinator) and leader,
+                           "a new group coordinator")
+        finally:
+            zk.stop()
+            zk.close()
+
+        def every_live_broker_knows() -> bool:
+            for broker in cluster.brokers.values():
+                if broker.running:
+                    (topic,) = metadata(broker.bootstrap_servers, [GROUP_TOPIC]).topics
+                    if next(p.leader_id for p in topic.partitions if p.partition_index == index) != new:
+                        return False
+            return True
+
+        wait_for(every_live_broker_knows, "every live broker to know the new coordinator")
+        deadline = time.monotonic() + WAIT
+        while len(seen) < len(values) and time.monotonic() < deadline:
+            for msgs in consumer.poll(timeout_ms=200).values():
+                seen.extend(m.value for m in msgs)
+        consumer.commit()
+        assert consumer.committed(TopicPartition("groupy", 0)) == len(values)
+    finally:
+        consumer.close()
+    assert seen == values
