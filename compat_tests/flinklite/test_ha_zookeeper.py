@@ -106,11 +106,11 @@ def wait_for_children(client: KazooClient, path: str, predicate: Callable[[list[
 class Process:
     """A `compat_tests.flinklite.ha_process` child; its stdout lines arrive on a queue."""
 
-    def __init__(self, conf: dict[str, str], *args: str) -> None:
-        env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "compat_tests.flinklite.ha_process", json.dumps(conf), *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+    def __init__(self, argv: list[str]) -> None:
+        env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                   PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen([sys.executable, *argv], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.seen: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
@@ -149,6 +149,18 @@ class Process:
             self.seen.append(line)
         return any(line.startswith(prefix) for line in self.seen)
 
+    def rest(self, timeout: float = WAIT) -> list[str]:
+        """Every line up to the end of its output (the process has exited or is exiting)."""
+        while True:
+            try:
+                line = self.lines.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"output did not end within {timeout} s; saw {self.seen}") from None
+            if line is None:
+                self.lines.put(None)
+                return self.seen
+            self.seen.append(line)
+
     def kill9(self) -> None:
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(WAIT)
@@ -163,11 +175,26 @@ class Process:
 
 
 @pytest.fixture
+def cli_processes() -> Iterator[Callable[[list[str]], Process]]:
+    """`python -m flinklite run ...` processes, killed at the end of the test."""
+    started: list[Process] = []
+
+    def start(argv: list[str]) -> Process:
+        process = Process(["-m", "flinklite", "run", "--progress", "0", *argv])
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
 def processes() -> Iterator[Callable[..., Process]]:
     started: list[Process] = []
 
     def start(conf: dict[str, str], *args: str) -> Process:
-        process = Process(conf, *args)
+        process = Process(["-m", "compat_tests.flinklite.ha_process", json.dumps(conf), *args])
         started.append(process)
         return process
 
@@ -356,3 +383,78 @@ def test_checkpoints_survive_the_process(quorum: Quorum, reader: KazooClient, tm
     assert len(os.listdir(tmp_path / "ha" / "wiretwin-ha")) == 2  # one pointer file per retained checkpoint
     data, _ = reader.get(f"{root}/jobs/{JOB}/checkpoint_id_counter")
     assert struct.unpack(">i", data) == (6,)
+
+
+COUNTING_JOB = """
+import time
+from typing import Any
+
+from flinklite.common import Types, WatermarkStrategy
+from flinklite.datastream import KeyedProcessFunction, StreamExecutionEnvironment
+from flinklite.datastream.state import ValueStateDescriptor
+from flinklite.testing import TestSource
+
+
+class RunningCount(KeyedProcessFunction):
+    def open(self, runtime_context: Any) -> None:
+        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.INT()))
+
+    def process_element(self, value: Any, ctx: Any) -> Any:
+        count = (self.count.value() or 0) + 1
+        self.count.update(count)
+        yield f"{value}={count}"
+
+
+env = StreamExecutionEnvironment.get_execution_environment()
+env.set_parallelism(1)
+env.enable_checkpointing(100)
+values = ["abc"[(i * 7 + i // 3) % 3] for i in range(VALUES)]
+source = TestSource(values, interval_ms=20, start_ms=int(time.time() * 1000))
+env.from_source(source, WatermarkStrategy.no_watermarks(), "numbers").key_by(lambda v: v) \\
+    .process(RunningCount()).print()
+env.execute("ha counting job")
+"""
+
+
+def test_cli_job_resumes_on_the_standby_when_the_leader_is_killed(
+        quorum: Quorum, reader: KazooClient, tmp_path: Path, cli_processes: Callable[[list[str]], Process]) -> None:
+    """Two `python -m flinklite run` processes with the same HA settings: the first leads and
+    checkpoints, the second waits as a standby; the first is killed with SIGKILL; the second
+    takes over once the session expires and resumes from the latest checkpoint it finds through
+    ZooKeeper, so every key's final count is exact (the keyed state and the source position come
+    from the same checkpoint)."""
+    values = 150
+    script = tmp_path / "job.py"
+    script.write_text(COUNTING_JOB.replace("VALUES", str(values)))
+    conf = ha_conf(quorum, tmp_path)
+    conf["execution.checkpointing.dir"] = str(tmp_path / "checkpoints")
+    conf["execution.checkpointing.num-retained"] = "2"
+    argv = [arg for key, value in conf.items() for arg in ("-D", f"{key}={value}")] + [str(script)]
+    root = "/flink/wiretwin-ha"
+
+    first = cli_processes(argv)
+    first.expect("a=")  # running and leading
+    (job_id,) = wait_for_children(reader, f"{root}/jobs", lambda c: len(c) == 1)
+    wait_for_children(reader, f"{root}/jobs/{job_id}/checkpoints", lambda c: len(c) >= 1)
+    second = cli_processes(argv)
+    wait_for_children(reader, f"{root}/leader/latch", lambda c: len(c) == 2)  # the standby contends
+    assert not second.said("a=")
+    data, _ = reader.get(f"{root}/execution-plans/{job_id}")
+    with open(json.loads(data)["path"]) as f:
+        assert json.load(f)["plan"] == {"jobName": "ha counting job", "script": str(script), "args": []}
+
+    first.kill9()
+    assert second.proc.wait(WAIT * 2) == 0, second.proc.stderr.read() if second.proc.stderr else ""
+    final: dict[str, int] = {}
+    for line in second.rest():
+        key, count = line.split("=")
+        final[key] = int(count)
+    expected = {key: sum(1 for i in range(values) if "abc"[(i * 7 + i // 3) % 3] == key) for key in "abc"}
+    assert final == expected
+    # the second process resumed rather than starting over: its first count of some key is > 1
+    assert any(int(line.split("=")[1]) > 1 for line in second.seen[:3])
+    stderr = second.proc.stderr.read() if second.proc.stderr else ""
+    assert "Waiting for leadership as a standby" in stderr
+    # the job finished: its HA data is gone (Flink's cleanup of a globally terminated job)
+    assert reader.get_children(f"{root}/jobs") == []
+    assert reader.get_children(f"{root}/execution-plans") == []

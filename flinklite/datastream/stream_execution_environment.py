@@ -47,6 +47,7 @@ from flinklite.runtime.checkpoint import (
 from flinklite.runtime.control import ControlServer, JobControl, jobs_directory
 from flinklite.runtime.clock import Clock, SystemClock
 from flinklite.runtime.executor import JobExecutor
+from flinklite.runtime.ha import JobLeadership
 
 
 def _available_processors() -> int:
@@ -320,12 +321,24 @@ class StreamExecutionEnvironment:
         job_name = job_name or self._job_name or "Flink Streaming Job"
         job_id = self.high_availability.job_id_for(job_name) or uuid.uuid4().hex
         storage = CheckpointStorage(settings.directory, job_id) if checkpointing and settings.directory else None
+        # ZooKeeper HA (flinklite/runtime/ha.py): wait as a standby until this process leads; then
+        # checkpoint ids and completed checkpoints go through ZooKeeper, and the job resumes from
+        # the latest one there (which wins over an initial savepoint, as in Flink).
+        leadership: JobLeadership | None = None
+        if self.high_availability.zookeeper:
+            leadership = JobLeadership(merge_layers(self._conf_layers), job_id, job_name, settings.num_retained)
+            leadership.acquire(on_revoked=lambda: self.last_executor.stop() if self.last_executor else None,
+                               plan={"script": sys.argv[0], "args": sys.argv[1:]},
+                               report=_to_stderr)
         # Without periodic checkpoints the coordinator only takes savepoints.
-        coordinator = CheckpointCoordinator(settings if checkpointing else type(settings)(), storage, job_id)
+        coordinator = CheckpointCoordinator(settings if checkpointing else type(settings)(), storage, job_id,
+                                            **(leadership.hooks() if leadership is not None else {}))
         self.last_coordinator = coordinator if checkpointing else None
         restored: CompletedCheckpoint | None = None
-        if self.savepoint_settings.restore_path:
-            restored = load_checkpoint(self.savepoint_settings.restore_path)
+        restore_path = (leadership.latest_checkpoint_path() if leadership is not None else None) \
+            or self.savepoint_settings.restore_path
+        if restore_path:
+            restored = load_checkpoint(restore_path)
             self.savepoint_settings.restore_path = None  # the first job of the script resumes from it
             coordinator.restore_from(restored)
         restart = self._restart.create(checkpointing)
@@ -371,9 +384,19 @@ class StreamExecutionEnvironment:
                         self._clock.wait_until(restart_at)
                         if self._clock.is_manual and self._clock.now() < restart_at:
                             break
+            if leadership is not None:
+                if leadership.revoked:
+                    raise JobExecutionError(f"job {job_id} was suspended: this process lost its leadership")
+                leadership.job_finished("SUCCEEDED")
+        except JobExecutionError:
+            if leadership is not None and not leadership.revoked:
+                leadership.job_finished("FAILED")  # globally terminal: its HA data goes
+            raise
         finally:
             if server is not None:
                 server.close("the job has ended")
+            if leadership is not None:
+                leadership.close()
         result = JobExecutionResult(job_name, int((time.monotonic() - started) * 1000),
                                     executor.metrics(), executor, job_id)
         for observer in self._on_executed:
@@ -401,3 +424,8 @@ class StreamExecutionEnvironment:
 
     def execute_async(self, job_name: str | None = None) -> JobExecutionResult:
         return self.execute(job_name)
+
+
+def _to_stderr(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()

@@ -1327,3 +1327,67 @@ class ZooKeeperHaServices(HighAvailabilityServices):
                 self.client.stop()
             finally:
                 self.client.close()
+
+
+# -- one job manager's use of the services -----------------------------------------------------------
+
+
+class JobLeadership:
+    """What a job-manager process does around one job under high availability, in the order the
+    runtime needs it: `acquire()` blocks as a standby until this process leads (publishing its
+    connection info, recording the execution plan, opening the job's id counter and checkpoint
+    store), `hooks()` are the CheckpointCoordinator's id_counter / completed_store,
+    `latest_checkpoint_path()` is where to resume, `revoked` tells that leadership went (the job
+    must stop and the process give way), and `job_finished()` records the result and removes
+    the job's HA data once the job is globally terminated."""
+
+    def __init__(self, conf: Mapping[str, str], job_id: str, job_name: str, num_retained: int = 1,
+                 address: str | None = None) -> None:
+        self.services = services_from_config(conf)
+        self.job_id = job_id
+        self.job_name = job_name
+        self.num_retained = num_retained
+        self.address = address or default_address("jobmanager")
+        self.election: LeaderElection | None = None
+        self.counter: CheckpointIdCounter | None = None
+        self.store: CompletedCheckpointStore | None = None
+
+    def acquire(self, on_revoked: Callable[[], None] | None = None, plan: Mapping[str, Any] | None = None,
+                report: Callable[[str], None] | None = None, timeout: float | None = None) -> None:
+        election = self.election = self.services.leader_election(
+            {DISPATCHER: self.address, job_component(self.job_id): self.address}, on_revoked=on_revoked)
+        election.start()
+        if not election.await_leadership(0) and report is not None:
+            report(f"Waiting for leadership as a standby job manager (cluster {self.services.config.namespace})")
+        if not election.await_leadership(timeout) or not election.is_leader:
+            raise RuntimeError(f"did not become the leader of {self.services.config.namespace}"
+                               + (f": {election.error!r}" if isinstance(election, _ZooKeeperElection)
+                                  and election.error is not None else ""))
+        if report is not None:
+            report(f"Leading as job manager of {self.services.config.namespace} (leader session {election.session_id})")
+        self.services.execution_plan_store().put(self.job_id, {"jobName": self.job_name, **(plan or {})})
+        self.counter = self.services.checkpoint_id_counter(self.job_id)
+        self.store = self.services.completed_checkpoint_store(self.job_id, self.num_retained)
+
+    @property
+    def revoked(self) -> bool:
+        return self.election is not None and self.election.revoked.is_set()
+
+    def hooks(self) -> dict[str, Any]:
+        assert self.counter is not None and self.store is not None, "acquire() first"
+        return {"id_counter": self.counter, "completed_store": self.store}
+
+    def latest_checkpoint_path(self) -> str | None:
+        latest = self.store.latest() if self.store is not None else None
+        return latest.external_pointer if latest is not None else None
+
+    def job_finished(self, status: str) -> None:
+        """The job is globally terminated (FINISHED, FAILED, CANCELED): dirty result, HA data
+        removed, result clean, as Flink's dispatcher does."""
+        results = self.services.job_result_store()
+        results.create_dirty_result(self.job_id, status)
+        self.services.cleanup_job_data(self.job_id)
+        results.mark_clean(self.job_id)
+
+    def close(self) -> None:
+        self.services.close()
