@@ -427,10 +427,11 @@ def test_cli_job_resumes_on_the_standby_when_the_leader_is_killed(
     script = tmp_path / "job.py"
     script.write_text(COUNTING_JOB.replace("VALUES", str(values)))
     conf = ha_conf(quorum, tmp_path)
+    del conf["high-availability.cluster-id"]  # the default, /default: the job id is stable all the same
     conf["execution.checkpointing.dir"] = str(tmp_path / "checkpoints")
     conf["execution.checkpointing.num-retained"] = "2"
     argv = [arg for key, value in conf.items() for arg in ("-D", f"{key}={value}")] + [str(script)]
-    root = "/flink/wiretwin-ha"
+    root = "/flink/default"
 
     first = cli_processes(argv)
     first.expect("a=")  # running and leading

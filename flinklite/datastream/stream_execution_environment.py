@@ -12,6 +12,7 @@ serves the job's control endpoint (flinklite/runtime/control.py) while it runs."
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -319,7 +320,12 @@ class StreamExecutionEnvironment:
         settings = self._checkpoint_config.settings
         checkpointing = settings.enabled and not self._batch
         job_name = job_name or self._job_name or "Flink Streaming Job"
-        job_id = self.high_availability.job_id_for(job_name) or uuid.uuid4().hex
+        ha_settings = self.high_availability
+        if ha_settings.zookeeper:
+            # A restarted process must find its job's znodes again: under ZooKeeper HA the id is
+            # stable with the default cluster id too (Flink fixes it in HA application mode).
+            ha_settings = dataclasses.replace(ha_settings, cluster_id_set=True)
+        job_id = ha_settings.job_id_for(job_name) or uuid.uuid4().hex
         storage = CheckpointStorage(settings.directory, job_id) if checkpointing and settings.directory else None
         # ZooKeeper HA (flinklite/runtime/ha.py): wait as a standby until this process leads; then
         # checkpoint ids and completed checkpoints go through ZooKeeper, and the job resumes from
