@@ -233,7 +233,10 @@ def test_election_in_one_process_fails_over_on_session_expiry(zk_server: Running
         assert leading.await_leadership(WAIT)
         standby = second.leader_election({DISPATCHER: "second"})
         standby.start()
-        assert not standby.await_leadership(0.2)  # bounded check that it is waiting, not a sleep-for-sync
+        contenders = threading.Event()
+        reader.ChildrenWatch("/flink/default/leader/latch", lambda c: contenders.set() if len(c) == 2 else None)
+        assert contenders.wait(WAIT)  # the standby's latch node is there
+        assert not standby.granted.is_set()
 
         zk_server.expire_session(first.session_id)
         assert revoked.wait(WAIT) and leading.revoked.is_set() and not leading.is_leader
