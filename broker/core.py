@@ -20,7 +20,7 @@ from typing import Any
 from broker.config import BrokerConfig
 from broker.handlers import REGISTRY, load_all
 from broker.state.cleaner import CleanerSettings, apply_retention, compact
-from broker.state.cluster import BrokerInfo, Cluster, Topic
+from broker.state.cluster import BrokerInfo, Cluster, Partition, Topic
 from broker.state.configs import topic_config
 from broker.state.fetch_sessions import FetchSessionCache
 from broker.state.consumer_groups import ConsumerGroupCoordinator
@@ -32,9 +32,39 @@ from broker.state.producers import ProducerTable
 from broker.state.transactions import TransactionCoordinator
 from broker.zk.metadata import ZkMetadata
 from wire.kafka._message import Message
+from wire.kafka.error_codes import ErrorCode
 from wire.kafka.headers import RequestHeader
 
 log = logging.getLogger("broker")
+
+# APIs whose coordinator-state records (__consumer_offsets, __transaction_state) must reach the partition's ISR
+# before the answer, as Kafka appends them with acks=all: JoinGroup, LeaveGroup, SyncGroup, InitProducerId,
+# AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, TxnOffsetCommit, DeleteGroups, OffsetDelete,
+# ConsumerGroupHeartbeat (OffsetCommit waits in its own handler, with its own timeout error)
+COORDINATOR_STATE_APIS = frozenset({11, 13, 14, 22, 24, 25, 26, 28, 42, 47, 68})
+COORDINATOR_STATE_TIMEOUT_MS = 5000  # offsets.commit.timeout.ms, which Kafka also uses for group and txn state
+
+
+def when_state_replicated(core: BrokerCore, ctx: RequestContext, resp: Message,
+                          written: list[tuple[Partition, int]]) -> Pending:
+    """Hold ``resp`` until every written batch is below its partition's high watermark. If this broker stops
+    leading such a partition meanwhile, the state may be lost: a top-level error code becomes NOT_COORDINATOR
+    (the client finds the new coordinator and retries), and COORDINATOR_NOT_AVAILABLE after the timeout, as
+    Kafka's coordinators map NOT_LEADER_OR_FOLLOWER and REQUEST_TIMED_OUT of their appends."""
+
+    def fail(code: ErrorCode) -> Message:
+        if getattr(resp, "error_code", None) == 0:
+            setattr(resp, "error_code", int(code))
+        return resp
+
+    def poll(now_ms: int, expired: bool) -> Message | None:
+        if any(p.leader != ctx.node_id for p, _ in written):
+            return fail(ErrorCode.NOT_COORDINATOR)
+        if all(p.log.high_watermark > last for p, last in written):
+            return resp
+        return fail(ErrorCode.COORDINATOR_NOT_AVAILABLE) if expired else None
+
+    return Pending(core.now_ms + COORDINATOR_STATE_TIMEOUT_MS, poll)
 
 
 @dataclass
@@ -154,7 +184,18 @@ class BrokerCore:
     def handle(self, ctx: RequestContext, request: Any, now_ms: int) -> HandlerResult:
         self.now_ms = now_ms
         reg = REGISTRY[ctx.header.api_key]
-        return reg.handler(self, ctx, request, ctx.header.api_version)
+        if self.zk is None or ctx.header.api_key not in COORDINATOR_STATE_APIS:
+            return reg.handler(self, ctx, request, ctx.header.api_version)
+        # ZooKeeper mode: group and transaction state is answered once the coordinator partition's ISR has it
+        written: list[tuple[Partition, int]] = []
+        self.internal.written = written
+        try:
+            result = reg.handler(self, ctx, request, ctx.header.api_version)
+        finally:
+            self.internal.written = None
+        if not written or not isinstance(result, Message):
+            return result
+        return when_state_replicated(self, ctx, result, written)
 
     def wall_ms(self) -> int:
         return self.now_ms + self.wall_offset

@@ -68,6 +68,9 @@ class InternalLogs:
         self.core = core
         self.restorers: dict[str, Restorer] = {}
         self._requested: set[str] = set()  # ZooKeeper mode: creations asked for
+        # while the core handles a request whose answer must wait for replication: (partition, last offset)
+        # of every batch written meanwhile
+        self.written: list[tuple[Partition, int]] | None = None
 
     def partition_count(self, topic: str) -> int:
         cfg = self.core.config
@@ -140,6 +143,8 @@ class InternalLogs:
 
             replication(self.core).maybe_advance_hw((topic, partition.index), partition, self.core.now_ms)
         plog.maybe_flush(self.core.now_ms)
+        if self.written is not None:
+            self.written.append((partition, last))
         return last
 
     def register(self, record_type: str, restorer: Restorer) -> None:

@@ -321,3 +321,59 @@ def test_a_follower_behind_the_leaders_log_start_starts_over_there(cluster: Clus
     assert wait_for(lambda: cluster.offsets(3, "gone", 0) == (10, 10), "3 caught up from the leader's log start")
     assert cluster.log_of(3, "gone", 0) == [(o, d) for o, d in cluster.log_of(1, "gone", 0) if o >= 8]
     wait_for(lambda: 3 in cluster.zk.states[("gone", 0)].isr, "3 back in the ISR")
+
+
+def test_transaction_state_is_answered_only_once_the_isr_has_it(tmp_path: Path) -> None:
+    """Kafka appends coordinator state with acks=all: InitProducerId is answered once every in-sync replica of
+    the transactional id's __transaction_state partition has the record. While the followers cannot fetch (and
+    the ISR keeps them: replica.lag.time.max.ms is long), the answer waits and ends COORDINATOR_NOT_AVAILABLE
+after offsets.commit.timeout.ms (5 s);
+    once they fetch again, the same request succeeds and every replica holds the state."""
+    import trio
+
+    from broker.replication.client import KafkaConnection
+    from broker.state.internal import TXN_TOPIC, partition_for
+    from wire.kafka.error_codes import ErrorCode
+    from wire.kafka.messages.find_coordinator import FindCoordinatorRequest
+    from wire.kafka.messages.init_producer_id import InitProducerIdRequest
+
+    c = Cluster(tmp_path, lag_ms=60_000)
+    try:
+        for n in (1, 2, 3):
+            c.start(n)
+        first = c.brokers[1].bootstrap_servers.split(":")
+
+        async def call(host: str, port: int, api_key: int, version: int, body: Any) -> Any:
+            conn = await KafkaConnection.open(host, port, "state-test")
+            try:
+                return await conn.request(api_key, version, body)
+            finally:
+                await conn.aclose()
+
+        def coordinator() -> Any:
+            resp = trio.run(call, first[0], int(first[1]), 10, 3, FindCoordinatorRequest(key="tx-1", key_type=1))
+            return resp if resp.error_code == 0 else None
+
+        found = wait_for(coordinator, "a transaction coordinator")
+
+        def init() -> Any:
+            return trio.run(call, found.host, found.port, 22, 3,
+                            InitProducerIdRequest(transactional_id="tx-1", transaction_timeout_ms=60_000))
+
+        assert init().error_code == 0
+        index = partition_for("tx-1", len(c.zk.topics[TXN_TOPIC].partitions))
+        assert c.zk.states[(TXN_TOPIC, index)].leader == found.node_id
+        assert len(c.zk.states[(TXN_TOPIC, index)].isr) == 3
+        wait_for(lambda: c.replicas_identical(TXN_TOPIC, index), "the first state on every replica")
+        c.brokers[found.node_id].drop_next(1, 1_000_000)  # the followers' fetches stop reaching the leader
+        held = init()
+        assert held.error_code == ErrorCode.COORDINATOR_NOT_AVAILABLE
+        end, high_watermark = c.offsets(found.node_id, TXN_TOPIC, index)
+        assert high_watermark < end  # the leader has not heard that its followers have the new state
+        c.brokers[found.node_id].clear_faults()
+        again = init()
+        assert again.error_code == 0 and again.producer_epoch == 2  # each InitProducerId bumped the epoch
+        leader_end = c.offsets(found.node_id, TXN_TOPIC, index)[0]
+        assert all(c.offsets(n, TXN_TOPIC, index)[0] == leader_end for n in c.brokers)  # already, not eventually
+    finally:
+        c.close()
