@@ -215,3 +215,40 @@ def test_assignment_for_added_partitions() -> None:
 def test_assignment_errors(brokers: list[int], partitions: int, replication: int, message: str) -> None:
     with pytest.raises(controller.AssignmentError, match=message.replace(".", r"\.")):
         controller.assign_replicas(brokers, partitions, replication)
+
+
+# -- ElectLeaders on the controller -----------------------------------------------------------------------------
+
+def test_requested_elections_preferred_and_unclean() -> None:
+    from wire.kafka.error_codes import ErrorCode as E
+
+    v = view([1, 2, 3], {"t": {0: [1, 2, 3], 1: [2, 3, 1], 2: [3, 1, 2], 3: [1, 2, 3]}, "gone": {0: [1]}},
+             {("t", 0): st(2, 3, [2, 1], 5), ("t", 1): st(2, 0, [2, 3, 1]), ("t", 2): st(1, 2, [1, 2], 1),
+              ("t", 3): st(-1, 6, [1], 4), ("gone", 0): st(1, 0, [1])}, deletions=frozenset({"gone"}))
+    states, results = controller.requested_election(v, ME, controller.PREFERRED_ELECTION,
+                                                    [("t", 0), ("t", 1), ("t", 2), ("t", 9), ("gone", 0)])
+    assert states == {("t", 0): st(1, 4, [2, 1], 5)}  # the preferred replica 1 is live and in sync
+    assert {k: r[0] for k, r in results.items()} == {
+        ("t", 1): E.ELECTION_NOT_NEEDED, ("t", 2): E.PREFERRED_LEADER_NOT_AVAILABLE,  # 3 is not in the ISR
+        ("t", 9): E.UNKNOWN_TOPIC_OR_PARTITION, ("gone", 0): E.INVALID_TOPIC_EXCEPTION}
+    assert results[("t", 2)][1] == ("Failed to elect leader for partition t-2 under strategy "
+                                    "PreferredReplicaPartitionLeaderElectionStrategy")
+    # every partition: the ones needing no election are left out
+    states, results = controller.requested_election(v, ME, controller.PREFERRED_ELECTION, None)
+    assert set(states) == {("t", 0), ("t", 3)} and ("t", 1) not in results  # t-3: leaderless, 1 in its ISR
+    # unclean: only a leaderless partition; a live replica outside the ISR may take it, alone in the ISR
+    dead = view([2, 3], {"t": {0: [1, 2, 3], 1: [1, 2]}}, {("t", 0): st(-1, 6, [1], 4), ("t", 1): st(2, 1, [2])})
+    states, results = controller.requested_election(dead, ME, controller.UNCLEAN_ELECTION, [("t", 0), ("t", 1)])
+    assert states == {("t", 0): st(2, 7, [2], 4)}
+    assert results == {("t", 1): (E.ELECTION_NOT_NEEDED, controller.NOT_NEEDED)}
+    nobody = view([3], {"t": {0: [1, 2]}}, {("t", 0): st(-1, 2, [1])})
+    _, results = controller.requested_election(nobody, ME, controller.UNCLEAN_ELECTION, [("t", 0)])
+    assert results[("t", 0)][0] == E.ELIGIBLE_LEADERS_NOT_AVAILABLE
+
+
+def test_requested_elections_on_another_broker_are_not_controller() -> None:
+    from wire.kafka.error_codes import ErrorCode as E
+
+    v = view([1, 2], {"t": {0: [1, 2]}}, {("t", 0): st(2, 0, [2, 1])}, controller_id=2)
+    assert controller.requested_election(v, ME, controller.PREFERRED_ELECTION, [("t", 0)]) == (
+        {}, {("t", 0): (E.NOT_CONTROLLER, None)})

@@ -124,3 +124,53 @@ def test_the_controller_gives_leadership_back_to_the_preferred_replica() -> None
     finally:
         for broker in brokers.values():
             broker.stop()
+
+
+def test_elect_leaders_on_the_controller_moves_leadership_to_the_preferred_replica() -> None:
+    """ElectLeaders in ZooKeeper mode (auto rebalance off): while the preferred replica is down the election
+    fails with PREFERRED_LEADER_NOT_AVAILABLE; once it is back in the ISR the controller writes it as leader with
+    a new epoch and answers after ZooKeeper reports it; asking again is ELECTION_NOT_NEEDED."""
+    from confluent_kafka import ElectionType
+    from confluent_kafka import TopicPartition as CkTopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    zk = MemoryZooKeeper()
+
+    def start(n: int) -> RunningBroker:
+        return RunningBroker(BrokerConfig(port=0, first_node_id=n, zookeeper_connect="memory",
+                                          auto_leader_rebalance_enable=False, replica_lag_time_max_ms=500,
+                                          replica_fetch_backoff_ms=20), bridge_factory=zk.bridge).start()
+
+    brokers = {n: start(n) for n in (1, 2, 3)}
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=brokers[1].bootstrap_servers)
+        try:
+            admin.create_topics([NewTopic("elect", 1, 3)])
+        finally:
+            admin.close()
+        preferred = zk.topics["elect"].partitions[0][0]
+        brokers[preferred].stop()
+        wait_for(lambda: zk.states[("elect", 0)].leader not in (-1, preferred), "leadership to move")
+        moved = zk.states[("elect", 0)]
+        live = {n for n in brokers if n != preferred}
+
+        def elect() -> Any:
+            bootstrap = ",".join(brokers[n].bootstrap_servers for n in sorted(live))
+            client = AdminClient({"bootstrap.servers": bootstrap})
+            (result,) = client.elect_leaders(ElectionType.PREFERRED, [CkTopicPartition("elect", 0)]).result(WAIT).values()
+            return result
+
+        down = elect()
+        assert down.name() == "PREFERRED_LEADER_NOT_AVAILABLE"
+        brokers[preferred] = start(preferred)
+        live.add(preferred)
+        wait_for(lambda: preferred in zk.states[("elect", 0)].isr, "the preferred replica back in the ISR")
+        assert zk.states[("elect", 0)].leader == moved.leader  # no automatic rebalance
+        assert elect() is None
+        state = zk.states[("elect", 0)]
+        assert (state.leader, state.leader_epoch) == (preferred, moved.leader_epoch + 1)
+        again = elect()
+        assert again.name() == "ELECTION_NOT_NEEDED"
+    finally:
+        for broker in brokers.values():
+            broker.stop()

@@ -154,6 +154,73 @@ def preferred_leader_writes(view: ZkView, broker_id: int, *,
     return [SetPartitionStates(states, view.controller_epoch_version) for _, states in sorted(by_topic.items())]
 
 
+PREFERRED_ELECTION, UNCLEAN_ELECTION = 0, 1
+NOT_NEEDED = "Leader election not needed for topic partition"
+Election = tuple[dict[tuple[str, int], PartitionState], dict[tuple[str, int], tuple[int, str | None]]]
+
+
+def requested_election(view: ZkView, broker_id: int, election_type: int,
+                       partitions: Iterable[tuple[str, int]] | None) -> Election:
+    """ElectLeaders on the ZooKeeper-mode controller (``KafkaController.processReplicaLeaderElection``): the new
+    states to write, and an (error code, message) for every named partition that gets no new state. ``None``
+    partitions means every partition, and then the ones that need no election are left out of the results.
+
+    Preferred: the first replica takes over when it is live and in the ISR; already leading is
+    ELECTION_NOT_NEEDED; otherwise PREFERRED_LEADER_NOT_AVAILABLE. Unclean: only a partition without a live
+    leader is elected, from the live ISR first and else any live replica (data may be lost, as the name says);
+    none live is ELIGIBLE_LEADERS_NOT_AVAILABLE. A broker that is not the controller answers NOT_CONTROLLER."""
+    from wire.kafka.error_codes import ErrorCode
+
+    every = partitions is None
+    keys = sorted(view.states if every else set(partitions or ()))
+    states: dict[tuple[str, int], PartitionState] = {}
+    results: dict[tuple[str, int], tuple[int, str | None]] = {}
+    if view.controller_id != broker_id:
+        return states, {key: (ErrorCode.NOT_CONTROLLER, None) for key in keys}
+    live = set(view.brokers)
+    strategy = ("PreferredReplicaPartitionLeaderElectionStrategy" if election_type == PREFERRED_ELECTION
+                else "OfflinePartitionLeaderElectionStrategy(true)")
+    for key in keys:
+        topic, index = key
+        replicas = view.topics[topic].partitions.get(index) if topic in view.topics else None
+        state = view.states.get(key)
+        if election_type not in (PREFERRED_ELECTION, UNCLEAN_ELECTION):
+            results[key] = (ErrorCode.INVALID_REQUEST, f"Unknown election type {election_type}")
+            continue
+        if not replicas or state is None:
+            results[key] = (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "The partition does not exist.")
+            continue
+        if topic in view.deletions:
+            results[key] = (ErrorCode.INVALID_TOPIC_EXCEPTION, "The topic is being deleted")
+            continue
+        failed = (ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE if election_type == PREFERRED_ELECTION
+                  else ErrorCode.ELIGIBLE_LEADERS_NOT_AVAILABLE,
+                  f"Failed to elect leader for partition {topic}-{index} under strategy {strategy}")
+        if election_type == PREFERRED_ELECTION:
+            if state.leader == replicas[0]:
+                results[key] = (ErrorCode.ELECTION_NOT_NEEDED, NOT_NEEDED)
+            elif replicas[0] in live and replicas[0] in state.isr:
+                states[key] = replace(state, leader=replicas[0], leader_epoch=state.leader_epoch + 1,
+                                      controller_epoch=view.controller_epoch)
+            else:
+                results[key] = failed
+            continue
+        if state.leader in live:
+            results[key] = (ErrorCode.ELECTION_NOT_NEEDED, NOT_NEEDED)
+            continue
+        candidates = [r for r in replicas if r in live and r in state.isr] or [r for r in replicas if r in live]
+        if not candidates:
+            results[key] = failed
+            continue
+        leader = candidates[0]
+        isr = [r for r in state.isr if r in live] if leader in state.isr else [leader]
+        states[key] = replace(state, leader=leader, leader_epoch=state.leader_epoch + 1, isr=isr,
+                              controller_epoch=view.controller_epoch)
+    if every:
+        results = {k: r for k, r in results.items() if r[0] != ErrorCode.ELECTION_NOT_NEEDED}
+    return states, results
+
+
 def assign_replicas(brokers: Iterable[int], partitions: int, replication: int, *,
                     start_index: int | None = None, start_partition: int = 0,
                     rng: random.Random | None = None) -> list[list[int]]:
