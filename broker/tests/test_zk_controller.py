@@ -252,3 +252,16 @@ def test_requested_elections_on_another_broker_are_not_controller() -> None:
     v = view([1, 2], {"t": {0: [1, 2]}}, {("t", 0): st(2, 0, [2, 1])}, controller_id=2)
     assert controller.requested_election(v, ME, controller.PREFERRED_ELECTION, [("t", 0)]) == (
         {}, {("t", 0): (E.NOT_CONTROLLER, None)})
+
+
+def test_a_preferred_election_znode_is_carried_out_then_deleted() -> None:
+    from dataclasses import replace as with_
+
+    from broker.zk.model import CompletePreferredElection
+
+    v = view([1, 2], {"t": {0: [1, 2], 1: [2, 1]}}, {("t", 0): st(2, 3, [2, 1], 5), ("t", 1): st(2, 0, [2, 1])})
+    assert controller.decide(v, ME) == []
+    asked = with_(v, preferred_election=frozenset({("t", 0), ("t", 1), ("nope", 0)}))
+    assert controller.decide(asked, ME) == [SetPartitionStates({("t", 0): st(1, 4, [2, 1], 5)}, 3),
+                                            CompletePreferredElection()]
+    assert controller.decide(asked, 2) == []  # only the controller acts on it

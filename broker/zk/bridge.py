@@ -9,7 +9,7 @@ touches ZooKeeper for one broker; the broker core never sees kazoo. It:
   ``/cluster/id``, registers the ephemeral ``/brokers/ids/<id>`` (v5 JSON) and
   delivers a first full snapshot (``ClusterIdKnown``, ``BrokersChanged``,
   ``ControllerChanged``, ``TopicsChanged``, ``PartitionStatesChanged``,
-  ``DeletionsRequested``) with every watch armed;
+  ``DeletionsRequested``, ``PreferredElectionRequested``) with every watch armed;
 * then follows ZooKeeper: kazoo's watch callbacks and session-state listener
   only mark what became stale; one refresher thread of the bridge re-reads it
   (re-arming the one-shot watches) and delivers the new snapshot through
@@ -52,8 +52,8 @@ from broker.zk import layout
 from broker.zk.model import (
     ClaimProducerIds, ProducerIdsClaimed,
     AddPartitions, BrokerRegistration, BrokersChanged, ClusterIdKnown, CompleteDeletion, ControllerChanged,
-    CreateTopic, DeletionsRequested, ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged,
-    SessionLost, SetPartitionStates, SetTopicConfig, TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkWrite,
+    CompletePreferredElection, CreateTopic, DeletionsRequested, ElectController, MarkForDeletion, PartitionState,
+    PartitionStatesChanged, PreferredElectionRequested, SessionLost, SetPartitionStates, SetTopicConfig, TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkWrite,
 )
 
 log = logging.getLogger("broker.zk.bridge")
@@ -63,12 +63,13 @@ _CONTROLLER = "controller"
 _BROKERS = "brokers"
 _TOPICS = "topics"
 _DELETIONS = "deletions"
+_PREFERRED = "preferred"  # /admin/preferred_replica_election
 _ISR_CHANGES = "isr_changes"  # the controller's housekeeping of /isr_change_notification
 _CONFIG_CHANGES = "config_changes"  # every broker's purge of old /config/changes notifications
 _LOST = "lost"
 _CONNECTED = "connected"
 _STOP = "stop"
-_ALL = (_BROKERS, _CONTROLLER, _TOPICS, _DELETIONS, _ISR_CHANGES, _CONFIG_CHANGES)
+_ALL = (_BROKERS, _CONTROLLER, _TOPICS, _DELETIONS, _PREFERRED, _ISR_CHANGES, _CONFIG_CHANGES)
 
 CONFIG_CHANGE_EXPIRATION_MS = 15 * 60 * 1000  # ZkNodeChangeNotificationListener's changeExpirationMs
 PRODUCER_ID_BLOCK_SIZE = layout.PRODUCER_ID_BLOCK_SIZE
@@ -337,6 +338,8 @@ class ZkBridge:
         if _DELETIONS in pending:
             children = self._children(layout.DELETE_TOPICS, _DELETIONS)
             self.deliver(DeletionsRequested(frozenset(children)))
+        if _PREFERRED in pending:
+            self.deliver(PreferredElectionRequested(self._read_preferred_election()))
         if _ISR_CHANGES in pending and self._is_controller:
             self._consume_isr_changes()
         if _CONFIG_CHANGES in pending:
@@ -446,6 +449,16 @@ class ZkBridge:
                     log.warning("ignoring unreadable config of %s: %s", name, exc)
         return topics, configs
 
+    def _read_preferred_election(self) -> frozenset[tuple[str, int]] | None:
+        found = self._get_watched(layout.PREFERRED_REPLICA_ELECTION, _PREFERRED)
+        if found is None:
+            return None
+        try:
+            return layout.decode_preferred_election(found[0])
+        except layout.LayoutError as exc:
+            log.warning("ignoring unreadable %s: %s", layout.PREFERRED_REPLICA_ELECTION, exc)
+            return frozenset()
+
     def _read_state(self, key: tuple[str, int]) -> PartitionState | None:
         path = layout.partition_state_path(*key)
         found = self._get_watched(path, key)
@@ -526,6 +539,8 @@ class ZkBridge:
             self._set_partition_states(write)
         elif isinstance(write, CompleteDeletion):
             self._complete_deletion(write.topic)
+        elif isinstance(write, CompletePreferredElection):
+            self._zk().delete(layout.PREFERRED_REPLICA_ELECTION)
         elif isinstance(write, ElectController):
             self._elect(write.broker_id)
         else:  # pragma: no cover - the union is closed

@@ -40,7 +40,7 @@ from dataclasses import replace
 
 from broker.zk.layout import NO_TOPIC_ID, new_kafka_uuid, uuid_to_kafka
 from broker.zk.model import (
-    AddPartitions, CompleteDeletion, PartitionState, SetPartitionStates, TopicAssignment, ZkView, ZkWrite,
+    AddPartitions, CompleteDeletion, CompletePreferredElection, PartitionState, SetPartitionStates, TopicAssignment, ZkView, ZkWrite,
 )
 
 LEADER_IMBALANCE_PER_BROKER_PERCENTAGE = 10  # leader.imbalance.per.broker.percentage
@@ -90,6 +90,14 @@ def decide(view: ZkView, broker_id: int, *,
                 states[key] = new
         if states:
             writes.append(SetPartitionStates(states, view.controller_epoch_version))
+    if view.preferred_election is not None:  # the old tools' request: elect, then delete the znode
+        changing = {k for w in writes if isinstance(w, SetPartitionStates) for k in w.states}
+        elected, _ = requested_election(view, broker_id, PREFERRED_ELECTION, view.preferred_election - changing)
+        by_topic: dict[str, dict[tuple[str, int], PartitionState]] = {}
+        for key, state in elected.items():
+            by_topic.setdefault(key[0], {})[key] = state
+        writes.extend(SetPartitionStates(group, view.controller_epoch_version) for _, group in sorted(by_topic.items()))
+        writes.append(CompletePreferredElection())
     return writes
 
 

@@ -52,6 +52,7 @@ CONFIG_TOPICS = "/config/topics"
 CONFIG_CHANGE_PREFIX = "/config/changes/config_change_"
 ADMIN = "/admin"
 DELETE_TOPICS = "/admin/delete_topics"
+PREFERRED_REPLICA_ELECTION = "/admin/preferred_replica_election"
 ISR_CHANGES = "/isr_change_notification"
 ISR_CHANGE_PREFIX = "/isr_change_notification/isr_change_"
 PRODUCER_ID_BLOCK = "/latest_producer_id_block"
@@ -489,6 +490,26 @@ def decode_config_change(data: bytes | None) -> str:
 
 
 # -- notifications and the producer id block --------------------------------------------------------------------
+
+def encode_preferred_election(partitions: Iterable[tuple[str, int]]) -> bytes:
+    """``/admin/preferred_replica_election``: ``{"version":1,"partitions":[{"topic":..,"partition":..}]}``."""
+    return _dump({"version": 1, "partitions": [{"topic": t, "partition": p} for t, p in partitions]})
+
+
+def decode_preferred_election(data: bytes | None) -> frozenset[tuple[str, int]]:
+    """The partitions named (Kafka's ``PreferredReplicaElectionZNode.decode``); unreadable data names none."""
+    obj = _load(data, "preferred replica election")
+    entries = obj.get("partitions") if isinstance(obj, dict) else None
+    if not isinstance(entries, list):
+        raise LayoutError(f"preferred replica election: no partitions: {obj!r}")
+    out: set[tuple[str, int]] = set()
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("topic"), str) \
+                or not isinstance(entry.get("partition"), int):
+            raise LayoutError(f"preferred replica election: bad partition {entry!r}")
+        out.add((entry["topic"], entry["partition"]))
+    return frozenset(out)
+
 
 def encode_isr_change(partitions: Iterable[tuple[str, int]]) -> bytes:
     """``/isr_change_notification/isr_change_<seq>``: ``{"version":1,"partitions":[{"topic":..,"partition":..}]}``."""

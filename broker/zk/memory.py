@@ -22,7 +22,7 @@ from dataclasses import replace
 from broker.zk.layout import PRODUCER_ID_BLOCK_SIZE
 from broker.zk.model import (
     AddPartitions, ClaimProducerIds, ProducerIdsClaimed, BrokerRegistration, BrokersChanged, ClusterIdKnown, CompleteDeletion, ControllerChanged,
-    CreateTopic, DeletionsRequested, ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged,
+    CompletePreferredElection, CreateTopic, DeletionsRequested, PreferredElectionRequested, ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged,
     SetPartitionStates, SetTopicConfig, TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkWrite,
 )
 
@@ -39,6 +39,7 @@ class MemoryZooKeeper:
         self.configs: dict[str, dict[str, str]] = {}
         self.states: dict[tuple[str, int], PartitionState] = {}
         self.deletions: set[str] = set()
+        self.preferred_election: frozenset[tuple[str, int]] | None = None  # /admin/preferred_replica_election
         self.isr_notifications = 0
         self.producer_id_block_end = -1  # /latest_producer_id_block's block_end
         self.bridges: list[MemoryBridge] = []
@@ -59,6 +60,7 @@ class MemoryZooKeeper:
                 TopicsChanged(dict(self.topics), {k: dict(v) for k, v in self.configs.items()}),
                 PartitionStatesChanged({k: v for k, v in self.states.items()}),
                 DeletionsRequested(frozenset(self.deletions)),
+                PreferredElectionRequested(self.preferred_election),
             ]
 
     def _broadcast(self) -> None:
@@ -84,6 +86,12 @@ class MemoryZooKeeper:
             self.bridges = [b for b in self.bridges if b.broker_id != broker_id]
             if self.controller_id == broker_id:
                 self.controller_id = None
+        self._broadcast()
+
+    def request_preferred_election(self, partitions: frozenset[tuple[str, int]]) -> None:
+        """What the old ``kafka-preferred-replica-election.sh`` did: create the znode naming the partitions."""
+        with self.lock:
+            self.preferred_election = partitions
         self._broadcast()
 
     # -- writes ----------------------------------------------------------------------------------
@@ -130,6 +138,10 @@ class MemoryZooKeeper:
                 self.states[key] = replace(state, zk_version=state.zk_version + 1)
             if write.isr_change:
                 self.isr_notifications += 1
+        elif isinstance(write, CompletePreferredElection):
+            if self.preferred_election is None:
+                return "NoNode: /admin/preferred_replica_election"
+            self.preferred_election = None
         elif isinstance(write, CompleteDeletion):
             self.topics.pop(write.topic, None)
             self.configs.pop(write.topic, None)

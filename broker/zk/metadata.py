@@ -35,7 +35,7 @@ from broker.state.log import PartitionLog
 from broker.zk.layout import PRODUCER_ID_BLOCK_SIZE
 from broker.zk.model import (
     AddPartitions, ClaimProducerIds, ProducerIdsClaimed, BrokersChanged, ClusterIdKnown, ControllerChanged, CreateTopic, DeletionsRequested,
-    ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged, SessionLost, SetTopicConfig,
+    ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged, PreferredElectionRequested, SessionLost, SetTopicConfig,
     TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkView, ZkWrite,
 )
 
@@ -94,6 +94,8 @@ class ZkMetadata:
                     view.states[key] = state
         elif isinstance(event, DeletionsRequested):
             view.deletions = event.topics
+        elif isinstance(event, PreferredElectionRequested):
+            view.preferred_election = event.partitions
         elif isinstance(event, WriteFailed):
             log.info("ZooKeeper write lost a race (%s): %s", type(event.write).__name__, event.reason)
             if isinstance(event.write, CreateTopic):

@@ -104,6 +104,14 @@ class DeletionsRequested:
 
 
 @dataclass(frozen=True)
+class PreferredElectionRequested:
+    """``/admin/preferred_replica_election`` as written by the old tools (the partitions named), or None when
+    the znode is absent."""
+
+    partitions: frozenset[tuple[str, int]] | None
+
+
+@dataclass(frozen=True)
 class WriteFailed:
     """A write could not be applied (a lost race: BadVersion, NodeExists, NoNode); ``write`` names it."""
 
@@ -125,7 +133,7 @@ class SessionLost:
 
 
 ZkEvent = (ClusterIdKnown | BrokersChanged | ControllerChanged | TopicsChanged | PartitionStatesChanged
-           | DeletionsRequested | WriteFailed | SessionLost | ProducerIdsClaimed)
+           | DeletionsRequested | PreferredElectionRequested | WriteFailed | SessionLost | ProducerIdsClaimed)
 
 
 # -- writes: core -> ZooKeeper ---------------------------------------------------------------------
@@ -174,6 +182,11 @@ class SetPartitionStates:
 
 
 @dataclass(frozen=True)
+class CompletePreferredElection:
+    """The controller is done with ``/admin/preferred_replica_election``: delete it."""
+
+
+@dataclass(frozen=True)
 class CompleteDeletion:
     """The controller removes a deleted topic: its assignment, partitions, config and the marker."""
 
@@ -195,7 +208,7 @@ class ClaimProducerIds:
 
 
 ZkWrite = (CreateTopic | AddPartitions | SetTopicConfig | MarkForDeletion | SetPartitionStates | CompleteDeletion
-           | ElectController | ClaimProducerIds)
+           | CompletePreferredElection | ElectController | ClaimProducerIds)
 
 
 # -- the core's picture --------------------------------------------------------------------------
@@ -213,6 +226,7 @@ class ZkView:
     configs: dict[str, dict[str, str]] = field(default_factory=dict)
     states: dict[tuple[str, int], PartitionState] = field(default_factory=dict)
     deletions: frozenset[str] = frozenset()
+    preferred_election: frozenset[tuple[str, int]] | None = None  # /admin/preferred_replica_election
 
 
 # -- the bridge's shape -----------------------------------------------------------------------------

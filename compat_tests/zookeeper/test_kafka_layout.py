@@ -14,6 +14,7 @@ import json
 import threading
 import time
 import uuid
+from dataclasses import replace
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -25,7 +26,8 @@ from broker.zk.bridge import BrokerIdInUseError, ZkBridge
 from broker.zk.model import (
     AddPartitions, BrokerRegistration, BrokersChanged, ClusterIdKnown, CompleteDeletion, ControllerChanged,
     CreateTopic, DeletionsRequested, ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged,
-    SessionLost, SetPartitionStates, SetTopicConfig, TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkView,
+    PreferredElectionRequested, SessionLost, SetPartitionStates, SetTopicConfig, TopicAssignment, TopicsChanged,
+    WriteFailed, ZkEvent, ZkView,
 )
 from compat_tests.zookeeper.conftest import ZkTarget
 
@@ -95,6 +97,8 @@ def apply_to_view(view: ZkView, event: ZkEvent) -> None:
                 view.states[key] = state
     elif isinstance(event, DeletionsRequested):
         view.deletions = event.topics
+    elif isinstance(event, PreferredElectionRequested):
+        view.preferred_election = event.partitions
 
 
 class Cluster:
@@ -469,6 +473,30 @@ def test_controller_moves_leadership_when_a_broker_goes_and_comes_back(cluster: 
     assert cluster.json("/brokers/topics/t/partitions/1/state") == \
         {"controller_epoch": 1, "leader": 1, "version": 1, "leader_epoch": 1, "isr": [1]}
     assert cluster.zk.get("/brokers/topics/t/partitions/0/state")[1].version == 1
+
+
+def test_preferred_replica_election_znode_is_carried_out_and_deleted(cluster: Cluster) -> None:
+    """As ``kafka-preferred-replica-election.sh`` did: write ``/admin/preferred_replica_election``; the controller
+    moves leadership of the named partitions to their first replica (live and in sync) and deletes the znode."""
+    b1, e1 = cluster.bridge(1)
+    b2, e2 = cluster.bridge(2)
+    elect(b1, e1, 1)
+    b1.apply(CreateTopic(TopicAssignment("p", layout.new_kafka_uuid(), {0: [2, 1], 1: [1, 2]}), {}))
+    view = run_controller(b1, e1, 1, lambda v: len(v.states) == 2, "initial states")
+    moved = replace(view.states[("p", 0)], leader=1, leader_epoch=1)  # as after a failover, 2 still in sync
+    b1.apply(SetPartitionStates({("p", 0): moved}, view.controller_epoch_version))
+    e1.wait_view(lambda v: v.states[("p", 0)].leader == 1, "the moved leader")
+    cluster.zk.create("/admin/preferred_replica_election",
+                      b'{"version":1,"partitions":[{"topic":"p","partition":0},{"topic":"p","partition":1}]}')
+    e1.wait_view(lambda v: v.preferred_election == frozenset({("p", 0), ("p", 1)}), "the request")
+    run_controller(b1, e1, 1, lambda v: v.preferred_election is None and v.states[("p", 0)].leader == 2,
+                   "the election done and its znode gone")
+    assert cluster.json("/brokers/topics/p/partitions/0/state") == \
+        {"controller_epoch": 1, "leader": 2, "version": 1, "leader_epoch": 2, "isr": [2, 1]}
+    assert cluster.json("/brokers/topics/p/partitions/1/state")["leader_epoch"] == 0  # already preferred
+    assert cluster.zk.exists("/admin/preferred_replica_election") is None
+    e2.wait_view(lambda v: v.states.get(("p", 0), moved).leader == 2 and v.preferred_election is None,
+                 "the other broker following")
 
 
 def test_deletion_marker_and_complete_deletion(cluster: Cluster) -> None:
