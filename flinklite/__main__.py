@@ -1,11 +1,12 @@
 """Owns the command line, in the shape of Flink's `flink` CLI:
 
   python -m flinklite run [-p N] [-s PATH | --fromSavepoint PATH] [-n] [-D key=value]...
-                          [--conf-dir DIR] [--progress SECONDS] job.py [args]
+                          [--conf-dir DIR] [--progress SECONDS] [--workers N] job.py [args]
   python -m flinklite savepoint JOB_ID [TARGET_DIR]
   python -m flinklite stop [--savepoint-path DIR | -p DIR] [--drain] JOB_ID
   python -m flinklite list [--json]
   python -m flinklite status JOB_ID [--json]
+  python -m flinklite worker --connect HOST:PORT [--slots N] [--host ADDR]
 
 `run` runs a PyFlink-style job script in this process, with the configuration directory
 (`--conf-dir`, else `$FLINK_CONF_DIR`), `-D` properties, `-s` (sets
@@ -45,6 +46,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="skip savepoint state that cannot be mapped to the new program")
     run.add_argument("-D", dest="dynamic", action="append", default=[], metavar="key=value",
                      help="a configuration property (over the configuration file)")
+    run.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="run the job's subtasks in N local worker processes (sets flinklite.workers)")
     run.add_argument("--conf-dir", dest="conf_dir", default=None, metavar="DIR",
                      help="the directory with config.yaml or flink-conf.yaml (default: $FLINK_CONF_DIR)")
     run.add_argument("script")
@@ -64,6 +67,12 @@ def _parser() -> argparse.ArgumentParser:
     listing = commands.add_parser("list", help="list the running jobs")
     listing.add_argument("--json", action="store_true", help="one JSON object per job, one per line")
 
+    worker = commands.add_parser("worker", help="join a job manager as a worker process")
+    worker.add_argument("--connect", required=True, metavar="HOST:PORT", help="the job manager's worker address")
+    worker.add_argument("--slots", type=int, default=1, help="task slots of this worker (taskmanager.numberOfTaskSlots)")
+    worker.add_argument("--host", default=None, help="the address other workers reach this one at "
+                        "(default: the local address of its connection to the job manager)")
+
     status = commands.add_parser("status", help="a running job's operators, records in/out and checkpoints")
     status.add_argument("job_id")
     status.add_argument("--json", action="store_true", help="the job's answer as JSON")
@@ -79,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
             return _savepoint(options)
         if options.command == "stop":
             return _stop(options)
+        if options.command == "worker":
+            from flinklite.runtime.workers import worker_main
+            return worker_main(options.connect, options.slots, options.host)
         if options.command == "list":
             return _list(options)
         return _status(options)
@@ -92,11 +104,13 @@ def _run(options: argparse.Namespace) -> int:
     dynamic = parse_dynamic_properties(options.dynamic)
     if options.from_savepoint:
         dynamic["execution.state-recovery.path"] = os.path.abspath(options.from_savepoint.removeprefix("file:"))
+    if options.workers is not None:
+        dynamic["flinklite.workers"] = str(options.workers)
     if options.allow_non_restored:
         dynamic["execution.state-recovery.ignore-unclaimed-state"] = "true"
     if options.conf_dir and not os.path.isdir(options.conf_dir):
         raise InvalidProgramError(f"--conf-dir {options.conf_dir} is not a directory")
-    defaults: dict[str, Any] = {"dynamic": dynamic, "control_dir": jobs_directory()}
+    defaults: dict[str, Any] = {"dynamic": dynamic, "control_dir": jobs_directory(), "script": options.script}
     if options.conf_dir:
         defaults["conf_dir"] = options.conf_dir
     if options.progress > 0:

@@ -48,6 +48,7 @@ from flinklite.runtime.checkpoint import (
 from flinklite.runtime.control import ControlServer, JobControl, jobs_directory
 from flinklite.runtime.clock import Clock, SystemClock
 from flinklite.runtime.executor import JobExecutor
+from flinklite.runtime.workers import executor_factory
 from flinklite.runtime.ha import JobLeadership
 
 
@@ -357,9 +358,10 @@ class StreamExecutionEnvironment:
             server = ControlServer(control, self._control_dir).start()
             sys.stderr.write(f"Job has been submitted with JobID {job_id}\n")
             sys.stderr.flush()
+        make_executor = executor_factory(self._defaults, merge_layers(self._conf_layers))  # workers: runtime/workers.py
         try:
             while True:
-                executor = JobExecutor(sinks, self._parallelism, clock=self._clock,
+                executor = make_executor(sinks, self._parallelism, clock=self._clock,
                                        auto_watermark_interval_ms=0 if self._batch else self._config.get_auto_watermark_interval(),
                                        max_parallelism=self._config.get_max_parallelism(),
                                        progress_interval_s=self._progress_interval_s, batch=self._batch,

@@ -192,6 +192,13 @@ class _Route:
         self._next = [0]  # rebalance: the next target
         self.send = self._with_conversion(self._build(*self._params, self._next))
 
+    def retarget(self, targets: list[Subtask]) -> None:
+        """Replaces the downstream subtasks (a worker puts stand-ins for remote ones here:
+        flinklite/runtime/workers.py)."""
+        self.targets = targets
+        self._params = (self._params[0], targets, *self._params[2:])
+        self.rebuild(self.guarded)
+
     def rebuild(self, guarded: bool = False) -> None:
         """Re-binds to the targets' process_element (operators may specialise it in open());
         `guarded` while a checkpoint is aligning: records to a blocked channel are held back."""
@@ -718,7 +725,8 @@ class JobExecutor:
         return {self._state_key(i, t): {s.index: s.operator.snapshot() for s in self.subtasks[t]}
                 for i, t in enumerate(self.transformations)}
 
-    def _restore(self, snapshot: dict[str, dict[int, Any]]) -> None:
+    def _restore(self, snapshot: dict[str, dict[int, Any]], only: set[Subtask] | None = None) -> None:
+        """Restores every subtask (or those in `only`: a worker's own) from a snapshot()."""
         for position, t in enumerate(self.transformations):
             old = snapshot.get(self._state_key(position, t))
             if not old:
@@ -735,6 +743,8 @@ class JobExecutor:
                 event.extend(state.get("timers", {}).get("event", []))
                 processing.extend(state.get("timers", {}).get("processing", []))
             for subtask in self.subtasks[t]:
+                if only is not None and subtask not in only:
+                    continue
                 backend = subtask.operator.ctx.state_backend
                 if backend is not None:
                     assert isinstance(backend, InMemoryKeyedStateBackend)
