@@ -6,6 +6,8 @@ ILLEGAL_GENERATION, INCONSISTENT_GROUP_PROTOCOL when the protocol type or name
 (v5+) differs from the group's, REBALANCE_IN_PROGRESS while members rejoin. From
 v5 the protocol type and name are mandatory (INCONSISTENT_GROUP_PROTOCOL when
 either is null, checked before anything else, as Kafka's request handler does).
+In ZooKeeper mode the assignment is stored with acks=all: the leader's SyncGroup waits in the core
+(``COORDINATOR_STATE_APIS``), and a follower's waits here until the ISR has the stored group.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING
 from broker.core import Pending
 from broker.handlers import handles
 from broker.state.groups import NEW_MEMBER_JOIN_TIMEOUT_MS, SyncResult
+from broker.state.internal import GROUP_TOPIC
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.sync_group import SyncGroupRequest, SyncGroupResponse
 
@@ -43,8 +46,19 @@ def sync_group(core: BrokerCore, ctx: RequestContext, req: SyncGroupRequest, ver
     wait_ms = group.rebalance_timeout_ms() if group is not None else 0
     deadline = core.now_ms + wait_ms + NEW_MEMBER_JOIN_TIMEOUT_MS  # the pending-sync expiry answers before this
 
+    stored_below: list[int] = []  # ZooKeeper mode: the log end of the group's partition when the result came
+
     def poll(now_ms: int, expired: bool) -> SyncGroupResponse | None:
         if reply.result is not None:
+            if core.zk is not None and reply.result.error == ErrorCode.NONE:
+                # as the leader's own SyncGroup, a follower hears its assignment once the ISR has it
+                partition = core.internal.partition_of(GROUP_TOPIC, req.group_id)
+                if partition.leader != ctx.node_id:
+                    return sync_response(SyncResult(ErrorCode.NOT_COORDINATOR), version)
+                if not stored_below:
+                    stored_below.append(partition.log.next_offset)
+                if partition.log.high_watermark < stored_below[0]:
+                    return sync_response(SyncResult(ErrorCode.COORDINATOR_NOT_AVAILABLE), version) if expired else None
             return sync_response(reply.result, version)
         if expired:
             return sync_response(SyncResult(ErrorCode.REBALANCE_IN_PROGRESS), version)

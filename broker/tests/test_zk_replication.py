@@ -377,3 +377,28 @@ after offsets.commit.timeout.ms (5 s);
         assert all(c.offsets(n, TXN_TOPIC, index)[0] == leader_end for n in c.brokers)  # already, not eventually
     finally:
         c.close()
+
+
+def test_a_two_member_group_forms_with_its_state_replicated(cluster: Cluster) -> None:
+    """SyncGroup in ZooKeeper mode: the leader's answer and the follower's both wait for the ISR of the group's
+    __consumer_offsets partition; the group still forms and splits the partitions."""
+    from broker.state.internal import GROUP_TOPIC, partition_for
+
+    cluster.create_topic("split", {0: [1, 2, 3], 1: [2, 3, 1]})
+    members = [KafkaConsumer("split", bootstrap_servers=cluster.bootstrap, group_id="pair",
+                             enable_auto_commit=False, session_timeout_ms=6000, heartbeat_interval_ms=200)
+               for _ in range(2)]
+    try:
+        def split() -> bool:
+            for member in members:
+                member.poll(timeout_ms=50)
+            owned = [member.assignment() for member in members]
+            return all(len(o) == 1 for o in owned) and owned[0] != owned[1]
+        wait_for(split, "both members owning one partition each")
+        index = partition_for("pair", len(cluster.zk.topics[GROUP_TOPIC].partitions))
+        leader = cluster.zk.states[(GROUP_TOPIC, index)].leader
+        end, high_watermark = cluster.offsets(leader, GROUP_TOPIC, index)
+        assert end > 0 and high_watermark == end  # everything the group stored is on the ISR
+    finally:
+        for member in members:
+            member.close()
