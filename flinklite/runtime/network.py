@@ -35,8 +35,8 @@ if TYPE_CHECKING:
     from flinklite.runtime.executor import Subtask
 
 BUFFER_BYTES = 32 * 1024
-EXCLUSIVE_BUFFERS = 4  # per input channel: the credit a sender can hold at most
-MAX_QUEUED = 8  # finished buffers an output channel may queue before it counts as saturated
+EXCLUSIVE_BUFFERS = 2  # per input channel: the credit a sender can hold at most (Flink: buffers-per-channel 2)
+MAX_QUEUED = 2  # finished buffers an output channel may queue before it counts as saturated
 
 # Element kinds (first field of every element tuple).
 RECORD = 0  # (RECORD, value, timestamp, key)

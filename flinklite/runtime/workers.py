@@ -51,7 +51,7 @@ from flinklite.errors import InvalidProgramError, JobExecutionError
 from flinklite.operators.base import Operator
 from flinklite.operators.io import SourceOperator
 from flinklite.runtime.checkpoint import CheckpointCoordinator, CheckpointSettings, CheckpointStats, local_path
-from flinklite.runtime.executor import SOURCE_BATCH, JobExecutor, Subtask
+from flinklite.runtime.executor import JobExecutor, Subtask
 from flinklite.runtime.network import (
     BARRIER,
     END,
@@ -73,6 +73,7 @@ WORKERS_KEY = "flinklite.workers"
 REMOTE_WORKERS_KEY = "flinklite.workers.remote"
 REGISTRATION_TIMEOUT_KEY = "flinklite.workers.registration-timeout"
 SLOTS_KEY = "taskmanager.numberOfTaskSlots"
+WORKER_SOURCE_BATCH = 64  # records per source poll: short steps keep barriers and credits moving
 FLUSH_INTERVAL_S = 0.005  # Flink's buffer timeout: a partly filled buffer waits at most this long
 METRICS_INTERVAL_S = 1.0
 
@@ -331,23 +332,25 @@ class WorkerAttempt:
         """Polls sources, consumes input buffers and fires timers, as far as backpressure lets;
         True when anything moved."""
         progressed = False
+        # Input first: a source refilling a saturated channel must not starve the barriers and
+        # records that arrived for the subtasks behind it.
+        for channel, sub, key, input_index in self.inputs:
+            while channel.has_data and self.can_proceed(sub):  # every buffer that has arrived
+                for element in channel.take():
+                    deliver_element(sub, key, input_index, element)
+                progressed = True
         for sub in list(self.active):
             if not self.can_proceed(sub):
                 continue
             source = sub.operator
             assert isinstance(source, SourceOperator)
-            if source.poll(SOURCE_BATCH, now):
+            if source.poll(WORKER_SOURCE_BATCH, now):
                 progressed = True
             if source.finished:
                 self.active.remove(sub)
                 source.finish_source()
                 sub.ended = True
                 sub.output.end()
-        for channel, sub, key, input_index in self.inputs:
-            if channel.has_data and self.can_proceed(sub):
-                for element in channel.take():
-                    deliver_element(sub, key, input_index, element)
-                progressed = True
         now = self.executor.clock.now()
         for sub in self.owned:
             if not sub.ended and sub.operator.ctx.timers._proc_heap:
@@ -425,6 +428,7 @@ class WorkerSession:
         self.send({"type": "register", "slots": slots, "data_address": self.data_address, "pid": os.getpid(),
                    "host": socket.gethostname()})
         self.peers: list[_Peer] = []
+        self._debugged = 0.0
 
     def send(self, message: dict[str, Any]) -> None:
         self.control.sendall(encode_message(message))
@@ -531,6 +535,8 @@ class WorkerSession:
             progressed = False
             if started and not attempt.stopping:
                 progressed = attempt.step(clock.now())
+            if DEBUG:
+                self._debug_state(attempt)
             monotonic = time.monotonic()
             if not progressed or monotonic - last_flush >= FLUSH_INTERVAL_S:
                 attempt.flush()
@@ -556,6 +562,17 @@ class WorkerSession:
                 if attempt.active:
                     timeout = min(timeout, 0.002)  # sources are polled, not waited on
             self._io(attempt, timeout)
+
+    def _debug_state(self, attempt: WorkerAttempt) -> None:
+        if time.monotonic() - self._debugged < 0.03:
+            return
+        self._debugged = time.monotonic()
+        outs = [(c.channel_id, len(c.queue), c.credit, c.pending_elements)
+                for link in attempt.links.values() for c in link.outputs.values()]
+        ins = [(c.channel_id, len(c.queue)) for link in attempt.links.values() for c in link.inputs.values()]
+        aligning = [(s.name, s.index, s.aligning, len(s.blocked)) for s in attempt.owned if s.aligning]
+        _debug(f"W{self.worker_id} out (id, queued, credit, unflushed)={outs} in (id, queued)={ins} "
+               f"aligning={aligning}")
 
     def _take_inbox(self) -> list[dict[str, Any]]:
         inbox, self.inbox = self.inbox, []
@@ -897,6 +914,7 @@ class DistributedJobExecutor(JobExecutor):
             if not closing and coordinator is not None and coordinator.is_due(now) and len(finished) < len(workers):
                 self._triggered_at = time.perf_counter()
                 checkpoint_id = coordinator.trigger(now, self._tasks())
+                _debug(f"trigger {checkpoint_id}")
                 for handle in workers:
                     self._send(handle, {"type": "trigger", "attempt": attempt, "checkpoint_id": checkpoint_id})
             if self.control is not None and self.control.pending and not closing \
@@ -907,6 +925,7 @@ class DistributedJobExecutor(JobExecutor):
                 timeout = min(timeout, max(0.0, (coordinator.next_due - now) / 1000))
             for handle, message in self._receive(workers, timeout, attempt):
                 kind = message["type"]
+                _debug(f"from {handle.worker_id}: {kind} {message.get('checkpoint_id', '')} {message.get('task', '')}")
                 if message.get("attempt") != attempt:
                     continue
                 if kind == "ack":
@@ -1047,3 +1066,11 @@ class DistributedJobExecutor(JobExecutor):
 
 def _wall_ms() -> int:
     return int(time.time() * 1000)
+
+
+DEBUG = bool(os.environ.get("FLINKLITE_DEBUG_WORKERS"))  # channel states and coordinator events on stderr
+
+
+def _debug(line: str) -> None:
+    if DEBUG:
+        sys.stderr.write(f"[workers {time.monotonic():.3f}] {line}\n")
