@@ -36,7 +36,7 @@ def _run(tmp_path: Path, args: list[str], workers: int | None = None,
     if workers is not None:
         cli += ["--workers", str(workers)]
     result = subprocess.run([*cli, JOB, *args], env=_environment(tmp_path), cwd=str(REPO), capture_output=True,
-                            text=True, timeout=120)
+                            text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 

@@ -43,23 +43,28 @@ import sys
 import time
 import traceback
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from flinklite.errors import InvalidProgramError, JobExecutionError
 from flinklite.operators.base import Operator
 from flinklite.operators.io import SourceOperator
-from flinklite.runtime.checkpoint import CheckpointCoordinator, CheckpointSettings, CheckpointStats, local_path
+from flinklite.runtime.checkpoint import (
+    CheckpointCoordinator,
+    CheckpointSettings,
+    CheckpointStats,
+    local_path,
+)
 from flinklite.runtime.executor import JobExecutor, Subtask
 from flinklite.runtime.network import (
     BARRIER,
     END,
     HELLO,
-    FrameDecoder,
     IDLE,
     RECORD,
     WATERMARK,
+    FrameDecoder,
     InputChannel,
     MessageDecoder,
     OutputChannel,
@@ -671,7 +676,9 @@ def worker_main(connect: str, slots: int = 1, host: str | None = None) -> int:
     job = session.receive()
     assert job is not None and job["type"] == "job", job
     session.worker_id = job.get("worker_id", -1)
-    from flinklite.datastream.stream_execution_environment import StreamExecutionEnvironment
+    from flinklite.datastream.stream_execution_environment import (
+        StreamExecutionEnvironment,
+    )
 
     for entry in reversed(job["sys_path"]):
         if entry not in sys.path and os.path.isdir(entry):
@@ -685,7 +692,7 @@ def worker_main(connect: str, slots: int = 1, host: str | None = None) -> int:
     sys.modules["__main__"] = module  # classes the script defines unpickle in other workers too
     sys.argv = [job["script"], *job["args"]]
     try:
-        exec(compile(job["source"], job["script"], "exec"), module.__dict__)
+        exec(compile(job["source"], job["script"], "exec"), module.__dict__)  # noqa: S102 - the job script, as `run` runs it
     except WorkerDone:
         return 0
     except BaseException as exc:  # noqa: BLE001 - the job manager reports it
