@@ -84,6 +84,28 @@ class FrameBuffer:
             self._start = end
         return frame
 
+    def peek_complete(self, extra: bytes | bytearray, prefix: int) -> list[bytes]:
+        """The first ``prefix`` bytes of every frame that would be complete after feeding ``extra``, without
+        consuming anything (for a shell that looks at what it is about to handle, e.g. to inject latency by
+        request kind). It copies the buffered bytes, so it is not for the hot path. A bad length ends the
+        list: ``next_frame`` reports it."""
+        data = bytes(self._buf[self._start:]) + bytes(extra)
+        size, pos = self._pending, 0
+        out: list[bytes] = []
+        while True:
+            if size < 0:
+                if len(data) - pos < 4:
+                    return out
+                (size,) = INT32.unpack_from(data, pos)
+                if size < 0 or size > self.max_frame_size:
+                    return out
+                pos += 4
+            if len(data) - pos < size:
+                return out
+            out.append(data[pos:pos + min(prefix, size)])
+            pos += size
+            size = -1
+
     def _check_eof(self) -> None:
         if self._eof and (self.buffered or self._pending >= 0):
             raise TruncatedError("connection closed in the middle of a frame")

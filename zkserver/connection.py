@@ -84,6 +84,17 @@ class ZkConnection:
             self.closed = True
         return sent
 
+    def latency_before(self, data: bytes | bytearray) -> float:
+        """The latency fault to apply before handling ``data``: the longest delay configured for the kinds
+        (opcodes) of the requests it completes. The connect request and four-letter words have none."""
+        if not self.faults.delays or self.closed or (self._first and bytes(data[:4]) in WORDS):
+            return 0.0
+        frames = self.frames.peek_complete(data, 8)  # xid, then the opcode
+        if not self.handshaken:
+            frames = frames[1:]
+        return max((self.faults.delay_for(int.from_bytes(f[4:8], "big", signed=True))
+                    for f in frames if len(f) >= 8), default=0.0)
+
     def _frame(self, payload: bytes, now_ms: int, sent: Sent) -> None:
         if not self.handshaken:
             if len(payload) > self.max_buffer:

@@ -207,7 +207,9 @@ class ZkServer:
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 data = b""
             if data and self.faults.delays:
-                await trio.sleep(max(self.faults.delays.values()))
+                delay = conn.proto.latency_before(data)
+                if delay > 0:
+                    await trio.sleep(delay)
             try:
                 sent = conn.proto.receive(data, now_ms())
             except Exception:  # a bug must cost this connection only, never the server or other sessions

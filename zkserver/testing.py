@@ -132,9 +132,10 @@ class RunningZkServer:
         assert self.server is not None
         self.call(self.server.faults.lose_reply_next, opcode, count)
 
-    def add_latency(self, seconds: float) -> None:
+    def add_latency(self, seconds: float, opcode: int | None = None) -> None:
+        """Hold requests (of ``opcode``, or every kind) ``seconds`` before handling them; 0 removes it."""
         assert self.server is not None
-        self.call(self.server.faults.delay, seconds)
+        self.call(self.server.faults.delay, seconds, opcode)
 
     def session_ids(self) -> list[int]:
         assert self.server is not None

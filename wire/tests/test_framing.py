@@ -90,3 +90,16 @@ def test_long_pipelined_stream_does_not_grow_the_buffer_without_bound() -> None:
         while fb.next_frame() is not None:
             pass
     assert fb.buffered == 0
+
+
+def test_peek_complete_names_the_frames_a_feed_would_finish_without_consuming() -> None:
+    buf = FrameBuffer()
+    stream = frame(b"first-payload") + frame(b"2nd") + frame(b"third")
+    buf.feed(stream[:6])  # the first length and 2 payload bytes
+    assert buf.peek_complete(b"", 5) == []
+    assert buf.next_frame() is None  # reads the first length: the peek must account for it
+    assert buf.peek_complete(stream[6:25], 5) == [b"first", b"2nd"]
+    assert buf.peek_complete(stream[6:], 64) == [b"first-payload", b"2nd", b"third"]
+    buf.feed(stream[6:])
+    assert [buf.next_frame(), buf.next_frame(), buf.next_frame()] == [b"first-payload", b"2nd", b"third"]
+    assert buf.peek_complete(b"\xff\xff\xff\xff", 4) == []  # a bad length is next_frame's to report

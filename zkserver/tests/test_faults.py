@@ -68,6 +68,23 @@ def test_added_latency_delays_replies(zk_server: RunningZkServer) -> None:
         client.stop()
 
 
+def test_latency_for_one_opcode_holds_only_those_requests(zk_server: RunningZkServer) -> None:
+    client = connect(zk_server)
+    try:
+        client.create("/slow", b"0")
+        zk_server.add_latency(0.5, OpCode.setData)
+        start = time.monotonic()
+        client.exists("/slow")
+        client.get("/slow")
+        assert time.monotonic() - start < 0.5  # reads are not held
+        start = time.monotonic()
+        client.set("/slow", b"1")
+        assert time.monotonic() - start >= 0.5
+        zk_server.add_latency(0, OpCode.setData)
+    finally:
+        client.stop()
+
+
 def test_expire_session_server_side(zk_server: RunningZkServer) -> None:
     owner, other = connect(zk_server), connect(zk_server)
     try:
