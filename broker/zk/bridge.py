@@ -23,6 +23,13 @@ touches ZooKeeper for one broker; the broker core never sees kazoo. It:
   is the controller it consumes ``/isr_change_notification`` entries (the
   states themselves are watched directly), and every broker purges
   ``/config/changes`` entries older than 15 minutes;
+* follows dynamic configs as Kafka's ``DynamicConfigManager`` does: every new
+  ``/config/changes/config_change_<seq>`` names an entity path; ``brokers/...``
+  makes it read ``/config/brokers/<default>`` and its own ``/config/brokers/<id>``
+  again (``BrokerConfigsChanged``), ``users/...``, ``clients/...`` and ``ips/...``
+  every quota entity (``QuotaConfigsChanged``). Both are read at start-up and on
+  every new session too, so a config written straight into ZooKeeper with a
+  notification (``kafka-configs.sh --zookeeper``) is picked up like our own;
 * ``allocate_producer_id_block()`` claims the next block of producer ids in
   ``/latest_producer_id_block`` (Kafka's ``ZkProducerIdManager``);
 * ``stop()`` closes the session, so the ephemerals go at once.
@@ -50,7 +57,7 @@ from kazoo.security import OPEN_ACL_UNSAFE
 
 from broker.zk import layout
 from broker.zk.model import (
-    ClaimProducerIds, ProducerIdsClaimed,
+    BrokerConfigsChanged, ClaimProducerIds, ProducerIdsClaimed, QuotaConfigsChanged, SetEntityConfig,
     AddPartitions, BrokerRegistration, BrokersChanged, ClusterIdKnown, CompleteDeletion, ControllerChanged,
     CompletePreferredElection, CreateTopic, DeletionsRequested, ElectController, MarkForDeletion, PartitionState,
     PartitionStatesChanged, PreferredElectionRequested, SessionLost, SetPartitionStates, SetTopicConfig, TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkWrite,
@@ -65,11 +72,14 @@ _TOPICS = "topics"
 _DELETIONS = "deletions"
 _PREFERRED = "preferred"  # /admin/preferred_replica_election
 _ISR_CHANGES = "isr_changes"  # the controller's housekeeping of /isr_change_notification
-_CONFIG_CHANGES = "config_changes"  # every broker's purge of old /config/changes notifications
+_CONFIG_CHANGES = "config_changes"  # new /config/changes notifications; every broker's purge of old ones
+_BROKER_CONFIGS = "broker_configs"  # /config/brokers/<default> and /config/brokers/<own id>
+_QUOTAS = "quotas"  # /config/users, /config/clients, /config/ips
 _LOST = "lost"
 _CONNECTED = "connected"
 _STOP = "stop"
-_ALL = (_BROKERS, _CONTROLLER, _TOPICS, _DELETIONS, _PREFERRED, _ISR_CHANGES, _CONFIG_CHANGES)
+_ALL = (_BROKERS, _CONTROLLER, _TOPICS, _DELETIONS, _PREFERRED, _ISR_CHANGES, _CONFIG_CHANGES, _BROKER_CONFIGS,
+        _QUOTAS)
 
 CONFIG_CHANGE_EXPIRATION_MS = 15 * 60 * 1000  # ZkNodeChangeNotificationListener's changeExpirationMs
 PRODUCER_ID_BLOCK_SIZE = layout.PRODUCER_ID_BLOCK_SIZE
@@ -114,6 +124,7 @@ class ZkBridge:
         self._is_controller = False
         self._refresher: threading.Thread | None = None
         self._stopped = False
+        self._last_config_change = -1  # sequence number of the newest /config/changes entry processed
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -309,6 +320,8 @@ class ZkBridge:
             self._register()
 
     def _refresh(self, pending: set[Marker]) -> None:
+        if _CONFIG_CHANGES in pending:
+            pending |= self._new_config_changes()
         if _BROKERS in pending:
             self.deliver(BrokersChanged(self._read_brokers()))
         if _CONTROLLER in pending:
@@ -342,6 +355,10 @@ class ZkBridge:
             self.deliver(PreferredElectionRequested(self._read_preferred_election()))
         if _ISR_CHANGES in pending and self._is_controller:
             self._consume_isr_changes()
+        if _BROKER_CONFIGS in pending:
+            self.deliver(self._read_broker_configs())
+        if _QUOTAS in pending:
+            self.deliver(QuotaConfigsChanged(self._read_quota_configs()))
         if _CONFIG_CHANGES in pending:
             self._purge_config_changes()
 
@@ -355,6 +372,69 @@ class ZkBridge:
                     client.delete(f"{layout.ISR_CHANGES}/{child}")
                 except NoNodeError:
                     pass
+
+    def _new_config_changes(self) -> set[Marker]:
+        """``ZkNodeChangeNotificationListener.processNotifications``: the entity paths of the notifications newer
+        than the last one processed, as what to read again (``brokers/...``: the broker configs; quota entity
+        types: every quota entity; ``topics/...`` are followed by their own data watches)."""
+        client = self._zk()
+        marks: set[Marker] = set()
+        newest = self._last_config_change
+        for child in sorted(self._children(layout.CONFIG_CHANGES, _CONFIG_CHANGES)):
+            seq = layout.config_change_sequence(child)
+            if seq is None or seq <= self._last_config_change:
+                continue
+            newest = max(newest, seq)
+            try:
+                data, _ = client.get(f"{layout.CONFIG_CHANGES}/{child}")
+                entity_path = layout.decode_config_change(data)
+            except NoNodeError:
+                continue
+            except layout.LayoutError as exc:
+                log.warning("ignoring unreadable config change %s: %s", child, exc)
+                continue
+            kind = entity_path.split("/", 1)[0]
+            if kind == "brokers":
+                marks.add(_BROKER_CONFIGS)
+            elif kind in layout.QUOTA_TYPES:
+                marks.add(_QUOTAS)
+        self._last_config_change = newest
+        return marks
+
+    def _read_config(self, path: str) -> dict[str, str]:
+        """``fetchEntityConfig``: a missing znode or unreadable data is an empty config."""
+        try:
+            data, _ = self._zk().get(path)
+        except NoNodeError:
+            return {}
+        try:
+            return layout.decode_config(data)
+        except layout.LayoutError as exc:
+            log.warning("ignoring unreadable config %s: %s", path, exc)
+            return {}
+
+    def _read_broker_configs(self) -> BrokerConfigsChanged:
+        return BrokerConfigsChanged(self._read_config(layout.broker_config_path(None)),
+                                    self._read_config(layout.broker_config_path(self.broker_id)))
+
+    def _plain_children(self, path: str) -> list[str]:
+        try:
+            return sorted(self._zk().get_children(path))
+        except NoNodeError:
+            return []
+
+    def _read_quota_configs(self) -> dict[str, dict[str, str]]:
+        """``fetchAllEntityConfigs`` of users, clients and ips, and ``fetchAllChildEntityConfigs(users, clients)``,
+        keyed by entity path."""
+        entities: dict[str, dict[str, str]] = {}
+        for kind in layout.QUOTA_TYPES:
+            for name in self._plain_children(f"{layout.CONFIG}/{kind}"):
+                entities[f"{kind}/{name}"] = self._read_config(layout.config_path(kind, name))
+                if kind == "users":
+                    for client_id in self._plain_children(f"{layout.CONFIG}/users/{name}/clients"):
+                        path = f"users/{name}/clients/{client_id}"
+                        entities[path] = self._read_config(f"{layout.CONFIG}/{path}")
+        return entities
 
     def _purge_config_changes(self) -> None:
         """``ZkNodeChangeNotificationListener.purgeObsoleteNotifications``: entries older than 15 minutes go."""
@@ -527,6 +607,8 @@ class ZkBridge:
             self._zk().set(layout.topic_path(write.assignment.name), layout.encode_topic(write.assignment))
         elif isinstance(write, SetTopicConfig):
             self._set_topic_config(write)
+        elif isinstance(write, SetEntityConfig):
+            self._set_entity_config(write)
         elif isinstance(write, MarkForDeletion):
             client = self._zk()
             if client.exists(layout.topic_path(write.topic)) is None:
@@ -580,6 +662,16 @@ class ZkBridge:
             raise WriteLost(f"UnknownTopicOrPartition: topic {write.topic} does not exist")
         self._set_config(layout.topic_config_path(write.topic), write.configs)
         client.create(layout.CONFIG_CHANGE_PREFIX, layout.encode_config_change(f"topics/{write.topic}"),
+                      sequence=True, makepath=True)
+
+    def _set_entity_config(self, write: SetEntityConfig) -> None:
+        """``AdminZkClient.changeEntityConfig``: ``setOrCreateEntityConfigs`` (missing parents created with null
+        data, as ``createRecursive`` does), then a v2 change notification naming the entity path."""
+        client = self._zk()
+        path = f"{layout.CONFIG}/{write.entity_path}"
+        self._ensure_null_path(client, path.rsplit("/", 1)[0])
+        self._set_config(path, write.configs)
+        client.create(layout.CONFIG_CHANGE_PREFIX, layout.encode_config_change(write.entity_path),
                       sequence=True, makepath=True)
 
     def _set_partition_states(self, write: SetPartitionStates) -> None:

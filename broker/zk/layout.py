@@ -49,6 +49,9 @@ BROKER_SEQID = "/brokers/seqid"
 CONFIG = "/config"
 CONFIG_CHANGES = "/config/changes"
 CONFIG_TOPICS = "/config/topics"
+CONFIG_BROKERS = "/config/brokers"
+DEFAULT_ENTITY = "<default>"  # ZooKeeperInternals.DEFAULT_STRING: the default user / client-id / ip / broker
+QUOTA_TYPES = ("users", "clients", "ips")  # /config/<type>/... that hold client quotas
 CONFIG_CHANGE_PREFIX = "/config/changes/config_change_"
 ADMIN = "/admin"
 DELETE_TOPICS = "/admin/delete_topics"
@@ -95,6 +98,11 @@ def config_path(entity_type: str, entity_name: str) -> str:
 
 def topic_config_path(topic: str) -> str:
     return config_path("topics", topic)
+
+
+def broker_config_path(broker_id: int | None) -> str:
+    """``/config/brokers/<id>``, or ``/config/brokers/<default>`` for the cluster-wide default (None)."""
+    return config_path("brokers", DEFAULT_ENTITY if broker_id is None else str(broker_id))
 
 
 def delete_topic_path(topic: str) -> str:
@@ -471,6 +479,14 @@ def decode_config(data: bytes | None) -> dict[str, str]:
     return {key: value if isinstance(value, str) else json.dumps(value) for key, value in config.items()}
 
 
+def config_change_sequence(name: str) -> int | None:
+    """The sequence number of a ``config_change_<10 digits>`` child of ``/config/changes`` (None: not one)."""
+    prefix = CONFIG_CHANGE_PREFIX.rsplit("/", 1)[1]
+    if not name.startswith(prefix) or not name[len(prefix):].isdigit():
+        return None
+    return int(name[len(prefix):])
+
+
 def encode_config_change(entity_path: str) -> bytes:
     """``/config/changes/config_change_<seq>`` v2: ``{"version":2,"entity_path":"topics/<t>"}``."""
     return _dump({"version": 2, "entity_path": entity_path})
@@ -487,6 +503,62 @@ def decode_config_change(data: bytes | None) -> str:
     if not isinstance(path, str):
         raise LayoutError(f"config change: no entity_path: {obj!r}")
     return path
+
+
+# -- quota entities: names in znode paths (Sanitizer) and entity paths ---------------------------------------
+
+_URL_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_")
+
+
+def sanitize(name: str | None) -> str:
+    """Kafka's ``Sanitizer.sanitize`` of a user principal or client id for a znode name: ``URLEncoder`` (UTF-8;
+    ``.-_`` and alphanumerics kept) with ``*`` and space as ``%2A`` and ``%20``; None (the default entity) is
+    ``<default>``."""
+    if name is None:
+        return DEFAULT_ENTITY
+    return "".join(c if c in _URL_SAFE else "".join(f"%{b:02X}" for b in c.encode("utf-8")) for c in name)
+
+
+def desanitize(name: str) -> str | None:
+    """``Sanitizer.desanitize`` (``URLDecoder``: ``+`` is a space); ``<default>`` is None."""
+    if name == DEFAULT_ENTITY:
+        return None
+    from urllib.parse import unquote_plus
+
+    return unquote_plus(name, encoding="utf-8")
+
+
+QuotaEntity = tuple[tuple[str, str | None], ...]
+"""A client quota entity: (entity type, name) pairs sorted by type, ``user``/``client-id``/``ip`` (the
+protocol's names); a None name is the default entity of that type."""
+
+
+def quota_entity_path(entity: QuotaEntity) -> str:
+    """The entity path of a quota entity (``users/alice``, ``clients/c1``, ``users/alice/clients/c1``,
+    ``ips/1.2.3.4``, with ``<default>`` names), as ``/config/<path>`` and change notifications name it.
+    Raises ValueError for a combination Kafka has no place for."""
+    kinds = dict(entity)
+    if set(kinds) == {"user", "client-id"}:
+        return f"users/{sanitize(kinds['user'])}/clients/{sanitize(kinds['client-id'])}"
+    if set(kinds) == {"user"}:
+        return f"users/{sanitize(kinds['user'])}"
+    if set(kinds) == {"client-id"}:
+        return f"clients/{sanitize(kinds['client-id'])}"
+    if set(kinds) == {"ip"}:
+        return f"ips/{sanitize(kinds['ip'])}"
+    raise ValueError(f"no quota entity path for {entity!r}")
+
+
+def parse_quota_entity_path(path: str) -> QuotaEntity:
+    """The inverse of ``quota_entity_path``; raises ValueError for anything else."""
+    parts = path.split("/")
+    if len(parts) == 4 and parts[0] == "users" and parts[2] == "clients":
+        return (("client-id", desanitize(parts[3])), ("user", desanitize(parts[1])))
+    if len(parts) == 2 and parts[1]:
+        kind = {"users": "user", "clients": "client-id", "ips": "ip"}.get(parts[0])
+        if kind is not None:
+            return ((kind, desanitize(parts[1])),)
+    raise ValueError(f"not a quota entity path: {path!r}")
 
 
 # -- notifications and the producer id block --------------------------------------------------------------------

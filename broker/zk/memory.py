@@ -7,7 +7,11 @@ shape as the kazoo bridge: ``start`` registers the broker (its "session"),
 version or an existing node is a lost race, reported as ``WriteFailed``),
 ``stop`` ends the session (its registration and, if held, ``/controller`` go).
 Every change is delivered to every started bridge as the same snapshot events
-the kazoo bridge sends. It lets tests run a controller, failover and
+the kazoo bridge sends (each bridge's ``BrokerConfigsChanged`` carrying the
+default and its own broker's entry). Dynamic configs of brokers and quota
+entities live under their entity paths (``brokers/<default>``,
+``users/alice/clients/c1``); ``write_config`` stands for an old tool writing one
+straight into ZooKeeper. It lets tests run a controller, failover and
 replication between brokers in one process, in milliseconds; the kazoo bridge
 is tested against real ZooKeeper servers separately.
 """
@@ -21,6 +25,7 @@ from dataclasses import replace
 
 from broker.zk.layout import PRODUCER_ID_BLOCK_SIZE
 from broker.zk.model import (
+    BrokerConfigsChanged, QuotaConfigsChanged, SetEntityConfig,
     AddPartitions, ClaimProducerIds, ProducerIdsClaimed, BrokerRegistration, BrokersChanged, ClusterIdKnown, CompleteDeletion, ControllerChanged,
     CompletePreferredElection, CreateTopic, DeletionsRequested, PreferredElectionRequested, ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged,
     SetPartitionStates, SetTopicConfig, TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkWrite,
@@ -42,6 +47,8 @@ class MemoryZooKeeper:
         self.preferred_election: frozenset[tuple[str, int]] | None = None  # /admin/preferred_replica_election
         self.isr_notifications = 0
         self.producer_id_block_end = -1  # /latest_producer_id_block's block_end
+        self.entity_configs: dict[str, dict[str, str]] = {}  # /config/<entity path> of brokers and quota entities
+        self.config_changes: list[str] = []  # the entity paths of /config/changes notifications, in order
         self.bridges: list[MemoryBridge] = []
 
     def bridge(self, connect: str, broker_id: int, registration: BrokerRegistration, session_timeout_ms: int,
@@ -63,11 +70,28 @@ class MemoryZooKeeper:
                 PreferredElectionRequested(self.preferred_election),
             ]
 
+    def broker_configs(self, broker_id: int) -> BrokerConfigsChanged:
+        with self.lock:
+            return BrokerConfigsChanged(dict(self.entity_configs.get("brokers/<default>", {})),
+                                        dict(self.entity_configs.get(f"brokers/{broker_id}", {})))
+
+    def quota_configs(self) -> QuotaConfigsChanged:
+        with self.lock:
+            return QuotaConfigsChanged({path: dict(c) for path, c in self.entity_configs.items()
+                                        if not path.startswith("brokers/")})
+
     def _broadcast(self) -> None:
-        events = self.snapshot()
+        events = [*self.snapshot(), self.quota_configs()]
         for bridge in list(self.bridges):
-            for event in events:
+            for event in [*events, self.broker_configs(bridge.broker_id)]:
                 bridge.deliver(event)
+
+    def write_config(self, entity_path: str, configs: dict[str, str]) -> None:
+        """What ``kafka-configs.sh --zookeeper`` did: ``/config/<entity_path>`` and a change notification."""
+        with self.lock:
+            self.entity_configs[entity_path] = dict(configs)
+            self.config_changes.append(entity_path)
+        self._broadcast()
 
     # -- sessions --------------------------------------------------------------------------------
 
@@ -123,6 +147,9 @@ class MemoryZooKeeper:
             self.topics[write.assignment.name] = write.assignment
         elif isinstance(write, SetTopicConfig):
             self.configs[write.topic] = dict(write.configs)
+        elif isinstance(write, SetEntityConfig):
+            self.entity_configs[write.entity_path] = dict(write.configs)
+            self.config_changes.append(write.entity_path)
         elif isinstance(write, MarkForDeletion):
             self.deletions.add(write.topic)
         elif isinstance(write, SetPartitionStates):

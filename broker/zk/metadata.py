@@ -9,9 +9,14 @@ broker keeps a log only for partitions it is a replica of; other partitions are
 known for Metadata but hold no data here. Topics that vanish from ZooKeeper are
 deleted locally, with their logs.
 
+Dynamic broker configs (``BrokerConfigsChanged``: the cluster default and this
+broker's own entry) and client quotas (``QuotaConfigsChanged``) replace the
+core's ``DynamicConfigs`` as ZooKeeper reports them.
+
 Writes go to ``outbox`` (the shell hands them to the bridge, in order):
 topic administration from the handlers (``create_topic``, ``add_partitions``,
-``set_topic_configs``, ``mark_for_deletion``), ``/controller`` elections when
+``set_topic_configs``, ``mark_for_deletion``), dynamic broker and quota configs
+(``set_entity_config``), ``/controller`` elections when
 nobody holds it, and, while this broker is the controller, the writes
 ``broker.zk.controller`` decides from the view.
 
@@ -34,6 +39,7 @@ from broker.state.filelog import FileLog
 from broker.state.log import PartitionLog
 from broker.zk.layout import PRODUCER_ID_BLOCK_SIZE
 from broker.zk.model import (
+    BrokerConfigsChanged, QuotaConfigsChanged, SetEntityConfig,
     AddPartitions, ClaimProducerIds, ProducerIdsClaimed, BrokersChanged, ClusterIdKnown, ControllerChanged, CreateTopic, DeletionsRequested,
     ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged, PreferredElectionRequested, SessionLost, SetTopicConfig,
     TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkView, ZkWrite,
@@ -104,6 +110,11 @@ class ZkMetadata:
             self.core.producers.add_block(event.first, event.last)
             self._claiming = False
             self._heard.add("producer_ids")
+        elif isinstance(event, BrokerConfigsChanged):
+            self.core.dynamic.set_broker_props(None, event.default)
+            self.core.dynamic.set_broker_props(self.node_id, event.broker)
+        elif isinstance(event, QuotaConfigsChanged):
+            self.core.dynamic.set_quota_entities(event.entities)
         elif isinstance(event, SessionLost):
             log.warning("ZooKeeper session lost: re-registering")
             view.controller_id = None
@@ -265,6 +276,11 @@ class ZkMetadata:
 
     def set_topic_configs(self, topic: str, configs: dict[str, str]) -> None:
         self.outbox.append(SetTopicConfig(topic, dict(configs)))
+
+    def set_entity_config(self, entity_path: str, configs: dict[str, str]) -> None:
+        """``/config/<entity_path>`` (``brokers/<default>``, ``brokers/1``, ``users/alice/clients/c1``, ...) and
+        its change notification."""
+        self.outbox.append(SetEntityConfig(entity_path, dict(configs)))
 
     def mark_for_deletion(self, topic: str) -> None:
         self.outbox.append(MarkForDeletion(topic))

@@ -112,6 +112,23 @@ class PreferredElectionRequested:
 
 
 @dataclass(frozen=True)
+class BrokerConfigsChanged:
+    """Dynamic broker configs as ZooKeeper holds them: ``/config/brokers/<default>`` and this broker's own
+    ``/config/brokers/<id>`` (empty when the znode is absent)."""
+
+    default: dict[str, str]
+    broker: dict[str, str]
+
+
+@dataclass(frozen=True)
+class QuotaConfigsChanged:
+    """Every client quota entity's config: entity path (``users/alice``, ``clients/<default>``,
+    ``users/alice/clients/c1``, ``ips/1.2.3.4``; names sanitized as in the znode paths) -> its config."""
+
+    entities: dict[str, dict[str, str]]
+
+
+@dataclass(frozen=True)
 class WriteFailed:
     """A write could not be applied (a lost race: BadVersion, NodeExists, NoNode); ``write`` names it."""
 
@@ -133,7 +150,8 @@ class SessionLost:
 
 
 ZkEvent = (ClusterIdKnown | BrokersChanged | ControllerChanged | TopicsChanged | PartitionStatesChanged
-           | DeletionsRequested | PreferredElectionRequested | WriteFailed | SessionLost | ProducerIdsClaimed)
+           | DeletionsRequested | PreferredElectionRequested | WriteFailed | SessionLost | ProducerIdsClaimed
+           | BrokerConfigsChanged | QuotaConfigsChanged)
 
 
 # -- writes: core -> ZooKeeper ---------------------------------------------------------------------
@@ -159,6 +177,16 @@ class SetTopicConfig:
     """Write ``/config/topics/<topic>`` and a ``/config/changes/config_change_`` notification."""
 
     topic: str
+    configs: dict[str, str]
+
+
+@dataclass(frozen=True)
+class SetEntityConfig:
+    """``AdminZkClient.changeEntityConfig`` for brokers and quota entities: write ``/config/<entity_path>``
+    (created with null-data parents when missing) and a ``/config/changes/config_change_`` notification naming
+    ``entity_path`` (``brokers/<default>``, ``brokers/1``, ``users/alice/clients/c1``, ...)."""
+
+    entity_path: str
     configs: dict[str, str]
 
 
@@ -208,7 +236,7 @@ class ClaimProducerIds:
 
 
 ZkWrite = (CreateTopic | AddPartitions | SetTopicConfig | MarkForDeletion | SetPartitionStates | CompleteDeletion
-           | CompletePreferredElection | ElectController | ClaimProducerIds)
+           | CompletePreferredElection | ElectController | ClaimProducerIds | SetEntityConfig)
 
 
 # -- the core's picture --------------------------------------------------------------------------
