@@ -21,7 +21,8 @@ from broker.config import BrokerConfig
 from broker.handlers import REGISTRY, load_all
 from broker.state.cleaner import CleanerSettings, apply_retention, compact
 from broker.state.cluster import BrokerInfo, Cluster, Partition, Topic
-from broker.state.configs import topic_config
+from broker.state.configs import Effective, topic_config
+from broker.state.dynamic import DynamicConfigs
 from broker.state.fetch_sessions import FetchSessionCache
 from broker.state.consumer_groups import ConsumerGroupCoordinator
 from broker.state.filelog import FileLog, FlushPolicy, load_metadata, save_metadata, topic_dir
@@ -126,6 +127,9 @@ class BrokerCore:
     txns: TransactionCoordinator = field(init=False)
     scheduled_ms: int | None = None  # the earliest deadline a handler added since the shell last looked
     zk: ZkMetadata | None = field(init=False)  # ZooKeeper mode: the view of ZooKeeper and writes to it
+    # dynamic broker configs and client quotas: from ZooKeeper in ZooKeeper mode, else kept here (and in the
+    # --data-dir metadata file)
+    dynamic: DynamicConfigs = field(default_factory=DynamicConfigs)
     next_offsets_expiry_ms: int = field(init=False)  # when committed offsets are next checked for retention
 
     def __post_init__(self) -> None:
@@ -168,8 +172,34 @@ class BrokerCore:
             self.cluster.restore_topic(t["name"], uuid.UUID(t["id"]), [(int(p[0]), list(p[1])) for p in parts],
                                        t.get("configs"), bool(t.get("internal")),
                                        [int(p[2]) if len(p) > 2 else 0 for p in parts])
-        self.cluster.on_change = lambda c: save_metadata(root, c.cluster_id, c.describe())
-        save_metadata(root, self.cluster.cluster_id, self.cluster.describe())
+        if saved and not self.config.zookeeper_connect:
+            self.dynamic = DynamicConfigs.from_json(saved.get("dynamic_configs"))
+        self.cluster.on_change = lambda c: self._save_metadata(root)
+        self._save_metadata(root)
+
+    def _save_metadata(self, root: Path) -> None:
+        dynamic = None if self.config.zookeeper_connect else self.dynamic.to_json()
+        save_metadata(root, self.cluster.cluster_id, self.cluster.describe(),
+                      dynamic if dynamic and any(dynamic.values()) else None)
+
+    def dynamic_changed(self) -> None:
+        """Dynamic broker configs or client quotas changed here: a --data-dir broker without ZooKeeper saves
+        them in its metadata file (in ZooKeeper mode they are written to ZooKeeper by the handlers)."""
+        self.cluster._changed()
+
+    def dynamic_layers(self, node_id: int | None = None) -> tuple[dict[str, str], dict[str, str]]:
+        """(cluster-wide default, per-broker) dynamic broker configs of ``node_id`` (default: this process's
+        first broker, the only one in ZooKeeper mode)."""
+        nid = self.config.node_ids[0] if node_id is None else node_id
+        return self.dynamic.default, self.dynamic.brokers.get(nid, {})
+
+    def topic_setting(self, overrides: dict[str, str], name: str, node_id: int | None = None) -> Effective:
+        """A topic config's effective value with its source and synonyms: the topic's override, else this
+        broker's dynamic, static or default value of the synonym."""
+        from broker.handlers.describe_configs import broker_settings
+
+        default, broker = self.dynamic_layers(node_id)
+        return topic_config(name, overrides, broker_settings(self), default, broker)
 
     def close(self) -> None:
         """Flush and close every durable log, marking each as cleanly shut down."""
@@ -259,11 +289,12 @@ class BrokerCore:
         from broker.handlers.describe_configs import broker_settings
 
         settings = broker_settings(self)
+        default, broker = self.dynamic_layers()
         wall = self.wall_ms()
         changed = False
         for topic in list(self.cluster.topics.values()):
             def value(name: str, overrides: dict[str, str] = topic.configs) -> str:
-                return topic_config(name, overrides, settings).value
+                return topic_config(name, overrides, settings, default, broker).value
 
             try:
                 cs = CleanerSettings(value("cleanup.policy"), int(value("retention.ms")),

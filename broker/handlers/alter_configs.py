@@ -2,8 +2,9 @@
 
 Same checks and errors as IncrementalAlterConfigs (see incremental_alter_configs.py): unknown topic
 UNKNOWN_TOPIC_OR_PARTITION, unknown name or bad value INVALID_CONFIG, a null value or a duplicate key
-INVALID_REQUEST, ``validate_only`` changes nothing, and every BROKER resource is refused with
-INVALID_REQUEST (static keys with Kafka's "Cannot update these configs dynamically" message).
+INVALID_REQUEST, ``validate_only`` changes nothing. A BROKER resource's dynamic entry (the default "" or
+this broker's id) becomes exactly the configs sent with a value (Kafka's ``ZkAdminManager.alterConfigs``
+drops null values), validated as in IncrementalAlterConfigs.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ def alter_configs(core: BrokerCore, ctx: RequestContext, req: AlterConfigsReques
     resp = AlterConfigsResponse()
     for res in req.resources:
         code, message = alter_resource(core, ctx, res.resource_type, res.resource_name,
-                                       [c.name for c in res.configs],
-                                       lambda topic: _replacement(res.configs), req.validate_only)
+                                       lambda topic: _replacement(res.configs),
+                                       lambda _props: {c.name: c.value for c in res.configs if c.value is not None},
+                                       req.validate_only)
         resp.responses.append(AlterConfigsResponse.AlterConfigsResourceResponse(
             error_code=code, error_message=message, resource_type=res.resource_type,
             resource_name=res.resource_name))

@@ -1,4 +1,15 @@
-"""DescribeConfigs (32): topic configs with Kafka's defaults, sources and synonyms; the broker's own settings."""
+"""DescribeConfigs (32): topic configs with Kafka's defaults, sources and synonyms; broker configs.
+
+A topic config's value is its override, else the broker's value of the synonym: dynamic per-broker
+(DYNAMIC_BROKER_CONFIG), dynamic cluster default (DYNAMIC_DEFAULT_BROKER_CONFIG), static
+(STATIC_BROKER_CONFIG) or Kafka's default (DEFAULT_CONFIG), listed in that order as synonyms.
+
+A BROKER resource, as Kafka 3.9's ``ConfigHelper``: "" describes the dynamic cluster-wide defaults only
+(each DYNAMIC_DEFAULT_BROKER_CONFIG); this broker's id describes every setting it has (the static ones,
+``broker.id``, and every dynamically changeable key wiretwin honours) with the value in effect, its
+source and synonyms; ``read_only`` is false exactly for the keys Kafka can change dynamically. Another
+id is INVALID_REQUEST "Unexpected broker id, expected <id> or empty string, but received <name>".
+"""
 
 from __future__ import annotations
 
@@ -7,6 +18,7 @@ from typing import TYPE_CHECKING
 from broker.config import INT_KEYS, BrokerConfig
 from broker.handlers import handles
 from broker.state.configs import TOPIC_CONFIGS, ConfigSource, ConfigType, topic_config
+from broker.state.dynamic import BROKER_TO_TOPIC, DYNAMIC_BROKER_KEYS, HONOURED_BROKER_KEYS
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.describe_configs import (
     DescribeConfigsRequest, DescribeConfigsResponse, DescribeConfigsResponse_DescribeConfigsResourceResult,
@@ -69,6 +81,7 @@ def describe_configs(core: BrokerCore, ctx: RequestContext, req: DescribeConfigs
                      version: int) -> DescribeConfigsResponse:
     resp = DResp()
     settings = broker_settings(core)
+    default, broker = core.dynamic_layers(ctx.node_id)
     for res in req.resources:
         out = DResp.DescribeConfigsResult(error_code=0, error_message=None, resource_type=res.resource_type,
                                           resource_name=res.resource_name)
@@ -83,23 +96,52 @@ def describe_configs(core: BrokerCore, ctx: RequestContext, req: DescribeConfigs
             for name in sorted(TOPIC_CONFIGS):
                 if wanted is not None and name not in wanted:
                     continue
-                eff = topic_config(name, topic.configs, configured(settings))
+                eff = topic_config(name, topic.configs, configured(settings), default, broker)
                 out.configs.append(_entry(name, eff.value, eff.type, eff.source, eff.synonyms, req, False, version))
         elif res.resource_type == BROKER:
-            if res.resource_name not in ("", *(str(n) for n in core.cluster.brokers)):
+            if res.resource_name == "":
+                entries = _broker_entries(default, {}, {}, per_broker=False)
+            elif res.resource_name == str(ctx.node_id):
+                entries = _broker_entries(default, broker, {"broker.id": str(ctx.node_id), **settings},
+                                          per_broker=True)
+            else:
                 out.error_code = ErrorCode.INVALID_REQUEST
-                out.error_message = f"Unexpected broker id, expected one of {sorted(core.cluster.brokers)}"
+                out.error_message = (f"Unexpected broker id, expected {ctx.node_id} or empty string, but received "
+                                     f"{res.resource_name}")
                 continue
-            all_settings = {"broker.id": res.resource_name or str(ctx.node_id), **settings}
-            for name in sorted(all_settings):
+            for name, (value, ctype, synonyms) in sorted(entries.items()):
                 if wanted is not None and name not in wanted:
                     continue
-                value = all_settings[name]
-                source = (ConfigSource.DEFAULT_CONFIG if BROKER_DEFAULTS.get(name) == value
-                          else ConfigSource.STATIC_BROKER_CONFIG)
-                out.configs.append(_entry(name, value, ConfigType.STRING, source, [(name, value, source)], req, True,
-                                          version))
+                out.configs.append(_entry(name, value, ctype, synonyms[0][2], synonyms, req,
+                                          name not in DYNAMIC_BROKER_KEYS, version))
         else:
             out.error_code = ErrorCode.INVALID_REQUEST
             out.error_message = f"Unsupported resource type {res.resource_type}"
     return resp
+
+
+def _broker_entries(default: dict[str, str], broker: dict[str, str], static: dict[str, str], per_broker: bool
+                    ) -> dict[str, tuple[str, ConfigType, list[tuple[str, str, ConfigSource]]]]:
+    """name -> (value in effect, type, synonyms most specific first) of a broker resource. Kafka's
+    ``createBrokerConfigEntry``: the synonyms are the per-broker dynamic value, the dynamic default, the static
+    setting and Kafka's default; describing the default resource keeps only the dynamic-default ones."""
+    names = set(default) | set(broker) if not per_broker else (
+        set(default) | set(broker) | set(static) | HONOURED_BROKER_KEYS)
+    out: dict[str, tuple[str, ConfigType, list[tuple[str, str, ConfigSource]]]] = {}
+    for name in names:
+        topic_key = BROKER_TO_TOPIC.get(name)
+        ctype = TOPIC_CONFIGS[topic_key].type if topic_key is not None else ConfigType.STRING
+        kafka_default = BROKER_DEFAULTS.get(name, TOPIC_CONFIGS[topic_key].default if topic_key else None)
+        synonyms: list[tuple[str, str, ConfigSource]] = []
+        if per_broker and name in broker:
+            synonyms.append((name, broker[name], ConfigSource.DYNAMIC_BROKER_CONFIG))
+        if name in default:
+            synonyms.append((name, default[name], ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG))
+        if per_broker and name in static and static[name] != kafka_default:
+            synonyms.append((name, static[name], ConfigSource.STATIC_BROKER_CONFIG))
+        if per_broker and kafka_default is not None:
+            synonyms.append((name, kafka_default, ConfigSource.DEFAULT_CONFIG))
+        if not synonyms:  # a static setting Kafka has no default for (broker.id, extra keys)
+            synonyms.append((name, static[name], ConfigSource.STATIC_BROKER_CONFIG))
+        out[name] = (synonyms[0][1], ctype, synonyms)
+    return out

@@ -1,4 +1,4 @@
-"""IncrementalAlterConfigs (44): SET/DELETE/APPEND/SUBTRACT on topic configs, as Kafka 3.9/4.0 answers.
+"""IncrementalAlterConfigs (44): SET/DELETE/APPEND/SUBTRACT on topic and broker configs, as Kafka 3.9 answers.
 
 Topic resources (type 2): an unknown topic is UNKNOWN_TOPIC_OR_PARTITION; an unknown config name or a
 value LogConfig would reject is INVALID_CONFIG; APPEND/SUBTRACT on a config that is not a LIST is
@@ -8,13 +8,19 @@ whole or not at all; ``validate_only`` runs the checks and changes nothing. Chan
 ``Topic.configs`` through ``apply_topic_configs``, which calls the cluster's change hook so a
 ``--data-dir`` broker saves them in its metadata file.
 
-Broker resources (type 4): wiretwin has no dynamic broker configuration. A resource naming another
-broker id is INVALID_REQUEST ("Unexpected broker id ..."), as in Kafka. A key Kafka cannot change
-dynamically (broker.id, num.partitions, auto.create.topics.enable, ...) is INVALID_REQUEST with
-Kafka's message "Cannot update these configs dynamically: Set(...)" (Kafka's broker wraps the
-ConfigException from DynamicBrokerConfig in InvalidRequestException). Keys Kafka could change
-dynamically are also refused with INVALID_REQUEST, saying wiretwin does not support them, rather
-than accepted and ignored. Other resource types are INVALID_REQUEST.
+Broker resources (type 4), Kafka's dynamic broker configs: "" is the cluster-wide default
+(``/config/brokers/<default>``), this broker's id its own entry (``/config/brokers/<id>``); another id
+is INVALID_REQUEST ("Unexpected broker id, expected ..."), a name that is not a number INVALID_REQUEST
+("Broker id must be an integer ..."). The operations apply to the stored entry, then the whole entry is
+validated as ``DynamicBrokerConfig.validate`` does: a key Kafka cannot change dynamically (broker.id,
+num.partitions, ...) is "Cannot update these configs dynamically: Set(...)", a bad value "Invalid value
+...". In ZooKeeper mode these are INVALID_CONFIG "Invalid config value for resource
+ConfigResource(type=BROKER, name='...'): ..." (``ZkAdminManager``), without ZooKeeper INVALID_REQUEST
+with the bare message (the KRaft broker's ``ConfigAdminManager``). The keys wiretwin honours are the
+topic-config synonyms (``broker.state.dynamic``); other keys Kafka could change dynamically are refused
+the same way, saying wiretwin does not support them. Accepted entries go to ZooKeeper with a change
+notification (ZooKeeper mode) or into the core (and the ``--data-dir`` metadata file). Other resource
+types are INVALID_REQUEST.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from broker.handlers import handles
-from broker.state.configs import TOPIC_CONFIGS, ConfigType, topic_config_error
+from broker.state.configs import TOPIC_CONFIGS, ConfigType, TopicConfigDef, topic_config_error
+from broker.state.dynamic import BROKER_TO_TOPIC, HONOURED_BROKER_KEYS, broker_config_problem, scala_set, unhonoured
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.incremental_alter_configs import (
     IncrementalAlterConfigsRequest, IncrementalAlterConfigsRequest_AlterableConfig, IncrementalAlterConfigsResponse,
@@ -36,13 +43,6 @@ if TYPE_CHECKING:
 TOPIC, BROKER = 2, 4
 SET, DELETE, APPEND, SUBTRACT = 0, 1, 2, 3
 
-# broker keys Kafka 3.9 can change at runtime (DynamicBrokerConfig): the topic synonyms and a few more
-DYNAMIC_BROKER_KEYS = frozenset(
-    {spec.broker_key for spec in TOPIC_CONFIGS.values() if spec.broker_key is not None}
-    | {"message.max.bytes", "log.cleaner.threads", "num.io.threads", "num.network.threads",
-       "num.replica.fetchers", "background.threads", "max.connections", "max.connections.per.ip"}
-)
-
 Outcome = tuple[int, str | None]
 
 
@@ -54,15 +54,40 @@ def apply_topic_configs(core: BrokerCore, topic: Topic, configs: dict[str, str])
         core.zk.set_topic_configs(topic.name, configs)
 
 
-def broker_error(ctx: RequestContext, core: BrokerCore, name: str, keys: list[str]) -> Outcome:
-    """The answer to any alteration of a BROKER resource (always an error; see the module docstring)."""
-    if name not in ("", *(str(n) for n in core.cluster.brokers)) or (name and int(name) != ctx.node_id):
-        return (ErrorCode.INVALID_REQUEST,
-                f"Unexpected broker id, expected {ctx.node_id} or empty string, but received {name}")
-    static = sorted(k for k in keys if k not in DYNAMIC_BROKER_KEYS)
-    if static:
-        return ErrorCode.INVALID_REQUEST, f"Cannot update these configs dynamically: Set({', '.join(static)})"
-    return ErrorCode.INVALID_REQUEST, "Dynamic broker configs are not supported by wiretwin"
+def _broker_config_error(core: BrokerCore, name: str, problem: str) -> Outcome:
+    if core.zk is not None:  # ZkAdminManager: the ConfigException as InvalidConfigurationException
+        return (ErrorCode.INVALID_CONFIG,
+                f"Invalid config value for resource ConfigResource(type=BROKER, name='{name}'): {problem}")
+    return ErrorCode.INVALID_REQUEST, problem  # ConfigAdminManager (KRaft): as InvalidRequestException
+
+
+def alter_broker(core: BrokerCore, ctx: RequestContext, name: str,
+                 new_props: Callable[[dict[str, str]], dict[str, str] | Outcome], validate_only: bool) -> Outcome:
+    """A BROKER resource: the default ("") or this broker's entry; see the module docstring."""
+    broker_id: int | None = None
+    if name:
+        try:
+            broker_id = int(name)
+        except ValueError:
+            return ErrorCode.INVALID_REQUEST, f"Broker id must be an integer, but it is: {name}"
+        if broker_id != ctx.node_id:
+            return ErrorCode.INVALID_REQUEST, f"Unexpected broker id, expected {ctx.node_id}, but received {name}"
+    new = new_props(core.dynamic.broker_props(broker_id))
+    if isinstance(new, tuple):
+        return new
+    problem = broker_config_problem(new)
+    if problem is None and unhonoured(new):
+        problem = (f"Dynamic broker configs {scala_set(unhonoured(new))} are not supported by wiretwin (it honours "
+                   f"the topic-config defaults {', '.join(sorted(HONOURED_BROKER_KEYS))})")
+    if problem is not None:
+        return _broker_config_error(core, name, problem)
+    if not validate_only:
+        core.dynamic.set_broker_props(broker_id, new)
+        if core.zk is not None:  # /config/brokers/<id|<default>> and a change notification
+            core.zk.set_entity_config(f"brokers/{name or '<default>'}", new)
+        else:
+            core.dynamic_changed()
+    return ErrorCode.NONE, None
 
 
 def topic_lookup(core: BrokerCore, name: str) -> Topic | Outcome:
@@ -76,7 +101,10 @@ def _list(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _incremental(topic: Topic, ops: list[IncrementalAlterConfigsRequest_AlterableConfig]) -> dict[str, str] | Outcome:
+def _apply_ops(current: dict[str, str], ops: list[IncrementalAlterConfigsRequest_AlterableConfig],
+               spec_of: Callable[[str], TopicConfigDef | None], known_only: bool = False) -> dict[str, str] | Outcome:
+    """``prepareIncrementalConfigs``: the ops on a copy of ``current``. ``spec_of`` gives a key's type and
+    default (None: not a LIST; with ``known_only`` an unknown topic config name, INVALID_CONFIG)."""
     seen: set[str] = set()
     for op in ops:
         if op.name in seen:
@@ -86,10 +114,9 @@ def _incremental(topic: Topic, ops: list[IncrementalAlterConfigsRequest_Alterabl
             return ErrorCode.INVALID_REQUEST, f"Unknown operation type {op.config_operation}"
         if op.value is None and op.config_operation != DELETE:
             return ErrorCode.INVALID_REQUEST, f"Null value not supported for : {op.name}"
-    new = dict(topic.configs)
+    new = dict(current)
     for op in ops:
-        spec = TOPIC_CONFIGS.get(op.name)
-        if spec is None:
+        if known_only and spec_of(op.name) is None:
             return ErrorCode.INVALID_CONFIG, f"Unknown topic config name: {op.name}"
         if op.config_operation == DELETE:
             new.pop(op.name, None)
@@ -98,27 +125,42 @@ def _incremental(topic: Topic, ops: list[IncrementalAlterConfigsRequest_Alterabl
         if op.config_operation == SET:
             new[op.name] = op.value
             continue
-        if spec.type != ConfigType.LIST:
+        spec = spec_of(op.name)
+        if spec is None or spec.type != ConfigType.LIST:
             verb = "append" if op.config_operation == APPEND else "subtract"
             return ErrorCode.INVALID_CONFIG, f"Config value {verb} is not allowed for config key: {op.name}"
-        current = _list(new.get(op.name, spec.default))
+        items = _list(new.get(op.name, spec.default))
         if op.config_operation == APPEND:
-            new[op.name] = ",".join(current + [v for v in _list(op.value) if v not in current])
+            new[op.name] = ",".join(items + [v for v in _list(op.value) if v not in items])
         else:
             drop = set(_list(op.value))
-            new[op.name] = ",".join(v for v in current if v not in drop)
-    for key in seen & new.keys():
+            new[op.name] = ",".join(v for v in items if v not in drop)
+    return new
+
+
+def _incremental(topic: Topic, ops: list[IncrementalAlterConfigsRequest_AlterableConfig]) -> dict[str, str] | Outcome:
+    new = _apply_ops(topic.configs, ops, TOPIC_CONFIGS.get, known_only=True)
+    if isinstance(new, tuple):
+        return new
+    for key in {op.name for op in ops} & new.keys():
         error = topic_config_error(key, new[key])
         if error is not None:
             return ErrorCode.INVALID_CONFIG, error
     return new
 
 
+def _broker_spec(name: str) -> TopicConfigDef | None:
+    topic_key = BROKER_TO_TOPIC.get(name)
+    return None if topic_key is None else TOPIC_CONFIGS[topic_key]
+
+
 def alter_resource(core: BrokerCore, ctx: RequestContext, resource_type: int, resource_name: str,
-                   keys: list[str], new_configs: Callable[[Topic], dict[str, str] | Outcome],
+                   new_configs: Callable[[Topic], dict[str, str] | Outcome],
+                   new_broker_props: Callable[[dict[str, str]], dict[str, str] | Outcome],
                    validate_only: bool) -> Outcome:
     """The per-resource flow both alter APIs share: find the topic, compute and check its new overrides
-    (``new_configs``), apply them unless validating; refuse broker resources and unknown types."""
+    (``new_configs``), apply them unless validating; a broker's dynamic configs (``new_broker_props`` of the
+    stored entry); refuse unknown types."""
     if resource_type == TOPIC:
         found = topic_lookup(core, resource_name)
         if isinstance(found, tuple):
@@ -130,7 +172,7 @@ def alter_resource(core: BrokerCore, ctx: RequestContext, resource_type: int, re
             apply_topic_configs(core, found, new)
         return ErrorCode.NONE, None
     if resource_type == BROKER:
-        return broker_error(ctx, core, resource_name, keys)
+        return alter_broker(core, ctx, resource_name, new_broker_props, validate_only)
     return ErrorCode.INVALID_REQUEST, f"Unexpected resource type {resource_type}"
 
 
@@ -140,8 +182,8 @@ def incremental_alter_configs(core: BrokerCore, ctx: RequestContext, req: Increm
     resp = IncrementalAlterConfigsResponse()
     for res in req.resources:
         code, message = alter_resource(core, ctx, res.resource_type, res.resource_name,
-                                       [c.name for c in res.configs],
-                                       lambda topic: _incremental(topic, res.configs), req.validate_only)
+                                       lambda topic: _incremental(topic, res.configs),
+                                       lambda props: _apply_ops(props, res.configs, _broker_spec), req.validate_only)
         resp.responses.append(IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(
             error_code=code, error_message=message, resource_type=res.resource_type,
             resource_name=res.resource_name))

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from broker.core import CloseConnection, Pending
 from broker.handlers import handles
 from broker.handlers._common import leader_error
-from broker.state.configs import topic_config
 from broker.state.log import PartitionLog
 from wire.errors import DecodeError, UnsupportedVersionError
 from wire.kafka.error_codes import ErrorCode
@@ -72,8 +71,9 @@ def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, 
                 raise InvalidRecordError(f"Produce v{version} requires magic 2 batches, got magic {magic}")
             records = up_convert(records)
         batches = split_batches(records)
+        max_bytes = _max_message_bytes(core, topic_name, ctx.node_id)
         for batch in batches:
-            if len(batch) > core.config.message_max_bytes:
+            if len(batch) > max_bytes:
                 out.error_code = ErrorCode.MESSAGE_TOO_LARGE
                 return out
             batch.validate()
@@ -95,7 +95,7 @@ def _append(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, 
             out.error_message = (f"The size of the current ISR {partition.isr} is insufficient to satisfy the "
                                  f"min.isr requirement of {min_isr} for partition {topic_name}-{index}")
             return out
-    log_append_time = partition_config(core, topic_name, "message.timestamp.type") == "LogAppendTime"
+    log_append_time = partition_config(core, topic_name, "message.timestamp.type", ctx.node_id) == "LogAppendTime"
     first_base = -1
     required = -1  # the offset the high watermark must reach before acks=all is answered
     appended = False
@@ -170,13 +170,18 @@ class Wait:
 
 
 def _min_insync_replicas(core: BrokerCore, topic_name: str) -> int:
-    from broker.handlers.describe_configs import broker_settings
-
-    topic = core.cluster.topics.get(topic_name)
     try:
-        return int(topic_config("min.insync.replicas", topic.configs if topic else {}, broker_settings(core)).value)
+        return int(partition_config(core, topic_name, "min.insync.replicas") or 1)
     except ValueError:
         return 1
+
+
+def _max_message_bytes(core: BrokerCore, topic_name: str, node_id: int) -> int:
+    """The topic's max.message.bytes: its override, else this broker's (dynamic or static) message.max.bytes."""
+    try:
+        return int(partition_config(core, topic_name, "max.message.bytes", node_id) or core.config.message_max_bytes)
+    except ValueError:
+        return core.config.message_max_bytes
 
 
 def _settle(core: BrokerCore, ctx: RequestContext, wait: Wait, expired: bool) -> bool:
@@ -201,9 +206,10 @@ def _settle(core: BrokerCore, ctx: RequestContext, wait: Wait, expired: bool) ->
     return False
 
 
-def partition_config(core: BrokerCore, topic_name: str, key: str) -> str | None:
+def partition_config(core: BrokerCore, topic_name: str, key: str, node_id: int | None = None) -> str | None:
+    """A topic config in effect on this broker: the topic's override, else the broker's value (None: no topic)."""
     topic = core.cluster.topics.get(topic_name)
-    return None if topic is None else topic.configs.get(key)
+    return None if topic is None else core.topic_setting(topic.configs, key, node_id).value
 
 
 @handles(0)

@@ -1,9 +1,11 @@
 """Topic and broker configuration as Kafka describes it: defaults, types, broker synonyms and sources.
 
 Values are strings, as on the wire. A topic's effective value is its override
-(source DYNAMIC_TOPIC_CONFIG) or the broker's setting for the synonym key
-(STATIC_BROKER_CONFIG when the broker was configured with it, DEFAULT_CONFIG
-otherwise). Defaults are Kafka 3.9's.
+(source DYNAMIC_TOPIC_CONFIG) or the broker's value for the synonym key: a dynamic
+per-broker config (DYNAMIC_BROKER_CONFIG), the dynamic cluster-wide default
+(DYNAMIC_DEFAULT_BROKER_CONFIG), the static setting (STATIC_BROKER_CONFIG when the
+broker was configured with it), else Kafka's default (DEFAULT_CONFIG), in that
+order, as Kafka's ``ConfigHelper`` lists the synonyms. Defaults are Kafka 3.9's.
 """
 
 from __future__ import annotations
@@ -85,11 +87,17 @@ class Effective(NamedTuple):
     synonyms: list[tuple[str, str, ConfigSource]]  # (name, value, source), most specific first
 
 
-def topic_config(name: str, overrides: dict[str, str], broker_settings: dict[str, str]) -> Effective:
+def topic_config(name: str, overrides: dict[str, str], broker_settings: dict[str, str],
+                 dynamic_default: dict[str, str] | None = None, dynamic_broker: dict[str, str] | None = None
+                 ) -> Effective:
     spec = TOPIC_CONFIGS[name]
     synonyms: list[tuple[str, str, ConfigSource]] = []
     if name in overrides:
         synonyms.append((name, overrides[name], ConfigSource.DYNAMIC_TOPIC_CONFIG))
+    if spec.broker_key is not None and dynamic_broker and spec.broker_key in dynamic_broker:
+        synonyms.append((spec.broker_key, dynamic_broker[spec.broker_key], ConfigSource.DYNAMIC_BROKER_CONFIG))
+    if spec.broker_key is not None and dynamic_default and spec.broker_key in dynamic_default:
+        synonyms.append((spec.broker_key, dynamic_default[spec.broker_key], ConfigSource.DYNAMIC_DEFAULT_BROKER_CONFIG))
     if spec.broker_key is not None and spec.broker_key in broker_settings:
         synonyms.append((spec.broker_key, broker_settings[spec.broker_key], ConfigSource.STATIC_BROKER_CONFIG))
     if spec.broker_key is not None:
@@ -111,11 +119,13 @@ _INT_RANGE = {ConfigType.SHORT: (-(1 << 15), (1 << 15) - 1), ConfigType.INT: (-(
 _TYPE_NAMES = {ConfigType.SHORT: "SHORT", ConfigType.INT: "INT", ConfigType.LONG: "LONG", ConfigType.DOUBLE: "DOUBLE"}
 
 
-def topic_config_error(name: str, value: str | None) -> str | None:
-    """Why Kafka's LogConfig.validate rejects ``name=value`` (INVALID_CONFIG), or None when it is accepted."""
+def topic_config_error(name: str, value: str | None, label: str | None = None) -> str | None:
+    """Why Kafka's LogConfig.validate rejects ``name=value`` (INVALID_CONFIG), or None when it is accepted.
+    ``label`` names the config in the message instead of ``name`` (a broker synonym being validated)."""
     spec = TOPIC_CONFIGS.get(name)
     if spec is None:
         return f"Unknown topic config name: {name}"
+    topic_key, name = name, label or name
     if value is None:
         return f"Null value not supported for topic configs: {name}"
     text = value.strip()
@@ -135,7 +145,7 @@ def topic_config_error(name: str, value: str | None) -> str | None:
     elif spec.type == ConfigType.BOOLEAN:
         if text.lower() not in ("true", "false"):
             return f"Invalid value {value} for configuration {name}: Expected value to be either true or false"
-    choices = _TOPIC_CHOICES.get(name)
+    choices = _TOPIC_CHOICES.get(topic_key)
     if choices is not None:
         items = [v.strip() for v in text.split(",") if v.strip()] if spec.type == ConfigType.LIST else [text]
         if any(v not in choices for v in items):

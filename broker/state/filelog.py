@@ -443,12 +443,18 @@ class FileLog(PartitionLog):
             self._write_index(base, self.batches[first:stop])
 
 
-def save_metadata(root: Path, cluster_id: str, topics: list[dict[str, object]]) -> None:
+def save_metadata(root: Path, cluster_id: str, topics: list[dict[str, object]],
+                  dynamic_configs: dict[str, object] | None = None) -> None:
+    """``dynamic_configs``: dynamic broker configs and client quotas (``DynamicConfigs.to_json``) of a broker
+    without ZooKeeper; left out when there are none."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / METADATA_FILE
     tmp = final.with_suffix(".tmp")
+    data: dict[str, object] = {"version": 1, "cluster_id": cluster_id, "topics": topics}
+    if dynamic_configs:
+        data["dynamic_configs"] = dynamic_configs
     with open(tmp, "w") as f:
-        json.dump({"version": 1, "cluster_id": cluster_id, "topics": topics}, f, indent=1, sort_keys=True)
+        json.dump(data, f, indent=1, sort_keys=True)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, final)

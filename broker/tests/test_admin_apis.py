@@ -50,13 +50,19 @@ def test_incremental_alter_configs_ops_and_errors() -> None:
     assert incr(core, "missing", ("segment.ms", SET, "7")).error_code == ErrorCode.UNKNOWN_TOPIC_OR_PARTITION
 
 
-def test_broker_resources_are_refused() -> None:
+def test_broker_resources_refuse_static_keys_and_other_brokers() -> None:
+    """(Dynamic broker configs themselves: broker/tests/test_dynamic_configs.py.)"""
     core = make_core()
     static = incr(core, "1", ("broker.id", SET, "5"), rtype=4)
     assert static.error_code == ErrorCode.INVALID_REQUEST
-    assert "Cannot update these configs dynamically" in static.error_message
-    assert incr(core, "7", ("log.retention.ms", SET, "5"), rtype=4).error_code == ErrorCode.INVALID_REQUEST
-    assert incr(core, "", ("log.retention.ms", SET, "5"), rtype=4).error_code == ErrorCode.INVALID_REQUEST
+    assert static.error_message == "Cannot update these configs dynamically: Set(broker.id)"
+    other = incr(core, "7", ("log.retention.ms", SET, "5"), rtype=4)
+    assert (other.error_code, other.error_message) == \
+        (ErrorCode.INVALID_REQUEST, "Unexpected broker id, expected 1, but received 7")
+    threads = incr(core, "", ("num.io.threads", SET, "5"), rtype=4)
+    assert threads.error_code == ErrorCode.INVALID_REQUEST
+    assert threads.error_message.startswith("Dynamic broker configs Set(num.io.threads) are not supported by wiretwin")
+    assert core.dynamic.default == {} and core.dynamic.brokers == {}
 
 
 def test_alter_configs_replaces_the_whole_set() -> None:
