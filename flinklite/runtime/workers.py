@@ -34,6 +34,7 @@ from __future__ import annotations
 import atexit
 import builtins
 import functools
+import io
 import os
 import pickle
 import select
@@ -662,16 +663,58 @@ class WorkerJobExecutor(JobExecutor):
         self.session.serve(build)
 
 
+class WholeLines(io.TextIOBase):
+    """A worker's stdout: buffered, but written only in whole lines of at most PIPE_BUF bytes
+    per write, so the lines of workers printing into one pipe never interleave mid-line."""
+
+    LIMIT = select.PIPE_BUF
+
+    def __init__(self, fd: int) -> None:
+        super().__init__()
+        self.fd = fd
+        self._parts: list[str] = []
+        self._size = 0
+
+    def write(self, text: str) -> int:
+        self._parts.append(text)
+        self._size += len(text)
+        if self._size >= 8 * self.LIMIT:
+            self._drain(final=False)
+        return len(text)
+
+    def _drain(self, final: bool) -> None:
+        data = "".join(self._parts).encode()
+        cut = len(data) if final else data.rfind(b"\n") + 1
+        rest = data[cut:]
+        view = memoryview(data)[:cut]
+        while view:
+            chunk = view[:self.LIMIT]
+            end = bytes(chunk).rfind(b"\n") + 1 if len(view) > self.LIMIT else len(chunk)
+            written = os.write(self.fd, chunk[:end or len(chunk)])
+            view = view[written:]
+        text = rest.decode()
+        self._parts = [text] if text else []
+        self._size = len(text)
+
+    def flush(self) -> None:
+        if self._parts:
+            self._drain(final=True)
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.fd
+
+
 def worker_main(connect: str, slots: int = 1, host: str | None = None) -> int:
     """`python -m flinklite worker --connect HOST:PORT`: joins the job manager, receives the job
     script and runs it; its execute() serves the job manager's deployments."""
     jm_host, _, jm_port = connect.rpartition(":")
     if not jm_host or not jm_port.isdigit():
         raise InvalidProgramError(f"--connect takes HOST:PORT, not {connect!r}")
-    try:
-        sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # whole lines into a shared pipe
-    except AttributeError:
-        pass
+    sys.stdout.flush()
+    sys.stdout = WholeLines(sys.stdout.fileno())  # the workers share the job manager's stdout
     session = WorkerSession((jm_host, int(jm_port)), slots, host)
     job = session.receive()
     assert job is not None and job["type"] == "job", job
@@ -865,6 +908,7 @@ class DistributedJobExecutor(JobExecutor):
         self._metrics: dict[tuple[int, int], tuple[int, int]] = {}
         self.backpressure: dict[int, dict[str, int]] = {}
         self._pending_command: Any = None
+        self.running_s: float | None = None
 
     def run(self, until_ms: int | None = None, restore_from: dict[str, dict[int, Any]] | None = None) -> None:
         if until_ms is not None:
@@ -908,6 +952,7 @@ class DistributedJobExecutor(JobExecutor):
                     waiting.discard(handle.worker_id)
         for handle in workers:
             self._send(handle, {"type": "start", "attempt": attempt})
+        started = time.perf_counter()
         coordinator = self.coordinator
         if coordinator is not None:
             coordinator.start(_wall_ms())
@@ -954,6 +999,7 @@ class DistributedJobExecutor(JobExecutor):
             savepoint = self.last_savepoint
             assert savepoint is not None and savepoint.path is not None
             self._stop_command.reply(path="file:" + savepoint.path, checkpoint_id=savepoint.checkpoint_id)
+        self.running_s = time.perf_counter() - started  # deployed to closed (bench/flinklite_workers.py)
         pool.shutdown()  # the job is over (a script's next execute() gets a new pool)
 
     def _send(self, handle: WorkerHandle, message: dict[str, Any]) -> None:
