@@ -223,6 +223,10 @@ class BrokerServer:
                 await trio.to_thread.run_sync(bridge.apply, write)
             except Exception:
                 log.exception("ZooKeeper write %s failed", type(write).__name__)
+            finally:
+                if self.core is not None and self.core.zk is not None:
+                    self.core.zk.write_performed()  # admin answers waiting for their write go out
+                    self._notify_data()
 
     def stop(self) -> None:
         if self._cancel is not None:

@@ -22,14 +22,14 @@ from broker.zk.layout import quota_entity_path
 from wire.kafka.messages.alter_client_quotas import AlterClientQuotasRequest, AlterClientQuotasResponse
 
 if TYPE_CHECKING:
-    from broker.core import BrokerCore, RequestContext
+    from broker.core import BrokerCore, Pending, RequestContext
 
 AResp = AlterClientQuotasResponse
 
 
 @handles(49)
 def alter_client_quotas(core: BrokerCore, ctx: RequestContext, req: AlterClientQuotasRequest,
-                        version: int) -> AlterClientQuotasResponse:
+                        version: int) -> AlterClientQuotasResponse | Pending:
     resp = AResp()
     changed = False
     for entry in req.entries:
@@ -51,4 +51,6 @@ def alter_client_quotas(core: BrokerCore, ctx: RequestContext, req: AlterClientQ
             core.zk.set_entity_config(quota_entity_path(entity), props)
     if changed and core.zk is None:
         core.dynamic_changed()
+    if core.zk is not None:  # answered once ZooKeeper has the change, as Kafka answers
+        return core.zk.when_written(resp)
     return resp

@@ -20,7 +20,7 @@ from wire.kafka.messages.alter_configs import (
 )
 
 if TYPE_CHECKING:
-    from broker.core import BrokerCore, RequestContext
+    from broker.core import BrokerCore, Pending, RequestContext
 
 
 def _replacement(configs: list[AlterConfigsRequest_AlterableConfig]) -> dict[str, str] | Outcome:
@@ -38,7 +38,7 @@ def _replacement(configs: list[AlterConfigsRequest_AlterableConfig]) -> dict[str
 
 
 @handles(33)
-def alter_configs(core: BrokerCore, ctx: RequestContext, req: AlterConfigsRequest, version: int) -> AlterConfigsResponse:
+def alter_configs(core: BrokerCore, ctx: RequestContext, req: AlterConfigsRequest, version: int) -> AlterConfigsResponse | Pending:
     resp = AlterConfigsResponse()
     for res in req.resources:
         code, message = alter_resource(core, ctx, res.resource_type, res.resource_name,
@@ -48,4 +48,6 @@ def alter_configs(core: BrokerCore, ctx: RequestContext, req: AlterConfigsReques
         resp.responses.append(AlterConfigsResponse.AlterConfigsResourceResponse(
             error_code=code, error_message=message, resource_type=res.resource_type,
             resource_name=res.resource_name))
+    if core.zk is not None:  # answered once ZooKeeper has the change, as Kafka answers
+        return core.zk.when_written(resp)
     return resp

@@ -37,7 +37,7 @@ from wire.kafka.messages.incremental_alter_configs import (
 )
 
 if TYPE_CHECKING:
-    from broker.core import BrokerCore, RequestContext
+    from broker.core import BrokerCore, Pending, RequestContext
     from broker.state.cluster import Topic
 
 TOPIC, BROKER = 2, 4
@@ -178,7 +178,7 @@ def alter_resource(core: BrokerCore, ctx: RequestContext, resource_type: int, re
 
 @handles(44)
 def incremental_alter_configs(core: BrokerCore, ctx: RequestContext, req: IncrementalAlterConfigsRequest,
-                              version: int) -> IncrementalAlterConfigsResponse:
+                              version: int) -> IncrementalAlterConfigsResponse | Pending:
     resp = IncrementalAlterConfigsResponse()
     for res in req.resources:
         code, message = alter_resource(core, ctx, res.resource_type, res.resource_name,
@@ -187,4 +187,6 @@ def incremental_alter_configs(core: BrokerCore, ctx: RequestContext, req: Increm
         resp.responses.append(IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(
             error_code=code, error_message=message, resource_type=res.resource_type,
             resource_name=res.resource_name))
+    if core.zk is not None:  # answered once ZooKeeper has the change, as Kafka answers
+        return core.zk.when_written(resp)
     return resp

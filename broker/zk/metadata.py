@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from broker.state.cluster import BrokerInfo, Partition, Topic
 from broker.state.internal import INTERNAL_TOPICS, TXN_TOPIC
@@ -46,11 +46,15 @@ from broker.zk.model import (
 )
 
 if TYPE_CHECKING:
-    from broker.core import BrokerCore
+    from broker.core import BrokerCore, Pending
+    from wire.kafka._message import Message
 
 log = logging.getLogger("broker.zk")
 
+M = TypeVar("M", bound="Message")
+
 HW_CHECKPOINT_INTERVAL_MS = 5000  # replica.high.watermark.checkpoint.interval.ms
+ZK_WRITE_TIMEOUT_MS = 30000  # the longest an admin answer waits for its ZooKeeper write
 
 
 class ZkMetadata:
@@ -69,6 +73,8 @@ class ZkMetadata:
         self._claiming = False  # a producer id block is being claimed
         self.next_rebalance_ms = core.now_ms + self._rebalance_interval_ms
         self.next_hw_checkpoint_ms = core.now_ms + HW_CHECKPOINT_INTERVAL_MS
+        self._writes_taken = 0  # writes handed to the shell so far
+        self.writes_done = 0  # writes the shell has performed (or seen fail) so far, in the same order
 
     # -- events ------------------------------------------------------------------------------
 
@@ -240,7 +246,24 @@ class ZkMetadata:
 
     def take_writes(self) -> list[ZkWrite]:
         out, self.outbox = self.outbox, []
+        self._writes_taken += len(out)
         return out
+
+    def write_performed(self) -> None:
+        """The shell performed one more write (in ``take_writes`` order): requests waiting on it may answer."""
+        self.writes_done += 1
+        self.core.data_version += 1
+
+    def when_written(self, resp: M) -> M | Pending:
+        """Answer ``resp`` once every write queued so far has been performed, as Kafka's admin paths answer after
+        their ZooKeeper writes (so a client reading ZooKeeper, or describing, right after sees the change)."""
+        from broker.core import Pending
+
+        mark = self._writes_taken + len(self.outbox)
+        if self.writes_done >= mark:
+            return resp
+        return Pending(self.core.now_ms + ZK_WRITE_TIMEOUT_MS,
+                       lambda _now, expired: resp if expired or self.writes_done >= mark else None)
 
     # -- topic administration from the handlers ---------------------------------------------------
 
