@@ -13,6 +13,7 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,3 +81,47 @@ def test_a_worker_killed_with_sigkill_fails_the_job_over_exactly_once(kafka_brok
     assert "exit -9" in result.stderr and "failing over" in result.stderr, result.stderr[-3000:]
     assert result.stderr.count("failing over") == 1
     check(bootstrap, totals)  # read_committed: every result once, in order per word; nothing left open
+
+
+def test_savepoint_and_stop_of_a_job_on_workers_then_resume_in_one_process(tmp_path: Path) -> None:
+    """The CLI drives a job whose subtasks run in two workers: `status` shows the workers' records
+    and the workers, `savepoint` and `stop --savepoint-path` take their barriers through both, and
+    `run -s` at parallelism 3 in one process finishes the job: together the outputs equal an
+    uninterrupted run's."""
+    from compat_tests.flinklite.test_savepoints import GATED_JOB, Cli, finish, lines
+
+    cli = Cli(tmp_path / "home")
+    total = 1000
+    reference = tmp_path / "reference.out"
+    finish(cli.start("-p", "1", GATED_JOB, "--total", str(total), "--bounded", stdout=reference))
+    gate = tmp_path / "gate"
+    gate.write_text("300")
+    first = tmp_path / "first.out"
+    process = cli.start("-p", "2", "--workers", "2", GATED_JOB, "--gate", str(gate), "--total", str(total),
+                        stdout=first)
+    try:
+        stopped = _savepoint_then_stop(cli, process, gate, tmp_path / "savepoints")
+    finally:
+        if process.poll() is None:
+            process.kill()  # its workers end with it
+    second = tmp_path / "second.out"
+    finish(cli.start("-p", "3", "--fromSavepoint", stopped, GATED_JOB, "--total", str(total), "--bounded",
+                     stdout=second))
+    assert lines(first, second) == lines(reference)
+
+
+def _savepoint_then_stop(cli: Any, process: subprocess.Popen[bytes], gate: Path, savepoints: Path) -> str:
+    from compat_tests.flinklite.test_savepoints import finish, savepoint_path
+    from flinklite.runtime.checkpoint import load_checkpoint
+
+    job_id = cli.wait_registered(process)
+    status = cli.wait_records(job_id, "numbers", 900)
+    assert [w["id"] for w in status["workers"]] == [0, 1]
+    intermediate = savepoint_path(cli("savepoint", job_id, str(savepoints)))
+    (source,) = [s for key, s in load_checkpoint(intermediate).operators.items() if key.endswith("numbers")]
+    assert sorted(p for state in source.values() for p in state["reader"].values()) == [300, 300, 300]
+    gate.write_text("600")
+    cli.wait_records(job_id, "numbers", 1800)
+    stopped = savepoint_path(cli("stop", "--savepoint-path", str(savepoints), job_id))
+    finish(process)
+    return stopped

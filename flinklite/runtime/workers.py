@@ -539,7 +539,7 @@ class WorkerSession:
                                "backpressure": attempt.backpressure()})
                     return
             progressed = False
-            if started and not attempt.stopping:
+            if started:
                 progressed = attempt.step(clock.now())
             if DEBUG:
                 self._debug_state(attempt)
@@ -595,8 +595,9 @@ class WorkerSession:
                 sent = sock.send(peer.pending)
             except BlockingIOError:
                 continue
-            except OSError as exc:
-                raise ConnectionError(f"the connection to a worker broke: {exc}") from exc
+            except OSError:
+                peer.pending.clear()  # the peer is gone: see below
+                continue
             del peer.pending[:sent]
         for sock in readable:
             if sock is self.control:
@@ -615,14 +616,15 @@ class WorkerSession:
                     data = sock.recv(1 << 20)
                 except BlockingIOError:
                     continue
-                except OSError as exc:
-                    raise ConnectionError(f"the connection to a worker broke: {exc}") from exc
+                except OSError:
+                    data = b""
                 if not data:
-                    if attempt.finished_reported:  # every worker finished: the others are closing
-                        sock.close()
-                        self.peers.remove(peer)
-                        continue
-                    raise ConnectionError("a worker closed its data connection (it is gone)")
+                    # The peer closed (the job manager told it to) or died: either way the job
+                    # manager decides (it sees a dead worker's control connection end and fails
+                    # the job over); until then this worker's channels to it just hold back.
+                    sock.close()
+                    self.peers.remove(peer)
+                    continue
                 self._feed(attempt, peer, data)
 
     def _feed(self, attempt: WorkerAttempt, peer: _Peer, data: bytes) -> None:
