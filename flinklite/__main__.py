@@ -180,6 +180,10 @@ def _status(options: argparse.Namespace) -> int:
     for op in answer["operators"]:
         print(f"  {op['name']:<{width}}  x{op['parallelism']:<3} in {op['records_in']:>12,}  "
               f"out {op['records_out']:>12,}")
+    for worker in answer.get("workers", []):
+        print(f"  worker {worker['id']} (pid {worker['pid']} on {worker['host']}, {worker['slots']} slot(s)): "
+              f"{worker.get('buffers_sent', 0):,} buffers sent, {worker.get('queued_buffers', 0)} queued, "
+              f"{worker.get('blocked_sends', 0):,} found no credit")
     interval = answer.get("checkpointing_interval_ms")
     print(f"Checkpoints: every {interval} ms" if interval else "Checkpoints: periodic checkpointing is off")
     for checkpoint in answer["checkpoints"]:
