@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,51 @@ def test_two_workers_print_what_one_process_prints(kafka_broker: RunningBroker, 
     assert _by_key(lines) == _by_key(single)  # in the same order per key
     assert {key: len(values) for key, values in _by_key(lines).items()} == totals
     assert {line.split("> ", 1)[0] for line in lines} == {"1", "2"}  # both sink subtasks wrote
+
+
+def test_a_worker_started_elsewhere_joins_with_worker_connect(kafka_broker: RunningBroker, tmp_path: Path) -> None:
+    """One local worker plus one that joins through `python -m flinklite worker --connect`
+    (flinklite.workers.remote=1), as a worker on another machine would; its prints stay on its
+    own stdout, and the two outputs together are the single-process run's."""
+    bootstrap = kafka_broker.bootstrap_servers
+    write_input(bootstrap, "words")
+    args = ["--bootstrap", bootstrap, "--topic", "words"]
+    single = _run(tmp_path, args).stdout.splitlines()
+    env = _environment(tmp_path)
+    out, err, remote_out = tmp_path / "jm.out", tmp_path / "jm.err", tmp_path / "remote.out"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        manager = subprocess.Popen([sys.executable, "-m", "flinklite", "run", "--progress", "0", "--workers", "1",
+                                    "-D", "flinklite.workers.remote=1", JOB, *args],
+                                   stdout=stdout, stderr=stderr, env=env, cwd=str(REPO))
+    try:
+        address = _join_address(manager, err)
+        with open(remote_out, "wb") as stdout:
+            remote = subprocess.run([sys.executable, "-m", "flinklite", "worker", "--connect", address,
+                                     "--host", "127.0.0.1"], stdout=stdout, stderr=subprocess.PIPE, env=env,
+                                    cwd=str(tmp_path), timeout=120, check=False)
+        assert remote.returncode == 0, remote.stderr.decode()[-3000:]
+        assert manager.wait(120) == 0, err.read_text()[-3000:]
+    finally:
+        if manager.poll() is None:
+            manager.kill()
+    local_lines, remote_lines = out.read_text().splitlines(), remote_out.read_text().splitlines()
+    assert local_lines and remote_lines  # each worker ran one slot's subtasks
+    assert sorted(local_lines + remote_lines) == sorted(single)
+
+
+def _join_address(manager: subprocess.Popen[bytes], err: Path) -> str:
+    """Polls the job manager's stderr for `workers join at HOST:PORT`."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        match = re.search(r"workers join at (\S+:\d+)", err.read_text())
+        if match:
+            return match.group(1)
+        try:
+            manager.wait(0.02)  # the poll's pause, which also notices a job manager that died
+        except subprocess.TimeoutExpired:
+            continue
+        raise AssertionError(f"the job manager exited with {manager.returncode}: {err.read_text()[-3000:]}")
+    raise AssertionError("the job manager did not print its worker address")
 
 
 @pytest.mark.parametrize("seed", [SEED, SEED + 1])
