@@ -948,7 +948,11 @@ class DistributedJobExecutor(JobExecutor):
                                 "max_parallelism": self._max_parallelism_setting,
                                 "fingerprint": fingerprint(self), "restore": restore})
         waiting = {w.worker_id for w in workers}
+        deadline = time.monotonic() + pool.settings.registration_timeout_s
         while waiting:
+            if time.monotonic() > deadline:
+                raise WorkerLost(f"workers {sorted(waiting)} did not deploy the job within "
+                                 f"{pool.settings.registration_timeout_s:.0f} s")
             for handle, message in self._receive(workers, 1.0, attempt):
                 if message["type"] == "deployed" and message["attempt"] == attempt:
                     waiting.discard(handle.worker_id)
@@ -962,8 +966,9 @@ class DistributedJobExecutor(JobExecutor):
         closing = False
         closed: set[int] = set()
         while len(closed) < len(workers):
-            if self._stopped and not closing:
-                raise WorkerLost("the job was stopped")
+            if self._stopped and not closing:  # stop(): as in one process, the attempt just ends
+                self._cancel()
+                return
             now = _wall_ms()
             if not closing and coordinator is not None and coordinator.is_due(now) and len(finished) < len(workers):
                 self._triggered_at = time.perf_counter()
