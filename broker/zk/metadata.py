@@ -116,11 +116,14 @@ class ZkMetadata:
             self.core.producers.add_block(event.first, event.last)
             self._claiming = False
             self._heard.add("producer_ids")
-        elif isinstance(event, BrokerConfigsChanged):
-            self.core.dynamic.set_broker_props(None, event.default)
-            self.core.dynamic.set_broker_props(self.node_id, event.broker)
-        elif isinstance(event, QuotaConfigsChanged):
-            self.core.dynamic.set_quota_entities(event.entities)
+        elif isinstance(event, (BrokerConfigsChanged, QuotaConfigsChanged)):
+            if isinstance(event, BrokerConfigsChanged):
+                self.core.dynamic.set_broker_props(None, event.default)
+                self.core.dynamic.set_broker_props(self.node_id, event.broker)
+            else:
+                self.core.dynamic.set_quota_entities(event.entities)
+            self.core.data_version += 1
+            return  # nothing about topics, brokers or leadership changed: no reconciling
         elif isinstance(event, SessionLost):
             log.warning("ZooKeeper session lost: re-registering")
             view.controller_id = None
