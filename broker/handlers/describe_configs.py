@@ -8,7 +8,8 @@ A BROKER resource, as Kafka 3.9's ``ConfigHelper``: "" describes the dynamic clu
 (each DYNAMIC_DEFAULT_BROKER_CONFIG); this broker's id describes every setting it has (the static ones,
 ``broker.id``, and every dynamically changeable key wiretwin honours) with the value in effect, its
 source and synonyms; ``read_only`` is false exactly for the keys Kafka can change dynamically. Another
-id is INVALID_REQUEST "Unexpected broker id, expected <id> or empty string, but received <name>".
+id is INVALID_REQUEST "Unexpected broker id, expected <id> or empty string, but received <name>", a name
+that is not a number "Broker id must be an integer, but it is: <name>".
 """
 
 from __future__ import annotations
@@ -101,7 +102,11 @@ def describe_configs(core: BrokerCore, ctx: RequestContext, req: DescribeConfigs
         elif res.resource_type == BROKER:
             if res.resource_name == "":
                 entries = _broker_entries(default, {}, {}, per_broker=False)
-            elif res.resource_name == str(ctx.node_id):
+            elif not res.resource_name.lstrip("-").isdigit():
+                out.error_code = ErrorCode.INVALID_REQUEST
+                out.error_message = f"Broker id must be an integer, but it is: {res.resource_name}"
+                continue
+            elif int(res.resource_name) == ctx.node_id:
                 entries = _broker_entries(default, broker, {"broker.id": str(ctx.node_id), **settings},
                                           per_broker=True)
             else:

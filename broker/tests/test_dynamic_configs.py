@@ -240,6 +240,7 @@ def test_describe_broker_resources() -> None:
     other = describe(core, BROKER, "9")
     assert (other.error_code, other.error_message) == \
         (ErrorCode.INVALID_REQUEST, "Unexpected broker id, expected 1 or empty string, but received 9")
+    assert describe(core, BROKER, "x1").error_message == "Broker id must be an integer, but it is: x1"
 
 
 def test_alter_configs_replaces_a_broker_entry() -> None:
