@@ -59,8 +59,8 @@ class ProtocolError(Exception):
 
 
 class BufferBuilder:
-    """Pickles elements one by one into a buffer as they are added (so a record's value is
-    captured when it is emitted, as a network serializer does), without a shared memo."""
+    """Pickles each element on its own when it is added (so a record's value is captured when
+    it is emitted, as a network serializer does); a buffer is their concatenation."""
 
     def __init__(self) -> None:
         self._parts: list[bytes] = []
