@@ -12,7 +12,10 @@ exactly the output of an uninterrupted run, record by record, and the last stabl
 the log end (no transaction left open).
 
 CI: three fixed seeds on our zkserver, one on Debian's ZooKeeper, and two failovers in a row
-(the leader killed, a fresh process started as the new standby, the second leader killed too).
+(the leader killed, a fresh process started as the new standby, the second leader killed too);
+also a leader frozen (SIGSTOP) past its session and thawed after the standby took over, which
+must stand down without restarting the job (it used to, fencing the new leader's transactions
+and committing a second copy of the output).
 `--run-slow`: 20 random kill points (the seed is printed). Waits are on process output and
 kazoo watches, never fixed sleeps."""
 
@@ -329,3 +332,33 @@ def test_many_random_kill_points(zk_server_factory: Callable[..., object],
             raise AssertionError(f"round {round_} (seed {seed}), {kill}: {exc}") from exc
         finally:
             failover.stop_all()
+
+
+def test_a_paused_leader_that_comes_back_stands_down(zk_server_factory: Callable[..., object],
+                                                     failovers: Callable[[Quorum], Failover]) -> None:
+    """The leader is frozen (SIGSTOP, as a long GC pause or a suspended VM) after a checkpoint,
+    past its session timeout: the standby takes over and fences its transactions. Thawed
+    (SIGCONT), the old leader finds its leadership revoked and fails its run: it must neither
+    restart the job (the restarted sink would fence the new leader's transactions and commit a
+    second copy of the output, which it did before the coordinator's leader check) nor record
+    checkpoints. Its stdin holds spare "go" lines, so a restarted attempt would run as a job
+    without the test's gate does. The output is exactly once."""
+    failover = failovers(zkserver_quorum(zk_server_factory))
+    leader = failover.lead(KillPoint("checkpoint", 1))
+    standby = failover.start(None, go=True)
+    failover.contenders(2)
+    target = (failover.latest_checkpoint() or 0) + 1
+    leader.send("go")
+    wait_for_children(failover.reader, f"{failover.root}/jobs/{failover.job_id}/checkpoints",
+                      lambda c: bool(c) and max(map(int, c)) >= target)
+    leader.proc.send_signal(signal.SIGSTOP)
+    for _ in range(3):
+        leader.send("go")
+    standby.expect("RUNNING")  # the frozen leader's session expired: the standby leads
+    leader.proc.send_signal(signal.SIGCONT)
+    assert leader.proc.wait(WAIT) == 1
+    assert "was suspended: this process lost its leadership" in leader.stderr_tail()
+    assert leader.rest().count("RUNNING") == 1  # no restarted attempt ran
+    failover.finish(standby)
+    failover.check_sink_log(standby, int(standby.seen[0].split()[1]))
+    failover.check_output()

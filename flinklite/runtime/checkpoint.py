@@ -13,6 +13,10 @@ reads a clock; the executor passes "now"):
   pending checkpoint (or savepoint), and completing it (written, older ones pruned) once every
   task has. Savepoints share the checkpoint id counter but are not retained checkpoints: a
   restart after a failure resumes from the latest checkpoint (Flink >= 1.15 does the same).
+  Under high availability its `leader_check` hook (flinklite/runtime/ha.py) refuses a (re)start,
+  a new checkpoint id and a completion once the process has lost its leadership, so a job
+  manager that was paused past its ZooKeeper session (a zombie) neither restarts the job, which
+  would fence the new leader's Kafka transactions, nor records checkpoints next to it.
 - `RestartStrategy`: none, fixed-delay and failure-rate, deciding whether and when a failed
   job restarts.
 
@@ -25,7 +29,7 @@ import pickle
 import re
 import secrets
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -290,7 +294,8 @@ class CheckpointCoordinator:
 
     def __init__(self, settings: CheckpointSettings, storage: CheckpointStorage | None,
                  job_id: str | None = None, *, id_counter: CheckpointIdCounterHook | None = None,
-                 completed_store: CompletedCheckpointStoreHook | None = None) -> None:
+                 completed_store: CompletedCheckpointStoreHook | None = None,
+                 leader_check: Callable[[], None] | None = None) -> None:
         # interval None (or <= 0): no periodic checkpoints, savepoints only
         self.interval_ms = settings.interval_ms if settings.enabled else None
         self.num_retained = settings.num_retained
@@ -298,6 +303,10 @@ class CheckpointCoordinator:
         self.job_id = job_id
         self.id_counter = id_counter  # None: ids count from next_id in this object
         self.completed_store = completed_store  # None: retention decided here
+        # raises (a JobExecutionError, not a task failure) once this process may no longer act
+        # for the job: checked when an attempt starts, before an id is taken and before a
+        # checkpoint is recorded as complete (high availability: flinklite/runtime/ha.py)
+        self.leader_check = leader_check
         self.next_id = 1
         self.next_due: int | None = None
         self.pending: PendingCheckpoint | None = None
@@ -312,6 +321,8 @@ class CheckpointCoordinator:
 
     def start(self, now: int) -> None:
         """A (re)started job: the first checkpoint is due one interval from now."""
+        if self.leader_check is not None:
+            self.leader_check()  # an attempt started after the leadership went would fence the new leader
         self.pending = None
         self.next_due = now + self.interval_ms if self.interval_ms is not None else None
 
@@ -346,6 +357,8 @@ class CheckpointCoordinator:
         if pending.waiting:
             return None
         self.pending = None
+        if self.leader_check is not None:
+            self.leader_check()  # nothing written, nothing recorded, nothing committed
         if pending.savepoint_directory is not None:
             savepoint = CompletedCheckpoint(checkpoint_id, pending.timestamp, pending.acks, kind="savepoint",
                                             job_id=self.job_id)
@@ -381,6 +394,8 @@ class CheckpointCoordinator:
                 stats.duration_ms = duration_ms
 
     def _take_id(self) -> int:
+        if self.leader_check is not None:
+            self.leader_check()
         checkpoint_id = self.id_counter.get_and_increment() if self.id_counter is not None else self.next_id
         self.next_id = max(self.next_id, checkpoint_id) + 1
         return checkpoint_id

@@ -69,7 +69,7 @@ from kazoo.handlers.threading import SequentialThreadingHandler
 from kazoo.protocol.states import KazooState, WatchedEvent
 from kazoo.retry import KazooRetry
 
-from flinklite.errors import InvalidProgramError
+from flinklite.errors import InvalidProgramError, JobExecutionError
 from flinklite.runtime.checkpoint import CompletedCheckpoint, parse_duration_ms
 
 log = logging.getLogger(__name__)
@@ -1336,7 +1336,7 @@ class JobLeadership:
     """What a job-manager process does around one job under high availability, in the order the
     runtime needs it: `acquire()` blocks as a standby until this process leads (publishing its
     connection info, recording the execution plan, opening the job's id counter and checkpoint
-    store), `hooks()` are the CheckpointCoordinator's id_counter / completed_store,
+    store), `hooks()` are the CheckpointCoordinator's id_counter / completed_store / leader_check,
     `latest_checkpoint_path()` is where to resume, `revoked` tells that leadership went (the job
     must stop and the process give way), and `job_finished()` records the result and removes
     the job's HA data once the job is globally terminated."""
@@ -1375,7 +1375,18 @@ class JobLeadership:
 
     def hooks(self) -> dict[str, Any]:
         assert self.counter is not None and self.store is not None, "acquire() first"
-        return {"id_counter": self.counter, "completed_store": self.store}
+        return {"id_counter": self.counter, "completed_store": self.store, "leader_check": self.check_leading}
+
+    def check_leading(self) -> None:
+        """Raises once the leadership is gone (the CheckpointCoordinator's `leader_check`). A
+        process paused past its session (GC, SIGSTOP, a frozen VM) wakes up revoked: stopping
+        its executor is not enough, because a task failure of the stopped attempt (its Kafka
+        producer was fenced by the new leader) would otherwise restart the job, and the restarted
+        sink would fence the new leader's transactions and commit its own output next to it;
+        kazoo also opens a new session after the old one expired, so its checkpoints would still
+        reach ZooKeeper. Not a task failure: no restart strategy applies."""
+        if self.revoked:
+            raise JobExecutionError(f"job {self.job_id} was suspended: this process lost its leadership")
 
     def latest_checkpoint_path(self) -> str | None:
         latest = self.store.latest() if self.store is not None else None

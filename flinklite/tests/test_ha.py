@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
-from flinklite.errors import InvalidProgramError
+from flinklite.errors import InvalidProgramError, JobExecutionError
 from flinklite.runtime.checkpoint import (
     CheckpointCoordinator,
     CheckpointSettings,
@@ -27,6 +27,7 @@ from flinklite.runtime.checkpoint import (
 from flinklite.runtime.ha import (
     DISPATCHER,
     HaConfig,
+    JobLeadership,
     JobResultStore,
     LeaderInformation,
     StandaloneHaServices,
@@ -202,6 +203,37 @@ def test_coordinator_defaults_are_unchanged(tmp_path: Path) -> None:
     assert coordinator.next_id == 3 and os.listdir(tmp_path / JOB) == ["chk-2"]
 
 
+def test_coordinator_stops_at_the_leader_check(tmp_path: Path) -> None:
+    """Once `leader_check` raises (the leadership is gone), the coordinator starts no attempt,
+    takes no id and records no completion: nothing is written, stored or committed."""
+    services = StandaloneHaServices()
+    counter = services.checkpoint_id_counter(JOB)
+    store = services.completed_checkpoint_store(JOB, num_retained=2)
+    leading = [True]
+
+    def leader_check() -> None:
+        if not leading[0]:
+            raise JobExecutionError("lost its leadership")
+
+    coordinator = CheckpointCoordinator(CheckpointSettings(interval_ms=10, num_retained=2),
+                                        CheckpointStorage(str(tmp_path), JOB), JOB, id_counter=counter,
+                                        completed_store=store, leader_check=leader_check)
+    coordinator.start(0)
+    first = coordinator.trigger(10, [("op", 0)])
+    assert coordinator.acknowledge(first, "op", 0, {}) is not None
+    second = coordinator.trigger(20, [("op", 0)])
+    leading[0] = False  # the session expired while checkpoint 2 was pending
+    with pytest.raises(JobExecutionError, match="lost its leadership"):
+        coordinator.acknowledge(second, "op", 0, {})
+    assert [p.checkpoint_id for p in store.checkpoints()] == [1] and os.listdir(tmp_path / JOB) == ["chk-1"]
+    with pytest.raises(JobExecutionError):
+        coordinator.trigger(30, [("op", 0)])
+    assert counter.get() == 3  # no id taken after the leadership went
+    with pytest.raises(JobExecutionError):
+        coordinator.start(40)  # a restart of the job is refused
+    assert coordinator.latest() is not None and coordinator.latest().checkpoint_id == 1  # type: ignore[union-attr]
+
+
 # -- ZooKeeper, on our server ------------------------------------------------------------------------
 
 
@@ -323,3 +355,27 @@ def test_recover_with_nothing_there(zk_server: RunningZkServer, tmp_path: Path, 
     assert (recovery.latest_checkpoint_id, recovery.latest_checkpoint_path, recovery.next_checkpoint_id,
             recovery.execution_plan, recovery.finished) == (None, None, 1, None, False)
     assert not reader.exists(f"/flink/default/jobs/{JOB}")  # looking creates nothing
+
+
+def test_job_leadership_check_fails_once_the_session_expired(zk_server: RunningZkServer, tmp_path: Path) -> None:
+    """JobLeadership hands the coordinator its leader check: silent while leading, a
+    JobExecutionError that is not a task failure (no restart strategy applies) once ZooKeeper
+    expired the session, even though kazoo reconnects with a new session afterwards."""
+    leadership = JobLeadership(zk_conf(zk_server, tmp_path), JOB, "job")
+    try:
+        revoked = threading.Event()
+        leadership.acquire(on_revoked=revoked.set, timeout=WAIT)
+        hooks = leadership.hooks()
+        hooks["leader_check"]()
+        coordinator = CheckpointCoordinator(CheckpointSettings(interval_ms=10), None, JOB, **hooks)
+        coordinator.start(0)
+        assert leadership.election is not None
+        zk_server.expire_session(leadership.services.session_id)  # type: ignore[attr-defined]
+        assert revoked.wait(WAIT) and leadership.revoked
+        with pytest.raises(JobExecutionError, match=f"job {JOB} was suspended") as failure:
+            coordinator.start(10)
+        assert not failure.value.task_failure
+        with pytest.raises(JobExecutionError):
+            coordinator.trigger(10, [("op", 0)])
+    finally:
+        leadership.close()
