@@ -3,7 +3,8 @@
 Topic resources (type 2): an unknown topic is UNKNOWN_TOPIC_OR_PARTITION; an unknown config name or a
 value LogConfig would reject is INVALID_CONFIG; APPEND/SUBTRACT on a config that is not a LIST is
 INVALID_CONFIG; a null value for SET/APPEND/SUBTRACT, an unknown operation, or a key named twice in
-one resource is INVALID_REQUEST. Every check runs before anything changes, so a resource is altered
+one resource is INVALID_REQUEST ("Error due to duplicate config keys", "Null value not supported for :
+a, b"). Every check runs before anything changes, so a resource is altered
 whole or not at all; ``validate_only`` runs the checks and changes nothing. Changes are stored in
 ``Topic.configs`` through ``apply_topic_configs``, which calls the cluster's change hook so a
 ``--data-dir`` broker saves them in its metadata file.
@@ -11,14 +12,14 @@ whole or not at all; ``validate_only`` runs the checks and changes nothing. Chan
 Broker resources (type 4), Kafka's dynamic broker configs: "" is the cluster-wide default
 (``/config/brokers/<default>``), this broker's id its own entry (``/config/brokers/<id>``); another id
 is INVALID_REQUEST ("Unexpected broker id, expected ..."), a name that is not a number INVALID_REQUEST
-("Broker id must be an integer ..."). The operations apply to the stored entry, then the whole entry is
+("Node id must be an integer ..."). The operations apply to the stored entry, then the whole entry is
 validated as ``DynamicBrokerConfig.validate`` does: a key Kafka cannot change dynamically (broker.id,
 num.partitions, ...) is "Cannot update these configs dynamically: Set(...)", a bad value "Invalid value
-...". In ZooKeeper mode these are INVALID_CONFIG "Invalid config value for resource
-ConfigResource(type=BROKER, name='...'): ..." (``ZkAdminManager``), without ZooKeeper INVALID_REQUEST
-with the bare message (the KRaft broker's ``ConfigAdminManager``). The keys wiretwin honours are the
-topic-config synonyms (``broker.state.dynamic``); other keys Kafka could change dynamically are refused
-the same way, saying wiretwin does not support them. Accepted entries go to ZooKeeper with a change
+...", both INVALID_REQUEST with that message, as Kafka 3.9's ``ConfigAdminManager.preprocess`` answers
+in both ZooKeeper and KRaft mode. The keys wiretwin honours are the topic-config synonyms
+(``broker.state.dynamic``); other keys Kafka could change dynamically are refused the same way, saying
+wiretwin does not support them. A resource named twice in one request is INVALID_REQUEST "Each resource
+must appear at most once." (both times). Accepted entries go to ZooKeeper with a change
 notification (ZooKeeper mode) or into the core (and the ``--data-dir`` metadata file). Other resource
 types are INVALID_REQUEST.
 """
@@ -54,13 +55,6 @@ def apply_topic_configs(core: BrokerCore, topic: Topic, configs: dict[str, str])
         core.zk.set_topic_configs(topic.name, configs)
 
 
-def _broker_config_error(core: BrokerCore, name: str, problem: str) -> Outcome:
-    if core.zk is not None:  # ZkAdminManager: the ConfigException as InvalidConfigurationException
-        return (ErrorCode.INVALID_CONFIG,
-                f"Invalid config value for resource ConfigResource(type=BROKER, name='{name}'): {problem}")
-    return ErrorCode.INVALID_REQUEST, problem  # ConfigAdminManager (KRaft): as InvalidRequestException
-
-
 def alter_broker(core: BrokerCore, ctx: RequestContext, name: str,
                  new_props: Callable[[dict[str, str]], dict[str, str] | Outcome], validate_only: bool) -> Outcome:
     """A BROKER resource: the default ("") or this broker's entry; see the module docstring."""
@@ -69,7 +63,7 @@ def alter_broker(core: BrokerCore, ctx: RequestContext, name: str,
         try:
             broker_id = int(name)
         except ValueError:
-            return ErrorCode.INVALID_REQUEST, f"Broker id must be an integer, but it is: {name}"
+            return ErrorCode.INVALID_REQUEST, f"Node id must be an integer, but it is: {name}"
         if broker_id != ctx.node_id:
             return ErrorCode.INVALID_REQUEST, f"Unexpected broker id, expected {ctx.node_id}, but received {name}"
     new = new_props(core.dynamic.broker_props(broker_id))
@@ -79,8 +73,8 @@ def alter_broker(core: BrokerCore, ctx: RequestContext, name: str,
     if problem is None and unhonoured(new):
         problem = (f"Dynamic broker configs {scala_set(unhonoured(new))} are not supported by wiretwin (it honours "
                    f"the topic-config defaults {', '.join(sorted(HONOURED_BROKER_KEYS))})")
-    if problem is not None:
-        return _broker_config_error(core, name, problem)
+    if problem is not None:  # ConfigAdminManager.preprocess: the ConfigException as InvalidRequestException
+        return ErrorCode.INVALID_REQUEST, problem
     if not validate_only:
         core.dynamic.set_broker_props(broker_id, new)
         if core.zk is not None:  # /config/brokers/<id|<default>> and a change notification
@@ -105,15 +99,14 @@ def _apply_ops(current: dict[str, str], ops: list[IncrementalAlterConfigsRequest
                spec_of: Callable[[str], TopicConfigDef | None], known_only: bool = False) -> dict[str, str] | Outcome:
     """``prepareIncrementalConfigs``: the ops on a copy of ``current``. ``spec_of`` gives a key's type and
     default (None: not a LIST; with ``known_only`` an unknown topic config name, INVALID_CONFIG)."""
-    seen: set[str] = set()
+    if len({op.name for op in ops}) < len(ops):
+        return ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys"
+    nulls = [op.name for op in ops if op.value is None and op.config_operation != DELETE]
+    if nulls:
+        return ErrorCode.INVALID_REQUEST, f"Null value not supported for : {', '.join(nulls)}"
     for op in ops:
-        if op.name in seen:
-            return ErrorCode.INVALID_REQUEST, f"Error due to duplicate config keys: {op.name}"
-        seen.add(op.name)
         if op.config_operation not in (SET, DELETE, APPEND, SUBTRACT):
-            return ErrorCode.INVALID_REQUEST, f"Unknown operation type {op.config_operation}"
-        if op.value is None and op.config_operation != DELETE:
-            return ErrorCode.INVALID_REQUEST, f"Null value not supported for : {op.name}"
+            return ErrorCode.INVALID_REQUEST, f"Unknown operations type {op.config_operation}"
     new = dict(current)
     for op in ops:
         if known_only and spec_of(op.name) is None:
@@ -176,14 +169,26 @@ def alter_resource(core: BrokerCore, ctx: RequestContext, resource_type: int, re
     return ErrorCode.INVALID_REQUEST, f"Unexpected resource type {resource_type}"
 
 
+def repeated_resources(resources: list[tuple[int, str]]) -> set[tuple[int, str]]:
+    """The (type, name) pairs a request names more than once (each such resource is refused)."""
+    return {r for r in resources if resources.count(r) > 1}
+
+
 @handles(44)
 def incremental_alter_configs(core: BrokerCore, ctx: RequestContext, req: IncrementalAlterConfigsRequest,
                               version: int) -> IncrementalAlterConfigsResponse | Pending:
     resp = IncrementalAlterConfigsResponse()
+    twice = repeated_resources([(r.resource_type, r.resource_name) for r in req.resources])
     for res in req.resources:
-        code, message = alter_resource(core, ctx, res.resource_type, res.resource_name,
-                                       lambda topic: _incremental(topic, res.configs),
-                                       lambda props: _apply_ops(props, res.configs, _broker_spec), req.validate_only)
+        outcome: Outcome
+        if (res.resource_type, res.resource_name) in twice:
+            outcome = ErrorCode.INVALID_REQUEST, "Each resource must appear at most once."
+        else:
+            outcome = alter_resource(core, ctx, res.resource_type, res.resource_name,
+                                           lambda topic: _incremental(topic, res.configs),
+                                           lambda props: _apply_ops(props, res.configs, _broker_spec),
+                                           req.validate_only)
+        code, message = outcome
         resp.responses.append(IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(
             error_code=code, error_message=message, resource_type=res.resource_type,
             resource_name=res.resource_name))

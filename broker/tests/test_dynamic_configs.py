@@ -215,7 +215,7 @@ def test_dynamic_defaults_and_per_broker_configs_become_topic_defaults() -> None
     assert incr(core, "", ("log.segment.bytes", SET, "1"), validate_only=True).error_code == 0
     assert "log.segment.bytes" not in core.dynamic.default
     assert incr(core, "abc", ("log.retention.ms", SET, "1")).error_message == \
-        "Broker id must be an integer, but it is: abc"
+        "Node id must be an integer, but it is: abc"
 
 
 def test_describe_broker_resources() -> None:
@@ -237,6 +237,14 @@ def test_describe_broker_resources() -> None:
     assert read_only["broker.id"] and read_only["num.partitions"]
     assert not read_only["log.retention.ms"] and not read_only["compression.type"]
     assert entry(own, "compression.type")[:2] == ("producer", ConfigSource.DEFAULT_CONFIG)
+    twice = core.handle(ctx(44, 1), IReq(resources=[IReq.AlterConfigsResource(BROKER, "", [
+        IReq.AlterableConfig("log.retention.ms", SET, "1")])] * 2 + [IReq.AlterConfigsResource(BROKER, "1", [
+            IReq.AlterableConfig("log.retention.ms", SET, "1"), IReq.AlterableConfig("log.retention.ms", DELETE, None)])]),
+        0).responses
+    assert [(r.error_code, r.error_message) for r in twice] == [
+        (ErrorCode.INVALID_REQUEST, "Each resource must appear at most once."),
+        (ErrorCode.INVALID_REQUEST, "Each resource must appear at most once."),
+        (ErrorCode.INVALID_REQUEST, "Error due to duplicate config keys")]
     other = describe(core, BROKER, "9")
     assert (other.error_code, other.error_message) == \
         (ErrorCode.INVALID_REQUEST, "Unexpected broker id, expected 1 or empty string, but received 9")
@@ -253,8 +261,11 @@ def test_alter_configs_replaces_a_broker_entry() -> None:
         return core.handle(ctx(33, 2), req, 0).responses[0]
 
     assert alter("", {"log.retention.ms": "1", "log.segment.bytes": "2048"}).error_code == 0
-    assert alter("", {"log.segment.bytes": "4096", "log.retention.bytes": None}).error_code == 0
+    assert alter("", {"log.segment.bytes": "4096"}).error_code == 0
     assert core.dynamic.default == {"log.segment.bytes": "4096"}
+    nulls = alter("", {"log.segment.bytes": None, "log.retention.bytes": None})
+    assert (nulls.error_code, nulls.error_message) == \
+        (ErrorCode.INVALID_REQUEST, "Null value not supported for : log.segment.bytes, log.retention.bytes")
     assert alter("", {"broker.id": "3"}).error_code == ErrorCode.INVALID_REQUEST
     assert core.dynamic.default == {"log.segment.bytes": "4096"}
 
