@@ -51,9 +51,10 @@ DYNAMIC_BROKER_KEYS = HONOURED_BROKER_KEYS | UNHONOURED_DYNAMIC_KEYS
 
 
 class Refusal(Exception):
-    """A refused alteration: the error code and message Kafka answers with."""
+    """A refused alteration: the error code and message Kafka answers with (None for UNKNOWN_SERVER_ERROR,
+    whose message ``ApiError.fromThrowable`` leaves out)."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str | None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -166,7 +167,7 @@ def alter_quota(current: dict[str, str], entity: QuotaEntity,
                 raise Refusal(ErrorCode.INVALID_REQUEST, f"Configuration {key} must be a {kind.value} value")
             props[key] = str(whole)
         else:
-            raise Refusal(ErrorCode.UNKNOWN_SERVER_ERROR, f"Unexpected config type {kind.value}")
+            raise Refusal(ErrorCode.UNKNOWN_SERVER_ERROR, None)  # Kafka: IllegalStateException, a STRING key
     return props
 
 
@@ -194,6 +195,8 @@ def describe_quotas(quotas: dict[QuotaEntity, dict[str, str]], components: list[
     """``ZkAdminManager.describeClientQuotas``: the entities matching the filter with the quota keys they set
     (entities setting none are left out). Raises Refusal for a filter Kafka refuses."""
     by_type: dict[str, FilterComponent] = {}
+    if any(c.match_type not in (MATCH_EXACT, MATCH_DEFAULT, MATCH_SPECIFIED) for c in components):
+        raise Refusal(ErrorCode.UNKNOWN_SERVER_ERROR, None)  # Kafka's request.filter(): IllegalArgumentException
     for component in components:
         kind = component.entity_type
         if kind == "":
@@ -203,8 +206,6 @@ def describe_quotas(quotas: dict[QuotaEntity, dict[str, str]], components: list[
         if kind in by_type:
             word = {"user": "user", "client-id": "client", "ip": "ip"}[kind]
             raise Refusal(ErrorCode.INVALID_REQUEST, f"Duplicate {word} filter component entity type")
-        if component.match_type not in (MATCH_EXACT, MATCH_DEFAULT, MATCH_SPECIFIED):
-            raise Refusal(ErrorCode.INVALID_REQUEST, f"Unexpected match type: {component.match_type}")
         by_type[kind] = component
     user, client, ip = by_type.get("user"), by_type.get("client-id"), by_type.get("ip")
     if (user is not None or client is not None) and ip is not None:
@@ -228,7 +229,7 @@ def describe_quotas(quotas: dict[QuotaEntity, dict[str, str]], components: list[
             keys = CLIENT_QUOTA_KEYS
         values: dict[str, float] = {}
         for key, text in props.items():
-            if key in keys and key in CLIENT_QUOTA_KEYS | IP_QUOTA_KEYS:
+            if key in keys:
                 try:
                     values[key] = float(text)
                 except ValueError:

@@ -76,7 +76,7 @@ def test_java_double() -> None:
         ["12.5", "100.0", "1.0E7", "1.5E-4", "0.001", "0.0", "123456.789", "2.5E20"]
 
 
-def refused(fn: Any, *args: Any) -> tuple[int, str]:
+def refused(fn: Any, *args: Any) -> tuple[int, str | None]:
     with pytest.raises(Refusal) as info:
         fn(*args)
     return info.value.code, info.value.message
@@ -108,6 +108,7 @@ def test_alter_quota_values() -> None:
         (ErrorCode.INVALID_REQUEST, "Configuration consumer_byte_rate must be a LONG value")
     assert refused(alter_quota, {}, user, [("retention.ms", 1.0)]) == \
         (ErrorCode.INVALID_REQUEST, "Invalid configuration key retention.ms")
+    assert refused(alter_quota, {}, user, [("SCRAM-SHA-256", 1.0)]) == (ErrorCode.UNKNOWN_SERVER_ERROR, None)
     ip = quota_entity([("ip", "10.0.0.1")])
     assert alter_quota({}, ip, [("connection_creation_rate", 5.0)]) == {"connection_creation_rate": "5"}
     assert refused(alter_quota, {}, ip, [("producer_byte_rate", 5.0)])[0] == ErrorCode.INVALID_REQUEST
@@ -150,6 +151,7 @@ def test_describe_quotas_filters_as_zk_admin_manager() -> None:
     assert found == {quota_entity([("user", "alice"), ("client-id", "c1")]): {"request_percentage": 12.5}}
     assert refused(describe_quotas, QUOTAS, [FilterComponent("user", 2), FilterComponent("user", 0, "a")], False) == \
         (ErrorCode.INVALID_REQUEST, "Duplicate user filter component entity type")
+    assert refused(describe_quotas, QUOTAS, [FilterComponent("user", 7)], False) == (ErrorCode.UNKNOWN_SERVER_ERROR, None)
     assert refused(describe_quotas, QUOTAS, [FilterComponent("", 2)], False) == \
         (ErrorCode.INVALID_REQUEST, "Unexpected empty filter component entity type")
     assert refused(describe_quotas, QUOTAS, [FilterComponent("group", 2)], False) == \
