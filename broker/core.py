@@ -196,10 +196,13 @@ class BrokerCore:
     def topic_setting(self, overrides: dict[str, str], name: str, node_id: int | None = None) -> Effective:
         """A topic config's effective value with its source and synonyms: the topic's override, else this
         broker's dynamic, static or default value of the synonym."""
-        from broker.handlers.describe_configs import broker_settings
+        from broker.handlers.describe_configs import broker_setting
+        from broker.state.configs import TOPIC_CONFIGS
 
         default, broker = self.dynamic_layers(node_id)
-        return topic_config(name, overrides, broker_settings(self), default, broker)
+        key = TOPIC_CONFIGS[name].broker_key
+        value = broker_setting(self, key) if key is not None else None
+        return topic_config(name, overrides, {} if key is None or value is None else {key: value}, default, broker)
 
     def close(self) -> None:
         """Flush and close every durable log, marking each as cleanly shut down."""

@@ -14,6 +14,7 @@ that is not a number "Broker id must be an integer, but it is: <name>".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from broker.config import INT_KEYS, BrokerConfig
@@ -48,22 +49,34 @@ def configured(settings: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in settings.items() if BROKER_DEFAULTS.get(k) != v}
 
 
+def _int_getter(attr: str) -> Callable[[BrokerConfig], str]:
+    return lambda cfg: str(getattr(cfg, attr))
+
+
+_STATIC: dict[str, Callable[[BrokerConfig], str]] = {
+    "num.partitions": lambda cfg: str(cfg.num_partitions),
+    "default.replication.factor": lambda cfg: str(cfg.default_replication_factor),
+    "auto.create.topics.enable": lambda cfg: str(cfg.auto_create_topics).lower(),
+    "message.max.bytes": lambda cfg: str(cfg.message_max_bytes),
+    "log.retention.ms": lambda cfg: str(cfg.log_retention_ms),
+    "log.retention.bytes": lambda cfg: str(cfg.log_retention_bytes),
+    "log.segment.bytes": lambda cfg: str(cfg.log_segment_bytes),
+    "log.cleanup.policy": lambda cfg: cfg.log_cleanup_policy,
+    **{key: _int_getter(attr) for key, attr in INT_KEYS.items()},
+    "group.consumer.assignors": lambda cfg: cfg.group_consumer_assignors,
+}
+
+
 def broker_settings(core: BrokerCore) -> dict[str, str]:
     """The broker-level keys of this broker (server.properties, flags, or defaults)."""
     cfg = core.config
-    return {
-        "num.partitions": str(cfg.num_partitions),
-        "default.replication.factor": str(cfg.default_replication_factor),
-        "auto.create.topics.enable": str(cfg.auto_create_topics).lower(),
-        "message.max.bytes": str(cfg.message_max_bytes),
-        "log.retention.ms": str(cfg.log_retention_ms),
-        "log.retention.bytes": str(cfg.log_retention_bytes),
-        "log.segment.bytes": str(cfg.log_segment_bytes),
-        "log.cleanup.policy": cfg.log_cleanup_policy,
-        **{key: str(getattr(cfg, attr)) for key, attr in INT_KEYS.items()},
-        "group.consumer.assignors": cfg.group_consumer_assignors,
-        **{k: v for k, v in cfg.extra.items()},
-    }
+    return {**{key: get(cfg) for key, get in _STATIC.items()}, **cfg.extra}
+
+
+def broker_setting(core: BrokerCore, key: str) -> str | None:
+    """One key of ``broker_settings`` (None: not set), without building them all (Produce asks per batch)."""
+    get = _STATIC.get(key)
+    return get(core.config) if get is not None else core.config.extra.get(key)
 
 
 def _entry(name: str, value: str, ctype: ConfigType, source: ConfigSource,
