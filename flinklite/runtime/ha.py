@@ -746,6 +746,12 @@ class ConcurrentModificationError(RuntimeError):
     """A znode this store expected to create already exists (another process wrote it)."""
 
 
+class LeadershipLostError(JobExecutionError):
+    """A write refused by ZooKeeper because the leader's latch node is gone: the session that
+    held the leadership expired, even if kazoo has connected again with a new session. Not a
+    task failure: no restart strategy applies."""
+
+
 class _StateHandleStore:
     """Pointer znodes under `root`, each `<root>/<name>` holding a pointer to a file and locked by
     an EPHEMERAL `<root>/<name>/locks/<lock id>` child per store instance. A node whose `locks`
@@ -757,6 +763,7 @@ class _StateHandleStore:
         self.root = root
         self.storage = storage
         self.lock_id = str(uuid.uuid4())
+        self.fence: str | None = None  # a node whose existence every add is conditional on (fence_on)
 
     def path(self, name: str) -> str:
         return f"{self.root}/{name}"
@@ -774,6 +781,8 @@ class _StateHandleStore:
         try:
             self.client.retry(self.client.ensure_path, self.root)
             tx = self.client.transaction()
+            if self.fence is not None:
+                tx.check(self.fence, -1)  # -1: any version; fails when the node is gone
             tx.create(self.path(name), encode_pointer(file, **ids))
             tx.create(self.lock_root(name), b"")
             tx.create(self.instance_lock(name), b"", ephemeral=True)
@@ -786,6 +795,8 @@ class _StateHandleStore:
         failures = [r for r in results if isinstance(r, Exception)]
         if failures:
             self.storage.discard(file)
+            if self.fence is not None and isinstance(results[0], NoNodeError):
+                raise LeadershipLostError(f"{self.path(name)} not added: {self.fence} is gone (leadership lost)")
             if any(isinstance(r, NodeExistsError) for r in failures):
                 raise ConcurrentModificationError(f"{self.path(name)} already exists")
             raise failures[0]
@@ -886,6 +897,7 @@ class _ZooKeeperCounter(CheckpointIdCounter):
     def __init__(self, client: KazooClient, path: str) -> None:
         self.client = client
         self.path = path
+        self.fence: str | None = None  # a node whose existence every increment is conditional on
 
     def start(self) -> None:
         try:
@@ -903,10 +915,21 @@ class _ZooKeeperCounter(CheckpointIdCounter):
             if value >= _INT_MAX:
                 raise OverflowError("the checkpoint id counter reached Integer.MAX_VALUE")
             try:
-                self.client.set(self.path, encode_counter(value + 1), version=version)
-                return value
+                if self.fence is None:
+                    self.client.set(self.path, encode_counter(value + 1), version=version)
+                    return value
+                tx = self.client.transaction()
+                tx.check(self.fence, -1)
+                tx.set_data(self.path, encode_counter(value + 1), version=version)
+                results = tx.commit()
             except (BadVersionError, ConnectionLoss):
                 continue  # another writer got there first (or we cannot tell): read again
+            if isinstance(results[0], NoNodeError):
+                raise LeadershipLostError(f"{self.path} not incremented: {self.fence} is gone (leadership lost)")
+            if not any(isinstance(r, Exception) for r in results):
+                return value
+            if not isinstance(results[1], BadVersionError):
+                raise results[1] if isinstance(results[1], Exception) else results[0]
 
     def get(self) -> int:
         return self._read()[0]
@@ -1368,6 +1391,15 @@ class JobLeadership:
         self.services.execution_plan_store().put(self.job_id, {"jobName": self.job_name, **(plan or {})})
         self.counter = self.services.checkpoint_id_counter(self.job_id)
         self.store = self.services.completed_checkpoint_store(self.job_id, self.num_retained)
+        if isinstance(election, _ZooKeeperElection) and election.node is not None:
+            # ZooKeeper-side fencing: checkpoint ids and completed checkpoints are written in a
+            # transaction that checks our EPHEMERAL latch node, which goes with the session that
+            # won the election; check_leading() alone races with kazoo's reconnect.
+            fence = f"{election.latch_path}/{election.node}"
+            if isinstance(self.counter, _ZooKeeperCounter):
+                self.counter.fence = fence
+            if isinstance(self.store, _ZooKeeperCheckpointStore):
+                self.store.handles.fence = fence
 
     @property
     def revoked(self) -> bool:
@@ -1386,7 +1418,7 @@ class JobLeadership:
         kazoo also opens a new session after the old one expired, so its checkpoints would still
         reach ZooKeeper. Not a task failure: no restart strategy applies."""
         if self.revoked:
-            raise JobExecutionError(f"job {self.job_id} was suspended: this process lost its leadership")
+            raise LeadershipLostError(f"job {self.job_id} was suspended: this process lost its leadership")
 
     def latest_checkpoint_path(self) -> str | None:
         latest = self.store.latest() if self.store is not None else None

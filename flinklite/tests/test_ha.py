@@ -29,6 +29,7 @@ from flinklite.runtime.ha import (
     HaConfig,
     JobLeadership,
     JobResultStore,
+    LeadershipLostError,
     LeaderInformation,
     StandaloneHaServices,
     ZooKeeperHaServices,
@@ -377,5 +378,39 @@ def test_job_leadership_check_fails_once_the_session_expired(zk_server: RunningZ
         assert not failure.value.task_failure
         with pytest.raises(JobExecutionError):
             coordinator.trigger(10, [("op", 0)])
+    finally:
+        leadership.close()
+
+
+def test_writes_of_an_expired_leader_are_refused_by_zookeeper(zk_server: RunningZkServer, tmp_path: Path,
+                                                              reader: KazooClient) -> None:
+    """The counter and the checkpoint store of a JobLeadership write in transactions that check
+    its EPHEMERAL latch node: once ZooKeeper expired the session that won the election, writes
+    fail even though kazoo has connected again with a new session, and even when the caller
+    did not look at `revoked` first (the leader check can race with kazoo's reconnect)."""
+    leadership = JobLeadership(zk_conf(zk_server, tmp_path), JOB, "job", num_retained=2)
+    try:
+        leadership.acquire(timeout=WAIT)
+        counter, store = leadership.hooks()["id_counter"], leadership.hooks()["completed_store"]
+        assert [counter.get_and_increment() for _ in range(2)] == [1, 2]
+        store.add(CompletedCheckpoint(2, 0, {}, "/chk/chk-2"))
+        client = leadership.services.client  # type: ignore[attr-defined]
+        reconnected = threading.Event()
+        expired_session = leadership.services.session_id  # type: ignore[attr-defined]
+
+        def on_state(state: str) -> None:
+            if state == "CONNECTED" and client.client_id[0] != expired_session:
+                reconnected.set()
+        client.add_listener(on_state)
+        zk_server.expire_session(expired_session)
+        assert reconnected.wait(WAIT)  # a new session: plain writes would succeed again
+        with pytest.raises(LeadershipLostError, match="leadership lost"):
+            counter.get_and_increment()
+        with pytest.raises(LeadershipLostError, match="leadership lost"):
+            store.add(CompletedCheckpoint(3, 0, {}, "/chk/chk-3"))
+        data, _ = reader.get(f"/flink/default/jobs/{JOB}/checkpoint_id_counter")
+        assert struct.unpack(">i", data) == (3,)
+        assert reader.get_children(f"/flink/default/jobs/{JOB}/checkpoints") == ["0000000000000000002"]
+        assert len(os.listdir(tmp_path / "ha" / "default")) == 2  # the plan's and checkpoint 2's files
     finally:
         leadership.close()
