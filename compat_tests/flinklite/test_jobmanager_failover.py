@@ -21,7 +21,6 @@ kazoo watches, never fixed sleeps."""
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import time
@@ -36,7 +35,13 @@ from kazoo.client import KazooClient
 
 from broker.testing import RunningBroker
 from compat_tests.flinklite.test_exactly_once import open_transactions_block
-from compat_tests.flinklite.test_ha_zookeeper import WAIT, Process, Quorum, ha_conf, wait_for_children
+from compat_tests.flinklite.test_ha_zookeeper import (
+    WAIT,
+    Process,
+    Quorum,
+    ha_conf,
+    wait_for_children,
+)
 from compat_tests.flinklite.test_kafka_jobs import make_topics, produce
 from compat_tests.zookeeper.realzk import RealZooKeeperRun
 
