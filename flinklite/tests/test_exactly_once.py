@@ -47,13 +47,35 @@ def test_first_transaction_follows_the_restored_checkpoint() -> None:
     assert restored.first_transaction() == "p-1-8"
 
 
+def test_probe_starts_at_the_transaction_the_restored_state_left_open() -> None:
+    """Checkpoint ids can be lower than the transactional-id numbers already used (ids reset
+    under HA before the counter followed restores): the state records the open transaction's
+    number, and the probe fences from there even when the restored checkpoint id is 3."""
+    plan = TransactionPlan("p", 0, 1)
+    plan.restore({0: {"checkpoint_id": 3, "committables": [], "open": 53}})
+    probe = plan.probe()
+    assert probe.next_id() == "p-0-53"
+    probe.observed(1)  # 53 was open: fenced
+    assert probe.next_id() == "p-0-54"
+    probe.observed(0)
+    assert probe.next_id() == "p-1-53"  # a higher parallelism's subtask, from the same number
+    probe.observed(0)
+    assert probe.fenced == ["p-0-53"] and probe.next_id() is None
+    assert plan.first_transaction() == "p-0-53"
+    assert plan.on_barrier(4, None) == ["p-0-54"]  # ids only go up
+    # states without the number (written before it was recorded) restore as before
+    old = TransactionPlan("p", 0, 1)
+    old.restore({0: {"checkpoint_id": 3, "committables": []}})
+    assert old.probe().next_id() == "p-0-4" and old.first_transaction() == "p-0-4"
+
+
 def test_barrier_pre_commits_the_open_transaction_and_opens_the_next() -> None:
     plan = TransactionPlan("p", 0, 1)
     plan.first_transaction()
     assert plan.on_barrier(1, (100, 0)) == ["p-0-2"]
     assert plan.pending == [Committable("p-0-1", 100, 0, 1)]
     assert plan.state(1) == {"checkpoint_id": 1, "committables": [
-        {"transactional_id": "p-0-1", "producer_id": 100, "epoch": 0, "checkpoint_id": 1}]}
+        {"transactional_id": "p-0-1", "producer_id": 100, "epoch": 0, "checkpoint_id": 1}], "open": 2}
     # an empty transaction is not pre-committed, but the id still moves on
     assert plan.on_barrier(2, None) == ["p-0-3"]
     assert [c.transactional_id for c in plan.pending] == ["p-0-1"]

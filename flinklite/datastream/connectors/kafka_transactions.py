@@ -102,13 +102,20 @@ class SinkCheckpointState:
 
     checkpoint_id: int
     committables: list[Committable]
+    open_number: int | None = None  # the number of the transactional id left open after the barrier
 
     def to_state(self) -> dict[str, Any]:
-        return {"checkpoint_id": self.checkpoint_id, "committables": [c.to_state() for c in self.committables]}
+        state: dict[str, Any] = {"checkpoint_id": self.checkpoint_id,
+                                 "committables": [c.to_state() for c in self.committables]}
+        if self.open_number is not None:
+            state["open"] = self.open_number
+        return state
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> SinkCheckpointState:
-        return cls(int(state["checkpoint_id"]), [Committable.from_state(c) for c in state.get("committables", [])])
+        open_number = state.get("open")
+        return cls(int(state["checkpoint_id"]), [Committable.from_state(c) for c in state.get("committables", [])],
+                   int(open_number) if open_number is not None else None)
 
 
 class TransactionPlan:
@@ -120,6 +127,10 @@ class TransactionPlan:
         self.subtask = subtask
         self.parallelism = parallelism
         self.restored_checkpoint_id = 0
+        # the first number of the lingering probe: above the restored checkpoint id, and no lower
+        # than the transaction the restored state left open (checkpoint ids can be lower than the
+        # transactional-id numbers already used, e.g. after the id counter was reset)
+        self.probe_start = 1
         self.to_commit_on_restore: list[Committable] = []
         self.pending: list[Committable] = []  # pre-committed, their checkpoint not known complete
         self.current: int | None = None  # checkpoint number of the open transaction's id
@@ -136,15 +147,19 @@ class TransactionPlan:
             return
         self.restored_checkpoint_id = max(s.checkpoint_id for s in parsed.values())
         mine = [s for index, s in sorted(parsed.items()) if index % self.parallelism == self.subtask]
+        opens = [s.open_number for s in mine if s.open_number is not None]
+        self.probe_start = max([self.restored_checkpoint_id + 1, *opens])
         self.to_commit_on_restore = sorted((c for s in mine for c in s.committables),
                                            key=lambda c: (c.checkpoint_id, c.transactional_id))
 
     def probe(self) -> LingeringProbe:
-        return LingeringProbe(self.prefix, self.subtask, self.parallelism, self.restored_checkpoint_id + 1)
+        return LingeringProbe(self.prefix, self.subtask, self.parallelism,
+                              max(self.probe_start, self.restored_checkpoint_id + 1))
 
     def first_transaction(self) -> str:
-        """The id of the attempt's first transaction (after the restored commits and the probe)."""
-        self.current = self.restored_checkpoint_id + 1
+        """The id of the attempt's first transaction (after the restored commits and the probe):
+        the restored state's open one (just fenced), never below the restored checkpoint id + 1."""
+        self.current = max(self.probe_start, self.restored_checkpoint_id + 1)
         return self.id_of(self.current)
 
     def id_of(self, number: int) -> str:
@@ -167,7 +182,8 @@ class TransactionPlan:
         return ids
 
     def state(self, checkpoint_id: int) -> dict[str, Any]:
-        return SinkCheckpointState(checkpoint_id, list(self.pending)).to_state()
+        return SinkCheckpointState(checkpoint_id, list(self.pending),
+                                   None if self.finished else self.current).to_state()
 
     def on_checkpoint_complete(self, checkpoint_id: int) -> list[Committable]:
         """The pre-committed transactions a completed checkpoint commits (its own and any older
