@@ -1,7 +1,7 @@
 """Owns the testing kit: in-memory sources (records scheduled on processing time, several
 splits to model partitions, optional record timestamps), a collecting sink, the ManualClock,
-and helpers that run a job (a build function or a job script) to completion and return what
-it printed and collected. Everything is deterministic: processing time is the ManualClock's,
+a sink writer wrapper for fault tests, and helpers that run a job (a build function or a job
+script) to completion and return what it printed and collected. Everything is deterministic: processing time is the ManualClock's,
 which jumps to the job's next deadline whenever the job would wait."""
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from flinklite.datastream.functions import MapFunction
 from flinklite.datastream.stream_execution_environment import JobExecutionResult, StreamExecutionEnvironment
 from flinklite.runtime.clock import Clock, ManualClock, SystemClock
 
-__all__ = ["CollectSink", "FailAfter", "JobOutput", "ManualClock", "Record", "SystemClock", "TestSource", "run_job",
-           "run_script"]
+__all__ = ["CollectSink", "FailAfter", "ForwardingSinkWriter", "JobOutput", "ManualClock", "Record", "SystemClock",
+           "TestSource", "run_job", "run_script"]
 
 
 @dataclass(frozen=True)
@@ -158,6 +158,32 @@ class FailAfter(MapFunction):
             self.failures += 1
             raise RuntimeError(f"injected failure {self.failures} after {self.seen} records")
         return value
+
+
+class ForwardingSinkWriter(SinkWriter):
+    """A sink writer that hands every call to ``inner``: subclass it and override the calls to observe or
+    to fail (a failure after a pre-commit, before a commit, ...) when testing a sink's fault tolerance."""
+
+    def __init__(self, inner: SinkWriter) -> None:
+        self.inner = inner
+
+    def write(self, value: Any, timestamp: int | None) -> None:
+        self.inner.write(value, timestamp)
+
+    def flush(self, end_of_input: bool) -> None:
+        self.inner.flush(end_of_input)
+
+    def snapshot_state(self, checkpoint_id: int) -> Any:
+        return self.inner.snapshot_state(checkpoint_id)
+
+    def restore_state(self, states: dict[int, Any]) -> None:
+        self.inner.restore_state(states)
+
+    def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
+        self.inner.notify_checkpoint_complete(checkpoint_id)
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 @dataclass

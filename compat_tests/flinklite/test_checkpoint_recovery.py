@@ -14,15 +14,14 @@ from kafka.structs import TopicPartition as KTopicPartition
 
 from broker.testing import RunningBroker
 from compat_tests.flinklite.test_kafka_jobs import kafka_source, make_topics, produce
-from flinklite.common import Types, WatermarkStrategy
+from flinklite.common import WatermarkStrategy
 from flinklite.datastream import (
-    KeyedProcessFunction,
     MapFunction,
     StreamExecutionEnvironment,
 )
-from flinklite.datastream.state import ValueStateDescriptor
 from flinklite.runtime.checkpoint import load_checkpoint
 from flinklite.testing import CollectSink, FailAfter, ManualClock
+from flinklite.tests.functions import RunningCount
 
 
 class WallFreeClock(ManualClock):
@@ -44,16 +43,6 @@ class Tick(MapFunction):
     def map(self, value: Any) -> Any:
         self.clock.advance(1)
         return value
-
-
-class RunningCount(KeyedProcessFunction):
-    def open(self, runtime_context: Any) -> None:
-        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.INT()))
-
-    def process_element(self, value: Any, ctx: Any) -> Any:
-        count = (self.count.value() or 0) + 1
-        self.count.update(count)
-        yield (value, count)
 
 
 def run_counts(bootstrap: str, group: str, checkpoint_dir: str, fail: FailAfter | None) \

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -35,7 +34,7 @@ from flinklite.datastream.connectors.kafka import (ExactlyOnceKafkaSinkWriter, K
                                                    KafkaSink)
 from flinklite.datastream.state import ValueStateDescriptor
 from flinklite.errors import JobExecutionError
-from flinklite.testing import FailAfter
+from flinklite.testing import FailAfter, ForwardingSinkWriter
 from wire.kafka.error_codes import ErrorCode
 
 SEED = 20261130
@@ -78,16 +77,10 @@ class FaultySink(KafkaSink):
         return _FaultyWriter(self, writer)
 
 
-class _FaultyWriter(SinkWriter):
+class _FaultyWriter(ForwardingSinkWriter):
     def __init__(self, sink: FaultySink, inner: ExactlyOnceKafkaSinkWriter) -> None:
+        super().__init__(inner)
         self.sink = sink
-        self.inner = inner
-
-    def write(self, value: Any, timestamp: int | None) -> None:
-        self.inner.write(value, timestamp)
-
-    def flush(self, end_of_input: bool) -> None:
-        self.inner.flush(end_of_input)
 
     def snapshot_state(self, checkpoint_id: int) -> Any:
         state = self.inner.snapshot_state(checkpoint_id)
@@ -96,17 +89,11 @@ class _FaultyWriter(SinkWriter):
             raise InjectedSinkFailure(f"after the pre-commit of checkpoint {checkpoint_id}")
         return state
 
-    def restore_state(self, states: dict[int, Any]) -> None:
-        self.inner.restore_state(states)
-
     def notify_checkpoint_complete(self, checkpoint_id: int) -> None:
         if checkpoint_id in self.sink.fail_before_commit:
             self.sink.fail_before_commit.discard(checkpoint_id)
             raise InjectedSinkFailure(f"checkpoint {checkpoint_id} completed, before the commit")
         self.inner.notify_checkpoint_complete(checkpoint_id)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def exactly_once_sink(bootstrap: str, topic: str, prefix: str, batch_bytes: int = 16384) -> KafkaSink:
@@ -154,19 +141,20 @@ def run_job(bootstrap: str, tmp: str, sink: FaultySink, fail: FailAfter | None, 
     return env
 
 
-def read_committed(bootstrap: str, topic: str) -> dict[str, list[str]]:
-    """Every committed record of `topic` (up to the end: the last stable offset, which is the log
-    end once no transaction is open), grouped by key in partition order."""
+def read_committed_partitions(bootstrap: str, topic: str, partitions: int = PARTITIONS
+                              ) -> dict[int, list[tuple[str, str]]]:
+    """Every committed (key, value) of `topic`, per partition in offset order, up to the last stable
+    offset of each partition (the log end once no transaction is open)."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "check-" + uuid.uuid4().hex,
                          "isolation.level": "read_committed", "enable.partition.eof": True,
                          "enable.auto.commit": False})
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
-    by_key: dict[str, list[str]] = {}
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    records: dict[int, list[tuple[str, str]]] = {p: [] for p in range(partitions)}
     at_end: set[int] = set()
     try:
-        while len(at_end) < PARTITIONS:
+        while len(at_end) < partitions:
             message = consumer.poll(10)
-            assert message is not None, f"no end of partition after {sum(map(len, by_key.values()))} records " \
+            assert message is not None, f"no end of partition after {sum(map(len, records.values()))} records " \
                                         "(a transaction left open?)"
             error, partition, key, value = message.error(), message.partition(), message.key(), message.value()
             assert partition is not None
@@ -176,9 +164,18 @@ def read_committed(bootstrap: str, topic: str) -> dict[str, list[str]]:
                 continue
             at_end.discard(partition)
             assert key is not None and value is not None
-            by_key.setdefault(key.decode(), []).append(value.decode())
+            records[partition].append((key.decode(), value.decode()))
     finally:
         consumer.close()
+    return records
+
+
+def read_committed(bootstrap: str, topic: str) -> dict[str, list[str]]:
+    """Every committed record of `topic`, grouped by key in partition order."""
+    by_key: dict[str, list[str]] = {}
+    for records in read_committed_partitions(bootstrap, topic).values():
+        for key, value in records:
+            by_key.setdefault(key, []).append(value)
     return by_key
 
 

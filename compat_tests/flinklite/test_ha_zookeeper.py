@@ -393,16 +393,12 @@ from flinklite.common import Types, WatermarkStrategy
 from flinklite.datastream import KeyedProcessFunction, StreamExecutionEnvironment
 from flinklite.datastream.state import ValueStateDescriptor
 from flinklite.testing import TestSource
+from flinklite.tests import functions
 
 
-class RunningCount(KeyedProcessFunction):
-    def open(self, runtime_context: Any) -> None:
-        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.INT()))
-
-    def process_element(self, value: Any, ctx: Any) -> Any:
-        count = (self.count.value() or 0) + 1
-        self.count.update(count)
-        yield f"{value}={count}"
+class RunningCount(functions.RunningCount):
+    def render(self, value: Any, count: int) -> Any:
+        return f"{value}={count}"
 
 
 env = StreamExecutionEnvironment.get_execution_environment()

@@ -30,11 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, TopicPartition
 from kazoo.client import KazooClient
 
 from broker.testing import RunningBroker
-from compat_tests.flinklite.test_exactly_once import open_transactions_block
+from compat_tests.flinklite.test_exactly_once import open_transactions_block, read_committed_partitions
 from compat_tests.flinklite.test_ha_zookeeper import (
     WAIT,
     Process,
@@ -180,7 +179,7 @@ class Failover:
     def check_output(self) -> None:
         """read_committed sees exactly the uninterrupted run's output, partition by partition,
         record by record; no transaction is left open; the job's HA data is gone."""
-        committed = read_committed_partitions(self.bootstrap, self.out)
+        committed = read_committed_partitions(self.bootstrap, self.out, OUT_PARTITIONS)
         partition_of: dict[str, int] = {}
         for partition, records in committed.items():
             for key, _ in records:
@@ -203,33 +202,6 @@ class Failover:
     def stop_all(self) -> None:
         for process in self.started:
             process.stop()
-
-
-def read_committed_partitions(bootstrap: str, topic: str) -> dict[int, list[tuple[str, str]]]:
-    """Every committed (key, value) of `topic`, per partition in offset order, up to the last
-    stable offset of each partition."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "check-" + uuid.uuid4().hex,
-                         "isolation.level": "read_committed", "enable.partition.eof": True,
-                         "enable.auto.commit": False})
-    consumer.assign([TopicPartition(topic, p, 0) for p in range(OUT_PARTITIONS)])
-    records: dict[int, list[tuple[str, str]]] = {p: [] for p in range(OUT_PARTITIONS)}
-    at_end: set[int] = set()
-    try:
-        while len(at_end) < OUT_PARTITIONS:
-            message = consumer.poll(10)
-            assert message is not None, "no end of partition: a transaction left open?"
-            error, partition, key, value = message.error(), message.partition(), message.key(), message.value()
-            assert partition is not None
-            if error is not None:
-                assert error.code() == KafkaError._PARTITION_EOF, error
-                at_end.add(partition)
-                continue
-            at_end.discard(partition)
-            assert key is not None and value is not None
-            records[partition].append((key.decode(), value.decode()))
-    finally:
-        consumer.close()
-    return records
 
 
 @pytest.fixture

@@ -14,7 +14,6 @@ import pytest
 from flinklite.common import Configuration, Types
 from flinklite.datastream import (
     KeyedCoProcessFunction,
-    KeyedProcessFunction,
     StreamExecutionEnvironment,
 )
 from flinklite.datastream.state import ValueStateDescriptor
@@ -31,16 +30,7 @@ from flinklite.runtime.checkpoint import (
     parse_duration_ms,
 )
 from flinklite.testing import FailAfter, Record, TestSource, run_job
-
-
-class RunningCount(KeyedProcessFunction):
-    def open(self, runtime_context: Any) -> None:
-        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.INT()))
-
-    def process_element(self, value: Any, ctx: Any) -> Any:
-        count = (self.count.value() or 0) + 1
-        self.count.update(count)
-        yield (value, count)
+from flinklite.tests.functions import RunningCount
 
 
 def keyed_values(n: int, keys: str = "abc") -> list[Any]:

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from flinklite.common import Types
-from flinklite.datastream import KeyedProcessFunction, StreamExecutionEnvironment
-from flinklite.datastream.state import ValueStateDescriptor
+from flinklite.datastream import StreamExecutionEnvironment
 from flinklite.graph import Transformation
 from flinklite.operators.base import Operator
 from flinklite.runtime.executor import JobExecutor, RoutedOutput, Subtask
@@ -34,6 +33,7 @@ from flinklite.runtime.network import (
 )
 from flinklite.runtime.workers import SlotPlan, WorkerAttempt, WorkerSettings
 from flinklite.testing import CollectSink, ManualClock, TestSource
+from flinklite.tests import functions
 
 
 # -- buffers and credit ------------------------------------------------------------------------------
@@ -161,14 +161,9 @@ def test_a_barrier_is_aligned_over_remote_channels_holding_back_what_follows_it(
 
 
 # -- two workers in memory ----------------------------------------------------------------------------
-class RunningCount(KeyedProcessFunction):
-    def open(self, runtime_context: Any) -> None:
-        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.INT()))
-
-    def process_element(self, value: Any, ctx: Any) -> Any:
-        count = (self.count.value() or 0) + 1
-        self.count.update(count)
-        yield f"{value}:{count}"
+class RunningCount(functions.RunningCount):
+    def render(self, value: Any, count: int) -> Any:
+        return f"{value}:{count}"
 
 
 WORDS = [f"w{(i * 7) % 11}" for i in range(3000)]

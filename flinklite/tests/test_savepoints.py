@@ -20,10 +20,9 @@ from typing import Any, Iterator
 import pytest
 
 from flinklite.__main__ import main
-from flinklite.common import Types, WatermarkStrategy
-from flinklite.datastream import KeyedProcessFunction, StreamExecutionEnvironment
+from flinklite.common import WatermarkStrategy
+from flinklite.datastream import StreamExecutionEnvironment
 from flinklite.datastream.connectors.base import Boundedness, Source, SourceReader
-from flinklite.datastream.state import ValueStateDescriptor
 from flinklite.errors import InvalidProgramError
 from flinklite.runtime.checkpoint import load_checkpoint
 from flinklite.runtime.control import (
@@ -39,6 +38,7 @@ from flinklite.runtime.control import (
     registered_jobs,
 )
 from flinklite.testing import CollectSink
+from flinklite.tests import functions
 
 
 @pytest.fixture(autouse=True)
@@ -184,14 +184,9 @@ class GatedSource(Source):
         return Boundedness.CONTINUOUS_UNBOUNDED if self.gate else Boundedness.BOUNDED
 
 
-class RunningCount(KeyedProcessFunction):
-    def open(self, runtime_context: Any) -> None:
-        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.INT()))
-
-    def process_element(self, value: Any, ctx: Any) -> Any:
-        count = (self.count.value() or 0) + 1
-        self.count.update(count)
-        yield (value % 5, count)
+class RunningCount(functions.RunningCount):
+    def render(self, value: Any, count: int) -> Any:
+        return (value % 5, count)
 
 
 def build_job(env: StreamExecutionEnvironment, gate: Gate | None, total: int, sink: CollectSink,

@@ -30,6 +30,7 @@ from compat_tests.flinklite.test_kafka_jobs import kafka_source
 from flinklite.common import Types, WatermarkStrategy
 from flinklite.datastream import MapFunction, StreamExecutionEnvironment
 from flinklite.datastream.connectors.base import SinkWriter
+from flinklite.testing import ForwardingSinkWriter
 from flinklite.datastream.connectors.kafka import KafkaSink
 
 
@@ -96,16 +97,7 @@ class KillingSink(KafkaSink):
         return _KillingWriter(super().create_writer(subtask_index, parallelism))
 
 
-class _KillingWriter(SinkWriter):
-    def __init__(self, inner: SinkWriter) -> None:
-        self.inner = inner
-
-    def write(self, value: Any, timestamp: int | None) -> None:
-        self.inner.write(value, timestamp)
-
-    def flush(self, end_of_input: bool) -> None:
-        self.inner.flush(end_of_input)
-
+class _KillingWriter(ForwardingSinkWriter):
     def snapshot_state(self, checkpoint_id: int) -> Any:
         state = self.inner.snapshot_state(checkpoint_id)  # flushed and pre-committed
         plan().step("precommit")

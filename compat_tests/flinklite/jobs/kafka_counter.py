@@ -4,21 +4,16 @@
 # both.  python -m flinklite run kafka_counter.py --bootstrap HOST:PORT --topic T [--bounded]
 import argparse
 
-from flinklite.common import SimpleStringSchema, Time, Types, WatermarkStrategy
-from flinklite.datastream import KeyedProcessFunction, StreamExecutionEnvironment
+from flinklite.common import SimpleStringSchema, Time, WatermarkStrategy
+from flinklite.datastream import StreamExecutionEnvironment
 from flinklite.datastream.connectors.kafka import KafkaOffsetsInitializer, KafkaSource
-from flinklite.datastream.state import ValueStateDescriptor
 from flinklite.datastream.window import TumblingEventTimeWindows
+from flinklite.tests import functions
 
 
-class RunningCount(KeyedProcessFunction):
-    def open(self, runtime_context):
-        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.INT()))
-
-    def process_element(self, value, ctx):
-        count = (self.count.value() or 0) + 1
-        self.count.update(count)
-        yield f"count {value} {count}"
+class RunningCount(functions.RunningCount):
+    def render(self, value, count):
+        return f"count {value} {count}"
 
 
 def main():

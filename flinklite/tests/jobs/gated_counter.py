@@ -6,11 +6,11 @@
 import argparse
 import os
 
-from flinklite.common import Duration, Time, Types, WatermarkStrategy
-from flinklite.datastream import KeyedProcessFunction, StreamExecutionEnvironment
+from flinklite.common import Duration, Time, WatermarkStrategy
+from flinklite.datastream import StreamExecutionEnvironment
 from flinklite.datastream.connectors.base import Boundedness, Source, SourceReader
-from flinklite.datastream.state import ValueStateDescriptor
 from flinklite.datastream.window import TumblingEventTimeWindows
+from flinklite.tests import functions
 
 SPLITS = 3
 
@@ -68,14 +68,9 @@ class GatedSource(Source):
         return Boundedness.BOUNDED if self.bounded else Boundedness.CONTINUOUS_UNBOUNDED
 
 
-class RunningCount(KeyedProcessFunction):
-    def open(self, runtime_context):
-        self.count = runtime_context.get_state(ValueStateDescriptor("count", Types.INT()))
-
-    def process_element(self, value, ctx):
-        count = (self.count.value() or 0) + 1
-        self.count.update(count)
-        yield f"count {value % 7} {count}"
+class RunningCount(functions.RunningCount):
+    def render(self, value, count):
+        return f"count {value % 7} {count}"
 
 
 def main():
