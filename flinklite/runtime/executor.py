@@ -466,6 +466,11 @@ class JobExecutor:
             error = JobExecutionError(f"Job execution failed: {type(exc).__name__}: {exc}")
             error.task_failure = True
             raise error from exc
+        except BaseException:
+            # SIGTERM's sys.exit, Ctrl-C: producers and consumers are closed too (their threads
+            # and sockets), and an open Kafka transaction is aborted instead of lingering
+            self._close_quietly()
+            raise
 
     def _close_quietly(self) -> None:
         """A failed attempt still releases its resources (Kafka consumers and producers)."""

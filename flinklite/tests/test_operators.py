@@ -456,3 +456,24 @@ def test_key_groups_match_pyflink() -> None:
     pickled = {"Alice": 51, "Bob": 10, 1: 38, ("a", 2): 15, 2.5: 65}
     assert {key: key_group_for(key, 128, pickled_key_hash) for key in pickled} == pickled
     assert [operator_index_for_key_group(observed[k], 2) for k in ("apple", "kiwi", 2)] == [1, 0, 1]
+
+
+def test_an_attempt_ended_by_a_base_exception_still_closes_its_operators() -> None:
+    """SIGTERM's sys.exit (SystemExit) or Ctrl-C inside a running job: every operator is closed
+    (a Kafka sink's producer threads and sockets, its open transaction aborted), as on a failure."""
+    closed: list[str] = []
+
+    class Exits(ProcessFunction):
+        def process_element(self, value: Any, ctx: Any) -> Any:
+            raise SystemExit(143)
+
+    class Closes(ProcessFunction):
+        def process_element(self, value: Any, ctx: Any) -> Any:
+            yield value
+
+        def close(self) -> None:
+            closed.append("closed")
+
+    with pytest.raises(SystemExit):
+        run_job(lambda env: env.from_collection([1]).process(Closes()).process(Exits()))
+    assert closed == ["closed"]
