@@ -49,7 +49,7 @@ from flinklite.runtime.control import ControlServer, JobControl, jobs_directory
 from flinklite.runtime.clock import Clock, SystemClock
 from flinklite.runtime.executor import JobExecutor
 from flinklite.runtime.workers import executor_factory
-from flinklite.runtime.ha import JobLeadership
+from flinklite.runtime.ha import JobAlreadyFinishedError, JobLeadership
 
 
 def _available_processors() -> int:
@@ -328,38 +328,54 @@ class StreamExecutionEnvironment:
             ha_settings = dataclasses.replace(ha_settings, cluster_id_set=True)
         job_id = ha_settings.job_id_for(job_name) or uuid.uuid4().hex
         storage = CheckpointStorage(settings.directory, job_id) if checkpointing and settings.directory else None
+        if self.high_availability.zookeeper and checkpointing and storage is None:
+            # the completed-checkpoint pointers would hold no externalPointer: a new leader
+            # would silently start from scratch
+            raise InvalidProgramError(
+                "high-availability.type zookeeper with checkpointing needs a checkpoint directory "
+                "(execution.checkpointing.dir or state.checkpoints.dir): without one there is nothing to recover from")
         # ZooKeeper HA (flinklite/runtime/ha.py): wait as a standby until this process leads; then
         # checkpoint ids and completed checkpoints go through ZooKeeper, and the job resumes from
         # the latest one there (which wins over an initial savepoint, as in Flink).
         leadership: JobLeadership | None = None
-        if self.high_availability.zookeeper:
-            leadership = JobLeadership(merge_layers(self._conf_layers), job_id, job_name, settings.num_retained)
-            leadership.acquire(on_revoked=lambda: self.last_executor.stop() if self.last_executor else None,
-                               plan={"script": sys.argv[0], "args": sys.argv[1:]},
-                               report=_to_stderr)
-        # Without periodic checkpoints the coordinator only takes savepoints.
-        coordinator = CheckpointCoordinator(settings if checkpointing else type(settings)(), storage, job_id,
-                                            **(leadership.hooks() if leadership is not None else {}))
-        self.last_coordinator = coordinator if checkpointing else None
-        restored: CompletedCheckpoint | None = None
-        restore_path = (leadership.latest_checkpoint_path() if leadership is not None else None) \
-            or self.savepoint_settings.restore_path
-        if restore_path:
-            restored = load_checkpoint(restore_path)
-            self.savepoint_settings.restore_path = None  # the first job of the script resumes from it
-            coordinator.restore_from(restored)
-        restart = self._restart.create(checkpointing)
-        self.restarts = 0
-        started = time.monotonic()
         control: JobControl | None = None
         server: ControlServer | None = None
-        if self._control_dir is not None:
-            control = JobControl(job_id, job_name, self.savepoint_settings.directory)
-            server = ControlServer(control, self._control_dir).start()
-            sys.stderr.write(f"Job has been submitted with JobID {job_id}\n")
-            sys.stderr.flush()
-        make_executor = executor_factory(self._defaults, merge_layers(self._conf_layers))  # workers: runtime/workers.py
+        executor: JobExecutor | None = None
+        # everything from here releases what it opened (kazoo client, latch thread and node,
+        # control endpoint) however it ends, also on a failure before the job runs
         try:
+            if self.high_availability.zookeeper:
+                leadership = JobLeadership(merge_layers(self._conf_layers), job_id, job_name, settings.num_retained)
+                current: list[JobExecutor] = []  # this execute()'s executor, once there is one
+
+                def on_revoked() -> None:
+                    if current:
+                        current[-1].stop()
+
+                leadership.acquire(on_revoked=on_revoked, plan={"script": sys.argv[0], "args": sys.argv[1:]},
+                                   report=_to_stderr)
+                leadership.check_finished()  # a job with a recorded result does not run again
+            # Without periodic checkpoints the coordinator only takes savepoints.
+            coordinator = CheckpointCoordinator(settings if checkpointing else type(settings)(), storage, job_id,
+                                                **(leadership.hooks() if leadership is not None else {}))
+            self.last_coordinator = coordinator if checkpointing else None
+            restored: CompletedCheckpoint | None = None
+            restore_path = (leadership.latest_checkpoint_path() if leadership is not None else None) \
+                or self.savepoint_settings.restore_path
+            if restore_path:
+                restored = load_checkpoint(restore_path)
+                self.savepoint_settings.restore_path = None  # the first job of the script resumes from it
+                coordinator.restore_from(restored)
+            coordinator.discard_orphans()
+            restart = self._restart.create(checkpointing)
+            self.restarts = 0
+            started = time.monotonic()
+            if self._control_dir is not None:
+                control = JobControl(job_id, job_name, self.savepoint_settings.directory)
+                server = ControlServer(control, self._control_dir).start()
+                sys.stderr.write(f"Job has been submitted with JobID {job_id}\n")
+                sys.stderr.flush()
+            make_executor = executor_factory(self._defaults, merge_layers(self._conf_layers))  # workers: runtime/workers.py
             while True:
                 executor = make_executor(sinks, self._parallelism, clock=self._clock,
                                        auto_watermark_interval_ms=0 if self._batch else self._config.get_auto_watermark_interval(),
@@ -367,6 +383,10 @@ class StreamExecutionEnvironment:
                                        progress_interval_s=self._progress_interval_s, batch=self._batch,
                                        checkpoint_coordinator=coordinator, control=control)
                 self.last_executor = executor
+                if leadership is not None:
+                    current.append(executor)
+                    if leadership.revoked:
+                        executor.stop()  # revoked before the executor was known to on_revoked
                 if restored is not None and self.restarts == 0:
                     self._check_restorable(executor, restored)
                 latest = coordinator.latest() or restored
@@ -379,6 +399,9 @@ class StreamExecutionEnvironment:
                 except JobExecutionError as exc:
                     if not exc.task_failure:
                         raise
+                    if leadership is not None and leadership.revoked:
+                        # the failure of an attempt stopped because the leadership went: no restart
+                        raise JobExecutionError(f"job {job_id} was suspended: this process lost its leadership") from exc
                     if control is not None:
                         control.state = "RESTARTING"
                     now = self._clock.now()
@@ -396,8 +419,8 @@ class StreamExecutionEnvironment:
                 if leadership.revoked:
                     raise JobExecutionError(f"job {job_id} was suspended: this process lost its leadership")
                 leadership.job_finished("SUCCEEDED")
-        except JobExecutionError:
-            if leadership is not None and not leadership.revoked:
+        except JobExecutionError as exc:
+            if leadership is not None and not leadership.revoked and not isinstance(exc, JobAlreadyFinishedError):
                 leadership.job_finished("FAILED")  # globally terminal: its HA data goes
             raise
         finally:
@@ -405,6 +428,7 @@ class StreamExecutionEnvironment:
                 server.close("the job has ended")
             if leadership is not None:
                 leadership.close()
+        assert executor is not None
         result = JobExecutionResult(job_name, int((time.monotonic() - started) * 1000),
                                     executor.metrics(), executor, job_id)
         for observer in self._on_executed:

@@ -216,6 +216,10 @@ def write_savepoint(target_directory: str, checkpoint: CompletedCheckpoint) -> s
     return final
 
 
+class CheckpointIdCollision(RuntimeError):
+    """A `chk-<id>` directory that is already there (CheckpointStorage.write)."""
+
+
 class CheckpointStorage:
     """`<directory>/<job id>/chk-<id>/_metadata`, written atomically."""
 
@@ -226,6 +230,11 @@ class CheckpointStorage:
         os.makedirs(self.job_dir, exist_ok=True)
         final = os.path.join(self.job_dir, f"chk-{checkpoint.checkpoint_id}")
         temp = os.path.join(self.job_dir, f".chk-{checkpoint.checkpoint_id}.inprogress")
+        if os.path.exists(final):
+            # never silently replaced: a second checkpoint with this id means the ids restarted
+            # (a restored id not carried over) or another writer shares the directory
+            raise CheckpointIdCollision(f"{final} already exists; refusing to overwrite checkpoint "
+                                        f"{checkpoint.checkpoint_id}")
         checkpoint.size_bytes = _write_metadata(final, temp, checkpoint)
         return final
 
@@ -266,6 +275,10 @@ class CheckpointIdCounterHook(Protocol):
 
     def get_and_increment(self) -> int: ...
 
+    def get(self) -> int: ...
+
+    def set_count(self, value: int) -> None: ...
+
 
 class CompletedCheckpointStoreHook(Protocol):
     """Told of every completed checkpoint (written, `path` set when there is storage); returns
@@ -273,6 +286,8 @@ class CompletedCheckpointStoreHook(Protocol):
     coordinator then discards (flinklite/runtime/ha.py)."""
 
     def add(self, checkpoint: CompletedCheckpoint) -> list[int]: ...
+
+    def checkpoint_ids(self) -> list[int]: ...
 
 
 @dataclass
@@ -318,6 +333,26 @@ class CheckpointCoordinator:
         """A job started from a savepoint or retained checkpoint: ids continue after its id."""
         self.restored = CheckpointStats.of(checkpoint)
         self.next_id = max(self.next_id, checkpoint.checkpoint_id + 1)
+        if self.id_counter is not None and self.id_counter.get() <= checkpoint.checkpoint_id:
+            # as Flink's CheckpointCoordinator: the shared counter continues after the restored
+            # id, or new checkpoints would reuse ids (chk-N directories, Kafka transactional ids)
+            self.id_counter.set_count(checkpoint.checkpoint_id + 1)
+
+    def discard_orphans(self) -> list[int]:
+        """Deletes `chk-<id>` directories written but never recorded as complete (the process
+        died between writing and recording, or the store refused it): only ids above the latest
+        recorded one (in the completed-checkpoint store, or the restored checkpoint) and not
+        referenced by the store. Without a store nothing is known to be an orphan."""
+        if self.storage is None or self.completed_store is None:
+            return []
+        recorded = set(self.completed_store.checkpoint_ids())
+        if self.restored is not None:
+            recorded.add(self.restored.checkpoint_id)
+        latest = max(recorded, default=0)
+        orphans = [i for i in self.storage.completed_ids() if i > latest and i not in recorded]
+        for checkpoint_id in orphans:
+            self.storage.discard(checkpoint_id)
+        return orphans
 
     def start(self, now: int) -> None:
         """A (re)started job: the first checkpoint is due one interval from now."""
@@ -368,15 +403,26 @@ class CheckpointCoordinator:
         completed = CompletedCheckpoint(checkpoint_id, pending.timestamp, pending.acks, job_id=self.job_id)
         if self.storage is not None:
             completed.path = self.storage.write(completed)
-        self._remember(completed)
-        self.completed.append(completed)
         if self.completed_store is not None:
+            # Complete only once the store has it: a checkpoint ZooKeeper does not point at must
+            # not be restored from (its Kafka transactions would be committed) -- discarded, as
+            # Flink discards a checkpoint whose finalization failed.
+            try:
+                dropped_ids = self.completed_store.add(completed)
+            except BaseException:
+                if self.storage is not None:
+                    self.storage.discard(checkpoint_id)
+                raise
+            self._remember(completed)
+            self.completed.append(completed)
             # The store decides what stays retained (it may hold an earlier process's checkpoints).
-            for dropped_id in self.completed_store.add(completed):
+            for dropped_id in dropped_ids:
                 if self.storage is not None:
                     self.storage.discard(dropped_id)
             del self.completed[:-self.num_retained]
             return completed
+        self._remember(completed)
+        self.completed.append(completed)
         while len(self.completed) > self.num_retained:
             dropped = self.completed.pop(0)
             if self.storage is not None:

@@ -438,6 +438,9 @@ class CompletedCheckpointStore(ABC):
     @abstractmethod
     def checkpoints(self) -> list[CheckpointPointer]: ...
 
+    def checkpoint_ids(self) -> list[int]:
+        return [p.checkpoint_id for p in self.checkpoints()]
+
     def latest(self) -> CheckpointPointer | None:
         checkpoints = self.checkpoints()
         return checkpoints[-1] if checkpoints else None
@@ -516,6 +519,21 @@ class JobResultStore:
 
     def has_result(self, job_id: str) -> bool:
         return self.has_dirty(job_id) or self.has_clean(job_id)
+
+    def status(self, job_id: str) -> str | None:
+        """The recorded application status (SUCCEEDED, FAILED, ...) of a dirty or clean entry."""
+        if self.directory is None or (self.delete_on_commit and not self.has_dirty(job_id)):
+            entry = self._memory.get(job_id)
+            result = entry[1].get("result", {}) if entry is not None else {}
+        else:
+            path = self._path(job_id, True) if self.has_dirty(job_id) else self._path(job_id, False)
+            try:
+                with open(path) as f:
+                    result = json.load(f).get("result", {})
+            except (OSError, ValueError):
+                return None
+        status = result.get("application-status") if isinstance(result, dict) else None
+        return str(status) if status is not None else None
 
 
 class HighAvailabilityServices(ABC):
@@ -752,6 +770,11 @@ class LeadershipLostError(JobExecutionError):
     task failure: no restart strategy applies."""
 
 
+class JobAlreadyFinishedError(JobExecutionError):
+    """The job store has a result for this job id: it reached a globally terminal state and is
+    not run again (Flink's DuplicateJobSubmissionException for a globally terminated job)."""
+
+
 class _StateHandleStore:
     """Pointer znodes under `root`, each `<root>/<name>` holding a pointer to a file and locked by
     an EPHEMERAL `<root>/<name>/locks/<lock id>` child per store instance. A node whose `locks`
@@ -935,7 +958,18 @@ class _ZooKeeperCounter(CheckpointIdCounter):
         return self._read()[0]
 
     def set_count(self, value: int) -> None:
-        self.client.retry(self.client.set, self.path, encode_counter(value))
+        if self.fence is None:
+            self.client.retry(self.client.set, self.path, encode_counter(value))
+            return
+        tx = self.client.transaction()
+        tx.check(self.fence, -1)
+        tx.set_data(self.path, encode_counter(value))
+        results = tx.commit()
+        if isinstance(results[0], NoNodeError):
+            raise LeadershipLostError(f"{self.path} not set: {self.fence} is gone (leadership lost)")
+        failures = [r for r in results if isinstance(r, Exception)]
+        if failures:
+            raise failures[-1]
 
     def shutdown(self, globally_terminated: bool) -> None:
         if globally_terminated:
@@ -1400,6 +1434,25 @@ class JobLeadership:
                 self.counter.fence = fence
             if isinstance(self.store, _ZooKeeperCheckpointStore):
                 self.store.handles.fence = fence
+
+    def check_finished(self) -> None:
+        """Consults the job result store as Flink's dispatcher does on recovery: a dirty entry
+        (the job ended, the process died before its HA data was cleaned up) finishes that cleanup
+        and marks it clean; a clean entry (kept with job-result-store.delete-on-commit: false) is
+        a globally terminated job. Either way the job is not run again: JobAlreadyFinishedError.
+        Without an entry (or once delete-on-commit removed it) the job runs."""
+        results = self.services.job_result_store()
+        if results.has_dirty(self.job_id):
+            status = results.status(self.job_id)
+            self.services.cleanup_job_data(self.job_id)
+            results.mark_clean(self.job_id)
+            raise JobAlreadyFinishedError(
+                f"job {self.job_id} already reached a globally terminal state ({status}) before this process "
+                "took over: its cleanup was finished, the job is not run again")
+        if results.has_clean(self.job_id):
+            raise JobAlreadyFinishedError(
+                f"job {self.job_id} already reached a globally terminal state ({results.status(self.job_id)}) "
+                "and is not run again (job-result-store.delete-on-commit is false)")
 
     @property
     def revoked(self) -> bool:

@@ -956,12 +956,14 @@ class DistributedJobExecutor(JobExecutor):
             for handle, message in self._receive(workers, 1.0, attempt):
                 if message["type"] == "deployed" and message["attempt"] == attempt:
                     waiting.discard(handle.worker_id)
+        coordinator = self.coordinator
+        if coordinator is not None:
+            # before any worker starts: under HA its leader check refuses an attempt of a process
+            # that lost its leadership, whose sinks would otherwise fence the new leader's ones
+            coordinator.start(_wall_ms())
         for handle in workers:
             self._send(handle, {"type": "start", "attempt": attempt})
         started = time.perf_counter()
-        coordinator = self.coordinator
-        if coordinator is not None:
-            coordinator.start(_wall_ms())
         finished: set[int] = set()
         closing = False
         closed: set[int] = set()

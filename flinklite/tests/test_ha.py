@@ -17,16 +17,21 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
+from flinklite.common.configuration import Configuration
+from flinklite.datastream import StreamExecutionEnvironment
 from flinklite.errors import InvalidProgramError, JobExecutionError
 from flinklite.runtime.checkpoint import (
     CheckpointCoordinator,
+    CheckpointIdCollision,
     CheckpointSettings,
     CheckpointStorage,
     CompletedCheckpoint,
+    load_checkpoint,
 )
 from flinklite.runtime.ha import (
     DISPATCHER,
     HaConfig,
+    JobAlreadyFinishedError,
     JobLeadership,
     JobResultStore,
     LeaderInformation,
@@ -47,6 +52,7 @@ from flinklite.runtime.ha import (
     subsumed,
     zk_join,
 )
+from flinklite.testing import CollectSink
 from zkserver.testing import RunningZkServer
 
 WAIT = 20.0
@@ -414,3 +420,124 @@ def test_writes_of_an_expired_leader_are_refused_by_zookeeper(zk_server: Running
         assert len(os.listdir(tmp_path / "ha" / "default")) == 2  # the plan's and checkpoint 2's files
     finally:
         leadership.close()
+
+
+def test_restore_moves_the_shared_counter_past_the_restored_id(tmp_path: Path) -> None:
+    """Under HA ids come from the shared counter: after a restore from checkpoint 53 the next
+    id is 54 (Flink sets the counter to at least restored id + 1), never 1 again."""
+    services = StandaloneHaServices()
+    counter = services.checkpoint_id_counter(JOB)
+    coordinator = CheckpointCoordinator(CheckpointSettings(interval_ms=10), CheckpointStorage(str(tmp_path), JOB),
+                                        JOB, id_counter=counter, completed_store=services.completed_checkpoint_store(JOB))
+    coordinator.restore_from(CompletedCheckpoint(53, 0, {}, "/sp/savepoint-1"))
+    coordinator.start(0)
+    assert coordinator.trigger(10, [("op", 0)]) == 54
+    coordinator.restore_from(CompletedCheckpoint(7, 0, {}, "/sp/savepoint-2"))  # never moves back
+    assert counter.get() == 55
+
+
+def test_an_existing_checkpoint_directory_is_not_overwritten(tmp_path: Path) -> None:
+    storage = CheckpointStorage(str(tmp_path), JOB)
+    storage.write(CompletedCheckpoint(3, 0, {"op": {0: "first"}}, job_id=JOB))
+    with pytest.raises(CheckpointIdCollision, match="chk-3 already exists"):
+        storage.write(CompletedCheckpoint(3, 1, {"op": {0: "second"}}, job_id=JOB))
+    assert load_checkpoint(str(tmp_path / JOB / "chk-3")).operators == {"op": {0: "first"}}
+
+
+def test_a_checkpoint_the_store_refuses_is_not_complete(tmp_path: Path) -> None:
+    """A completion the completed-checkpoint store (ZooKeeper) fails to record is discarded:
+    not the latest checkpoint a restart resumes from, its directory gone (as Flink)."""
+    services = StandaloneHaServices()
+    store = services.completed_checkpoint_store(JOB, num_retained=2)
+    coordinator = CheckpointCoordinator(CheckpointSettings(interval_ms=10, num_retained=2),
+                                        CheckpointStorage(str(tmp_path), JOB), JOB,
+                                        id_counter=services.checkpoint_id_counter(JOB), completed_store=store)
+    coordinator.start(0)
+    first = coordinator.trigger(10, [("op", 0)])
+    coordinator.acknowledge(first, "op", 0, {})
+    second = coordinator.trigger(20, [("op", 0)])
+
+    def refuse(checkpoint: CompletedCheckpoint) -> list[int]:
+        raise ConnectionError("ZooKeeper unreachable")
+    store.add = refuse  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        coordinator.acknowledge(second, "op", 0, {})
+    assert coordinator.latest() is not None and coordinator.latest().checkpoint_id == first  # type: ignore[union-attr]
+    assert [c.checkpoint_id for c in coordinator.completed] == [first]
+    assert os.listdir(tmp_path / JOB) == [f"chk-{first}"]
+
+
+def test_orphaned_checkpoint_directories_are_removed_at_start(tmp_path: Path) -> None:
+    """chk-N written but never recorded (killed in between, or refused): removed when the
+    coordinator starts, but only above the latest recorded id and not referenced."""
+    services = StandaloneHaServices()
+    store = services.completed_checkpoint_store(JOB, num_retained=3)
+    storage = CheckpointStorage(str(tmp_path), JOB)
+    for checkpoint_id in (2, 4, 5, 6):
+        storage.write(CompletedCheckpoint(checkpoint_id, 0, {}, job_id=JOB))
+    store.add(CompletedCheckpoint(4, 0, {}, str(tmp_path / JOB / "chk-4")))
+    coordinator = CheckpointCoordinator(CheckpointSettings(interval_ms=10), storage, JOB,
+                                        id_counter=services.checkpoint_id_counter(JOB), completed_store=store)
+    assert coordinator.discard_orphans() == [5, 6]
+    assert storage.completed_ids() == [2, 4]  # 2: older than the latest recorded, left alone
+    plain = CheckpointCoordinator(CheckpointSettings(interval_ms=10), storage, JOB)
+    storage.write(CompletedCheckpoint(9, 0, {}, job_id=JOB))
+    assert plain.discard_orphans() == [] and storage.completed_ids() == [2, 4, 9]  # no record: nothing known
+
+
+# -- execute() under HA ------------------------------------------------------------------------------
+
+
+def _ha_job(conf: dict[str, str]) -> tuple[StreamExecutionEnvironment, CollectSink]:
+    env = StreamExecutionEnvironment.get_execution_environment(Configuration.from_dict(conf))
+    env.set_parallelism(1)
+    sink = CollectSink()
+    env.from_collection([1, 2, 3]).sink_to(sink)
+    return env, sink
+
+
+def test_ha_with_checkpointing_needs_a_checkpoint_directory(tmp_path: Path) -> None:
+    conf = {"high-availability.type": "zookeeper", "high-availability.zookeeper.quorum": "127.0.0.1:1",
+            "high-availability.storageDir": str(tmp_path / "ha"), "execution.checkpointing.interval": "1 s"}
+    env, sink = _ha_job(conf)
+    with pytest.raises(InvalidProgramError, match="needs a checkpoint directory"):
+        env.execute("job")
+    assert sink.values == []
+
+
+def test_a_job_with_a_recorded_result_is_not_run_again(zk_server: RunningZkServer, tmp_path: Path,
+                                                       reader: KazooClient) -> None:
+    """Flink's JobResultStore semantics after acquiring the leadership: a dirty entry (the
+    process died between recording the result and cleaning up) finishes the cleanup and the job
+    does not run; a clean entry (kept with delete-on-commit: false) is not run again either."""
+    conf = zk_conf(zk_server, tmp_path, **{"job-result-store.delete-on-commit": "false"})
+    env, sink = _ha_job(conf)
+    job_id = env.execute("job").get_job_id()
+    assert sink.values == [1, 2, 3]
+    results = tmp_path / "ha" / "job-result-store" / "default"
+    assert os.listdir(results) == [f"{job_id}.json"]
+    # a crash between the dirty result and its cleanup: the HA data is still there
+    os.rename(results / f"{job_id}.json", results / f"{job_id}_DIRTY.json")
+    reader.create(f"/flink/default/jobs/{job_id}/checkpoint_id_counter", struct.pack(">i", 5), makepath=True)
+    env, sink = _ha_job(conf)
+    with pytest.raises(JobAlreadyFinishedError, match=r"globally terminal state \(SUCCEEDED\).*cleanup was finished"):
+        env.execute("job")
+    assert sink.values == []  # not run again
+    assert os.listdir(results) == [f"{job_id}.json"] and reader.get_children("/flink/default/jobs") == []
+    env, sink = _ha_job(conf)
+    with pytest.raises(JobAlreadyFinishedError, match="not run again"):
+        env.execute("job")
+    assert sink.values == []
+    assert reader.get_children("/flink/default/leader/latch") == []
+
+
+def test_a_failure_before_the_job_runs_releases_the_leadership(zk_server: RunningZkServer, tmp_path: Path,
+                                                               reader: KazooClient) -> None:
+    """load_checkpoint (and the other steps between acquire() and running) failing: the latch
+    node, latch thread and kazoo client go with it, so a standby can take over."""
+    before = {t.name for t in threading.enumerate()}
+    env, _ = _ha_job(zk_conf(zk_server, tmp_path, **{"execution.state-recovery.path": str(tmp_path / "nothing")}))
+    with pytest.raises(InvalidProgramError, match="Cannot find meta data file"):
+        env.execute("job")
+    assert reader.get_children("/flink/default/leader/latch") == []
+    assert "flinklite-ha-leader-latch" not in {t.name for t in threading.enumerate()} - before
