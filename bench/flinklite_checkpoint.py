@@ -64,29 +64,38 @@ def main() -> None:
     interval = options.interval
     if options.quick:
         sizes, rounds, interval = [("~1 MB", 1_000, 20_000)], 1, 20
-    print(f"checkpoint interval {interval} ms; best of {rounds} interleaved rounds; load {os.getloadavg()[0]:.2f}")
+    print(f"checkpoint interval {interval} ms; rates best of {rounds} interleaved rounds, checkpoint stats their median; load {os.getloadavg()[0]:.2f}")
     print("| keyed state | keys | records | checkpoints | size on disk | duration mean / max | "
           "rec/s without | rec/s with | with/without |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for label, keys, records in sizes:
         best_without = best_with = 0.0
-        checkpoints: list[tuple[float, int]] = []
+        per_round: list[list[tuple[float, int]]] = []
         for _ in range(rounds):
             directory = tempfile.mkdtemp(prefix="flinklite-bench-")
             try:
                 rate, _ = run(keys, records, None, directory)
                 best_without = max(best_without, rate)
                 rate, done = run(keys, records, interval, directory)
-                if rate > best_with:
-                    best_with, checkpoints = rate, done
+                best_with = max(best_with, rate)
+                per_round.append(done)
             finally:
                 shutil.rmtree(directory, ignore_errors=True)
-        durations = [d for d, _ in checkpoints]
-        size = max((s for _, s in checkpoints), default=0)
-        took = f"{statistics.mean(durations):,.0f} / {max(durations):,.0f} ms" if durations else "n/a"
-        print(f"| {label} | {keys:,} | {records:,} | {len(checkpoints)} | {size / 1e6:,.1f} MB | {took} | "
+        count, size, mean_ms, max_ms = checkpoint_stats(per_round)
+        took = f"{mean_ms:,.0f} / {max_ms:,.0f} ms" if mean_ms is not None and max_ms is not None else "n/a"
+        print(f"| {label} | {keys:,} | {records:,} | {count:g} | {size / 1e6:,.1f} MB | {took} | "
               f"{best_without:,.0f} | {best_with:,.0f} | {best_with / best_without:.2f} |")
 
+
+def checkpoint_stats(per_round: list[list[tuple[float, int]]]) -> tuple[float, float, float | None, float | None]:
+    """Checkpoint count, size on disk, mean and max duration: each the median over the rounds
+    (not the fastest round's, which picks the round whose checkpoints happened to be cheap)."""
+    counts = [len(r) for r in per_round] or [0]
+    sizes = [max((s for _, s in r), default=0) for r in per_round] or [0]
+    means = [statistics.mean(d for d, _ in r) for r in per_round if r]
+    maxes = [max(d for d, _ in r) for r in per_round if r]
+    return (statistics.median(counts), statistics.median(sizes),
+            statistics.median(means) if means else None, statistics.median(maxes) if maxes else None)
 
 if __name__ == "__main__":
     main()
