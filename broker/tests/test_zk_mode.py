@@ -87,6 +87,11 @@ def test_the_controller_fails_over_when_its_session_ends(
     second = wait_for(lambda: zk.controller_id not in (None, first) and zk.controller_id, "a new controller")
     assert second != first and zk.controller_epoch == 2
     assert first not in zk.brokers
+
+    def names_the_new_controller() -> bool:  # Metadata says -1 until the broker has heard of the election
+        core = brokers[second].server.core
+        return brokers[second].call(lambda: core is not None and core.cluster.elected_controller == second)
+    wait_for(names_the_new_controller, "the new controller in its own Metadata")
     admin = KafkaAdminClient(bootstrap_servers=brokers[second].bootstrap_servers)
     try:
         admin.create_topics([NewTopic("after", 2, 1)])  # the new controller gives it leaders

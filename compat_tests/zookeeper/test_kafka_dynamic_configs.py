@@ -13,13 +13,13 @@ broker. Waits are bounded waits on delivered events or on an answer changing, ne
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from broker.zk.model import BrokerConfigsChanged, QuotaConfigsChanged, SetEntityConfig
+from compat_tests.kafka.conftest import wait_for
 from compat_tests.zookeeper.test_kafka_layout import SESSION_MS, WAIT, Cluster, cluster  # noqa: F401 (fixture)
 
 NOTIFICATION = "/config/changes/config_change_"
@@ -96,18 +96,6 @@ def test_configs_written_by_old_tools_are_picked_up(cluster: Cluster) -> None:
 
 # -- whole brokers and real clients -----------------------------------------------------------------------------
 
-def wait_until(check: Callable[[], Any], what: str) -> Any:
-    """Ask again until ``check`` answers truthily (a broker applies a change when its notification arrives)."""
-    deadline = time.monotonic() + WAIT
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 @pytest.fixture
 def brokers(cluster: Cluster) -> Iterator[dict[int, Any]]:
     from broker.config import BrokerConfig
@@ -178,7 +166,7 @@ def test_clients_alter_and_describe_dynamic_configs_and_quotas(cluster: Cluster,
             return dict(found["broker"][str(node_id)]["message.max.bytes"])
 
         for n in brokers:  # every broker applied the default (and shows it with its synonyms)
-            seen = wait_until(lambda n=n: (d := described(n))["value"] == "2000" and d, f"broker {n}'s default")
+            seen = wait_for(lambda n=n: (d := described(n))["value"] == "2000" and d, what=f"broker {n}'s default")
             assert seen["config_source"] == "DYNAMIC_DEFAULT_BROKER_CONFIG" and seen["read_only"] is False
             assert [(s["value"], s["source"]) for s in seen["synonyms"]] == \
                 [("2000", "DYNAMIC_DEFAULT_BROKER_CONFIG"), ("1048588", "DEFAULT_CONFIG")]
@@ -201,7 +189,7 @@ def test_clients_alter_and_describe_dynamic_configs_and_quotas(cluster: Cluster,
         zk.set("/config/brokers/<default>", b'{"version":1,"config":{"message.max.bytes":"100000"}}')
         zk.create(NOTIFICATION, b'{"version":2,"entity_path":"brokers/<default>"}', sequence=True)
         for n in brokers:
-            wait_until(lambda n=n: described(n)["value"] == "100000", f"broker {n} picking up the old tool's write")
+            wait_for(lambda n=n: described(n)["value"] == "100000", what=f"broker {n} picking up the old tool's write")
         for partition in sorted(leaders):
             producer.send("capped", b"x" * 5000, partition=partition).get(timeout=WAIT)
         producer.close()
@@ -235,7 +223,7 @@ def test_clients_alter_and_describe_dynamic_configs_and_quotas(cluster: Cluster,
                               (("producer_byte_rate", 1024.0), ("request_percentage", 12.5))),
                              ((("user", None),), (("producer_byte_rate", 999.0),))], key=repr)
         for n in brokers:  # every broker answers from what ZooKeeper told it
-            wait_until(lambda n=n: quotas(n) == everything, f"broker {n}'s quotas")
+            wait_for(lambda n=n: quotas(n) == everything, what=f"broker {n}'s quotas")
         assert quotas(3, ("user", 0, "alice")) == [e for e in everything if ("user", "alice") in e[0]]
         assert quotas(2, ("user", 1, None), strict=True) == [e for e in everything if e[0] == (("user", None),)]
         bad = send(DescribeClientQuotasRequest(components=[("group", 2, None)], strict=False), node_id=2)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -29,13 +29,7 @@ from flinklite.runtime.checkpoint import CheckpointSettings, RestartSettings
 from flinklite.testing import TestSource, run_job
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.delenv("FLINK_CONF_DIR", raising=False)
-    monkeypatch.setenv("FLINKLITE_HOME", str(tmp_path / "home"))
-    saved = dict(StreamExecutionEnvironment._defaults)
-    yield
-    StreamExecutionEnvironment._defaults = saved
+pytestmark = pytest.mark.usefixtures("isolated_flinklite")
 
 
 def test_configuration_api_as_pyflink() -> None:

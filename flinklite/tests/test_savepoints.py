@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -41,13 +41,7 @@ from flinklite.testing import CollectSink
 from flinklite.tests import functions
 
 
-@pytest.fixture(autouse=True)
-def isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.delenv("FLINK_CONF_DIR", raising=False)
-    monkeypatch.setenv("FLINKLITE_HOME", str(tmp_path / "home"))
-    saved = dict(StreamExecutionEnvironment._defaults)
-    yield
-    StreamExecutionEnvironment._defaults = saved
+pytestmark = pytest.mark.usefixtures("isolated_flinklite")
 
 
 def dead_pid() -> int:
