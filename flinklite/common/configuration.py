@@ -13,9 +13,10 @@
   as Flink merges a program's configuration over the one it was submitted with.
 - The typed settings read from them that the runtime does not own elsewhere:
   `SavepointSettings` (savepoint directory, the path to restore from) and
-  `HighAvailabilitySettings` (the `high-availability.*` keys, parsed for flinklite/runtime/ha.py,
-  and the stable job id rule). Checkpoint and restart keys are parsed by
-  flinklite/runtime/checkpoint.py's `CheckpointSettings` and `RestartSettings`."""
+  `HighAvailabilitySettings` (the `high-availability.*` keys: their only parser, used by the
+  environment and by flinklite/runtime/ha.py; which HA types flinklite runs; the stable job id
+  rule). Checkpoint and restart keys are parsed by flinklite/runtime/checkpoint.py's
+  `CheckpointSettings` and `RestartSettings`."""
 
 from __future__ import annotations
 
@@ -40,11 +41,19 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "execution.state-recovery.path": ("execution.savepoint.path",),
     "execution.state-recovery.ignore-unclaimed-state": ("execution.savepoint.ignore-unclaimed-state",),
     "restart-strategy.type": ("restart-strategy",),
-    "high-availability.type": ("high-availability",),
-    "high-availability.cluster-id": ("high-availability.zookeeper.path.cluster-id",),
+    # HighAvailabilityOptions' deprecated keys (Flink 1.x names still accepted)
+    "high-availability.type": ("high-availability", "recovery.mode"),
+    "high-availability.cluster-id": ("high-availability.zookeeper.path.namespace",
+                                     "recovery.zookeeper.path.namespace"),
     "high-availability.zookeeper.path.root": ("recovery.zookeeper.path.root",),
     "high-availability.zookeeper.quorum": ("recovery.zookeeper.quorum",),
     "high-availability.storageDir": ("high-availability.zookeeper.storageDir", "recovery.zookeeper.storageDir"),
+    "high-availability.zookeeper.client.session-timeout": ("recovery.zookeeper.client.session-timeout",),
+    "high-availability.zookeeper.client.connection-timeout": ("recovery.zookeeper.client.connection-timeout",),
+    "high-availability.zookeeper.client.retry-wait": ("recovery.zookeeper.client.retry-wait",),
+    "high-availability.zookeeper.client.max-retry-attempts": ("recovery.zookeeper.client.max-retry-attempts",),
+    "high-availability.zookeeper.path.execution-plans": ("high-availability.zookeeper.path.jobgraphs",
+                                                         "recovery.zookeeper.path.jobgraphs"),
 }
 
 
@@ -335,12 +344,33 @@ def java_string_hash(text: str) -> int:
     return h - (1 << 32) if h & 0x80000000 else h
 
 
+# `high-availability.type` values, as Flink's HighAvailabilityMode.fromConfig reads them: NONE,
+# ZOOKEEPER and KUBERNETES in any case, the 1.x default "standalone" meaning NONE, anything else the
+# class name of a HighAvailabilityServicesFactory (kept as given).
+HA_NONE = "none"
+HA_ZOOKEEPER = "zookeeper"
+HA_KUBERNETES = "kubernetes"
+_HA_TYPES = {"none": HA_NONE, "standalone": HA_NONE, "zookeeper": HA_ZOOKEEPER, "kubernetes": HA_KUBERNETES}
+
+
+def _ha_value(conf: Mapping[str, str], key: str) -> str | None:
+    """`key` (or an alias) in one layer, stripped; a blank value counts as unset."""
+    value = lookup(conf, key)
+    if value is None or not str(value).strip():
+        return None
+    return str(value).strip()
+
+
 @dataclass
 class HighAvailabilitySettings:
-    """The `high-availability.*` keys, parsed (flinklite/runtime/ha.py acts on them).
+    """The `high-availability.*` keys: the one parser of them (flinklite/runtime/ha.py acts on
+    these settings and parses nothing itself). Deprecated key names are in `ALIASES`.
 
-    type: "none" or "zookeeper" (`high-availability.type`, alias `high-availability`; Flink's
-      NONE/ZOOKEEPER in any case; a factory class name is kept as given).
+    type: "none", "zookeeper", "kubernetes", or a factory class name as given
+      (`high-availability.type`, alias `high-availability`, `recovery.mode`; Flink's NONE /
+      ZOOKEEPER / KUBERNETES in any case; "standalone" is NONE). flinklite runs NONE and
+      zookeeper only: `validate()`, `enabled` and `zookeeper` raise InvalidProgramError for
+      the others, so a job never silently runs without the HA it was configured with.
     quorum: `high-availability.zookeeper.quorum` ("host:port,host:port"), None if unset.
     path_root: `high-availability.zookeeper.path.root`, default "/flink".
     cluster_id: `high-availability.cluster-id`, default "/default" (Flink's); `cluster_id_set`
@@ -348,10 +378,17 @@ class HighAvailabilitySettings:
     storage_dir: `high-availability.storageDir`, a local path (file: prefix removed), or None.
     session_timeout_ms / connection_timeout_ms / retry_wait_ms / max_retry_attempts:
       `high-availability.zookeeper.client.session-timeout` (60 s), `.connection-timeout` (15 s),
-      `.retry-wait` (5 s), `.max-retry-attempts` (3).
+      `.retry-wait` (5 s), `.max-retry-attempts` (3); durations as `2 s` or bare milliseconds.
+    acl: `high-availability.zookeeper.client.acl` ("open"; "creator" needs SASL, not supported).
+    tolerate_suspended: `high-availability.zookeeper.client.tolerate-suspended-connections`
+      (false: a suspended connection revokes the leadership at once).
+    execution_plans_path: `high-availability.zookeeper.path.execution-plans` (Flink 2.x,
+      default "/execution-plans"; 1.x `.path.jobgraphs`).
+    job_result_store_path / job_result_delete_on_commit: `job-result-store.storage-path`
+      (default `<storageDir>/job-result-store/<cluster-id>`) and `.delete-on-commit` (true).
     """
 
-    type: str = "none"
+    type: str = HA_NONE
     quorum: str | None = None
     path_root: str = "/flink"
     cluster_id: str = "/default"
@@ -361,54 +398,125 @@ class HighAvailabilitySettings:
     connection_timeout_ms: int = 15_000
     retry_wait_ms: int = 5_000
     max_retry_attempts: int = 3
+    acl: str = "open"
+    tolerate_suspended: bool = False
+    execution_plans_path: str = "/execution-plans"
+    job_result_store_path: str | None = None
+    job_result_delete_on_commit: bool = True
 
     @staticmethod
     def from_configuration(conf: Mapping[str, str] | Configuration) -> HighAvailabilitySettings:
+        """The settings of one map of keys (not validated: see `validate()`)."""
         settings = HighAvailabilitySettings()
         settings.update_from(conf.to_dict() if isinstance(conf, Configuration) else conf)
         return settings
 
     def update_from(self, conf: Mapping[str, str]) -> None:
-        kind = lookup(conf, "high-availability.type")
+        """Applies the keys one layer sets over the current values."""
+        kind = _ha_value(conf, "high-availability.type")
         if kind is not None:
-            normal = kind.strip()
-            self.type = normal.lower() if normal.lower() in ("none", "zookeeper") else normal
+            self.type = _HA_TYPES.get(kind.lower(), kind)
         quorum = lookup(conf, "high-availability.zookeeper.quorum")
         if quorum is not None:
             self.quorum = quorum.strip() or None
-        root = lookup(conf, "high-availability.zookeeper.path.root")
+        root = _ha_value(conf, "high-availability.zookeeper.path.root")
         if root is not None:
-            self.path_root = root.strip()
-        cluster_id = lookup(conf, "high-availability.cluster-id")
+            self.path_root = root
+        cluster_id = _ha_value(conf, "high-availability.cluster-id")
         if cluster_id is not None:
-            self.cluster_id = cluster_id.strip()
+            self.cluster_id = cluster_id
             self.cluster_id_set = True
         storage = lookup(conf, "high-availability.storageDir")
         if storage is not None:
             self.storage_dir = local_path(storage.strip()) or None
         prefix = "high-availability.zookeeper.client."
-        if prefix + "session-timeout" in conf:
-            self.session_timeout_ms = parse_duration_ms(conf[prefix + "session-timeout"])
-        if prefix + "connection-timeout" in conf:
-            self.connection_timeout_ms = parse_duration_ms(conf[prefix + "connection-timeout"])
-        if prefix + "retry-wait" in conf:
-            self.retry_wait_ms = parse_duration_ms(conf[prefix + "retry-wait"])
-        if prefix + "max-retry-attempts" in conf:
-            self.max_retry_attempts = int(conf[prefix + "max-retry-attempts"])
+        for option, attribute in (("session-timeout", "session_timeout_ms"),
+                                  ("connection-timeout", "connection_timeout_ms"), ("retry-wait", "retry_wait_ms")):
+            value = _ha_value(conf, prefix + option)
+            if value is not None:
+                setattr(self, attribute, parse_duration_ms(value))
+        attempts = _ha_value(conf, prefix + "max-retry-attempts")
+        if attempts is not None:
+            try:
+                self.max_retry_attempts = int(attempts)
+            except ValueError:
+                raise InvalidProgramError(f"{prefix}max-retry-attempts: {attempts!r} is not an integer") from None
+        acl = _ha_value(conf, prefix + "acl")
+        if acl is not None:
+            self.acl = acl
+        tolerate = _ha_value(conf, prefix + "tolerate-suspended-connections")
+        if tolerate is not None:
+            self.tolerate_suspended = _boolean(prefix + "tolerate-suspended-connections", tolerate)
+        plans = _ha_value(conf, "high-availability.zookeeper.path.execution-plans")
+        if plans is not None:
+            self.execution_plans_path = plans
+        results = _ha_value(conf, "job-result-store.storage-path")
+        if results is not None:
+            self.job_result_store_path = local_path(results)
+        delete = _ha_value(conf, "job-result-store.delete-on-commit")
+        if delete is not None:
+            self.job_result_delete_on_commit = _boolean("job-result-store.delete-on-commit", delete)
+
+    def check_type(self) -> None:
+        """Raises InvalidProgramError unless the type is one flinklite runs (NONE, zookeeper)."""
+        if self.type in (HA_NONE, HA_ZOOKEEPER):
+            return
+        what = ("Kubernetes high availability" if self.type == HA_KUBERNETES
+                else "a HighAvailabilityServicesFactory class")
+        raise InvalidProgramError(
+            f"high-availability.type: {self.type!r} ({what}) is not supported by flinklite: only ZooKeeper "
+            "high availability is (high-availability.type: zookeeper, or NONE for none); the job does not run "
+            "without the high availability it was configured with")
+
+    def validate(self) -> None:
+        """Raises InvalidProgramError when these settings cannot run: an unsupported type, or
+        ZooKeeper HA without a quorum or storage directory, or with an ACL other than open."""
+        self.check_type()
+        if self.type != HA_ZOOKEEPER:
+            return
+        if not self.quorum:
+            raise InvalidProgramError("high-availability.type zookeeper needs high-availability.zookeeper.quorum")
+        if not self.storage_dir:
+            raise InvalidProgramError("high-availability.type zookeeper needs high-availability.storageDir")
+        if self.acl.lower() != "open":
+            raise InvalidProgramError(f"high-availability.zookeeper.client.acl {self.acl!r} is not supported (open)")
 
     @property
     def enabled(self) -> bool:
-        return self.type != "none"
+        """Whether HA services run (raises for a type flinklite does not run, see `check_type`)."""
+        self.check_type()
+        return self.type != HA_NONE
 
     @property
     def zookeeper(self) -> bool:
-        return self.type == "zookeeper"
+        """Whether ZooKeeper HA runs (raises for a type flinklite does not run, see `check_type`)."""
+        self.check_type()
+        return self.type == HA_ZOOKEEPER
 
     @property
     def cluster_path(self) -> str:
         """The cluster's znode, Flink's `<path.root>/<cluster-id>` with single slashes: `/flink/default`."""
         parts = [p for p in (self.path_root + "/" + self.cluster_id).split("/") if p]
         return "/" + "/".join(parts)
+
+    def _cluster_segments(self) -> list[str]:
+        return [segment for segment in self.cluster_id.split("/") if segment]
+
+    @property
+    def cluster_storage_dir(self) -> str | None:
+        """`<storageDir>/<cluster-id>`: where the HA pointer files go."""
+        if self.storage_dir is None:
+            return None
+        return os.path.join(self.storage_dir, *self._cluster_segments())
+
+    @property
+    def job_result_dir(self) -> str | None:
+        """`job-result-store.storage-path`, else `<storageDir>/job-result-store/<cluster-id>`."""
+        if self.job_result_store_path:
+            return self.job_result_store_path
+        if self.storage_dir is None:
+            return None
+        return os.path.join(self.storage_dir, "job-result-store", *self._cluster_segments())
 
     def job_id_for(self, job_name: str) -> str | None:
         """The stable job id when `high-availability.cluster-id` is configured, else None (a

@@ -1,6 +1,8 @@
 """Owns flinklite's high-availability services: leader election among job-manager processes,
 the checkpoint id counter, the pointers to completed checkpoints, the submitted execution plan
-and the job result store, configured from Flink's `high-availability.*` keys.
+and the job result store, configured from Flink's `high-availability.*` keys as parsed (and
+validated: only NONE and zookeeper run, kubernetes or a factory class is refused) by
+`HighAvailabilitySettings` in flinklite/common/configuration.py; this module parses no keys.
 
 Two implementations behind one interface, `HighAvailabilityServices`:
 
@@ -37,8 +39,8 @@ Threading: kazoo runs its connection in its own thread; the leader latch runs in
 of this module and reports to the caller through `threading.Event`s and a callback (never from
 kazoo's event thread, whose callbacks here only record state changes and wake the worker).
 Every other operation is a blocking call that returns its result to the calling thread; the
-decisions (latch order, node names, retention, config parsing, payload codecs) are plain
-functions tested without a server."""
+decisions (latch order, node names, retention, payload codecs) are plain functions tested
+without a server."""
 
 from __future__ import annotations
 
@@ -69,52 +71,13 @@ from kazoo.handlers.threading import SequentialThreadingHandler
 from kazoo.protocol.states import KazooState, WatchedEvent
 from kazoo.retry import KazooRetry
 
+from flinklite.common.configuration import HA_ZOOKEEPER, HighAvailabilitySettings
 from flinklite.errors import InvalidProgramError, JobExecutionError
-from flinklite.runtime.checkpoint import CompletedCheckpoint, parse_duration_ms
+from flinklite.runtime.checkpoint import CompletedCheckpoint
 
 log = logging.getLogger(__name__)
 
-# -- configuration -----------------------------------------------------------------------------
-
-# Each option with its older names, newest first (Flink's deprecated keys keep working).
-_KEYS: dict[str, tuple[str, ...]] = {
-    "type": ("high-availability.type", "high-availability", "recovery.mode"),
-    "quorum": ("high-availability.zookeeper.quorum", "recovery.zookeeper.quorum"),
-    "root": ("high-availability.zookeeper.path.root", "recovery.zookeeper.path.root"),
-    "cluster_id": ("high-availability.cluster-id", "high-availability.zookeeper.path.namespace",
-                   "recovery.zookeeper.path.namespace"),
-    "storage_dir": ("high-availability.storageDir", "high-availability.zookeeper.storageDir",
-                    "recovery.zookeeper.storageDir"),
-    "session_timeout": ("high-availability.zookeeper.client.session-timeout",
-                        "recovery.zookeeper.client.session-timeout"),
-    "connection_timeout": ("high-availability.zookeeper.client.connection-timeout",
-                           "recovery.zookeeper.client.connection-timeout"),
-    "retry_wait": ("high-availability.zookeeper.client.retry-wait", "recovery.zookeeper.client.retry-wait"),
-    "max_retry_attempts": ("high-availability.zookeeper.client.max-retry-attempts",
-                           "recovery.zookeeper.client.max-retry-attempts"),
-    "acl": ("high-availability.zookeeper.client.acl",),
-    "tolerate_suspended": ("high-availability.zookeeper.client.tolerate-suspended-connections",),
-    "execution_plans_path": ("high-availability.zookeeper.path.execution-plans",
-                             "high-availability.zookeeper.path.jobgraphs", "recovery.zookeeper.path.jobgraphs"),
-    "job_result_store_path": ("job-result-store.storage-path",),
-    "job_result_delete_on_commit": ("job-result-store.delete-on-commit",),
-}
-
-def _lookup(conf: Mapping[str, str], option: str) -> str | None:
-    for key in _KEYS[option]:
-        value = conf.get(key)
-        if value is not None and str(value).strip() != "":
-            return str(value).strip()
-    return None
-
-
-def _bool(value: str) -> bool:
-    normal = value.strip().lower()
-    if normal in ("true", "yes", "1", "on"):
-        return True
-    if normal in ("false", "no", "0", "off"):
-        return False
-    raise InvalidProgramError(f"cannot parse boolean {value!r}")
+# -- paths ---------------------------------------------------------------------------------------
 
 
 def zk_join(*parts: str) -> str:
@@ -122,82 +85,6 @@ def zk_join(*parts: str) -> str:
     (`zk_join("/flink/", "/default")` is `/flink/default`), as Flink joins root and cluster id."""
     segments = [segment for part in parts for segment in part.split("/") if segment]
     return "/" + "/".join(segments)
-
-
-@dataclass(frozen=True)
-class HaConfig:
-    kind: str = "none"  # "none" or "zookeeper"
-    quorum: str | None = None
-    root: str = "/flink"
-    cluster_id: str = "/default"
-    storage_dir: str | None = None
-    session_timeout_ms: int = 60_000
-    connection_timeout_ms: int = 15_000
-    retry_wait_ms: int = 5_000
-    max_retry_attempts: int = 3
-    acl: str = "open"
-    tolerate_suspended: bool = False
-    execution_plans_path: str = "/execution-plans"
-    job_result_store_path: str | None = None
-    job_result_delete_on_commit: bool = True
-
-    @classmethod
-    def from_conf(cls, conf: Mapping[str, str]) -> HaConfig:
-        kind_value = _lookup(conf, "type") or "none"
-        kind = kind_value.lower()
-        if kind in ("none", "standalone", "false"):
-            kind = "none"
-        elif kind != "zookeeper":
-            raise InvalidProgramError(f"high-availability.type {kind_value!r} is not supported (NONE, ZOOKEEPER)")
-        values: dict[str, Any] = {"kind": kind}
-        for option in ("quorum", "root", "cluster_id", "storage_dir", "acl", "execution_plans_path",
-                       "job_result_store_path"):
-            value = _lookup(conf, option)
-            if value is not None:
-                values[option] = value
-        for option in ("session_timeout", "connection_timeout", "retry_wait"):
-            value = _lookup(conf, option)
-            if value is not None:
-                values[f"{option}_ms"] = parse_duration_ms(value)
-        attempts = _lookup(conf, "max_retry_attempts")
-        if attempts is not None:
-            values["max_retry_attempts"] = int(attempts)
-        for option in ("tolerate_suspended", "job_result_delete_on_commit"):
-            value = _lookup(conf, option)
-            if value is not None:
-                values[option] = _bool(value)
-        if "storage_dir" in values:
-            values["storage_dir"] = values["storage_dir"].removeprefix("file://")
-        config = cls(**values)
-        if config.kind == "zookeeper":
-            if not config.quorum:
-                raise InvalidProgramError("high-availability.type zookeeper needs high-availability.zookeeper.quorum")
-            if not config.storage_dir:
-                raise InvalidProgramError("high-availability.type zookeeper needs high-availability.storageDir")
-            if config.acl.lower() != "open":
-                raise InvalidProgramError(f"high-availability.zookeeper.client.acl {config.acl!r} is not supported "
-                                          "(open)")
-        return config
-
-    @property
-    def namespace(self) -> str:
-        """The znode every HA node lives under, `/flink/default` by default."""
-        return zk_join(self.root, self.cluster_id)
-
-    @property
-    def cluster_storage_dir(self) -> str | None:
-        """`<storageDir>/<cluster-id>`: where the pointer files go."""
-        if self.storage_dir is None:
-            return None
-        return os.path.join(self.storage_dir, *[s for s in self.cluster_id.split("/") if s])
-
-    @property
-    def job_result_dir(self) -> str | None:
-        if self.job_result_store_path:
-            return self.job_result_store_path.removeprefix("file://")
-        if self.storage_dir is None:
-            return None
-        return os.path.join(self.storage_dir, "job-result-store", *[s for s in self.cluster_id.split("/") if s])
 
 
 # -- layout, names and payloads (pure) ---------------------------------------------------------
@@ -537,7 +424,7 @@ class JobResultStore:
 
 
 class HighAvailabilityServices(ABC):
-    def __init__(self, config: HaConfig) -> None:
+    def __init__(self, config: HighAvailabilitySettings) -> None:
         self.config = config
         self._job_results = JobResultStore(config.job_result_dir, config.job_result_delete_on_commit)
 
@@ -602,10 +489,15 @@ def default_address(component: str) -> str:
     return f"flinklite://{socket.gethostname()}:{os.getpid()}/{component}"
 
 
-def services_from_config(conf: Mapping[str, str]) -> HighAvailabilityServices:
-    """The services `conf` asks for (ZooKeeper HA services connect before returning)."""
-    config = HaConfig.from_conf(conf)
-    if config.kind == "zookeeper":
+def services_from_config(conf: Mapping[str, str] | HighAvailabilitySettings) -> HighAvailabilityServices:
+    """The services `conf` asks for (ZooKeeper HA services connect before returning). `conf` is
+    a map of configuration keys, parsed by flinklite.common.configuration's
+    HighAvailabilitySettings (the one parser of the `high-availability.*` keys), or such
+    settings; either way validated: an HA type flinklite does not run (kubernetes, a factory
+    class) raises InvalidProgramError rather than running without HA."""
+    config = conf if isinstance(conf, HighAvailabilitySettings) else HighAvailabilitySettings.from_configuration(conf)
+    config.validate()
+    if config.type == HA_ZOOKEEPER:
         return ZooKeeperHaServices(config)
     return StandaloneHaServices(config)
 
@@ -706,8 +598,8 @@ class StandaloneHaServices(HighAvailabilityServices):
     """No high availability: one process, always the leader; counters, checkpoint pointers and
     plans live in this process's memory (a new process starts from scratch, as Flink's)."""
 
-    def __init__(self, config: HaConfig | None = None) -> None:
-        super().__init__(config or HaConfig())
+    def __init__(self, config: HighAvailabilitySettings | None = None) -> None:
+        super().__init__(config or HighAvailabilitySettings())
         self._counters: dict[str, _MemoryCounter] = {}
         self._stores: dict[str, _MemoryCheckpointStore] = {}
         self._plans = _MemoryPlanStore()
@@ -1080,7 +972,7 @@ class _ZooKeeperElection(LeaderElection):
         super().__init__()
         self.services = services
         self.client = services.client
-        self.latch_path = zk_join(services.config.namespace, LEADER, LATCH)
+        self.latch_path = zk_join(services.config.cluster_path, LEADER, LATCH)
         self.components = dict(components)
         self.on_revoked = on_revoked
         self.protection_id = str(uuid.uuid4())
@@ -1213,7 +1105,7 @@ class _ZooKeeperElection(LeaderElection):
 class ZooKeeperHaServices(HighAvailabilityServices):
     """HA services on one kazoo client (one ZooKeeper session per process)."""
 
-    def __init__(self, config: HaConfig, client: KazooClient | None = None) -> None:
+    def __init__(self, config: HighAvailabilitySettings, client: KazooClient | None = None) -> None:
         super().__init__(config)
         assert config.quorum is not None and config.cluster_storage_dir is not None
         self.storage_dir: str = config.cluster_storage_dir
@@ -1238,7 +1130,7 @@ class ZooKeeperHaServices(HighAvailabilityServices):
 
     @property
     def namespace(self) -> str:
-        return self.config.namespace
+        return self.config.cluster_path
 
     def path(self, *parts: str) -> str:
         return zk_join(self.namespace, *parts)
@@ -1415,13 +1307,13 @@ class JobLeadership:
             {DISPATCHER: self.address, job_component(self.job_id): self.address}, on_revoked=on_revoked)
         election.start()
         if not election.await_leadership(0) and report is not None:
-            report(f"Waiting for leadership as a standby job manager (cluster {self.services.config.namespace})")
+            report(f"Waiting for leadership as a standby job manager (cluster {self.services.config.cluster_path})")
         if not election.await_leadership(timeout) or not election.is_leader:
-            raise RuntimeError(f"did not become the leader of {self.services.config.namespace}"
+            raise RuntimeError(f"did not become the leader of {self.services.config.cluster_path}"
                                + (f": {election.error!r}" if isinstance(election, _ZooKeeperElection)
                                   and election.error is not None else ""))
         if report is not None:
-            report(f"Leading as job manager of {self.services.config.namespace} (leader session {election.session_id})")
+            report(f"Leading as job manager of {self.services.config.cluster_path} (leader session {election.session_id})")
         self.services.execution_plan_store().put(self.job_id, {"jobName": self.job_name, **(plan or {})})
         self.counter = self.services.checkpoint_id_counter(self.job_id)
         self.store = self.services.completed_checkpoint_store(self.job_id, self.num_retained)

@@ -221,6 +221,13 @@ def test_high_availability_settings() -> None:
     assert (ha.session_timeout_ms, ha.connection_timeout_ms) == (4000, 2000)
     legacy = HighAvailabilitySettings.from_configuration(Configuration().set_string("high-availability", "zookeeper"))
     assert legacy.zookeeper and not legacy.cluster_id_set
+    # the types flinklite does not run are kept as read, and refused wherever HA is asked for
+    for kind, kept in (("KUBERNETES", "kubernetes"), ("com.example.HaFactory", "com.example.HaFactory")):
+        other = HighAvailabilitySettings.from_configuration({"high-availability.type": kind})
+        assert other.type == kept
+        for check in (other.validate, lambda: other.zookeeper, lambda: other.enabled):
+            with pytest.raises(InvalidProgramError, match="only ZooKeeper high availability is"):
+                check()
 
 
 def test_stable_job_id_rule() -> None:

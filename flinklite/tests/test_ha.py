@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from kazoo.client import KazooClient
 
-from flinklite.common.configuration import Configuration
+from flinklite.common.configuration import Configuration, HighAvailabilitySettings
 from flinklite.datastream import StreamExecutionEnvironment
 from flinklite.errors import InvalidProgramError, JobExecutionError
 from flinklite.runtime.checkpoint import (
@@ -30,7 +30,6 @@ from flinklite.runtime.checkpoint import (
 )
 from flinklite.runtime.ha import (
     DISPATCHER,
-    HaConfig,
     JobAlreadyFinishedError,
     JobLeadership,
     JobResultStore,
@@ -62,18 +61,29 @@ JOB = "00000000000000000000000000000abc"
 # -- pure ------------------------------------------------------------------------------------------
 
 
+def settings(conf: dict[str, str]) -> HighAvailabilitySettings:
+    """The settings ha.py runs on: the common parser's, validated as services_from_config does."""
+    config = HighAvailabilitySettings.from_configuration(conf)
+    config.validate()
+    return config
+
+
 def test_config_defaults_are_flinks() -> None:
-    config = HaConfig.from_conf({})
-    assert config.kind == "none"
-    assert (config.root, config.cluster_id, config.namespace) == ("/flink", "/default", "/flink/default")
+    config = settings({})
+    assert config.type == "none" and not config.enabled
+    assert (config.path_root, config.cluster_id, config.cluster_path) == ("/flink", "/default", "/flink/default")
     assert (config.session_timeout_ms, config.connection_timeout_ms, config.retry_wait_ms,
             config.max_retry_attempts) == (60_000, 15_000, 5_000, 3)
     assert config.execution_plans_path == "/execution-plans"
+    assert (config.acl, config.tolerate_suspended, config.job_result_delete_on_commit) == ("open", False, True)
     assert isinstance(services_from_config({}), StandaloneHaServices)
+    # one parser: the services run on exactly the settings the environment reads
+    conf = {"high-availability.cluster-id": "c", "job-result-store.storage-path": "file:///tmp/jrs"}
+    assert services_from_config(conf).config == HighAvailabilitySettings.from_configuration(conf)
 
 
 def test_config_keys_aliases_and_forms() -> None:
-    config = HaConfig.from_conf({
+    config = settings({
         "high-availability": "ZooKeeper",  # the 1.x key, any case
         "high-availability.zookeeper.quorum": "a:2181,b:2181",
         "high-availability.zookeeper.path.root": "/ha/",
@@ -86,28 +96,59 @@ def test_config_keys_aliases_and_forms() -> None:
         "high-availability.zookeeper.client.tolerate-suspended-connections": "true",
         "high-availability.zookeeper.path.jobgraphs": "/jobgraphs",
     })
-    assert config.kind == "zookeeper" and config.quorum == "a:2181,b:2181"
-    assert config.namespace == "/ha/cluster-7"
+    assert config.type == "zookeeper" and config.quorum == "a:2181,b:2181"
+    assert config.cluster_path == "/ha/cluster-7"
     assert config.storage_dir == "/tmp/ha" and config.cluster_storage_dir == "/tmp/ha/cluster-7"
     assert config.job_result_dir == "/tmp/ha/job-result-store/cluster-7"
     assert (config.session_timeout_ms, config.connection_timeout_ms, config.retry_wait_ms,
             config.max_retry_attempts, config.tolerate_suspended) == (2000, 1500, 100, 7, True)
     assert config.execution_plans_path == "/jobgraphs"
     # the newer key wins over its deprecated form
-    assert HaConfig.from_conf({"high-availability.cluster-id": "/new",
-                               "high-availability.zookeeper.path.namespace": "old"}).cluster_id == "/new"
+    assert settings({"high-availability.cluster-id": "/new",
+                     "high-availability.zookeeper.path.namespace": "old"}).cluster_id == "/new"
+    # Flink 1.x's recovery.* names
+    old = settings({"recovery.mode": "zookeeper", "recovery.zookeeper.quorum": "h:1",
+                    "recovery.zookeeper.storageDir": "/s", "recovery.zookeeper.path.root": "/r",
+                    "recovery.zookeeper.client.session-timeout": "3000"})
+    assert (old.type, old.quorum, old.storage_dir, old.cluster_path, old.session_timeout_ms) == \
+        ("zookeeper", "h:1", "/s", "/r/default", 3000)
+    # NONE in any case, and the 1.x default "standalone", mean no HA
+    for none in ("NONE", "none", "None", "standalone", "STANDALONE"):
+        assert settings({"high-availability.type": none}).type == "none"
 
 
 @pytest.mark.parametrize("conf, message", [
-    ({"high-availability.type": "kubernetes"}, "not supported"),
+    ({"high-availability.type": "kubernetes"}, r"'kubernetes' \(Kubernetes high availability\) is not supported"),
+    ({"high-availability.type": "KUBERNETES"}, "only ZooKeeper high availability is"),
+    ({"high-availability": "Kubernetes"}, "only ZooKeeper high availability is"),
+    ({"high-availability.type": "org.apache.flink.kubernetes.highavailability.KubernetesHaServicesFactory"},
+     r"HighAvailabilityServicesFactory class\) is not supported"),
+    ({"high-availability.type": "etcd"}, r"'etcd' .*only ZooKeeper high availability is"),
     ({"high-availability.type": "zookeeper", "high-availability.storageDir": "/x"}, "quorum"),
     ({"high-availability.type": "zookeeper", "high-availability.zookeeper.quorum": "h:1"}, "storageDir"),
     ({"high-availability.type": "zookeeper", "high-availability.zookeeper.quorum": "h:1",
       "high-availability.storageDir": "/x", "high-availability.zookeeper.client.acl": "creator"}, "acl"),
+    ({"high-availability.zookeeper.client.tolerate-suspended-connections": "yes"}, "not a boolean"),
+    ({"high-availability.zookeeper.client.max-retry-attempts": "many"}, "not an integer"),
 ])
 def test_config_errors(conf: dict[str, str], message: str) -> None:
     with pytest.raises(InvalidProgramError, match=message):
-        HaConfig.from_conf(conf)
+        services_from_config(conf)
+
+
+@pytest.mark.parametrize("kind", ["kubernetes", "org.example.MyHaServicesFactory"])
+def test_an_unsupported_ha_type_fails_the_job_instead_of_running_without_ha(kind: str) -> None:
+    """`high-availability.type: kubernetes` (or a factory class) used to run the job without any
+    HA: execute() now refuses it before running anything."""
+    env, sink = _ha_job({"high-availability.type": kind})
+    with pytest.raises(InvalidProgramError, match="only ZooKeeper high availability is"):
+        env.execute("job")
+    assert sink.values == []
+    # a later layer may still change the type: only the effective value counts (as in Flink)
+    env, sink = _ha_job({"high-availability.type": kind})
+    env.configure({"high-availability.type": "NONE"})
+    env.execute("job")
+    assert sink.values == [1, 2, 3]
 
 
 def test_paths_names_and_codecs() -> None:
