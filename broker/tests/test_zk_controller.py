@@ -265,3 +265,52 @@ def test_a_preferred_election_znode_is_carried_out_then_deleted() -> None:
     assert controller.decide(asked, ME) == [SetPartitionStates({("t", 0): st(1, 4, [2, 1], 5)}, 3),
                                             CompletePreferredElection()]
     assert controller.decide(asked, 2) == []  # only the controller acts on it
+
+
+# -- /feature (maybeSetupFeatureVersioning) -------------------------------------------------------------
+
+def _feature_view(node: object, version: int, *, controller_id: int | None = ME, heard: bool = True) -> ZkView:
+    from broker.zk.model import FeatureZNode
+
+    v = view([1, 2], {}, controller_id=controller_id)
+    assert node is None or isinstance(node, FeatureZNode)
+    v.feature, v.feature_version, v.feature_heard = node, version, heard
+    return v
+
+
+def test_feature_znode_setup_on_failover() -> None:
+    from broker.zk.model import FeatureZNode, SetFeatureZNode
+
+    enabled = FeatureZNode(2, 1, {})
+    # absent, IBP 3.9: created (version -1) enabled, v2, with the default finalized features (none in ZK mode)
+    assert controller.feature_writes(_feature_view(None, -1), ME) == [SetFeatureZNode(enabled, -1, 3)]
+    # with supported features, each finalized at its max, kraft.version at 0 (defaultFinalizedFeatures)
+    assert controller.feature_writes(_feature_view(None, -1), ME, supported={"kraft.version": (0, 1), "x": (1, 4)}) \
+        == [SetFeatureZNode(FeatureZNode(2, 1, {"kraft.version": 0, "x": 4}), -1, 3)]
+    # already as wanted: nothing; enabled with features: kept
+    assert controller.feature_writes(_feature_view(enabled, 0), ME) == []
+    kept = FeatureZNode(2, 1, {"x": 2})
+    assert controller.feature_writes(_feature_view(kept, 5), ME) == []
+    # disabled (written under an older IBP): enabled with no features, on its version
+    assert controller.feature_writes(_feature_view(FeatureZNode(1, 0, {"x": 2}), 4), ME) == \
+        [SetFeatureZNode(enabled, 4, 3)]
+    # v1 enabled under IBP >= 3.3: rewritten as v2 with the same features
+    assert controller.feature_writes(_feature_view(FeatureZNode(1, 1, {"x": 2}), 1), ME) == \
+        [SetFeatureZNode(FeatureZNode(2, 1, {"x": 2}), 1, 3)]
+    # IBP 3.2: v1; IBP < 2.7: disabled, features cleared
+    assert controller.feature_writes(_feature_view(None, -1), ME, controller.parse_ibp("3.2-IV0")) == \
+        [SetFeatureZNode(FeatureZNode(1, 1, {}), -1, 3)]
+    assert controller.feature_writes(_feature_view(kept, 5), ME, controller.parse_ibp("2.6")) == \
+        [SetFeatureZNode(FeatureZNode(1, 0, {}), 5, 3)]
+    # not the controller, not read yet, unreadable: nothing
+    assert controller.feature_writes(_feature_view(None, -1, controller_id=2), ME) == []
+    assert controller.feature_writes(_feature_view(None, -1, heard=False), ME) == []
+    assert controller.feature_writes(_feature_view(None, 3), ME) == []
+
+
+def test_parse_ibp() -> None:
+    assert controller.parse_ibp(None) == (3, 9)
+    assert controller.parse_ibp("3.9-IV0") == (3, 9)
+    assert controller.parse_ibp("2.7") == (2, 7)
+    assert controller.parse_ibp("0.10.2-IV0") == (0, 10)
+    assert controller.parse_ibp("junk") == (3, 9)

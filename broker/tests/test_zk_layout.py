@@ -213,3 +213,31 @@ def test_notifications_and_producer_id_block() -> None:
         b'{"version":1,"broker":1,"block_start":"0","block_end":"999"}'
     assert layout.decode_producer_id_block(b'{"version":1,"broker":1,"block_start":"0","block_end":"999"}') == \
         (1, 0, 999)
+
+
+# -- /feature ------------------------------------------------------------------------------------------
+
+def test_feature_znode() -> None:
+    """``FeatureZNode.encode``: a ``mutable.Map`` (features, version, status in Scala 2.13's hash order); what a
+    fresh 3.9 ZooKeeper-mode controller writes (IBP 3.9: v2, enabled, no features: ``BrokerFeatures.createEmpty``)."""
+    from broker.zk.model import FeatureZNode
+
+    assert layout.FEATURE == "/feature"
+    fresh = FeatureZNode(2, 1, {})
+    assert layout.encode_feature(fresh) == b'{"features":{},"version":2,"status":1}'
+    assert layout.decode_feature(b'{"features":{},"version":2,"status":1}') == fresh
+    assert layout.encode_feature(FeatureZNode(1, 0, {})) == b'{"features":{},"version":1,"status":0}'
+    v2 = FeatureZNode(2, 1, {"metadata.version": 21, "kraft.version": 1})
+    assert layout.encode_feature(v2) == (b'{"features":{"kraft.version":{"max_version_level":1},'
+                                         b'"metadata.version":{"max_version_level":21}},"version":2,"status":1}')
+    assert layout.decode_feature(layout.encode_feature(v2)) == v2
+    v1 = FeatureZNode(1, 1, {"f": 3})
+    assert layout.encode_feature(v1) == \
+        b'{"features":{"f":{"max_version_level":3,"min_version_level":3}},"version":1,"status":1}'
+    assert layout.decode_feature(layout.encode_feature(v1)) == v1
+    for bad in (b'{"features":{},"version":3,"status":1}', b'{"features":{},"version":2}',
+                b'{"features":{},"version":2,"status":2}', b'{"version":2,"status":1}',
+                b'{"features":{"f":{"max_version_level":3}},"version":1,"status":1}',
+                b'{"features":{"f":{"max_version_level":0}},"version":2,"status":1}', b"", b"[]"):
+        with pytest.raises(layout.LayoutError):
+            layout.decode_feature(bad)

@@ -30,6 +30,9 @@ touches ZooKeeper for one broker; the broker core never sees kazoo. It:
   every quota entity (``QuotaConfigsChanged``). Both are read at start-up and on
   every new session too, so a config written straight into ZooKeeper with a
   notification (``kafka-configs.sh --zookeeper``) is picked up like our own;
+* follows ``/feature`` (``FeaturesChanged``, with its znode version) as Kafka's
+  ``FinalizedFeatureChangeListener`` does, and writes it for the controller
+  (``SetFeatureZNode``);
 * ``allocate_producer_id_block()`` claims the next block of producer ids in
   ``/latest_producer_id_block`` (Kafka's ``ZkProducerIdManager``);
 * ``stop()`` closes the session, so the ephemerals go at once.
@@ -57,6 +60,7 @@ from kazoo.security import OPEN_ACL_UNSAFE
 
 from broker.zk import layout
 from broker.zk.model import (
+    FeaturesChanged, SetFeatureZNode,
     BrokerConfigsChanged, ClaimProducerIds, ProducerIdsClaimed, QuotaConfigsChanged, SetEntityConfig,
     AddPartitions, BrokerRegistration, BrokersChanged, ClusterIdKnown, CompleteDeletion, ControllerChanged,
     CompletePreferredElection, CreateTopic, DeletionsRequested, ElectController, MarkForDeletion, PartitionState,
@@ -75,11 +79,12 @@ _ISR_CHANGES = "isr_changes"  # the controller's housekeeping of /isr_change_not
 _CONFIG_CHANGES = "config_changes"  # new /config/changes notifications; every broker's purge of old ones
 _BROKER_CONFIGS = "broker_configs"  # /config/brokers/<default> and /config/brokers/<own id>
 _QUOTAS = "quotas"  # /config/users, /config/clients, /config/ips
+_FEATURE = "feature"  # /feature (FinalizedFeatureChangeListener)
 _LOST = "lost"
 _CONNECTED = "connected"
 _STOP = "stop"
 _ALL = (_BROKERS, _CONTROLLER, _TOPICS, _DELETIONS, _PREFERRED, _ISR_CHANGES, _CONFIG_CHANGES, _BROKER_CONFIGS,
-        _QUOTAS)
+        _QUOTAS, _FEATURE)
 
 CONFIG_CHANGE_EXPIRATION_MS = 15 * 60 * 1000  # ZkNodeChangeNotificationListener's changeExpirationMs
 PRODUCER_ID_BLOCK_SIZE = layout.PRODUCER_ID_BLOCK_SIZE
@@ -322,6 +327,8 @@ class ZkBridge:
     def _refresh(self, pending: set[Marker]) -> None:
         if _CONFIG_CHANGES in pending:
             pending |= self._new_config_changes()
+        if _FEATURE in pending:
+            self.deliver(self._read_feature())
         if _BROKERS in pending:
             self.deliver(BrokersChanged(self._read_brokers()))
         if _CONTROLLER in pending:
@@ -529,6 +536,17 @@ class ZkBridge:
                     log.warning("ignoring unreadable config of %s: %s", name, exc)
         return topics, configs
 
+    def _read_feature(self) -> FeaturesChanged:
+        """``/feature`` with a data watch (an exists watch while absent); unreadable data is None at its version."""
+        found = self._get_watched(layout.FEATURE, _FEATURE)
+        if found is None:
+            return FeaturesChanged(None, -1)
+        try:
+            return FeaturesChanged(layout.decode_feature(found[0]), found[1].version)
+        except layout.LayoutError as exc:
+            log.error("Unable to deserialize feature ZK node at path: %s: %s", layout.FEATURE, exc)
+            return FeaturesChanged(None, found[1].version)
+
     def _read_preferred_election(self) -> frozenset[tuple[str, int]] | None:
         found = self._get_watched(layout.PREFERRED_REPLICA_ELECTION, _PREFERRED)
         if found is None:
@@ -594,6 +612,8 @@ class ZkBridge:
         if isinstance(write, SetPartitionStates):
             for key in write.states:
                 self._mark(key)
+        if isinstance(write, SetFeatureZNode):
+            self._mark(_FEATURE)
         self.deliver(WriteFailed(write, reason))
 
     def _apply(self, write: ZkWrite) -> None:
@@ -625,6 +645,8 @@ class ZkBridge:
             self._zk().delete(layout.PREFERRED_REPLICA_ELECTION)
         elif isinstance(write, ElectController):
             self._elect(write.broker_id)
+        elif isinstance(write, SetFeatureZNode):
+            self._set_feature(write)
         else:  # pragma: no cover - the union is closed
             raise TypeError(f"not a ZooKeeper write: {write!r}")
 
@@ -707,6 +729,21 @@ class ZkBridge:
             if isinstance(result, Exception) and not isinstance(result, RolledBackError):
                 raise WriteLost(f"{type(result).__name__}: {path}"
                                 + (" (fenced: the controller epoch moved)" if path == "/controller_epoch" else ""))
+
+    def _set_feature(self, write: SetFeatureZNode) -> None:
+        """``createFeatureZNode`` / ``updateFeatureZNode``, in one multi with the controller-epoch check."""
+        client = self._zk()
+        txn = client.transaction()
+        if write.controller_epoch_version >= 0:
+            txn.check(layout.CONTROLLER_EPOCH, write.controller_epoch_version)
+        data = layout.encode_feature(write.node)
+        if write.zk_version < 0:
+            txn.create(layout.FEATURE, data)
+        else:
+            txn.set_data(layout.FEATURE, data, version=write.zk_version)
+        failures = [r for r in txn.commit() if isinstance(r, Exception) and not isinstance(r, RolledBackError)]
+        if failures:
+            raise WriteLost(f"{type(failures[0]).__name__}: {layout.FEATURE}")
 
     def _complete_deletion(self, topic: str) -> None:
         """``TopicDeletionManager.completeDeleteTopic``: the topic subtree (states first), its config, the marker."""

@@ -29,6 +29,8 @@ state's znode version and fenced by ``view.controller_epoch_version``.
 ``preferred_leader_writes`` is Kafka's auto leader rebalance (the core runs it
 on a timer, ``leader.imbalance.check.interval.seconds``, default 300 s).
 ``assign_replicas`` is ``AdminUtils.assignReplicasToBrokers`` (rack-unaware).
+``feature_writes`` is ``KafkaController.maybeSetupFeatureVersioning``, which the
+core runs once each time this broker becomes controller (``onControllerFailover``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from dataclasses import replace
 
 from broker.zk.layout import NO_TOPIC_ID, new_kafka_uuid, uuid_to_kafka
 from broker.zk.model import (
+    FEATURE_DISABLED, FEATURE_ENABLED, FeatureZNode, SetFeatureZNode,
     AddPartitions, CompleteDeletion, CompletePreferredElection, PartitionState, SetPartitionStates, TopicAssignment, ZkView, ZkWrite,
 )
 
@@ -99,6 +102,56 @@ def decide(view: ZkView, broker_id: int, *,
         writes.extend(SetPartitionStates(group, view.controller_epoch_version) for _, group in sorted(by_topic.items()))
         writes.append(CompletePreferredElection())
     return writes
+
+
+# What a Kafka 3.9 broker in ZooKeeper mode supports (``KafkaServer``'s ``BrokerFeatures.createEmpty()``): no
+# feature, so the controller finalizes none (``defaultFinalizedFeatures`` of nothing) and ApiVersions lists none.
+ZK_SUPPORTED_FEATURES: dict[str, tuple[int, int]] = {}
+DEFAULT_IBP = (3, 9)  # inter.broker.protocol.version's default in 3.9 (3.9-IV0)
+
+
+def parse_ibp(text: str | None) -> tuple[int, int]:
+    """``inter.broker.protocol.version`` ("2.7", "2.7-IV0", "3.9-IV0", "0.10.2") -> (major, minor); 0.x keeps
+    its second number as minor ("0.10.2" -> (0, 10)). Unreadable or absent: the default, 3.9."""
+    if not text:
+        return DEFAULT_IBP
+    parts = text.strip().split("-", 1)[0].split(".")
+    try:
+        return int(parts[0]), int(parts[1])
+    except (IndexError, ValueError):
+        return DEFAULT_IBP
+
+
+def default_finalized_features(supported: dict[str, tuple[int, int]]) -> dict[str, int]:
+    """``BrokerFeatures.defaultFinalizedFeatures``: every supported feature at its highest level, except
+    ``kraft.version`` at 0."""
+    return {name: 0 if name == "kraft.version" else hi for name, (_lo, hi) in supported.items()}
+
+
+def feature_writes(view: ZkView, broker_id: int, ibp: tuple[int, int] = DEFAULT_IBP,
+                   supported: dict[str, tuple[int, int]] | None = None) -> list[ZkWrite]:
+    """``maybeSetupFeatureVersioning`` on controller failover. IBP >= 2.7 enables versioning: an absent
+    ``/feature`` is created enabled with the default finalized features, an enabled one keeps its features, a
+    disabled one is enabled with none; IBP < 2.7 disables it (status 0, no features). The znode version is 2
+    from IBP 3.3 on (``FeatureZNode.apply``), else 1. Nothing is written when the znode already equals the
+    result (version included), nor while ``/feature`` is unread or unreadable (Kafka's decode would fail)."""
+    if view.controller_id != broker_id or not view.feature_heard:
+        return []
+    current = view.feature
+    if current is None and view.feature_version >= 0:
+        return []  # present but unreadable: Kafka's controller would fail over on it; we leave it alone
+    version = 2 if ibp >= (3, 3) else 1
+    if ibp >= (2, 7):
+        if current is None:
+            features = default_finalized_features(ZK_SUPPORTED_FEATURES if supported is None else supported)
+        else:
+            features = dict(current.features) if current.status == FEATURE_ENABLED else {}
+        new = FeatureZNode(version, FEATURE_ENABLED, features)
+    else:
+        new = FeatureZNode(version, FEATURE_DISABLED, {})
+    if new == current:
+        return []
+    return [SetFeatureZNode(new, view.feature_version, view.controller_epoch_version)]
 
 
 def initial_state(replicas: Sequence[int], live: set[int], controller_epoch: int) -> PartitionState | None:

@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from broker.zk.model import BrokerRegistration, PartitionState, TopicAssignment
+from broker.zk.model import BrokerRegistration, FeatureZNode, PartitionState, TopicAssignment
 
 # -- paths ------------------------------------------------------------------------------------------
 
@@ -61,6 +61,7 @@ ISR_CHANGE_PREFIX = "/isr_change_notification/isr_change_"
 PRODUCER_ID_BLOCK = "/latest_producer_id_block"
 LOG_DIR_EVENTS = "/log_dir_event_notification"
 CONSUMERS = "/consumers"
+FEATURE = "/feature"  # KIP-584's finalized features, written by the controller
 CONFIG_TYPES = ("topics", "clients", "users", "brokers", "ips")  # ConfigType.ALL
 
 # ZkData.PersistentZkPaths: what every broker makes sure exists at start-up.
@@ -614,3 +615,46 @@ def decode_producer_id_block(data: bytes | None) -> tuple[int, int, int]:
     except (KeyError, TypeError, ValueError) as exc:
         raise LayoutError(f"{PRODUCER_ID_BLOCK}: bad block {obj!r}") from exc
 
+
+
+# -- /feature ------------------------------------------------------------------------------------------------
+
+def encode_feature(node: FeatureZNode) -> bytes:
+    """``FeatureZNode.encode``: a ``mutable.Map`` of ``version``, ``status`` and ``features`` (Scala 2.13's
+    ``mutable.HashMap`` order: features, version, status); each feature ``{"max_version_level":N}`` in v2,
+    ``{"max_version_level":N,"min_version_level":N}`` in v1. A fresh Kafka 3.9 ZooKeeper-mode cluster holds
+    ``{"features":{},"version":2,"status":1}``."""
+    def levels(level: int) -> dict[str, int]:
+        return {"max_version_level": level} if node.version != 1 else {"max_version_level": level,
+                                                                        "min_version_level": level}
+    features = {name: levels(node.features[name]) for name in _java_hash_order(list(node.features))}
+    fields: dict[str, Any] = {"version": node.version, "status": node.status, "features": features}
+    return _dump(_ordered(fields, _scala_mutable_order(list(fields))))
+
+
+def decode_feature(data: bytes | None) -> FeatureZNode:
+    """``FeatureZNode.decode``: version 1 or 2, a status of 0 or 1, a ``features`` object (v1 entries must
+    carry ``min_version_level``); the level is ``max_version_level``."""
+    obj = _load(data, FEATURE)
+    version = _int(obj, "version", FEATURE)
+    if version not in (1, 2):
+        raise LayoutError(f"Unsupported version: {version} of feature information")
+    status = obj.get("status")
+    if status not in (0, 1) or isinstance(status, bool):
+        raise LayoutError(f"{FEATURE}: bad status {status!r}")
+    raw = obj.get("features")
+    if not isinstance(raw, dict):
+        raise LayoutError(f"Features map can not be absent in: {obj!r}")
+    features: dict[str, int] = {}
+    for name, info in raw.items():
+        if not isinstance(info, dict):
+            raise LayoutError(f"{FEATURE}: bad feature {name!r}: {info!r}")
+        if version == 1 and "min_version_level" not in info:
+            raise LayoutError(f"min_version_level absent in [{info!r}]")
+        level = _int(info, "max_version_level", FEATURE)
+        if version == 1 and not 1 <= _int(info, "min_version_level", FEATURE) <= level:
+            raise LayoutError(f"Expected minValue >= 1, maxValue >= 1 and maxValue >= minValue: {info!r}")
+        if level < 1:
+            raise LayoutError(f"Expected maxValue >= 1, but received maxValue: {level}")
+        features[name] = level
+    return FeatureZNode(version, status, features)

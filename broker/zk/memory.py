@@ -25,7 +25,7 @@ from dataclasses import replace
 
 from broker.zk.layout import PRODUCER_ID_BLOCK_SIZE
 from broker.zk.model import (
-    BrokerConfigsChanged, QuotaConfigsChanged, SetEntityConfig,
+    BrokerConfigsChanged, QuotaConfigsChanged, SetEntityConfig, FeatureZNode, FeaturesChanged, SetFeatureZNode,
     AddPartitions, ClaimProducerIds, ProducerIdsClaimed, BrokerRegistration, BrokersChanged, ClusterIdKnown, CompleteDeletion, ControllerChanged,
     CompletePreferredElection, CreateTopic, DeletionsRequested, PreferredElectionRequested, ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged,
     SetPartitionStates, SetTopicConfig, TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkWrite,
@@ -49,6 +49,8 @@ class MemoryZooKeeper:
         self.producer_id_block_end = -1  # /latest_producer_id_block's block_end
         self.entity_configs: dict[str, dict[str, str]] = {}  # /config/<entity path> of brokers and quota entities
         self.config_changes: list[str] = []  # the entity paths of /config/changes notifications, in order
+        self.feature: FeatureZNode | None = None  # /feature
+        self.feature_version = -1
         self.bridges: list[MemoryBridge] = []
 
     def bridge(self, connect: str, broker_id: int, registration: BrokerRegistration, session_timeout_ms: int,
@@ -68,6 +70,7 @@ class MemoryZooKeeper:
                 PartitionStatesChanged({k: v for k, v in self.states.items()}),
                 DeletionsRequested(frozenset(self.deletions)),
                 PreferredElectionRequested(self.preferred_election),
+                FeaturesChanged(self.feature, self.feature_version),
             ]
 
     def broker_configs(self, broker_id: int) -> BrokerConfigsChanged:
@@ -165,6 +168,12 @@ class MemoryZooKeeper:
                 self.states[key] = replace(state, zk_version=state.zk_version + 1)
             if write.isr_change:
                 self.isr_notifications += 1
+        elif isinstance(write, SetFeatureZNode):
+            if write.controller_epoch_version >= 0 and write.controller_epoch_version != self.controller_epoch_version:
+                return "BadVersion: /controller_epoch"
+            if write.zk_version != self.feature_version:
+                return "NodeExists: /feature" if write.zk_version < 0 else "BadVersion: /feature"
+            self.feature, self.feature_version = write.node, self.feature_version + 1
         elif isinstance(write, CompletePreferredElection):
             if self.preferred_election is None:
                 return "NoNode: /admin/preferred_replica_election"

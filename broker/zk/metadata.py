@@ -39,7 +39,7 @@ from broker.state.filelog import FileLog
 from broker.state.log import PartitionLog
 from broker.zk.layout import PRODUCER_ID_BLOCK_SIZE
 from broker.zk.model import (
-    BrokerConfigsChanged, QuotaConfigsChanged, SetEntityConfig,
+    BrokerConfigsChanged, QuotaConfigsChanged, SetEntityConfig, FEATURE_ENABLED, FeaturesChanged, SetFeatureZNode,
     AddPartitions, ClaimProducerIds, ProducerIdsClaimed, BrokersChanged, ClusterIdKnown, ControllerChanged, CreateTopic, DeletionsRequested,
     ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged, PreferredElectionRequested, SessionLost, SetTopicConfig,
     TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkView, ZkWrite,
@@ -73,6 +73,11 @@ class ZkMetadata:
         self._claiming = False  # a producer id block is being claimed
         self.next_rebalance_ms = core.now_ms + self._rebalance_interval_ms
         self.next_hw_checkpoint_ms = core.now_ms + HW_CHECKPOINT_INTERVAL_MS
+        # the finalized features cache (``ZkMetadataCache.features``): None until /feature is read enabled
+        self.finalized_features: dict[str, int] | None = None
+        self.finalized_epoch = -1  # /feature's znode version; -1 (UNKNOWN_FINALIZED_FEATURES_EPOCH) when none
+        self._feature_setup_epoch: int | None = None  # the controller epoch whose /feature set-up was queued
+        self._feature_failed_version: int | None = None  # a SetFeatureZNode on this version lost a race
         self._writes_taken = 0  # writes handed to the shell so far
         self.writes_done = 0  # writes the shell has performed (or seen fail) so far, in the same order
 
@@ -108,8 +113,15 @@ class ZkMetadata:
             view.deletions = event.topics
         elif isinstance(event, PreferredElectionRequested):
             view.preferred_election = event.partitions
+        elif isinstance(event, FeaturesChanged):
+            view.feature, view.feature_version, view.feature_heard = event.node, event.zk_version, True
+            self._update_feature_cache(event)
+            self._heard.add("feature")
         elif isinstance(event, WriteFailed):
             log.info("ZooKeeper write lost a race (%s): %s", type(event.write).__name__, event.reason)
+            if isinstance(event.write, SetFeatureZNode):  # decide again once /feature is read again
+                self._feature_failed_version = event.write.zk_version
+                self._feature_setup_epoch = None
             if isinstance(event.write, CreateTopic):
                 self.auto_creating.discard(event.write.assignment.name)
         elif isinstance(event, ProducerIdsClaimed):
@@ -134,6 +146,30 @@ class ZkMetadata:
             self.claim_producer_ids()
         self.ready = self.ready or {"cluster", "brokers", "topics", "producer_ids"} <= self._heard
         self.core.data_version += 1  # parked requests (CreateTopics, fetches) look again
+
+    def _update_feature_cache(self, event: FeaturesChanged) -> None:
+        """``FinalizedFeatureChangeListener``: an absent, unreadable or disabled ``/feature`` clears the cache; an
+        enabled one replaces it, with its znode version as the epoch, unless it finalizes a feature this broker
+        does not support (or at a level outside its range) or its epoch is older: then the cache is kept, as
+        ``updateFeaturesOrThrow`` refuses the update."""
+        from broker.zk.controller import ZK_SUPPORTED_FEATURES
+
+        node = event.node
+        if node is None or node.status != FEATURE_ENABLED:
+            self.finalized_features, self.finalized_epoch = None, -1
+            return
+        incompatible = {name: level for name, level in node.features.items()
+                        if name not in ZK_SUPPORTED_FEATURES
+                        or not ZK_SUPPORTED_FEATURES[name][0] <= level <= ZK_SUPPORTED_FEATURES[name][1]}
+        if incompatible:
+            log.error("FinalizedFeatureCache update failed since feature compatibility checks failed: %s",
+                      incompatible)
+            return
+        if self.finalized_features is not None and self.finalized_epoch > event.zk_version:
+            log.error("FinalizedFeatureCache update failed due to invalid epoch %d (have %d)", event.zk_version,
+                      self.finalized_epoch)
+            return
+        self.finalized_features, self.finalized_epoch = dict(node.features), event.zk_version
 
     # -- reconcile the cluster with the view ----------------------------------------------------
 
@@ -207,6 +243,12 @@ class ZkMetadata:
             return
         from broker.zk import controller as zk_controller
 
+        if (self._feature_setup_epoch != view.controller_epoch and view.feature_heard
+                and view.feature_version != self._feature_failed_version):
+            self._feature_setup_epoch = view.controller_epoch  # once per failover, as onControllerFailover
+            self._feature_failed_version = None
+            ibp = zk_controller.parse_ibp(self.core.config.extra.get("inter.broker.protocol.version"))
+            self.outbox.extend(zk_controller.feature_writes(view, self.node_id, ibp))
         for write in zk_controller.decide(view, self.node_id):
             key = repr(write)
             if key not in self._sent:

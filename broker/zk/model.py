@@ -56,6 +56,19 @@ class PartitionState:
     zk_version: int = -1
 
 
+FEATURE_DISABLED, FEATURE_ENABLED = 0, 1  # FeatureZNodeStatus ids
+
+
+@dataclass(frozen=True)
+class FeatureZNode:
+    """``/feature`` (KIP-584): ``version`` 1 (levels as min and max) or 2 (max only, IBP >= 3.3), ``status``
+    ``FEATURE_ENABLED`` or ``FEATURE_DISABLED``, and the finalized feature levels, name -> level."""
+
+    version: int
+    status: int
+    features: dict[str, int]
+
+
 # -- events: ZooKeeper -> core --------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -129,6 +142,15 @@ class QuotaConfigsChanged:
 
 
 @dataclass(frozen=True)
+class FeaturesChanged:
+    """``/feature`` as read: its contents (None when absent or unreadable) and its znode version, which is the
+    finalized features epoch brokers report (-1 when absent)."""
+
+    node: FeatureZNode | None
+    zk_version: int
+
+
+@dataclass(frozen=True)
 class WriteFailed:
     """A write could not be applied (a lost race: BadVersion, NodeExists, NoNode); ``write`` names it."""
 
@@ -151,7 +173,7 @@ class SessionLost:
 
 ZkEvent = (ClusterIdKnown | BrokersChanged | ControllerChanged | TopicsChanged | PartitionStatesChanged
            | DeletionsRequested | PreferredElectionRequested | WriteFailed | SessionLost | ProducerIdsClaimed
-           | BrokerConfigsChanged | QuotaConfigsChanged)
+           | BrokerConfigsChanged | QuotaConfigsChanged | FeaturesChanged)
 
 
 # -- writes: core -> ZooKeeper ---------------------------------------------------------------------
@@ -235,8 +257,18 @@ class ClaimProducerIds:
     broker_id: int
 
 
+@dataclass(frozen=True)
+class SetFeatureZNode:
+    """The controller's write of ``/feature``: created when ``zk_version`` is -1, else set on that version;
+    fenced on ``/controller_epoch``'s version (unless -1) like the controller's other writes."""
+
+    node: FeatureZNode
+    zk_version: int
+    controller_epoch_version: int = -1
+
+
 ZkWrite = (CreateTopic | AddPartitions | SetTopicConfig | MarkForDeletion | SetPartitionStates | CompleteDeletion
-           | CompletePreferredElection | ElectController | ClaimProducerIds | SetEntityConfig)
+           | CompletePreferredElection | ElectController | ClaimProducerIds | SetEntityConfig | SetFeatureZNode)
 
 
 # -- the core's picture --------------------------------------------------------------------------
@@ -255,6 +287,9 @@ class ZkView:
     states: dict[tuple[str, int], PartitionState] = field(default_factory=dict)
     deletions: frozenset[str] = frozenset()
     preferred_election: frozenset[tuple[str, int]] | None = None  # /admin/preferred_replica_election
+    feature: FeatureZNode | None = None  # /feature (None: absent or unreadable)
+    feature_version: int = -1  # its znode version, -1 when absent
+    feature_heard: bool = False  # /feature has been read at least once
 
 
 # -- the bridge's shape -----------------------------------------------------------------------------

@@ -626,3 +626,56 @@ def test_brokers_keep_their_metadata_in_zookeeper(cluster: Cluster) -> None:
             admin.close()
         for broker in brokers.values():
             broker.stop()
+
+
+def _api_versions_features(bootstrap: str, version: int = 3) -> tuple[list[Any], int, list[Any]]:
+    """(supported features, finalized features epoch, finalized features) of an ApiVersions request."""
+    from compat_tests.kafka.conftest import RawKafka
+    from wire.kafka.messages.api_versions import ApiVersionsRequest
+
+    with RawKafka.to(bootstrap) as raw:
+        resp = raw.request(18, version, ApiVersionsRequest(client_software_name="t", client_software_version="1"))
+    assert resp.error_code == 0
+    return ([(f.name, f.min_version, f.max_version) for f in resp.supported_features], resp.finalized_features_epoch,
+            [(f.name, f.min_version_level, f.max_version_level) for f in resp.finalized_features])
+
+
+def test_the_controller_writes_the_feature_znode_and_brokers_report_its_epoch(cluster: Cluster) -> None:
+    """Kafka 3.9's ZooKeeper-mode controller on failover (``enableFeatureVersioning``, IBP 3.9 >= 2.7): an absent
+    ``/feature`` is created v2, enabled, with no finalized features (``BrokerFeatures.createEmpty()`` in
+    ``KafkaServer``); brokers report its znode version as FinalizedFeaturesEpoch in ApiVersions v3+, with no
+    supported or finalized features. A disabled ``/feature`` (left by an IBP < 2.7 controller) is switched to
+    enabled at the next failover, and the epoch follows the znode's version."""
+    from broker.config import BrokerConfig
+    from broker.testing import RunningBroker
+
+    def start(n: int) -> RunningBroker:
+        return RunningBroker(BrokerConfig(port=0, first_node_id=n, zookeeper_connect=cluster.connect,
+                                          zookeeper_session_timeout_ms=SESSION_MS)).start()
+
+    broker = start(1)
+    try:
+        zk = cluster.zk
+        wait_data(zk, "/feature", lambda d: d is not None, "the feature znode")
+        data, stat = zk.get("/feature")
+        assert data == b'{"features":{},"version":2,"status":1}'
+        assert json.loads(data) == {"features": {}, "version": 2, "status": 1}
+        assert stat.version == 0 and stat.ephemeralOwner == 0  # persistent, written once
+        for version in (3, 4):
+            assert _api_versions_features(broker.bootstrap_servers, version) == ([], 0, [])
+        assert _api_versions_features(broker.bootstrap_servers, 2) == ([], -1, [])  # v2 has none of the fields
+    finally:
+        broker.stop()
+    # what a controller with inter.broker.protocol.version < 2.7 leaves: disabled, v1
+    zk.set("/feature", b'{"features":{},"version":1,"status":0}')
+    broker = start(2)
+    try:
+        wait_data(zk, "/feature", lambda d: d == b'{"features":{},"version":2,"status":1}', "enabled again")
+        assert zk.get("/feature")[1].version == 2
+        deadline = time.monotonic() + WAIT
+        while _api_versions_features(broker.bootstrap_servers)[1] != 2:
+            assert time.monotonic() < deadline, "the broker never reported /feature's new version"
+            time.sleep(0.02)
+        assert _api_versions_features(broker.bootstrap_servers) == ([], 2, [])
+    finally:
+        broker.stop()
