@@ -965,7 +965,15 @@ class _ZooKeeperElection(LeaderElection):
     """A LeaderLatch on `<ns>/leader/latch`: each process creates one EPHEMERAL_SEQUENTIAL
     `_c_<uuid>-latch-` node; the lowest sequence leads, every other contender watches the node
     just before its own (no herd). The `_c_<uuid>` protection finds our node again when a create
-    was answered by a lost connection. Runs in its own worker thread."""
+    was answered by a lost connection. Runs in its own worker thread.
+
+    Granting is fenced against the connection: every LOST (and SUSPENDED, unless
+    tolerate-suspended-connections) bumps `_epoch` under `_wake`; a grant publishes the
+    connection info, checks that our latch node still belongs to the session that created it,
+    and then sets `granted` under `_wake` only if the epoch is still the one it started from.
+    So a session lost while the grant was in progress aborts it (the connection info it wrote
+    is withdrawn and the latch contended again), and one lost after `granted` was set finds it
+    set and revokes: no interleaving leaves a leader whose session is gone."""
 
     def __init__(self, services: ZooKeeperHaServices, components: Mapping[str, str],
                  on_revoked: Callable[[], None] | None) -> None:
@@ -977,6 +985,8 @@ class _ZooKeeperElection(LeaderElection):
         self.on_revoked = on_revoked
         self.protection_id = str(uuid.uuid4())
         self.node: str | None = None  # our latch node's name
+        self.node_session: int | None = None  # the ZooKeeper session that created it
+        self._epoch = 0  # connection losses seen (SUSPENDED counts unless tolerated); under _wake
         self._wake = threading.Condition()
         self._dirty = True  # something changed since the worker last looked
         self._closed = False
@@ -991,11 +1001,16 @@ class _ZooKeeperElection(LeaderElection):
             self._wake.notify_all()
 
     def _on_state(self, state: str) -> None:
+        # The epoch moves before `granted` is looked at (both under _wake in _grant): a grant in
+        # progress sees the new epoch and aborts, a grant already made is revoked here.
         if state == KazooState.LOST:
             with self._wake:
                 self._lost_session = True
+                self._epoch += 1
             self._revoke("ZooKeeper session lost")
         elif state == KazooState.SUSPENDED and not self.services.config.tolerate_suspended:
+            with self._wake:
+                self._epoch += 1
             self._revoke("ZooKeeper connection suspended")
         self._poke()
 
@@ -1016,13 +1031,19 @@ class _ZooKeeperElection(LeaderElection):
         self.client.retry(self.client.ensure_path, self.latch_path)
         try:
             created = self.client.create(f"{self.latch_path}/{prefix}", b"", ephemeral=True, sequence=True)
-            return str(created).rsplit("/", 1)[1]
+            name = str(created).rsplit("/", 1)[1]
         except ConnectionLoss:
             # The create may have happened: the protection id finds it (no duplicate contender).
             for child in self.client.retry(self.client.get_children, self.latch_path):
                 if child.startswith(f"_c_{self.protection_id}-"):
-                    return str(child)
-            raise
+                    name = str(child)
+                    break
+            else:
+                raise
+        # The session the node was created in (with a lost connection: found in; a node of an
+        # expired session would be gone). No request here: retry() would create a second node.
+        self.node_session = int(self.client.client_id[0]) if self.client.client_id else None
+        return name
 
     def _run(self) -> None:
         try:
@@ -1046,6 +1067,7 @@ class _ZooKeeperElection(LeaderElection):
                 if self._lost_session:
                     self.node = None  # our node went with the session
                     self._lost_session = False
+                epoch = self._epoch  # what this step saw; a grant needs it unchanged
             if self.granted.is_set():
                 continue  # leading: only a revocation (above) or close() matters now
             if self.client.state != KazooState.CONNECTED:
@@ -1061,7 +1083,7 @@ class _ZooKeeperElection(LeaderElection):
                     self._poke()
                     continue
                 if predecessor is None:
-                    self._grant()
+                    self._grant(epoch)
                     continue
                 if self.client.exists(f"{self.latch_path}/{predecessor}", watch=self._poke) is None:
                     self._poke()  # gone between the two reads: look again
@@ -1074,13 +1096,38 @@ class _ZooKeeperElection(LeaderElection):
                         self._wake.wait(0.1)
                     self._poke()
 
-    def _grant(self) -> None:
+    def _grant(self, epoch: int) -> None:
+        """Publishes the connection info and becomes the leader, unless the connection was lost
+        (or suspended) since this step began at `epoch`: then nothing is granted, the info this
+        attempt wrote is withdrawn and the latch is looked at again (a new node if the session
+        went with the old one)."""
         session = str(uuid.uuid4())
         for component, address in self.components.items():
             self.services.write_leader_information(component, LeaderInformation(address, session))
-        self.session_id = session
-        self.granted.set()
-        log.info("this process leads (latch node %s, session %s)", self.node, session)
+        # Our latch node must still be the one the winning session created: kazoo may have
+        # reconnected with a new session while the connection info was written.
+        stat = self.client.exists(f"{self.latch_path}/{self.node}")
+        with self._wake:
+            aborted = (self._closed or self._epoch != epoch or stat is None or self.node_session is None
+                       or stat.ephemeralOwner != self.node_session)
+            if not aborted:
+                self.session_id = session
+                self.granted.set()
+        if not aborted:
+            log.info("this process leads (latch node %s, session %s)", self.node, session)
+            return
+        log.warning("leadership not granted: the ZooKeeper connection was lost or suspended while it was granted")
+        for component in self.components:
+            try:
+                info = self.services.leader_information(component)
+                if info is not None and info.session_id == session:
+                    self.services.delete_leader_information(component)  # only if our session owns it
+            except KazooException:
+                pass  # it is EPHEMERAL: it goes with its session at the latest
+        if stat is None or stat.ephemeralOwner != self.node_session:
+            with self._wake:
+                self._lost_session = True  # the node is not (or no longer) ours: contend anew
+        self._poke()
 
     def close(self) -> None:
         with self._wake:

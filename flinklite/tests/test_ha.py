@@ -11,7 +11,7 @@ import json
 import os
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -37,6 +37,7 @@ from flinklite.runtime.ha import (
     LeadershipLostError,
     StandaloneHaServices,
     ZooKeeperHaServices,
+    _ZooKeeperElection,
     checkpoint_id_of,
     checkpoint_node_name,
     decode_counter,
@@ -326,6 +327,83 @@ def test_election_in_one_process_fails_over_on_session_expiry(zk_server: Running
     finally:
         first.close()
         second.close()
+
+
+class StateLog:
+    """A kazoo state listener that records every state with the session id at that moment; kazoo
+    calls all listeners of one state change, in its connection thread, before the next change."""
+
+    def __init__(self, client: KazooClient) -> None:
+        self.client = client
+        self.states: list[tuple[str, int]] = []
+        self.changed = threading.Condition()
+        client.add_listener(self)
+
+    def __call__(self, state: str) -> None:
+        with self.changed:
+            self.states.append((state, int(self.client.client_id[0]) if self.client.client_id else 0))
+            self.changed.notify_all()
+
+    def wait_for(self, predicate: Callable[[list[tuple[str, int]]], bool]) -> None:
+        with self.changed:
+            assert self.changed.wait_for(lambda: predicate(self.states), WAIT), self.states
+
+
+@pytest.mark.parametrize("interruption, tolerate_suspended", [
+    ("suspended", "false"),  # connection dropped, same session back: suspension revokes by default
+    ("lost", "false"),  # the session expired: SUSPENDED, then LOST, then a new session
+    ("lost", "true"),  # suspension tolerated: the LOST alone must stop the grant
+])
+def test_a_connection_lost_while_leadership_is_granted_does_not_grant_it(
+        zk_server: RunningZkServer, tmp_path: Path, reader: KazooClient, interruption: str,
+        tolerate_suspended: str) -> None:
+    """The grant writes the connection info, then becomes the leader. A session lost (or a
+    suspension, unless tolerated) in between used to be missed: `_revoke` had nothing to revoke
+    yet, and the grant went on, leaving a leader whose latch node had gone with its session. The
+    interruption is forced into the grant deterministically: the first connection_info write
+    waits until kazoo has reported it (and reconnected) before writing. The grant must be
+    dropped and made again on a node of the live session, with a new leader session id."""
+    conf = zk_conf(zk_server, tmp_path, **{
+        "high-availability.zookeeper.client.tolerate-suspended-connections": tolerate_suspended})
+    with services_from_config(conf) as services:
+        assert isinstance(services, ZooKeeperHaServices)
+        states = StateLog(services.client)
+        revoked = threading.Event()
+        election = services.leader_election({DISPATCHER: "leader"}, on_revoked=revoked.set)
+        assert isinstance(election, _ZooKeeperElection)
+        write = services.write_leader_information
+        attempts: list[tuple[str, str | None, int]] = []  # (leader session id, latch node, zk session)
+
+        def interrupted_write(component: str, info: LeaderInformation) -> None:
+            attempts.append((info.session_id, election.node, services.session_id))
+            if len(attempts) == 1:
+                session = services.session_id
+                seen = len(states.states)
+                if interruption == "suspended":
+                    zk_server.drop_connection(session)
+                    states.wait_for(lambda log: [s for s, _ in log[seen:]][-2:] == ["SUSPENDED", "CONNECTED"])
+                else:
+                    zk_server.expire_session(session)
+                    states.wait_for(lambda log: "LOST" in [s for s, _ in log[seen:]]
+                                    and log[-1][0] == "CONNECTED" and log[-1][1] != session)
+            write(component, info)
+
+        services.write_leader_information = interrupted_write  # type: ignore[method-assign]
+        election.start()
+        assert election.await_leadership(WAIT) and election.is_leader and not revoked.is_set()
+        aborted_session, first_node, first_zk_session = attempts[0]
+        assert len(attempts) >= 2 and election.session_id != aborted_session  # the first grant did not count
+        assert election.node is not None
+        latch = reader.get_children("/flink/default/leader/latch")
+        assert latch == [election.node]  # one contender node, ours
+        _, node_stat = reader.get(f"/flink/default/leader/latch/{election.node}")
+        assert node_stat.ephemeralOwner == services.session_id
+        data, stat = reader.get("/flink/default/leader/dispatcher/connection_info")
+        assert json.loads(data)["sessionId"] == election.session_id and stat.ephemeralOwner == services.session_id
+        if interruption == "suspended":
+            assert (election.node, services.session_id) == (first_node, first_zk_session)
+        else:
+            assert election.node != first_node and services.session_id != first_zk_session
 
 
 def test_connection_info_of_a_stale_session_is_replaced(zk_server: RunningZkServer, tmp_path: Path,
