@@ -137,6 +137,12 @@ class _CollectWriter(SinkWriter):
             self.sink.timestamps.append(timestamp)
             self.sink.by_subtask.setdefault(self.subtask_index, []).append(value)
 
+    def write_batch(self, values: list[Any], timestamps: list[int | None] | None) -> None:
+        with self.sink._lock:
+            self.sink.values.extend(values)
+            self.sink.timestamps.extend([None] * len(values) if timestamps is None else timestamps)
+            self.sink.by_subtask.setdefault(self.subtask_index, []).extend(values)
+
 
 class FailAfter(MapFunction):
     """An identity map that injects task failures: it raises once it has seen `records` records

@@ -121,6 +121,13 @@ class WatermarkStrategy:
         self.timestamp_assigner = timestamp_assigner
         self.idle_timeout_ms = idle_timeout_ms
 
+    @property
+    def leaves_records_alone(self) -> bool:
+        """no_watermarks() without a timestamp assigner or idleness: records keep their
+        timestamps and no watermark is ever generated between them."""
+        return (self._generator_factory is NoWatermarksGenerator and self.timestamp_assigner is None
+                and not self.idle_timeout_ms)
+
     @staticmethod
     def for_monotonous_timestamps() -> WatermarkStrategy:
         return WatermarkStrategy(lambda: BoundedOutOfOrdernessGenerator(0))

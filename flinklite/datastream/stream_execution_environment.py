@@ -118,6 +118,11 @@ class _ListReader(SourceReader):
         self.position += len(chunk)
         return [(0, value, None) for value in chunk]
 
+    def poll_batch(self, max_records: int, now: int) -> tuple[list[Any], list[int | None] | None]:
+        chunk = self.values[self.position:self.position + max_records]
+        self.position += len(chunk)
+        return chunk, None
+
     def is_finished(self) -> bool:
         return self.position >= len(self.values)
 

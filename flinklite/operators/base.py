@@ -3,7 +3,9 @@ side outputs, watermarks, idleness), the internal timer service (event- and proc
 timers per key and namespace, deduplicated, fired in timestamp order), a keyed state backend,
 and helpers to turn a PyFlink function's yielded results into records and side outputs.
 
-Operators are logic objects: the executor calls them with "now" and never lets them sleep."""
+Operators are logic objects: the executor calls them with "now" and never lets them sleep.
+Records may arrive one at a time (process_element) or as an unkeyed batch in order
+(process_batch, whose default is the per-record loop); both give the same results."""
 
 from __future__ import annotations
 
@@ -24,6 +26,16 @@ class Output:
 
     def collect(self, value: Any, timestamp: int | None) -> None:
         raise NotImplementedError
+
+    def collect_batch(self, values: list[Any], timestamps: list[int | None] | None) -> None:
+        """Several records at once, in order (`timestamps` None: none has a timestamp). The
+        same as collecting them one by one; outputs that can move a batch at once override it."""
+        if timestamps is None:
+            for value in values:
+                self.collect(value, None)
+        else:
+            for value, timestamp in zip(values, timestamps):
+                self.collect(value, timestamp)
 
     def collect_side(self, tag_id: str, value: Any, timestamp: int | None) -> None:
         raise NotImplementedError
@@ -155,6 +167,25 @@ class Operator:
 
     def process_element(self, value: Any, timestamp: int | None, key: Any, input_index: int) -> None:
         raise NotImplementedError
+
+    def takes_batches(self) -> bool:
+        """True when process_batch runs a batch at once and nothing this operator does depends
+        on when, in processing time, each record arrives (stateless maps, filters, sinks). The
+        executor sends batches only down chains of such operators, so a watermark generator,
+        a window or a timer downstream of a slow function still sees records one at a time."""
+        return False
+
+    def process_batch(self, values: list[Any], timestamps: list[int | None] | None, input_index: int) -> None:
+        """Unkeyed records in order, as one call (`timestamps` None: none has a timestamp). The
+        same as process_element for each; stateless operators override it to run a whole batch
+        through their function and hand it on with one collect_batch."""
+        process = self.process_element
+        if timestamps is None:
+            for value in values:
+                process(value, None, None, input_index)
+        else:
+            for value, timestamp in zip(values, timestamps):
+                process(value, timestamp, None, input_index)
 
     def process_watermark(self, watermark: int) -> None:
         """The combined input watermark advanced: fire event-time timers, then forward it."""

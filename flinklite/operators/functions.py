@@ -95,6 +95,14 @@ class MapOperator(FunctionOperator):
             def process_unkeyed(value: Any, timestamp: int | None, key: Any, input_index: int) -> None:
                 collect(call(value), timestamp)
             self.process_element = process_unkeyed  # type: ignore[method-assign]
+            collect_batch = self.ctx.output.collect_batch
+
+            def map_batch(values: list[Any], timestamps: list[int | None] | None, input_index: int) -> None:
+                collect_batch([call(value) for value in values], timestamps)
+            self.process_batch = map_batch  # type: ignore[method-assign]
+
+    def takes_batches(self) -> bool:
+        return self.ctx.state_backend is None
 
     def process_element(self, value: Any, timestamp: int | None, key: Any, input_index: int) -> None:
         if key is not None and self.ctx.state_backend is not None:
@@ -123,6 +131,23 @@ class FilterOperator(FunctionOperator):
             self.ctx.state_backend.set_current_key(key)
         if self.call(value):
             self.ctx.output.collect(value, timestamp)
+
+    def takes_batches(self) -> bool:
+        return self.ctx.state_backend is None
+
+    def process_batch(self, values: list[Any], timestamps: list[int | None] | None, input_index: int) -> None:
+        if self.ctx.state_backend is not None:
+            super().process_batch(values, timestamps, input_index)
+            return
+        call = self.call
+        if timestamps is None:
+            kept = [value for value in values if call(value)]
+            if kept:
+                self.ctx.output.collect_batch(kept, None)
+            return
+        pairs = [(value, timestamp) for value, timestamp in zip(values, timestamps) if call(value)]
+        if pairs:
+            self.ctx.output.collect_batch([pair[0] for pair in pairs], [pair[1] for pair in pairs])
 
 
 class KeyedReduceOperator(FunctionOperator):

@@ -43,6 +43,9 @@ class SourceOperator(Operator):
         self.strategy = strategy
         self.wants_periodic_watermarks = strategy is not None
         self.assigner = strategy.timestamp_assigner if strategy is not None else None
+        # Nothing to interleave between records (no watermarks, no timestamp assigner): a poll
+        # goes downstream as one batch.
+        self.batched = strategy is None or strategy.leaves_records_alone
         self.reader: SourceReader = None  # type: ignore[assignment]
         self._generators: dict[Any, tuple[WatermarkGenerator, _SplitWatermark]] = {}
         self._emitted = LONG_MIN
@@ -67,25 +70,31 @@ class SourceOperator(Operator):
         return entry
 
     def poll(self, max_records: int, now: int) -> int:
-        records = self.reader.poll(max_records, now)
         output = self.ctx.output
-        if self.strategy is None:
-            for _, value, timestamp in records:
-                output.collect(value, timestamp)
-        else:
-            assigner = self.assigner
-            clock = self.ctx.clock if self.periodic_interval_ms > 0 else None
-            for split, value, timestamp in records:
-                if clock is not None:
-                    self.maybe_emit_periodic(clock())
-                if assigner is not None:
-                    timestamp = assigner.extract_timestamp(value, LONG_MIN if timestamp is None else timestamp)
-                generator, split_output = self._generator(split)
-                generator.on_event(timestamp if timestamp is not None else LONG_MIN, split_output)
-                if self._idle:
+        if self.batched:
+            values, timestamps = self.reader.poll_batch(max_records, now)
+            if values:
+                if self._idle:  # a reader that started without splits has records now
                     self._idle = False
                     output.mark_active()
-                output.collect(value, timestamp)
+                output.collect_batch(values, timestamps)
+            if self.reader.is_finished():
+                self.finished = True
+            return len(values)
+        records = self.reader.poll(max_records, now)
+        assigner = self.assigner
+        clock = self.ctx.clock if self.periodic_interval_ms > 0 else None
+        for split, value, timestamp in records:
+            if clock is not None:
+                self.maybe_emit_periodic(clock())
+            if assigner is not None:
+                timestamp = assigner.extract_timestamp(value, LONG_MIN if timestamp is None else timestamp)
+            generator, split_output = self._generator(split)
+            generator.on_event(timestamp if timestamp is not None else LONG_MIN, split_output)
+            if self._idle:
+                self._idle = False
+                output.mark_active()
+            output.collect(value, timestamp)
         if self.reader.is_finished():
             self.finished = True
         return len(records)
@@ -209,6 +218,12 @@ class SinkOperator(Operator):
     def process_element(self, value: Any, timestamp: int | None, key: Any, input_index: int) -> None:
         self._write(value, timestamp)
 
+    def takes_batches(self) -> bool:
+        return True
+
+    def process_batch(self, values: list[Any], timestamps: list[int | None] | None, input_index: int) -> None:
+        self.writer.write_batch(values, timestamps)
+
     def end_input(self) -> None:
         self.writer.flush(True)
 
@@ -264,6 +279,9 @@ class CollectWriter(SinkWriter):
     def write(self, value: Any, timestamp: int | None) -> None:
         self.into.append(value)
 
+    def write_batch(self, values: list[Any], timestamps: list[int | None] | None) -> None:
+        self.into.extend(values)
+
 
 class SinkFunctionWriter(SinkWriter):
     """add_sink(fn): a SinkFunction object (invoke(value, context)) or a plain callable(value)."""
@@ -273,6 +291,11 @@ class SinkFunctionWriter(SinkWriter):
         invoke = getattr(function, "invoke", None)
         self.write = (lambda value, timestamp: invoke(value, timestamp)) if invoke else (  # type: ignore[method-assign]
             lambda value, timestamp: function(value))
+        if not invoke:
+            def call_each(values: list[Any], timestamps: list[int | None] | None) -> None:
+                for value in values:
+                    function(value)
+            self.write_batch = call_each  # type: ignore[method-assign]
 
     def write(self, value: Any, timestamp: int | None) -> None:
         self.function(value)

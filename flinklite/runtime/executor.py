@@ -77,6 +77,7 @@ class Subtask:
         self.ended = False
         self.records_in = 0
         self.output: RoutedOutput = None  # type: ignore[assignment]
+        self.takes_batches = False  # set by JobExecutor.plan_batches() once the operator is open
         # Checkpoint barrier alignment: channels whose barrier arrived (their later input is
         # held back until the barrier has arrived on every channel), and what they delivered since.
         self.blocked: set[Any] = set()
@@ -191,6 +192,7 @@ class _Route:
         self.guarded = False
         self._next = [0]  # rebalance: the next target
         self.send = self._with_conversion(self._build(*self._params, self._next))
+        self.send_batch = self._batch_with_conversion(self._build_batch(*self._params, self._next))
 
     def retarget(self, targets: list[Subtask]) -> None:
         """Replaces the downstream subtasks (a worker puts stand-ins for remote ones here:
@@ -205,8 +207,73 @@ class _Route:
         self.guarded = guarded
         if guarded:
             self.send = self._with_conversion(self._build_guarded(*self._params, self._next))
+            self.send_batch = self._one_by_one(self.send)
         else:
             self.send = self._with_conversion(self._build(*self._params, self._next))
+            self.send_batch = self._batch_with_conversion(self._build_batch(*self._params, self._next))
+
+    @staticmethod
+    def _one_by_one(send: Callable[[Any, int | None], None]) -> Callable[[list[Any], list[int | None] | None], None]:
+        def each(values: list[Any], timestamps: list[int | None] | None) -> None:
+            if timestamps is None:
+                for value in values:
+                    send(value, None)
+            else:
+                for value, timestamp in zip(values, timestamps):
+                    send(value, timestamp)
+        return each
+
+    def _batch_with_conversion(self, send_batch: Callable[[list[Any], list[int | None] | None], None]
+                               ) -> Callable[[list[Any], list[int | None] | None], None]:
+        convert = self.convert
+        if convert is None:
+            return send_batch
+
+        def converted(values: list[Any], timestamps: list[int | None] | None) -> None:
+            send_batch([convert(value) for value in values], timestamps)
+        return converted
+
+    def _build_batch(self, mode: str, targets: list[Subtask], input_index: int,
+                     key_selector: Callable[[Any], Any] | None, max_parallelism: int, upstream_index: int,
+                     key_hash: Callable[[Any], int], state: list[int]
+                     ) -> Callable[[list[Any], list[int | None] | None], None]:
+        """A batch goes whole to each target that gets records of it (keyed routes go record by
+        record: every record has its own key); rebalance deals it out exactly as record-by-record
+        sending would, starting where the previous record left off. Targets that do not take
+        batches (plan_batches) get it record by record."""
+        if not all(target.takes_batches for target in targets):
+            return self._one_by_one(self._build(mode, targets, input_index, key_selector, max_parallelism,
+                                                upstream_index, key_hash, state))
+        if mode == "forward" or mode == "global":
+            target = targets[upstream_index] if mode == "forward" else targets[0]
+
+            def whole(values: list[Any], timestamps: list[int | None] | None) -> None:
+                target.records_in += len(values)
+                target.operator.process_batch(values, timestamps, input_index)
+            return whole
+        if mode == "rebalance":
+            count = len(targets)
+
+            def dealt(values: list[Any], timestamps: list[int | None] | None) -> None:
+                start = state[0]
+                state[0] = (start + len(values)) % count
+                for step in range(count):
+                    index = (start + step) % count
+                    share = values[step::count]
+                    if share:
+                        target = targets[index]
+                        target.records_in += len(share)
+                        target.operator.process_batch(share, None if timestamps is None else timestamps[step::count],
+                                                      input_index)
+            return dealt
+        if mode == "broadcast":
+            def to_all(values: list[Any], timestamps: list[int | None] | None) -> None:
+                for target in targets:
+                    target.records_in += len(values)
+                    target.operator.process_batch(values, timestamps, input_index)
+            return to_all
+        return self._one_by_one(self._build(mode, targets, input_index, key_selector, max_parallelism,
+                                            upstream_index, key_hash, state))
 
     def _build_guarded(self, mode: str, targets: list[Subtask], input_index: int,
                        key_selector: Callable[[Any], Any] | None, max_parallelism: int, upstream_index: int,
@@ -298,28 +365,53 @@ class _Route:
         return to_all
 
 
+def _no_batch(values: list[Any], timestamps: list[int | None] | None) -> None:
+    raise AssertionError("collect_batch without exactly one main route")
+
+
 class RoutedOutput(Output):
     def __init__(self, subtask: Subtask) -> None:
         self.subtask = subtask
         self.routes: dict[str | None, list[_Route]] = {}
         self.records_out = 0
         self._main: list[Callable[[Any, int | None], None]] = []
+        self._main_batch: Callable[[list[Any], list[int | None] | None], None] = _no_batch
 
     def add_route(self, tag: str | None, route: _Route) -> None:
         self.routes.setdefault(tag, []).append(route)
         if tag is None:
             self._main.append(route.send)
+            self._main_batch = route.send_batch
 
     def rebuild(self, guarded: bool = False) -> None:
         for routes in self.routes.values():
             for route in routes:
                 route.rebuild(guarded)
         self._main = [route.send for route in self.routes.get(None, [])]
+        if len(self._main) == 1:
+            self._main_batch = self.routes[None][0].send_batch
 
     def collect(self, value: Any, timestamp: int | None) -> None:
         self.records_out += 1
         for send in self._main:
             send(value, timestamp)
+
+    def passes_batches(self) -> bool:
+        """Whether a batch collected here can go on whole: one main route, not keyed, to
+        subtasks that take batches (or no route at all: a sink)."""
+        main = self.routes.get(None, [])
+        if not self.routes:
+            return True
+        return len(main) == 1 and main[0].mode != "hash" and all(t.takes_batches for t in main[0].targets)
+
+    def collect_batch(self, values: list[Any], timestamps: list[int | None] | None) -> None:
+        """One route downstream: the batch goes on whole. Several: record by record, so each
+        record reaches every route before the next one does, as with collect()."""
+        if len(self._main) == 1:
+            self.records_out += len(values)
+            self._main_batch(values, timestamps)
+        else:
+            super().collect_batch(values, timestamps)
 
     def collect_side(self, tag_id: str, value: Any, timestamp: int | None) -> None:
         routes = self.routes.get(tag_id)
@@ -614,11 +706,19 @@ class JobExecutor:
         for subtask in self.all_subtasks():
             subtask.output.rebuild(guarded=False)
 
+    def plan_batches(self) -> None:
+        """Marks the subtasks a batch may be sent to: their operator takes batches and what it
+        collects can go on whole (downstream first, so a chain takes batches only to its end)."""
+        for t in reversed(self.transformations):
+            for subtask in self.subtasks[t]:
+                subtask.takes_batches = subtask.operator.takes_batches() and subtask.output.passes_batches()
+
     def _run(self) -> None:
         clock = self.clock
         for t in reversed(self.transformations):
             for subtask in self.subtasks[t]:
                 subtask.operator.open()
+        self.plan_batches()
         for subtask in self.all_subtasks():
             subtask.output.rebuild()
         if self._restore_from is not None:

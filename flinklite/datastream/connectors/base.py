@@ -26,6 +26,12 @@ class SourceReader:
         """Up to max_records (split id, value, timestamp or None), without blocking."""
         raise NotImplementedError
 
+    def poll_batch(self, max_records: int, now: int) -> tuple[list[Any], list[int | None] | None]:
+        """poll() as values and their timestamps (None: no record has one), for a source
+        without watermarks; readers that hold plain values override it to skip the tuples."""
+        records = self.poll(max_records, now)
+        return [record[1] for record in records], [record[2] for record in records]
+
     def is_finished(self) -> bool:
         raise NotImplementedError
 
@@ -69,6 +75,16 @@ class Source:
 class SinkWriter:
     def write(self, value: Any, timestamp: int | None) -> None:
         raise NotImplementedError
+
+    def write_batch(self, values: list[Any], timestamps: list[int | None] | None) -> None:
+        """Records in order (`timestamps` None: none has one); the same as write() for each."""
+        write = self.write
+        if timestamps is None:
+            for value in values:
+                write(value, None)
+        else:
+            for value, timestamp in zip(values, timestamps):
+                write(value, timestamp)
 
     def flush(self, end_of_input: bool) -> None:
         pass
