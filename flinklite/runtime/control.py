@@ -4,13 +4,26 @@
   start time), removed when the job ends; the jobs directory is `$FLINKLITE_HOME/jobs`
   (default `~/.flinklite/jobs`). Entries of processes that are gone are pruned when listed.
 - Protocol: a TCP connection to 127.0.0.1:<port>; each request is one line of JSON
-  (`{"command": "ping" | "status" | "savepoint" | "stop", ...}`), each answer one line of JSON,
-  `{"ok": true, ...}` or `{"ok": false, "error": "..."}`, in order; a connection may carry
-  several requests.
+  (`{"command": "ping" | "status" | "savepoint" | "stop", ..., "timeout_ms": n}`), each answer
+  one line of JSON, `{"ok": true, ...}` or `{"ok": false, "error": "..."}`, in order; a
+  connection may carry several requests.
 - `ControlServer`: listens on port 0 from a background thread (one thread per connection);
   `ping` is answered there, everything else becomes a `Command` in the job's `JobControl`
   queue, which the (synchronous) executor takes between two iterations of its loop and answers
   from its own thread; the connection thread waits for that answer.
+- Timeouts. A command waits for its answer at most the request's `timeout_ms` (the client's
+  own timeout; `ControlClient` reads a little longer, so the answer reaches it) or the server's
+  `answer_timeout_s`, whichever is shorter. Flink's CLI user who saw `stop` (or `savepoint`)
+  fail with a timeout expects the job to keep running as it was, not to stop minutes later
+  when it gets round to the command. So a command the job has not taken yet is withdrawn at
+  the timeout: it never runs (`JobControl.take` skips it), and the answer says so
+  (`"timed_out": true, "withdrawn": true`). A command the job had already taken (its savepoint
+  barriers are in flight) cannot be taken back: the answer says it is still in progress and
+  will complete (`"timed_out": true, "in_progress": true`); its late result is discarded. When
+  the job ends (`close`), queued commands and taken ones never answered fail with the reason.
+- Idle connections: a connection that sends no request for `idle_timeout_s` (default 300 s) is
+  closed by the server, and `close()` shuts down every connection still open (an idle client
+  sees EOF), so neither sockets nor connection threads outlive the job.
 - `ControlClient` / `find_job`: what `python -m flinklite savepoint|stop|list|status` use."""
 
 from __future__ import annotations
@@ -27,6 +40,8 @@ from typing import Any
 HOME_ENV = "FLINKLITE_HOME"
 HOST = "127.0.0.1"
 MAX_LINE = 1 << 20
+ANSWER_GRACE_S = 5.0  # how much longer a client reads than it asks the job to wait
+IDLE_TIMEOUT_S = 300.0  # an idle control connection is closed after this long
 
 
 def jobs_directory(environ: dict[str, str] | None = None) -> str:
@@ -133,31 +148,65 @@ def decode(line: bytes) -> dict[str, Any]:
 
 
 class Command:
-    """A request handed to the executor thread, answered with reply() or fail()."""
+    """A request handed to the executor thread, answered with reply() or fail().
+
+    States: QUEUED (submitted), TAKEN (`claim()`: the executor works on it), WITHDRAWN (its
+    waiter timed out before the executor took it: it never runs) and ANSWERED. Claiming and
+    withdrawing happen under one lock, so exactly one of them wins."""
+
+    QUEUED, TAKEN, WITHDRAWN, ANSWERED = "queued", "taken", "withdrawn", "answered"
 
     def __init__(self, request: dict[str, Any]) -> None:
         self.request = request
         self.name = str(request.get("command"))
+        self.state = Command.QUEUED
         self._answer: dict[str, Any] | None = None
+        self._lock = threading.Lock()
         self._done = threading.Event()
 
+    def _settle(self, answer: dict[str, Any], state: str, only_if: tuple[str, ...]) -> bool:
+        with self._lock:
+            if self.state not in only_if:
+                return False
+            self._answer = answer
+            self.state = state
+        self._done.set()
+        return True
+
+    def claim(self) -> bool:
+        """The executor takes the command; False if it was withdrawn (or answered) already."""
+        with self._lock:
+            if self.state != Command.QUEUED:
+                return False
+            self.state = Command.TAKEN
+            return True
+
+    def withdraw(self, error: str) -> bool:
+        """Withdraws the command if the executor has not taken it yet (then it never runs)."""
+        return self._settle({"ok": False, "error": error, "timed_out": True, "withdrawn": True},
+                            Command.WITHDRAWN, (Command.QUEUED,))
+
     def reply(self, **fields: Any) -> None:
-        if not self._done.is_set():
-            self._answer = {"ok": True, **fields}
-            self._done.set()
+        self._settle({"ok": True, **fields}, Command.ANSWERED, (Command.QUEUED, Command.TAKEN))
 
     def fail(self, error: str) -> None:
-        if not self._done.is_set():
-            self._answer = {"ok": False, "error": error}
-            self._done.set()
+        self._settle({"ok": False, "error": error}, Command.ANSWERED, (Command.QUEUED, Command.TAKEN))
 
     @property
     def answered(self) -> bool:
         return self._done.is_set()
 
     def wait(self, timeout: float | None) -> dict[str, Any]:
+        """The answer; after `timeout` seconds a command not taken yet is withdrawn, one in
+        progress is reported as such (its result, when it comes, is discarded)."""
         if not self._done.wait(timeout):
-            return {"ok": False, "error": f"the job did not answer {self.name!r} within {timeout} s"}
+            withdrawn = self.withdraw(f"the job did not take {self.name!r} within {timeout:g} s: the request was "
+                                      "withdrawn and will not run (the job continues as before)")
+            if not withdrawn and not self._done.is_set():  # taken, not answered yet
+                return {"ok": False, "timed_out": True, "in_progress": True,
+                        "error": f"the job started {self.name!r} but did not finish it within {timeout:g} s: it is "
+                                 "still in progress and will complete (a savepoint under way cannot be withdrawn); "
+                                 "see the job's status"}
         assert self._answer is not None
         return self._answer
 
@@ -177,7 +226,9 @@ class JobControl:
         self.restarts = 0
         self.pending = False
         self._queue: deque[Command] = deque()
+        self._taken: list[Command] = []  # taken and not answered yet (failed by close())
         self._lock = threading.Lock()
+        self._submitted = threading.Condition(self._lock)
         self._closed: str | None = None
 
     def submit(self, request: dict[str, Any]) -> Command:
@@ -191,21 +242,34 @@ class JobControl:
                 return command
             self._queue.append(command)
             self.pending = True
+            self._submitted.notify_all()
         return command
 
+    def wait_for_command(self, timeout: float | None = None) -> bool:
+        """Blocks until a command is queued (True) or `timeout` passes (False): for a taker that
+        has nothing else to do (the executor polls `pending` between iterations instead)."""
+        with self._submitted:
+            return self._submitted.wait_for(lambda: bool(self._queue), timeout)
+
     def take(self) -> list[Command]:
+        """The queued commands, now taken by the caller (the executor); withdrawn ones (their
+        waiter timed out) are dropped and never returned."""
         with self._lock:
-            commands = list(self._queue)
+            queued = list(self._queue)
             self._queue.clear()
             self.pending = False
-        return commands
+            taken = [command for command in queued if command.claim()]
+            self._taken = [c for c in self._taken if not c.answered] + taken
+        return taken
 
     def close(self, reason: str) -> None:
-        """No more commands: those still queued (and later ones) fail with `reason`."""
+        """No more commands: those still queued (and later ones) fail with `reason`, and so do
+        taken ones the job ended without answering."""
         with self._lock:
             self._closed = reason
-            commands = list(self._queue)
+            commands = list(self._queue) + self._taken
             self._queue.clear()
+            self._taken = []
             self.pending = False
         for command in commands:
             command.fail(reason)
@@ -218,10 +282,12 @@ class JobControl:
 class ControlServer:
     """Serves one job's JobControl on 127.0.0.1:<port 0> and registers it in `jobs_dir`."""
 
-    def __init__(self, control: JobControl, jobs_dir: str, answer_timeout_s: float = 600.0) -> None:
+    def __init__(self, control: JobControl, jobs_dir: str, answer_timeout_s: float = 600.0,
+                 idle_timeout_s: float = IDLE_TIMEOUT_S) -> None:
         self.control = control
         self.jobs_dir = jobs_dir
         self.answer_timeout_s = answer_timeout_s
+        self.idle_timeout_s = idle_timeout_s
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind((HOST, 0))
@@ -232,21 +298,31 @@ class ControlServer:
         self._thread = threading.Thread(target=self._accept, name=f"flinklite-control-{self.port}", daemon=True)
         self._closing = False
         self._inflight = 0  # requests read whose answer is not sent yet
-        self._settled = threading.Condition()
+        self._settled = threading.Condition()  # also guards the two sets below
+        self._connections: set[socket.socket] = set()
+        self._connection_threads: set[threading.Thread] = set()
 
     def start(self) -> ControlServer:
         self._thread.start()
         register(self.jobs_dir, self.registration)
         return self
 
+    @property
+    def open_connections(self) -> int:
+        with self._settled:
+            return len(self._connections)
+
     def close(self, reason: str = "the job has ended", linger_s: float = 5.0) -> None:
         """Unregisters, fails queued commands, and waits (up to `linger_s`) until the answers
-        already given (a stop's, typically) are sent, so the process may exit right after."""
+        already given (a stop's, typically) are sent, so the process may exit right after; then
+        closes the listener and every connection still open (their threads end)."""
         unregister(self.jobs_dir, self.registration)
         self.control.close(reason)
         with self._settled:
             self._settled.wait_for(lambda: self._inflight == 0, linger_s)
-        self._closing = True
+            self._closing = True
+            connections = list(self._connections)
+            threads = list(self._connection_threads)
         try:
             self._socket.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread
         except OSError:
@@ -255,6 +331,16 @@ class ControlServer:
             self._socket.close()
         except OSError:
             pass
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)  # an idle reader sees EOF and its thread ends
+            except OSError:
+                pass
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(linger_s)
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(linger_s)
 
     def __enter__(self) -> ControlServer:
         return self.start()
@@ -268,16 +354,33 @@ class ControlServer:
                 connection, _ = self._socket.accept()
             except OSError:
                 return
-            threading.Thread(target=self._serve, args=(connection,), daemon=True,
-                             name=f"flinklite-control-conn-{self.port}").start()
+            thread = threading.Thread(target=self._serve, args=(connection,), daemon=True,
+                                      name=f"flinklite-control-conn-{self.port}")
+            with self._settled:
+                if self._closing:
+                    connection.close()
+                    return
+                self._connections.add(connection)
+                self._connection_threads.add(thread)
+            thread.start()
 
     def _serve(self, connection: socket.socket) -> None:
-        with connection:
-            reader = connection.makefile("rb")
+        try:
+            self._serve_requests(connection)
+        finally:
+            with self._settled:
+                self._connections.discard(connection)
+                self._connection_threads.discard(threading.current_thread())
+            connection.close()
+
+    def _serve_requests(self, connection: socket.socket) -> None:
+        # the idle timeout bounds each wait for a request (and each send), not the job's answer
+        connection.settimeout(self.idle_timeout_s)
+        with connection.makefile("rb") as reader:
             while True:
                 try:
                     line = reader.readline(MAX_LINE)
-                except OSError:
+                except OSError:  # idle for idle_timeout_s (socket.timeout), reset, or shut down
                     return
                 if not line:
                     return
@@ -302,14 +405,21 @@ class ControlServer:
     def answer(self, request: dict[str, Any]) -> dict[str, Any]:
         if request.get("command") == "ping":
             return {"ok": True, **self.control.job_info()}
-        return self.control.submit(request).wait(self.answer_timeout_s)
+        timeout = self.answer_timeout_s
+        requested = request.get("timeout_ms")
+        if isinstance(requested, (int, float)) and not isinstance(requested, bool) and requested >= 0:
+            timeout = min(timeout, requested / 1000)
+        return self.control.submit(request).wait(timeout)
 
 
 class ControlClient:
-    """One connection to a job's endpoint; `request` sends a line and reads the answer."""
+    """One connection to a job's endpoint; `request` sends a line and reads the answer. The job
+    is asked to answer within `timeout_s` (or withdraw the command, see the module header);
+    the client reads `ANSWER_GRACE_S` longer, so that answer arrives."""
 
     def __init__(self, port: int, host: str = HOST, timeout_s: float = 600.0) -> None:
-        self._socket = socket.create_connection((host, port), timeout=timeout_s)
+        self.timeout_s = timeout_s
+        self._socket = socket.create_connection((host, port), timeout=timeout_s + ANSWER_GRACE_S)
         self._reader = self._socket.makefile("rb")
 
     @staticmethod
@@ -323,8 +433,11 @@ class ControlClient:
     def request(self, command: str, **fields: Any) -> dict[str, Any]:
         """The job's answer; a refusal (`ok` false) raises ControlError."""
         try:
-            self._socket.sendall(encode({"command": command, **fields}))
+            self._socket.sendall(encode({"command": command, **fields, "timeout_ms": int(self.timeout_s * 1000)}))
             line = self._reader.readline(MAX_LINE)
+        except socket.timeout as exc:
+            raise ControlError(f"the job did not answer {command!r} within {self.timeout_s + ANSWER_GRACE_S:g} s "
+                               "(its endpoint is unresponsive)") from exc
         except OSError as exc:
             raise ControlError(f"the job's control endpoint failed: {exc}") from exc
         if not line:

@@ -1,7 +1,9 @@
 """The control endpoint and savepoints in one process: the registry (register, prune entries of
 dead processes, find by id prefix), the line-based JSON protocol (ping answered by the server
 thread, other commands answered by whoever takes them from the JobControl queue, errors,
-several requests on one connection, pending commands failed on close), and a running job
+several requests on one connection, pending commands failed on close; timeouts: a command not
+taken in time is withdrawn and never runs, one taken is reported in progress; idle connections
+closed by the server and on close), and a running job
 driven through its endpoint: status, savepoint (exact source positions, Flink's naming), stop
 with a savepoint, resume at another parallelism with results equal to an uninterrupted run,
 the non-restored-state check, the default savepoint directory and the CLI's list/status."""
@@ -26,6 +28,7 @@ from flinklite.datastream.connectors.base import Boundedness, Source, SourceRead
 from flinklite.errors import InvalidProgramError
 from flinklite.runtime.checkpoint import load_checkpoint
 from flinklite.runtime.control import (
+    Command,
     ControlClient,
     ControlError,
     ControlServer,
@@ -42,6 +45,7 @@ from flinklite.tests import functions
 
 
 pytestmark = pytest.mark.usefixtures("isolated_flinklite")
+WAIT = 30.0
 
 
 def dead_pid() -> int:
@@ -125,6 +129,86 @@ def test_close_fails_commands_still_queued() -> None:
     assert control.pending and not command.answered
     control.close("gone")
     assert command.wait(1) == {"ok": False, "error": "gone"} and not control.pending
+
+
+def test_close_fails_commands_taken_but_never_answered() -> None:
+    """A job that ended without answering a command it took (a failure mid-savepoint): its
+    waiter gets the reason instead of waiting for its whole timeout."""
+    control = JobControl("01" * 16, "j")
+    command = control.submit({"command": "savepoint"})
+    assert control.take() == [command] and command.state == Command.TAKEN
+    control.close("the job has ended")
+    assert command.wait(WAIT) == {"ok": False, "error": "the job has ended"}
+
+
+def test_a_command_is_either_taken_or_withdrawn() -> None:
+    control = JobControl("01" * 16, "j")
+    withdrawn, taken = control.submit({"command": "stop"}), control.submit({"command": "savepoint"})
+    assert withdrawn.withdraw("late") and not withdrawn.claim()
+    assert control.take() == [taken]  # the withdrawn stop never reaches the job
+    assert not taken.withdraw("late") and taken.state == Command.TAKEN
+    # a command in progress when its waiter gives up: reported as such, its result discarded
+    answer = taken.wait(0)
+    assert answer["ok"] is False and answer["timed_out"] and answer["in_progress"]
+    assert "still in progress and will complete" in answer["error"]
+    taken.reply(path="file:/late")
+    assert taken.wait(0) == {"ok": True, "path": "file:/late"}  # for nobody: the connection moved on
+    assert withdrawn.wait(0)["withdrawn"] is True
+
+
+@pytest.mark.parametrize("side", ["client", "server"])
+def test_a_timed_out_stop_is_withdrawn_and_does_not_stop_the_job_later(tmp_path: Path, side: str) -> None:
+    """The job is busy (nobody takes commands) when `stop` times out, on the client's timeout
+    (sent with the request) or the server's: the caller is told it was withdrawn, and when the
+    job next takes its commands the stop is not among them. The connection stays usable."""
+    control = JobControl("ef" * 16, "a job")
+    server = ControlServer(control, str(tmp_path / "jobs"), answer_timeout_s=0.05 if side == "server" else 600)
+    with server, ControlClient(server.port, timeout_s=0.05 if side == "client" else 30) as client:
+        with pytest.raises(ControlError, match="did not take 'stop' within 0.05 s: the request was withdrawn "
+                                               "and will not run"):
+            client.request("stop", target_directory=str(tmp_path / "sp"))
+        assert control.take() == []  # the job gets round to its commands: no stop
+
+        def job_answers_one_status() -> None:
+            assert control.wait_for_command(WAIT)
+            for command in control.take():
+                command.reply(name=command.name)
+
+        thread = threading.Thread(target=job_answers_one_status)
+        thread.start()
+        if side == "client":
+            client.timeout_s = 30
+        assert client.request("status")["name"] == "status"
+        thread.join()
+    assert not (tmp_path / "sp").exists()
+
+
+def _control_threads(server: ControlServer) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name.startswith(f"flinklite-control-conn-{server.port}")]
+
+
+def test_an_idle_connection_is_closed_by_the_server(tmp_path: Path) -> None:
+    control = JobControl("ef" * 16, "a job")
+    with ControlServer(control, str(tmp_path / "jobs"), idle_timeout_s=0.05) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as raw:
+            reader = raw.makefile("rb")
+            raw.sendall(encode({"command": "ping"}))
+            assert decode(reader.readline())["ok"] is True  # a request in time is answered
+            assert reader.readline() == b""  # then, idle: the server closes it (EOF)
+        assert server.open_connections == 0 and _control_threads(server) == []
+
+
+def test_close_closes_connections_still_open(tmp_path: Path) -> None:
+    control = JobControl("ef" * 16, "a job")
+    server = ControlServer(control, str(tmp_path / "jobs")).start()  # default idle timeout: minutes
+    with socket.create_connection(("127.0.0.1", server.port), timeout=WAIT) as raw:
+        reader = raw.makefile("rb")
+        raw.sendall(encode({"command": "ping"}))
+        assert decode(reader.readline())["ok"] is True  # the connection is being served
+        assert server.open_connections == 1
+        server.close()
+        assert reader.readline() == b""  # the idle client sees EOF
+    assert server.open_connections == 0 and _control_threads(server) == []  # no thread left behind
 
 
 # -- a running job, in this process -------------------------------------------------------------
