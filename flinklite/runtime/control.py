@@ -435,7 +435,7 @@ class ControlClient:
         try:
             self._socket.sendall(encode({"command": command, **fields, "timeout_ms": int(self.timeout_s * 1000)}))
             line = self._reader.readline(MAX_LINE)
-        except socket.timeout as exc:
+        except TimeoutError as exc:
             raise ControlError(f"the job did not answer {command!r} within {self.timeout_s + ANSWER_GRACE_S:g} s "
                                "(its endpoint is unresponsive)") from exc
         except OSError as exc:

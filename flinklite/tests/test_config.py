@@ -225,9 +225,11 @@ def test_high_availability_settings() -> None:
     for kind, kept in (("KUBERNETES", "kubernetes"), ("com.example.HaFactory", "com.example.HaFactory")):
         other = HighAvailabilitySettings.from_configuration({"high-availability.type": kind})
         assert other.type == kept
-        for check in (other.validate, lambda: other.zookeeper, lambda: other.enabled):
+        for attribute in ("zookeeper", "enabled"):
             with pytest.raises(InvalidProgramError, match="only ZooKeeper high availability is"):
-                check()
+                getattr(other, attribute)
+        with pytest.raises(InvalidProgramError, match="only ZooKeeper high availability is"):
+            other.validate()
 
 
 def test_stable_job_id_rule() -> None:
