@@ -13,6 +13,7 @@ import heapq
 import itertools
 from typing import Any, Callable, Iterable
 
+from flinklite.common.record_batch import each_record
 from flinklite.common.watermark_strategy import LONG_MAX, LONG_MIN
 from flinklite.datastream.output_tag import OutputTag
 from flinklite.datastream.time_domain import TimeDomain
@@ -30,12 +31,7 @@ class Output:
     def collect_batch(self, values: list[Any], timestamps: list[int | None] | None) -> None:
         """Several records at once, in order (`timestamps` None: none has a timestamp). The
         same as collecting them one by one; outputs that can move a batch at once override it."""
-        if timestamps is None:
-            for value in values:
-                self.collect(value, None)
-        else:
-            for value, timestamp in zip(values, timestamps):
-                self.collect(value, timestamp)
+        each_record(self.collect, values, timestamps)
 
     def collect_side(self, tag_id: str, value: Any, timestamp: int | None) -> None:
         raise NotImplementedError
@@ -180,12 +176,7 @@ class Operator:
         same as process_element for each; stateless operators override it to run a whole batch
         through their function and hand it on with one collect_batch."""
         process = self.process_element
-        if timestamps is None:
-            for value in values:
-                process(value, None, None, input_index)
-        else:
-            for value, timestamp in zip(values, timestamps):
-                process(value, timestamp, None, input_index)
+        each_record(lambda value, timestamp: process(value, timestamp, None, input_index), values, timestamps)
 
     def process_watermark(self, watermark: int) -> None:
         """The combined input watermark advanced: fire event-time timers, then forward it."""

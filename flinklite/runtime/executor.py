@@ -31,6 +31,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, TextIO
 
+from flinklite.common.record_batch import each_record
 from flinklite.common.typeinfo import PickledBytesTypeInfo
 from flinklite.common.watermark_strategy import LONG_MAX, LONG_MIN
 from flinklite.errors import InvalidProgramError, JobExecutionError
@@ -215,12 +216,7 @@ class _Route:
     @staticmethod
     def _one_by_one(send: Callable[[Any, int | None], None]) -> Callable[[list[Any], list[int | None] | None], None]:
         def each(values: list[Any], timestamps: list[int | None] | None) -> None:
-            if timestamps is None:
-                for value in values:
-                    send(value, None)
-            else:
-                for value, timestamp in zip(values, timestamps):
-                    send(value, timestamp)
+            each_record(send, values, timestamps)
         return each
 
     def _batch_with_conversion(self, send_batch: Callable[[list[Any], list[int | None] | None], None]

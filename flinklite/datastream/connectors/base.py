@@ -9,6 +9,8 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from flinklite.common.record_batch import each_record
+
 
 class DeliveryGuarantee(Enum):
     EXACTLY_ONCE = 0
@@ -78,13 +80,7 @@ class SinkWriter:
 
     def write_batch(self, values: list[Any], timestamps: list[int | None] | None) -> None:
         """Records in order (`timestamps` None: none has one); the same as write() for each."""
-        write = self.write
-        if timestamps is None:
-            for value in values:
-                write(value, None)
-        else:
-            for value, timestamp in zip(values, timestamps):
-                write(value, timestamp)
+        each_record(self.write, values, timestamps)
 
     def flush(self, end_of_input: bool) -> None:
         pass
