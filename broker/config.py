@@ -56,6 +56,12 @@ class BrokerConfig:
     replica_lag_time_max_ms: int = 30000
     replica_fetch_wait_max_ms: int = 500  # a follower's Fetch max_wait_ms
     replica_fetch_backoff_ms: int = 1000  # a follower's pause after a failed fetch (connection error)
+    # ZooKeeper mode: on SIGTERM ask the controller to move this broker's leaderships first (ControlledShutdown)
+    controlled_shutdown_enable: bool = True
+    controlled_shutdown_max_retries: int = 3
+    controlled_shutdown_retry_backoff_ms: int = 5000
+    controller_socket_timeout_ms: int = 30000  # controller.socket.timeout.ms: connecting to the controller
+    request_timeout_ms: int = 30000  # request.timeout.ms: waiting for its answer
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -71,7 +77,8 @@ INT_KEYS = {name.replace("_", "."): name for name in (
     "transaction_abort_timed_out_transaction_cleanup_interval_ms", "transactional_id_expiration_ms",
     "group_consumer_heartbeat_interval_ms", "group_consumer_session_timeout_ms", "group_consumer_max_size",
     "zookeeper_session_timeout_ms", "replica_lag_time_max_ms", "replica_fetch_wait_max_ms",
-    "replica_fetch_backoff_ms", "leader_imbalance_check_interval_seconds")}
+    "replica_fetch_backoff_ms", "leader_imbalance_check_interval_seconds", "controlled_shutdown_max_retries",
+    "controlled_shutdown_retry_backoff_ms", "controller_socket_timeout_ms", "request_timeout_ms")}
 
 
 def _bool(value: str) -> bool:
@@ -119,6 +126,8 @@ def parse_properties(text: str, cfg: BrokerConfig | None = None) -> BrokerConfig
             cfg.log_cleanup_policy = value
         elif key == "zookeeper.connect":
             cfg.zookeeper_connect = value
+        elif key == "controlled.shutdown.enable":
+            cfg.controlled_shutdown_enable = _bool(value)
         elif key == "auto.leader.rebalance.enable":
             cfg.auto_leader_rebalance_enable = _bool(value)
         elif key in ("offsets.topic.replication.factor", "transaction.state.log.replication.factor"):

@@ -5,7 +5,8 @@
   ``group_initial_rebalance_delay_ms`` defaults to 0 here (Kafka's default is 3000), so a group forms at once.
 * ``kafka_cluster``: three brokers in one process (``brokers=3``), partitions led round-robin.
 * ``kafka_zk_cluster``: a ZooKeeper-compatible server and three broker processes in ZooKeeper mode
-  (``.kill(id)`` is kill -9, ``.restart(id)``; ZooKeeper session timeout 2 s, so failover takes seconds).
+  (``.kill(id)`` is kill -9, ``.stop(id)`` a SIGTERM (controlled shutdown, then exit), ``.restart(id)``;
+  ZooKeeper session timeout 2 s, so failover takes seconds; controlled shutdown retries every 0.5 s).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def kafka_cluster(kafka_broker_factory: Callable[..., RunningBroker]) -> Running
 
 
 ZK_CLUSTER_OVERRIDES = {"zookeeper.session.timeout.ms": "2000", "group.initial.rebalance.delay.ms": "0",
-                        "replica.lag.time.max.ms": "2000"}
+                        "replica.lag.time.max.ms": "2000", "controlled.shutdown.retry.backoff.ms": "500"}
 
 
 @pytest.fixture

@@ -15,6 +15,9 @@ connection for an API it does not cover, and for acks=0 Produce), a
 answering (a lost acknowledgement), a delay holds the request. ``stop_broker``/``start_broker`` take one broker of a multi-broker
 process down (listener and connections closed; leadership unchanged) and back up
 on the same port; ``move_leader`` moves a partition's leadership.
+
+``controlled_shutdown`` is a ZooKeeper-mode broker's side of ControlledShutdown (what
+``python -m broker`` runs on SIGTERM before ``stop``): requests to the controller, retried.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ class BrokerServer:
         self._bridge: Bridge | None = None  # ZooKeeper mode
         self._zk_writes: trio.MemorySendChannel[ZkWrite] | None = None
         self._markers: trio.MemorySendChannel[RemoteMarker] | None = None  # transaction markers for other brokers
+        self.shutting_down = False  # a shutdown (controlled, in ZooKeeper mode) has begun
 
     @property
     def bootstrap_servers(self) -> str:
@@ -231,6 +235,75 @@ class BrokerServer:
     def stop(self) -> None:
         if self._cancel is not None:
             self._cancel.cancel()
+
+    async def controlled_shutdown(self) -> bool:
+        """Kafka's ``KafkaServer.controlledShutdown`` (ZooKeeper mode, ``controlled.shutdown.enable``): stop
+        following partitions, then send ControlledShutdown v3 (broker id and epoch, the czxid of our
+        registration) to the controller of the moment, over the inter-broker client; done when it answers no
+        error and no remaining partitions. Otherwise (an error, partitions left, no controller known, a
+        connection failure or ``request.timeout.ms``) try again after ``controlled.shutdown.retry.backoff.ms``,
+        ``controlled.shutdown.max.retries`` attempts in all. Returns whether it succeeded; the caller then
+        stops the broker either way (Kafka: "Proceeding to do an unclean shutdown")."""
+        from broker.replication.client import KafkaConnection, ProtocolError
+        from wire.errors import DecodeError
+        from wire.kafka.messages.controlled_shutdown import ControlledShutdownRequest, ControlledShutdownResponse
+
+        core = self.core
+        if core is None or core.zk is None or not self.config.controlled_shutdown_enable:
+            return False
+        zk = core.zk
+        me = self.config.node_ids[0]
+        log.info("starting controlled shutdown of broker %d", me)
+        zk.leaving = True  # the follower fetchers stop
+        self._notify_data()
+        remaining_tries = max(0, self.config.controlled_shutdown_max_retries)
+        conn: KafkaConnection | None = None
+        conn_to: int | None = None
+        try:
+            while remaining_tries > 0:
+                remaining_tries -= 1
+                controller = zk.view.controller_id
+                broker = core.cluster.brokers.get(controller) if controller is not None else None
+                registration = zk.view.brokers.get(me)
+                if broker is None or registration is None:
+                    log.info("controlled shutdown: no controller (or registration) known")
+                else:
+                    try:
+                        if conn is None or conn_to != controller:
+                            if conn is not None:
+                                await conn.aclose()
+                                conn = None
+                            with trio.fail_after(self.config.controller_socket_timeout_ms / 1000):
+                                conn = await KafkaConnection.open(broker.host, broker.port, str(me))
+                            conn_to = controller
+                        with trio.fail_after(self.config.request_timeout_ms / 1000):
+                            resp = await conn.request(7, 3, ControlledShutdownRequest(
+                                broker_id=me, broker_epoch=registration.epoch))
+                        assert isinstance(resp, ControlledShutdownResponse)
+                        if resp.error_code:
+                            log.info("controlled shutdown request returned with error %d", resp.error_code)
+                        elif not resp.remaining_partitions:
+                            log.info("controlled shutdown request returned successfully")
+                            return True
+                        else:
+                            log.info("controlled shutdown request returned with %d partitions remaining to move",
+                                     len(resp.remaining_partitions))
+                    except (OSError, trio.TooSlowError, trio.BrokenResourceError, trio.ClosedResourceError,
+                            DecodeError, ProtocolError) as exc:
+                        log.warning("error during controlled shutdown: %r", exc)
+                        if conn is not None:
+                            with trio.CancelScope(shield=True):
+                                await conn.aclose()
+                        conn = None
+                if remaining_tries > 0:
+                    await trio.sleep(self.config.controlled_shutdown_retry_backoff_ms / 1000)
+                    log.info("retrying controlled shutdown (%d retries remaining)", remaining_tries)
+            log.warning("proceeding to do an unclean shutdown as all the controlled shutdown attempts failed")
+            return False
+        finally:
+            if conn is not None:
+                with trio.CancelScope(shield=True):
+                    await conn.aclose()
 
     async def _run_broker(self, node_id: int, group: list[trio.SocketListener], *,
                           task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:

@@ -68,6 +68,12 @@ class RunningBroker:
         self._thread.join(timeout=10)
         self._thread = None
 
+    def controlled_shutdown(self) -> bool:
+        """ZooKeeper mode: what SIGTERM does first in ``python -m broker`` (``BrokerServer.controlled_shutdown``);
+        the broker keeps running until ``stop()``."""
+        assert self._token is not None, "broker is not running"
+        return trio.from_thread.run(self.server.controlled_shutdown, trio_token=self._token)
+
     def call(self, fn: Callable[..., R], *args: Any) -> R:
         """Run ``fn(*args)`` inside the broker's trio thread and return its result."""
         assert self._token is not None, "broker is not running"
@@ -180,8 +186,10 @@ class BrokerProcess:
             self.proc.kill()
             self.proc.wait()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM: a clean shutdown (its registration leaves ZooKeeper at once)."""
+    def stop(self, timeout: float = 60.0) -> None:
+        """SIGTERM: a clean shutdown, after a controlled shutdown in ZooKeeper mode (the controller moves its
+        leaderships first; up to ``controlled.shutdown.max.retries`` attempts), then its registration leaves
+        ZooKeeper at once; kill -9 if it takes longer than ``timeout``."""
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -216,9 +224,11 @@ class ZkKafkaCluster:
             broker.start()
         return self
 
-    def stop(self) -> None:
-        for broker in self.brokers.values():
-            broker.stop()
+    def stop(self, broker_id: int | None = None) -> None:
+        """SIGTERM one broker (a graceful stop: controlled shutdown, then exit), or every broker."""
+        for i, broker in self.brokers.items():
+            if broker_id is None or i == broker_id:
+                broker.stop()
 
     @property
     def bootstrap_servers(self) -> str:

@@ -70,6 +70,8 @@ def followed(core: BrokerCore) -> dict[int, dict[Key, int]]:
     """Leader id -> {partition: leader epoch} for the partitions this broker follows."""
     me = core.config.node_ids[0]
     out: dict[int, dict[Key, int]] = {}
+    if core.zk is not None and core.zk.leaving:  # controlled shutdown: stop following (Kafka's StopReplica)
+        return out
     for name, topic in core.cluster.topics.items():
         for p in topic.partitions:
             if (p.local and p.leader >= 0 and p.leader != me and me in p.replicas

@@ -314,3 +314,70 @@ def test_parse_ibp() -> None:
     assert controller.parse_ibp("2.7") == (2, 7)
     assert controller.parse_ibp("0.10.2-IV0") == (0, 10)
     assert controller.parse_ibp("junk") == (3, 9)
+
+
+# -- controlled shutdown (doControlledShutdown) ------------------------------------------------------------
+
+def _cs_view(controller_id: int | None = ME) -> ZkView:
+    v = view([1, 2, 3], {"t": {0: [2, 1, 3], 1: [1, 2, 3], 2: [3, 2], 3: [2], 4: [2, 3]}},
+             {("t", 0): st(2, 5, [2, 1, 3], version=7), ("t", 1): st(1, 0, [1, 2, 3]),
+              ("t", 2): st(3, 1, [3, 2], version=2), ("t", 3): st(2, 0, [2]), ("t", 4): st(2, 3, [2], version=4)},
+             controller_id=controller_id)
+    v.brokers = {b: BrokerRegistration(b, "h", 9000 + b, epoch=100 + b) for b in (1, 2, 3)}
+    return v
+
+
+def test_controlled_shutdown_moves_leadership_and_shrinks_isrs() -> None:
+    decision = controller.controlled_shutdown(_cs_view(), ME, 2, 102)
+    assert decision.error_code == 0 and decision.message is None
+    states = only_states(list(decision.writes))
+    assert states == {
+        # led by 2: the first live ISR replica in assignment order that is not shutting down leads; ISR without 2
+        ("t", 0): st(1, 6, [1, 3], version=7),
+        # followed by 2 and 2 in the ISR: out of the ISR, leader unchanged, leader epoch + 1
+        ("t", 1): st(1, 1, [1, 3]),
+        ("t", 2): st(3, 2, [3], version=2),
+        # ("t", 3): a single replica is not acted on; ("t", 4): 2 leads, nobody else in the ISR: unchanged
+    }
+    # the answer once these are written: what 2 still leads among replicated partitions
+    v = _cs_view()
+    v.states.update(states)
+    assert controller.partitions_led_by(v, 2) == [("t", 4)]
+    assert controller.partitions_led_by(v, 1) == [("t", 0), ("t", 1)]
+
+
+def test_controlled_shutdown_skips_brokers_already_shutting_down() -> None:
+    decision = controller.controlled_shutdown(_cs_view(), ME, 2, 102, shutting_down={1})
+    states = only_states(list(decision.writes))
+    assert states[("t", 0)] == st(3, 6, [3], version=7)  # 1 is shutting down: 3 takes over, 1 and 2 leave the ISR
+
+
+def test_controlled_shutdown_ignores_topics_being_deleted() -> None:
+    v = _cs_view()
+    v.deletions = frozenset({"t"})
+    assert controller.controlled_shutdown(v, ME, 2, 102).writes == ()
+    assert controller.partitions_led_by(v, 2) == []
+
+
+def test_controlled_shutdown_errors_as_kafka() -> None:
+    from wire.kafka.error_codes import ErrorCode
+
+    # not the controller: ControllerMovedException, which Errors maps to STALE_CONTROLLER_EPOCH
+    assert controller.controlled_shutdown(_cs_view(controller_id=3), ME, 2, 102).error_code == \
+        ErrorCode.STALE_CONTROLLER_EPOCH
+    stale = controller.controlled_shutdown(_cs_view(), ME, 2, 101)
+    assert stale.error_code == ErrorCode.STALE_BROKER_EPOCH and stale.writes == ()
+    assert stale.message == ("Received controlled shutdown request from an old broker epoch 101 for broker 2. "
+                             "Current broker epoch is 102.")
+    assert controller.controlled_shutdown(_cs_view(), ME, 2, 103).error_code == 0  # newer epochs are fine
+    assert controller.controlled_shutdown(_cs_view(), ME, 2, -1).error_code == 0  # v0/v1: no epoch, no check
+    unknown = controller.controlled_shutdown(_cs_view(), ME, 9, -1)
+    assert (unknown.error_code, unknown.message) == (ErrorCode.BROKER_NOT_AVAILABLE, "Broker id 9 does not exist.")
+    # an epoch for an unregistered broker: Kafka's liveBrokerIdAndEpochs(id) throws before that check
+    assert controller.controlled_shutdown(_cs_view(), ME, 9, 5).error_code == ErrorCode.UNKNOWN_SERVER_ERROR
+
+
+def test_preferred_rebalance_leaves_shutting_down_brokers_out() -> None:
+    v = view([1, 2], {"t": {0: [2, 1]}}, {("t", 0): st(1, 3, [1, 2])})
+    assert only_states(controller.preferred_leader_writes(v, ME)) == {("t", 0): st(2, 4, [1, 2])}
+    assert controller.preferred_leader_writes(v, ME, excluded=frozenset({2})) == []

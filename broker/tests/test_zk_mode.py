@@ -179,3 +179,44 @@ def test_elect_leaders_on_the_controller_moves_leadership_to_the_preferred_repli
     finally:
         for broker in brokers.values():
             broker.stop()
+
+
+def test_controlled_shutdown_moves_leadership_before_the_broker_goes(
+        zk_cluster: tuple[MemoryZooKeeper, dict[int, RunningBroker]]) -> None:
+    """ControlledShutdown from the broker leading a partition: the controller moves leadership to another ISR
+    member (leader epoch + 1) and takes the broker out of every ISR while it is still registered; the broker
+    follows nothing any more. Refusals as Kafka answers them, over the wire."""
+    from compat_tests.kafka.conftest import RawKafka
+    from wire.kafka.error_codes import ErrorCode
+    from wire.kafka.messages.controlled_shutdown import ControlledShutdownRequest
+
+    zk, brokers = zk_cluster
+    controller = wait_for(lambda: zk.controller_id, "a controller")
+    admin = KafkaAdminClient(bootstrap_servers=brokers[1].bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic("moving", 3, 3)])
+    finally:
+        admin.close()
+    wait_for(lambda: all(("moving", p) in zk.states for p in range(3)), "states")
+    before = {p: zk.states[("moving", p)] for p in range(3)}
+    leaving = before[0].leader
+    led = [p for p, s in before.items() if s.leader == leaving]
+    other = next(b for b in brokers if b != controller)
+    with RawKafka.to(brokers[other].bootstrap_servers) as raw:  # not the controller
+        resp = raw.request(7, 3, ControlledShutdownRequest(broker_id=leaving, broker_epoch=-1))
+        assert (resp.error_code, resp.remaining_partitions) == (ErrorCode.STALE_CONTROLLER_EPOCH, [])
+    with RawKafka.to(brokers[controller].bootstrap_servers) as raw:
+        epoch = zk.brokers[leaving].epoch
+        assert raw.request(7, 3, ControlledShutdownRequest(broker_id=leaving, broker_epoch=epoch - 1)).error_code \
+            == ErrorCode.STALE_BROKER_EPOCH
+        assert raw.request(7, 1, ControlledShutdownRequest(broker_id=42)).error_code == ErrorCode.BROKER_NOT_AVAILABLE
+    assert brokers[leaving].controlled_shutdown() is True
+    assert leaving in zk.brokers  # still registered
+    for p, old in before.items():
+        new = zk.states[("moving", p)]
+        assert leaving not in new.isr and new.leader != leaving and new.leader in old.isr
+        assert new.leader_epoch == old.leader_epoch + 1
+        if p in led:
+            assert new.leader == next(r for r in zk.topics["moving"].partitions[p] if r != leaving)
+    core = brokers[leaving].server.core
+    assert core is not None and core.zk is not None and core.zk.leaving

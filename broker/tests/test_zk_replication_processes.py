@@ -46,7 +46,7 @@ class BrokerProcess:
             f"broker.id={node_id}", "listeners=PLAINTEXT://127.0.0.1:0", f"log.dirs={self.data_dir}",
             f"zookeeper.connect={zk_hosts}", f"zookeeper.session.timeout.ms={SESSION_TIMEOUT_MS}",
             "replica.lag.time.max.ms=3000", "replica.fetch.backoff.ms=100", "replica.fetch.wait.max.ms=200",
-            "group.initial.rebalance.delay.ms=0", ""]))
+            "group.initial.rebalance.delay.ms=0", "controlled.shutdown.retry.backoff.ms=500", ""]))
         self.proc: subprocess.Popen[str] | None = None
         self.address = ""
 

@@ -47,6 +47,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from kazoo.client import KazooClient
@@ -489,11 +490,11 @@ class ZkBridge:
             except ValueError:
                 continue
             try:
-                data, _ = client.get(layout.broker_path(broker_id), watch=self._watcher(_BROKERS))
+                data, stat = client.get(layout.broker_path(broker_id), watch=self._watcher(_BROKERS))
             except NoNodeError:
                 continue  # went away meanwhile: the children watch has fired
-            try:
-                brokers[broker_id] = layout.decode_broker(broker_id, data)
+            try:  # the broker epoch is the registration's czxid, as KafkaZkClient.registerBroker returns it
+                brokers[broker_id] = replace(layout.decode_broker(broker_id, data), epoch=stat.czxid)
             except layout.LayoutError as exc:
                 log.warning("ignoring unreadable broker registration: %s", exc)
         return brokers

@@ -29,6 +29,7 @@ state's znode version and fenced by ``view.controller_epoch_version``.
 ``preferred_leader_writes`` is Kafka's auto leader rebalance (the core runs it
 on a timer, ``leader.imbalance.check.interval.seconds``, default 300 s).
 ``assign_replicas`` is ``AdminUtils.assignReplicasToBrokers`` (rack-unaware).
+``controlled_shutdown`` is ``doControlledShutdown`` (ControlledShutdown, API key 7).
 ``feature_writes`` is ``KafkaController.maybeSetupFeatureVersioning``, which the
 core runs once each time this broker becomes controller (``onControllerFailover``).
 """
@@ -38,7 +39,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from broker.zk.layout import NO_TOPIC_ID, new_kafka_uuid, uuid_to_kafka
 from broker.zk.model import (
@@ -186,13 +187,15 @@ def after_liveness_change(state: PartitionState, replicas: Sequence[int], live: 
 
 
 def preferred_leader_writes(view: ZkView, broker_id: int, *,
-                            imbalance_percentage: int = LEADER_IMBALANCE_PER_BROKER_PERCENTAGE) -> list[ZkWrite]:
+                            imbalance_percentage: int = LEADER_IMBALANCE_PER_BROKER_PERCENTAGE,
+                            excluded: frozenset[int] = frozenset()) -> list[ZkWrite]:
     """Kafka's auto leader rebalance: for each broker whose share of partitions it is the preferred (first)
     replica of but does not lead exceeds ``imbalance_percentage``, move leadership of those partitions back
-    to it when it is live and in the ISR (leader epoch + 1, ISR unchanged)."""
+    to it when it is live and in the ISR (leader epoch + 1, ISR unchanged). Brokers in controlled shutdown
+    (``excluded``) are not live for this, as ``isReplicaOnline`` leaves them out."""
     if view.controller_id != broker_id:
         return []
-    live = set(view.brokers)
+    live = set(view.brokers) - excluded
     preferred_of: dict[int, list[tuple[str, int]]] = {}
     for name, assignment in view.topics.items():
         if name in view.deletions:
@@ -324,3 +327,82 @@ def start_index_for_new_partitions(brokers: Sequence[int], existing_partition0: 
         if broker >= existing_partition0[0]:
             return position
     return 0
+
+
+# -- controlled shutdown (ControlledShutdown, API key 7) ------------------------------------------------
+
+@dataclass(frozen=True)
+class ShutdownDecision:
+    """The controller's answer to a ControlledShutdown: an error (0: none) with the writes that move the
+    broker's leaderships away and take it out of ISRs (one ``SetPartitionStates`` per topic)."""
+
+    error_code: int
+    message: str | None = None
+    writes: tuple[ZkWrite, ...] = ()
+
+
+def controlled_shutdown(view: ZkView, controller_id: int, broker_id: int, broker_epoch: int,
+                        shutting_down: Iterable[int] = ()) -> ShutdownDecision:
+    """``KafkaController.doControlledShutdown`` as a decision over the view, ``shutting_down`` being the
+    brokers already shutting down (``broker_id`` joins them when this returns no error):
+
+    * not the controller: STALE_CONTROLLER_EPOCH (Kafka throws ``ControllerMovedException``, which
+      ``Errors`` maps to code 11);
+    * a broker epoch (v2+; -1 is "unknown", not checked) older than the czxid of the broker's registration:
+      STALE_BROKER_EPOCH; an epoch for a broker that is not registered: UNKNOWN_SERVER_ERROR (Kafka's lookup
+      of the live broker's epoch throws ``NoSuchElementException``);
+    * a broker not registered (v0/v1, no epoch): BROKER_NOT_AVAILABLE "Broker id <id> does not exist.";
+    * otherwise, for every partition with a state, more than one replica including the broker, of a topic
+      not being deleted: one it leads gets as leader the first replica in assignment order that is live, in
+      the ISR and not shutting down (``ControlledShutdownPartitionLeaderElectionStrategy``), the ISR loses the
+      shutting-down brokers, leader epoch + 1; none eligible: unchanged (it stays in the answer's remaining
+      partitions). One it follows and is in the ISR of leaves the ISR unless it is the last member (the
+      ``OfflineReplica`` transition's ``removeReplicasFromIsr``), leader epoch + 1."""
+    from wire.kafka.error_codes import ErrorCode
+
+    if view.controller_id != controller_id:
+        return ShutdownDecision(ErrorCode.STALE_CONTROLLER_EPOCH, "Controller moved to another broker. "
+                                                                   "Aborting controlled shutdown")
+    registration = view.brokers.get(broker_id)
+    if broker_epoch != -1:
+        if registration is None:
+            return ShutdownDecision(ErrorCode.UNKNOWN_SERVER_ERROR, f"key not found: {broker_id}")
+        if broker_epoch < registration.epoch:
+            return ShutdownDecision(
+                ErrorCode.STALE_BROKER_EPOCH,
+                f"Received controlled shutdown request from an old broker epoch {broker_epoch} for broker "
+                f"{broker_id}. Current broker epoch is {registration.epoch}.")
+    if registration is None:
+        return ShutdownDecision(ErrorCode.BROKER_NOT_AVAILABLE, f"Broker id {broker_id} does not exist.")
+    down = set(shutting_down) | {broker_id}
+    live = set(view.brokers) - down
+    writes: list[ZkWrite] = []
+    for name in sorted(view.topics):
+        if name in view.deletions:
+            continue
+        states: dict[tuple[str, int], PartitionState] = {}
+        for index, replicas in sorted(view.topics[name].partitions.items()):
+            state = view.states.get((name, index))
+            if state is None or broker_id not in replicas or len(replicas) <= 1:
+                continue
+            if state.leader == broker_id:
+                eligible = [r for r in replicas if r in live and r in state.isr]
+                if eligible:
+                    states[(name, index)] = replace(
+                        state, leader=eligible[0], leader_epoch=state.leader_epoch + 1,
+                        isr=[r for r in state.isr if r not in down], controller_epoch=view.controller_epoch)
+            elif broker_id in state.isr:
+                isr = list(state.isr) if len(state.isr) == 1 else [r for r in state.isr if r != broker_id]
+                states[(name, index)] = replace(state, leader_epoch=state.leader_epoch + 1, isr=isr,
+                                                controller_epoch=view.controller_epoch)
+        if states:
+            writes.append(SetPartitionStates(states, view.controller_epoch_version))
+    return ShutdownDecision(ErrorCode.NONE, None, tuple(writes))
+
+
+def partitions_led_by(view: ZkView, broker_id: int) -> list[tuple[str, int]]:
+    """``partitionLeadersOnBroker``: what a ControlledShutdown answers as remaining, the partitions with more
+    than one replica, of topics not being deleted, that the broker still leads."""
+    return sorted(k for k, s in view.states.items()
+                  if s.leader == broker_id and k[0] in view.topics and k[0] not in view.deletions
+                  and len(view.topics[k[0]].partitions.get(k[1], ())) > 1)

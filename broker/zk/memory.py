@@ -52,6 +52,7 @@ class MemoryZooKeeper:
         self.feature: FeatureZNode | None = None  # /feature
         self.feature_version = -1
         self.bridges: list[MemoryBridge] = []
+        self.zxid = 0  # stands for ZooKeeper's zxid: registrations take the next one as their czxid (broker epoch)
 
     def bridge(self, connect: str, broker_id: int, registration: BrokerRegistration, session_timeout_ms: int,
                deliver: Callable[[ZkEvent], None]) -> MemoryBridge:
@@ -102,7 +103,8 @@ class MemoryZooKeeper:
         with self.lock:
             if bridge.broker_id in self.brokers:
                 raise RuntimeError(f"/brokers/ids/{bridge.broker_id} exists: another session holds it")
-            self.brokers[bridge.broker_id] = bridge.registration
+            self.zxid += 1
+            self.brokers[bridge.broker_id] = replace(bridge.registration, epoch=self.zxid)
             self.bridges.append(bridge)
         self._broadcast()
 

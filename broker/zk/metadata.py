@@ -20,6 +20,13 @@ topic administration from the handlers (``create_topic``, ``add_partitions``,
 nobody holds it, and, while this broker is the controller, the writes
 ``broker.zk.controller`` decides from the view.
 
+``/feature`` (``FeaturesChanged``) fills the finalized features cache ApiVersions
+reports (``finalized_features``, ``finalized_epoch``); as controller this broker sets
+``/feature`` up once per controller epoch (``controller.feature_writes``). As
+controller it also answers ControlledShutdown (``controlled_shutdown``: the brokers
+shutting down are remembered in ``shutting_down`` and left out of preferred-leader
+moves); ``leaving`` marks this broker's own controlled shutdown (it follows nothing).
+
 Coordinator state follows partition leadership: when this broker becomes the
 leader of a partition of ``__consumer_offsets`` or ``__transaction_state``, that
 partition's records are replayed into the coordinators, as Kafka loads a
@@ -30,6 +37,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from broker.state.cluster import BrokerInfo, Partition, Topic
@@ -41,7 +49,7 @@ from broker.zk.layout import PRODUCER_ID_BLOCK_SIZE
 from broker.zk.model import (
     BrokerConfigsChanged, QuotaConfigsChanged, SetEntityConfig, FEATURE_ENABLED, FeaturesChanged, SetFeatureZNode,
     AddPartitions, ClaimProducerIds, ProducerIdsClaimed, BrokersChanged, ClusterIdKnown, ControllerChanged, CreateTopic, DeletionsRequested,
-    ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged, PreferredElectionRequested, SessionLost, SetTopicConfig,
+    ElectController, MarkForDeletion, PartitionState, SetPartitionStates, PartitionStatesChanged, PreferredElectionRequested, SessionLost, SetTopicConfig,
     TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkView, ZkWrite,
 )
 
@@ -78,6 +86,9 @@ class ZkMetadata:
         self.finalized_epoch = -1  # /feature's znode version; -1 (UNKNOWN_FINALIZED_FEATURES_EPOCH) when none
         self._feature_setup_epoch: int | None = None  # the controller epoch whose /feature set-up was queued
         self._feature_failed_version: int | None = None  # a SetFeatureZNode on this version lost a race
+        self.shutting_down: set[int] = set()  # as controller: brokers in controlled shutdown (shuttingDownBrokerIds)
+        self._awaited_failed: dict[int, bool] = {}  # id of a write an answer waits for -> it lost a race
+        self.leaving = False  # this broker is in its own controlled shutdown: it follows no partition any more
         self._writes_taken = 0  # writes handed to the shell so far
         self.writes_done = 0  # writes the shell has performed (or seen fail) so far, in the same order
 
@@ -91,12 +102,15 @@ class ZkMetadata:
             self._heard.add("cluster")
         elif isinstance(event, BrokersChanged):
             view.brokers = dict(event.brokers)
+            self.shutting_down &= set(view.brokers)  # onBrokerFailure forgets a broker that is gone
             self._heard.add("brokers")
         elif isinstance(event, ControllerChanged):
             view.controller_id = event.controller_id
             view.controller_epoch = event.controller_epoch
             view.controller_epoch_version = event.controller_epoch_version
             self._election_asked = False
+            if view.controller_id != self.node_id:
+                self.shutting_down.clear()  # a new controller starts with a fresh context
         elif isinstance(event, TopicsChanged):
             view.topics = dict(event.topics)
             view.configs = {name: dict(c) for name, c in event.configs.items()}
@@ -119,6 +133,8 @@ class ZkMetadata:
             self._heard.add("feature")
         elif isinstance(event, WriteFailed):
             log.info("ZooKeeper write lost a race (%s): %s", type(event.write).__name__, event.reason)
+            if id(event.write) in self._awaited_failed:
+                self._awaited_failed[id(event.write)] = True
             if isinstance(event.write, SetFeatureZNode):  # decide again once /feature is read again
                 self._feature_failed_version = event.write.zk_version
                 self._feature_setup_epoch = None
@@ -287,7 +303,8 @@ class ZkMetadata:
         if self.ready and self.view.controller_id == self.node_id:
             from broker.zk import controller as zk_controller
 
-            self.outbox.extend(zk_controller.preferred_leader_writes(self.view, self.node_id))
+            self.outbox.extend(zk_controller.preferred_leader_writes(self.view, self.node_id,
+                                                                     excluded=frozenset(self.shutting_down)))
 
     def take_writes(self) -> list[ZkWrite]:
         out, self.outbox = self.outbox, []
@@ -309,6 +326,47 @@ class ZkMetadata:
             return resp
         return Pending(self.core.now_ms + ZK_WRITE_TIMEOUT_MS,
                        lambda _now, expired: resp if expired or self.writes_done >= mark else None)
+
+    def controlled_shutdown(self, broker_id: int, broker_epoch: int,
+                            answer: Callable[[int, list[tuple[str, int]]], M]) -> M | Pending:
+        """ControlledShutdown on this broker: the controller's decision (``controller.controlled_shutdown``); on
+        success the broker is recorded as shutting down, the writes are queued, and the answer waits (Pending
+        with the partitions it still leads, ``partitions_led_by``) until every written state came back from
+        ZooKeeper (or was read again after a lost race), at most ``ZK_WRITE_TIMEOUT_MS``."""
+        from broker.core import Pending
+        from broker.zk import controller as zk_controller
+
+        decision = zk_controller.controlled_shutdown(self.view, self.node_id, broker_id, broker_epoch,
+                                                     self.shutting_down)
+        if decision.error_code:
+            log.info("controlled shutdown of broker %d refused (%d): %s", broker_id, decision.error_code,
+                     decision.message)
+            return answer(decision.error_code, [])
+        self.shutting_down.add(broker_id)
+        writes = [w for w in decision.writes if isinstance(w, SetPartitionStates)]
+        log.info("controlled shutdown of broker %d: %d partition states to write", broker_id,
+                 sum(len(w.states) for w in writes))
+        if not writes:
+            return answer(0, zk_controller.partitions_led_by(self.view, broker_id))
+        self.outbox.extend(writes)
+        for write in writes:
+            self._awaited_failed[id(write)] = False
+
+        def settled(write: SetPartitionStates) -> bool:
+            """Lost its race, or every state it wrote is back from ZooKeeper (a newer version than written on)."""
+            if self._awaited_failed.get(id(write)):
+                return True
+            return all((now := self.view.states.get(key)) is None or now.zk_version != state.zk_version
+                       for key, state in write.states.items())
+
+        def poll(_now: int, expired: bool) -> M | None:
+            if not expired and not all(settled(w) for w in writes):
+                return None
+            for write in writes:
+                self._awaited_failed.pop(id(write), None)
+            return answer(0, zk_controller.partitions_led_by(self.view, broker_id))
+
+        return Pending(self.core.now_ms + ZK_WRITE_TIMEOUT_MS, poll)
 
     # -- topic administration from the handlers ---------------------------------------------------
 

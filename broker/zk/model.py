@@ -33,6 +33,7 @@ class BrokerRegistration:
     timestamp_ms: int = 0
     listener: str = "PLAINTEXT"  # the listener name of ``host:port`` in ``endpoints``
     features: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (min, max) supported
+    epoch: int = -1  # the broker epoch: the czxid of the znode (KIP-380), -1 when not read from ZooKeeper
 
 
 @dataclass(frozen=True)

@@ -192,7 +192,8 @@ def test_start_creates_chroot_persistent_paths_cluster_id_and_registration(clust
                     b'"version":5,"timestamp":"1700000000001"}')
     assert stat.ephemeralOwner == bridge.client.client_id[0]  # type: ignore[union-attr]
     assert events.wait(ClusterIdKnown).cluster_id == "configured-id-000000000"
-    assert events.wait(BrokersChanged).brokers == {1: bridge.registration}
+    # the broker epoch is the registration's czxid (KafkaZkClient.registerBroker)
+    assert events.wait(BrokersChanged).brokers == {1: replace(bridge.registration, epoch=stat.czxid)}
     assert events.wait(ControllerChanged) == ControllerChanged(None, 0, -1)
     assert events.wait(TopicsChanged) == TopicsChanged({}, {})
     assert events.wait(DeletionsRequested) == DeletionsRequested(frozenset())
@@ -228,7 +229,8 @@ def test_registration_waits_for_a_previous_session_to_go(cluster: Cluster) -> No
     bridge.start()
     closer.join()
     assert cluster.data("/brokers/ids/1") == layout.encode_broker(bridge.registration)
-    assert events.wait(BrokersChanged).brokers == {1: bridge.registration}
+    czxid = cluster.zk.get("/brokers/ids/1")[1].czxid
+    assert events.wait(BrokersChanged).brokers == {1: replace(bridge.registration, epoch=czxid)}
 
 
 # -- the controller election -------------------------------------------------------------------------------
@@ -273,7 +275,8 @@ def test_closing_a_session_removes_its_ephemerals_and_others_see_it(cluster: Clu
     mark = e2.mark()
     b1.stop()
     assert cluster.zk.exists("/brokers/ids/1") is None and cluster.zk.exists("/controller") is None
-    assert e2.wait(BrokersChanged, lambda e: 1 not in e.brokers, after=mark).brokers == {2: b2.registration}
+    assert e2.wait(BrokersChanged, lambda e: 1 not in e.brokers, after=mark).brokers == \
+        {2: replace(b2.registration, epoch=cluster.zk.get("/brokers/ids/2")[1].czxid)}
     assert e2.wait(ControllerChanged, lambda e: e.controller_id is None, after=mark) == ControllerChanged(None, 1, 1)
     changed = elect(b2, e2, 2)  # the survivor takes over: epoch 2
     assert changed == ControllerChanged(2, 2, 2) and cluster.data("/controller_epoch") == b"2"
@@ -293,8 +296,8 @@ def test_session_expiry_delivers_session_lost_then_registers_again(cluster: Clus
     thief.close()
     e1.wait(SessionLost, after=mark)
     registered = e1.wait(BrokersChanged, lambda e: 1 in e.brokers, after=mark)
-    assert registered.brokers[1] == b1.registration
     _, stat = cluster.zk.get("/brokers/ids/1")
+    assert registered.brokers[1] == replace(b1.registration, epoch=stat.czxid)  # a new registration: a new epoch
     assert stat.ephemeralOwner != session_id and stat.ephemeralOwner == client.client_id[0]
     assert cluster.zk.exists("/controller") is None  # the controller went with the old session
     assert elect(b1, e1, 1).controller_epoch == 2

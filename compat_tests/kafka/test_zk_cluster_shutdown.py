@@ -1,0 +1,123 @@
+"""Controlled shutdown on three broker processes in ZooKeeper mode (the ``kafka_zk_cluster`` fixture).
+
+SIGTERM to the leader of a replication-factor-3 partition while an idempotent
+acks=all producer (confluent-kafka) writes to it: before exiting, the broker sends
+ControlledShutdown to the controller, which moves leadership to another in-sync
+replica and takes the broker out of the ISR. An independent kazoo session watches the
+partition's state znode and ``/brokers/ids``: the new leader is written before the
+broker's registration goes (ZooKeeper delivers one session's watch events in order).
+Every acknowledged record is then read back exactly once, in order.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kazoo.client import KazooClient
+
+from broker.testing import ZkKafkaCluster
+
+WAIT = 30.0
+STATE = "/brokers/topics/leaving/partitions/0/state"
+
+
+def test_sigterm_moves_leadership_before_the_broker_goes(kafka_zk_cluster: ZkKafkaCluster) -> None:
+    cluster = kafka_zk_cluster
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic("leaving", 1, 3, topic_configs={"min.insync.replicas": "2"})])
+    finally:
+        admin.close()
+    zk = KazooClient(hosts=cluster.zookeeper)
+    zk.start(timeout=10)
+    events: list[tuple[str, Any]] = []  # in the order this session's watches fire
+    changed = threading.Condition()
+
+    def on_state(data: bytes | None, _stat: Any) -> None:
+        with changed:
+            events.append(("state", None if data is None else json.loads(data)))
+            changed.notify_all()
+
+    def on_ids(children: list[str]) -> None:
+        with changed:
+            events.append(("ids", sorted(int(c) for c in children)))
+            changed.notify_all()
+
+    zk.DataWatch(STATE, on_state)
+    zk.ChildrenWatch("/brokers/ids", on_ids)
+    with changed:
+        assert changed.wait_for(lambda: any(k == "state" and v is not None for k, v in events), WAIT)
+        before = next(v for k, v in reversed(events) if k == "state" and v is not None)
+    leaving = before["leader"]
+    assert sorted(before["isr"]) == [1, 2, 3]
+
+    acked: list[bytes] = []
+    errors: list[object] = []
+
+    def report(err: object, msg: Any) -> None:
+        (errors.append(err) if err is not None else acked.append(msg.value()))
+
+    producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all", "enable.idempotence": True,
+                         "linger.ms": 5, "retry.backoff.ms": 50, "message.timeout.ms": 60000,
+                         "topic.metadata.refresh.interval.ms": 1000})
+    stop = threading.Event()
+
+    def produce() -> None:
+        i = 0
+        while not stop.is_set():
+            producer.produce("leaving", value=b"cs-%05d" % i, partition=0, on_delivery=report)
+            producer.poll(0.002)
+            i += 1
+
+    writer = threading.Thread(target=produce, name="producer", daemon=True)
+    writer.start()
+    try:
+        deadline = time.monotonic() + WAIT
+        while len(acked) < 200:  # the producer is well under way on the old leader
+            assert time.monotonic() < deadline and not errors, errors[:3]
+            time.sleep(0.01)
+        process = cluster.brokers[leaving]
+        cluster.stop(leaving)  # SIGTERM; returns once the process has exited
+        assert process.proc is not None and process.proc.returncode == 0  # exited by itself, not killed
+        with changed:
+            assert changed.wait_for(lambda: any(k == "ids" and leaving not in v for k, v in events), WAIT)
+        acked_at_stop = len(acked)
+        deadline = time.monotonic() + WAIT
+        while len(acked) < acked_at_stop + 200:  # and goes on with the new leader
+            assert time.monotonic() < deadline and not errors, errors[:3]
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        writer.join(WAIT)
+    assert producer.flush(WAIT) == 0
+    assert not errors, errors[:3]
+
+    with changed:
+        order = list(events)
+    zk.stop()
+    zk.close()
+    moved = next(i for i, (k, v) in enumerate(order) if k == "state" and v is not None and v["leader"] != leaving)
+    gone = next(i for i, (k, v) in enumerate(order) if k == "ids" and leaving not in v)
+    assert moved < gone, order  # leadership moved while the broker was still registered
+    new = order[moved][1]
+    assert new["leader"] in before["isr"] and leaving not in new["isr"]
+    assert new["leader_epoch"] == before["leader_epoch"] + 1
+    assert sorted(new["isr"]) == sorted(r for r in before["isr"] if r != leaving)
+
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": "cs-checker",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe(["leaving"])
+    got: list[bytes] = []
+    deadline = time.monotonic() + WAIT
+    while len(got) < len(acked) and time.monotonic() < deadline:
+        msg = consumer.poll(0.2)
+        if msg is not None and msg.error() is None:
+            got.append(msg.value())
+    consumer.close()
+    assert got == acked  # every acknowledged record once, in order (one partition, an idempotent producer)
