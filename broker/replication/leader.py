@@ -118,6 +118,10 @@ class Replication:
         partition = st.partition
         if replica_id in partition.isr or not self._can_change(key, st, now_ms):
             return
+        zk = self.core.zk
+        assignment = zk.view.topics.get(key[0]) if zk is not None else None
+        if assignment is not None and replica_id in assignment.removing.get(key[1], ()):
+            return  # a replica being reassigned away does not come back into the ISR (Kafka stops it)
         f = st.followers[replica_id]
         if f.log_end_offset >= partition.log.high_watermark and f.log_end_offset >= st.epoch_start_offset:
             self._write_isr(key, st, sorted(set(partition.isr) | {replica_id}, key=partition.replicas.index), now_ms)

@@ -381,3 +381,62 @@ def test_preferred_rebalance_leaves_shutting_down_brokers_out() -> None:
     v = view([1, 2], {"t": {0: [2, 1]}}, {("t", 0): st(1, 3, [1, 2])})
     assert only_states(controller.preferred_leader_writes(v, ME)) == {("t", 0): st(2, 4, [1, 2])}
     assert controller.preferred_leader_writes(v, ME, excluded=frozenset({2})) == []
+
+
+# -- partition reassignment (KIP-455) ---------------------------------------------------------------------
+
+def test_reassign_starts_with_the_full_replica_set() -> None:
+    from wire.kafka.error_codes import ErrorCode
+
+    v = view([1, 2, 3, 4], {"t": {0: [1, 2], 1: [2, 3]}}, {("t", 0): st(1, 0, [1, 2]), ("t", 1): st(2, 0, [2, 3])})
+    writes, results = controller.reassign(v, ME, {("t", 0): [3, 2], ("t", 1): [2, 3, 9], ("t", 7): [1],
+                                                  ("u", 0): [1], ("t", 2): None})
+    assert results[("t", 0)] == (0, None)
+    assert results[("t", 1)][0] == ErrorCode.INVALID_REPLICA_ASSIGNMENT  # 9 is not a live broker
+    assert results[("t", 1)][1] == ("Replica assignment has brokers that are not alive. Replica list: "
+                                    "ArrayBuffer(9), live broker list: Set(1, 2, 3, 4)")
+    assert results[("t", 7)] == results[("u", 0)] == (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION,
+                                                      "The partition does not exist.")
+    assert results[("t", 2)] == (ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, "No partition reassignment is in progress.")
+    (write,) = writes
+    assert isinstance(write, AddPartitions)
+    assert write.assignment.partitions == {0: [3, 2, 1], 1: [2, 3]}  # target, then the rest of the origin
+    assert (write.assignment.adding, write.assignment.removing) == ({0: [3]}, {0: [1]})
+    for bad, message in (([], "Empty replica list specified in partition reassignment."),
+                         ([1, 1], "Duplicate replica ids in partition reassignment replica list: ArrayBuffer(1, 1)"),
+                         ([-1], "Invalid broker id in replica list: ArrayBuffer(-1)")):
+        assert controller.reassign(v, ME, {("t", 0): bad})[1][("t", 0)] == (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                                                                            message)
+    # cancelling an ongoing reassignment goes back to the origin replicas
+    moving = view([1, 2, 3], {"t": {0: [3, 2, 1]}})
+    moving.topics["t"] = TopicAssignment("t", TID, {0: [3, 2, 1]}, adding={0: [3]}, removing={0: [1]})
+    (cancel,), results = controller.reassign(moving, ME, {("t", 0): None})
+    assert results[("t", 0)] == (0, None)
+    assert isinstance(cancel, AddPartitions)
+    assert (cancel.assignment.partitions, cancel.assignment.adding, cancel.assignment.removing) == ({0: [2, 1]}, {}, {})
+    assert controller.reassignments(moving, None) == {("t", 0): ([3, 2, 1], [3], [1])}
+    assert controller.reassignments(moving, [("t", 1)]) == {}
+
+
+def _reassigning(isr: list[int], leader: int = 1, live: list[int] = [1, 2, 3]) -> ZkView:  # noqa: B006
+    v = view(live, {"t": {0: [3, 2, 1]}}, {("t", 0): st(leader, 4, isr, version=6)})
+    v.topics["t"] = TopicAssignment("t", TID, {0: [3, 2, 1]}, adding={0: [3]}, removing={0: [1]})
+    return v
+
+
+def test_reassignment_waits_for_the_target_replicas_then_moves_leadership_then_completes() -> None:
+    assert controller.decide(_reassigning([1, 2]), ME) == []  # 3 not in the ISR yet
+    # 3 caught up: leadership moves to the first live in-sync target replica, 1 leaves the ISR
+    assert only_states(controller.decide(_reassigning([1, 2, 3]), ME)) == {("t", 0): st(3, 5, [2, 3], version=6)}
+    # once that is in place: the assignment becomes the target, without the reassignment entries
+    (done,) = controller.decide(_reassigning([2, 3], leader=3), ME)
+    assert isinstance(done, AddPartitions)
+    assert (done.assignment.partitions, done.assignment.adding, done.assignment.removing) == ({0: [3, 2]}, {}, {})
+    # a leader already among the targets keeps leading; only the removed replica leaves the ISR
+    assert only_states(controller.decide(_reassigning([2, 1, 3], leader=2), ME)) == \
+        {("t", 0): st(2, 5, [2, 3], version=6)}
+
+
+def test_a_cancelled_reassignment_takes_the_dropped_replica_out_of_the_isr() -> None:
+    v = view([1, 2, 3], {"t": {0: [2, 1]}}, {("t", 0): st(3, 2, [3, 2, 1])})
+    assert only_states(controller.decide(v, ME)) == {("t", 0): st(2, 3, [2, 1])}

@@ -241,3 +241,12 @@ def test_feature_znode() -> None:
                 b'{"features":{"f":{"max_version_level":0}},"version":2,"status":1}', b"", b"[]"):
         with pytest.raises(layout.LayoutError):
             layout.decode_feature(bad)
+
+
+def test_topic_with_an_ongoing_reassignment() -> None:
+    """``adding_replicas`` / ``removing_replicas`` name only the partitions being reassigned; they round-trip."""
+    a = TopicAssignment("t", TOPIC_ID, {0: [3, 1, 2], 1: [2, 3]}, adding={0: [3]}, removing={0: [2]})
+    encoded = layout.encode_topic(a)
+    assert b'"adding_replicas":{"0":[3]}' in encoded and b'"removing_replicas":{"0":[2]}' in encoded
+    assert layout.decode_topic("t", encoded) == a
+    assert (a.target(0), a.origin(0), a.reassigning(0), a.reassigning(1)) == ([3, 1], [1, 2], True, False)

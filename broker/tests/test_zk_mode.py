@@ -220,3 +220,45 @@ def test_controlled_shutdown_moves_leadership_before_the_broker_goes(
             assert new.leader == next(r for r in zk.topics["moving"].partitions[p] if r != leaving)
     core = brokers[leaving].server.core
     assert core is not None and core.zk is not None and core.zk.leaving
+
+
+def test_partition_reassignment_through_the_controller(
+        zk_cluster: tuple[MemoryZooKeeper, dict[int, RunningBroker]]) -> None:
+    """AlterPartitionReassignments / ListPartitionReassignments (KIP-455): only the controller answers; a
+    reassignment stays listed while the added replica cannot catch up (the leader fails every Fetch), then
+    completes: the assignment becomes the target, the ISR follows."""
+    from compat_tests.kafka.conftest import RawKafka
+    from wire.kafka.error_codes import ErrorCode
+    from wire.kafka.messages.alter_partition_reassignments import AlterPartitionReassignmentsRequest as Alter
+    from wire.kafka.messages.list_partition_reassignments import ListPartitionReassignmentsRequest as ListR
+
+    zk, brokers = zk_cluster
+    controller = wait_for(lambda: zk.controller_id, "a controller")
+    admin = KafkaAdminClient(bootstrap_servers=brokers[controller].bootstrap_servers)
+    try:
+        admin.create_topics([NewTopic("r", 1, 2)])
+        origin = wait_for(lambda: ("r", 0) in zk.states and zk.topics["r"].partitions[0], "a state")
+        leader = zk.states[("r", 0)].leader
+        (spare,) = {1, 2, 3} - set(origin)
+        other = next(b for b in brokers if b != controller)
+        with RawKafka.to(brokers[other].bootstrap_servers) as raw:
+            alter = raw.request(45, 0, Alter(topics=[Alter.ReassignableTopic("r", [Alter.ReassignablePartition(0, [1])])]))
+            assert (alter.error_code, alter.responses) == (ErrorCode.NOT_CONTROLLER, [])
+            assert raw.request(46, 0, ListR(topics=None)).error_code == ErrorCode.NOT_CONTROLLER
+        brokers[leader].fail_next(1, ErrorCode.UNKNOWN_SERVER_ERROR, 10**6)  # no follower catches up meanwhile
+        target = [leader, spare]
+        tp = TopicPartition("r", 0)
+        assert admin.alter_partition_reassignments({tp: target}) == {tp: None}
+        removed = next(r for r in origin if r != leader)
+        assert admin.list_partition_reassignments() == {
+            tp: {"replicas": [leader, spare, removed], "adding_replicas": [spare], "removing_replicas": [removed]}}
+        assert zk.topics["r"].partitions[0] == [leader, spare, removed]
+        brokers[leader].clear_faults()
+        wait_for(lambda: zk.topics["r"].partitions[0] == target, "the reassignment to complete")
+        assert not zk.topics["r"].adding and not zk.topics["r"].removing
+        state = wait_for(lambda: sorted(zk.states[("r", 0)].isr) == sorted(target) and zk.states[("r", 0)],
+                         "the ISR of the target")
+        assert state.leader == leader
+        assert admin.list_partition_reassignments() == {}
+    finally:
+        admin.close()

@@ -20,6 +20,10 @@ view, none. No kazoo, no I/O, no clock. What it decides, following Kafka 3.9's
   member (Kafka never empties it); leader epoch + 1;
 * a partition whose live leader has dead ISR members: the ISR shrinks, leader
   epoch + 1 (Kafka's ``removeReplicasFromIsr`` bumps the epoch too);
+* a partition being reassigned (KIP-455, ``reassignment_step``) waits until its
+  target replicas are all in the ISR, then gets a leader among them and loses the
+  removed replicas from its ISR, then its assignment becomes the target (one
+  ``AddPartitions`` per topic); ``reassign`` starts or cancels reassignments;
 * a topic marked in ``/admin/delete_topics`` is not touched any more and is
   removed (``CompleteDeletion``: states, partitions, assignment, config,
   marker); a marker for a topic that does not exist is removed too.
@@ -84,16 +88,26 @@ def decide(view: ZkView, broker_id: int, *,
         if assignment.topic_id == NO_TOPIC_ID:
             writes.append(AddPartitions(replace(assignment, topic_id=new_topic_id(view, assignment))))
         states: dict[tuple[str, int], PartitionState] = {}
+        completed: dict[int, list[int]] = {}
         for index in sorted(assignment.partitions):
             key = (name, index)
             replicas = assignment.partitions[index]
             current = view.states.get(key)
             new = (initial_state(replicas, live, view.controller_epoch) if current is None
                    else after_liveness_change(current, replicas, live, view.controller_epoch))
+            if new is None and current is not None:
+                new, done = reassignment_step(assignment, index, current, live, view.controller_epoch)
+                if done:
+                    completed[index] = assignment.target(index)
             if new is not None:
                 states[key] = new
         if states:
             writes.append(SetPartitionStates(states, view.controller_epoch_version))
+        if completed and assignment.topic_id != NO_TOPIC_ID:
+            writes.append(AddPartitions(replace(
+                assignment, partitions={**assignment.partitions, **completed},
+                adding={p: r for p, r in assignment.adding.items() if p not in completed},
+                removing={p: r for p, r in assignment.removing.items() if p not in completed})))
     if view.preferred_election is not None:  # the old tools' request: elect, then delete the znode
         changing = {k for w in writes if isinstance(w, SetPartitionStates) for k in w.states}
         elected, _ = requested_election(view, broker_id, PREFERRED_ELECTION, view.preferred_election - changing)
@@ -153,6 +167,127 @@ def feature_writes(view: ZkView, broker_id: int, ibp: tuple[int, int] = DEFAULT_
     if new == current:
         return []
     return [SetFeatureZNode(new, view.feature_version, view.controller_epoch_version)]
+
+
+def reassignment_step(assignment: TopicAssignment, index: int, state: PartitionState, live: set[int],
+                      controller_epoch: int) -> tuple[PartitionState | None, bool]:
+    """A reassignment's progress (KIP-455, ``onPartitionReassignment``), level-triggered: (a state to write, or
+    None; whether the assignment can now be completed). While some target replica is not in the ISR nothing
+    happens (the added replicas catch up; their leader adds them to the ISR). Once the ISR holds every target
+    replica, the leader moves if it is not a live target replica (``ReassignPartitionLeaderElectionStrategy``:
+    the first target replica that is live and in the ISR) and the replicas being removed leave the ISR, leader
+    epoch + 1; once that state is in place, the assignment becomes the target replicas (the caller rewrites
+    ``/brokers/topics/<topic>`` without the partition's adding/removing entries). A partition not being
+    reassigned whose ISR names a broker that is no longer a replica (a cancelled reassignment) loses it the
+    same way."""
+    replicas = assignment.partitions.get(index, [])
+    if not assignment.reassigning(index):
+        if all(r in replicas for r in state.isr) or not replicas:
+            return None, False
+        target, removing = list(replicas), [r for r in state.isr if r not in replicas]
+    else:
+        target, removing = assignment.target(index), assignment.removing.get(index, [])
+        if not set(target) <= set(state.isr):
+            return None, False
+    leader_ok = state.leader in target and state.leader in live
+    if leader_ok and not any(r in state.isr for r in removing):
+        return None, assignment.reassigning(index)
+    leader = state.leader
+    if not leader_ok:
+        eligible = [r for r in target if r in live and r in state.isr]
+        if not eligible:
+            return None, False
+        leader = eligible[0]
+    isr = [r for r in state.isr if r not in removing] or [leader]
+    return PartitionState(leader, state.leader_epoch + 1, isr, controller_epoch, zk_version=state.zk_version), False
+
+
+ReassignmentResults = dict[tuple[str, int], tuple[int, str | None]]
+
+
+def reassign(view: ZkView, broker_id: int, requested: dict[tuple[str, int], list[int] | None],
+             shutting_down: Iterable[int] = ()) -> tuple[list[ZkWrite], ReassignmentResults]:
+    """AlterPartitionReassignments on the controller (``processApiPartitionReassignment``): for each partition
+    a target replica list (None: cancel), validated as Kafka does (INVALID_REPLICA_ASSIGNMENT for an empty list,
+    duplicates, negative ids or added brokers that are not live; NO_REASSIGNMENT_IN_PROGRESS to cancel none;
+    UNKNOWN_TOPIC_OR_PARTITION for a partition that does not exist or a topic being deleted), then
+    ``reassignTo``: replicas = target then origin (distinct), adding = those not in the origin, removing =
+    those not in the target; a cancellation reassigns to the origin. Returns one ``AddPartitions`` per topic
+    and an (error code, message) per partition (0, None when started). The caller checks the controller."""
+    from wire.kafka.error_codes import ErrorCode
+
+    live = set(view.brokers) - set(shutting_down)
+    results: ReassignmentResults = {}
+    changed: dict[str, TopicAssignment] = {}
+    for key in sorted(requested):
+        topic, index = key
+        target = requested[key]
+        assignment = changed.get(topic) or view.topics.get(topic)
+        replicas = assignment.partitions.get(index) if assignment is not None else None
+        current = assignment if assignment is not None and replicas is not None else None
+        origin = current.origin(index) if current is not None else []
+        if target is not None:
+            problem = None
+            if not target:
+                problem = "Empty replica list specified in partition reassignment."
+            elif len(set(target)) != len(target):
+                problem = f"Duplicate replica ids in partition reassignment replica list: {_scala_list(target)}"
+            elif any(r < 0 for r in target):
+                problem = f"Invalid broker id in replica list: {_scala_list(target)}"
+            else:
+                adding = [r for r in _distinct(target + origin) if r not in origin]
+                if not set(adding) <= live:
+                    problem = (f"Replica assignment has brokers that are not alive. Replica list: "
+                               f"{_scala_list(adding)}, live broker list: Set({', '.join(map(str, sorted(live)))})")
+            if problem is not None:
+                results[key] = (ErrorCode.INVALID_REPLICA_ASSIGNMENT, problem)
+                continue
+        if current is not None and not current.reassigning(index) and target is None:
+            results[key] = (ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, "No partition reassignment is in progress.")
+            continue
+        if current is None or topic in view.deletions:
+            if target is None and current is None:
+                results[key] = (ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, "No partition reassignment is in progress.")
+            else:
+                results[key] = (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "The partition does not exist.")
+            continue
+        goal = origin if target is None else list(target)
+        full = _distinct(goal + origin)
+        adding = [r for r in full if r not in origin]
+        removing = [r for r in full if r not in goal]
+        new_adding = {p: r for p, r in current.adding.items() if p != index}
+        new_removing = {p: r for p, r in current.removing.items() if p != index}
+        if adding:
+            new_adding[index] = adding
+        if removing:
+            new_removing[index] = removing
+        changed[topic] = replace(current, partitions={**current.partitions, index: full}, adding=new_adding,
+                                 removing=new_removing)
+        results[key] = (ErrorCode.NONE, None)
+    return [AddPartitions(a) for _, a in sorted(changed.items())], results
+
+
+def reassignments(view: ZkView, partitions: Iterable[tuple[str, int]] | None
+                  ) -> dict[tuple[str, int], tuple[list[int], list[int], list[int]]]:
+    """ListPartitionReassignments: (replicas, adding, removing) of every named partition being reassigned
+    (all of them when ``partitions`` is None); others are left out."""
+    keys = ([(t, p) for t, a in view.topics.items() for p in a.partitions] if partitions is None
+            else list(partitions))
+    out: dict[tuple[str, int], tuple[list[int], list[int], list[int]]] = {}
+    for topic, index in sorted(set(keys)):
+        assignment = view.topics.get(topic)
+        if assignment is not None and assignment.reassigning(index):
+            out[(topic, index)] = (list(assignment.partitions[index]), list(assignment.adding.get(index, [])),
+                                   list(assignment.removing.get(index, [])))
+    return out
+
+
+def _distinct(values: Iterable[int]) -> list[int]:
+    return list(dict.fromkeys(values))
+
+
+def _scala_list(values: Iterable[int]) -> str:
+    return f"ArrayBuffer({', '.join(map(str, values))})"
 
 
 def initial_state(replicas: Sequence[int], live: set[int], controller_epoch: int) -> PartitionState | None:

@@ -395,13 +395,16 @@ def decode_broker(broker_id: int, data: bytes | None) -> BrokerRegistration:
 # -- /brokers/topics/<topic> ----------------------------------------------------------------------------
 
 def encode_topic(assignment: TopicAssignment) -> bytes:
-    """``TopicZNode.encode``: v3; ``topic_id`` unless the id is the zero Uuid (no id); empty reassignment maps."""
+    """``TopicZNode.encode``: v3; ``topic_id`` unless the id is the zero Uuid (no id); the reassignment maps
+    name only the partitions being reassigned (``adding_replicas`` / ``removing_replicas``)."""
     partitions = {str(p): list(replicas) for p, replicas in assignment.partitions.items()}
+    adding = {str(p): list(r) for p, r in assignment.adding.items() if r}
+    removing = {str(p): list(r) for p, r in assignment.removing.items() if r}
     fields: dict[str, Any] = {
         "version": 3,
         "partitions": _ordered(partitions, _scala_mutable_order(list(partitions))),
-        "adding_replicas": {},
-        "removing_replicas": {},
+        "adding_replicas": _ordered(adding, _scala_mutable_order(list(adding))),
+        "removing_replicas": _ordered(removing, _scala_mutable_order(list(removing))),
     }
     if assignment.topic_id != NO_TOPIC_ID:
         fields["topic_id"] = uuid_to_kafka(assignment.topic_id)
@@ -434,7 +437,17 @@ def decode_topic(topic: str, data: bytes | None) -> TopicAssignment:
         except ValueError as exc:
             raise LayoutError(f"{what}: bad partition id {key!r}") from exc
         partitions[index] = _int_list(replicas, what)
-    return TopicAssignment(topic, topic_id, dict(sorted(partitions.items())))
+    moving: list[dict[int, list[int]]] = []
+    for key in ("adding_replicas", "removing_replicas"):
+        raw_moving = obj.get(key) or {}
+        if not isinstance(raw_moving, dict):
+            raise LayoutError(f"{what}: {key} is not an object: {raw_moving!r}")
+        try:
+            moving.append({int(p): _int_list(r, what) for p, r in sorted(raw_moving.items(), key=lambda i: int(i[0]))
+                           if r})
+        except ValueError as exc:
+            raise LayoutError(f"{what}: bad partition id in {key}") from exc
+    return TopicAssignment(topic, topic_id, dict(sorted(partitions.items())), moving[0], moving[1])
 
 
 # -- /brokers/topics/<topic>/partitions/<p>/state ----------------------------------------------------------

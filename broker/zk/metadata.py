@@ -398,7 +398,10 @@ class ZkMetadata:
             assignments = zk_controller.assign_replicas(sorted(self.view.brokers), extra, replication)
         for offset, replicas in enumerate(assignments):
             current[len(topic.partitions) + offset] = list(replicas)
-        self.outbox.append(AddPartitions(TopicAssignment(topic.name, topic.topic_id, current)))
+        known = self.view.topics.get(topic.name)  # an ongoing reassignment stays as it is
+        self.outbox.append(AddPartitions(TopicAssignment(topic.name, topic.topic_id, current,
+                                                         dict(known.adding) if known else {},
+                                                         dict(known.removing) if known else {})))
 
     def set_topic_configs(self, topic: str, configs: dict[str, str]) -> None:
         self.outbox.append(SetTopicConfig(topic, dict(configs)))

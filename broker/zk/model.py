@@ -38,11 +38,28 @@ class BrokerRegistration:
 
 @dataclass(frozen=True)
 class TopicAssignment:
-    """``/brokers/topics/<topic>`` (v3): partition -> ordered replicas (first = preferred leader)."""
+    """``/brokers/topics/<topic>`` (v3): partition -> ordered replicas (first = preferred leader). During a
+    reassignment (KIP-455) a partition's replicas are the full set, target replicas first, and ``adding`` /
+    ``removing`` name the replicas being added and removed (partitions not being reassigned are absent)."""
 
     name: str
     topic_id: uuid.UUID
     partitions: dict[int, list[int]]
+    adding: dict[int, list[int]] = field(default_factory=dict)
+    removing: dict[int, list[int]] = field(default_factory=dict)
+
+    def reassigning(self, partition: int) -> bool:
+        return bool(self.adding.get(partition) or self.removing.get(partition))
+
+    def target(self, partition: int) -> list[int]:
+        """``targetReplicas``: the replicas without those being removed."""
+        removing = self.removing.get(partition, [])
+        return [r for r in self.partitions.get(partition, []) if r not in removing]
+
+    def origin(self, partition: int) -> list[int]:
+        """``originReplicas``: the replicas without those being added."""
+        adding = self.adding.get(partition, [])
+        return [r for r in self.partitions.get(partition, []) if r not in adding]
 
 
 @dataclass(frozen=True)

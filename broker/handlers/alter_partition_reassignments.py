@@ -1,0 +1,67 @@
+"""AlterPartitionReassignments (45): move a partition's replicas to other brokers (KIP-455).
+
+ZooKeeper mode: only the controller takes it (NOT_CONTROLLER, top level, elsewhere; admin
+clients send it to the controller). Each partition is validated and its reassignment started
+by rewriting ``/brokers/topics/<topic>`` with the full replica set and its ``adding_replicas`` /
+``removing_replicas`` (``broker.zk.controller.reassign``, Kafka 3.9's
+``processApiPartitionReassignment``); null replicas cancel an ongoing one. The answer goes once
+ZooKeeper has the write. The controller then carries the reassignment out
+(``controller.reassignment_step``): the added replicas fetch and join the ISR, then leadership
+moves into the target replicas, the removed ones leave the ISR and the assignment becomes the
+target. A replica removed from a partition keeps its log (Kafka deletes it).
+
+Without ZooKeeper replicas never move: an unknown partition is UNKNOWN_TOPIC_OR_PARTITION, a
+cancellation NO_REASSIGNMENT_IN_PROGRESS, any other target INVALID_REPLICA_ASSIGNMENT.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from broker.core import Pending
+from broker.handlers import handles
+from broker.zk.controller import reassign
+from wire.kafka.error_codes import ErrorCode
+from wire.kafka.messages.alter_partition_reassignments import (
+    AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse,
+    AlterPartitionReassignmentsResponse_ReassignablePartitionResponse,
+)
+
+if TYPE_CHECKING:
+    from broker.core import BrokerCore, RequestContext
+
+Resp = AlterPartitionReassignmentsResponse
+NOT_CONTROLLER_MESSAGE = "This is not the correct controller for this cluster."
+
+
+@handles(45)
+def alter_partition_reassignments(core: BrokerCore, ctx: RequestContext, req: AlterPartitionReassignmentsRequest,
+                                  version: int) -> AlterPartitionReassignmentsResponse | Pending:
+    requested: dict[tuple[str, int], list[int] | None] = {
+        (topic.name, p.partition_index): None if p.replicas is None else list(p.replicas)
+        for topic in req.topics for p in topic.partitions}
+    zk = core.zk
+    if zk is None:
+        results: dict[tuple[str, int], tuple[int, str | None]] = {}
+        for key, target in requested.items():
+            if core.cluster.partition(*key) is None:
+                results[key] = (ErrorCode.UNKNOWN_TOPIC_OR_PARTITION, "The partition does not exist.")
+            elif target is None:
+                results[key] = (ErrorCode.NO_REASSIGNMENT_IN_PROGRESS, "No partition reassignment is in progress.")
+            else:
+                results[key] = (ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+                                "Partition reassignment needs ZooKeeper mode in wiretwin.")
+        return _response(results)
+    if zk.view.controller_id != zk.node_id:
+        return Resp(throttle_time_ms=0, error_code=ErrorCode.NOT_CONTROLLER, error_message=NOT_CONTROLLER_MESSAGE)
+    writes, results = reassign(zk.view, zk.node_id, requested, zk.shutting_down)
+    zk.outbox.extend(writes)
+    return zk.when_written(_response(results))
+
+
+def _response(results: dict[tuple[str, int], tuple[int, str | None]]) -> AlterPartitionReassignmentsResponse:
+    by_topic: dict[str, list[AlterPartitionReassignmentsResponse_ReassignablePartitionResponse]] = {}
+    for (topic, index), (code, message) in sorted(results.items()):
+        by_topic.setdefault(topic, []).append(Resp.ReassignablePartitionResponse(index, int(code), message))
+    return Resp(throttle_time_ms=0, error_code=0, error_message=None,
+                responses=[Resp.ReassignableTopicResponse(topic, parts) for topic, parts in by_topic.items()])
