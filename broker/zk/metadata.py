@@ -86,7 +86,8 @@ class ZkMetadata:
         self.finalized_epoch = -1  # /feature's znode version; -1 (UNKNOWN_FINALIZED_FEATURES_EPOCH) when none
         self._feature_setup_epoch: int | None = None  # the controller epoch whose /feature set-up was queued
         self._feature_failed_version: int | None = None  # a SetFeatureZNode on this version lost a race
-        self.shutting_down: set[int] = set()  # as controller: brokers in controlled shutdown (shuttingDownBrokerIds)
+        # as controller: brokers in controlled shutdown (shuttingDownBrokerIds), with their broker epoch then
+        self.shutting_down_epochs: dict[int, int] = {}
         self._awaited_failed: dict[int, bool] = {}  # id of a write an answer waits for -> it lost a race
         self.leaving = False  # this broker is in its own controlled shutdown: it follows no partition any more
         self._writes_taken = 0  # writes handed to the shell so far
@@ -102,7 +103,10 @@ class ZkMetadata:
             self._heard.add("cluster")
         elif isinstance(event, BrokersChanged):
             view.brokers = dict(event.brokers)
-            self.shutting_down &= set(view.brokers)  # onBrokerFailure forgets a broker that is gone
+            # onBrokerFailure forgets a broker that is gone, or came back with a new registration (a new epoch,
+            # even if this snapshot never saw it missing: Kafka treats a changed epoch as a bounced broker)
+            self.shutting_down_epochs = {b: e for b, e in self.shutting_down_epochs.items()
+                                         if b in view.brokers and view.brokers[b].epoch == e}
             self._heard.add("brokers")
         elif isinstance(event, ControllerChanged):
             view.controller_id = event.controller_id
@@ -110,7 +114,7 @@ class ZkMetadata:
             view.controller_epoch_version = event.controller_epoch_version
             self._election_asked = False
             if view.controller_id != self.node_id:
-                self.shutting_down.clear()  # a new controller starts with a fresh context
+                self.shutting_down_epochs.clear()  # a new controller starts with a fresh context
         elif isinstance(event, TopicsChanged):
             view.topics = dict(event.topics)
             view.configs = {name: dict(c) for name, c in event.configs.items()}
@@ -304,7 +308,7 @@ class ZkMetadata:
             from broker.zk import controller as zk_controller
 
             self.outbox.extend(zk_controller.preferred_leader_writes(self.view, self.node_id,
-                                                                     excluded=frozenset(self.shutting_down)))
+                                                                     excluded=self.shutting_down))
 
     def take_writes(self) -> list[ZkWrite]:
         out, self.outbox = self.outbox, []
@@ -327,6 +331,10 @@ class ZkMetadata:
         return Pending(self.core.now_ms + ZK_WRITE_TIMEOUT_MS,
                        lambda _now, expired: resp if expired or self.writes_done >= mark else None)
 
+    @property
+    def shutting_down(self) -> frozenset[int]:
+        return frozenset(self.shutting_down_epochs)
+
     def controlled_shutdown(self, broker_id: int, broker_epoch: int,
                             answer: Callable[[int, list[tuple[str, int]]], M]) -> M | Pending:
         """ControlledShutdown on this broker: the controller's decision (``controller.controlled_shutdown``); on
@@ -342,7 +350,7 @@ class ZkMetadata:
             log.info("controlled shutdown of broker %d refused (%d): %s", broker_id, decision.error_code,
                      decision.message)
             return answer(decision.error_code, [])
-        self.shutting_down.add(broker_id)
+        self.shutting_down_epochs[broker_id] = self.view.brokers[broker_id].epoch
         writes = [w for w in decision.writes if isinstance(w, SetPartitionStates)]
         log.info("controlled shutdown of broker %d: %d partition states to write", broker_id,
                  sum(len(w.states) for w in writes))
