@@ -643,6 +643,14 @@ def _api_versions_features(bootstrap: str, version: int = 3) -> tuple[list[Any],
             [(f.name, f.min_version_level, f.max_version_level) for f in resp.finalized_features])
 
 
+def _wait_epoch(bootstrap: str, epoch: int) -> None:
+    """Until the broker's ApiVersions reports ``epoch`` (its own watch on /feature may fire after ours)."""
+    deadline = time.monotonic() + WAIT
+    while _api_versions_features(bootstrap)[1] != epoch:
+        assert time.monotonic() < deadline, f"the broker never reported /feature's version {epoch}"
+        time.sleep(0.02)
+
+
 def test_the_controller_writes_the_feature_znode_and_brokers_report_its_epoch(cluster: Cluster) -> None:
     """Kafka 3.9's ZooKeeper-mode controller on failover (``enableFeatureVersioning``, IBP 3.9 >= 2.7): an absent
     ``/feature`` is created v2, enabled, with no finalized features (``BrokerFeatures.createEmpty()`` in
@@ -664,6 +672,7 @@ def test_the_controller_writes_the_feature_znode_and_brokers_report_its_epoch(cl
         assert data == b'{"features":{},"version":2,"status":1}'
         assert json.loads(data) == {"features": {}, "version": 2, "status": 1}
         assert stat.version == 0 and stat.ephemeralOwner == 0  # persistent, written once
+        _wait_epoch(broker.bootstrap_servers, 0)
         for version in (3, 4):
             assert _api_versions_features(broker.bootstrap_servers, version) == ([], 0, [])
         assert _api_versions_features(broker.bootstrap_servers, 2) == ([], -1, [])  # v2 has none of the fields
@@ -675,10 +684,7 @@ def test_the_controller_writes_the_feature_znode_and_brokers_report_its_epoch(cl
     try:
         wait_data(zk, "/feature", lambda d: d == b'{"features":{},"version":2,"status":1}', "enabled again")
         assert zk.get("/feature")[1].version == 2
-        deadline = time.monotonic() + WAIT
-        while _api_versions_features(broker.bootstrap_servers)[1] != 2:
-            assert time.monotonic() < deadline, "the broker never reported /feature's new version"
-            time.sleep(0.02)
+        _wait_epoch(broker.bootstrap_servers, 2)
         assert _api_versions_features(broker.bootstrap_servers) == ([], 2, [])
     finally:
         broker.stop()
