@@ -440,3 +440,26 @@ def test_reassignment_waits_for_the_target_replicas_then_moves_leadership_then_c
 def test_a_cancelled_reassignment_takes_the_dropped_replica_out_of_the_isr() -> None:
     v = view([1, 2, 3], {"t": {0: [2, 1]}}, {("t", 0): st(3, 2, [3, 2, 1])})
     assert only_states(controller.decide(v, ME)) == {("t", 0): st(2, 3, [2, 1])}
+
+
+def test_legacy_reassignment_znode_starts_waits_and_is_emptied() -> None:
+    from broker.zk.model import SetLegacyReassignment
+
+    v = view([1, 2, 3], {"t": {0: [1, 2], 1: [2, 3]}}, {("t", 0): st(1, 0, [1, 2]), ("t", 1): st(2, 0, [2, 3])})
+    v.legacy_reassignment = {("t", 0): [3, 2], ("t", 1): [2, 3], ("gone", 0): [1], ("t", 5): [9]}
+    writes = controller.decide(v, ME)
+    started = [w for w in writes if isinstance(w, AddPartitions)]
+    assert [w.assignment.partitions[0] for w in started] == [[3, 2, 1]]
+    # t-1 is already there (done), the others cannot start: only t-0 stays in the znode
+    assert [w for w in writes if isinstance(w, SetLegacyReassignment)] == \
+        [SetLegacyReassignment({("t", 0): [3, 2]}, 3)]
+    v.legacy_reassignment = {("t", 0): [3, 2]}
+    v.topics["t"] = TopicAssignment("t", TID, {0: [3, 2, 1], 1: [2, 3]}, adding={0: [3]}, removing={0: [1]})
+    assert controller.decide(v, ME) == []  # in progress: 3 not in the ISR yet
+    v.topics["t"] = TopicAssignment("t", TID, {0: [3, 2], 1: [2, 3]})
+    v.states[("t", 0)] = st(3, 1, [3, 2])
+    assert controller.decide(v, ME) == [SetLegacyReassignment(None, 3)]  # done: the znode goes
+    # a reassignment towards another target (AlterPartitionReassignments) takes the partition out
+    v.legacy_reassignment = {("t", 1): [1, 2]}
+    v.topics["t"] = TopicAssignment("t", TID, {0: [3, 2], 1: [3, 2]}, adding={1: [3]}, removing={})
+    assert SetLegacyReassignment(None, 3) in controller.decide(v, ME)

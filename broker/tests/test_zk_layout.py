@@ -250,3 +250,13 @@ def test_topic_with_an_ongoing_reassignment() -> None:
     assert b'"adding_replicas":{"0":[3]}' in encoded and b'"removing_replicas":{"0":[2]}' in encoded
     assert layout.decode_topic("t", encoded) == a
     assert (a.target(0), a.origin(0), a.reassigning(0), a.reassigning(1)) == ([3, 1], [1, 2], True, False)
+
+
+def test_legacy_reassign_partitions() -> None:
+    assert layout.REASSIGN_PARTITIONS == "/admin/reassign_partitions"
+    data = layout.encode_reassign_partitions({("t", 0): [1, 2]})
+    assert data == b'{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[1,2]}]}'
+    assert layout.decode_reassign_partitions(data) == {("t", 0): [1, 2]}
+    for bad in (b'{"version":1}', b'{"version":1,"partitions":[{"partition":0,"replicas":[1]}]}', b"x"):
+        with pytest.raises(layout.LayoutError):
+            layout.decode_reassign_partitions(bad)

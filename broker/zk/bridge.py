@@ -30,6 +30,8 @@ touches ZooKeeper for one broker; the broker core never sees kazoo. It:
   every quota entity (``QuotaConfigsChanged``). Both are read at start-up and on
   every new session too, so a config written straight into ZooKeeper with a
   notification (``kafka-configs.sh --zookeeper``) is picked up like our own;
+* follows ``/admin/reassign_partitions`` (``LegacyReassignmentRequested``) and
+  rewrites or deletes it for the controller (``SetLegacyReassignment``);
 * follows ``/feature`` (``FeaturesChanged``, with its znode version) as Kafka's
   ``FinalizedFeatureChangeListener`` does, and writes it for the controller
   (``SetFeatureZNode``);
@@ -61,7 +63,7 @@ from kazoo.security import OPEN_ACL_UNSAFE
 
 from broker.zk import layout
 from broker.zk.model import (
-    FeaturesChanged, SetFeatureZNode,
+    FeaturesChanged, SetFeatureZNode, LegacyReassignmentRequested, SetLegacyReassignment,
     BrokerConfigsChanged, ClaimProducerIds, ProducerIdsClaimed, QuotaConfigsChanged, SetEntityConfig,
     AddPartitions, BrokerRegistration, BrokersChanged, ClusterIdKnown, CompleteDeletion, ControllerChanged,
     CompletePreferredElection, CreateTopic, DeletionsRequested, ElectController, MarkForDeletion, PartitionState,
@@ -81,11 +83,12 @@ _CONFIG_CHANGES = "config_changes"  # new /config/changes notifications; every b
 _BROKER_CONFIGS = "broker_configs"  # /config/brokers/<default> and /config/brokers/<own id>
 _QUOTAS = "quotas"  # /config/users, /config/clients, /config/ips
 _FEATURE = "feature"  # /feature (FinalizedFeatureChangeListener)
+_REASSIGN = "reassign"  # /admin/reassign_partitions (legacy reassignment requests)
 _LOST = "lost"
 _CONNECTED = "connected"
 _STOP = "stop"
 _ALL = (_BROKERS, _CONTROLLER, _TOPICS, _DELETIONS, _PREFERRED, _ISR_CHANGES, _CONFIG_CHANGES, _BROKER_CONFIGS,
-        _QUOTAS, _FEATURE)
+        _QUOTAS, _FEATURE, _REASSIGN)
 
 CONFIG_CHANGE_EXPIRATION_MS = 15 * 60 * 1000  # ZkNodeChangeNotificationListener's changeExpirationMs
 PRODUCER_ID_BLOCK_SIZE = layout.PRODUCER_ID_BLOCK_SIZE
@@ -361,6 +364,8 @@ class ZkBridge:
             self.deliver(DeletionsRequested(frozenset(children)))
         if _PREFERRED in pending:
             self.deliver(PreferredElectionRequested(self._read_preferred_election()))
+        if _REASSIGN in pending:
+            self.deliver(LegacyReassignmentRequested(self._read_legacy_reassignment()))
         if _ISR_CHANGES in pending and self._is_controller:
             self._consume_isr_changes()
         if _BROKER_CONFIGS in pending:
@@ -548,6 +553,16 @@ class ZkBridge:
             log.error("Unable to deserialize feature ZK node at path: %s: %s", layout.FEATURE, exc)
             return FeaturesChanged(None, found[1].version)
 
+    def _read_legacy_reassignment(self) -> dict[tuple[str, int], list[int]] | None:
+        found = self._get_watched(layout.REASSIGN_PARTITIONS, _REASSIGN)
+        if found is None:
+            return None
+        try:
+            return layout.decode_reassign_partitions(found[0])
+        except layout.LayoutError as exc:
+            log.warning("ignoring unreadable %s: %s", layout.REASSIGN_PARTITIONS, exc)
+            return {}
+
     def _read_preferred_election(self) -> frozenset[tuple[str, int]] | None:
         found = self._get_watched(layout.PREFERRED_REPLICA_ELECTION, _PREFERRED)
         if found is None:
@@ -615,6 +630,8 @@ class ZkBridge:
                 self._mark(key)
         if isinstance(write, SetFeatureZNode):
             self._mark(_FEATURE)
+        if isinstance(write, SetLegacyReassignment):
+            self._mark(_REASSIGN)
         self.deliver(WriteFailed(write, reason))
 
     def _apply(self, write: ZkWrite) -> None:
@@ -648,6 +665,8 @@ class ZkBridge:
             self._elect(write.broker_id)
         elif isinstance(write, SetFeatureZNode):
             self._set_feature(write)
+        elif isinstance(write, SetLegacyReassignment):
+            self._set_legacy_reassignment(write)
         else:  # pragma: no cover - the union is closed
             raise TypeError(f"not a ZooKeeper write: {write!r}")
 
@@ -730,6 +749,20 @@ class ZkBridge:
             if isinstance(result, Exception) and not isinstance(result, RolledBackError):
                 raise WriteLost(f"{type(result).__name__}: {path}"
                                 + (" (fenced: the controller epoch moved)" if path == "/controller_epoch" else ""))
+
+    def _set_legacy_reassignment(self, write: SetLegacyReassignment) -> None:
+        """``maybeRemoveFromZkReassignment``: set the partitions left, or delete the znode (fenced)."""
+        client = self._zk()
+        txn = client.transaction()
+        if write.controller_epoch_version >= 0:
+            txn.check(layout.CONTROLLER_EPOCH, write.controller_epoch_version)
+        if write.partitions is None:
+            txn.delete(layout.REASSIGN_PARTITIONS)
+        else:
+            txn.set_data(layout.REASSIGN_PARTITIONS, layout.encode_reassign_partitions(write.partitions))
+        failures = [r for r in txn.commit() if isinstance(r, Exception) and not isinstance(r, RolledBackError)]
+        if failures:
+            raise WriteLost(f"{type(failures[0]).__name__}: {layout.REASSIGN_PARTITIONS}")
 
     def _set_feature(self, write: SetFeatureZNode) -> None:
         """``createFeatureZNode`` / ``updateFeatureZNode``, in one multi with the controller-epoch check."""

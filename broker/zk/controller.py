@@ -24,6 +24,8 @@ view, none. No kazoo, no I/O, no clock. What it decides, following Kafka 3.9's
   target replicas are all in the ISR, then gets a leader among them and loses the
   removed replicas from its ISR, then its assignment becomes the target (one
   ``AddPartitions`` per topic); ``reassign`` starts or cancels reassignments;
+* ``/admin/reassign_partitions`` (``legacy_reassignment_writes``) starts those
+  reassignments and takes each partition out of the znode when it is done;
 * a topic marked in ``/admin/delete_topics`` is not touched any more and is
   removed (``CompleteDeletion``: states, partitions, assignment, config,
   marker); a marker for a topic that does not exist is removed too.
@@ -47,7 +49,7 @@ from dataclasses import dataclass, replace
 
 from broker.zk.layout import NO_TOPIC_ID, new_kafka_uuid, uuid_to_kafka
 from broker.zk.model import (
-    FEATURE_DISABLED, FEATURE_ENABLED, FeatureZNode, SetFeatureZNode,
+    FEATURE_DISABLED, FEATURE_ENABLED, FeatureZNode, SetFeatureZNode, SetLegacyReassignment,
     AddPartitions, CompleteDeletion, CompletePreferredElection, PartitionState, SetPartitionStates, TopicAssignment, ZkView, ZkWrite,
 )
 
@@ -108,6 +110,7 @@ def decide(view: ZkView, broker_id: int, *,
                 assignment, partitions={**assignment.partitions, **completed},
                 adding={p: r for p, r in assignment.adding.items() if p not in completed},
                 removing={p: r for p, r in assignment.removing.items() if p not in completed})))
+    writes.extend(legacy_reassignment_writes(view, broker_id))
     if view.preferred_election is not None:  # the old tools' request: elect, then delete the znode
         changing = {k for w in writes if isinstance(w, SetPartitionStates) for k in w.states}
         elected, _ = requested_election(view, broker_id, PREFERRED_ELECTION, view.preferred_election - changing)
@@ -265,6 +268,37 @@ def reassign(view: ZkView, broker_id: int, requested: dict[tuple[str, int], list
                                  removing=new_removing)
         results[key] = (ErrorCode.NONE, None)
     return [AddPartitions(a) for _, a in sorted(changed.items())], results
+
+
+def legacy_reassignment_writes(view: ZkView, broker_id: int) -> list[ZkWrite]:
+    """``/admin/reassign_partitions`` (the old tool's request), level-triggered: a named partition not being
+    reassigned starts towards its target (``reassign``), one being reassigned towards it waits; it leaves the
+    znode once its replicas are the target (done), when a reassignment towards another target took over (as
+    AlterPartitionReassignments removes it in Kafka), or when it cannot start (the partition does not exist, or
+    the target is invalid: Kafka's own znode path skips validating it); an empty znode is deleted."""
+    if view.legacy_reassignment is None or view.controller_id != broker_id:
+        return []
+    start: dict[tuple[str, int], list[int] | None] = {}
+    keep: dict[tuple[str, int], list[int]] = {}
+    for key, target in view.legacy_reassignment.items():
+        assignment = view.topics.get(key[0])
+        replicas = assignment.partitions.get(key[1]) if assignment is not None else None
+        if assignment is None or replicas is None or key[0] in view.deletions:
+            continue  # failed: removed from the znode
+        if assignment.reassigning(key[1]):
+            if assignment.target(key[1]) == list(target):
+                keep[key] = list(target)
+        elif list(replicas) != list(target):
+            start[key] = list(target)
+    writes: list[ZkWrite] = []
+    if start:
+        started, results = reassign(view, broker_id, start)
+        writes.extend(started)
+        keep.update({key: list(target) for key, target in start.items() if target is not None
+                     and results.get(key, (1, None))[0] == 0})
+    if keep != view.legacy_reassignment:
+        writes.append(SetLegacyReassignment(keep or None, view.controller_epoch_version))
+    return writes
 
 
 def reassignments(view: ZkView, partitions: Iterable[tuple[str, int]] | None

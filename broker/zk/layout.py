@@ -56,6 +56,7 @@ CONFIG_CHANGE_PREFIX = "/config/changes/config_change_"
 ADMIN = "/admin"
 DELETE_TOPICS = "/admin/delete_topics"
 PREFERRED_REPLICA_ELECTION = "/admin/preferred_replica_election"
+REASSIGN_PARTITIONS = "/admin/reassign_partitions"  # legacy (deprecated since 2.4) reassignment requests
 ISR_CHANGES = "/isr_change_notification"
 ISR_CHANGE_PREFIX = "/isr_change_notification/isr_change_"
 PRODUCER_ID_BLOCK = "/latest_producer_id_block"
@@ -671,3 +672,26 @@ def decode_feature(data: bytes | None) -> FeatureZNode:
             raise LayoutError(f"Expected maxValue >= 1, but received maxValue: {level}")
         features[name] = level
     return FeatureZNode(version, status, features)
+
+
+# -- /admin/reassign_partitions (legacy) -----------------------------------------------------------------------
+
+def encode_reassign_partitions(partitions: Mapping[tuple[str, int], list[int]]) -> bytes:
+    """``ReassignPartitionsZNode.encode``: ``{"version":1,"partitions":[{"topic":..,"partition":..,"replicas":[..]}]}``."""
+    return _dump({"version": 1, "partitions": [{"topic": t, "partition": p, "replicas": list(r)}
+                                               for (t, p), r in partitions.items()]})
+
+
+def decode_reassign_partitions(data: bytes | None) -> dict[tuple[str, int], list[int]]:
+    """``ReassignPartitionsZNode.decode``: partition -> target replicas."""
+    obj = _load(data, REASSIGN_PARTITIONS)
+    entries = obj.get("partitions")
+    if not isinstance(entries, list):
+        raise LayoutError(f"{REASSIGN_PARTITIONS}: no partitions: {obj!r}")
+    out: dict[tuple[str, int], list[int]] = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("topic"), str):
+            raise LayoutError(f"{REASSIGN_PARTITIONS}: bad entry {entry!r}")
+        out[(entry["topic"], _int(entry, "partition", REASSIGN_PARTITIONS))] = \
+            _int_list(entry.get("replicas"), REASSIGN_PARTITIONS)
+    return out

@@ -25,6 +25,7 @@ from dataclasses import replace
 
 from broker.zk.layout import PRODUCER_ID_BLOCK_SIZE
 from broker.zk.model import (
+    LegacyReassignmentRequested, SetLegacyReassignment,
     BrokerConfigsChanged, QuotaConfigsChanged, SetEntityConfig, FeatureZNode, FeaturesChanged, SetFeatureZNode,
     AddPartitions, ClaimProducerIds, ProducerIdsClaimed, BrokerRegistration, BrokersChanged, ClusterIdKnown, CompleteDeletion, ControllerChanged,
     CompletePreferredElection, CreateTopic, DeletionsRequested, PreferredElectionRequested, ElectController, MarkForDeletion, PartitionState, PartitionStatesChanged,
@@ -49,6 +50,7 @@ class MemoryZooKeeper:
         self.producer_id_block_end = -1  # /latest_producer_id_block's block_end
         self.entity_configs: dict[str, dict[str, str]] = {}  # /config/<entity path> of brokers and quota entities
         self.config_changes: list[str] = []  # the entity paths of /config/changes notifications, in order
+        self.legacy_reassignment: dict[tuple[str, int], list[int]] | None = None  # /admin/reassign_partitions
         self.feature: FeatureZNode | None = None  # /feature
         self.feature_version = -1
         self.bridges: list[MemoryBridge] = []
@@ -72,6 +74,8 @@ class MemoryZooKeeper:
                 DeletionsRequested(frozenset(self.deletions)),
                 PreferredElectionRequested(self.preferred_election),
                 FeaturesChanged(self.feature, self.feature_version),
+                LegacyReassignmentRequested(None if self.legacy_reassignment is None
+                                            else dict(self.legacy_reassignment)),
             ]
 
     def broker_configs(self, broker_id: int) -> BrokerConfigsChanged:
@@ -115,6 +119,12 @@ class MemoryZooKeeper:
             self.bridges = [b for b in self.bridges if b.broker_id != broker_id]
             if self.controller_id == broker_id:
                 self.controller_id = None
+        self._broadcast()
+
+    def request_reassignment(self, partitions: dict[tuple[str, int], list[int]]) -> None:
+        """What the old ``kafka-reassign-partitions.sh --zookeeper`` did: create ``/admin/reassign_partitions``."""
+        with self.lock:
+            self.legacy_reassignment = dict(partitions)
         self._broadcast()
 
     def request_preferred_election(self, partitions: frozenset[tuple[str, int]]) -> None:
@@ -170,6 +180,10 @@ class MemoryZooKeeper:
                 self.states[key] = replace(state, zk_version=state.zk_version + 1)
             if write.isr_change:
                 self.isr_notifications += 1
+        elif isinstance(write, SetLegacyReassignment):
+            if write.controller_epoch_version >= 0 and write.controller_epoch_version != self.controller_epoch_version:
+                return "BadVersion: /controller_epoch"
+            self.legacy_reassignment = None if write.partitions is None else dict(write.partitions)
         elif isinstance(write, SetFeatureZNode):
             if write.controller_epoch_version >= 0 and write.controller_epoch_version != self.controller_epoch_version:
                 return "BadVersion: /controller_epoch"

@@ -47,6 +47,7 @@ from broker.state.filelog import FileLog
 from broker.state.log import PartitionLog
 from broker.zk.layout import PRODUCER_ID_BLOCK_SIZE
 from broker.zk.model import (
+    LegacyReassignmentRequested,
     BrokerConfigsChanged, QuotaConfigsChanged, SetEntityConfig, FEATURE_ENABLED, FeaturesChanged, SetFeatureZNode,
     AddPartitions, ClaimProducerIds, ProducerIdsClaimed, BrokersChanged, ClusterIdKnown, ControllerChanged, CreateTopic, DeletionsRequested,
     ElectController, MarkForDeletion, PartitionState, SetPartitionStates, PartitionStatesChanged, PreferredElectionRequested, SessionLost, SetTopicConfig,
@@ -131,6 +132,8 @@ class ZkMetadata:
             view.deletions = event.topics
         elif isinstance(event, PreferredElectionRequested):
             view.preferred_election = event.partitions
+        elif isinstance(event, LegacyReassignmentRequested):
+            view.legacy_reassignment = None if event.partitions is None else dict(event.partitions)
         elif isinstance(event, FeaturesChanged):
             view.feature, view.feature_version, view.feature_heard = event.node, event.zk_version, True
             self._update_feature_cache(event)

@@ -143,6 +143,14 @@ class PreferredElectionRequested:
 
 
 @dataclass(frozen=True)
+class LegacyReassignmentRequested:
+    """``/admin/reassign_partitions`` as the old ``kafka-reassign-partitions.sh --zookeeper`` wrote it: the
+    target replicas of each partition named, or None when the znode is absent."""
+
+    partitions: dict[tuple[str, int], list[int]] | None
+
+
+@dataclass(frozen=True)
 class BrokerConfigsChanged:
     """Dynamic broker configs as ZooKeeper holds them: ``/config/brokers/<default>`` and this broker's own
     ``/config/brokers/<id>`` (empty when the znode is absent)."""
@@ -191,7 +199,7 @@ class SessionLost:
 
 ZkEvent = (ClusterIdKnown | BrokersChanged | ControllerChanged | TopicsChanged | PartitionStatesChanged
            | DeletionsRequested | PreferredElectionRequested | WriteFailed | SessionLost | ProducerIdsClaimed
-           | BrokerConfigsChanged | QuotaConfigsChanged | FeaturesChanged)
+           | BrokerConfigsChanged | QuotaConfigsChanged | FeaturesChanged | LegacyReassignmentRequested)
 
 
 # -- writes: core -> ZooKeeper ---------------------------------------------------------------------
@@ -285,8 +293,18 @@ class SetFeatureZNode:
     controller_epoch_version: int = -1
 
 
+@dataclass(frozen=True)
+class SetLegacyReassignment:
+    """The controller's update of ``/admin/reassign_partitions`` (``maybeRemoveFromZkReassignment``): the
+    partitions still to reassign, or None to delete the znode; fenced on ``/controller_epoch``'s version."""
+
+    partitions: dict[tuple[str, int], list[int]] | None
+    controller_epoch_version: int = -1
+
+
 ZkWrite = (CreateTopic | AddPartitions | SetTopicConfig | MarkForDeletion | SetPartitionStates | CompleteDeletion
-           | CompletePreferredElection | ElectController | ClaimProducerIds | SetEntityConfig | SetFeatureZNode)
+           | CompletePreferredElection | ElectController | ClaimProducerIds | SetEntityConfig | SetFeatureZNode
+           | SetLegacyReassignment)
 
 
 # -- the core's picture --------------------------------------------------------------------------
@@ -308,6 +326,7 @@ class ZkView:
     feature: FeatureZNode | None = None  # /feature (None: absent or unreadable)
     feature_version: int = -1  # its znode version, -1 when absent
     feature_heard: bool = False  # /feature has been read at least once
+    legacy_reassignment: dict[tuple[str, int], list[int]] | None = None  # /admin/reassign_partitions
 
 
 # -- the bridge's shape -----------------------------------------------------------------------------

@@ -87,3 +87,44 @@ def test_reassignment_moves_replicas_and_leadership(kafka_zk_cluster: ZkKafkaClu
             break
     consumer.close()
     assert got == before + after
+
+
+def test_legacy_reassign_partitions_znode(kafka_zk_cluster: ZkKafkaCluster) -> None:
+    """What ``kafka-reassign-partitions.sh --zookeeper`` did before 2.4: create ``/admin/reassign_partitions``.
+    The controller carries every named partition out and takes it out of the znode when done, then deletes the
+    znode; a partition that does not exist is dropped from it at once."""
+    cluster = kafka_zk_cluster
+    zk = KazooClient(hosts=cluster.zookeeper)
+    zk.start(timeout=10)
+    admin = KafkaAdminClient(bootstrap_servers=cluster.bootstrap_servers, request_timeout_ms=20000)
+    try:
+        admin.create_topics([NewTopic("legacy-move", 2, 1)])
+        origin = {p: json.loads(zk.get("/brokers/topics/legacy-move")[0])["partitions"][str(p)] for p in (0, 1)}
+        targets = {p: sorted({1, 2, 3} - set(origin[p]))[:2] for p in (0, 1)}  # two brokers that lack it
+        producer = KafkaProducer(bootstrap_servers=cluster.bootstrap_servers, acks="all")
+        for p in (0, 1):
+            for i in range(20):
+                producer.send("legacy-move", value=b"%d-%02d" % (p, i), partition=p)
+        producer.flush(WAIT)
+        producer.close()
+        request = {"version": 1, "partitions": [
+            *({"topic": "legacy-move", "partition": p, "replicas": targets[p]} for p in (0, 1)),
+            {"topic": "no-such-topic", "partition": 0, "replicas": [1]}]}
+        zk.create("/admin/reassign_partitions", json.dumps(request).encode())
+        wait_for(lambda: zk.exists("/admin/reassign_partitions") is None, "the znode to be done with")
+        data = json.loads(zk.get("/brokers/topics/legacy-move")[0])
+        assert data["partitions"] == {str(p): targets[p] for p in (0, 1)}
+        assert data["adding_replicas"] == {} and data["removing_replicas"] == {}
+        for p in (0, 1):
+            state = json.loads(zk.get(f"/brokers/topics/legacy-move/partitions/{p}/state")[0])
+            assert state["leader"] in targets[p] and sorted(state["isr"]) == targets[p], state
+    finally:
+        admin.close()
+        zk.stop()
+        zk.close()
+    consumer = KafkaConsumer(bootstrap_servers=cluster.bootstrap_servers, consumer_timeout_ms=10000)
+    consumer.assign([TopicPartition("legacy-move", p) for p in (0, 1)])
+    consumer.seek_to_beginning()
+    got = sorted(m.value for _, m in zip(range(40), consumer))
+    consumer.close()
+    assert got == sorted(b"%d-%02d" % (p, i) for p in (0, 1) for i in range(20))
