@@ -219,6 +219,17 @@ def stored_batches(bootstrap: str, topic: str, partition: int, offset: int = 0) 
                 return out
 
 
+def wait_for_leaders(admin: Any, topic: str, partitions: int) -> dict[int, int]:
+    """Partition -> leader id from a kafka-python admin client, once metadata names a leader for
+    each. On a cluster CreateTopics answers once the broker it went to knows every leader (Kafka's
+    DelayedCreatePartitions); the broker that Metadata goes to may learn them a moment later."""
+    def leaders() -> dict[int, int] | None:
+        found = {p["partition_index"]: p["leader_id"] for p in admin.describe_topics([topic])[0]["partitions"]}
+        return found if len(found) == partitions and all(leader >= 0 for leader in found.values()) else None
+    result: dict[int, int] = wait_for(leaders, what=f"a leader for every partition of {topic!r} in metadata")
+    return result
+
+
 def stored_records(bootstrap: str, topic: str, partition: int, offset: int = 0) -> list[Rec]:
     return [r for b in stored_batches(bootstrap, topic, partition, offset) for r in b.records if r.offset >= offset]
 

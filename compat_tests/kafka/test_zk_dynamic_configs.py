@@ -21,6 +21,7 @@ from kafka.protocol.admin import AlterClientQuotasRequest, DescribeClientQuotasR
 from kazoo.client import KazooClient
 
 from broker.testing import ZkKafkaCluster
+from compat_tests.kafka.conftest import wait_for_leaders
 from compat_tests.kafka.test_zk_cluster import WAIT, wait_for
 
 
@@ -51,7 +52,7 @@ def test_dynamic_configs_and_quotas_across_broker_processes(kafka_zk_cluster: Zk
             wait_for(lambda n=n: default_of(n) == "2000", f"broker {n} applying the default")
 
         admin.create_topics([NewTopic("capped", 3, 1)])
-        leaders = {p["partition_index"]: p["leader_id"] for p in admin.describe_topics(["capped"])[0]["partitions"]}
+        leaders = wait_for_leaders(admin, "capped", 3)
         assert sorted(leaders.values()) == [1, 2, 3]
 
         def refused_everywhere() -> None:
@@ -70,9 +71,7 @@ def test_dynamic_configs_and_quotas_across_broker_processes(kafka_zk_cluster: Zk
         cluster.kill(restarted)
         cluster.restart(restarted)
         wait_for(lambda: default_of(restarted) == "2000", "the restarted broker reading the default")
-        wait_for(lambda: all(p["leader_id"] >= 0 for p in admin.describe_topics(["capped"])[0]["partitions"]),
-                 "leaders again")
-        leaders = {p["partition_index"]: p["leader_id"] for p in admin.describe_topics(["capped"])[0]["partitions"]}
+        leaders = wait_for_leaders(admin, "capped", 3)
         refused_everywhere()
 
         # a per-broker entry from confluent-kafka: only that broker describes it

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from broker.zk.model import BrokerConfigsChanged, QuotaConfigsChanged, SetEntityConfig
-from compat_tests.kafka.conftest import wait_for
+from compat_tests.kafka.conftest import wait_for, wait_for_leaders
 from compat_tests.zookeeper.test_kafka_layout import SESSION_MS, WAIT, Cluster, cluster  # noqa: F401 (fixture)
 
 NOTIFICATION = "/config/changes/config_change_"
@@ -173,15 +173,7 @@ def test_clients_alter_and_describe_dynamic_configs_and_quotas(cluster: Cluster,
 
         # -- it takes effect on every broker: a topic led by each refuses a 5 kB record --------------------------
         admin.create_topics([NewTopic("capped", 3, 1)])
-
-        def capped_leaders() -> dict[int, int] | None:
-            # CreateTopics answers once the broker it went to knows every leader (Kafka's
-            # DelayedCreatePartitions); the broker describe_topics asks may learn them a moment later
-            meta = admin.describe_topics(["capped"])[0]
-            found = {p["partition_index"]: p["leader_id"] for p in meta["partitions"]}
-            return found if len(found) == 3 and all(leader >= 0 for leader in found.values()) else None
-
-        leaders = wait_for(capped_leaders, what="the leaders of 'capped' in metadata")
+        leaders = wait_for_leaders(admin, "capped", 3)
         assert sorted(leaders.values()) == [1, 2, 3]
         topic = admin.describe_configs([KpConfigResource(ConfigResourceType.TOPIC, "capped",
                                                          {"max.message.bytes": None})], config_filter="all")
