@@ -463,3 +463,10 @@ def test_legacy_reassignment_znode_starts_waits_and_is_emptied() -> None:
     v.legacy_reassignment = {("t", 1): [1, 2]}
     v.topics["t"] = TopicAssignment("t", TID, {0: [3, 2], 1: [3, 2]}, adding={1: [3]}, removing={})
     assert SetLegacyReassignment(None, 3) in controller.decide(v, ME)
+
+
+def test_a_broker_in_controlled_shutdown_is_not_elected_when_a_leader_dies() -> None:
+    """Leader 1 is gone; 2 is in controlled shutdown: still live (it stays in the ISR) but not electable."""
+    v = view([2, 3], {"t": {0: [1, 2, 3]}}, {("t", 0): st(1, 2, [1, 2, 3])}, controller_id=3)
+    assert only_states(controller.decide(v, 3)) == {("t", 0): st(2, 3, [2, 3])}
+    assert only_states(controller.decide(v, 3, shutting_down=frozenset({2}))) == {("t", 0): st(3, 3, [2, 3])}

@@ -75,8 +75,11 @@ def topic_id_for_legacy_topic(view: ZkView, assignment: TopicAssignment) -> uuid
 
 
 def decide(view: ZkView, broker_id: int, *,
-           new_topic_id: Callable[[ZkView, TopicAssignment], uuid.UUID] = topic_id_for_legacy_topic) -> list[ZkWrite]:
-    """The writes the controller ``broker_id`` makes for ``view`` (none unless it holds ``/controller``)."""
+           new_topic_id: Callable[[ZkView, TopicAssignment], uuid.UUID] = topic_id_for_legacy_topic,
+           shutting_down: frozenset[int] = frozenset()) -> list[ZkWrite]:
+    """The writes the controller ``broker_id`` makes for ``view`` (none unless it holds ``/controller``).
+    Brokers in controlled shutdown (``shutting_down``) stay live but are not elected leader of a partition that
+    lost its leader (``isReplicaOnline`` leaves them out)."""
     if view.controller_id != broker_id:
         return []
     live = set(view.brokers)
@@ -96,7 +99,7 @@ def decide(view: ZkView, broker_id: int, *,
             replicas = assignment.partitions[index]
             current = view.states.get(key)
             new = (initial_state(replicas, live, view.controller_epoch) if current is None
-                   else after_liveness_change(current, replicas, live, view.controller_epoch))
+                   else after_liveness_change(current, replicas, live, view.controller_epoch, shutting_down))
             if new is None and current is not None:
                 new, done = reassignment_step(assignment, index, current, live, view.controller_epoch)
                 if done:
@@ -334,7 +337,7 @@ def initial_state(replicas: Sequence[int], live: set[int], controller_epoch: int
 
 
 def after_liveness_change(state: PartitionState, replicas: Sequence[int], live: set[int],
-                          controller_epoch: int) -> PartitionState | None:
+                          controller_epoch: int, shutting_down: frozenset[int] = frozenset()) -> PartitionState | None:
     """The state after brokers came or went (None: nothing to change). Conditional on the state's version."""
     live_isr = [r for r in state.isr if r in live]
     if state.leader != NO_LEADER and state.leader in live:
@@ -342,7 +345,7 @@ def after_liveness_change(state: PartitionState, replicas: Sequence[int], live: 
             return None
         leader, isr = state.leader, live_isr  # the live leader is in its own ISR, so this is never empty
     else:
-        electable = [r for r in replicas if r in live and r in state.isr]
+        electable = [r for r in replicas if r in live and r not in shutting_down and r in state.isr]
         if electable:
             leader, isr = electable[0], live_isr
         else:  # offline: Kafka removes dead replicas from the ISR one by one but never the last one

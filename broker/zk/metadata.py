@@ -272,7 +272,7 @@ class ZkMetadata:
             self._feature_failed_version = None
             ibp = zk_controller.parse_ibp(self.core.config.extra.get("inter.broker.protocol.version"))
             self.outbox.extend(zk_controller.feature_writes(view, self.node_id, ibp))
-        for write in zk_controller.decide(view, self.node_id):
+        for write in zk_controller.decide(view, self.node_id, shutting_down=self.shutting_down):
             key = repr(write)
             if key not in self._sent:
                 self._sent.add(key)
