@@ -29,6 +29,7 @@ class Registration:
     min_version: int
     max_version: int
     handler: Handler
+    zookeeper_only: bool = False  # advertised only by a ZooKeeper-mode broker (ControlledShutdown)
 
 
 REGISTRY: dict[int, Registration] = {}
@@ -42,9 +43,11 @@ def _handler_modules() -> tuple[str, ...]:
 MODULES = _handler_modules()
 
 
-def handles(api_key: int, min_version: int | None = None, max_version: int | None = None) -> Callable[[Handler], Handler]:
+def handles(api_key: int, min_version: int | None = None, max_version: int | None = None, *,
+            zookeeper_only: bool = False) -> Callable[[Handler], Handler]:
     """Register ``fn`` for ``api_key``; the version range defaults to every version the schemas define
-    (3.9's minimum to 4.0's maximum), minus an unstable latest version."""
+    (3.9's minimum to 4.0's maximum), minus an unstable latest version. ``zookeeper_only``: an API
+    that only a ZooKeeper-mode Kafka broker exposes (a KRaft broker does not advertise it)."""
     info = APIS[api_key]
     lo = info.min_version if min_version is None else min_version
     hi = info.max_version - (1 if info.latest_version_unstable else 0) if max_version is None else max_version
@@ -52,7 +55,7 @@ def handles(api_key: int, min_version: int | None = None, max_version: int | Non
     def register(fn: Handler) -> Handler:
         if api_key in REGISTRY:
             raise RuntimeError(f"API key {api_key} registered twice")
-        REGISTRY[api_key] = Registration(api_key, lo, hi, fn)
+        REGISTRY[api_key] = Registration(api_key, lo, hi, fn, zookeeper_only)
         return fn
 
     return register

@@ -45,9 +45,9 @@ def _zookeeper_mode_features(core: BrokerCore, resp: ApiVersionsResponse, versio
                                if name != "metadata.version" and level != 0]
 
 
-def api_keys() -> list[ApiVersionsResponse_ApiVersion]:
+def api_keys(zookeeper_mode: bool) -> list[ApiVersionsResponse_ApiVersion]:
     return [ApiVersionsResponse.ApiVersion(key, reg.min_version, reg.max_version)
-            for key, reg in sorted(REGISTRY.items())]
+            for key, reg in sorted(REGISTRY.items()) if zookeeper_mode or not reg.zookeeper_only]
 
 
 def unsupported_version_response() -> ApiVersionsResponse:
@@ -59,7 +59,7 @@ def unsupported_version_response() -> ApiVersionsResponse:
 
 @handles(18)
 def api_versions(core: BrokerCore, ctx: RequestContext, req: ApiVersionsRequest, version: int) -> ApiVersionsResponse:
-    resp = ApiVersionsResponse(error_code=0, api_keys=api_keys(), throttle_time_ms=0)
+    resp = ApiVersionsResponse(error_code=0, api_keys=api_keys(core.zk is not None), throttle_time_ms=0)
     if version >= 3 and core.zk is not None:
         _zookeeper_mode_features(core, resp, version)
     elif version >= 3:

@@ -12,8 +12,8 @@ older than the broker's registration, BROKER_NOT_AVAILABLE for a broker the cont
 does not know (v0/v1). v0 has the request header without a client id (``wire.kafka.headers``).
 The broker's own side (SIGTERM -> requests, retries) is ``BrokerServer.controlled_shutdown``.
 
-Without ZooKeeper there is no controller to ask: the connection is closed, as a KRaft
-broker never expects this request.
+Without ZooKeeper there is no controller to ask: the API is not advertised (as a KRaft
+broker does not) and a request for it closes the connection, as for any API not served.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from broker.core import BrokerCore, RequestContext
 
 
-@handles(7)
+@handles(7, zookeeper_only=True)
 def controlled_shutdown(core: BrokerCore, ctx: RequestContext, req: ControlledShutdownRequest,
                         version: int) -> ControlledShutdownResponse | Pending | CloseConnection:
     if core.zk is None:

@@ -203,6 +203,10 @@ def test_controlled_shutdown_moves_leadership_before_the_broker_goes(
     led = [p for p, s in before.items() if s.leader == leaving]
     other = next(b for b in brokers if b != controller)
     with RawKafka.to(brokers[other].bootstrap_servers) as raw:  # not the controller
+        from wire.kafka.messages.api_versions import ApiVersionsRequest
+        advertised = {k.api_key: (k.min_version, k.max_version) for k in raw.request(18, 3, ApiVersionsRequest(
+            client_software_name="t", client_software_version="1")).api_keys}
+        assert advertised[7] == (0, 3)  # a ZooKeeper-mode broker advertises it (not one without ZooKeeper)
         resp = raw.request(7, 3, ControlledShutdownRequest(broker_id=leaving, broker_epoch=-1))
         assert (resp.error_code, resp.remaining_partitions) == (ErrorCode.STALE_CONTROLLER_EPOCH, [])
     with RawKafka.to(brokers[controller].bootstrap_servers) as raw:
