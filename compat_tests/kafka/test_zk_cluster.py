@@ -39,6 +39,24 @@ def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def drain_values(bootstrap: str, topic: str, group: str, count: int, commit: bool = False) -> list[bytes]:
+    """The values a confluent-kafka consumer of a new group reads from the start of ``topic``, until it has
+    ``count`` or WAIT runs out; ``commit``: commit its offsets before closing."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    got: list[bytes] = []
+    deadline = time.monotonic() + WAIT
+    while len(got) < count and time.monotonic() < deadline:
+        msg = consumer.poll(0.2)
+        if msg is not None and msg.error() is None:
+            got.append(msg.value())
+    if commit:
+        consumer.commit(asynchronous=False)
+    consumer.close()
+    return got
+
+
 def znode(zk: KazooClient, path: str) -> Any:
     """The znode's JSON, or None while it does not exist (it may go between any two reads)."""
     try:
@@ -122,17 +140,7 @@ def test_acks_all_records_survive_leader_kills(kafka_zk_cluster: ZkKafkaCluster)
         kp.send("durable", value=b"kp-%03d" % i, partition=0).get(timeout=WAIT)
         acked.append(b"kp-%03d" % i)
     kp.close()
-    consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": "checker",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe(["durable"])
-    got: list[bytes] = []
-    deadline = time.monotonic() + WAIT
-    while len(got) < len(acked) and time.monotonic() < deadline:
-        msg = consumer.poll(0.2)
-        if msg is not None and msg.error() is None:
-            got.append(msg.value())
-    consumer.commit(asynchronous=False)
-    consumer.close()
+    got = drain_values(cluster.bootstrap_servers, "durable", "checker", len(acked), commit=True)
     assert got == acked  # every acknowledged record once, in order (one partition, idempotent producers)
 
 

@@ -12,9 +12,6 @@ replicas. Cancelling with nothing in progress is NO_REASSIGNMENT_IN_PROGRESS.
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
-from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
@@ -22,18 +19,7 @@ from kafka.errors import NoReassignmentInProgressError
 from kazoo.client import KazooClient
 
 from broker.testing import ZkKafkaCluster
-
-WAIT = 30.0
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from compat_tests.kafka.test_zk_cluster import WAIT, wait_for
 
 
 def test_reassignment_moves_replicas_and_leadership(kafka_zk_cluster: ZkKafkaCluster) -> None:

@@ -16,12 +16,13 @@ import threading
 import time
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kazoo.client import KazooClient
 
 from broker.testing import ZkKafkaCluster
+from compat_tests.kafka.test_zk_cluster import drain_values
 
 WAIT = 30.0
 STATE = "/brokers/topics/leaving/partitions/0/state"
@@ -110,14 +111,5 @@ def test_sigterm_moves_leadership_before_the_broker_goes(kafka_zk_cluster: ZkKaf
     assert new["leader_epoch"] == before["leader_epoch"] + 1
     assert sorted(new["isr"]) == sorted(r for r in before["isr"] if r != leaving)
 
-    consumer = Consumer({"bootstrap.servers": cluster.bootstrap_servers, "group.id": "cs-checker",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe(["leaving"])
-    got: list[bytes] = []
-    deadline = time.monotonic() + WAIT
-    while len(got) < len(acked) and time.monotonic() < deadline:
-        msg = consumer.poll(0.2)
-        if msg is not None and msg.error() is None:
-            got.append(msg.value())
-    consumer.close()
+    got = drain_values(cluster.bootstrap_servers, "leaving", "cs-checker", len(acked))
     assert got == acked  # every acknowledged record once, in order (one partition, an idempotent producer)
