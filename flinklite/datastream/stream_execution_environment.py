@@ -49,7 +49,7 @@ from flinklite.runtime.control import ControlServer, JobControl, jobs_directory
 from flinklite.runtime.clock import Clock, SystemClock
 from flinklite.runtime.executor import JobExecutor
 from flinklite.runtime.workers import executor_factory
-from flinklite.runtime.ha import JobAlreadyFinishedError, JobLeadership
+from flinklite.runtime.ha import JobAlreadyFinishedError, JobLeadership, LeadershipLostError
 
 
 def _available_processors() -> int:
@@ -327,13 +327,18 @@ class StreamExecutionEnvironment:
         checkpointing = settings.enabled and not self._batch
         job_name = job_name or self._job_name or "Flink Streaming Job"
         ha_settings = self.high_availability
-        if ha_settings.zookeeper:
+        if "worker_session" in self._defaults:
+            # A worker process (flinklite/runtime/workers.py) runs the script only for its graph:
+            # high availability is the job manager's, whatever the script or its configuration says.
+            ha_settings = HighAvailabilitySettings()
+        zookeeper = ha_settings.zookeeper
+        if zookeeper:
             # A restarted process must find its job's znodes again: under ZooKeeper HA the id is
             # stable with the default cluster id too (Flink fixes it in HA application mode).
             ha_settings = dataclasses.replace(ha_settings, cluster_id_set=True)
         job_id = ha_settings.job_id_for(job_name) or uuid.uuid4().hex
         storage = CheckpointStorage(settings.directory, job_id) if checkpointing and settings.directory else None
-        if self.high_availability.zookeeper and checkpointing and storage is None:
+        if zookeeper and checkpointing and storage is None:
             # the completed-checkpoint pointers would hold no externalPointer: a new leader
             # would silently start from scratch
             raise InvalidProgramError(
@@ -349,7 +354,7 @@ class StreamExecutionEnvironment:
         # everything from here releases what it opened (kazoo client, latch thread and node,
         # control endpoint) however it ends, also on a failure before the job runs
         try:
-            if self.high_availability.zookeeper:
+            if zookeeper:
                 leadership = JobLeadership(merge_layers(self._conf_layers), job_id, job_name, settings.num_retained)
                 current: list[JobExecutor] = []  # this execute()'s executor, once there is one
 
@@ -390,6 +395,10 @@ class StreamExecutionEnvironment:
                 self.last_executor = executor
                 if leadership is not None:
                     current.append(executor)
+                    # Asks ZooKeeper, not only the flag: a process thawed after a freeze past its
+                    # session may not have heard yet that it lost; an attempt it started (its
+                    # workers, its sinks) would fence the new leader's transactions.
+                    leadership.confirm_leading()
                     if leadership.revoked:
                         executor.stop()  # revoked before the executor was known to on_revoked
                 if restored is not None and self.restarts == 0:
@@ -425,7 +434,11 @@ class StreamExecutionEnvironment:
                     raise JobExecutionError(f"job {job_id} was suspended: this process lost its leadership")
                 leadership.job_finished("SUCCEEDED")
         except JobExecutionError as exc:
-            if leadership is not None and not leadership.revoked and not isinstance(exc, JobAlreadyFinishedError):
+            # A refusal because the leadership is gone (ZooKeeper may say so before kazoo tells
+            # the election) is not globally terminal: the new leader's HA data stays.
+            lost = isinstance(exc, LeadershipLostError) or isinstance(exc.__cause__, LeadershipLostError)
+            if leadership is not None and not leadership.revoked and not lost \
+                    and not isinstance(exc, JobAlreadyFinishedError):
                 leadership.job_finished("FAILED")  # globally terminal: its HA data goes
             raise
         finally:

@@ -310,7 +310,8 @@ class CheckpointCoordinator:
     def __init__(self, settings: CheckpointSettings, storage: CheckpointStorage | None,
                  job_id: str | None = None, *, id_counter: CheckpointIdCounterHook | None = None,
                  completed_store: CompletedCheckpointStoreHook | None = None,
-                 leader_check: Callable[[], None] | None = None) -> None:
+                 leader_check: Callable[[], None] | None = None,
+                 leader_confirm: Callable[[], None] | None = None) -> None:
         # interval None (or <= 0): no periodic checkpoints, savepoints only
         self.interval_ms = settings.interval_ms if settings.enabled else None
         self.num_retained = settings.num_retained
@@ -322,6 +323,9 @@ class CheckpointCoordinator:
         # for the job: checked when an attempt starts, before an id is taken and before a
         # checkpoint is recorded as complete (high availability: flinklite/runtime/ha.py)
         self.leader_check = leader_check
+        # the same, asking ZooKeeper (a round trip): what a job manager with workers checks
+        # before its workers open their sinks and before they commit at the end of input
+        self.leader_confirm = leader_confirm or leader_check
         self.next_id = 1
         self.next_due: int | None = None
         self.pending: PendingCheckpoint | None = None

@@ -66,6 +66,7 @@ from kazoo.exceptions import (
     NodeExistsError,
     NoNodeError,
     NotEmptyError,
+    SessionExpiredError,
 )
 from kazoo.handlers.threading import SequentialThreadingHandler
 from kazoo.protocol.states import KazooState, WatchedEvent
@@ -704,6 +705,11 @@ class _StateHandleStore:
             results = tx.commit()
         except ConnectionLoss:
             raise  # the node may exist: keep the file it would point to
+        except SessionExpiredError as exc:
+            self.storage.discard(file)
+            if self.fence is not None:  # the session that won with the fence node is gone
+                raise LeadershipLostError(f"{self.path(name)} not added: the session expired (leadership lost)") from exc
+            raise
         except BaseException:
             self.storage.discard(file)
             raise
@@ -839,6 +845,11 @@ class _ZooKeeperCounter(CheckpointIdCounter):
                 results = tx.commit()
             except (BadVersionError, ConnectionLoss):
                 continue  # another writer got there first (or we cannot tell): read again
+            except SessionExpiredError as exc:
+                if self.fence is not None:  # the session that won with the fence node is gone
+                    raise LeadershipLostError(f"{self.path} not incremented: the session expired "
+                                              "(leadership lost)") from exc
+                raise
             if isinstance(results[0], NoNodeError):
                 raise LeadershipLostError(f"{self.path} not incremented: {self.fence} is gone (leadership lost)")
             if not any(isinstance(r, Exception) for r in results):
@@ -1399,7 +1410,8 @@ class JobLeadership:
 
     def hooks(self) -> dict[str, Any]:
         assert self.counter is not None and self.store is not None, "acquire() first"
-        return {"id_counter": self.counter, "completed_store": self.store, "leader_check": self.check_leading}
+        return {"id_counter": self.counter, "completed_store": self.store, "leader_check": self.check_leading,
+                "leader_confirm": self.confirm_leading}
 
     def check_leading(self) -> None:
         """Raises once the leadership is gone (the CheckpointCoordinator's `leader_check`). A
@@ -1411,6 +1423,29 @@ class JobLeadership:
         reach ZooKeeper. Not a task failure: no restart strategy applies."""
         if self.revoked:
             raise LeadershipLostError(f"job {self.job_id} was suspended: this process lost its leadership")
+
+    def confirm_leading(self) -> None:
+        """check_leading(), confirmed by ZooKeeper: our latch node still exists and belongs to the
+        session that won with it. What a job manager asks before it starts an attempt (its sinks,
+        its workers' sinks, fence the Kafka transactions of whoever held their ids before): a
+        process thawed after a freeze past its session may not have heard yet that it lost (the
+        flag moves when kazoo notices the dropped connection). A node found gone, or ZooKeeper not
+        answering, revokes the leadership here before LeadershipLostError is raised (so the job is
+        suspended, its HA data kept for the new leader)."""
+        self.check_leading()
+        election = self.election
+        if not isinstance(election, _ZooKeeperElection) or election.node is None:
+            return
+        fence = f"{election.latch_path}/{election.node}"
+        try:
+            stat = election.client.retry(election.client.exists, fence)
+            lost = stat is None or (election.node_session is not None and stat.ephemeralOwner != election.node_session)
+            reason = f"{fence} is gone"
+        except KazooException as exc:
+            lost, reason = True, f"ZooKeeper did not confirm {fence}: {exc!r}"
+        if lost:
+            election._revoke(reason)
+            raise LeadershipLostError(f"job {self.job_id} was suspended: this process lost its leadership ({reason})")
 
     def latest_checkpoint_path(self) -> str | None:
         latest = self.store.latest() if self.store is not None else None

@@ -46,11 +46,11 @@ import traceback
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from flinklite.errors import InvalidProgramError, JobExecutionError
 from flinklite.operators.base import Operator
-from flinklite.operators.io import SourceOperator
+from flinklite.operators.io import SinkOperator, SourceOperator
 from flinklite.runtime.checkpoint import (
     CheckpointCoordinator,
     CheckpointSettings,
@@ -259,6 +259,16 @@ class WorkerAttempt:
         for sub in self.owned:
             self._reach[sub] = self._reachable(sub, set())
         self.active = [s for s in self.owned if s.transformation.is_source]
+        # A sink's end of input commits what it wrote since the last checkpoint (EXACTLY_ONCE
+        # KafkaSink): in a worker it waits for the job manager's "close" (sent once every worker
+        # finished, while the job manager leads), as Flink's committers wait for the final
+        # checkpoint; a worker of a frozen or dead job manager commits nothing on its own.
+        self.deferred_ends: list[Callable[[], None]] = []
+        for sub in self.owned:
+            if isinstance(sub.operator, SinkOperator):
+                # an instance attribute over the method (mypy refuses assigning to a method)
+                setattr(sub.operator, "end_input",  # noqa: B010
+                        functools.partial(self.deferred_ends.append, sub.operator.end_input))
         self.periodic: list[Subtask] = []
         self.finished_reported = False
         self.stopping = False
@@ -399,6 +409,12 @@ class WorkerAttempt:
                 "queued_buffers": sum(len(c.queue) for c in outputs),
                 "buffers_sent": sum(c.buffers_sent for c in outputs)}
 
+    def end_sinks(self) -> None:
+        """The sinks' deferred ends of input (on the job manager's "close")."""
+        ends, self.deferred_ends[:] = list(self.deferred_ends), []
+        for end_input in ends:
+            end_input()
+
     def close(self, quietly: bool) -> None:
         for sub in self.owned:
             try:
@@ -437,13 +453,31 @@ class WorkerSession:
         self._debugged = 0.0
 
     def send(self, message: dict[str, Any]) -> None:
-        self.control.sendall(encode_message(message))
+        try:
+            self.control.sendall(encode_message(message))
+        except OSError:
+            self._job_manager_gone()
 
     def _read_control(self) -> None:
-        data = self.control.recv(1 << 20)
+        try:
+            data = self.control.recv(1 << 20)
+        except OSError:  # reset: a job manager killed with unread messages from us
+            data = b""
         if not data:
-            os._exit(0)  # the job manager is gone: so is its job
+            self._job_manager_gone()
         self.inbox.extend(self.decoder.feed(data))
+
+    def _job_manager_gone(self) -> NoReturn:
+        """The control connection ended without a shutdown: the job manager was killed (or its
+        machine went). So is its job: the worker exits at once, without closing its subtasks, so
+        nothing more is processed or committed; the transactions it left open are fenced by the
+        next attempt (under high availability, the standby job manager's workers)."""
+        try:
+            sys.stderr.write(f"[flinklite] worker {self.worker_id} (pid {os.getpid()}): the job manager is gone, "
+                             "exiting\n")
+            sys.stderr.flush()
+        finally:
+            os._exit(0)
 
     def receive(self, timeout: float | None = None) -> dict[str, Any] | None:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -534,6 +568,7 @@ class WorkerSession:
                     attempt.close(quietly=True)
                     return
                 elif kind == "close":
+                    attempt.end_sinks()
                     attempt.close(quietly=False)
                     self.send({"type": "closed", "attempt": attempt.attempt, "metrics": attempt.metrics(),
                                "backpressure": attempt.backpressure()})
@@ -801,9 +836,11 @@ class WorkerPool:
                    "--slots", str(self.settings.slots)]
         self.processes.append(subprocess.Popen(command))
 
-    def ensure(self) -> None:
+    def ensure(self, stopped: Callable[[], bool] = lambda: False) -> bool:
         """Spawns local workers in place of dead ones and waits until every expected worker
-        has registered."""
+        has registered; False when `stopped()` became true first."""
+        if self.closed:
+            raise JobExecutionError("the job's workers were shut down")
         alive = []
         for process in self.processes:
             if process.poll() is None:
@@ -813,16 +850,20 @@ class WorkerPool:
             self._spawn()
         deadline = time.monotonic() + self.settings.registration_timeout_s
         while len(self.workers) < self.settings.workers:
+            if stopped():
+                return False
             wait = deadline - time.monotonic()
             if wait <= 0:
                 raise JobExecutionError(f"only {len(self.workers)} of {self.settings.workers} workers registered "
                                         f"within {self.settings.registration_timeout_s:.0f} s")
-            readable, _, _ = select.select([self.listener, *(w.sock for w in self.workers.values())], [], [], wait)
+            readable, _, _ = select.select([self.listener, *(w.sock for w in self.workers.values())], [], [],
+                                           min(wait, 0.1))
             for sock in readable:
                 if sock is self.listener:
                     self._accept()
                 else:
                     self._drain_idle(sock)
+        return True
 
     def _accept(self) -> None:
         sock, _ = self.listener.accept()
@@ -924,8 +965,10 @@ class DistributedJobExecutor(JobExecutor):
             error = JobExecutionError(f"Job execution failed: {exc}")
             error.task_failure = True
             raise error from exc
-        except BaseException:
+        except BaseException as exc:
             self._cancel()
+            if not getattr(exc, "task_failure", False):
+                self.pool.shutdown()  # no restart follows: the workers go now, not at exit
             raise
 
     def _cancel(self) -> None:
@@ -934,9 +977,27 @@ class DistributedJobExecutor(JobExecutor):
             self._pending_command.fail("the job failed while taking the savepoint")
             self._pending_command = None
 
+    def _stop_now(self) -> None:
+        """stop() (the job manager lost its leadership under high availability): the attempt
+        ends as in one process, and the workers with it -- cancelled, then shut down, so none
+        keeps processing or committing for a job manager that no longer leads."""
+        self._cancel()
+        self.pool.shutdown()
+
+    def _confirm_leading(self) -> None:
+        """Under high availability, asking ZooKeeper: refuses to spawn or deploy workers, and to
+        let them commit at the end of input, once this process lost its leadership (their sinks
+        would fence the new leader's transactions, or commit output it produces again)."""
+        if self.coordinator is not None and self.coordinator.leader_confirm is not None:
+            self.coordinator.leader_confirm()
+
     def _run_distributed(self, restore_from: dict[str, dict[int, Any]] | None) -> None:
         pool = self.pool
-        pool.ensure()
+        self._confirm_leading()
+        if self._stopped or not pool.ensure(stopped=lambda: self._stopped):
+            self._stop_now()
+            return
+        self._confirm_leading()  # registration may have taken a while
         pool.attempts += 1
         attempt = pool.attempts
         workers = sorted(pool.workers.values(), key=lambda w: w.worker_id)
@@ -950,10 +1011,13 @@ class DistributedJobExecutor(JobExecutor):
         waiting = {w.worker_id for w in workers}
         deadline = time.monotonic() + pool.settings.registration_timeout_s
         while waiting:
+            if self._stopped:
+                self._stop_now()
+                return
             if time.monotonic() > deadline:
                 raise WorkerLost(f"workers {sorted(waiting)} did not deploy the job within "
                                  f"{pool.settings.registration_timeout_s:.0f} s")
-            for handle, message in self._receive(workers, 1.0, attempt):
+            for handle, message in self._receive(workers, 0.1, attempt):
                 if message["type"] == "deployed" and message["attempt"] == attempt:
                     waiting.discard(handle.worker_id)
         coordinator = self.coordinator
@@ -969,7 +1033,7 @@ class DistributedJobExecutor(JobExecutor):
         closed: set[int] = set()
         while len(closed) < len(workers):
             if self._stopped and not closing:  # stop(): as in one process, the attempt just ends
-                self._cancel()
+                self._stop_now()
                 return
             now = _wall_ms()
             if not closing and coordinator is not None and coordinator.is_due(now) and len(finished) < len(workers):
@@ -999,6 +1063,9 @@ class DistributedJobExecutor(JobExecutor):
                     self._record_metrics(handle, message)
                     closed.add(handle.worker_id)
             if (len(finished) == len(workers) or self._stop_command is not None) and not closing:
+                # "close" lets the sinks commit what they wrote after the last checkpoint (their
+                # end of input waits for it in the workers): only while this process leads
+                self._confirm_leading()
                 closing = True
                 if coordinator is not None:
                     coordinator.abort_pending()

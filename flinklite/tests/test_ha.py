@@ -660,3 +660,28 @@ def test_a_failure_before_the_job_runs_releases_the_leadership(zk_server: Runnin
         env.execute("job")
     assert reader.get_children("/flink/default/leader/latch") == []
     assert "flinklite-ha-leader-latch" not in {t.name for t in threading.enumerate()} - before
+
+
+def test_confirm_leading_asks_zookeeper(zk_server: RunningZkServer, tmp_path: Path, reader: KazooClient) -> None:
+    """What a job manager asks before it spawns or deploys workers and before they commit at the
+    end of input: silent while our latch node is there; once it is gone (a session that expired
+    while the process was frozen, before kazoo noticed) LeadershipLostError, not a task failure,
+    with the leadership revoked first (so the job's HA data is kept for the new leader)."""
+    leadership = JobLeadership(zk_conf(zk_server, tmp_path), JOB, "job")
+    try:
+        revoked = threading.Event()
+        leadership.acquire(on_revoked=revoked.set, timeout=WAIT)
+        hooks = leadership.hooks()
+        hooks["leader_confirm"]()
+        election = leadership.election
+        assert isinstance(election, _ZooKeeperElection) and election.node is not None
+        reader.delete(f"/flink/default/leader/latch/{election.node}")
+        assert not leadership.revoked  # the flag alone has not heard of it
+        with pytest.raises(LeadershipLostError, match=f"job {JOB} was suspended") as failure:
+            hooks["leader_confirm"]()
+        assert not failure.value.task_failure
+        assert leadership.revoked and revoked.wait(WAIT)
+        with pytest.raises(LeadershipLostError):
+            hooks["leader_check"]()
+    finally:
+        leadership.close()
