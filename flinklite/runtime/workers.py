@@ -27,7 +27,15 @@ receiving subtasks, and each worker acknowledges its subtasks' state to the job 
 CheckpointCoordinator completes the checkpoint as in one process. A worker that dies (its control
 connection ends) or whose subtask fails fails the attempt: the job manager cancels every worker,
 spawns replacements for dead local ones, and the restart strategy restarts all subtasks from the
-latest completed checkpoint (Flink's full-restart failover)."""
+latest completed checkpoint (Flink's full-restart failover).
+
+With ZooKeeper high availability the job manager leads before it builds its pool (execute() in
+flinklite/datastream/stream_execution_environment.py), its coordinator carries the HA hooks, and
+it confirms the leadership with ZooKeeper before it spawns or deploys workers and before "close";
+stop() (leadership revoked) cancels the attempt and shuts the workers down. A sink's end of input
+in a worker waits for "close" (the final commit of an EXACTLY_ONCE sink is the job manager's call),
+and a worker whose control connection ends exits at once: the workers of a dead or frozen job
+manager commit nothing on their own, and the new leader's workers fence what they left open."""
 
 from __future__ import annotations
 

@@ -140,3 +140,23 @@ def test_no_worker_is_spawned_once_the_leadership_is_not_confirmed() -> None:
         executor.run()
     assert not failure.value.task_failure  # no restart strategy applies
     assert executor.pool.processes == [] and executor.pool.closed
+
+
+def test_a_worker_runs_the_job_script_without_high_availability(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's copy of the script reaches execute() only to build its graph: HA settings in the
+    script, its -D properties or the configuration directory are the job manager's business (a
+    worker contending for the leadership would wait forever as a standby). Here the ZooKeeper
+    quorum does not exist: execute() runs without asking it."""
+    from flinklite.common.configuration import Configuration
+    from flinklite.datastream import StreamExecutionEnvironment
+
+    monkeypatch.setattr(StreamExecutionEnvironment, "_defaults", {"worker_session": object()})
+    env = StreamExecutionEnvironment.get_execution_environment(Configuration.from_dict({
+        "high-availability.type": "zookeeper", "high-availability.zookeeper.quorum": "127.0.0.1:1",
+        "high-availability.storageDir": "/nonexistent/ha",
+        "high-availability.zookeeper.client.connection-timeout": "100 ms"}))
+    env.set_parallelism(1)
+    sink = CollectSink()
+    env.from_collection([1, 2, 3]).sink_to(sink)
+    env.execute("job")
+    assert sink.values == [1, 2, 3]
