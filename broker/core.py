@@ -91,7 +91,8 @@ def _remove_dirs(root: Path, topic: Topic) -> None:
 
 @dataclass
 class Pending:
-    """A response that waits: ``poll(now_ms, expired)`` returns it once ready (always when expired)."""
+    """A response that waits: ``poll(now_ms, expired)`` returns it once ready (always when expired, unless that
+    poll moved ``deadline_ms`` on: a Produce held for a transaction's verification then waits for acks=all)."""
 
     deadline_ms: int
     poll: Callable[[int, bool], Message | None]

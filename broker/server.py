@@ -16,6 +16,11 @@ answering (a lost acknowledgement), a delay holds the request. ``stop_broker``/`
 process down (listener and connections closed; leadership unchanged) and back up
 on the same port; ``move_leader`` moves a partition's leadership.
 
+``_send_verifications`` is a ZooKeeper-mode partition leader's (and group coordinator's)
+side of KIP-890 verification with a transaction coordinator in another process
+(``broker.state.txn_verification``): AddPartitionsToTxn v4 ``verify_only`` requests, the
+answers fed back into the core, whose held Produce / TxnOffsetCommit answers then go out.
+
 ``controlled_shutdown`` is a ZooKeeper-mode broker's side of ControlledShutdown (what
 ``python -m broker`` runs on SIGTERM before ``stop``): requests to the controller, retried.
 """
@@ -26,6 +31,7 @@ import errno
 import logging
 import math
 import time
+from typing import TYPE_CHECKING
 
 
 import trio
@@ -36,10 +42,14 @@ from broker.core import BrokerCore, CloseConnection, Pending
 from broker.faults import error_response
 from broker.state.cluster import BrokerInfo
 from broker.state.transactions import RemoteMarker
+from broker.state.txn_verification import Verification
 from broker.zk.model import Bridge, BridgeFactory, ZkEvent, ZkWrite
 from wire.errors import EncodeError
 from wire.kafka._message import Message
 from zkserver.faults import FaultPlan
+
+if TYPE_CHECKING:
+    from broker.replication.client import KafkaConnection as KafkaConnectionType
 
 
 log = logging.getLogger("broker")
@@ -69,6 +79,7 @@ class BrokerServer:
         self._bridge: Bridge | None = None  # ZooKeeper mode
         self._zk_writes: trio.MemorySendChannel[ZkWrite] | None = None
         self._markers: trio.MemorySendChannel[RemoteMarker] | None = None  # transaction markers for other brokers
+        self._verifications: trio.MemorySendChannel[Verification] | None = None  # KIP-890 asks to other brokers
         self.shutting_down = False  # a shutdown (controlled, in ZooKeeper mode) has begun
 
     @property
@@ -137,9 +148,12 @@ class BrokerServer:
         await trio.to_thread.run_sync(self._bridge.start)
         marker_send, marker_receive = trio.open_memory_channel[RemoteMarker](math.inf)
         self._markers = marker_send
+        verify_send, verify_receive = trio.open_memory_channel[Verification](math.inf)
+        self._verifications = verify_send
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._write_to_zookeeper, receive)
             nursery.start_soon(self._send_txn_markers, marker_receive)
+            nursery.start_soon(self._send_verifications, verify_receive)
             await ready.wait()
             task_status.started()
 
@@ -167,6 +181,9 @@ class BrokerServer:
         if self.core is not None and self.core.txns.remote_markers and self._markers is not None:
             for marker in self.core.txns.take_remote_markers():
                 self._markers.send_nowait(marker)
+        if self.core is not None and self.core.txns.verifier.outbox and self._verifications is not None:
+            for verification in self.core.txns.verifier.take():
+                self._verifications.send_nowait(verification)
 
     async def _send_txn_markers(self, receive: trio.MemoryReceiveChannel[RemoteMarker]) -> None:
         """Transaction markers for partitions other broker processes lead go to them by WriteTxnMarkers, one
@@ -218,6 +235,83 @@ class BrokerServer:
             else:
                 await trio.sleep(max(0.001, core.config.replica_fetch_backoff_ms / 1000))
                 self._markers.send_nowait(marker)
+
+    async def _send_verifications(self, receive: trio.MemoryReceiveChannel[Verification]) -> None:
+        """KIP-890 verification (Kafka's AddPartitionsToTxnManager): what is queued when this task looks goes to
+        each coordinator as one AddPartitionsToTxn v4 request with ``verify_only`` transactions, one request in
+        flight per coordinator (a transactional id asked twice waits for the next request); the answers go back
+        into the core (``TxnVerifier.answered``), NETWORK_EXCEPTION for a connection error or no answer within
+        ``request.timeout.ms``, and the held requests are polled again."""
+        core = self.core
+        assert core is not None
+        connections: dict[int, KafkaConnectionType] = {}
+        locks: dict[int, trio.Lock] = {}
+        async with trio.open_nursery() as nursery:
+            async for first in receive:
+                queued = [first]
+                while True:
+                    try:
+                        queued.append(receive.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                batches: list[tuple[int, list[Verification]]] = []
+                for v in queued:  # per coordinator, each transactional id once per request
+                    for node, batch in batches:
+                        if node == v.coordinator and all(o.transactional_id != v.transactional_id for o in batch):
+                            batch.append(v)
+                            break
+                    else:
+                        batches.append((v.coordinator, [v]))
+                for node, batch in batches:
+                    nursery.start_soon(self._verify_with, node, batch, connections,
+                                       locks.setdefault(node, trio.Lock()))
+
+    async def _verify_with(self, node: int, batch: list[Verification], connections: dict[int, KafkaConnectionType],
+                           lock: trio.Lock) -> None:
+        from broker.replication.client import KafkaConnection, ProtocolError
+        from wire.errors import DecodeError
+        from wire.kafka.messages.add_partitions_to_txn import AddPartitionsToTxnRequest as APT
+        from wire.kafka.messages.add_partitions_to_txn import AddPartitionsToTxnResponse
+
+        core = self.core
+        assert core is not None
+        verifier = core.txns.verifier
+        me = core.config.node_ids[0]
+        transactions = []
+        for v in batch:
+            topics: dict[str, list[int]] = {}
+            for topic, index in v.partitions:
+                topics.setdefault(topic, []).append(index)
+            transactions.append(APT.AddPartitionsToTxnTransaction(
+                v.transactional_id, v.producer_id, v.producer_epoch, not v.add,
+                [APT.AddPartitionsToTxnTopic(t, ps) for t, ps in topics.items()]))
+        async with lock:
+            try:
+                with trio.fail_after(max(1, core.config.request_timeout_ms) / 1000):
+                    conn = connections.get(node)
+                    if conn is None:
+                        broker = core.cluster.brokers.get(node)
+                        if broker is None:
+                            raise OSError(f"broker {node} is not registered")
+                        conn = connections[node] = await KafkaConnection.open(broker.host, broker.port,
+                                                                              f"txn-verification-{me}")
+                    response = await conn.request(24, 4, APT(transactions=transactions))
+                assert isinstance(response, AddPartitionsToTxnResponse)
+                results = {r.transactional_id: {(t.name, p.partition_index): p.partition_error_code
+                                                for t in r.topic_results for p in t.results_by_partition}
+                           for r in response.results_by_transaction}
+                for v in batch:
+                    verifier.answered(v, response.error_code, results.get(v.transactional_id, {}))
+            except (OSError, trio.TooSlowError, trio.BrokenResourceError, trio.ClosedResourceError, DecodeError,
+                    ProtocolError) as exc:
+                log.info("AddPartitionsToTxn (verify_only) to broker %d failed: %r", node, exc)
+                for v in batch:
+                    verifier.failed(v)
+                gone = connections.pop(node, None)
+                if gone is not None:
+                    with trio.CancelScope(shield=True):
+                        await gone.aclose()
+        self._notify_data()
 
     async def _write_to_zookeeper(self, receive: trio.MemoryReceiveChannel[ZkWrite]) -> None:
         assert self._bridge is not None
@@ -475,12 +569,21 @@ class BrokerServer:
         self._data = trio.Event()
 
     async def _wait(self, pending: Pending) -> Message:
+        """Poll ``pending`` whenever data moves and at its deadline (which a poll may move on: a Produce held for a
+        transaction's verification then waits for acks=all); what a poll appended wakes the others."""
+        assert self.core is not None
+        core = self.core
         while True:
             event = self._data
             with trio.move_on_at(pending.deadline_ms / 1000):
                 await event.wait()
             now = now_ms()
             expired = now >= pending.deadline_ms
+            before = core.data_version
             response = pending.poll(now, expired)
+            if core.data_version != before:
+                self._notify_data()
+            if core.zk is not None:
+                self._flush_zk_writes()
             if response is not None:
                 return response

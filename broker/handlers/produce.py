@@ -17,6 +17,15 @@ TRANSACTION_ABORTABLE from v11, INVALID_PRODUCER_EPOCH for a fenced producer; v1
 transaction version 2 adds the partition itself. A plain batch from a producer with a
 transaction open in the partition is INVALID_TXN_STATE. The first offset of each open
 transaction is recorded: it bounds the last stable offset.
+
+ZooKeeper mode, a transaction another broker process coordinates
+(``broker.state.txn_verification``, ``transaction.partition.verification.enable``): the first
+transactional batch of a producer's transaction on a partition this broker leads waits
+until that coordinator has confirmed the partition is in the transaction (AddPartitionsToTxn
+v4 ``verify_only``, sent by the shell; at most ``request.timeout.ms``); partitions it refuses
+get its error as Kafka's ReplicaManager maps it (INVALID_TXN_STATE, TRANSACTION_ABORTABLE
+from v11, INVALID_PRODUCER_EPOCH, NOT_ENOUGH_REPLICAS for a retriable one or no answer) and
+nothing is appended to them. acks=0 batches are not verified (no answer could be held).
 """
 
 from __future__ import annotations
@@ -31,10 +40,13 @@ from broker.core import CloseConnection, Pending
 from broker.handlers import handles
 from broker.handlers._common import leader_error
 from broker.state.log import PartitionLog
+from broker.state.txn_verification import Verification, produce_error
 from wire.errors import DecodeError, UnsupportedVersionError
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.legacy_records import up_convert
-from wire.kafka.messages.produce import ProduceRequest, ProduceResponse, ProduceResponse_PartitionProduceResponse
+from wire.kafka.messages.produce import (
+    ProduceRequest, ProduceRequest_PartitionProduceData, ProduceResponse, ProduceResponse_PartitionProduceResponse,
+)
 from wire.kafka.records import (
     NO_PRODUCER_ID, InvalidRecordError, RecordBatch, entry_magic, set_log_append_time, split_batches,
 )
@@ -212,36 +224,112 @@ def partition_config(core: BrokerCore, topic_name: str, key: str, node_id: int |
     return None if topic is None else core.topic_setting(topic.configs, key, node_id).value
 
 
+def _needs_verification(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, records: bytes | None,
+                        transactional_id: str | None) -> tuple[int, int] | None:
+    """(producer id, epoch) when this partition's batches must first be verified with a transaction coordinator in
+    another broker process (Kafka's ReplicaManager: the first transactional batch's producer, unless the partition
+    already has an ongoing transaction of it); None otherwise, and for anything ``_append`` refuses anyway."""
+    if not records or not core.txns.verifier.remote(transactional_id):
+        return None
+    partition = core.cluster.partition(topic_name, index)
+    if partition is None or leader_error(ctx, partition) is not None:
+        return None
+    try:
+        if entry_magic(records) != 2:
+            return None
+        batches = split_batches(records)
+    except (InvalidRecordError, UnsupportedVersionError, DecodeError):
+        return None
+    for batch in batches:
+        h = batch.header
+        if h.producer_id != NO_PRODUCER_ID and h.is_transactional:
+            if core.txns.verifier.needed(transactional_id, h.producer_id, (topic_name, index)):
+                return h.producer_id, h.producer_epoch
+            return None
+    return None
+
+
 @handles(0)
 def produce(core: BrokerCore, ctx: RequestContext, req: ProduceRequest,
             version: int) -> ProduceResponse | CloseConnection | Pending | None:
     resp = PResp()
     bad_acks = req.acks not in (-1, 0, 1)
     waits: list[Wait] | None = [] if core.zk is not None and req.acks == -1 else None
+    # partitions held for the coordinator's verification: (their answer list, its slot, topic, partition data)
+    held: list[tuple[list[ProduceResponse_PartitionProduceResponse], int, str, ProduceRequest_PartitionProduceData]] = []
+    producer: tuple[int, int] | None = None
     for topic in req.topic_data:
-        parts = []
+        parts: list[ProduceResponse_PartitionProduceResponse] = []
         for pdata in topic.partition_data:
             if bad_acks:
                 parts.append(PResp.PartitionProduceResponse(index=pdata.index, error_code=ErrorCode.INVALID_REQUIRED_ACKS,
                                                             base_offset=-1))
-            else:
-                parts.append(_append(core, ctx, topic.name, pdata.index, pdata.records, version,
-                                     req.transactional_id, req.acks, waits))
+                continue
+            verify = None if req.acks == 0 else _needs_verification(core, ctx, topic.name, pdata.index, pdata.records,
+                                                                     req.transactional_id)
+            if verify is not None and producer is not None and producer[0] != verify[0]:
+                # Kafka's ReplicaManager: "Transactional records contained more than one producer ID"
+                parts.append(PResp.PartitionProduceResponse(
+                    index=pdata.index, error_code=ErrorCode.INVALID_PRODUCER_ID_MAPPING, base_offset=-1))
+                continue
+            if verify is not None:
+                producer = verify
+                held.append((parts, len(parts), topic.name, pdata))
+                parts.append(PResp.PartitionProduceResponse(index=pdata.index, base_offset=-1))
+                continue
+            parts.append(_append(core, ctx, topic.name, pdata.index, pdata.records, version,
+                                 req.transactional_id, req.acks, waits))
         resp.responses.append(PResp.TopicProduceResponse(topic.name, parts))
     if req.acks == 0:
         # no response; but a failure closes the connection, so the producer notices and refreshes its metadata
         failed = [f"{t.name}-{p.index}: {ErrorCode(p.error_code).name}" for t in resp.responses
                   for p in t.partition_responses if p.error_code]
         return CloseConnection("acks=0 produce failed: " + ", ".join(failed)) if failed else None
-    if waits:  # ZooKeeper mode, acks=all: answer once the ISR has the records
-        pending = waits
+    verification: Verification | None = None
+    if held:
+        assert producer is not None and req.transactional_id
+        verification = core.txns.verifier.start(req.transactional_id, producer[0], producer[1],
+                                                [(name, pdata.index) for _, _, name, pdata in held], version >= 11,
+                                                add=version >= 12)
+    pending: list[Wait] = list(waits or [])
+    answer: Pending | None = None
 
-        def poll(now_ms: int, expired: bool) -> ProduceResponse | None:
-            nonlocal pending
-            pending = [w for w in pending if not _settle(core, ctx, w, expired)]
-            return None if pending else resp
+    def verified(now_ms: int) -> None:
+        """The coordinator answered (or not in time): append what it verified, refuse the rest."""
+        assert verification is not None
+        core.now_ms = now_ms
+        late: list[Wait] | None = [] if waits is not None else None
+        for parts, slot, name, pdata in held:
+            error = verification.error((name, pdata.index))
+            if error == ErrorCode.NONE:
+                parts[slot] = _append(core, ctx, name, pdata.index, pdata.records, version, req.transactional_id,
+                                      req.acks, late)
+            else:
+                code, message = produce_error(error, epoch_bump=version >= 12)
+                parts[slot] = PResp.PartitionProduceResponse(index=pdata.index, error_code=code, base_offset=-1,
+                                                             error_message=message)
+        pending.extend(late or [])
+        if pending and answer is not None:  # the acks=all wait starts now, with the request's own timeout
+            answer.deadline_ms = now_ms + max(0, req.timeout_ms)
 
-        if poll(core.now_ms, False) is None:
-            return Pending(core.now_ms + max(0, req.timeout_ms), poll)
+    def poll(now_ms: int, expired: bool) -> ProduceResponse | None:
+        nonlocal pending, verification
+        if verification is not None:
+            if not verification.done and not expired:
+                return None
+            if not verification.done:  # request.timeout.ms passed without an answer: Kafka's NETWORK_EXCEPTION
+                core.txns.verifier.failed(verification)
+            verified(now_ms)
+            verification = None
+            if pending:
+                return None
+        # ZooKeeper mode, acks=all: answer once the ISR has the records
+        pending = [w for w in pending if not _settle(core, ctx, w, expired)]
+        return None if pending else resp
+
+    if poll(core.now_ms, False) is None:
+        deadline = core.config.request_timeout_ms if verification is not None else req.timeout_ms
+        answer = Pending(core.now_ms + max(0, deadline), poll)
+        return answer
     return resp
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 from broker.state.internal import GROUP_TOPIC, TXN_TOPIC, JsonObject
 from broker.state.offsets import CommittedOffset
+from broker.state.txn_verification import TxnVerifier
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.records import RecordBatch, build_end_txn_marker
 
@@ -134,6 +135,7 @@ class TransactionCoordinator:
         self.next_check_ms = core.now_ms + self.interval_ms
         self.remote_markers: list[RemoteMarker] = []  # to send (ZooKeeper mode); the shell takes them
         self.awaiting: dict[str, set[TopicPartition]] = {}  # transactional id -> remote markers not yet written
+        self.verifier = TxnVerifier(core)  # KIP-890 verification with coordinators in other processes
         core.internal.register("txn", self._restore)
         if core.config.data_dir is not None:
             core.producers.attach(core.config.data_dir)
@@ -261,8 +263,9 @@ class TransactionCoordinator:
                       version: int) -> ErrorCode:
         """May this transactional batch be appended? (The partition leader's verification with the
         coordinator, KIP-890 part 1; Produce v12 with transaction version 2 adds the partition itself.)
-        In ZooKeeper mode a transaction coordinated by another broker process is not verified (the
-        inter-broker verification is not built), as brokers before KIP-890 did not verify."""
+        In ZooKeeper mode a transaction coordinated by another broker process is not checked here: the
+        produce handler has asked that coordinator first (``broker.state.txn_verification``) when the batch
+        needed it."""
         if self.coordinated_elsewhere(transactional_id):
             return ErrorCode.NONE
         meta = self.txns.get(transactional_id) if transactional_id else self.for_producer(pid)
@@ -283,8 +286,9 @@ class TransactionCoordinator:
     def check_txn_offset_commit(self, transactional_id: str, pid: int, epoch: int, group_id: str,
                                 version: int) -> ErrorCode:
         """The verification Kafka's group coordinator asks before a TxnOffsetCommit: the group's offsets
-        partition must be in the producer's ongoing transaction (v5, transaction version 2, adds it). Not
-        verified when another broker process coordinates the transaction (ZooKeeper mode)."""
+        partition must be in the producer's ongoing transaction (v5, transaction version 2, adds it). When
+        another broker process coordinates the transaction (ZooKeeper mode) the handler has asked it instead
+        (``broker.state.txn_verification``)."""
         if self.coordinated_elsewhere(transactional_id):
             return ErrorCode.NONE
         meta = self.txns.get(transactional_id)
