@@ -8,9 +8,10 @@ The job (compat_tests/flinklite/jobs/worker_counter.py) reads the 3-partition "w
 test_exactly_once at parallelism 2, keeps a running count per word and writes "word:n" through the
 EXACTLY_ONCE KafkaSink, checkpointing every 100 ms. Two job managers with the same settings: the
 leader is killed with SIGKILL once ZooKeeper shows N more completed checkpoints (N from a fixed
-seed), or frozen with SIGSTOP past its session and thawed after the takeover. Its workers must be
-gone before the standby leads (no orphan keeps processing or commits), and read_committed must
-hold every expected result once, in order per word, with no transaction left open.
+seed), frozen with SIGSTOP past its session and thawed after the takeover, or loses its session
+while running (ZooKeeper expires it). Its workers must exit (after SIGKILL well before the standby
+leads: no orphan keeps processing or commits), and read_committed must hold every expected result
+once, in order per word, with no transaction left open. About 22 s together.
 
 Helpers come from the job-manager failover test (processes, kill points, the ZooKeeper quorum)
 and the exactly-once test (input and the read_committed check)."""
@@ -30,13 +31,18 @@ from kazoo.client import KazooClient
 
 from broker.testing import RunningBroker
 from compat_tests.flinklite.test_exactly_once import check, write_input
-from compat_tests.flinklite.test_ha_zookeeper import WAIT, ha_conf, wait_for_children
+from compat_tests.flinklite.test_ha_zookeeper import (
+    WAIT,
+    Quorum,
+    ha_conf,
+    wait_for_children,
+)
 from compat_tests.flinklite.test_jobmanager_failover import (  # noqa: F401 - job_home is a fixture
     JobProcess,
     KillPoint,
     job_home,
-    zkserver_quorum,
 )
+from zkserver.testing import RunningZkServer
 
 REPO = Path(__file__).resolve().parents[2]
 JOB = str(REPO / "compat_tests" / "flinklite" / "jobs" / "worker_counter.py")
@@ -81,8 +87,8 @@ class HaWorkersJob:
     """The job's two job managers (each with --workers 2) in one HA cluster."""
 
     def __init__(self, bootstrap: str, reader: KazooClient, quorum_conf: dict[str, str], tmp: Path,
-                 name: str) -> None:
-        self.bootstrap, self.reader = bootstrap, reader
+                 name: str, zk: RunningZkServer) -> None:
+        self.bootstrap, self.reader, self.zk = bootstrap, reader, zk
         self.root = f"/flink/ha-workers-{name}"
         self.started: list[JobProcess] = []
         self.argv = ["-m", "flinklite", "run", "--progress", "0", "--workers", "2",
@@ -108,6 +114,14 @@ class HaWorkersJob:
         wait_for_children(self.reader, f"{self.root}/leader/latch", lambda c: len(c) == 2)
         assert worker_pids(standby.proc.pid) == []  # a standby spawns no workers
         return standby
+
+    def leader_session(self) -> int:
+        """The ZooKeeper session of the leading job manager (the owner of the first latch node)."""
+        latch = f"{self.root}/leader/latch"
+        first = min(self.reader.get_children(latch), key=lambda name: name.rsplit("-", 1)[1])
+        stat = self.reader.exists(f"{latch}/{first}")
+        assert stat is not None
+        return int(stat.ephemeralOwner)
 
     def latest_checkpoint(self) -> int | None:
         path = f"{self.root}/jobs/{self.job_id}/checkpoints"
@@ -136,14 +150,16 @@ class HaWorkersJob:
 
 
 @pytest.fixture
-def ha_job(kafka_broker: RunningBroker, zk_server_factory: Callable[..., object],
+def ha_job(kafka_broker: RunningBroker, zk_server_factory: Callable[..., RunningZkServer],
            job_home: Path) -> Iterator[tuple[HaWorkersJob, dict[str, int]]]:  # noqa: F811 - the fixture above
-    quorum = zkserver_quorum(zk_server_factory)
+    zk = zk_server_factory(tick_time_ms=100, max_client_cnxns=0)  # as test_jobmanager_failover's quorum
+    quorum = Quorum("wiretwin", zk.hosts)
     reader = quorum.client()
     name = uuid.uuid4().hex[:8]
     bootstrap = kafka_broker.bootstrap_servers
     totals = write_input(bootstrap, "words")
-    job = HaWorkersJob(bootstrap, reader, ha_conf(quorum, job_home, cluster_id=f"/ha-workers-{name}"), job_home, name)
+    job = HaWorkersJob(bootstrap, reader, ha_conf(quorum, job_home, cluster_id=f"/ha-workers-{name}"), job_home, name,
+                       zk)
     try:
         yield job, totals
     finally:
@@ -194,4 +210,22 @@ def test_a_frozen_job_manager_stands_down_and_its_workers_commit_nothing(
     stderr = leader.stderr_tail()
     assert "lost its leadership" in stderr or "(leadership lost)" in stderr, stderr
     wait_until(lambda: not any(map(running, workers)), f"workers {workers} of the thawed job manager exited", 15.0)
+    job.finish(standby, totals)
+
+
+def test_a_job_manager_that_loses_its_leadership_stops_its_workers(
+        ha_job: tuple[HaWorkersJob, dict[str, int]]) -> None:
+    """ZooKeeper expires the running leader's session (as after a network partition): on_revoked
+    stops its executor, which cancels the attempt and shuts its workers down; the run fails as
+    suspended, and the standby, leading at once, finishes exactly once."""
+    job, totals = ha_job
+    leader, workers = job.lead()
+    standby = job.standby()
+    job.wait_checkpoints(1)
+    job.zk.expire_session(job.leader_session())
+    assert leader.proc.wait(WAIT) == 1
+    stderr = leader.stderr_tail()
+    assert "leadership revoked" in stderr and ("lost its leadership" in stderr or "(leadership lost)" in stderr), stderr
+    assert "the job manager is gone" not in stderr  # shut down by it, not orphaned by its exit
+    wait_until(lambda: not any(map(running, workers)), f"workers {workers} of the revoked job manager exited", 10.0)
     job.finish(standby, totals)

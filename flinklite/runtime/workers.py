@@ -558,7 +558,8 @@ class WorkerSession:
         clock = attempt.executor.clock
         last_flush = last_metrics = time.monotonic()
         while True:
-            for message in self._take_inbox():
+            inbox = self._take_inbox()
+            for position, message in enumerate(inbox):
                 kind = message["type"]
                 if kind == "shutdown":
                     attempt.close(quietly=True)
@@ -573,9 +574,11 @@ class WorkerSession:
                 elif kind == "complete":
                     attempt.complete(message["checkpoint_id"])
                 elif kind == "cancel":
+                    self.inbox[:0] = inbox[position + 1:]  # what came with it (a shutdown, a deploy) is next
                     attempt.close(quietly=True)
                     return
                 elif kind == "close":
+                    self.inbox[:0] = inbox[position + 1:]
                     attempt.end_sinks()
                     attempt.close(quietly=False)
                     self.send({"type": "closed", "attempt": attempt.attempt, "metrics": attempt.metrics(),
@@ -936,8 +939,14 @@ class WorkerPool:
             return
         self.closed = True
         self.broadcast({"type": "shutdown"})
-        for handle in list(self.workers.values()):
-            self.drop(handle)
+        handles = list(self.workers.values())
+        for handle in handles:
+            try:
+                # FIN after the shutdown message: closing with the worker's last messages unread
+                # would reset the connection, and a worker may lose the message to the reset
+                handle.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
         self.listener.close()
         for process in self.processes:
             try:
@@ -945,6 +954,8 @@ class WorkerPool:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        for handle in handles:
+            self.drop(handle)
 
 
 class DistributedJobExecutor(JobExecutor):

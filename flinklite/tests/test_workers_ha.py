@@ -160,3 +160,23 @@ def test_a_worker_runs_the_job_script_without_high_availability(monkeypatch: pyt
     env.from_collection([1, 2, 3]).sink_to(sink)
     env.execute("job")
     assert sink.values == [1, 2, 3]
+
+
+def test_messages_read_together_with_a_cancel_are_kept(exits: list[int]) -> None:
+    """A cancel and the shutdown (or the next deploy) that follows it can arrive in one read: the
+    worker handles the cancel and keeps the rest, so a revoked job manager's shutdown ends its
+    workers through the shutdown, not through the reset of a dropped connection."""
+    from flinklite.runtime.network import encode_message
+
+    session, manager, listener = _session()
+    try:
+        attempt = _Cluster(_job(CollectSink())).attempts[0]
+        manager.sendall(encode_message({"type": "cancel", "attempt": attempt.attempt})
+                        + encode_message({"type": "shutdown"}))
+        session._run_attempt(attempt)
+        assert session.inbox == [{"type": "shutdown"}] and exits == []
+    finally:
+        manager.close()
+        session.control.close()
+        session.listener.close()
+        listener.close()
