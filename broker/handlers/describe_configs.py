@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from broker.config import INT_KEYS, BrokerConfig
 from broker.handlers import handles
 from broker.state.configs import TOPIC_CONFIGS, ConfigSource, ConfigType, topic_config
-from broker.state.dynamic import BROKER_TO_TOPIC, DYNAMIC_BROKER_KEYS, HONOURED_BROKER_KEYS
+from broker.state.dynamic import BROKER_TO_TOPIC, DYNAMIC_BROKER_KEYS, HONOURED_BROKER_KEYS, HONOURED_OTHER_KEYS
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.describe_configs import (
     DescribeConfigsRequest, DescribeConfigsResponse, DescribeConfigsResponse_DescribeConfigsResourceResult,
@@ -41,6 +41,7 @@ BROKER_DEFAULTS = {
     # the coordinators' settings (group.*, offsets.*, transaction.*): Kafka's defaults are BrokerConfig's
     **{key: str(getattr(BrokerConfig(), attr)) for key, attr in INT_KEYS.items()},
     "group.consumer.assignors": BrokerConfig().group_consumer_assignors,
+    "transaction.partition.verification.enable": "true",
 }
 
 
@@ -148,7 +149,8 @@ def _broker_entries(default: dict[str, str], broker: dict[str, str], static: dic
     out: dict[str, tuple[str, ConfigType, list[tuple[str, str, ConfigSource]]]] = {}
     for name in names:
         topic_key = BROKER_TO_TOPIC.get(name)
-        ctype = TOPIC_CONFIGS[topic_key].type if topic_key is not None else ConfigType.STRING
+        ctype = TOPIC_CONFIGS[topic_key].type if topic_key is not None else (
+            ConfigType.BOOLEAN if HONOURED_OTHER_KEYS.get(name) == "BOOLEAN" else ConfigType.STRING)
         kafka_default = BROKER_DEFAULTS.get(name, TOPIC_CONFIGS[topic_key].default if topic_key else None)
         synonyms: list[tuple[str, str, ConfigSource]] = []
         if per_broker and name in broker:

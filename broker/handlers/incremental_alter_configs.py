@@ -16,8 +16,8 @@ is INVALID_REQUEST ("Unexpected broker id, expected ..."), a name that is not a 
 validated as ``DynamicBrokerConfig.validate`` does: a key Kafka cannot change dynamically (broker.id,
 num.partitions, ...) is "Cannot update these configs dynamically: Set(...)", a bad value "Invalid value
 ...", both INVALID_REQUEST with that message, as Kafka 3.9's ``ConfigAdminManager.preprocess`` answers
-in both ZooKeeper and KRaft mode. The keys wiretwin honours are the topic-config synonyms
-(``broker.state.dynamic``); other keys Kafka could change dynamically are refused the same way, saying
+in both ZooKeeper and KRaft mode. The keys wiretwin honours are the topic-config synonyms and
+``transaction.partition.verification.enable`` (``broker.state.dynamic``); other keys Kafka could change dynamically are refused the same way, saying
 wiretwin does not support them. A resource named twice in one request is INVALID_REQUEST "Each resource
 must appear at most once." (both times). Accepted entries go to ZooKeeper with a change
 notification (ZooKeeper mode) or into the core (and the ``--data-dir`` metadata file). Other resource

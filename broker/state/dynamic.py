@@ -12,7 +12,9 @@ Broker keys: Kafka can change the ``DYNAMIC_BROKER_KEYS`` at runtime. wiretwin
 honours the topic-config synonyms among them (``log.retention.ms``,
 ``message.max.bytes``, ``log.cleanup.policy``, ...: ``HONOURED_BROKER_KEYS``), which
 become the defaults of topics without an override, exactly as a static setting
-of the same key would; the other dynamic keys (thread pools, listeners,
+of the same key would, and ``transaction.partition.verification.enable``
+(``HONOURED_OTHER_KEYS``: a boolean, read where the verification is decided,
+``broker.state.txn_verification``); the other dynamic keys (thread pools, listeners,
 replication throttles, ...) are refused with a message saying so.
 
 Client quotas are stored and described as Kafka does; they are not enforced
@@ -43,11 +45,13 @@ UNHONOURED_DYNAMIC_KEYS = frozenset({
     "num.io.threads", "num.network.threads", "num.replica.fetchers", "num.recovery.threads.per.data.dir",
     "background.threads", "max.connections", "max.connections.per.ip", "max.connections.per.ip.overrides",
     "max.connection.creation.rate", "metric.reporters", "listeners", "advertised.listeners",
-    "listener.security.protocol.map", "producer.id.expiration.ms", "transaction.partition.verification.enable",
+    "listener.security.protocol.map", "producer.id.expiration.ms",
     "leader.replication.throttled.rate", "follower.replication.throttled.rate",
     "replica.alter.log.dirs.io.max.bytes.per.second", "remote.log.manager.task.interval.ms",
 })
-DYNAMIC_BROKER_KEYS = HONOURED_BROKER_KEYS | UNHONOURED_DYNAMIC_KEYS
+# other dynamic keys wiretwin honours, with their type (Kafka's ConfigDef type)
+HONOURED_OTHER_KEYS = {"transaction.partition.verification.enable": "BOOLEAN"}
+DYNAMIC_BROKER_KEYS = HONOURED_BROKER_KEYS | UNHONOURED_DYNAMIC_KEYS | frozenset(HONOURED_OTHER_KEYS)
 
 
 class Refusal(Exception):
@@ -70,6 +74,8 @@ def broker_config_problem(props: dict[str, str]) -> str | None:
     if static:
         return f"Cannot update these configs dynamically: {scala_set(static)}"
     for key in sorted(props):
+        if HONOURED_OTHER_KEYS.get(key) == "BOOLEAN" and props[key].strip().lower() not in ("true", "false"):
+            return f"Invalid value {props[key]} for configuration {key}: Expected value to be either true or false"
         topic_key = BROKER_TO_TOPIC.get(key)
         if topic_key is not None:
             problem = topic_config_error(topic_key, props[key], label=key)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from broker.core import BrokerCore, Pending
+from broker.state.dynamic import broker_config_problem
 from broker.state.internal import GROUP_TOPIC
 from broker.state.txn_verification import (
     Verification, manager_error, produce_error, txn_offset_commit_error,
@@ -202,6 +203,13 @@ def test_verification_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
     assert out.error_code == 0 and core.txns.verifier.take() == []
     core.dynamic.default["transaction.partition.verification.enable"] = "true"  # dynamic values win
     assert core.txns.verifier.enabled
+    core.dynamic.brokers[1] = {"transaction.partition.verification.enable": "false"}  # this broker's own first
+    assert not core.txns.verifier.enabled
+    # a dynamic value is validated as Kafka's ConfigDef BOOLEAN
+    assert broker_config_problem({"transaction.partition.verification.enable": "FALSE"}) is None
+    assert broker_config_problem({"transaction.partition.verification.enable": "maybe"}) == (
+        "Invalid value maybe for configuration transaction.partition.verification.enable: Expected value to be "
+        "either true or false")
 
 
 def txn_offset_commit(core: BrokerCore, pid: int, epoch: int, group: str, version: int = 3) -> Any:
