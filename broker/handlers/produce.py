@@ -22,7 +22,9 @@ ZooKeeper mode, a transaction another broker process coordinates
 (``broker.state.txn_verification``, ``transaction.partition.verification.enable``): the first
 transactional batch of a producer's transaction on a partition this broker leads waits
 until that coordinator has confirmed the partition is in the transaction (AddPartitionsToTxn
-v4 ``verify_only``, sent by the shell; at most ``request.timeout.ms``); partitions it refuses
+v4 ``verify_only``, sent by the shell; at most ``request.timeout.ms``), and is then appended
+only if no marker ended the producer's transaction there meanwhile (the verification guard,
+``ProducerTable.start_verification``: else INVALID_TXN_STATE); partitions it refuses
 get its error as Kafka's ReplicaManager maps it (INVALID_TXN_STATE, TRANSACTION_ABORTABLE
 from v11, INVALID_PRODUCER_EPOCH, NOT_ENOUGH_REPLICAS for a retriable one or no answer) and
 nothing is appended to them. acks=0 batches are not verified (no answer could be held).
@@ -286,8 +288,10 @@ def produce(core: BrokerCore, ctx: RequestContext, req: ProduceRequest,
                   for p in t.partition_responses if p.error_code]
         return CloseConnection("acks=0 produce failed: " + ", ".join(failed)) if failed else None
     verification: Verification | None = None
+    guards = []
     if held:
         assert producer is not None and req.transactional_id
+        guards = [core.producers.start_verification(producer[0], name, pdata.index) for _, _, name, pdata in held]
         verification = core.txns.verifier.start(req.transactional_id, producer[0], producer[1],
                                                 [(name, pdata.index) for _, _, name, pdata in held], version >= 11,
                                                 add=version >= 12)
@@ -299,15 +303,23 @@ def produce(core: BrokerCore, ctx: RequestContext, req: ProduceRequest,
         assert verification is not None
         core.now_ms = now_ms
         late: list[Wait] | None = [] if waits is not None else None
-        for parts, slot, name, pdata in held:
+        assert producer is not None
+        for (parts, slot, name, pdata), guard in zip(held, guards):
             error = verification.error((name, pdata.index))
-            if error == ErrorCode.NONE:
+            if error == ErrorCode.NONE and not core.producers.guard_holds(producer[0], name, pdata.index, guard):
+                # the transaction ended here meanwhile (a marker): Kafka's UnifiedLog refuses the append
+                parts[slot] = PResp.PartitionProduceResponse(
+                    index=pdata.index, error_code=ErrorCode.INVALID_TXN_STATE, base_offset=-1,
+                    error_message=f"Attempting to append a transactional batch of producer {producer[0]} without "
+                                  "a valid verification (the transaction ended while it was verified)")
+            elif error == ErrorCode.NONE:
                 parts[slot] = _append(core, ctx, name, pdata.index, pdata.records, version, req.transactional_id,
                                       req.acks, late)
             else:
                 code, message = produce_error(error, epoch_bump=version >= 12)
                 parts[slot] = PResp.PartitionProduceResponse(index=pdata.index, error_code=code, base_offset=-1,
                                                              error_message=message)
+            core.producers.end_verification(producer[0], name, pdata.index, guard)
         pending.extend(late or [])
         if pending and answer is not None:  # the acks=all wait starts now, with the request's own timeout
             answer.deadline_ms = now_ms + max(0, req.timeout_ms)

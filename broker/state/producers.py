@@ -10,7 +10,11 @@ What a partition leader knows about its producers, as Kafka's ProducerStateManag
   stable offset is the smallest of them, else the high watermark) and the aborted
   transactions (producer id, first offset, offset of the ABORT marker) that
   read_committed fetches list;
-- the last timestamp and the coordinator epoch of the last marker (DescribeProducers).
+- the last timestamp and the coordinator epoch of the last marker (DescribeProducers);
+- KIP-890 verification guards (``start_verification``): while a leader verifies a producer's
+  transaction with a coordinator in another broker process, the producer's next transactional
+  append or a marker in the partition clears the guard, and the verified batch is appended
+  only if its guard still stands (or the transaction is open there by then).
 
 Producer ids are allocated here for idempotent producers (always a fresh id, epoch 0,
 as Kafka does for a null transactional id) and for the transaction coordinator.
@@ -79,6 +83,15 @@ class PartitionTxns:
     aborted: list[AbortedTxn] = field(default_factory=list)
 
 
+@dataclass(eq=False)
+class VerificationGuard:
+    """KIP-890: a producer's transaction on a partition is being verified with its coordinator. The verified
+    append must still find this guard (Kafka's VerificationGuard): the producer's next transactional append or
+    a transaction marker there clears it, so an answer that arrives after the transaction ended is refused."""
+
+    users: int = 0  # verifications in flight sharing it
+
+
 class ProducerIdsExhausted(RuntimeError):
     """ZooKeeper mode: every claimed block of producer ids is used up (a new one is being claimed)."""
 
@@ -93,6 +106,7 @@ class ProducerTable:
     block_end: int = 0
     id_limit: int = 1 << 62  # ids this table hands out stay below this (ZooKeeper mode: the current block's end)
     blocks: deque[tuple[int, int]] = field(default_factory=deque)  # ZooKeeper mode: claimed blocks not yet used
+    guards: dict[tuple[int, str, int], VerificationGuard] = field(default_factory=dict)  # (pid, topic, partition)
 
     # -- producer ids ---------------------------------------------------------------------------
 
@@ -212,6 +226,7 @@ class ProducerTable:
                                            last_offset))
         state.last_timestamp = max(state.last_timestamp, timestamp)
         if transactional and state.txn_first_offset is None:
+            self.guards.pop((producer_id, topic, partition), None)
             state.txn_first_offset = base_offset
             self.partitions.setdefault((topic, partition), PartitionTxns()).open[producer_id] = base_offset
 
@@ -224,10 +239,29 @@ class ProducerTable:
         state.coordinator_epoch = coordinator_epoch
         state.last_timestamp = max(state.last_timestamp, timestamp)
         first, state.txn_first_offset = state.txn_first_offset, None
+        self.guards.pop((producer_id, topic, partition), None)
         txns = self.partitions.setdefault((topic, partition), PartitionTxns())
         txns.open.pop(producer_id, None)
         if first is not None and not committed:
             txns.aborted.append(AbortedTxn(producer_id, first, marker_offset))
+
+    def start_verification(self, producer_id: int, topic: str, partition: int) -> VerificationGuard:
+        """A verification of the producer's transaction here begins: its guard (shared with one in flight)."""
+        guard = self.guards.setdefault((producer_id, topic, partition), VerificationGuard())
+        guard.users += 1
+        return guard
+
+    def guard_holds(self, producer_id: int, topic: str, partition: int, guard: VerificationGuard) -> bool:
+        """May the verified batch be appended? Its transaction is open here already, or nothing cleared the
+        guard since the verification began (Kafka's UnifiedLog check before appending)."""
+        txns = self.partitions.get((topic, partition))
+        return (txns is not None and producer_id in txns.open) or self.guards.get((producer_id, topic, partition)) is guard
+
+    def end_verification(self, producer_id: int, topic: str, partition: int, guard: VerificationGuard) -> None:
+        guard.users -= 1
+        key = (producer_id, topic, partition)
+        if guard.users <= 0 and self.guards.get(key) is guard:
+            del self.guards[key]
 
     def rebuild(self, topic: str, partition: int, batches: Iterable[StoredBatch]) -> None:
         """Start-up: replay the producer batches and transaction markers of one partition's log (headers

@@ -156,6 +156,32 @@ def test_the_first_transactional_batch_waits_for_the_coordinator(monkeypatch: py
     assert (out.error_code, out.base_offset) == (0, 1) and verifier.take() == []
 
 
+def test_a_marker_written_while_verifying_voids_the_verification(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kafka's VerificationGuard: the coordinator said yes, but the transaction ended in the partition before
+    the answer came (its marker was written): the batch is not appended, so no transaction is left hanging."""
+    core = remote_core(monkeypatch)
+    verifier = core.txns.verifier
+    _, pid, epoch = init(core, node=coordinator(core))
+    held = produce(core, txn_batch([b"a"], pid, epoch, 0))
+    [v] = verifier.take()
+    assert core.txns.write_marker("t", 0, pid, epoch, False, 0)  # the abort marker, as by WriteTxnMarkers
+    end = log_end(core)
+    verifier.answered(v, 0, {})
+    out = first(answer(held))
+    assert out.error_code == E.INVALID_TXN_STATE and log_end(core) == end
+    assert core.producers.guards == {} and core.producers.open_transactions("t", 0) == {}
+    # two verifications in flight share the guard; the first append lets the second through (transaction open)
+    assert add(core, pid, epoch, 0) == 0
+    one = produce(core, txn_batch([b"a"], pid, epoch, 0))
+    two = produce(core, txn_batch([b"b"], pid, epoch, 1))
+    v1, v2 = verifier.take()
+    assert len(core.producers.guards) == 1
+    verifier.answered(v1, 0, {})
+    assert first(answer(one)).error_code == 0
+    verifier.answered(v2, 0, {})
+    assert first(answer(two)).error_code == 0 and core.producers.guards == {}
+
+
 def test_no_answer_within_the_request_timeout_is_retriable(monkeypatch: pytest.MonkeyPatch) -> None:
     core = remote_core(monkeypatch, request_timeout_ms=2000)
     verifier = core.txns.verifier
