@@ -15,7 +15,8 @@ ZooKeeper mode, a transaction another broker process coordinates
 this group coordinator already holds offsets of the producer's transaction for a group of
 the same ``__consumer_offsets`` partition, the answer waits (at most ``request.timeout.ms``)
 until that coordinator has confirmed the partition is in the transaction (AddPartitionsToTxn
-v4 ``verify_only``); a refusal is its error as Kafka's group coordinator maps it
+v4 ``verify_only``) and no marker of the producer reached that partition meanwhile (the
+verification guard, else INVALID_TXN_STATE); a refusal is its error as Kafka's group coordinator maps it
 (INVALID_TXN_STATE, TRANSACTION_ABORTABLE from v4, INVALID_PRODUCER_EPOCH, CONCURRENT_TRANSACTIONS,
 COORDINATOR_LOAD_IN_PROGRESS for no answer, ...), and nothing is stored.
 """
@@ -54,8 +55,9 @@ def txn_offset_commit(core: BrokerCore, ctx: RequestContext, req: TxnOffsetCommi
     verifier = core.txns.verifier
     if (group_coordinator_error(core, ctx, req.group_id) is None and any(t.partitions for t in req.topics)
             and verifier.offsets_needed(req.transactional_id, req.producer_id, req.group_id)):
-        verification = verifier.start(req.transactional_id, req.producer_id, req.producer_epoch,
-                                      [verifier.offsets_partition(req.group_id)], version >= 4,
+        tp = verifier.offsets_partition(req.group_id)
+        guard = core.producers.start_verification(req.producer_id, *tp)
+        verification = verifier.start(req.transactional_id, req.producer_id, req.producer_epoch, [tp], version >= 4,
                                       add=version >= 5)
 
         def poll(now_ms: int, expired: bool) -> TxnOffsetCommitResponse | None:
@@ -64,7 +66,11 @@ def txn_offset_commit(core: BrokerCore, ctx: RequestContext, req: TxnOffsetCommi
             if not verification.done:  # request.timeout.ms passed without an answer: Kafka's NETWORK_EXCEPTION
                 verifier.failed(verification)
             core.now_ms = now_ms
-            error = txn_offset_commit_error(verification.error(verification.partitions[0]))
+            error = txn_offset_commit_error(verification.error(tp))
+            if (error == ErrorCode.NONE and not core.producers.guard_holds(req.producer_id, *tp, guard)
+                    and verifier.offsets_needed(req.transactional_id, req.producer_id, req.group_id)):
+                error = ErrorCode.INVALID_TXN_STATE  # a marker ended the transaction there meanwhile
+            core.producers.end_verification(req.producer_id, *tp, guard)
             return _commit(core, ctx, req, version, error)
 
         answer = poll(core.now_ms, False)

@@ -276,6 +276,12 @@ def test_a_txn_offset_commit_waits_for_the_coordinator(monkeypatch: pytest.Monke
     assert resp.error_code == 0
     held = txn_offset_commit(core, pid, epoch, "g")
     [v] = verifier.take()
+    core.txns.write_marker(*v.partitions[0], pid, epoch, False, 0)  # a marker while it is verified: void
+    verifier.answered(v, 0, {})
+    assert commit_error(answer(held)) == E.INVALID_TXN_STATE and not core.offsets.is_unstable("g", ("t", 0))
+    held = txn_offset_commit(core, pid, epoch, "g")
+    [v] = verifier.take()
     verifier.answered(v, 0, {})
     assert commit_error(answer(held)) == 0 and core.offsets.is_unstable("g", ("t", 0))
+    assert core.producers.guards == {}
     assert commit_error(txn_offset_commit(core, pid, epoch, "g")) == 0 and verifier.take() == []
