@@ -532,7 +532,12 @@ class BrokerServer:
                         log.info("closing connection from %s: %s", host, result.reason)
                         return
                     if isinstance(result, Pending):
-                        result = await self._wait(result)
+                        try:
+                            result = await self._wait(result)
+                        except Exception:  # a bug in a poll (a held Produce appends there) costs this connection
+                            log.exception("internal error answering %s from %s; closing the connection",
+                                          event.ctx.header, host)
+                            return
                     if result is not None:
                         try:
                             reply = conn.respond(event.ctx, result)

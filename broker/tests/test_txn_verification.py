@@ -285,3 +285,35 @@ def test_a_txn_offset_commit_waits_for_the_coordinator(monkeypatch: pytest.Monke
     assert commit_error(answer(held)) == 0 and core.offsets.is_unstable("g", ("t", 0))
     assert core.producers.guards == {}
     assert commit_error(txn_offset_commit(core, pid, epoch, "g")) == 0 and verifier.take() == []
+
+
+def test_a_poll_that_fails_costs_its_connection_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A held answer is finished in the shell (a verified Produce appends in its poll): a bug there closes that
+    connection, as a bug in a handler does, and the broker goes on serving."""
+    import dataclasses
+
+    import trio
+
+    from broker.config import BrokerConfig
+    from broker.handlers import REGISTRY
+    from broker.replication.client import KafkaConnection
+    from broker.testing import RunningBroker
+    from wire.kafka.messages.api_versions import ApiVersionsRequest
+
+    def broken(now_ms: int, expired: bool) -> Any:
+        raise RuntimeError("a bug in a poll")
+
+    monkeypatch.setitem(REGISTRY, 0, dataclasses.replace(REGISTRY[0], handler=lambda *a: Pending(0, broken)))
+    with RunningBroker(BrokerConfig(port=0)) as broker:
+        host, port = broker.bootstrap_servers.split(":")
+
+        async def go(api_key: int, version: int, body: Any) -> Any:
+            conn = await KafkaConnection.open(host, int(port), "poll-bug")
+            try:
+                return await conn.request(api_key, version, body)
+            finally:
+                await conn.aclose()
+
+        with pytest.raises(trio.BrokenResourceError):
+            trio.run(go, 0, 9, ProduceRequest(acks=1, timeout_ms=1000))
+        assert trio.run(go, 18, 3, ApiVersionsRequest()).error_code == 0
