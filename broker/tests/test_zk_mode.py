@@ -266,3 +266,45 @@ def test_partition_reassignment_through_the_controller(
         assert admin.list_partition_reassignments() == {}
     finally:
         admin.close()
+
+
+def test_the_memory_zookeeper_delivers_snapshots_in_the_order_they_were_taken() -> None:
+    """Two threads change the tree at once (a session ends while another broker wins the election): a bridge
+    must not get the older snapshot last, or its broker keeps a stale view (CI saw a broker answer controller -1
+    for good after a failover). The first delivery of the "no controller" snapshot is held up until the
+    election's thread has started its own broadcast."""
+    import threading
+
+    from broker.zk.model import BrokerRegistration, ControllerChanged, ElectController
+
+    zk = MemoryZooKeeper()
+    seen: list[int | None] = []
+    held = threading.Event()
+    release = threading.Event()
+
+    def observer_deliver(event: Any) -> None:
+        if isinstance(event, ControllerChanged):
+            if event.controller_id is None and not held.is_set():
+                held.set()
+                release.wait(2)  # the election's broadcast tries to go out meanwhile
+            seen.append(event.controller_id)
+
+    def quiet(event: Any) -> None:
+        pass
+
+    for n in (1, 2):
+        zk.bridge("memory", n, BrokerRegistration(n, "h", 9000 + n), 6000, quiet).start()
+    zk.bridges[0].apply(ElectController(1))
+    zk.bridge("memory", 3, BrokerRegistration(3, "h", 9003), 6000, observer_deliver).start()
+    seen.clear()
+    ending = threading.Thread(target=zk.expire, args=(1,))
+    ending.start()
+    assert held.wait(5)
+    electing = threading.Thread(target=zk.bridges[0].apply, args=(ElectController(2),))
+    electing.start()
+    electing.join(0.3)  # with ordered delivery it waits for the held broadcast to finish
+    release.set()
+    ending.join(5)
+    electing.join(5)
+    assert zk.controller_id == 2
+    assert seen[-1] == 2, seen  # the newest snapshot is the last one delivered

@@ -7,7 +7,7 @@ shape as the kazoo bridge: ``start`` registers the broker (its "session"),
 version or an existing node is a lost race, reported as ``WriteFailed``),
 ``stop`` ends the session (its registration and, if held, ``/controller`` go).
 Every change is delivered to every started bridge as the same snapshot events
-the kazoo bridge sends (each bridge's ``BrokerConfigsChanged`` carrying the
+the kazoo bridge sends, in the order the snapshots were taken (each bridge's ``BrokerConfigsChanged`` carrying the
 default and its own broker's entry). Dynamic configs of brokers and quota
 entities live under their entity paths (``brokers/<default>``,
 ``users/alice/clients/c1``); ``write_config`` stands for an old tool writing one
@@ -36,6 +36,10 @@ from broker.zk.model import (
 class MemoryZooKeeper:
     def __init__(self, cluster_id: str = "wiretwin-memory-zk") -> None:
         self.lock = threading.RLock()
+        # Snapshots are taken and delivered under this lock, so every bridge gets them in the order they
+        # were taken: two threads changing the tree must not deliver an older snapshot after a newer one (a
+        # broker would keep a stale view: the kazoo bridge re-reads on every watch, this one does not).
+        self.delivering = threading.Lock()
         self.cluster_id = cluster_id
         self.brokers: dict[int, BrokerRegistration] = {}
         self.controller_id: int | None = None
@@ -89,10 +93,11 @@ class MemoryZooKeeper:
                                         if not path.startswith("brokers/")})
 
     def _broadcast(self) -> None:
-        events = [*self.snapshot(), self.quota_configs()]
-        for bridge in list(self.bridges):
-            for event in [*events, self.broker_configs(bridge.broker_id)]:
-                bridge.deliver(event)
+        with self.delivering:
+            events = [*self.snapshot(), self.quota_configs()]
+            for bridge in list(self.bridges):
+                for event in [*events, self.broker_configs(bridge.broker_id)]:
+                    bridge.deliver(event)
 
     def write_config(self, entity_path: str, configs: dict[str, str]) -> None:
         """What ``kafka-configs.sh --zookeeper`` did: ``/config/<entity_path>`` and a change notification."""
