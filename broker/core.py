@@ -95,7 +95,7 @@ class Pending:
     poll moved ``deadline_ms`` on: a Produce held for a transaction's verification then waits for acks=all)."""
 
     deadline_ms: int
-    poll: Callable[[int, bool], Message | None]
+    poll: Callable[[int, bool], Message | CloseConnection | NoResponse | None]
 
 
 @dataclass
@@ -104,6 +104,11 @@ class CloseConnection:
     (so it refreshes metadata), since that producer reads no response."""
 
     reason: str
+
+
+@dataclass
+class NoResponse:
+    """What a ``Pending`` poll returns when the request ends without a response (a held acks=0 Produce)."""
 
 
 HandlerResult = Message | Pending | CloseConnection | None

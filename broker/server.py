@@ -38,7 +38,7 @@ import trio
 
 from broker.config import BrokerConfig
 from broker.connection import BrokerConnection, Close, Incoming, Reply
-from broker.core import BrokerCore, CloseConnection, Pending
+from broker.core import BrokerCore, CloseConnection, NoResponse, Pending
 from broker.faults import error_response
 from broker.state.cluster import BrokerInfo
 from broker.state.transactions import RemoteMarker
@@ -533,11 +533,15 @@ class BrokerServer:
                         return
                     if isinstance(result, Pending):
                         try:
-                            result = await self._wait(result)
+                            held = await self._wait(result)
                         except Exception:  # a bug in a poll (a held Produce appends there) costs this connection
                             log.exception("internal error answering %s from %s; closing the connection",
                                           event.ctx.header, host)
                             return
+                        if isinstance(held, CloseConnection):
+                            log.info("closing connection from %s: %s", host, held.reason)
+                            return
+                        result = None if isinstance(held, NoResponse) else held
                     if result is not None:
                         try:
                             reply = conn.respond(event.ctx, result)
@@ -573,7 +577,7 @@ class BrokerServer:
         self._data.set()
         self._data = trio.Event()
 
-    async def _wait(self, pending: Pending) -> Message:
+    async def _wait(self, pending: Pending) -> Message | CloseConnection | NoResponse:
         """Poll ``pending`` whenever data moves and at its deadline (which a poll may move on: a Produce held for a
         transaction's verification then waits for acks=all); what a poll appended wakes the others."""
         assert self.core is not None

@@ -27,7 +27,7 @@ only if no marker ended the producer's transaction there meanwhile (the verifica
 ``ProducerTable.start_verification``: else INVALID_TXN_STATE); partitions it refuses
 get its error as Kafka's ReplicaManager maps it (INVALID_TXN_STATE, TRANSACTION_ABORTABLE
 from v11, INVALID_PRODUCER_EPOCH, NOT_ENOUGH_REPLICAS for a retriable one or no answer) and
-nothing is appended to them. acks=0 batches are not verified (no answer could be held).
+nothing is appended to them (acks=0: nothing is answered, a refusal closes the connection).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING
 import bisect
 from dataclasses import dataclass
 
-from broker.core import CloseConnection, Pending
+from broker.core import CloseConnection, NoResponse, Pending
 from broker.handlers import handles
 from broker.handlers._common import leader_error
 from broker.state.log import PartitionLog
@@ -226,6 +226,14 @@ def partition_config(core: BrokerCore, topic_name: str, key: str, node_id: int |
     return None if topic is None else core.topic_setting(topic.configs, key, node_id).value
 
 
+def _unanswered(resp: ProduceResponse) -> CloseConnection | None:
+    """acks=0: no response; but a failure closes the connection, so the producer notices and refreshes its
+    metadata."""
+    failed = [f"{t.name}-{p.index}: {ErrorCode(p.error_code).name}" for t in resp.responses
+              for p in t.partition_responses if p.error_code]
+    return CloseConnection("acks=0 produce failed: " + ", ".join(failed)) if failed else None
+
+
 def _needs_verification(core: BrokerCore, ctx: RequestContext, topic_name: str, index: int, records: bytes | None,
                         transactional_id: str | None) -> tuple[int, int] | None:
     """(producer id, epoch) when this partition's batches must first be verified with a transaction coordinator in
@@ -267,8 +275,7 @@ def produce(core: BrokerCore, ctx: RequestContext, req: ProduceRequest,
                 parts.append(PResp.PartitionProduceResponse(index=pdata.index, error_code=ErrorCode.INVALID_REQUIRED_ACKS,
                                                             base_offset=-1))
                 continue
-            verify = None if req.acks == 0 else _needs_verification(core, ctx, topic.name, pdata.index, pdata.records,
-                                                                     req.transactional_id)
+            verify = _needs_verification(core, ctx, topic.name, pdata.index, pdata.records, req.transactional_id)
             if verify is not None and producer is not None and producer[0] != verify[0]:
                 # Kafka's ReplicaManager: "Transactional records contained more than one producer ID"
                 parts.append(PResp.PartitionProduceResponse(
@@ -282,11 +289,8 @@ def produce(core: BrokerCore, ctx: RequestContext, req: ProduceRequest,
             parts.append(_append(core, ctx, topic.name, pdata.index, pdata.records, version,
                                  req.transactional_id, req.acks, waits))
         resp.responses.append(PResp.TopicProduceResponse(topic.name, parts))
-    if req.acks == 0:
-        # no response; but a failure closes the connection, so the producer notices and refreshes its metadata
-        failed = [f"{t.name}-{p.index}: {ErrorCode(p.error_code).name}" for t in resp.responses
-                  for p in t.partition_responses if p.error_code]
-        return CloseConnection("acks=0 produce failed: " + ", ".join(failed)) if failed else None
+    if req.acks == 0 and not held:
+        return _unanswered(resp)
     verification: Verification | None = None
     guards = []
     if held:
@@ -324,7 +328,7 @@ def produce(core: BrokerCore, ctx: RequestContext, req: ProduceRequest,
         if pending and answer is not None:  # the acks=all wait starts now, with the request's own timeout
             answer.deadline_ms = now_ms + max(0, req.timeout_ms)
 
-    def poll(now_ms: int, expired: bool) -> ProduceResponse | None:
+    def poll(now_ms: int, expired: bool) -> ProduceResponse | CloseConnection | NoResponse | None:
         nonlocal pending, verification
         if verification is not None:
             if not verification.done and not expired:
@@ -333,15 +337,18 @@ def produce(core: BrokerCore, ctx: RequestContext, req: ProduceRequest,
                 core.txns.verifier.failed(verification)
             verified(now_ms)
             verification = None
+            if req.acks == 0:
+                return _unanswered(resp) or NoResponse()
             if pending:
                 return None
         # ZooKeeper mode, acks=all: answer once the ISR has the records
         pending = [w for w in pending if not _settle(core, ctx, w, expired)]
         return None if pending else resp
 
-    if poll(core.now_ms, False) is None:
+    now = poll(core.now_ms, False)
+    if now is None:
         deadline = core.config.request_timeout_ms if verification is not None else req.timeout_ms
         answer = Pending(core.now_ms + max(0, deadline), poll)
         return answer
-    return resp
+    return None if isinstance(now, NoResponse) else now
 

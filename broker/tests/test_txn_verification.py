@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from broker.core import BrokerCore, Pending
+from broker.core import BrokerCore, CloseConnection, NoResponse, Pending
 from broker.state.dynamic import broker_config_problem
 from broker.state.internal import GROUP_TOPIC
 from broker.state.txn_verification import (
@@ -208,9 +208,21 @@ def test_what_is_not_verified(monkeypatch: pytest.MonkeyPatch) -> None:
     # an idempotent (not transactional) batch
     plain = txn_batch([b"p"], pid + 100, 0, 0, transactional=False)
     assert first(produce(core, plain)).error_code == 0 and verifier.take() == []
-    # acks=0 (no answer can be held)
-    assert not isinstance(produce(core, txn_batch([b"a"], pid, epoch, 0), partition=1, acks=0), Pending)
-    assert verifier.take() == []
+    # acks=0: held as well, then no response, or the connection closed for a refusal (as for any acks=0 failure)
+    held = produce(core, txn_batch([b"a"], pid, epoch, 0), partition=1, acks=0)
+    [v] = verifier.take()
+    verifier.answered(v, 0, {("t", 1): E.TRANSACTION_ABORTABLE})
+    closed = answer(held)
+    assert isinstance(closed, CloseConnection) and "INVALID_TXN_STATE" in closed.reason
+    assert add(core, pid, epoch, 1) == 0
+    held = produce(core, txn_batch([b"a"], pid, epoch, 0), partition=1, acks=0)
+    [v] = verifier.take()
+    verifier.answered(v, 0, {})
+    assert isinstance(answer(held), NoResponse) and log_end(core, 1) == 1
+    monkeypatch.setattr(verifier, "coordinator", lambda tid: -1)  # answered at once: closed at once
+    assert isinstance(produce(core, txn_batch([b"b"], pid + 1, epoch, 0), partition=0, acks=0), CloseConnection)
+    monkeypatch.undo()
+    monkeypatch.setattr(verifier, "remote", lambda tid: bool(tid) and verifier.enabled)
     # a partition this broker does not lead: NOT_LEADER_OR_FOLLOWER as before
     req = ProduceRequest(transactional_id=TID, acks=-1, timeout_ms=1000, topic_data=[
         ProduceRequest.TopicProduceData("t", [ProduceRequest.PartitionProduceData(0, txn_batch([b"a"], pid, epoch, 0))])])

@@ -6,7 +6,7 @@ coordinator, another broker, with AddPartitionsToTxn v4 ``verify_only`` before i
 the first transactional batch of a transaction (and a group coordinator before it takes a
 TxnOffsetCommit): a partition that was not added gets INVALID_TXN_STATE (TRANSACTION_ABORTABLE
 from Produce v11) and nothing is written, an added one is accepted; a fenced epoch gets
-INVALID_PRODUCER_EPOCH; a coordinator that drops the request, or does not answer within
+INVALID_PRODUCER_EPOCH (an acks=0 one has its connection closed); a coordinator that drops the request, or does not answer within
 ``request.timeout.ms``, gives the retriable NOT_ENOUGH_REPLICAS. With
 ``transaction.partition.verification.enable=false`` nothing is asked.
 """
@@ -136,8 +136,9 @@ def batch(pid: int, epoch: int, seq: int) -> bytes:
     return b.build()
 
 
-def produce(c: Cluster, leaders: dict[int, int], partition: int, records: bytes, version: int = 9) -> Any:
-    req = ProduceRequest(transactional_id=TID, acks=-1, timeout_ms=5000, topic_data=[
+def produce(c: Cluster, leaders: dict[int, int], partition: int, records: bytes, version: int = 9,
+            acks: int = -1) -> Any:
+    req = ProduceRequest(transactional_id=TID, acks=acks, timeout_ms=5000, topic_data=[
         ProduceRequest.TopicProduceData(TOPIC, [ProduceRequest.PartitionProduceData(partition, records)])])
     return c.call(leaders[partition], 0, version, req).responses[0].partition_responses[0]
 
@@ -152,6 +153,8 @@ def test_the_leader_asks_the_coordinator_in_another_broker(cluster: Cluster) -> 
     out = produce(c, leaders, other, batch(pid, epoch, 0))
     assert (out.error_code, out.error_message) == (E.INVALID_TXN_STATE, "Partition was not added to the transaction")
     assert produce(c, leaders, other, batch(pid, epoch, 0), version=11).error_code == E.TRANSACTION_ABORTABLE
+    with pytest.raises(trio.BrokenResourceError):  # acks=0: the refusal closes the connection
+        produce(c, leaders, other, batch(pid, epoch, 0), acks=0)
     assert c.log_end(leaders[other], other) == 0
     # a fenced epoch
     assert produce(c, leaders, other, batch(pid, epoch + 1, 0)).error_code == E.INVALID_PRODUCER_EPOCH
