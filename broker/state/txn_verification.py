@@ -34,7 +34,11 @@ coordinates (a transaction this process coordinates is checked in place, by
   COORDINATOR_LOAD_IN_PROGRESS, NOT_ENOUGH_REPLICAS COORDINATOR_NOT_AVAILABLE, ...).
 
 The handlers hold their answer in a ``Pending`` until ``Verification.done``, for at most
-``request.timeout.ms`` (then the verification counts as failed with NETWORK_EXCEPTION).
+``request.timeout.ms`` (then the verification counts as failed with NETWORK_EXCEPTION), and
+append (store) a verified batch (offset commit) only if its verification guard
+(``ProducerTable.start_verification``) still stands: a marker of the producer in the partition
+meanwhile makes it INVALID_TXN_STATE, as Kafka's UnifiedLog refuses an append without a valid
+guard.
 """
 
 from __future__ import annotations
