@@ -11,6 +11,7 @@ import dataclasses
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -22,6 +23,21 @@ from broker.server import BrokerServer
 from broker.zk.model import BridgeFactory
 
 R = TypeVar("R")
+
+
+def wait_for(check: Callable[[], Any], what: str = "condition", timeout: float = 30.0, interval: float = 0.02) -> Any:
+    """Poll ``check`` until it returns something truthy (that is returned), every ``interval`` seconds, for at
+    most ``timeout`` seconds; then AssertionError naming ``what``. For tests and fixtures waiting on a broker
+    or cluster to reach a state."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        if interval > 0:
+            time.sleep(interval)
 
 
 class RunningBroker:

@@ -8,8 +8,7 @@ controller, and controller failover when the controller's session ends.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,20 +16,10 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 
 from broker.config import BrokerConfig
-from broker.testing import RunningBroker
+from broker.testing import RunningBroker, wait_for
 from broker.zk.memory import MemoryZooKeeper
 
 WAIT = 15.0
-
-
-def wait_for(check: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -233,8 +222,12 @@ def test_partition_reassignment_through_the_controller(
     completes: the assignment becomes the target, the ISR follows."""
     from compat_tests.kafka.conftest import RawKafka
     from wire.kafka.error_codes import ErrorCode
-    from wire.kafka.messages.alter_partition_reassignments import AlterPartitionReassignmentsRequest as Alter
-    from wire.kafka.messages.list_partition_reassignments import ListPartitionReassignmentsRequest as ListR
+    from wire.kafka.messages.alter_partition_reassignments import (
+        AlterPartitionReassignmentsRequest as Alter,
+    )
+    from wire.kafka.messages.list_partition_reassignments import (
+        ListPartitionReassignmentsRequest as ListR,
+    )
 
     zk, brokers = zk_cluster
     controller = wait_for(lambda: zk.controller_id, "a controller")

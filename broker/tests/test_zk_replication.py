@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,21 +22,11 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import NotEnoughReplicasError
 
 from broker.config import BrokerConfig
-from broker.testing import RunningBroker
+from broker.testing import RunningBroker, wait_for
 from broker.zk.memory import MemoryZooKeeper
 from broker.zk.model import CreateTopic, PartitionState, SetTopicConfig, TopicAssignment
 
 WAIT = 30.0
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Cluster:
@@ -275,8 +265,9 @@ def test_the_leader_shrinks_and_expands_the_isr_in_zookeeper_and_enforces_min_in
 def test_committed_offsets_survive_the_group_coordinator_stopping(cluster: Cluster) -> None:
     """__consumer_offsets is replicated like any topic: when the coordinator's broker goes, the new leader of the
     group's partition has the committed offsets."""
-    from broker.state.internal import GROUP_TOPIC, partition_for
     from kafka.structs import OffsetAndMetadata
+
+    from broker.state.internal import GROUP_TOPIC, partition_for
 
     cluster.create_topic("work", {0: [1, 2, 3]})
     consumer = KafkaConsumer(bootstrap_servers=cluster.bootstrap, group_id="g1", enable_auto_commit=False)

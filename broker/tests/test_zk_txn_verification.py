@@ -22,7 +22,7 @@ import trio
 
 from broker.config import BrokerConfig
 from broker.replication.client import KafkaConnection
-from broker.testing import RunningBroker
+from broker.testing import RunningBroker, wait_for
 from broker.zk.memory import MemoryZooKeeper
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.add_offsets_to_txn import AddOffsetsToTxnRequest
@@ -39,16 +39,6 @@ WAIT = 20.0
 TID = "verified-txn"
 TOPIC = "v"
 E = ErrorCode
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Cluster:

@@ -22,7 +22,6 @@ import shutil
 import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from broker.testing import RunningBroker
+from broker.testing import wait_for as broker_wait_for
 from wire.framing import FrameBuffer, frame
 from wire.kafka.codec import decode_response, encode_request
 from wire.kafka.compression import CompressionType
@@ -235,14 +235,9 @@ def stored_records(bootstrap: str, topic: str, partition: int, offset: int = 0) 
 
 
 def wait_for(check: Callable[[], Any], timeout: float = WAIT, what: str = "condition") -> Any:
-    """Poll ``check`` (each call is itself a bounded client call) until it returns something truthy."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+    """Poll ``check`` (each call is itself a bounded client call, so no pause between) until it returns
+    something truthy."""
+    return broker_wait_for(check, what, timeout, interval=0)
 
 
 def wait_stored(bootstrap: str, topic: str, partition: int, count: int) -> list[Rec]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, Producer
@@ -24,19 +23,9 @@ from kafka.admin import NewTopic
 from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 
-from broker.testing import ZkKafkaCluster
+from broker.testing import ZkKafkaCluster, wait_for
 
 WAIT = 30.0
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = WAIT) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def drain_values(bootstrap: str, topic: str, group: str, count: int, commit: bool = False) -> list[bytes]:
