@@ -65,7 +65,7 @@ def _elect_in_zookeeper(core: BrokerCore, req: ElectLeadersRequest, version: int
     election = req.election_type if version >= 1 else PREFERRED
     named = None if req.topic_partitions is None else [(tp.topic, p) for tp in req.topic_partitions
                                                          for p in tp.partitions]
-    states, failures = requested_election(zk.view, zk.node_id, election, named)
+    states, failures = requested_election(zk.view, zk.node_id, election, named, zk.shutting_down)
     by_topic: dict[str, dict[tuple[str, int], PartitionState]] = {}
     for key, state in states.items():
         by_topic.setdefault(key[0], {})[key] = state

@@ -437,6 +437,28 @@ def test_reassignment_waits_for_the_target_replicas_then_moves_leadership_then_c
         {("t", 0): st(2, 5, [2, 3], version=6)}
 
 
+def test_brokers_in_controlled_shutdown_are_not_elected_by_a_reassignment_or_a_requested_election() -> None:
+    """Kafka's Reassign and Preferred strategies and the unclean election ask ``isReplicaOnline``, which leaves
+    out brokers in controlled shutdown."""
+    from wire.kafka.error_codes import ErrorCode
+
+    # the target's first in-sync replica, 3, is shutting down: 2 leads instead
+    assert only_states(controller.decide(_reassigning([1, 2, 3]), ME, shutting_down=frozenset({3}))) == \
+        {("t", 0): st(2, 5, [2, 3], version=6)}
+    # a reassignment led by a shutting-down target replica moves leadership off it
+    assert only_states(controller.decide(_reassigning([2, 3], leader=3), ME, shutting_down=frozenset({3}))) == \
+        {("t", 0): st(2, 5, [2, 3], version=6)}
+    v = view([1, 2, 3], {"t": {0: [2, 1, 3]}}, {("t", 0): st(1, 3, [1, 2, 3])})
+    states, results = controller.requested_election(v, ME, controller.PREFERRED_ELECTION, [("t", 0)], {2})
+    assert states == {} and results[("t", 0)][0] == ErrorCode.PREFERRED_LEADER_NOT_AVAILABLE
+    # an unclean election replaces a leader that is shutting down, with an online replica
+    states, _ = controller.requested_election(v, ME, controller.UNCLEAN_ELECTION, [("t", 0)], {1})
+    assert states[("t", 0)].leader == 2
+    # /admin/preferred_replica_election the same way
+    v.preferred_election = frozenset({("t", 0)})
+    assert all(not isinstance(w, SetPartitionStates) for w in controller.decide(v, ME, shutting_down=frozenset({2})))
+
+
 def test_a_cancelled_reassignment_takes_the_dropped_replica_out_of_the_isr() -> None:
     v = view([1, 2, 3], {"t": {0: [2, 1]}}, {("t", 0): st(3, 2, [3, 2, 1])})
     assert only_states(controller.decide(v, ME)) == {("t", 0): st(2, 3, [2, 1])}

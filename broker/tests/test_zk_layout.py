@@ -250,6 +250,11 @@ def test_topic_with_an_ongoing_reassignment() -> None:
     assert b'"adding_replicas":{"0":[3]}' in encoded and b'"removing_replicas":{"0":[2]}' in encoded
     assert layout.decode_topic("t", encoded) == a
     assert (a.target(0), a.origin(0), a.reassigning(0), a.reassigning(1)) == ([3, 1], [1, 2], True, False)
+    # entries for a partition the topic does not have are ignored, as Kafka builds one ReplicaAssignment per
+    # partition of "partitions" (before, ListPartitionReassignments naming it raised KeyError)
+    odd = layout.decode_topic("t", b'{"version":3,"partitions":{"0":[1]},"adding_replicas":{"7":[3]},'
+                                   b'"removing_replicas":{"8":[1]}}')
+    assert (odd.adding, odd.removing, odd.reassigning(7)) == ({}, {}, False)
 
 
 def test_legacy_reassign_partitions() -> None:

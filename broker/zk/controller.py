@@ -101,7 +101,7 @@ def decide(view: ZkView, broker_id: int, *,
             new = (initial_state(replicas, live, view.controller_epoch) if current is None
                    else after_liveness_change(current, replicas, live, view.controller_epoch, shutting_down))
             if new is None and current is not None:
-                new, done = reassignment_step(assignment, index, current, live, view.controller_epoch)
+                new, done = reassignment_step(assignment, index, current, live - shutting_down, view.controller_epoch)
                 if done:
                     completed[index] = assignment.target(index)
             if new is not None:
@@ -116,7 +116,8 @@ def decide(view: ZkView, broker_id: int, *,
     writes.extend(legacy_reassignment_writes(view, broker_id))
     if view.preferred_election is not None:  # the old tools' request: elect, then delete the znode
         changing = {k for w in writes if isinstance(w, SetPartitionStates) for k in w.states}
-        elected, _ = requested_election(view, broker_id, PREFERRED_ELECTION, view.preferred_election - changing)
+        elected, _ = requested_election(view, broker_id, PREFERRED_ELECTION, view.preferred_election - changing,
+                                        shutting_down)
         by_topic: dict[str, dict[tuple[str, int], PartitionState]] = {}
         for key, state in elected.items():
             by_topic.setdefault(key[0], {})[key] = state
@@ -177,6 +178,7 @@ def feature_writes(view: ZkView, broker_id: int, ibp: tuple[int, int] = DEFAULT_
 
 def reassignment_step(assignment: TopicAssignment, index: int, state: PartitionState, live: set[int],
                       controller_epoch: int) -> tuple[PartitionState | None, bool]:
+    # ``live``: the brokers online for an election (Kafka's isReplicaOnline: not those in controlled shutdown)
     """A reassignment's progress (KIP-455, ``onPartitionReassignment``), level-triggered: (a state to write, or
     None; whether the assignment can now be completed). While some target replica is not in the ISR nothing
     happens (the added replicas catch up; their leader adds them to the ISR). Once the ISR holds every target
@@ -313,7 +315,8 @@ def reassignments(view: ZkView, partitions: Iterable[tuple[str, int]] | None
     out: dict[tuple[str, int], tuple[list[int], list[int], list[int]]] = {}
     for topic, index in sorted(set(keys)):
         assignment = view.topics.get(topic)
-        if assignment is not None and assignment.reassigning(index):
+        # (a znode may name adding/removing replicas of a partition it does not have: not a reassignment)
+        if assignment is not None and index in assignment.partitions and assignment.reassigning(index):
             out[(topic, index)] = (list(assignment.partitions[index]), list(assignment.adding.get(index, [])),
                                    list(assignment.removing.get(index, [])))
     return out
@@ -396,7 +399,7 @@ Election = tuple[dict[tuple[str, int], PartitionState], dict[tuple[str, int], tu
 
 
 def requested_election(view: ZkView, broker_id: int, election_type: int,
-                       partitions: Iterable[tuple[str, int]] | None) -> Election:
+                       partitions: Iterable[tuple[str, int]] | None, shutting_down: Iterable[int] = ()) -> Election:
     """ElectLeaders on the ZooKeeper-mode controller (``KafkaController.processReplicaLeaderElection``): the new
     states to write, and an (error code, message) for every named partition that gets no new state. ``None``
     partitions means every partition, and then the ones that need no election are left out of the results.
@@ -404,7 +407,9 @@ def requested_election(view: ZkView, broker_id: int, election_type: int,
     Preferred: the first replica takes over when it is live and in the ISR; already leading is
     ELECTION_NOT_NEEDED; otherwise PREFERRED_LEADER_NOT_AVAILABLE. Unclean: only a partition without a live
     leader is elected, from the live ISR first and else any live replica (data may be lost, as the name says);
-    none live is ELIGIBLE_LEADERS_NOT_AVAILABLE. A broker that is not the controller answers NOT_CONTROLLER."""
+    none live is ELIGIBLE_LEADERS_NOT_AVAILABLE. A broker that is not the controller answers NOT_CONTROLLER.
+    Brokers in controlled shutdown count as offline here (Kafka's ``isReplicaOnline``): never elected, and a
+    leader that is shutting down can be replaced by an unclean election."""
     from wire.kafka.error_codes import ErrorCode
 
     every = partitions is None
@@ -413,7 +418,7 @@ def requested_election(view: ZkView, broker_id: int, election_type: int,
     results: dict[tuple[str, int], tuple[int, str | None]] = {}
     if view.controller_id != broker_id:
         return states, {key: (ErrorCode.NOT_CONTROLLER, None) for key in keys}
-    live = set(view.brokers)
+    live = set(view.brokers) - set(shutting_down)
     strategy = ("PreferredReplicaPartitionLeaderElectionStrategy" if election_type == PREFERRED_ELECTION
                 else "OfflinePartitionLeaderElectionStrategy(true)")
     for key in keys:

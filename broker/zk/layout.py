@@ -444,8 +444,10 @@ def decode_topic(topic: str, data: bytes | None) -> TopicAssignment:
         if not isinstance(raw_moving, dict):
             raise LayoutError(f"{what}: {key} is not an object: {raw_moving!r}")
         try:
+            # entries of partitions the assignment does not have are ignored, as Kafka builds one
+            # ReplicaAssignment per partition of "partitions"
             moving.append({int(p): _int_list(r, what) for p, r in sorted(raw_moving.items(), key=lambda i: int(i[0]))
-                           if r})
+                           if r and int(p) in partitions})
         except ValueError as exc:
             raise LayoutError(f"{what}: bad partition id in {key}") from exc
     return TopicAssignment(topic, topic_id, dict(sorted(partitions.items())), moving[0], moving[1])
