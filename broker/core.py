@@ -223,6 +223,9 @@ class BrokerCore:
     def handle(self, ctx: RequestContext, request: Any, now_ms: int) -> HandlerResult:
         self.now_ms = now_ms
         reg = REGISTRY[ctx.header.api_key]
+        if not reg.exposed(self.zk is not None):  # Kafka: "Received request api key ... which is not enabled"
+            return CloseConnection(f"API key {ctx.header.api_key} is not served by a "
+                                   f"{'ZooKeeper-mode' if self.zk is not None else 'KRaft-mode'} broker")
         if self.zk is None or ctx.header.api_key not in COORDINATOR_STATE_APIS:
             return reg.handler(self, ctx, request, ctx.header.api_version)
         # ZooKeeper mode: group and transaction state is answered once the coordinator partition's ISR has it

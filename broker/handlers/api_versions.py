@@ -47,7 +47,7 @@ def _zookeeper_mode_features(core: BrokerCore, resp: ApiVersionsResponse, versio
 
 def api_keys(zookeeper_mode: bool) -> list[ApiVersionsResponse_ApiVersion]:
     return [ApiVersionsResponse.ApiVersion(key, reg.min_version, reg.max_version)
-            for key, reg in sorted(REGISTRY.items()) if zookeeper_mode or not reg.zookeeper_only]
+            for key, reg in sorted(REGISTRY.items()) if reg.exposed(zookeeper_mode)]
 
 
 def unsupported_version_response() -> ApiVersionsResponse:

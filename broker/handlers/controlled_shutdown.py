@@ -12,8 +12,9 @@ older than the broker's registration, BROKER_NOT_AVAILABLE for a broker the cont
 does not know (v0/v1). v0 has the request header without a client id (``wire.kafka.headers``).
 The broker's own side (SIGTERM -> requests, retries) is ``BrokerServer.controlled_shutdown``.
 
-Without ZooKeeper there is no controller to ask: the API is not advertised (as a KRaft
-broker does not) and a request for it closes the connection, as for any API not served.
+Without ZooKeeper there is no controller to ask: the API is not advertised (its schema's
+listeners are zkBroker and controller, not a KRaft broker) and a request for it closes the
+connection (``BrokerCore.handle``), as for any API this kind of broker does not serve.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from broker.core import BrokerCore, RequestContext
 
 
-@handles(7, zookeeper_only=True)
+@handles(7)
 def controlled_shutdown(core: BrokerCore, ctx: RequestContext, req: ControlledShutdownRequest,
                         version: int) -> ControlledShutdownResponse | Pending | CloseConnection:
     if core.zk is None:

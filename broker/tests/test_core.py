@@ -6,7 +6,7 @@ from typing import Any
 
 from broker.config import BrokerConfig
 from broker.connection import BrokerConnection, Close, Incoming, Reply
-from broker.core import BrokerCore, Pending, RequestContext
+from broker.core import BrokerCore, CloseConnection, Pending, RequestContext
 from broker.state.cluster import BrokerInfo
 from wire.framing import FrameBuffer, frame
 from wire.kafka.codec import decode_response, encode_request
@@ -168,9 +168,11 @@ def test_api_versions_advertises_only_registered_handlers() -> None:
     resp = core.handle(ctx(18, 3), ApiVersionsRequest("c", "1"), 0)
     keys = {k.api_key: (k.min_version, k.max_version) for k in resp.api_keys}
     from broker.handlers import REGISTRY
-    # without ZooKeeper, everything registered but ControlledShutdown (a KRaft broker does not expose it)
-    assert set(keys) == {key for key, reg in REGISTRY.items() if not reg.zookeeper_only}
-    assert [key for key, reg in REGISTRY.items() if reg.zookeeper_only] == [7] and 7 not in keys
+    # without ZooKeeper (a KRaft broker's listener): everything registered but ControlledShutdown
+    assert set(keys) == {key for key, reg in REGISTRY.items() if reg.exposed(False)} == set(REGISTRY) - {7}
+    # a ZooKeeper-mode broker: everything but DescribeTopicPartitions (a KRaft-only API in 3.9)
+    assert {key for key, reg in REGISTRY.items() if reg.exposed(True)} == set(REGISTRY) - {75}
+    assert isinstance(core.handle(ctx(7, 3), None, 0), CloseConnection)  # not served here: the connection goes
     assert keys[0] == (0, 12) and keys[1] == (0, 17) and keys[3] == (0, 13)
     assert 71 not in keys and 72 not in keys  # no telemetry unless implemented
 

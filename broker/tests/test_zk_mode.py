@@ -196,6 +196,7 @@ def test_controlled_shutdown_moves_leadership_before_the_broker_goes(
         advertised = {k.api_key: (k.min_version, k.max_version) for k in raw.request(18, 3, ApiVersionsRequest(
             client_software_name="t", client_software_version="1")).api_keys}
         assert advertised[7] == (0, 3)  # a ZooKeeper-mode broker advertises it (not one without ZooKeeper)
+        assert 75 not in advertised  # DescribeTopicPartitions: KRaft brokers only (its 3.9 schema's listeners)
         resp = raw.request(7, 3, ControlledShutdownRequest(broker_id=leaving, broker_epoch=-1))
         assert (resp.error_code, resp.remaining_partitions) == (ErrorCode.STALE_CONTROLLER_EPOCH, [])
     with RawKafka.to(brokers[controller].bootstrap_servers) as raw:
