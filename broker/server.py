@@ -331,9 +331,11 @@ class BrokerServer:
             self._cancel.cancel()
 
     async def controlled_shutdown(self) -> bool:
-        """Kafka's ``KafkaServer.controlledShutdown`` (ZooKeeper mode, ``controlled.shutdown.enable``): stop
-        following partitions, then send ControlledShutdown v3 (broker id and epoch, the czxid of our
-        registration) to the controller of the moment, over the inter-broker client; done when it answers no
+        """Kafka's ``KafkaServer.controlledShutdown`` (ZooKeeper mode, ``controlled.shutdown.enable``): mark the
+        broker leaving (it stops following each partition once ZooKeeper's state takes it out of the ISR, as
+        Kafka's StopReplica comes with that removal; until then it keeps fetching, so acks=all produce is not
+        held up while the controller is slow or unreachable), then send ControlledShutdown v3 (broker id and
+        epoch, the czxid of our registration) to the controller of the moment, over the inter-broker client; done when it answers no
         error and no remaining partitions. Otherwise (an error, partitions left, no controller known, a
         connection failure or ``request.timeout.ms``) try again after ``controlled.shutdown.retry.backoff.ms``,
         ``controlled.shutdown.max.retries`` attempts in all. Returns whether it succeeded; the caller then
@@ -348,7 +350,7 @@ class BrokerServer:
         zk = core.zk
         me = self.config.node_ids[0]
         log.info("starting controlled shutdown of broker %d", me)
-        zk.leaving = True  # the follower fetchers stop
+        zk.leaving = True  # the fetchers stop following each partition once its state drops us from the ISR
         self._notify_data()
         remaining_tries = max(0, self.config.controlled_shutdown_max_retries)
         conn: KafkaConnection | None = None

@@ -4,7 +4,11 @@
 cluster changes (ZooKeeper events bump ``data_version`` and wake the shell's
 data event) it works out which partitions this broker follows (it keeps their
 log, is a replica, and another live broker leads them) and gives each leader's
-``ReplicaFetcher`` its set; a fetcher left without partitions ends. It also runs
+``ReplicaFetcher`` its set; a fetcher left without partitions ends. In this
+broker's controlled shutdown (``zk.leaving``) it keeps following a partition
+until the partition's state, as heard from ZooKeeper, takes it out of the ISR
+(Kafka's StopReplica comes with that ISR removal), so acks=all produce does not
+wait on it while the controller is slow or unreachable. It also runs
 the leader's periodic ISR check (``Replication.check``) every half
 ``replica.lag.time.max.ms`` and whenever the cluster changes.
 
@@ -49,6 +53,7 @@ if TYPE_CHECKING:
     from broker.core import BrokerCore
     from broker.server import BrokerServer
     from broker.state.cluster import Partition
+    from broker.zk.model import PartitionState
 
 log = logging.getLogger("broker.replication")
 
@@ -70,14 +75,24 @@ def followed(core: BrokerCore) -> dict[int, dict[Key, int]]:
     """Leader id -> {partition: leader epoch} for the partitions this broker follows."""
     me = core.config.node_ids[0]
     out: dict[int, dict[Key, int]] = {}
-    if core.zk is not None and core.zk.leaving:  # controlled shutdown: stop following (Kafka's StopReplica)
-        return out
+    states = core.zk.view.states if core.zk is not None and core.zk.leaving else None
     for name, topic in core.cluster.topics.items():
         for p in topic.partitions:
             if (p.local and p.leader >= 0 and p.leader != me and me in p.replicas
                     and p.leader in core.cluster.brokers):
+                if states is not None and not _still_in_isr(states.get((name, p.index)), me):
+                    continue
                 out.setdefault(p.leader, {})[(name, p.index)] = p.leader_epoch
     return out
+
+
+def _still_in_isr(state: PartitionState | None, me: int) -> bool:
+    """In controlled shutdown: whether this broker still follows a partition. Kafka's controller sends StopReplica
+    together with the ISR removal (doControlledShutdown), so the broker keeps fetching until the partition's state,
+    as heard from ZooKeeper, no longer lists it in the ISR (or names it leader): until then acks=all produce
+    waits for it, and stopping earlier would stall that produce until replica.lag.time.max.ms whenever the
+    controller is slow, failing over or unreachable."""
+    return state is not None and state.leader != me and me in state.isr
 
 
 def truncation_target(partition: Partition, leader_epoch: int, end_offset: int) -> tuple[int, bool]:

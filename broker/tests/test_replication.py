@@ -326,6 +326,28 @@ def test_a_follower_core_follows_truncates_and_tracks_the_leader_high_watermark(
     assert p.log.next_offset == 3 and p.log.high_watermark == 2
 
 
+def test_a_leaving_follower_follows_each_partition_until_its_state_drops_it_from_the_isr() -> None:
+    """Controlled shutdown (``zk.leaving``): a partition stays followed while ZooKeeper's state lists this broker
+    in its ISR (the controller's StopReplica comes with the ISR removal), not once it is out of the ISR."""
+    config = BrokerConfig(port=0, first_node_id=2, zookeeper_connect="memory")
+    core = BrokerCore(config, [BrokerInfo(2, "127.0.0.1", 9002)])
+    assert core.zk is not None
+    core.zk.apply(ClusterIdKnown("c"))
+    core.zk.apply(BrokersChanged({n: BrokerRegistration(n, "127.0.0.1", 9000 + n) for n in (1, 2, 3)}))
+    core.zk.apply(ControllerChanged(99, 1, 1))
+    core.zk.apply(TopicsChanged({T: TopicAssignment(T, uuid.uuid4(), {0: [1, 2, 3], 1: [3, 2, 1]})}, {}))
+    core.zk.apply(PartitionStatesChanged({(T, 0): PartitionState(1, 0, [1, 2, 3], 1, zk_version=0),
+                                          (T, 1): PartitionState(3, 0, [3, 2, 1], 1, zk_version=0)}))
+    both = {1: {(T, 0): 0}, 3: {(T, 1): 0}}
+    assert followed(core) == both
+    core.zk.leaving = True
+    assert followed(core) == both  # still in both ISRs: still fetching
+    core.zk.apply(PartitionStatesChanged({(T, 1): PartitionState(3, 1, [3, 1], 1, zk_version=1)}))
+    assert followed(core) == {1: {(T, 0): 0}}  # out of this ISR: that partition alone stops
+    core.zk.leaving = False
+    assert followed(core) == {1: {(T, 0): 0}, 3: {(T, 1): 1}}  # not leaving: an out-of-ISR replica catches up
+
+
 def test_reset_to_starts_an_empty_log_at_an_offset(tmp_path: Path) -> None:
     mem = leader_log([(0, 3)])
     mem.reset_to(10)

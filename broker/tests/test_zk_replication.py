@@ -4,7 +4,9 @@ processes would be) over ``MemoryZooKeeper``, driven by confluent-kafka and kafk
 Followers replicate over the Kafka protocol; acks=all is answered once the ISR has the records; a leader stopped
 while a producer runs loses no acknowledged record once leadership moves to an in-sync replica; a restarted broker
 truncates its divergent tail (OffsetForLeaderEpoch) and catches up. Leadership moves by the controller
-(``broker.zk.controller``) when the stopped broker's session ends.
+(``broker.zk.controller``) when the stopped broker's session ends. A broker in controlled shutdown keeps
+following a partition until the controller takes it out of that partition's ISR, so acks=all produce is
+acknowledged while the controller does not answer.
 """
 
 from __future__ import annotations
@@ -30,16 +32,18 @@ WAIT = 30.0
 
 
 class Cluster:
-    def __init__(self, root: Path, lag_ms: int = 3000) -> None:
+    def __init__(self, root: Path, lag_ms: int = 3000, **overrides: Any) -> None:
+        """``overrides``: further BrokerConfig fields for every broker."""
         self.zk = MemoryZooKeeper()
         self.root = root
         self.lag_ms = lag_ms
+        self.overrides = overrides
         self.brokers: dict[int, RunningBroker] = {}
 
     def start(self, node_id: int) -> RunningBroker:
         config = BrokerConfig(port=0, first_node_id=node_id, zookeeper_connect="memory", data_dir=self.root / str(node_id),
                               group_initial_rebalance_delay_ms=0, replica_lag_time_max_ms=self.lag_ms,
-                              replica_fetch_wait_max_ms=100, replica_fetch_backoff_ms=50)
+                              replica_fetch_wait_max_ms=100, replica_fetch_backoff_ms=50, **self.overrides)
         broker = RunningBroker(config, bridge_factory=self.zk.bridge).start()
         self.brokers[node_id] = broker
         return broker
@@ -258,6 +262,60 @@ def test_the_leader_shrinks_and_expands_the_isr_in_zookeeper_and_enforces_min_in
         kp.close()
         assert wait_for(lambda: c.replicas_identical("isr", 0), "identical replicas")
         assert consume_values(c.bootstrap, "isr", 0, 3) == [b"before", b"unreplicated", b"after"]
+    finally:
+        c.close()
+
+
+def test_a_broker_in_controlled_shutdown_keeps_following_until_the_controller_takes_it_out_of_the_isr(
+        tmp_path: Path) -> None:
+    """While the controller does not answer ControlledShutdown (it drops the connection every time), the leaving
+    broker stays in the ISR and keeps fetching, so acks=all produce to a partition it follows is acknowledged
+    promptly (not after replica.lag.time.max.ms); once the controller answers, the ISR loses it and it stops
+    following that partition (Kafka's StopReplica with the ISR removal)."""
+    c = Cluster(tmp_path, lag_ms=60_000, controlled_shutdown_max_retries=1_000,
+                controlled_shutdown_retry_backoff_ms=100)
+    try:
+        for n in (1, 2, 3):
+            c.start(n)
+        controller = wait_for(lambda: c.zk.controller_id, "a controller")
+        c.create_topic("cs", {0: [1, 2, 3]})
+        leader = c.zk.states[("cs", 0)].leader
+        leaving = next(n for n in (1, 2, 3) if n not in (controller, leader))
+        kp = KafkaProducer(bootstrap_servers=c.bootstrap, acks="all", retries=0, linger_ms=0)
+        kp.send("cs", value=b"before", partition=0).get(timeout=WAIT)
+        core = c.brokers[leaving].server.core
+        assert core is not None and core.zk is not None
+        zk_meta = core.zk
+
+        c.brokers[controller].drop_next(7, 1_000_000)  # ControlledShutdown never answered
+        result: list[bool] = []
+        shutdown = threading.Thread(target=lambda: result.append(c.brokers[leaving].controlled_shutdown()))
+        shutdown.start()
+        try:
+            wait_for(lambda: c.brokers[leaving].call(lambda: zk_meta.leaving), "the broker leaving")
+
+            def dropped() -> bool:  # the drop rule has been used: an attempt reached the controller, unanswered
+                rules = c.brokers[controller].call(lambda: list(c.brokers[controller].server.faults.rules))
+                return all(r.kind != 7 or r.remaining < 1_000_000 for r in rules)
+            wait_for(dropped, "a ControlledShutdown the controller dropped")
+            for i in range(20):  # each one waits for the leaving follower too: still in the ISR, still fetching
+                started = time.monotonic()
+                kp.send("cs", value=b"during-%d" % i, partition=0).get(timeout=WAIT)
+                assert time.monotonic() - started < 5.0
+            assert leaving in c.zk.states[("cs", 0)].isr
+            assert c.offsets(leaving, "cs", 0)[0] == c.offsets(leader, "cs", 0)[0] == 21
+        finally:
+            c.brokers[controller].clear_faults()  # the controller answers the next attempt
+            shutdown.join(timeout=WAIT)
+        assert result == [True]
+        assert leaving not in c.zk.states[("cs", 0)].isr
+
+        def follows() -> bool:
+            from broker.replication.fetcher import followed
+            return any(("cs", 0) in parts for parts in followed(core).values())
+        wait_for(lambda: not c.brokers[leaving].call(follows), "the leaving broker no longer following, out of the ISR")
+        kp.send("cs", value=b"after", partition=0).get(timeout=WAIT)  # the ISR without it acknowledges
+        kp.close()
     finally:
         c.close()
 
