@@ -28,13 +28,13 @@ from broker.testing import ZkKafkaCluster, wait_for
 WAIT = 30.0
 
 
-def drain_values(bootstrap: str, topic: str, group: str, count: int, commit: bool = False) -> list[bytes]:
+def drain_values(bootstrap: str, topic: str, group: str, count: int, commit: bool = False) -> list[bytes | None]:
     """The values a confluent-kafka consumer of a new group reads from the start of ``topic``, until it has
     ``count`` or WAIT runs out; ``commit``: commit its offsets before closing."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     consumer.subscribe([topic])
-    got: list[bytes] = []
+    got: list[bytes | None] = []
     deadline = time.monotonic() + WAIT
     while len(got) < count and time.monotonic() < deadline:
         msg = consumer.poll(0.2)
@@ -177,7 +177,7 @@ def test_transactions_across_broker_processes(kafka_zk_cluster: ZkKafkaCluster) 
     while len(got) < 6 and time.monotonic() < deadline:
         msg = reader.poll(0.2)
         if msg is not None and msg.error() is None:
-            got.append(msg.value())
+            got.append(msg.value() or b"")
     reader.close()
     assert sorted(got) == sorted([b"kept-%d" % p for p in range(3)] + [b"kept2-%d" % p for p in range(3)])
 
