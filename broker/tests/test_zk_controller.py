@@ -137,7 +137,7 @@ def test_topic_without_id_gets_one() -> None:
     v.topics["old"] = TopicAssignment("old", NO_TOPIC_ID, {0: [1]})
     new_id = uuid.UUID(int=42)
     writes = controller.decide(v, ME, new_topic_id=lambda _view, _assignment: new_id)
-    assert writes[0] == AddPartitions(TopicAssignment("old", new_id, {0: [1]}))
+    assert writes[0] == AddPartitions(TopicAssignment("old", new_id, {0: [1]}), v.controller_epoch_version)
     assert only_states(writes[1:]) == {("old", 0): st(1, 0, [1], version=-1)}
     # by default the id is the same each time the controller decides on the same view, and new otherwise
     again = [controller.decide(v, ME)[0] for _ in range(2)]

@@ -18,7 +18,10 @@ touches ZooKeeper for one broker; the broker core never sees kazoo. It:
 * ``apply(write)`` (blocking, any thread) performs one ``ZkWrite`` the way
   Kafka's ``KafkaZkClient``/``AdminZkClient`` does; a lost race (NodeExists,
   BadVersion, NoNode, a fenced controller) is delivered as ``WriteFailed``.
-  The resulting changes come back through the watches like anyone else's;
+  Topic rewrites (``AddPartitions``) are one multi, conditional on the topic
+  znode's version read (``TopicAssignment.zk_version``) and, for the
+  controller's, on ``/controller_epoch``'s; after a lost one the topics are read
+  again. The resulting changes come back through the watches like anyone else's;
 * keeps the notification queues short as Kafka's brokers do: while this broker
   is the controller it consumes ``/isr_change_notification`` entries (the
   states themselves are watched directly), and every broker purges
@@ -523,8 +526,8 @@ class ZkBridge:
         topics: dict[str, TopicAssignment] = {}
         for name in sorted(self._children(layout.TOPICS, _TOPICS)):
             try:
-                data, _ = client.get(layout.topic_path(name), watch=watcher)
-                topics[name] = layout.decode_topic(name, data)
+                data, stat = client.get(layout.topic_path(name), watch=watcher)
+                topics[name] = layout.decode_topic(name, data, stat.version)
             except NoNodeError:
                 continue
             except layout.LayoutError as exc:
@@ -632,6 +635,8 @@ class ZkBridge:
             self._mark(_FEATURE)
         if isinstance(write, SetLegacyReassignment):
             self._mark(_REASSIGN)
+        if isinstance(write, AddPartitions):  # decide again from what ZooKeeper holds now
+            self._mark(_TOPICS)
         self.deliver(WriteFailed(write, reason))
 
     def _apply(self, write: ZkWrite) -> None:
@@ -642,7 +647,7 @@ class ZkBridge:
         if isinstance(write, CreateTopic):
             self._create_topic(write)
         elif isinstance(write, AddPartitions):
-            self._zk().set(layout.topic_path(write.assignment.name), layout.encode_topic(write.assignment))
+            self._set_topic_assignment(write)
         elif isinstance(write, SetTopicConfig):
             self._set_topic_config(write)
         elif isinstance(write, SetEntityConfig):
@@ -749,6 +754,23 @@ class ZkBridge:
             if isinstance(result, Exception) and not isinstance(result, RolledBackError):
                 raise WriteLost(f"{type(result).__name__}: {path}"
                                 + (" (fenced: the controller epoch moved)" if path == "/controller_epoch" else ""))
+
+    def _set_topic_assignment(self, write: AddPartitions) -> None:
+        """``setTopicAssignmentRaw``: one multi with the controller-epoch check (unless -1) and the topic znode set
+        on the version the assignment was read at (any version when -1)."""
+        client = self._zk()
+        path = layout.topic_path(write.assignment.name)
+        txn = client.transaction()
+        ops: list[str] = []
+        if write.controller_epoch_version >= 0:
+            txn.check(layout.CONTROLLER_EPOCH, write.controller_epoch_version)
+            ops.append(layout.CONTROLLER_EPOCH)
+        txn.set_data(path, layout.encode_topic(write.assignment), version=write.assignment.zk_version)
+        ops.append(path)
+        for op, result in zip(ops, txn.commit()):
+            if isinstance(result, Exception) and not isinstance(result, RolledBackError):
+                raise WriteLost(f"{type(result).__name__}: {op}"
+                                + (" (fenced: the controller epoch moved)" if op == layout.CONTROLLER_EPOCH else ""))
 
     def _set_legacy_reassignment(self, write: SetLegacyReassignment) -> None:
         """``maybeRemoveFromZkReassignment``: set the partitions left, or delete the znode (fenced)."""

@@ -31,7 +31,11 @@ view, none. No kazoo, no I/O, no clock. What it decides, following Kafka 3.9's
   marker); a marker for a topic that does not exist is removed too.
 
 Every ``SetPartitionStates`` is one write per topic, conditional on each
-state's znode version and fenced by ``view.controller_epoch_version``.
+state's znode version and fenced by ``view.controller_epoch_version``; every
+``AddPartitions`` (topic id, reassignment started or completed) is conditional on
+the topic znode's version it was decided from and fenced the same way, so two
+rewrites decided from one view cannot undo each other (the loser is
+``WriteFailed``, the topic is read again and the decision made again).
 ``preferred_leader_writes`` is Kafka's auto leader rebalance (the core runs it
 on a timer, ``leader.imbalance.check.interval.seconds``, default 300 s).
 ``assign_replicas`` is ``AdminUtils.assignReplicasToBrokers`` (rack-unaware).
@@ -91,7 +95,8 @@ def decide(view: ZkView, broker_id: int, *,
             continue
         assignment = view.topics[name]
         if assignment.topic_id == NO_TOPIC_ID:
-            writes.append(AddPartitions(replace(assignment, topic_id=new_topic_id(view, assignment))))
+            writes.append(AddPartitions(replace(assignment, topic_id=new_topic_id(view, assignment)),
+                                        view.controller_epoch_version))
         states: dict[tuple[str, int], PartitionState] = {}
         completed: dict[int, list[int]] = {}
         for index in sorted(assignment.partitions):
@@ -112,7 +117,8 @@ def decide(view: ZkView, broker_id: int, *,
             writes.append(AddPartitions(replace(
                 assignment, partitions={**assignment.partitions, **completed},
                 adding={p: r for p, r in assignment.adding.items() if p not in completed},
-                removing={p: r for p, r in assignment.removing.items() if p not in completed})))
+                removing={p: r for p, r in assignment.removing.items() if p not in completed}),
+                view.controller_epoch_version))
     writes.extend(legacy_reassignment_writes(view, broker_id))
     if view.preferred_election is not None:  # the old tools' request: elect, then delete the znode
         changing = {k for w in writes if isinstance(w, SetPartitionStates) for k in w.states}
@@ -272,7 +278,7 @@ def reassign(view: ZkView, broker_id: int, requested: dict[tuple[str, int], list
         changed[topic] = replace(current, partitions={**current.partitions, index: full}, adding=new_adding,
                                  removing=new_removing)
         results[key] = (ErrorCode.NONE, None)
-    return [AddPartitions(a) for _, a in sorted(changed.items())], results
+    return [AddPartitions(a, view.controller_epoch_version) for _, a in sorted(changed.items())], results
 
 
 def legacy_reassignment_writes(view: ZkView, broker_id: int) -> list[ZkWrite]:

@@ -417,8 +417,9 @@ def encode_topic_v1(partitions: Mapping[int, list[int]]) -> bytes:
     return _dump({"version": 1, "partitions": {str(p): list(r) for p, r in sorted(partitions.items())}})
 
 
-def decode_topic(topic: str, data: bytes | None) -> TopicAssignment:
-    """v1..v3; a missing ``topic_id`` gives ``NO_TOPIC_ID`` (the controller then assigns one, as Kafka's does)."""
+def decode_topic(topic: str, data: bytes | None, zk_version: int = -1) -> TopicAssignment:
+    """v1..v3; a missing ``topic_id`` gives ``NO_TOPIC_ID`` (the controller then assigns one, as Kafka's does).
+    ``zk_version`` is the znode's version as read (kept in the assignment for conditional rewrites)."""
     what = topic_path(topic)
     obj = _load(data, what)
     raw_id = obj.get("topic_id")
@@ -450,7 +451,7 @@ def decode_topic(topic: str, data: bytes | None) -> TopicAssignment:
                            if r and int(p) in partitions})
         except ValueError as exc:
             raise LayoutError(f"{what}: bad partition id in {key}") from exc
-    return TopicAssignment(topic, topic_id, dict(sorted(partitions.items())), moving[0], moving[1])
+    return TopicAssignment(topic, topic_id, dict(sorted(partitions.items())), moving[0], moving[1], zk_version)
 
 
 # -- /brokers/topics/<topic>/partitions/<p>/state ----------------------------------------------------------

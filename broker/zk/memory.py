@@ -4,7 +4,8 @@
 (``broker.zk.model``), and gives each broker a ``MemoryBridge`` with the same
 shape as the kazoo bridge: ``start`` registers the broker (its "session"),
 ``apply`` performs a write with ZooKeeper's conditional semantics (a stale
-version or an existing node is a lost race, reported as ``WriteFailed``),
+version or an existing node is a lost race, reported as ``WriteFailed``; topic
+assignments carry their znode version, 0 when created, + 1 on each rewrite),
 ``stop`` ends the session (its registration and, if held, ``/controller`` go).
 Every change is delivered to every started bridge as the same snapshot events
 the kazoo bridge sends, in the order the snapshots were taken (each bridge's ``BrokerConfigsChanged`` carrying the
@@ -159,12 +160,17 @@ class MemoryZooKeeper:
             name = write.assignment.name
             if name in self.topics:
                 return f"NodeExists: /brokers/topics/{name}"
-            self.topics[name] = write.assignment
+            self.topics[name] = replace(write.assignment, zk_version=0)
             self.configs[name] = dict(write.configs)
         elif isinstance(write, AddPartitions):
-            if write.assignment.name not in self.topics:
+            if write.controller_epoch_version >= 0 and write.controller_epoch_version != self.controller_epoch_version:
+                return "BadVersion: /controller_epoch"
+            known = self.topics.get(write.assignment.name)
+            if known is None:
                 return f"NoNode: /brokers/topics/{write.assignment.name}"
-            self.topics[write.assignment.name] = write.assignment
+            if write.assignment.zk_version >= 0 and write.assignment.zk_version != known.zk_version:
+                return f"BadVersion: /brokers/topics/{write.assignment.name}"
+            self.topics[write.assignment.name] = replace(write.assignment, zk_version=known.zk_version + 1)
         elif isinstance(write, SetTopicConfig):
             self.configs[write.topic] = dict(write.configs)
         elif isinstance(write, SetEntityConfig):

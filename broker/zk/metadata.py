@@ -18,7 +18,12 @@ topic administration from the handlers (``create_topic``, ``add_partitions``,
 ``set_topic_configs``, ``mark_for_deletion``), dynamic broker and quota configs
 (``set_entity_config``), ``/controller`` elections when
 nobody holds it, and, while this broker is the controller, the writes
-``broker.zk.controller`` decides from the view.
+``broker.zk.controller`` decides from the view. Rewrites of a topic znode
+(``AddPartitions``) are conditional on the version they were decided from: one
+the controller decided that lost its race is not sent again until the topic has
+been read again (then ``decide`` decides afresh); one an admin answer waits for
+(``await_rewrite``: CreatePartitions, AlterPartitionReassignments) is decided
+again by its ``retry`` from the topic as read again.
 
 ``/feature`` (``FeaturesChanged``) fills the finalized features cache ApiVersions
 reports (``finalized_features``, ``finalized_epoch``); as controller this broker sets
@@ -38,6 +43,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, TypeVar
 
 from broker.state.cluster import BrokerInfo, Partition, Topic
@@ -64,6 +70,21 @@ M = TypeVar("M", bound="Message")
 
 HW_CHECKPOINT_INTERVAL_MS = 5000  # replica.high.watermark.checkpoint.interval.ms
 ZK_WRITE_TIMEOUT_MS = 30000  # the longest an admin answer waits for its ZooKeeper write
+
+
+@dataclass
+class AwaitedRewrite:
+    """A topic rewrite (``AddPartitions``) an admin answer waits for. It is conditional on the topic znode's
+    version, so it can lose a race to another writer; then, once the topic has been read again, ``retry``
+    decides again from the new view (the new write replaces ``write``) or gives up (None). ``settled``: the
+    write was performed, or ``retry`` gave up."""
+
+    write: AddPartitions
+    mark: int  # performed once ``writes_done`` reaches it
+    retry: Callable[[ZkView], AddPartitions | None]
+    failed_at_read: int | None = None  # ``topics_read`` when it lost its race (None: has not lost)
+    settled: bool = False
+    attempts: int = 1
 
 
 class ZkMetadata:
@@ -93,6 +114,11 @@ class ZkMetadata:
         self.leaving = False  # this broker is in its own controlled shutdown: it follows no partition any more
         self._writes_taken = 0  # writes handed to the shell so far
         self.writes_done = 0  # writes the shell has performed (or seen fail) so far, in the same order
+        self._rewrites: dict[int, AwaitedRewrite] = {}  # id of its current write -> a rewrite an answer awaits
+        self.topics_read = 0  # TopicsChanged events applied so far
+        # topic -> the znode version an AddPartitions of the controller lost its race on: decisions from that
+        # version are not sent again until the topic has been read again
+        self._stale_topic_versions: dict[str, int] = {}
 
     # -- events ------------------------------------------------------------------------------
 
@@ -122,6 +148,9 @@ class ZkMetadata:
             self.auto_creating -= set(view.topics)
             view.states = {k: s for k, s in view.states.items() if k[0] in view.topics}
             self._heard.add("topics")
+            self.topics_read += 1
+            self._stale_topic_versions = {name: v for name, v in self._stale_topic_versions.items()
+                                          if name in view.topics and view.topics[name].zk_version == v}
         elif isinstance(event, PartitionStatesChanged):
             for key, state in event.states.items():
                 if state is None:
@@ -147,6 +176,12 @@ class ZkMetadata:
                 self._feature_setup_epoch = None
             if isinstance(event.write, CreateTopic):
                 self.auto_creating.discard(event.write.assignment.name)
+            if isinstance(event.write, AddPartitions):
+                awaited = self._rewrites.get(id(event.write))
+                if awaited is not None:
+                    awaited.failed_at_read = self.topics_read
+                elif event.write.controller_epoch_version >= 0:  # the controller's own decision: not again
+                    self._stale_topic_versions[event.write.assignment.name] = event.write.assignment.zk_version
         elif isinstance(event, ProducerIdsClaimed):
             self.core.producers.add_block(event.first, event.last)
             self._claiming = False
@@ -166,6 +201,7 @@ class ZkMetadata:
         if {"cluster", "brokers", "topics"} <= self._heard:
             self._reconcile()
             self._control()
+            self._settle_rewrites()
             self.claim_producer_ids()
         self.ready = self.ready or {"cluster", "brokers", "topics", "producer_ids"} <= self._heard
         self.core.data_version += 1  # parked requests (CreateTopics, fetches) look again
@@ -273,6 +309,9 @@ class ZkMetadata:
             ibp = zk_controller.parse_ibp(self.core.config.extra.get("inter.broker.protocol.version"))
             self.outbox.extend(zk_controller.feature_writes(view, self.node_id, ibp))
         for write in zk_controller.decide(view, self.node_id, shutting_down=self.shutting_down):
+            if (isinstance(write, AddPartitions)
+                    and self._stale_topic_versions.get(write.assignment.name) == write.assignment.zk_version):
+                continue  # lost its race on this version: decided again once the topic is read again
             key = repr(write)
             if key not in self._sent:
                 self._sent.add(key)
@@ -319,9 +358,44 @@ class ZkMetadata:
         return out
 
     def write_performed(self) -> None:
-        """The shell performed one more write (in ``take_writes`` order): requests waiting on it may answer."""
+        """The shell performed one more write (in ``take_writes`` order): requests waiting on it may answer.
+        (A lost race has been applied as ``WriteFailed`` before: the bridges deliver it from ``apply``.)"""
         self.writes_done += 1
+        for key, awaited in list(self._rewrites.items()):
+            if awaited.failed_at_read is None and self.writes_done >= awaited.mark:
+                awaited.settled = True
+                del self._rewrites[key]
         self.core.data_version += 1
+
+    def await_rewrite(self, write: AddPartitions, retry: Callable[[ZkView], AddPartitions | None]) -> AwaitedRewrite:
+        """Queue ``write`` for an answer that waits on it; see ``AwaitedRewrite``."""
+        self.outbox.append(write)
+        awaited = AwaitedRewrite(write, self._writes_taken + len(self.outbox), retry)
+        self._rewrites[id(write)] = awaited
+        return awaited
+
+    def _settle_rewrites(self) -> None:
+        """Awaited rewrites that lost their race: once the topic has been read again (its version moved, or a
+        read came after the loss) or the controller epoch moved (a fenced write), decide again."""
+        view = self.view
+        for key, awaited in list(self._rewrites.items()):
+            if awaited.failed_at_read is None:
+                continue
+            write = awaited.write
+            topic = view.topics.get(write.assignment.name)
+            fenced = write.controller_epoch_version >= 0 and view.controller_epoch_version != write.controller_epoch_version
+            if (not fenced and topic is not None and topic.zk_version == write.assignment.zk_version
+                    and self.topics_read <= awaited.failed_at_read):
+                continue  # not read again yet
+            del self._rewrites[key]
+            again = awaited.retry(view)
+            if again is None:
+                awaited.settled = True
+                continue
+            self.outbox.append(again)
+            awaited.write, awaited.mark, awaited.failed_at_read = again, self._writes_taken + len(self.outbox), None
+            awaited.attempts += 1
+            self._rewrites[id(again)] = awaited
 
     def when_written(self, resp: M) -> M | Pending:
         """Answer ``resp`` once every write queued so far has been performed, as Kafka's admin paths answer after
@@ -400,6 +474,12 @@ class ZkMetadata:
             self.create_topic(name, partitions, replication, {})
 
     def add_partitions(self, topic: Topic, total: int, assignments: list[list[int]] | None = None) -> None:
+        """CreatePartitions (``AdminZkClient.addPartitions``): the topic znode rewritten with the new partitions,
+        on the version read. Kafka's admin write is unconditional, but it reads the znode right before; ours
+        decides from the view, which may be stale (a reassignment starting or completing meanwhile), so the write
+        is conditional and, after a lost race, made again from the topic as read again: the user asked for
+        partitions and gets them, without undoing the other change. It is given up (the answer then times out)
+        only if the topic is gone or no longer has the partition count the new assignments extend."""
         current = {p.index: list(p.replicas) for p in topic.partitions}
         extra = total - len(current)
         if not assignments:
@@ -407,12 +487,25 @@ class ZkMetadata:
 
             replication = len(topic.partitions[0].replicas) if topic.partitions else 1
             assignments = zk_controller.assign_replicas(sorted(self.view.brokers), extra, replication)
-        for offset, replicas in enumerate(assignments):
-            current[len(topic.partitions) + offset] = list(replicas)
-        known = self.view.topics.get(topic.name)  # an ongoing reassignment stays as it is
-        self.outbox.append(AddPartitions(TopicAssignment(topic.name, topic.topic_id, current,
-                                                         dict(known.adding) if known else {},
-                                                         dict(known.removing) if known else {})))
+        chosen = [list(r) for r in assignments]
+        base = len(topic.partitions)
+
+        def build(view: ZkView) -> AddPartitions | None:
+            known = view.topics.get(topic.name)
+            if known is None or len(known.partitions) != base:
+                return None
+            partitions = {p: list(r) for p, r in known.partitions.items()}
+            for offset, replicas in enumerate(chosen):
+                partitions[base + offset] = list(replicas)
+            # an ongoing reassignment stays as it is; set on the version read
+            return AddPartitions(replace(known, partitions=partitions, adding=dict(known.adding),
+                                         removing=dict(known.removing)))
+
+        first = build(self.view)
+        if first is None:  # the core knows the topic, ZooKeeper's view has another count: the view is the truth
+            first = AddPartitions(TopicAssignment(topic.name, topic.topic_id, {**current, **{
+                base + offset: list(r) for offset, r in enumerate(chosen)}}))
+        self.await_rewrite(first, build)
 
     def set_topic_configs(self, topic: str, configs: dict[str, str]) -> None:
         self.outbox.append(SetTopicConfig(topic, dict(configs)))

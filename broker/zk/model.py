@@ -40,13 +40,16 @@ class BrokerRegistration:
 class TopicAssignment:
     """``/brokers/topics/<topic>`` (v3): partition -> ordered replicas (first = preferred leader). During a
     reassignment (KIP-455) a partition's replicas are the full set, target replicas first, and ``adding`` /
-    ``removing`` name the replicas being added and removed (partitions not being reassigned are absent)."""
+    ``removing`` name the replicas being added and removed (partitions not being reassigned are absent).
+    ``zk_version`` is the znode's version as read (-1 for a topic not read from ZooKeeper, e.g. a new one): an
+    ``AddPartitions`` of an assignment sets the znode only if it is still at that version."""
 
     name: str
     topic_id: uuid.UUID
     partitions: dict[int, list[int]]
     adding: dict[int, list[int]] = field(default_factory=dict)
     removing: dict[int, list[int]] = field(default_factory=dict)
+    zk_version: int = -1
 
     def reassigning(self, partition: int) -> bool:
         return bool(self.adding.get(partition) or self.removing.get(partition))
@@ -215,9 +218,17 @@ class CreateTopic:
 
 @dataclass(frozen=True)
 class AddPartitions:
-    """Rewrite ``/brokers/topics/<topic>`` with more partitions (same topic id)."""
+    """Rewrite ``/brokers/topics/<topic>`` (more partitions, a reassignment started or completed, a topic id
+    given; same topic id otherwise). Conditional, in one multi: the znode is set only at
+    ``assignment.zk_version`` (the version the new assignment was decided from; -1: any version), and, unless
+    ``controller_epoch_version`` is -1 (an admin write such as CreatePartitions), only while
+    ``/controller_epoch`` is at that version (a deposed controller is fenced, as Kafka's
+    ``setTopicAssignmentRaw(..., controllerContext.epochZkVersion)``). Several writers rebuild the whole znode
+    from their view, so an unconditional set could silently undo another's change; a lost race is
+    ``WriteFailed`` and the topic is read again."""
 
     assignment: TopicAssignment
+    controller_epoch_version: int = -1
 
 
 @dataclass(frozen=True)

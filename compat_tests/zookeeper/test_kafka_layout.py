@@ -14,8 +14,8 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import replace
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import pytest
@@ -316,7 +316,7 @@ def test_create_topic_config_states_and_conditional_updates(cluster: Cluster) ->
     assert cluster.data("/config/topics/t") == \
         b'{"version":1,"config":{"cleanup.policy":"compact","retention.ms":"1000"}}'
     topics = e1.wait(TopicsChanged, lambda e: "t" in e.topics)
-    assert topics.topics["t"] == assignment
+    assert topics.topics["t"] == replace(assignment, zk_version=0)  # with the znode's version as read
     assert topics.configs["t"] == {"retention.ms": "1000", "cleanup.policy": "compact"}
     # creating it again loses
     b1.apply(CreateTopic(assignment, {}))
@@ -359,6 +359,43 @@ def test_create_topic_config_states_and_conditional_updates(cluster: Cluster) ->
     b1.apply(AddPartitions(TopicAssignment("t", topic_id, {0: [1, 2], 1: [2, 1], 2: [1, 2]})))
     assert cluster.json("/brokers/topics/t")["partitions"] == {"0": [1, 2], "1": [2, 1], "2": [1, 2]}
     assert len(e1.wait(TopicsChanged, lambda e: "t" in e.topics and len(e.topics["t"].partitions) == 3).topics["t"].partitions) == 3
+
+
+def test_topic_rewrites_are_conditional_on_the_znode_version_and_fenced(cluster: Cluster) -> None:
+    """``AddPartitions`` is one multi: /controller_epoch's version checked (unless -1) and the topic znode set on
+    the version the assignment was read at; a lost race is WriteFailed, the topic is read again and nothing
+    changes. Two rewrites decided from one read: the second loses."""
+    b1, e1 = cluster.bridge(1)
+    topic_id = uuid.UUID("12345678-1234-5678-1234-567812345678")
+    b1.apply(CreateTopic(TopicAssignment("t", topic_id, {0: [1, 2], 1: [2, 1]}), {}))
+    read = e1.wait(TopicsChanged, lambda e: "t" in e.topics).topics["t"]
+    assert read.zk_version == 0
+    epoch = elect(b1, e1, 1)
+    first = AddPartitions(replace(read, partitions={0: [2, 1, 3], 1: [2, 1]}, adding={0: [3]}, removing={0: [1]}),
+                          epoch.controller_epoch_version)
+    second = AddPartitions(replace(read, partitions={0: [1, 2], 1: [3, 2, 1]}, adding={1: [3]}, removing={1: [1]}),
+                           epoch.controller_epoch_version)
+    b1.apply(first)
+    assert cluster.zk.get("/brokers/topics/t")[1].version == 1
+    e1.wait(TopicsChanged, lambda e: "t" in e.topics and e.topics["t"].zk_version == 1)
+    mark = e1.mark()
+    b1.apply(second)  # decided from version 0 too: it would undo the first
+    failed = e1.wait(WriteFailed, after=mark)
+    assert failed.write == second and "BadVersion" in failed.reason and "/brokers/topics/t" in failed.reason
+    e1.wait(TopicsChanged, lambda e: "t" in e.topics and e.topics["t"].zk_version == 1, after=mark)  # read again
+    assert cluster.json("/brokers/topics/t")["adding_replicas"] == {"0": [3]}
+    # a deposed controller (wrong /controller_epoch version) is fenced, even on the right topic version
+    mark = e1.mark()
+    fenced = AddPartitions(replace(second.assignment, zk_version=1), epoch.controller_epoch_version + 1)
+    b1.apply(fenced)
+    assert "/controller_epoch" in e1.wait(WriteFailed, after=mark).reason
+    assert cluster.zk.get("/brokers/topics/t")[1].version == 1
+    # decided again from the topic as read: both changes, version 2
+    now = e1.view.topics["t"]
+    b1.apply(AddPartitions(replace(now, partitions={**now.partitions, 1: [3, 2, 1]}, adding={**now.adding, 1: [3]},
+                                   removing={**now.removing, 1: [1]}), epoch.controller_epoch_version))
+    assert cluster.json("/brokers/topics/t")["adding_replicas"] == {"0": [3], "1": [3]}
+    assert cluster.zk.get("/brokers/topics/t")[1].version == 2
 
 
 def wait_children(zk: KazooClient, path: str, check: Callable[[list[str]], bool], what: str) -> list[str]:
@@ -446,7 +483,7 @@ def test_a_topic_written_directly_comes_alive_through_the_controller(cluster: Cl
     elect(b1, e1, 1)
     cluster.zk.create("/brokers/topics/legacy", b'{"version":1,"partitions":{"1":[2,1],"0":[1,2]}}')
     seen = e2.wait(TopicsChanged, lambda e: "legacy" in e.topics).topics["legacy"]
-    assert seen == TopicAssignment("legacy", layout.NO_TOPIC_ID, {0: [1, 2], 1: [2, 1]})
+    assert seen == TopicAssignment("legacy", layout.NO_TOPIC_ID, {0: [1, 2], 1: [2, 1]}, zk_version=0)
     view = run_controller(b1, e1, 1, lambda v: len([k for k in v.states if k[0] == "legacy"]) == 2
                           and v.topics["legacy"].topic_id != layout.NO_TOPIC_ID, "legacy topic alive")
     topic_id = view.topics["legacy"].topic_id
