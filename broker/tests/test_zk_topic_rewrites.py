@@ -22,7 +22,8 @@ from broker.zk import controller, layout
 from broker.zk.memory import MemoryZooKeeper
 from broker.zk.metadata import ZkMetadata
 from broker.zk.model import (
-    AddPartitions, BrokerRegistration, PartitionState, TopicAssignment, WriteFailed, ZkEvent, ZkView, ZkWrite,
+    AddPartitions, BrokerRegistration, PartitionState, TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkView,
+    ZkWrite,
 )
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.alter_partition_reassignments import (
@@ -238,3 +239,15 @@ def test_create_partitions_that_loses_its_race_is_written_again_from_the_topic_r
     assert h.lost(grow)
     h.pump()
     assert h.zk.topics["t"].partitions == {0: [3, 2], 1: [1, 2], 2: [2, 3]}
+
+
+def test_the_controller_decides_a_lost_rewrite_again_only_once_the_topics_are_read_again(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    completion = h.hold_completion()
+    h.meta.apply(WriteFailed(completion[0], "ConnectionLoss: "))  # no race: ZooKeeper still has version 4
+    assert not [w for w in h.meta.outbox if isinstance(w, AddPartitions)]  # not again from the version it lost on
+    h.meta.apply(next(e for e in h.zk.snapshot() if isinstance(e, TopicsChanged)))  # read again: same version
+    assert [w for w in h.meta.outbox if isinstance(w, AddPartitions)] == [completion[0]]
+    h.pump()
+    h.perform_all(completion)  # the old copies lose, the one sent again won
+    assert h.zk.topics["t"].partitions == {0: [3, 2], 1: [1, 2]}

@@ -117,7 +117,7 @@ class ZkMetadata:
         self._rewrites: dict[int, AwaitedRewrite] = {}  # id of its current write -> a rewrite an answer awaits
         self.topics_read = 0  # TopicsChanged events applied so far
         # topic -> the znode version an AddPartitions of the controller lost its race on: decisions from that
-        # version are not sent again until the topic has been read again
+        # version are not sent again until the topics have been read again
         self._stale_topic_versions: dict[str, int] = {}
 
     # -- events ------------------------------------------------------------------------------
@@ -149,8 +149,9 @@ class ZkMetadata:
             view.states = {k: s for k, s in view.states.items() if k[0] in view.topics}
             self._heard.add("topics")
             self.topics_read += 1
-            self._stale_topic_versions = {name: v for name, v in self._stale_topic_versions.items()
-                                          if name in view.topics and view.topics[name].zk_version == v}
+            # read after the loss (the bridge reads the topics again after one): decide afresh, even on the same
+            # version (a loss that was no race, e.g. the connection, or a fence while this broker was deposed)
+            self._stale_topic_versions.clear()
         elif isinstance(event, PartitionStatesChanged):
             for key, state in event.states.items():
                 if state is None:
