@@ -6,7 +6,9 @@ by rewriting ``/brokers/topics/<topic>`` with the full replica set and its ``add
 ``removing_replicas`` (``broker.zk.controller.reassign``, Kafka 3.9's
 ``processApiPartitionReassignment``); null replicas cancel an ongoing one. The answer goes once
 ZooKeeper has the write; the write is conditional on the topic znode's version, and one that
-lost a race to another writer is decided again from the topic as read again. The controller then carries the reassignment out
+lost a race to another writer is decided again from the topic as read again. A partition the
+legacy ``/admin/reassign_partitions`` names towards another target is taken out of it first
+(the latest request wins, as Kafka's ``maybeRemoveFromZkReassignment``). The controller then carries the reassignment out
 (``controller.reassignment_step``): the added replicas fetch and join the ISR, then leadership
 moves into the target replicas, the removed ones leave the ISR and the assignment becomes the
 target. A replica removed from a partition keeps its log (Kafka deletes it).
@@ -83,6 +85,10 @@ def alter_partition_reassignments(core: BrokerCore, ctx: RequestContext, req: Al
             return next((w for w in again if isinstance(w, AddPartitions)), None)
         return retry
 
+    # the latest request wins: partitions /admin/reassign_partitions names towards another target leave it
+    zk.take_from_legacy_reassignment({  # (a cancellation's target is the origin replicas)
+        k: target if (target := requested[k]) is not None else zk.view.topics[k[0]].origin(k[1])
+        for k, (code, _) in results.items() if code == ErrorCode.NONE})
     awaited = [zk.await_rewrite(w, retry_for(w.assignment.name)) for w in writes if isinstance(w, AddPartitions)]
 
     def poll(_now: int, expired: bool) -> AlterPartitionReassignmentsResponse | None:

@@ -481,10 +481,14 @@ def test_legacy_reassignment_znode_starts_waits_and_is_emptied() -> None:
     v.topics["t"] = TopicAssignment("t", TID, {0: [3, 2], 1: [2, 3]})
     v.states[("t", 0)] = st(3, 1, [3, 2])
     assert controller.decide(v, ME) == [SetLegacyReassignment(None, 3)]  # done: the znode goes
-    # a reassignment towards another target (AlterPartitionReassignments) takes the partition out
+    # a partition named while a reassignment towards another target runs (AlterPartitionReassignments): the
+    # znode is the latest request (the API removes what it takes over from the znode first), so it takes over
     v.legacy_reassignment = {("t", 1): [1, 2]}
-    v.topics["t"] = TopicAssignment("t", TID, {0: [3, 2], 1: [3, 2]}, adding={1: [3]}, removing={})
-    assert SetLegacyReassignment(None, 3) in controller.decide(v, ME)
+    v.topics["t"] = TopicAssignment("t", TID, {0: [3, 2], 1: [3, 2]}, adding={1: [3]}, removing={1: [2]})
+    writes = controller.decide(v, ME)
+    assert [w.assignment for w in writes if isinstance(w, AddPartitions)] == [TopicAssignment(
+        "t", TID, {0: [3, 2], 1: [1, 2]}, adding={1: [1]}, removing={})]
+    assert not [w for w in writes if isinstance(w, SetLegacyReassignment)]  # it stays until done
 
 
 def test_a_broker_in_controlled_shutdown_is_not_elected_when_a_leader_dies() -> None:

@@ -22,7 +22,7 @@ from broker.zk import controller, layout
 from broker.zk.memory import MemoryZooKeeper
 from broker.zk.metadata import ZkMetadata
 from broker.zk.model import (
-    AddPartitions, BrokerRegistration, PartitionState, TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkView,
+    AddPartitions, BrokerRegistration, LegacyReassignmentRequested, PartitionState, TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkView,
     ZkWrite,
 )
 from wire.kafka.error_codes import ErrorCode
@@ -107,6 +107,7 @@ class Harness:
         config = BrokerConfig(port=0, first_node_id=1, zookeeper_connect="memory", data_dir=root)
         self.core = BrokerCore(config, [BrokerInfo(1, "127.0.0.1", 9001)])
         self.failed: list[WriteFailed] = []
+        self.dropping = False  # /admin/reassign_partitions reads are not delivered
         self.bridge = self.zk.bridge("memory", 1, BrokerRegistration(1, "h", 9001), 6000, self.deliver)
         self.bridge.start()
 
@@ -116,6 +117,8 @@ class Harness:
         return self.core.zk
 
     def deliver(self, event: ZkEvent) -> None:
+        if self.dropping and isinstance(event, LegacyReassignmentRequested):
+            return
         if isinstance(event, WriteFailed):
             self.failed.append(event)
         self.meta.apply(event)
@@ -251,3 +254,39 @@ def test_the_controller_decides_a_lost_rewrite_again_only_once_the_topics_are_re
     h.pump()
     h.perform_all(completion)  # the old copies lose, the one sent again won
     assert h.zk.topics["t"].partitions == {0: [3, 2], 1: [1, 2]}
+
+
+# -- /admin/reassign_partitions and API reassignments: the latest request wins -----------------------------------
+
+def test_a_legacy_znode_naming_a_partition_an_api_reassignment_moves_elsewhere_takes_over(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.pump()
+    pending = h.reassign(1, [3, 2])
+    h.pump()
+    assert answer(pending).error_code == 0 and h.zk.topics["t"].target(1) == [3, 2]
+    h.zk.request_reassignment({("t", 1): [1, 3]})  # the old tool, later: it wins (before, it was dropped)
+    h.pump()
+    assert h.zk.topics["t"].target(1) == [1, 3] and h.zk.topics["t"].origin(1) == [1, 2]
+    assert h.zk.legacy_reassignment == {("t", 1): [1, 3]}  # until done
+
+
+def test_an_api_reassignment_takes_a_partition_out_of_the_legacy_znode_first(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.zk.request_reassignment({("t", 1): [1, 3], ("t", 0): [3, 2]})
+    h.pump()
+    assert h.zk.topics["t"].target(1) == [1, 3]
+    pending = h.reassign(1, [3, 2])
+    writes = h.meta.take_writes()
+    assert [type(w).__name__ for w in writes] == ["SetLegacyReassignment", "AddPartitions"]
+    h.dropping = True  # the topic is read again before the znode (the kazoo bridge reads topics first)
+    h.perform_all(writes)
+    assert (h.meta.view.legacy_reassignment or {}).get(("t", 1)) == [1, 3]  # not read again yet
+    assert h.meta.view.topics["t"].target(1) == [3, 2]
+    # the znode as last read names t-1 towards [1, 3]: that old request does not start again
+    assert not [w for w in h.meta.outbox if isinstance(w, AddPartitions) and w.assignment.partitions[1] != [3, 2, 1]]
+    h.dropping = False
+    h.meta.apply(next(e for e in h.zk.snapshot() if isinstance(e, LegacyReassignmentRequested)))
+    h.pump()
+    assert answer(pending).error_code == 0
+    assert h.zk.legacy_reassignment in ({("t", 0): [3, 2]}, None)  # (t-0's may be done)
+    assert h.zk.topics["t"].target(1) == [3, 2]

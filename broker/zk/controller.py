@@ -283,10 +283,13 @@ def reassign(view: ZkView, broker_id: int, requested: dict[tuple[str, int], list
 
 def legacy_reassignment_writes(view: ZkView, broker_id: int) -> list[ZkWrite]:
     """``/admin/reassign_partitions`` (the old tool's request), level-triggered: a named partition not being
-    reassigned starts towards its target (``reassign``), one being reassigned towards it waits; it leaves the
-    znode once its replicas are the target (done), when a reassignment towards another target took over (as
-    AlterPartitionReassignments removes it in Kafka), or when it cannot start (the partition does not exist, or
-    the target is invalid: Kafka's own znode path skips validating it); an empty znode is deleted."""
+    reassigned towards its target starts towards it (``reassign``), even one being reassigned towards another
+    target (Kafka's ``processZkPartitionReassignment``: "The latest reassignment (whether by API or through zk)
+    always takes precedence"; an AlterPartitionReassignments that takes a partition over removes it from the
+    znode before it rewrites the topic, ``maybeRemoveFromZkReassignment``, so one still named here is the
+    latest); one being reassigned towards it waits; it leaves the znode once its replicas are the target (done),
+    or when it cannot start (the partition does not exist, or the target is invalid: Kafka's own znode path
+    skips validating it); an empty znode is deleted."""
     if view.legacy_reassignment is None or view.controller_id != broker_id:
         return []
     start: dict[tuple[str, int], list[int] | None] = {}
@@ -296,10 +299,9 @@ def legacy_reassignment_writes(view: ZkView, broker_id: int) -> list[ZkWrite]:
         replicas = assignment.partitions.get(key[1]) if assignment is not None else None
         if assignment is None or replicas is None or key[0] in view.deletions:
             continue  # failed: removed from the znode
-        if assignment.reassigning(key[1]):
-            if assignment.target(key[1]) == list(target):
-                keep[key] = list(target)
-        elif list(replicas) != list(target):
+        if assignment.reassigning(key[1]) and assignment.target(key[1]) == list(target):
+            keep[key] = list(target)
+        elif assignment.reassigning(key[1]) or list(replicas) != list(target):
             start[key] = list(target)
     writes: list[ZkWrite] = []
     if start:

@@ -23,7 +23,10 @@ nobody holds it, and, while this broker is the controller, the writes
 the controller decided that lost its race is not sent again until the topic has
 been read again (then ``decide`` decides afresh); one an admin answer waits for
 (``await_rewrite``: CreatePartitions, AlterPartitionReassignments) is decided
-again by its ``retry`` from the topic as read again.
+again by its ``retry`` from the topic as read again. Partitions an
+AlterPartitionReassignments takes out of ``/admin/reassign_partitions``
+(``take_from_legacy_reassignment``) are left out of the controller's legacy
+decisions until the znode is read back without them.
 
 ``/feature`` (``FeaturesChanged``) fills the finalized features cache ApiVersions
 reports (``finalized_features``, ``finalized_epoch``); as controller this broker sets
@@ -53,7 +56,7 @@ from broker.state.filelog import FileLog
 from broker.state.log import PartitionLog
 from broker.zk.layout import PRODUCER_ID_BLOCK_SIZE
 from broker.zk.model import (
-    LegacyReassignmentRequested,
+    LegacyReassignmentRequested, SetLegacyReassignment,
     BrokerConfigsChanged, QuotaConfigsChanged, SetEntityConfig, FEATURE_ENABLED, FeaturesChanged, SetFeatureZNode,
     AddPartitions, ClaimProducerIds, ProducerIdsClaimed, BrokersChanged, ClusterIdKnown, ControllerChanged, CreateTopic, DeletionsRequested,
     ElectController, MarkForDeletion, PartitionState, SetPartitionStates, PartitionStatesChanged, PreferredElectionRequested, SessionLost, SetTopicConfig,
@@ -119,6 +122,10 @@ class ZkMetadata:
         # topic -> the znode version an AddPartitions of the controller lost its race on: decisions from that
         # version are not sent again until the topics have been read again
         self._stale_topic_versions: dict[str, int] = {}
+        # partitions an AlterPartitionReassignments took over from /admin/reassign_partitions -> the znode's
+        # target then: left out of the controller's legacy decisions until the znode is read without them (or
+        # naming another target: a newer request)
+        self.legacy_taken: dict[tuple[str, int], list[int]] = {}
 
     # -- events ------------------------------------------------------------------------------
 
@@ -164,6 +171,8 @@ class ZkMetadata:
             view.preferred_election = event.partitions
         elif isinstance(event, LegacyReassignmentRequested):
             view.legacy_reassignment = None if event.partitions is None else dict(event.partitions)
+            named = view.legacy_reassignment or {}
+            self.legacy_taken = {k: t for k, t in self.legacy_taken.items() if named.get(k) == t}
         elif isinstance(event, FeaturesChanged):
             view.feature, view.feature_version, view.feature_heard = event.node, event.zk_version, True
             self._update_feature_cache(event)
@@ -309,7 +318,11 @@ class ZkMetadata:
             self._feature_failed_version = None
             ibp = zk_controller.parse_ibp(self.core.config.extra.get("inter.broker.protocol.version"))
             self.outbox.extend(zk_controller.feature_writes(view, self.node_id, ibp))
-        for write in zk_controller.decide(view, self.node_id, shutting_down=self.shutting_down):
+        decide_on = view
+        if self.legacy_taken and view.legacy_reassignment is not None:  # see take_from_legacy_reassignment
+            decide_on = replace(view, legacy_reassignment={
+                k: t for k, t in view.legacy_reassignment.items() if self.legacy_taken.get(k) != t})
+        for write in zk_controller.decide(decide_on, self.node_id, shutting_down=self.shutting_down):
             if (isinstance(write, AddPartitions)
                     and self._stale_topic_versions.get(write.assignment.name) == write.assignment.zk_version):
                 continue  # lost its race on this version: decided again once the topic is read again
@@ -367,6 +380,21 @@ class ZkMetadata:
                 awaited.settled = True
                 del self._rewrites[key]
         self.core.data_version += 1
+
+    def take_from_legacy_reassignment(self, targets: dict[tuple[str, int], list[int]]) -> None:
+        """AlterPartitionReassignments accepted ``targets``: Kafka's ``maybeRemoveFromZkReassignment``
+        takes each partition the znode names towards another target out of ``/admin/reassign_partitions``, so the
+        API request is the latest. Queued before the topic rewrite; until the znode is read back without them the
+        controller's legacy decisions leave them out (a stale read must not start the znode's target again)."""
+        named = self.view.legacy_reassignment
+        if not named:
+            return
+        taken = {k: list(named[k]) for k, target in targets.items() if k in named and named[k] != target}
+        if not taken:
+            return
+        self.legacy_taken.update(taken)
+        left = {k: t for k, t in named.items() if k not in taken}
+        self.outbox.append(SetLegacyReassignment(left or None, self.view.controller_epoch_version))
 
     def await_rewrite(self, write: AddPartitions, retry: Callable[[ZkView], AddPartitions | None]) -> AwaitedRewrite:
         """Queue ``write`` for an answer that waits on it; see ``AwaitedRewrite``."""
