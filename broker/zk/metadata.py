@@ -119,8 +119,9 @@ class ZkMetadata:
         self.writes_done = 0  # writes the shell has performed (or seen fail) so far, in the same order
         self._rewrites: dict[int, AwaitedRewrite] = {}  # id of its current write -> a rewrite an answer awaits
         self.topics_read = 0  # TopicsChanged events applied so far
-        # topic -> the znode version an AddPartitions of the controller lost its race on: decisions from that
-        # version are not sent again until the topics have been read again
+        # topic -> the znode version an AddPartitions of the controller was sent (or lost its race) on: decisions
+        # from that version are not sent again until the topics have been read again (a second rewrite from
+        # one version could only lose)
         self._stale_topic_versions: dict[str, int] = {}
         # partitions an AlterPartitionReassignments took over from /admin/reassign_partitions -> the znode's
         # target then: left out of the controller's legacy decisions until the znode is read without them (or
@@ -325,11 +326,13 @@ class ZkMetadata:
         for write in zk_controller.decide(decide_on, self.node_id, shutting_down=self.shutting_down):
             if (isinstance(write, AddPartitions)
                     and self._stale_topic_versions.get(write.assignment.name) == write.assignment.zk_version):
-                continue  # lost its race on this version: decided again once the topic is read again
+                continue  # sent (or lost) on this version: decided again once the topic is read again
             key = repr(write)
             if key not in self._sent:
                 self._sent.add(key)
                 self.outbox.append(write)
+                if isinstance(write, AddPartitions):
+                    self._stale_topic_versions[write.assignment.name] = write.assignment.zk_version
 
     def claim_producer_ids(self) -> None:
         """Claim the next block of producer ids when fewer than half a block is left (and once at start)."""
