@@ -33,7 +33,8 @@ reports (``finalized_features``, ``finalized_epoch``); as controller this broker
 ``/feature`` up once per controller epoch (``controller.feature_writes``). As
 controller it also answers ControlledShutdown (``controlled_shutdown``: the brokers
 shutting down are remembered in ``shutting_down`` and left out of preferred-leader
-moves); ``leaving`` marks this broker's own controlled shutdown (it follows nothing).
+moves); ``leaving`` marks this broker's own controlled shutdown (it stops following each partition once
+ZooKeeper's state takes it out of the ISR: broker/replication/fetcher.py).
 
 Coordinator state follows partition leadership: when this broker becomes the
 leader of a partition of ``__consumer_offsets`` or ``__transaction_state``, that
@@ -114,7 +115,7 @@ class ZkMetadata:
         # as controller: brokers in controlled shutdown (shuttingDownBrokerIds), with their broker epoch then
         self.shutting_down_epochs: dict[int, int] = {}
         self._awaited_failed: dict[int, bool] = {}  # id of a write an answer waits for -> it lost a race
-        self.leaving = False  # this broker is in its own controlled shutdown: it follows no partition any more
+        self.leaving = False  # in its own controlled shutdown: partitions whose ISR dropped it are not followed
         self._writes_taken = 0  # writes handed to the shell so far
         self.writes_done = 0  # writes the shell has performed (or seen fail) so far, in the same order
         self._rewrites: dict[int, AwaitedRewrite] = {}  # id of its current write -> a rewrite an answer awaits
