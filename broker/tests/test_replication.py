@@ -307,13 +307,20 @@ def test_offset_for_leader_epoch_answers_from_the_epoch_history() -> None:
     assert ask(5) == (0, -1, -1)
 
 
-def test_a_follower_core_follows_truncates_and_tracks_the_leader_high_watermark() -> None:
+def follower_core() -> BrokerCore:
+    """Broker 2 in ZooKeeper mode, having heard of brokers 1-3 and of a controller elsewhere (99)."""
     config = BrokerConfig(port=0, first_node_id=2, zookeeper_connect="memory")
     core = BrokerCore(config, [BrokerInfo(2, "127.0.0.1", 9002)])
     assert core.zk is not None
     core.zk.apply(ClusterIdKnown("c"))
     core.zk.apply(BrokersChanged({n: BrokerRegistration(n, "127.0.0.1", 9000 + n) for n in (1, 2, 3)}))
     core.zk.apply(ControllerChanged(99, 1, 1))
+    return core
+
+
+def test_a_follower_core_follows_truncates_and_tracks_the_leader_high_watermark() -> None:
+    core = follower_core()
+    assert core.zk is not None
     core.zk.apply(TopicsChanged({T: TopicAssignment(T, uuid.uuid4(), {0: [1, 2, 3]})}, {}))
     core.zk.apply(PartitionStatesChanged({(T, 0): PartitionState(1, 0, [1, 2, 3], 1, zk_version=0)}))
     assert followed(core) == {1: {(T, 0): 0}}
@@ -329,12 +336,8 @@ def test_a_follower_core_follows_truncates_and_tracks_the_leader_high_watermark(
 def test_a_leaving_follower_follows_each_partition_until_its_state_drops_it_from_the_isr() -> None:
     """Controlled shutdown (``zk.leaving``): a partition stays followed while ZooKeeper's state lists this broker
     in its ISR (the controller's StopReplica comes with the ISR removal), not once it is out of the ISR."""
-    config = BrokerConfig(port=0, first_node_id=2, zookeeper_connect="memory")
-    core = BrokerCore(config, [BrokerInfo(2, "127.0.0.1", 9002)])
+    core = follower_core()
     assert core.zk is not None
-    core.zk.apply(ClusterIdKnown("c"))
-    core.zk.apply(BrokersChanged({n: BrokerRegistration(n, "127.0.0.1", 9000 + n) for n in (1, 2, 3)}))
-    core.zk.apply(ControllerChanged(99, 1, 1))
     core.zk.apply(TopicsChanged({T: TopicAssignment(T, uuid.uuid4(), {0: [1, 2, 3], 1: [3, 2, 1]})}, {}))
     core.zk.apply(PartitionStatesChanged({(T, 0): PartitionState(1, 0, [1, 2, 3], 1, zk_version=0),
                                           (T, 1): PartitionState(3, 0, [3, 2, 1], 1, zk_version=0)}))
