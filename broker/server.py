@@ -277,15 +277,18 @@ class BrokerServer:
         assert core is not None
         verifier = core.txns.verifier
         me = core.config.node_ids[0]
-        transactions = []
-        for v in batch:
-            topics: dict[str, list[int]] = {}
-            for topic, index in v.partitions:
-                topics.setdefault(topic, []).append(index)
-            transactions.append(APT.AddPartitionsToTxnTransaction(
-                v.transactional_id, v.producer_id, v.producer_epoch, not v.add,
-                [APT.AddPartitionsToTxnTopic(t, ps) for t, ps in topics.items()]))
         async with lock:
+            batch = [v for v in batch if not v.done]  # answered meanwhile (timed out while queued): not sent
+            if not batch:
+                return
+            transactions = []
+            for v in batch:
+                topics: dict[str, list[int]] = {}
+                for topic, index in v.partitions:
+                    topics.setdefault(topic, []).append(index)
+                transactions.append(APT.AddPartitionsToTxnTransaction(
+                    v.transactional_id, v.producer_id, v.producer_epoch, not v.add,
+                    [APT.AddPartitionsToTxnTopic(t, ps) for t, ps in topics.items()]))
             try:
                 with trio.fail_after(max(1, core.config.request_timeout_ms) / 1000):
                     conn = connections.get(node)
@@ -311,6 +314,10 @@ class BrokerServer:
                 if gone is not None:
                     with trio.CancelScope(shield=True):
                         await gone.aclose()
+            except Exception:  # an answer we cannot make sense of costs these verifications, not the broker
+                log.exception("AddPartitionsToTxn (verify_only) answer from broker %d", node)
+                for v in batch:
+                    verifier.failed(v)
         self._notify_data()
 
     async def _write_to_zookeeper(self, receive: trio.MemoryReceiveChannel[ZkWrite]) -> None:

@@ -84,9 +84,17 @@ class Verification:
         return self.errors.get(tp, ErrorCode.NONE)
 
 
+def known_error(code: int) -> ErrorCode:
+    """An error code from another broker; one this broker does not know is UNKNOWN_SERVER_ERROR."""
+    try:
+        return ErrorCode(code)
+    except ValueError:
+        return ErrorCode.UNKNOWN_SERVER_ERROR
+
+
 def manager_error(code: int, abortable_supported: bool) -> ErrorCode:
     """A partition's verification error as Kafka's AddPartitionsToTxnManager hands it back."""
-    error = ErrorCode(code)
+    error = known_error(code)
     if error == ErrorCode.PRODUCER_FENCED:
         return ErrorCode.INVALID_PRODUCER_EPOCH  # producers expect this one here
     if error == ErrorCode.TRANSACTION_ABORTABLE and not abortable_supported:
@@ -190,7 +198,7 @@ class TxnVerifier:
             return
         if top_error:
             code = ErrorCode.INVALID_TXN_STATE if top_error == ErrorCode.CLUSTER_AUTHORIZATION_FAILED else top_error
-            v.errors = {tp: ErrorCode(code) for tp in v.partitions}
+            v.errors = {tp: known_error(code) for tp in v.partitions}
             return
         v.errors = {tp: manager_error(partition_errors.get(tp, 0), v.abortable_supported) for tp in v.partitions}
 

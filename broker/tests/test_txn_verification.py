@@ -110,6 +110,13 @@ def test_a_verification_answer_maps_per_partition() -> None:
     v = Verification(TID, 1, 0, [("t", 0)], 2, abortable_supported=True)
     verifier.failed(v)
     assert v.errors == {("t", 0): E.NETWORK_EXCEPTION}
+    # codes this broker does not know (a newer coordinator), top-level or per partition: no ValueError
+    v = Verification(TID, 1, 0, [("t", 0)], 2, abortable_supported=True)
+    verifier.answered(v, 9999, {})
+    assert v.errors == {("t", 0): E.UNKNOWN_SERVER_ERROR}
+    v = Verification(TID, 1, 0, [("t", 0)], 2, abortable_supported=True)
+    verifier.answered(v, 0, {("t", 0): 9999})
+    assert v.errors == {("t", 0): E.UNKNOWN_SERVER_ERROR}
 
 
 def test_the_first_transactional_batch_waits_for_the_coordinator(monkeypatch: pytest.MonkeyPatch) -> None:
