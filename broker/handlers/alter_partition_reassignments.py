@@ -94,6 +94,8 @@ def alter_partition_reassignments(core: BrokerCore, ctx: RequestContext, req: Al
     def poll(_now: int, expired: bool) -> AlterPartitionReassignmentsResponse | None:
         if not expired and not all(a.settled for a in awaited):
             return None
+        for a in awaited:  # answered: a write that loses its race from now on is not decided again
+            a.abandoned = True
         if moved[0]:
             return Resp(throttle_time_ms=0, error_code=ErrorCode.NOT_CONTROLLER, error_message=NOT_CONTROLLER_MESSAGE)
         for a in awaited:

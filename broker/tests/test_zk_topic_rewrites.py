@@ -22,8 +22,8 @@ from broker.zk import controller, layout
 from broker.zk.memory import MemoryZooKeeper
 from broker.zk.metadata import ZkMetadata
 from broker.zk.model import (
-    AddPartitions, BrokerRegistration, LegacyReassignmentRequested, PartitionState, TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkView,
-    ZkWrite,
+    AddPartitions, BrokerRegistration, LegacyReassignmentRequested, PartitionState, SetLegacyReassignment,
+    TopicAssignment, TopicsChanged, WriteFailed, ZkEvent, ZkView, ZkWrite,
 )
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.alter_partition_reassignments import (
@@ -290,3 +290,38 @@ def test_an_api_reassignment_takes_a_partition_out_of_the_legacy_znode_first(tmp
     assert answer(pending).error_code == 0
     assert h.zk.legacy_reassignment in ({("t", 0): [3, 2]}, None)  # (t-0's may be done)
     assert h.zk.topics["t"].target(1) == [3, 2]
+
+
+def test_a_lost_write_taking_partitions_out_of_the_legacy_znode_is_made_again(tmp_path: Path) -> None:
+    """The znode names t-1 towards [1, 3]; an API reassignment moves it to [3, 2] and the controller's write
+    taking t-1 out of the znode is lost (a connection loss): once the znode is read again, still naming it, the
+    controller takes it out again (before, it stayed there for good and was never started either)."""
+    h = Harness(tmp_path)
+    h.zk.request_reassignment({("t", 1): [1, 3]})
+    h.pump()
+    pending = h.reassign(1, [3, 2])
+    removal, api = h.meta.take_writes()
+    assert isinstance(removal, SetLegacyReassignment) and isinstance(api, AddPartitions)
+    h.deliver(WriteFailed(removal, "ConnectionLoss"))
+    h.meta.write_performed()
+    h.perform(api)
+    assert h.zk.legacy_reassignment == {("t", 1): [1, 3]}  # the lost write left it there
+    h.meta.apply(next(e for e in h.zk.snapshot() if isinstance(e, LegacyReassignmentRequested)))  # read again
+    h.pump()
+    assert answer(pending).error_code == 0
+    assert h.zk.legacy_reassignment is None and h.zk.topics["t"].target(1) == [3, 2]
+
+
+def test_a_rewrite_whose_answer_timed_out_is_not_decided_again(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    completion = h.hold_completion()
+    pending = h.reassign(1, [3, 2])
+    (api,) = h.meta.take_writes()
+    resp = pending.poll(0, True)  # request.timeout.ms ran out first
+    assert isinstance(resp, AlterPartitionReassignmentsResponse)
+    assert [p.error_code for t in resp.responses for p in t.partitions] == [ErrorCode.REQUEST_TIMED_OUT]
+    h.perform_all(completion)
+    h.perform(api)  # lost: nobody waits for it any more, so it is not written again
+    assert h.lost(api)
+    h.pump()
+    assert h.zk.topics["t"].target(1) == [1, 2] and not h.zk.topics["t"].reassigning(1)

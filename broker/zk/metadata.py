@@ -89,6 +89,10 @@ class AwaitedRewrite:
     failed_at_read: int | None = None  # ``topics_read`` when it lost its race (None: has not lost)
     settled: bool = False
     attempts: int = 1
+    abandoned: bool = False  # the answer went out (timed out): a lost write is not decided again
+
+
+MAX_REWRITE_ATTEMPTS = 10  # a rewrite that keeps losing its race is given up (its answer times out)
 
 
 class ZkMetadata:
@@ -128,6 +132,7 @@ class ZkMetadata:
         # target then: left out of the controller's legacy decisions until the znode is read without them (or
         # naming another target: a newer request)
         self.legacy_taken: dict[tuple[str, int], list[int]] = {}
+        self._legacy_removal_pending = False  # a SetLegacyReassignment taking them out is queued, not read back
 
     # -- events ------------------------------------------------------------------------------
 
@@ -175,6 +180,7 @@ class ZkMetadata:
             view.legacy_reassignment = None if event.partitions is None else dict(event.partitions)
             named = view.legacy_reassignment or {}
             self.legacy_taken = {k: t for k, t in self.legacy_taken.items() if named.get(k) == t}
+            self._legacy_removal_pending = False  # read: what is still named is taken out again (_control)
         elif isinstance(event, FeaturesChanged):
             view.feature, view.feature_version, view.feature_heard = event.node, event.zk_version, True
             self._update_feature_cache(event)
@@ -188,6 +194,8 @@ class ZkMetadata:
                 self._feature_setup_epoch = None
             if isinstance(event.write, CreateTopic):
                 self.auto_creating.discard(event.write.assignment.name)
+            if isinstance(event.write, SetLegacyReassignment):
+                self._legacy_removal_pending = False
             if isinstance(event.write, AddPartitions):
                 awaited = self._rewrites.get(id(event.write))
                 if awaited is not None:
@@ -311,6 +319,7 @@ class ZkMetadata:
                 self.outbox.append(ElectController(self.node_id))
             return
         if view.controller_id != self.node_id:
+            self.legacy_taken.clear()  # a new controller reads the znode afresh, as Kafka's failover does
             return
         from broker.zk import controller as zk_controller
 
@@ -320,6 +329,14 @@ class ZkMetadata:
             self._feature_failed_version = None
             ibp = zk_controller.parse_ibp(self.core.config.extra.get("inter.broker.protocol.version"))
             self.outbox.extend(zk_controller.feature_writes(view, self.node_id, ibp))
+        if self.legacy_taken and view.legacy_reassignment is not None and not self._legacy_removal_pending:
+            # the znode still names partitions an API reassignment took over (their removal lost its write):
+            # take them out again, so the old tool's --verify can finish and new submissions can be made
+            still = {k for k, t in self.legacy_taken.items() if view.legacy_reassignment.get(k) == t}
+            if still:
+                left = {k: t for k, t in view.legacy_reassignment.items() if k not in still}
+                self.outbox.append(SetLegacyReassignment(left or None, view.controller_epoch_version))
+                self._legacy_removal_pending = True
         decide_on = view
         if self.legacy_taken and view.legacy_reassignment is not None:  # see take_from_legacy_reassignment
             decide_on = replace(view, legacy_reassignment={
@@ -399,6 +416,7 @@ class ZkMetadata:
         self.legacy_taken.update(taken)
         left = {k: t for k, t in named.items() if k not in taken}
         self.outbox.append(SetLegacyReassignment(left or None, self.view.controller_epoch_version))
+        self._legacy_removal_pending = True
 
     def await_rewrite(self, write: AddPartitions, retry: Callable[[ZkView], AddPartitions | None]) -> AwaitedRewrite:
         """Queue ``write`` for an answer that waits on it; see ``AwaitedRewrite``."""
@@ -413,6 +431,9 @@ class ZkMetadata:
         view = self.view
         for key, awaited in list(self._rewrites.items()):
             if awaited.failed_at_read is None:
+                continue
+            if awaited.abandoned or awaited.attempts >= MAX_REWRITE_ATTEMPTS:
+                del self._rewrites[key]
                 continue
             write = awaited.write
             topic = view.topics.get(write.assignment.name)
