@@ -259,9 +259,36 @@ def _needs_verification(core: BrokerCore, ctx: RequestContext, topic_name: str, 
     return None
 
 
+def _transactional_producers(req: ProduceRequest) -> set[tuple[int, int]]:
+    """(producer id, epoch) of every transactional batch in the request (what cannot be read is left to
+    ``_append`` to refuse)."""
+    found: set[tuple[int, int]] = set()
+    for topic in req.topic_data:
+        for pdata in topic.partition_data:
+            if not pdata.records:
+                continue
+            try:
+                if entry_magic(pdata.records) != 2:
+                    continue
+                batches = split_batches(pdata.records)
+            except (InvalidRecordError, UnsupportedVersionError, DecodeError):
+                continue
+            found.update((b.header.producer_id, b.header.producer_epoch) for b in batches
+                         if b.header.producer_id != NO_PRODUCER_ID and b.header.is_transactional)
+    return found
+
+
 @handles(0)
 def produce(core: BrokerCore, ctx: RequestContext, req: ProduceRequest,
             version: int) -> ProduceResponse | CloseConnection | Pending | None:
+    if req.transactional_id is not None and len(_transactional_producers(req)) > 1:
+        # Kafka 3.9's ReplicaManager.handleProduceAppend throws InvalidPidMappingException before appending
+        # anything: every partition gets the error (acks=0: the connection is closed, as for any acks=0 error)
+        if req.acks == 0:
+            return CloseConnection("Transactional records contained more than one producer ID")
+        return PResp(responses=[PResp.TopicProduceResponse(topic.name, [PResp.PartitionProduceResponse(
+            index=p.index, error_code=ErrorCode.INVALID_PRODUCER_ID_MAPPING, base_offset=-1)
+            for p in topic.partition_data]) for topic in req.topic_data])
     resp = PResp()
     bad_acks = req.acks not in (-1, 0, 1)
     waits: list[Wait] | None = [] if core.zk is not None and req.acks == -1 else None
@@ -276,12 +303,7 @@ def produce(core: BrokerCore, ctx: RequestContext, req: ProduceRequest,
                                                             base_offset=-1))
                 continue
             verify = _needs_verification(core, ctx, topic.name, pdata.index, pdata.records, req.transactional_id)
-            if verify is not None and producer is not None and producer[0] != verify[0]:
-                # Kafka's ReplicaManager: "Transactional records contained more than one producer ID"
-                parts.append(PResp.PartitionProduceResponse(
-                    index=pdata.index, error_code=ErrorCode.INVALID_PRODUCER_ID_MAPPING, base_offset=-1))
-                continue
-            if verify is not None:
+            if verify is not None:  # (one producer: several were refused above)
                 producer = verify
                 held.append((parts, len(parts), topic.name, pdata))
                 parts.append(PResp.PartitionProduceResponse(index=pdata.index, base_offset=-1))

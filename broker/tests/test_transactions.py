@@ -208,6 +208,28 @@ def test_transactional_produce_needs_the_partition_in_the_transaction() -> None:
     assert meta is not None and meta.partitions == [("t", 0), ("t", 1)]
 
 
+def test_transactional_records_of_two_producers_in_one_request_append_nothing() -> None:
+    """Kafka 3.9's handleProduceAppend: "Transactional records contained more than one producer ID" before any
+    append, for every partition (acks=0: the connection is closed)."""
+    from broker.core import CloseConnection
+
+    core = make_core()
+    _, pid, epoch = init(core)
+    assert add(core, pid, epoch, [("t", 0), ("t", 1)]) == [0, 0]
+    parts = [ProduceRequest.PartitionProduceData(0, txn_batch([b"a"], pid, epoch, 0)),
+             ProduceRequest.PartitionProduceData(1, txn_batch([b"b"], pid + 1, 0, 0))]
+    for acks in (-1, 1):
+        resp = call(core, 0, 9, ProduceRequest(transactional_id=TID, acks=acks, timeout_ms=1000,
+                                               topic_data=[ProduceRequest.TopicProduceData("t", parts)]))
+        assert [(p.index, p.error_code, p.base_offset) for p in resp.responses[0].partition_responses] == \
+            [(0, ErrorCode.INVALID_PRODUCER_ID_MAPPING, -1), (1, ErrorCode.INVALID_PRODUCER_ID_MAPPING, -1)]
+    assert isinstance(call(core, 0, 9, ProduceRequest(transactional_id=TID, acks=0, timeout_ms=1000,
+                                                      topic_data=[ProduceRequest.TopicProduceData("t", parts)])),
+                      CloseConnection)
+    assert [core.cluster.partition("t", p).log.next_offset for p in (0, 1)] == [0, 0]  # type: ignore[union-attr]
+    assert produce(core, txn_batch([b"a"], pid, epoch, 0)).base_offset == 0  # one producer: appended
+
+
 def test_add_partitions_v4_batches_transactions_and_verifies() -> None:
     core = make_core()
     _, pid, epoch = init(core)
