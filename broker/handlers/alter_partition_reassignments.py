@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from broker.core import Pending
 from broker.handlers import handles
 from broker.zk.controller import reassign
-from broker.zk.metadata import ZK_WRITE_TIMEOUT_MS
+from broker.zk.metadata import ZK_WRITE_TIMEOUT_MS, AwaitedRewrite
 from broker.zk.model import AddPartitions, ZkView
 from wire.kafka.error_codes import ErrorCode
 from wire.kafka.messages.alter_partition_reassignments import (
@@ -91,8 +91,15 @@ def alter_partition_reassignments(core: BrokerCore, ctx: RequestContext, req: Al
         for k, (code, _) in results.items() if code == ErrorCode.NONE})
     awaited = [zk.await_rewrite(w, retry_for(w.assignment.name)) for w in writes if isinstance(w, AddPartitions)]
 
+    def read_back(a: AwaitedRewrite) -> bool:
+        """The controller's view has the topic as written (or newer, or gone), so ListPartitionReassignments
+        right after the answer lists the reassignment, as Kafka's controller context has it at once."""
+        topic = zk.view.topics.get(a.write.assignment.name)
+        gave_up = a.failed_at_read is not None  # (settled without a write: decided again to nothing)
+        return a.settled and (gave_up or topic is None or topic.zk_version > a.write.assignment.zk_version)
+
     def poll(_now: int, expired: bool) -> AlterPartitionReassignmentsResponse | None:
-        if not expired and not all(a.settled for a in awaited):
+        if not expired and not all(read_back(a) for a in awaited):
             return None
         for a in awaited:  # answered: a write that loses its race from now on is not decided again
             a.abandoned = True

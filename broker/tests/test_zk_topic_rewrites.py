@@ -108,6 +108,7 @@ class Harness:
         self.core = BrokerCore(config, [BrokerInfo(1, "127.0.0.1", 9001)])
         self.failed: list[WriteFailed] = []
         self.dropping = False  # /admin/reassign_partitions reads are not delivered
+        self.topic_reads: list[ZkEvent] | None = None  # a list: topic reads are held back in it
         self.bridge = self.zk.bridge("memory", 1, BrokerRegistration(1, "h", 9001), 6000, self.deliver)
         self.bridge.start()
 
@@ -118,6 +119,9 @@ class Harness:
 
     def deliver(self, event: ZkEvent) -> None:
         if self.dropping and isinstance(event, LegacyReassignmentRequested):
+            return
+        if self.topic_reads is not None and isinstance(event, TopicsChanged):
+            self.topic_reads.append(event)
             return
         if isinstance(event, WriteFailed):
             self.failed.append(event)
@@ -325,3 +329,20 @@ def test_a_rewrite_whose_answer_timed_out_is_not_decided_again(tmp_path: Path) -
     assert h.lost(api)
     h.pump()
     assert h.zk.topics["t"].target(1) == [1, 2] and not h.zk.topics["t"].reassigning(1)
+
+
+def test_a_reassignment_is_answered_once_the_controller_has_read_it_back(tmp_path: Path) -> None:
+    """Kafka's controller context has an accepted reassignment at once, so ListPartitionReassignments right
+    after the answer lists it: the answer waits until this controller's view has the topic as written."""
+    h = Harness(tmp_path)
+    h.pump()
+    h.topic_reads = []
+    pending = h.reassign(1, [3, 2])
+    h.pump()
+    assert h.zk.topics["t"].reassigning(1)  # written ...
+    assert pending.poll(0, False) is None  # ... not read back yet: not answered
+    held, h.topic_reads = h.topic_reads, None
+    for event in held:
+        h.meta.apply(event)
+    assert answer(pending).error_code == 0
+    assert controller.reassignments(h.meta.view, [("t", 1)]) == {("t", 1): ([3, 2, 1], [3], [1])}
