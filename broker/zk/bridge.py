@@ -53,7 +53,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, TypeVar
 
 from kazoo.client import KazooClient
 from kazoo.exceptions import (
@@ -97,6 +97,7 @@ CONFIG_CHANGE_EXPIRATION_MS = 15 * 60 * 1000  # ZkNodeChangeNotificationListener
 PRODUCER_ID_BLOCK_SIZE = layout.PRODUCER_ID_BLOCK_SIZE
 
 Marker = str | tuple[str, int]  # a name above, or (topic, partition) for one partition state
+R = TypeVar("R")
 
 
 class BrokerIdInUseError(RuntimeError):
@@ -366,9 +367,13 @@ class ZkBridge:
             children = self._children(layout.DELETE_TOPICS, _DELETIONS)
             self.deliver(DeletionsRequested(frozenset(children)))
         if _PREFERRED in pending:
-            self.deliver(PreferredElectionRequested(self._read_preferred_election()))
+            self.deliver(PreferredElectionRequested(self._read_admin_request(
+                layout.PREFERRED_REPLICA_ELECTION, _PREFERRED, layout.decode_preferred_election,
+                frozenset[tuple[str, int]]())))
         if _REASSIGN in pending:
-            self.deliver(LegacyReassignmentRequested(self._read_legacy_reassignment()))
+            self.deliver(LegacyReassignmentRequested(self._read_admin_request(
+                layout.REASSIGN_PARTITIONS, _REASSIGN, layout.decode_reassign_partitions,
+                dict[tuple[str, int], list[int]]())))
         if _ISR_CHANGES in pending and self._is_controller:
             self._consume_isr_changes()
         if _BROKER_CONFIGS in pending:
@@ -556,25 +561,18 @@ class ZkBridge:
             log.error("Unable to deserialize feature ZK node at path: %s: %s", layout.FEATURE, exc)
             return FeaturesChanged(None, found[1].version)
 
-    def _read_legacy_reassignment(self) -> dict[tuple[str, int], list[int]] | None:
-        found = self._get_watched(layout.REASSIGN_PARTITIONS, _REASSIGN)
+    def _read_admin_request(self, path: str, marker: Marker, decode: Callable[[bytes], R], unreadable: R) -> R | None:
+        """An admin znode the old tools create (``/admin/reassign_partitions``, ``/admin/preferred_replica_election``),
+        watched: None while absent; unreadable data is logged and read as ``unreadable`` (nothing requested), as
+        Kafka's controller ignores it."""
+        found = self._get_watched(path, marker)
         if found is None:
             return None
         try:
-            return layout.decode_reassign_partitions(found[0])
+            return decode(found[0])
         except layout.LayoutError as exc:
-            log.warning("ignoring unreadable %s: %s", layout.REASSIGN_PARTITIONS, exc)
-            return {}
-
-    def _read_preferred_election(self) -> frozenset[tuple[str, int]] | None:
-        found = self._get_watched(layout.PREFERRED_REPLICA_ELECTION, _PREFERRED)
-        if found is None:
-            return None
-        try:
-            return layout.decode_preferred_election(found[0])
-        except layout.LayoutError as exc:
-            log.warning("ignoring unreadable %s: %s", layout.PREFERRED_REPLICA_ELECTION, exc)
-            return frozenset()
+            log.warning("ignoring unreadable %s: %s", path, exc)
+            return unreadable
 
     def _read_state(self, key: tuple[str, int]) -> PartitionState | None:
         path = layout.partition_state_path(*key)
